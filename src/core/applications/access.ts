@@ -1,0 +1,34 @@
+import { and, eq } from 'drizzle-orm';
+import { applicationMembers, applications } from '../../db/schema.js';
+import type { Executor } from '../../db/client.js';
+import type { SellerActor } from '../actor.js';
+import { forbidden, notFound } from '../errors.js';
+
+export type Role = 'owner' | 'admin' | 'manager' | 'viewer';
+
+/** What an action needs; each role can do everything the roles below it can. */
+export type Need = 'read' | 'manage' | 'admin' | 'owner';
+
+const RANK: Record<Role, number> = { viewer: 0, manager: 1, admin: 2, owner: 3 };
+const NEEDED: Record<Need, number> = { read: 0, manage: 1, admin: 2, owner: 3 };
+
+export const roleAllows = (role: Role, need: Need) => RANK[role] >= NEEDED[need];
+
+/**
+ * Loads an application for a seller and checks the role. An application the developer has no part
+ * in is a 404, exactly as if it did not exist; a visible one the role may not change is a 403.
+ */
+export async function requireApplication(db: Executor, actor: SellerActor, applicationId: number, need: Need) {
+  const [row] = await db
+    .select({ app: applications, role: applicationMembers.role })
+    .from(applications)
+    .innerJoin(
+      applicationMembers,
+      and(eq(applicationMembers.applicationId, applications.id), eq(applicationMembers.developerId, actor.developerId)),
+    )
+    .where(eq(applications.id, applicationId))
+    .limit(1);
+  if (!row) throw notFound('Application');
+  if (!roleAllows(row.role, need)) throw forbidden();
+  return row;
+}

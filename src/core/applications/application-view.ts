@@ -1,0 +1,20 @@
+import type { applications } from '../../db/schema.js';
+import { mergeSettings } from './application-settings.js';
+
+type ApplicationRow = typeof applications.$inferSelect;
+
+/** The API shape of an application. `secret` appears only where the contract shows it once. */
+export function toApplicationView(row: ApplicationRow, extra: { secret?: string; role?: string } = {}) {
+  return {
+    id: row.id,
+    app_id: row.appId,
+    name: row.name,
+    description: row.description,
+    ...(extra.secret !== undefined ? { secret: extra.secret } : {}),
+    public_key: row.publicKey,
+    settings: mergeSettings(row.settings, undefined),
+    ...(extra.role !== undefined ? { role: extra.role } : {}),
+    created_at: row.createdAt.toISOString(),
+    updated_at: row.updatedAt.toISOString(),
+  };
+}

@@ -1,0 +1,24 @@
+import { eq } from 'drizzle-orm';
+import { applications } from '../../db/schema.js';
+import type { SellerActor } from '../actor.js';
+import { writeAudit } from '../audit.js';
+import type { Deps } from '../deps.js';
+import { requireApplication } from './access.js';
+import { toApplicationView } from './application-view.js';
+import { newApplicationSecret } from './create-application.js';
+
+export async function rotateApplicationSecret(deps: Deps, actor: SellerActor, applicationId: number) {
+  const secret = newApplicationSecret();
+  const view = await deps.db.orm.transaction(async (tx) => {
+    const { role } = await requireApplication(tx, actor, applicationId, 'admin');
+    const [updated] = await tx
+      .update(applications)
+      .set({ secretEnc: deps.box.seal(secret), updatedAt: deps.clock.now() })
+      .where(eq(applications.id, applicationId))
+      .returning();
+    await writeAudit(tx, actor, { applicationId, action: 'application.secret_rotated', target: `application:${applicationId}` });
+    return toApplicationView(updated!, { secret, role });
+  });
+  deps.apps.invalidate(view.app_id);
+  return view;
+}

@@ -1,0 +1,25 @@
+import { auditLogs } from '../db/schema.js';
+import type { Executor } from '../db/client.js';
+import { actorIdentity, type Actor } from './actor.js';
+
+export interface AuditEntry {
+  applicationId?: number | null;
+  action: string;
+  target?: string | null;
+  details?: Record<string, unknown>;
+}
+
+/** Written inside the caller's transaction, so a change and its audit entry commit together. */
+export async function writeAudit(tx: Executor, actor: Actor, entry: AuditEntry): Promise<void> {
+  const who = actorIdentity(actor);
+  await tx.insert(auditLogs).values({
+    applicationId: entry.applicationId ?? null,
+    actorKind: who.kind,
+    actorId: who.id,
+    actorName: who.name,
+    action: entry.action,
+    target: entry.target ?? null,
+    details: entry.details ?? null,
+    ip: who.ip,
+  });
+}

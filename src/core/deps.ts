@@ -1,0 +1,27 @@
+import type { Db } from '../db/client.js';
+import type { Logger } from '../log.js';
+import type { Clock } from './clock.js';
+import type { SecretBox } from './crypto.js';
+import type { ApplicationCache } from './applications/application-cache.js';
+import type { UsageRecorder } from './licenses/usage-recorder.js';
+import type { LicenseLookup } from './licenses/license-lookup.js';
+
+export interface CoreLimits {
+  sessionTtlHours: number;
+  maxApplications: number;
+  maxLicensesPerApplication: number;
+  /** Largest `count` answered synchronously by /api/licenses/generate. */
+  maxSyncGenerate: number;
+}
+
+/** Everything a use case may touch, passed explicitly (DESIGN.md: `(deps, actor, input)`). */
+export interface Deps {
+  db: Db;
+  clock: Clock;
+  log: Logger;
+  box: SecretBox;
+  limits: CoreLimits;
+  apps: ApplicationCache;
+  usage: UsageRecorder;
+  lookup: LicenseLookup;
+}

@@ -1,0 +1,50 @@
+import { and, asc, eq } from 'drizzle-orm';
+import { developerTokens } from '../../db/schema.js';
+import type { SellerActor } from '../actor.js';
+import { writeAudit } from '../audit.js';
+import type { Deps } from '../deps.js';
+import { conflict, notFound } from '../errors.js';
+import { issueToken } from './issue-token.js';
+
+const MAX_API_KEYS = 100;
+
+const toApiKeyView = (t: typeof developerTokens.$inferSelect) => ({
+  id: t.id,
+  name: t.name,
+  hint: t.hint,
+  created_at: t.createdAt.toISOString(),
+  last_used_at: t.lastUsedAt?.toISOString() ?? null,
+});
+
+export async function createApiKey(deps: Deps, actor: SellerActor, input: { name: string }) {
+  return deps.db.orm.transaction(async (tx) => {
+    const existing = await tx
+      .select({ id: developerTokens.id })
+      .from(developerTokens)
+      .where(and(eq(developerTokens.developerId, actor.developerId), eq(developerTokens.kind, 'api_key')));
+    if (existing.length >= MAX_API_KEYS) throw conflict(`You may have at most ${MAX_API_KEYS} API keys`, 'LIMIT_REACHED');
+    const { token, row } = await issueToken(tx, actor.developerId, 'api_key', { name: input.name });
+    await writeAudit(tx, actor, { action: 'api_key.created', target: `api_key:${row.id}`, details: { name: input.name } });
+    return { ...toApiKeyView(row), key: token };
+  });
+}
+
+export async function listApiKeys(deps: Deps, actor: SellerActor) {
+  const rows = await deps.db.orm
+    .select()
+    .from(developerTokens)
+    .where(and(eq(developerTokens.developerId, actor.developerId), eq(developerTokens.kind, 'api_key')))
+    .orderBy(asc(developerTokens.id));
+  return rows.map(toApiKeyView);
+}
+
+export async function deleteApiKey(deps: Deps, actor: SellerActor, id: number) {
+  await deps.db.orm.transaction(async (tx) => {
+    const deleted = await tx
+      .delete(developerTokens)
+      .where(and(eq(developerTokens.id, id), eq(developerTokens.developerId, actor.developerId), eq(developerTokens.kind, 'api_key')))
+      .returning({ id: developerTokens.id });
+    if (deleted.length === 0) throw notFound('API key');
+    await writeAudit(tx, actor, { action: 'api_key.deleted', target: `api_key:${id}` });
+  });
+}

@@ -1,0 +1,57 @@
+import { count, eq } from 'drizzle-orm';
+import { licenses } from '../../db/schema.js';
+import type { SellerActor } from '../actor.js';
+import { writeAudit } from '../audit.js';
+import type { Deps } from '../deps.js';
+import { badRequest, conflict } from '../errors.js';
+import { requirePlan } from '../plans/require-plan.js';
+import { keySpecFrom } from './key-format.js';
+import { countGenerated, insertUniqueKeys } from './insert-unique-keys.js';
+import { effectiveStatus, toPlanRef } from './license-view.js';
+
+export interface GenerateLicensesInput {
+  plan_id: number;
+  count: number;
+  format: 'random' | 'custom';
+  prefix?: string | null | undefined;
+  custom_format?: string | null | undefined;
+  notes?: string | null | undefined;
+  discord_user_id?: string | null | undefined;
+}
+
+export async function generateLicenses(deps: Deps, actor: SellerActor, input: GenerateLicensesInput) {
+  if (input.count > deps.limits.maxSyncGenerate) {
+    throw badRequest(`count may be at most ${deps.limits.maxSyncGenerate} per request`, 'VALIDATION_ERROR', [{ path: 'count', message: 'too large' }]);
+  }
+  const spec = keySpecFrom(input);
+  const now = deps.clock.now();
+  return deps.db.orm.transaction(async (tx) => {
+    const { plan } = await requirePlan(tx, actor, input.plan_id, 'manage');
+    const [existing] = await tx.select({ n: count() }).from(licenses).where(eq(licenses.applicationId, plan.applicationId));
+    if ((existing?.n ?? 0) + input.count > deps.limits.maxLicensesPerApplication) {
+      throw conflict(`An application may hold at most ${deps.limits.maxLicensesPerApplication} licenses`, 'LIMIT_REACHED');
+    }
+    const rows = await insertUniqueKeys(tx, spec, input.count, {
+      applicationId: plan.applicationId,
+      planId: plan.id,
+      durationDays: plan.durationDays,
+      notes: input.notes ?? null,
+      discordUserId: input.discord_user_id ?? null,
+    });
+    await countGenerated(tx, plan.applicationId, now.toISOString().slice(0, 10), rows.length);
+    await writeAudit(tx, actor, {
+      applicationId: plan.applicationId,
+      action: 'license.generated',
+      target: `plan:${plan.id}`,
+      details: { count: rows.length, format: input.format, first_id: rows[0]?.id, last_id: rows.at(-1)?.id },
+    });
+    return rows.map((l) => ({
+      id: l.id,
+      license_key: l.licenseKey,
+      status: effectiveStatus(l.status, l.expiresAt, now),
+      created_at: l.createdAt.toISOString(),
+      updated_at: l.updatedAt.toISOString(),
+      plan: toPlanRef(plan),
+    }));
+  });
+}

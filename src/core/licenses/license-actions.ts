@@ -1,0 +1,48 @@
+import type { SellerActor } from '../actor.js';
+import type { Deps } from '../deps.js';
+import { conflict } from '../errors.js';
+import { changeLicense } from './change-license.js';
+
+/** Seller actions on one license. Each is a `changeLicense` with its own rule. */
+
+export const updateLicenseNotes = (deps: Deps, actor: SellerActor, licenseId: number, notes: string | null) =>
+  changeLicense(deps, actor, licenseId, {
+    action: 'license.notes_updated',
+    details: { notes },
+    apply: () => ({ notes }),
+  });
+
+export const banLicense = (deps: Deps, actor: SellerActor, licenseId: number, reason: string | null) =>
+  changeLicense(deps, actor, licenseId, {
+    action: 'license.banned',
+    details: { reason },
+    apply: () => ({ status: 'banned', banReason: reason }),
+  });
+
+/** An unbanned key returns to what its dates and HWIDs say it is. */
+export const unbanLicense = (deps: Deps, actor: SellerActor, licenseId: number) =>
+  changeLicense(deps, actor, licenseId, {
+    action: 'license.unbanned',
+    apply: (l, now) => {
+      if (l.status !== 'banned') throw conflict('License is not banned', 'NOT_BANNED');
+      const status = l.expiresAt && l.expiresAt <= now ? 'expired' : l.hwids.length > 0 ? 'active' : 'inactive';
+      return { status, banReason: null };
+    },
+  });
+
+/**
+ * Adds days. A key never activated gets a longer duration (its clock has not started); an
+ * activated one a later `expires_at`, which may bring an expired key back.
+ */
+export const extendLicense = (deps: Deps, actor: SellerActor, licenseId: number, days: number) =>
+  changeLicense(deps, actor, licenseId, {
+    action: 'license.extended',
+    details: { days },
+    apply: (l, now) => {
+      if (l.durationDays === 0) throw conflict('A lifetime license cannot be extended', 'LIFETIME_LICENSE');
+      const expiresAt = l.expiresAt ? new Date(l.expiresAt.getTime() + days * 86_400_000) : null;
+      let status = l.status;
+      if (status === 'expired' && expiresAt && expiresAt > now) status = l.hwids.length > 0 || l.activatedAt ? 'active' : 'inactive';
+      return { durationDays: l.durationDays + days, expiresAt, status };
+    },
+  });

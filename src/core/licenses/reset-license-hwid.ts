@@ -1,0 +1,54 @@
+import { eq } from 'drizzle-orm';
+import { licenses } from '../../db/schema.js';
+import type { Actor, SellerActor } from '../actor.js';
+import { writeAudit } from '../audit.js';
+import type { Deps } from '../deps.js';
+import { changeLicense } from './change-license.js';
+
+export const RESET_MESSAGE = 'HWID reset and license disabled';
+
+const resetColumns = (l: typeof licenses.$inferSelect, now: Date) => ({
+  hwids: [] as string[],
+  // The key waits for its next activation; a banned or expired key keeps that status.
+  status: l.status === 'active' ? ('inactive' as const) : l.status,
+  lastHwidResetAt: now,
+});
+
+/** A seller reset: no cooldown. `expires_at` never moves. */
+export async function resetLicenseHwid(deps: Deps, actor: SellerActor, licenseId: number) {
+  const license = await changeLicense(deps, actor, licenseId, { action: 'license.hwid_reset', apply: resetColumns });
+  return { message: RESET_MESSAGE, license: { id: license.id, license_key: license.license_key, status: license.status, hwid: null } };
+}
+
+export type CustomerResetOutcome =
+  | { ok: true; licenseId: number; licenseKey: string }
+  | { ok: false; code: 'COOLDOWN'; nextAllowedAt: Date }
+  | { ok: false; code: 'NOT_FOUND' };
+
+/**
+ * A customer's own reset, honouring the cooldown (the plan's, else the application's). The last
+ * reset time lives in the license row, so a restart does not forgive the cooldown; the row is
+ * locked while deciding, so two resets racing each other cannot both pass.
+ */
+export async function resetOwnLicenseHwid(
+  deps: Deps,
+  actor: Actor,
+  input: { licenseId: number; ownerCheck: (l: typeof licenses.$inferSelect) => boolean; cooldownHours: (l: typeof licenses.$inferSelect) => Promise<number> },
+): Promise<CustomerResetOutcome> {
+  const now = deps.clock.now();
+  return deps.db.orm.transaction(async (tx) => {
+    const [license] = await tx.select().from(licenses).where(eq(licenses.id, input.licenseId)).for('update');
+    if (!license || !input.ownerCheck(license)) return { ok: false, code: 'NOT_FOUND' };
+    const hours = await input.cooldownHours(license);
+    if (license.lastHwidResetAt && hours > 0) {
+      const next = new Date(license.lastHwidResetAt.getTime() + hours * 3_600_000);
+      if (next > now) return { ok: false, code: 'COOLDOWN', nextAllowedAt: next };
+    }
+    await tx
+      .update(licenses)
+      .set({ ...resetColumns(license, now), updatedAt: now })
+      .where(eq(licenses.id, license.id));
+    await writeAudit(tx, actor, { applicationId: license.applicationId, action: 'license.hwid_reset', target: `license:${license.id}`, details: { license_key: license.licenseKey, by: 'customer' } });
+    return { ok: true, licenseId: license.id, licenseKey: license.licenseKey };
+  });
+}

@@ -1,0 +1,104 @@
+import type { ClientApplication } from '../applications/application-cache.js';
+import type { Deps } from '../deps.js';
+import { activateLicense } from './activate-license.js';
+import { normalizeKey } from './key-format.js';
+import type { LicenseState } from './license-lookup.js';
+
+export type ValidationCode = 'VALID' | 'NOT_FOUND' | 'EXPIRED' | 'BANNED' | 'HWID_REQUIRED' | 'HWID_MISMATCH' | 'APP_PAUSED';
+
+export interface ValidationOutcome {
+  success: boolean;
+  code: ValidationCode;
+  message: string;
+  license?: {
+    license_key: string;
+    status: LicenseState['status'];
+    plan: { id: number; name: string; duration_days: number };
+    activated_at: string | null;
+    expires_at: string | null;
+  };
+  /** For callers inside Keycord (user accounts, file downloads); not part of the response. */
+  licenseId?: number;
+}
+
+export interface ValidateLicenseInput {
+  license_key: string;
+  hwid?: string | undefined;
+  ip?: string | null;
+}
+
+const MESSAGES: Record<ValidationCode, string> = {
+  VALID: 'License is valid',
+  NOT_FOUND: 'License not found',
+  EXPIRED: 'License has expired',
+  BANNED: 'License is banned',
+  HWID_REQUIRED: 'This application requires a HWID',
+  HWID_MISMATCH: 'License is bound to another device',
+  APP_PAUSED: 'Application is paused',
+};
+
+function outcome(code: ValidationCode, license?: LicenseState, message = MESSAGES[code]): ValidationOutcome {
+  const result: ValidationOutcome = { success: code === 'VALID', code, message };
+  if (license) {
+    result.licenseId = license.id;
+    result.license = {
+      license_key: license.licenseKey,
+      status: license.status,
+      plan: { id: license.planId, name: license.planName, duration_days: license.planDurationDays },
+      activated_at: license.activatedAt?.toISOString() ?? null,
+      expires_at: license.expiresAt?.toISOString() ?? null,
+    };
+  }
+  return result;
+}
+
+/**
+ * The client check of a key. The common case — a known key, already bound to this HWID — costs
+ * one (shared) read and no write: `last_used` and counters are coalesced by the usage recorder.
+ * Anything that changes state (first activation, a new HWID slot, expiry) is written before the
+ * answer, atomically, so concurrent first activations bind exactly `max_hwids` HWIDs.
+ */
+export async function validateLicense(deps: Deps, app: ClientApplication, input: ValidateLicenseInput): Promise<ValidationOutcome> {
+  const now = deps.clock.now();
+  const result = await decide(deps, app, input, now);
+  deps.usage.recordValidation(app.id, now, result.success, result.success && result.licenseId !== undefined ? { licenseId: result.licenseId, ip: input.ip ?? null } : undefined);
+  return result;
+}
+
+async function decide(deps: Deps, app: ClientApplication, input: ValidateLicenseInput, now: Date): Promise<ValidationOutcome> {
+  if (app.settings.paused) return outcome('APP_PAUSED');
+  const license = await deps.lookup.find(app.id, normalizeKey(input.license_key));
+  if (!license) return outcome('NOT_FOUND');
+  if (license.status === 'banned') return outcome('BANNED', license);
+  if (license.status === 'expired' || (license.expiresAt && license.expiresAt <= now)) {
+    return outcome('EXPIRED', await markExpired(deps, license, now));
+  }
+  const hwid = input.hwid?.trim() || undefined;
+  const hwidLock = app.settings.hwid_lock;
+  if (hwidLock && !hwid) return outcome('HWID_REQUIRED', license);
+  const bound = hwidLock ? license.hwids.includes(hwid!) : true;
+  if (license.status === 'active' && bound) return outcome('VALID', license);
+
+  const maxHwids = license.planMaxHwids ?? app.settings.max_hwids;
+  const activated = await activateLicense(deps, license, { hwid: hwidLock ? hwid! : null, maxHwids, now, ip: input.ip ?? null });
+  if (activated.kind === 'activated') {
+    return outcome('VALID', activated.license, license.activatedAt === null ? 'License activated successfully' : MESSAGES.VALID);
+  }
+  // Another request changed the license meanwhile (a concurrent activation, a ban): decide
+  // again on what is now stored, without trying to write a second time.
+  const fresh = activated.license;
+  if (!fresh) return outcome('NOT_FOUND');
+  if (fresh.status === 'banned') return outcome('BANNED', fresh);
+  if (fresh.status === 'expired' || (fresh.expiresAt && fresh.expiresAt <= now)) return outcome('EXPIRED', fresh);
+  if (!hwidLock || fresh.hwids.includes(hwid!)) return fresh.status === 'active' ? outcome('VALID', fresh) : outcome('HWID_MISMATCH', fresh);
+  return outcome('HWID_MISMATCH', fresh);
+}
+
+async function markExpired(deps: Deps, license: LicenseState, now: Date): Promise<LicenseState> {
+  if (license.status === 'expired') return license;
+  await deps.db.query(
+    `update licenses set status = 'expired', updated_at = $2 where id = $1 and status = 'active' and expires_at <= $2`,
+    [license.id, now.toISOString()],
+  );
+  return { ...license, status: 'expired' };
+}

@@ -1,0 +1,33 @@
+import { plans } from '../../db/schema.js';
+import type { SellerActor } from '../actor.js';
+import { requireApplication } from '../applications/access.js';
+import { writeAudit } from '../audit.js';
+import type { Deps } from '../deps.js';
+import { toPlanView } from './plan-view.js';
+
+export interface PlanFields {
+  name: string;
+  duration_days: number;
+  max_hwids?: number | null | undefined;
+  hwid_reset_cooldown_hours?: number | null | undefined;
+  discord_role_id?: string | null | undefined;
+}
+
+export async function createPlan(deps: Deps, actor: SellerActor, input: PlanFields & { application_id: number }) {
+  return deps.db.orm.transaction(async (tx) => {
+    await requireApplication(tx, actor, input.application_id, 'manage');
+    const [plan] = await tx
+      .insert(plans)
+      .values({
+        applicationId: input.application_id,
+        name: input.name,
+        durationDays: input.duration_days,
+        maxHwids: input.max_hwids ?? null,
+        hwidResetCooldownHours: input.hwid_reset_cooldown_hours ?? null,
+        discordRoleId: input.discord_role_id ?? null,
+      })
+      .returning();
+    await writeAudit(tx, actor, { applicationId: input.application_id, action: 'plan.created', target: `plan:${plan!.id}`, details: { ...input } });
+    return toPlanView(plan!);
+  });
+}

@@ -1,0 +1,23 @@
+import { count, eq } from 'drizzle-orm';
+import { licenses, plans } from '../../db/schema.js';
+import type { SellerActor } from '../actor.js';
+import { writeAudit } from '../audit.js';
+import type { Deps } from '../deps.js';
+import { conflict } from '../errors.js';
+import { requirePlan } from './require-plan.js';
+
+/** Refuses while licenses use the plan, unless `force`, which deletes those licenses too. */
+export async function deletePlan(deps: Deps, actor: SellerActor, planId: number, opts: { force: boolean }) {
+  return deps.db.orm.transaction(async (tx) => {
+    const { plan } = await requirePlan(tx, actor, planId, 'manage');
+    const [used] = await tx.select({ n: count() }).from(licenses).where(eq(licenses.planId, planId));
+    const inUse = used?.n ?? 0;
+    if (inUse > 0 && !opts.force) {
+      throw conflict(`${inUse} licenses use this plan; delete them first or pass force=true`, 'PLAN_IN_USE');
+    }
+    if (inUse > 0) await tx.delete(licenses).where(eq(licenses.planId, planId));
+    await tx.delete(plans).where(eq(plans.id, planId));
+    await writeAudit(tx, actor, { applicationId: plan.applicationId, action: 'plan.deleted', target: `plan:${planId}`, details: { name: plan.name, licenses_deleted: inUse } });
+    return { licenses_deleted: inUse };
+  });
+}

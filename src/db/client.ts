@@ -1,0 +1,70 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import postgres from 'postgres';
+import * as schema from './schema.js';
+
+export type Orm = PgDatabase<PgQueryResultHKT, typeof schema>;
+/** What a transaction callback receives; it has the same query API as the Orm. */
+export type Tx = Parameters<Parameters<Orm['transaction']>[0]>[0];
+export type Executor = Orm | Tx;
+
+/**
+ * The database as the rest of Keycord sees it: drizzle for ordinary use cases, and `query` — a
+ * prepared raw statement — for the few hot paths where the query builder's overhead shows.
+ */
+export interface Db {
+  kind: 'postgres' | 'pglite';
+  orm: Orm;
+  query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
+  close(): Promise<void>;
+}
+
+export interface DbOptions {
+  databaseUrl?: string | undefined;
+  dataDir: string;
+  poolSize?: number;
+}
+
+export async function createDb(options: DbOptions): Promise<Db> {
+  if (options.databaseUrl) return createPostgresDb(options.databaseUrl, options.poolSize ?? 10);
+  return createPgliteDb(join(options.dataDir, 'pglite'));
+}
+
+function createPostgresDb(url: string, poolSize: number): Db {
+  const client = postgres(url, {
+    max: poolSize,
+    onnotice: () => {},
+    // Connections are recycled now and then so a long-running instance follows failovers.
+    max_lifetime: 60 * 30,
+  });
+  const orm = drizzlePostgres(client, { schema }) as unknown as Orm;
+  return {
+    kind: 'postgres',
+    orm,
+    query: async <T>(text: string, params: unknown[] = []) =>
+      (await client.unsafe(text, params as never[], { prepare: true })) as unknown as T[],
+    close: () => client.end({ timeout: 5 }),
+  };
+}
+
+async function createPgliteDb(dir: string): Promise<Db> {
+  mkdirSync(dir, { recursive: true });
+  const { PGlite } = await import('@electric-sql/pglite');
+  const pg = await PGlite.create(dir);
+  const orm = drizzlePglite(pg, { schema }) as unknown as Orm;
+  return {
+    kind: 'pglite',
+    orm,
+    query: async <T>(text: string, params: unknown[] = []) => (await pg.query<T>(text, params)).rows,
+    close: () => pg.close(),
+  };
+}
+
+/** drizzle's `execute` answers an array (postgres.js) or `{ rows }` (PGlite); callers want rows. */
+export function rowsOf<T>(result: unknown): T[] {
+  if (Array.isArray(result)) return result as T[];
+  return ((result as { rows?: T[] }).rows ?? []) as T[];
+}

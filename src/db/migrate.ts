@@ -1,0 +1,47 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sql } from 'drizzle-orm';
+import { rowsOf, type Db } from './client.js';
+
+export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
+
+/** An arbitrary constant: every Keycord instance takes the same advisory lock to migrate. */
+const MIGRATION_LOCK_ID = 0x6b63_6d67; // "kcmg"
+
+interface JournalEntry {
+  idx: number;
+  tag: string;
+}
+
+/**
+ * Applies the drizzle-kit SQL migrations not yet applied, all in one transaction under a Postgres
+ * advisory lock, so several instances starting together migrate exactly once.
+ */
+export async function runMigrations(db: Db, dir = MIGRATIONS_DIR): Promise<string[]> {
+  const journal = JSON.parse(readFileSync(join(dir, 'meta', '_journal.json'), 'utf8')) as {
+    entries: JournalEntry[];
+  };
+  const entries = [...journal.entries].sort((a, b) => a.idx - b.idx);
+  return db.orm.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(${MIGRATION_LOCK_ID})`);
+    await tx.execute(sql`create table if not exists keycord_migrations (
+      tag text primary key,
+      applied_at timestamptz not null default now()
+    )`);
+    const done = new Set(
+      rowsOf<{ tag: string }>(await tx.execute(sql`select tag from keycord_migrations`)).map((r) => r.tag),
+    );
+    const applied: string[] = [];
+    for (const entry of entries) {
+      if (done.has(entry.tag)) continue;
+      const text = readFileSync(join(dir, `${entry.tag}.sql`), 'utf8');
+      for (const statement of text.split('--> statement-breakpoint')) {
+        if (statement.trim()) await tx.execute(sql.raw(statement));
+      }
+      await tx.execute(sql`insert into keycord_migrations (tag) values (${entry.tag})`);
+      applied.push(entry.tag);
+    }
+    return applied;
+  });
+}

@@ -1,0 +1,210 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigserial,
+  check,
+  date,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  serial,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
+const updatedAt = () => timestamp('updated_at', { withTimezone: true }).notNull().defaultNow();
+
+export const developers = pgTable(
+  'developers',
+  {
+    id: serial('id').primaryKey(),
+    email: text('email').notNull(),
+    username: text('username').notNull(),
+    passwordHash: text('password_hash').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('developers_email_key').on(sql`lower(${t.email})`),
+    uniqueIndex('developers_username_key').on(sql`lower(${t.username})`),
+  ],
+);
+
+/** Login sessions and API keys. Only a SHA-256 of the token is kept. */
+export const developerTokens = pgTable(
+  'developer_tokens',
+  {
+    id: serial('id').primaryKey(),
+    developerId: integer('developer_id')
+      .notNull()
+      .references(() => developers.id, { onDelete: 'cascade' }),
+    kind: text('kind', { enum: ['session', 'api_key'] }).notNull(),
+    name: text('name'),
+    tokenHash: text('token_hash').notNull(),
+    /** The first characters of the token, so a seller can tell keys apart in a list. */
+    hint: text('hint').notNull(),
+    createdAt: createdAt(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+  },
+  (t) => [
+    uniqueIndex('developer_tokens_hash_key').on(t.tokenHash),
+    index('developer_tokens_developer_idx').on(t.developerId, t.kind),
+  ],
+);
+
+export const applications = pgTable(
+  'applications',
+  {
+    id: serial('id').primaryKey(),
+    appId: uuid('app_id').notNull(),
+    ownerId: integer('owner_id')
+      .notNull()
+      .references(() => developers.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    description: text('description'),
+    /** The client secret, encrypted with KEYCORD_SECRET: the encrypted body scheme needs it back. */
+    secretEnc: text('secret_enc').notNull(),
+    publicKey: text('public_key').notNull(),
+    privateKeyEnc: text('private_key_enc').notNull(),
+    settings: jsonb('settings').notNull().$type<Record<string, unknown>>(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex('applications_app_id_key').on(t.appId), index('applications_owner_idx').on(t.ownerId)],
+);
+
+/**
+ * Who may act on an application and how. The owner has a row too, so every access check is one
+ * lookup whatever the role.
+ */
+export const applicationMembers = pgTable(
+  'application_members',
+  {
+    applicationId: integer('application_id')
+      .notNull()
+      .references(() => applications.id, { onDelete: 'cascade' }),
+    developerId: integer('developer_id')
+      .notNull()
+      .references(() => developers.id, { onDelete: 'cascade' }),
+    role: text('role', { enum: ['owner', 'admin', 'manager', 'viewer'] }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.applicationId, t.developerId] }),
+    index('application_members_developer_idx').on(t.developerId),
+  ],
+);
+
+export const plans = pgTable(
+  'plans',
+  {
+    id: serial('id').primaryKey(),
+    applicationId: integer('application_id')
+      .notNull()
+      .references(() => applications.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    durationDays: integer('duration_days').notNull(),
+    maxHwids: integer('max_hwids'),
+    hwidResetCooldownHours: integer('hwid_reset_cooldown_hours'),
+    discordRoleId: text('discord_role_id'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index('plans_application_idx').on(t.applicationId)],
+);
+
+export const LICENSE_STATUSES = ['inactive', 'active', 'expired', 'banned'] as const;
+export type LicenseStatus = (typeof LICENSE_STATUSES)[number];
+
+export const licenses = pgTable(
+  'licenses',
+  {
+    id: serial('id').primaryKey(),
+    applicationId: integer('application_id')
+      .notNull()
+      .references(() => applications.id, { onDelete: 'cascade' }),
+    planId: integer('plan_id')
+      .notNull()
+      .references(() => plans.id, { onDelete: 'cascade' }),
+    licenseKey: text('license_key').notNull(),
+    status: text('status', { enum: LICENSE_STATUSES }).notNull().default('inactive'),
+    /**
+     * Days granted, copied from the plan when the key is made: the clock starts at first
+     * activation, and `extend` on a never-activated key adds here. 0 = lifetime.
+     */
+    durationDays: integer('duration_days').notNull(),
+    hwids: text('hwids').array().notNull().default(sql`'{}'::text[]`),
+    activatedAt: timestamp('activated_at', { withTimezone: true }),
+    expiresAt: timestamp('expires_at', { withTimezone: true }),
+    ipAddress: text('ip_address'),
+    lastUsed: timestamp('last_used', { withTimezone: true }),
+    notes: text('notes'),
+    discordUserId: text('discord_user_id'),
+    banReason: text('ban_reason'),
+    lastHwidResetAt: timestamp('last_hwid_reset_at', { withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex('licenses_application_key_key').on(t.applicationId, t.licenseKey),
+    index('licenses_application_status_idx').on(t.applicationId, t.status),
+    index('licenses_plan_idx').on(t.planId),
+    index('licenses_discord_user_idx').on(t.applicationId, t.discordUserId),
+    check('licenses_status_check', sql`${t.status} in ('inactive', 'active', 'expired', 'banned')`),
+  ],
+);
+
+/** Append-only record of every change, whoever made it. */
+export const auditLogs = pgTable(
+  'audit_logs',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    applicationId: integer('application_id').references(() => applications.id, { onDelete: 'set null' }),
+    actorKind: text('actor_kind', { enum: ['developer', 'discord', 'client', 'system'] }).notNull(),
+    actorId: text('actor_id'),
+    actorName: text('actor_name'),
+    action: text('action').notNull(),
+    target: text('target'),
+    details: jsonb('details').$type<Record<string, unknown>>(),
+    ip: text('ip'),
+    createdAt: createdAt(),
+  },
+  (t) => [index('audit_logs_application_idx').on(t.applicationId, t.createdAt)],
+);
+
+/** Daily per-application counters, fed by the batched usage recorder rather than per request. */
+export const dailyCounters = pgTable(
+  'daily_counters',
+  {
+    applicationId: integer('application_id')
+      .notNull()
+      .references(() => applications.id, { onDelete: 'cascade' }),
+    day: date('day', { mode: 'string' }).notNull(),
+    validations: integer('validations').notNull().default(0),
+    failures: integer('failures').notNull().default(0),
+    generated: integer('generated').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.applicationId, t.day] })],
+);
+
+/** Stored first responses of create requests carrying an Idempotency-Key. */
+export const idempotencyKeys = pgTable(
+  'idempotency_keys',
+  {
+    developerId: integer('developer_id')
+      .notNull()
+      .references(() => developers.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    route: text('route').notNull(),
+    requestHash: text('request_hash').notNull(),
+    /** null while the first request is still running. */
+    statusCode: integer('status_code'),
+    responseBody: text('response_body'),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.developerId, t.key] }), index('idempotency_keys_created_idx').on(t.createdAt)],
+);

@@ -1,0 +1,73 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Deps } from '../core/deps.js';
+import { installClientSigning } from './client-signing.js';
+import { installErrorHandling } from './errors.js';
+import { installIdempotency } from './idempotency.js';
+import { applicationRoutes } from './routes/applications.js';
+import { authRoutes } from './routes/auth.js';
+import { clientLicenseRoutes } from './routes/client-licenses.js';
+import { healthRoutes, type HealthCheck } from './routes/health.js';
+import { licenseRoutes } from './routes/licenses.js';
+import { planRoutes } from './routes/plans.js';
+
+export interface BuildAppOptions {
+  version?: string;
+  trustProxy?: boolean;
+  bodyLimit?: number;
+  /** Reported by /api/health next to the database; 'down' degrades without failing. */
+  healthChecks?: Record<string, HealthCheck>;
+  /** Log every request (off in tests and benchmarks). */
+  logRequests?: boolean;
+}
+
+export const API_VERSION = '0.1.0';
+
+/** The HTTP door: parse, call the core, render. Tests use `app.inject` or listen on 127.0.0.1:0. */
+export async function buildApp(deps: Deps, opts: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    // Fastify types its logger as its own base interface; pino's Logger is a superset of it.
+    loggerInstance: deps.log as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: !opts.logRequests }),
+    trustProxy: opts.trustProxy ?? false,
+    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    // Our ids are integers; Fastify's own request ids only need to be unique per process.
+    genReqId: (() => {
+      let n = 0;
+      return () => (++n).toString(36);
+    })(),
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installErrorHandling(app, (_request, reply, status, body) => reply.code(status).send(body));
+  app.decorateRequest('actor', null);
+  installClientSigning(app);
+  installIdempotency(app, deps);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Keycord API', version: opts.version ?? API_VERSION, description: 'Software licensing: seller API and client API. See API.md.' },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A session token (kc_sess_…) or an API key (kc_live_…)' } },
+      },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  const startedAt = Date.now();
+  await app.register(healthRoutes, { deps, version: opts.version ?? API_VERSION, startedAt, optionalChecks: opts.healthChecks ?? {} });
+  await app.register(authRoutes, { deps });
+  await app.register(applicationRoutes, { deps });
+  await app.register(planRoutes, { deps });
+  await app.register(clientLicenseRoutes, { deps });
+  await app.register(licenseRoutes, { deps });
+  return app;
+}

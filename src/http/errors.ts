@@ -1,0 +1,64 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { AppError, type ErrorDetail } from '../core/errors.js';
+
+/** The API.md error shape; every non-2xx answer is this. */
+export function errorBody(code: string, message: string, details?: ErrorDetail[]) {
+  return { success: false as const, code, message, ...(details?.length ? { details } : {}) };
+}
+
+const CODE_BY_STATUS: Record<number, string> = {
+  400: 'VALIDATION_ERROR',
+  401: 'UNAUTHORIZED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  406: 'NOT_ACCEPTABLE',
+  409: 'CONFLICT',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  429: 'RATE_LIMITED',
+};
+
+/** Connection-level failures mean the database is away, which is a 503 and not our bug. */
+function isDatabaseUnavailable(err: unknown): boolean {
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    const code = (e as { code?: string }).code;
+    if (code === 'ECONNREFUSED' || code === 'CONNECTION_CLOSED' || code === 'CONNECTION_ENDED' || code === 'CONNECT_TIMEOUT' || code === '57P01' || code === '57P03') return true;
+  }
+  return false;
+}
+
+export type ErrorRenderer = (request: FastifyRequest, reply: FastifyReply, status: number, body: ReturnType<typeof errorBody>) => unknown;
+
+export function installErrorHandling(app: FastifyInstance, render: ErrorRenderer) {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (err instanceof AppError) return render(request, reply, err.status, errorBody(err.code, err.message, err.details));
+    if (hasZodFastifySchemaValidationErrors(err)) {
+      const details = err.validation.map((v) => ({
+        path: [err.validationContext, ...v.instancePath.split('/').filter(Boolean)].filter(Boolean).join('.'),
+        message: v.message ?? 'is not valid',
+      }));
+      return render(request, reply, 400, errorBody('VALIDATION_ERROR', 'The request is not valid', details));
+    }
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      return render(request, reply, 413, errorBody('PAYLOAD_TOO_LARGE', 'The request body is too large'));
+    }
+    const status = err.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      const message = err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError ? 'The body is not valid JSON' : err.message;
+      return render(request, reply, status, errorBody(CODE_BY_STATUS[status] ?? 'BAD_REQUEST', message));
+    }
+    if (isDatabaseUnavailable(err)) {
+      request.log.error({ err }, 'database unavailable');
+      return render(request, reply, 503, errorBody('UNAVAILABLE', 'The database is unavailable; try again shortly'));
+    }
+    const ref = randomUUID();
+    request.log.error({ err, ref }, 'unhandled error');
+    return render(request, reply, 500, errorBody('INTERNAL_ERROR', `Something went wrong (reference ${ref})`));
+  });
+  app.setNotFoundHandler((request, reply) =>
+    render(request, reply, 404, errorBody('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`)),
+  );
+}

@@ -1,0 +1,23 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+
+export const pageQuery = {
+  page: z.coerce.number().int().min(1).default(1),
+  per_page: z.coerce.number().int().min(1).max(500).default(50),
+};
+
+/** Lists answer a bare array; the total and the neighbouring pages travel in headers (API.md). */
+export function sendPage<T>(request: FastifyRequest, reply: FastifyReply, page: { page: number; per_page: number }, result: { total: number; items: T[] }) {
+  const last = Math.max(1, Math.ceil(result.total / page.per_page));
+  const url = new URL(request.url, 'http://keycord.local');
+  const link = (p: number, rel: string) => {
+    url.searchParams.set('page', String(p));
+    url.searchParams.set('per_page', String(page.per_page));
+    return `<${url.pathname}${url.search}>; rel="${rel}"`;
+  };
+  const links = [link(1, 'first'), link(last, 'last')];
+  if (page.page > 1) links.push(link(Math.min(page.page - 1, last), 'prev'));
+  if (page.page < last) links.push(link(page.page + 1, 'next'));
+  reply.header('X-Total-Count', String(result.total)).header('Link', links.join(', '));
+  return result.items;
+}

@@ -1,0 +1,71 @@
+import type { FastifyPluginAsyncZod, ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { createApiKey, deleteApiKey, listApiKeys } from '../../core/developers/api-keys.js';
+import { getDeveloperProfile } from '../../core/developers/get-developer-profile.js';
+import { loginDeveloper } from '../../core/developers/login-developer.js';
+import { registerDeveloper } from '../../core/developers/register-developer.js';
+import type { Deps } from '../../core/deps.js';
+import { requireDeveloper, sellerActor } from '../authenticate.js';
+import { idParams } from '../schemas.js';
+
+const tags = ['Auth'];
+
+export const authRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
+  app.post(
+    '/api/auth/register',
+    {
+      schema: {
+        tags,
+        summary: 'Create a developer account',
+        body: z.object({
+          email: z.email().max(254),
+          username: z.string().regex(/^[A-Za-z0-9_.-]{3,32}$/, '3–32 of letters, digits, _, . and -'),
+          password: z.string().min(10).max(256),
+        }),
+      },
+    },
+    async (request, reply) => {
+      const result = await registerDeveloper(deps, { ...request.body, ip: request.ip });
+      return reply.code(201).send({ developer: result.developer, token: result.token, expires_at: result.expires_at });
+    },
+  );
+
+  app.post(
+    '/api/auth/login',
+    {
+      schema: {
+        tags,
+        summary: 'Log in with email or username',
+        body: z.object({ login: z.string().min(1).max(254), password: z.string().min(1).max(256) }),
+      },
+    },
+    async (request) => loginDeveloper(deps, { ...request.body, ip: request.ip }),
+  );
+
+  await app.register(async (scope) => {
+    const authed = scope.withTypeProvider<ZodTypeProvider>();
+    authed.addHook('onRequest', requireDeveloper(deps));
+
+    authed.get('/api/auth/me', { schema: { tags, summary: 'The caller and their limits' } }, async (request) =>
+      getDeveloperProfile(deps, sellerActor(request)),
+    );
+
+    authed.post(
+      '/api/auth/api-keys',
+      {
+        config: { idempotent: true },
+        schema: { tags, summary: 'Create an API key (shown once)', body: z.object({ name: z.string().trim().min(1).max(100) }) },
+      },
+      async (request, reply) => reply.code(201).send(await createApiKey(deps, sellerActor(request), request.body)),
+    );
+
+    authed.get('/api/auth/api-keys', { schema: { tags, summary: 'List API keys' } }, async (request) =>
+      listApiKeys(deps, sellerActor(request)),
+    );
+
+    authed.delete('/api/auth/api-keys/:id', { schema: { tags, summary: 'Revoke an API key', params: idParams } }, async (request) => {
+      await deleteApiKey(deps, sellerActor(request), request.params.id);
+      return { message: 'API key deleted' };
+    });
+  });
+};

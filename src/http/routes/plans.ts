@@ -1,0 +1,56 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { createPlan } from '../../core/plans/create-plan.js';
+import { deletePlan } from '../../core/plans/delete-plan.js';
+import { listPlans } from '../../core/plans/list-plans.js';
+import { updatePlan } from '../../core/plans/update-plan.js';
+import type { Deps } from '../../core/deps.js';
+import { requireDeveloper, sellerActor } from '../authenticate.js';
+import { id, idParams } from '../schemas.js';
+
+const tags = ['Plans'];
+
+const planFields = z.object({
+  name: z.string().trim().min(1).max(100),
+  duration_days: z.number().int().min(0).max(36_500).describe('0 = lifetime'),
+  max_hwids: z.number().int().min(1).max(100).nullable().optional(),
+  hwid_reset_cooldown_hours: z.number().int().min(0).max(24 * 365).nullable().optional(),
+  discord_role_id: z.string().regex(/^\d{17,20}$/, 'a Discord snowflake').nullable().optional(),
+});
+
+export const planRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
+  app.addHook('onRequest', requireDeveloper(deps));
+
+  app.post(
+    '/api/plans/',
+    {
+      config: { idempotent: true },
+      schema: { tags, summary: 'Create a plan', body: planFields.extend({ application_id: id }) },
+    },
+    async (request, reply) => reply.code(201).send(await createPlan(deps, sellerActor(request), request.body)),
+  );
+
+  app.get('/api/applications/:id/plans', { schema: { tags, summary: "An application's plans", params: idParams } }, async (request) =>
+    listPlans(deps, sellerActor(request), request.params.id),
+  );
+
+  app.put('/api/plans/:id', { schema: { tags, summary: 'Update a plan', params: idParams, body: planFields.partial() } }, async (request) =>
+    updatePlan(deps, sellerActor(request), request.params.id, request.body),
+  );
+
+  app.delete(
+    '/api/plans/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Delete a plan (409 while licenses use it, unless force=true)',
+        params: idParams,
+        querystring: z.object({ force: z.enum(['true', 'false']).default('false') }),
+      },
+    },
+    async (request) => {
+      const result = await deletePlan(deps, sellerActor(request), request.params.id, { force: request.query.force === 'true' });
+      return { message: 'Plan deleted', ...result };
+    },
+  );
+};

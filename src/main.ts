@@ -1,0 +1,75 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from './config.js';
+import { API_VERSION, buildApp } from './http/app.js';
+import { createDeps, runMigrations } from './runtime.js';
+
+const ROLES = ['api', 'worker', 'bot', 'all'] as const;
+type Role = (typeof ROLES)[number];
+
+const USAGE = `Usage: keycord start [--role api|worker|bot|all]`;
+
+async function start(role: Role) {
+  const config = loadConfig();
+  const deps = await createDeps(config);
+  const { log } = deps;
+  if (config.secretSource === 'generated') {
+    log.warn({ file: config.secretFile }, 'KEYCORD_SECRET is not set: generated a new one and stored it in DATA_DIR. Set KEYCORD_SECRET in production.');
+  } else if (config.secretSource === 'data-dir') {
+    log.warn({ file: config.secretFile }, 'KEYCORD_SECRET is not set: using the one stored in DATA_DIR.');
+  }
+  log.info({ database: deps.db.kind === 'pglite' ? `embedded PGlite in ${config.dataDir}/pglite` : 'postgres (DATABASE_URL)' }, 'database');
+  const applied = await runMigrations(deps.db);
+  if (applied.length) log.info({ applied }, 'migrations applied');
+
+  deps.usage.start();
+  const app = role === 'api' || role === 'all' ? await buildApp(deps, { version: API_VERSION, trustProxy: config.trustProxy, logRequests: config.logLevel === 'debug' || config.logLevel === 'trace' }) : undefined;
+  if (app) {
+    await app.listen({ port: config.port, host: config.host });
+    log.info(`Keycord API listening on http://${config.host}:${config.port} (docs at /docs)`);
+  }
+  if (role === 'worker' || role === 'bot') log.warn(`role "${role}" has nothing to run yet in this version`);
+
+  // Ordered shutdown: stop taking requests, write what is buffered, close the database.
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 15_000).unref();
+    try {
+      await app?.close();
+      await deps.usage.stop();
+      await deps.db.close();
+    } catch (err) {
+      log.error({ err }, 'error during shutdown');
+    }
+    clearTimeout(force);
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+async function main(argv: string[]) {
+  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { role: { type: 'string', default: 'all' } } });
+  const [command] = positionals;
+  if (command !== 'start') {
+    console.error(USAGE);
+    process.exit(2);
+  }
+  if (!ROLES.includes(values.role as Role)) {
+    console.error(`Unknown role "${values.role}". ${USAGE}`);
+    process.exit(2);
+  }
+  try {
+    await start(values.role as Role);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
+await main(process.argv.slice(2));

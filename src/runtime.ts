@@ -1,0 +1,47 @@
+import type { Config } from './config.js';
+import { ApplicationCache } from './core/applications/application-cache.js';
+import { systemClock, type Clock } from './core/clock.js';
+import { SecretBox } from './core/crypto.js';
+import type { CoreLimits, Deps } from './core/deps.js';
+import { LicenseLookup } from './core/licenses/license-lookup.js';
+import { UsageRecorder } from './core/licenses/usage-recorder.js';
+import { createDb, type Db } from './db/client.js';
+import { runMigrations } from './db/migrate.js';
+import { createLogger, type Logger } from './log.js';
+
+export const DEFAULT_MAX_SYNC_GENERATE = 1000;
+
+export interface RuntimeOverrides {
+  db?: Db;
+  clock?: Clock;
+  log?: Logger;
+  limits?: Partial<CoreLimits>;
+}
+
+/**
+ * Wires the core's dependencies from configuration: the one place that knows which concrete
+ * database, cache and recorder Keycord runs with. Used by `keycord start`, tests and benchmarks.
+ */
+export async function createDeps(config: Config, overrides: RuntimeOverrides = {}): Promise<Deps> {
+  const log = overrides.log ?? createLogger(config.logLevel);
+  const db = overrides.db ?? (await createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize }));
+  const box = new SecretBox(config.secret);
+  return {
+    db,
+    clock: overrides.clock ?? systemClock,
+    log,
+    box,
+    limits: {
+      sessionTtlHours: config.sessionTtlHours,
+      maxApplications: config.maxApplications,
+      maxLicensesPerApplication: config.maxLicensesPerApplication,
+      maxSyncGenerate: DEFAULT_MAX_SYNC_GENERATE,
+      ...overrides.limits,
+    },
+    apps: new ApplicationCache(db, box, config.appCacheTtlMs),
+    usage: new UsageRecorder(db, log, config.usageFlushMs),
+    lookup: new LicenseLookup(db),
+  };
+}
+
+export { runMigrations };

@@ -1,0 +1,104 @@
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import { loadConfig } from '../../src/config.js';
+import type { Clock } from '../../src/core/clock.js';
+import type { CoreLimits, Deps } from '../../src/core/deps.js';
+import { buildApp } from '../../src/http/app.js';
+import { createDeps } from '../../src/runtime.js';
+import { createTestDatabase } from './databases.js';
+
+export const TEST_SECRET = 'test-secret-0123456789abcdef0123456789abcdef';
+
+export interface Harness {
+  app: FastifyInstance;
+  deps: Deps;
+  databaseUrl: string;
+  close(): Promise<void>;
+  /** Registers a developer and returns their token: a fresh tenant. */
+  seller(name?: string): Promise<Seller>;
+  call(token: string | null, opts: InjectOptions): Promise<LightMyRequestResponse>;
+}
+
+export interface Seller {
+  token: string;
+  developerId: number;
+  username: string;
+  /** Inject as this seller; `body` goes as JSON. */
+  call(method: InjectOptions['method'], url: string, body?: unknown, headers?: Record<string, string>): Promise<LightMyRequestResponse>;
+  /** An application with one plan, ready for keys. */
+  setup(opts?: { settings?: Record<string, unknown>; plan?: Record<string, unknown> }): Promise<{ app: AppView; plan: PlanView }>;
+  generate(planId: number, count?: number, extra?: Record<string, unknown>): Promise<LicenseView[]>;
+}
+
+export type AppView = { id: number; app_id: string; secret: string; public_key: string; settings: Record<string, unknown> };
+export type PlanView = { id: number; application_id: number; name: string; duration_days: number };
+export type LicenseView = { id: number; license_key: string; status: string };
+
+let counter = 0;
+
+export async function startHarness(opts: { clock?: Clock; limits?: Partial<CoreLimits>; env?: Record<string, string> } = {}): Promise<Harness> {
+  const database = await createTestDatabase();
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    DATABASE_URL: database.url,
+    DATABASE_POOL_SIZE: '10',
+    KEYCORD_SECRET: TEST_SECRET,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    DATA_DIR: '/tmp/keycord-test-data',
+    ...opts.env,
+  });
+  const deps = await createDeps(config, { ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.limits ? { limits: opts.limits } : {}) });
+  const app = await buildApp(deps);
+  await app.ready();
+
+  const call = (token: string | null, o: InjectOptions) =>
+    app.inject({ ...o, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(o.headers ?? {}) } });
+
+  const seller = async (name = 'seller'): Promise<Seller> => {
+    const username = `${name}${++counter}${Date.now() % 100000}`;
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/auth/register',
+      payload: { email: `${username}@example.test`, username, password: 'correct horse battery' },
+    });
+    if (res.statusCode !== 201) throw new Error(`register failed: ${res.body}`);
+    const { token, developer } = res.json();
+    const s: Seller = {
+      token,
+      developerId: developer.id,
+      username,
+      call: (method, url, body, headers) =>
+        call(token, { method, url, ...(body !== undefined ? { payload: body as object } : {}), ...(headers ? { headers } : {}) }),
+      setup: async (o = {}) => {
+        const a = await s.call('POST', '/api/applications', { name: 'My App', ...(o.settings ? { settings: o.settings } : {}) });
+        if (a.statusCode !== 201) throw new Error(`create app failed: ${a.body}`);
+        const app = a.json() as AppView;
+        const p = await s.call('POST', '/api/plans/', { application_id: app.id, name: 'Monthly', duration_days: 30, ...o.plan });
+        if (p.statusCode !== 201) throw new Error(`create plan failed: ${p.body}`);
+        return { app, plan: p.json() as PlanView };
+      },
+      generate: async (planId, count = 1, extra = {}) => {
+        const g = await s.call('POST', '/api/licenses/generate', { plan_id: planId, count, format: 'random', ...extra });
+        if (g.statusCode !== 200) throw new Error(`generate failed: ${g.body}`);
+        return g.json().licenses as LicenseView[];
+      },
+    };
+    return s;
+  };
+
+  return {
+    app,
+    deps,
+    databaseUrl: database.url,
+    call,
+    seller,
+    close: async () => {
+      await app.close();
+      await deps.usage.stop();
+      await deps.db.close();
+      await database.drop();
+    },
+  };
+}
+
+/** POSTs to the client API (no bearer). */
+export const client = (h: Harness, url: string, body: unknown) => h.app.inject({ method: 'POST', url, payload: body as object });
