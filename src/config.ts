@@ -38,7 +38,41 @@ const envSchema = z.object({
   MAX_APPLICATIONS: z.coerce.number().int().min(1).default(50),
   MAX_LICENSES_PER_APPLICATION: z.coerce.number().int().min(1).default(1_000_000),
   TRUST_PROXY: booleanString.default(false),
+  /** Prefix of every BullMQ key in Redis; tests give each file its own. */
+  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_:-]{1,64}$/).default('keycord'),
+  /** How often the expiry sweep runs: milliseconds, or a number with s/m/h. */
+  EXPIRY_SWEEP_EVERY: z
+    .string()
+    .regex(/^\d+(ms|s|m|h)?$/, 'a duration such as 60000, 30s, 1m or 1h')
+    .default('1m')
+    .transform(parseDuration),
+  /** Days before expiry at which `license.expiring_soon` is sent, e.g. "3,1". */
+  EXPIRY_NOTICE_DAYS: z
+    .string()
+    .regex(/^\d+(,\d+)*$/, 'comma-separated whole days, e.g. 3,1')
+    .default('3,1')
+    .transform((v) => [...new Set(v.split(',').map(Number))].filter((d) => d > 0).sort((a, b) => b - a)),
+  ALLOW_PRIVATE_WEBHOOK_URLS: booleanString.default(false),
+  /** Developer usernames allowed into the queue dashboard at /admin/queues. */
+  KEYCORD_OPERATORS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((u) => u.trim().toLowerCase()).filter(Boolean)),
+  GENERATE_BATCH_SIZE: z.coerce.number().int().min(100).max(50_000).default(5000),
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(5),
+  /** BullMQ lock: a job whose worker stopped renewing it is taken over after this. */
+  JOB_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+  OUTBOX_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(250),
+  /** First webhook retry delay; later ones double (with jitter) up to about a day in all. */
+  WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(10).max(600_000).default(5000),
 });
+
+function parseDuration(v: string): number {
+  const m = /^(\d+)(ms|s|m|h)?$/.exec(v)!;
+  const n = Number(m[1]);
+  const unit = m[2] ?? 'ms';
+  return n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit]!;
+}
 
 export type Config = {
   env: 'development' | 'production' | 'test';
@@ -59,7 +93,21 @@ export type Config = {
   maxApplications: number;
   maxLicensesPerApplication: number;
   trustProxy: boolean;
+  jobs: JobsConfig;
 };
+
+export interface JobsConfig {
+  queuePrefix: string;
+  expirySweepEveryMs: number;
+  expiryNoticeDays: number[];
+  allowPrivateWebhookUrls: boolean;
+  operators: string[];
+  generateBatchSize: number;
+  workerConcurrency: number;
+  lockMs: number;
+  outboxPollMs: number;
+  webhookRetryBaseMs: number;
+}
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -107,6 +155,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxApplications: e.MAX_APPLICATIONS,
     maxLicensesPerApplication: e.MAX_LICENSES_PER_APPLICATION,
     trustProxy: e.TRUST_PROXY,
+    jobs: {
+      queuePrefix: e.QUEUE_PREFIX,
+      expirySweepEveryMs: e.EXPIRY_SWEEP_EVERY,
+      expiryNoticeDays: e.EXPIRY_NOTICE_DAYS,
+      allowPrivateWebhookUrls: e.ALLOW_PRIVATE_WEBHOOK_URLS,
+      operators: e.KEYCORD_OPERATORS,
+      generateBatchSize: e.GENERATE_BATCH_SIZE,
+      workerConcurrency: e.WORKER_CONCURRENCY,
+      lockMs: e.JOB_LOCK_MS,
+      outboxPollMs: e.OUTBOX_POLL_MS,
+      webhookRetryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
+    },
   };
 }
 

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.js';
 import { API_VERSION, buildApp } from './http/app.js';
+import { startJobSystem } from './jobs/job-system.js';
 import { createDeps, runMigrations } from './runtime.js';
 
 const ROLES = ['api', 'worker', 'bot', 'all'] as const;
@@ -22,14 +23,28 @@ async function start(role: Role) {
   if (applied.length) log.info({ applied }, 'migrations applied');
 
   deps.usage.start();
-  const app = role === 'api' || role === 'all' ? await buildApp(deps, { version: API_VERSION, trustProxy: config.trustProxy, logRequests: config.logLevel === 'debug' || config.logLevel === 'trace' }) : undefined;
+  const runsApi = role === 'api' || role === 'all';
+  const runsWorkers = role === 'worker' || role === 'all';
+  // Redis is for jobs only: the API starts and serves whether or not it answers.
+  const jobs = await startJobSystem(deps, config, { withWorkers: runsWorkers });
+  if (runsWorkers) log.info({ prefix: config.jobs.queuePrefix, concurrency: config.jobs.workerConcurrency }, 'job workers running');
+  const app = runsApi
+    ? await buildApp(deps, {
+        version: API_VERSION,
+        trustProxy: config.trustProxy,
+        logRequests: config.logLevel === 'debug' || config.logLevel === 'trace',
+        jobs,
+        operators: config.jobs.operators,
+      })
+    : undefined;
   if (app) {
     await app.listen({ port: config.port, host: config.host });
     log.info(`Keycord API listening on http://${config.host}:${config.port} (docs at /docs)`);
   }
-  if (role === 'worker' || role === 'bot') log.warn(`role "${role}" has nothing to run yet in this version`);
+  if (role === 'bot') log.warn('role "bot" has nothing to run yet in this version');
 
-  // Ordered shutdown: stop taking requests, write what is buffered, close the database.
+  // Ordered shutdown: stop taking requests, finish or return jobs, write what is buffered, close
+  // the database.
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
@@ -38,6 +53,7 @@ async function start(role: Role) {
     const force = setTimeout(() => process.exit(1), 15_000).unref();
     try {
       await app?.close();
+      await jobs.close();
       await deps.usage.stop();
       await deps.db.close();
     } catch (err) {

@@ -10,6 +10,7 @@ import { runMigrations } from './db/migrate.js';
 import { createLogger, type Logger } from './log.js';
 
 export const DEFAULT_MAX_SYNC_GENERATE = 1000;
+export const DEFAULT_MAX_BULK_GENERATE = 100_000;
 
 export interface RuntimeOverrides {
   db?: Db;
@@ -36,11 +37,13 @@ export async function createDeps(config: Config, overrides: RuntimeOverrides = {
       maxApplications: config.maxApplications,
       maxLicensesPerApplication: config.maxLicensesPerApplication,
       maxSyncGenerate: DEFAULT_MAX_SYNC_GENERATE,
+      maxBulkGenerate: DEFAULT_MAX_BULK_GENERATE,
       ...overrides.limits,
     },
     apps: new ApplicationCache(db, box, config.appCacheTtlMs),
     usage: new UsageRecorder(db, log, config.usageFlushMs),
     lookup: new LicenseLookup(db),
+    webhooks: { allowPrivateUrls: config.jobs.allowPrivateWebhookUrls },
   };
 }
 

@@ -12,6 +12,8 @@ export interface CoreLimits {
   maxLicensesPerApplication: number;
   /** Largest `count` answered synchronously by /api/licenses/generate. */
   maxSyncGenerate: number;
+  /** Largest `count` a background generation job takes. */
+  maxBulkGenerate: number;
 }
 
 /** Everything a use case may touch, passed explicitly (DESIGN.md: `(deps, actor, input)`). */
@@ -24,4 +26,5 @@ export interface Deps {
   apps: ApplicationCache;
   usage: UsageRecorder;
   lookup: LicenseLookup;
+  webhooks: { allowPrivateUrls: boolean };
 }

@@ -1,6 +1,8 @@
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
   bigserial,
+  boolean,
   check,
   date,
   index,
@@ -146,10 +148,14 @@ export const licenses = pgTable(
     discordUserId: text('discord_user_id'),
     banReason: text('ban_reason'),
     lastHwidResetAt: timestamp('last_hwid_reset_at', { withTimezone: true }),
+    /** The bulk generation job that made this key, if any: resume counts and export read it. */
+    jobId: integer('job_id').references(() => jobs.id, { onDelete: 'set null' }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
   (t) => [
+    index('licenses_job_idx').on(t.jobId),
+    index('licenses_expiry_idx').on(t.expiresAt).where(sql`status in ('active', 'expired')`),
     uniqueIndex('licenses_application_key_key').on(t.applicationId, t.licenseKey),
     index('licenses_application_status_idx').on(t.applicationId, t.status),
     index('licenses_plan_idx').on(t.planId),
@@ -207,4 +213,120 @@ export const idempotencyKeys = pgTable(
     createdAt: createdAt(),
   },
   (t) => [primaryKey({ columns: [t.developerId, t.key] }), index('idempotency_keys_created_idx').on(t.createdAt)],
+);
+
+export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed'] as const;
+
+/** Long-running work a seller asked for (bulk generation); progress lives here, not in Redis. */
+export const jobs = pgTable(
+  'jobs',
+  {
+    id: serial('id').primaryKey(),
+    applicationId: integer('application_id')
+      .notNull()
+      .references(() => applications.id, { onDelete: 'cascade' }),
+    type: text('type', { enum: ['generate_licenses'] }).notNull(),
+    status: text('status', { enum: JOB_STATUSES }).notNull().default('queued'),
+    count: integer('count').notNull(),
+    generated: integer('generated').notNull().default(0),
+    params: jsonb('params').notNull().$type<Record<string, unknown>>(),
+    error: text('error'),
+    actor: jsonb('actor').notNull().$type<Record<string, unknown>>(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+    completedAt: timestamp('completed_at', { withTimezone: true }),
+  },
+  (t) => [index('jobs_application_idx').on(t.applicationId)],
+);
+
+/**
+ * Events and commands written in the same transaction as the change that causes them. The relay
+ * moves them to BullMQ; a Redis outage delays them, never loses them.
+ */
+export const outbox = pgTable(
+  'outbox',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    applicationId: integer('application_id').references(() => applications.id, { onDelete: 'cascade' }),
+    /** 'event' rows fan out to webhooks and Discord; 'command' rows start a job. */
+    kind: text('kind', { enum: ['event', 'command'] }).notNull(),
+    type: text('type').notNull(),
+    payload: jsonb('payload').notNull().$type<Record<string, unknown>>(),
+    createdAt: createdAt(),
+    relayedAt: timestamp('relayed_at', { withTimezone: true }),
+  },
+  (t) => [index('outbox_pending_idx').on(t.id).where(sql`relayed_at is null`)],
+);
+
+export const webhooks = pgTable(
+  'webhooks',
+  {
+    id: serial('id').primaryKey(),
+    applicationId: integer('application_id')
+      .notNull()
+      .references(() => applications.id, { onDelete: 'cascade' }),
+    url: text('url').notNull(),
+    events: text('events').array().notNull(),
+    active: boolean('active').notNull().default(true),
+    /** HMAC key, encrypted with KEYCORD_SECRET (it must be recovered to sign). */
+    secretEnc: text('secret_enc').notNull(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index('webhooks_application_idx').on(t.applicationId)],
+);
+
+export const DELIVERY_STATUSES = ['pending', 'delivered', 'failed'] as const;
+
+/** One event to one webhook; its id is the stable `X-Keycord-Delivery`. */
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    webhookId: integer('webhook_id')
+      .notNull()
+      .references(() => webhooks.id, { onDelete: 'cascade' }),
+    eventId: bigint('event_id', { mode: 'number' }).notNull(),
+    eventType: text('event_type').notNull(),
+    body: text('body').notNull(),
+    status: text('status', { enum: DELIVERY_STATUSES }).notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    lastStatusCode: integer('last_status_code'),
+    createdAt: createdAt(),
+    deliveredAt: timestamp('delivered_at', { withTimezone: true }),
+  },
+  (t) => [uniqueIndex('webhook_deliveries_event_key').on(t.webhookId, t.eventId), index('webhook_deliveries_webhook_idx').on(t.webhookId, t.id)],
+);
+
+export const webhookAttempts = pgTable(
+  'webhook_attempts',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    deliveryId: bigint('delivery_id', { mode: 'number' })
+      .notNull()
+      .references(() => webhookDeliveries.id, { onDelete: 'cascade' }),
+    statusCode: integer('status_code'),
+    durationMs: integer('duration_ms').notNull(),
+    responseBody: text('response_body'),
+    error: text('error'),
+    createdAt: createdAt(),
+  },
+  (t) => [index('webhook_attempts_delivery_idx').on(t.deliveryId)],
+);
+
+/**
+ * Expiry notices already sent: one row per license, kind and expiry date, so every notice is
+ * emitted exactly once however many sweeps run, crash or overlap.
+ */
+export const licenseNotices = pgTable(
+  'license_notices',
+  {
+    licenseId: integer('license_id')
+      .notNull()
+      .references(() => licenses.id, { onDelete: 'cascade' }),
+    kind: text('kind').notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.licenseId, t.kind, t.expiresAt] })],
 );

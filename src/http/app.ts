@@ -12,6 +12,11 @@ import { clientLicenseRoutes } from './routes/client-licenses.js';
 import { healthRoutes, type HealthCheck } from './routes/health.js';
 import { licenseRoutes } from './routes/licenses.js';
 import { planRoutes } from './routes/plans.js';
+import { adminQueueRoutes } from './routes/admin-queues.js';
+import { jobRoutes } from './routes/jobs.js';
+import { webhookRoutes } from './routes/webhooks.js';
+import type { JobSystem } from '../jobs/job-system.js';
+import { installStorableTextGuard } from './storable-text.js';
 
 export interface BuildAppOptions {
   version?: string;
@@ -21,6 +26,9 @@ export interface BuildAppOptions {
   healthChecks?: Record<string, HealthCheck>;
   /** Log every request (off in tests and benchmarks). */
   logRequests?: boolean;
+  /** The BullMQ side, when Redis is configured: health reports it, operators get the dashboard. */
+  jobs?: JobSystem;
+  operators?: string[];
 }
 
 export const API_VERSION = '0.1.0';
@@ -45,6 +53,7 @@ export async function buildApp(deps: Deps, opts: BuildAppOptions = {}): Promise<
   app.setSerializerCompiler(serializerCompiler);
   installErrorHandling(app, (_request, reply, status, body) => reply.code(status).send(body));
   app.decorateRequest('actor', null);
+  installStorableTextGuard(app);
   installClientSigning(app);
   installIdempotency(app, deps);
 
@@ -63,11 +72,15 @@ export async function buildApp(deps: Deps, opts: BuildAppOptions = {}): Promise<
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   const startedAt = Date.now();
-  await app.register(healthRoutes, { deps, version: opts.version ?? API_VERSION, startedAt, optionalChecks: opts.healthChecks ?? {} });
+  const healthChecks = { ...(opts.jobs ? { redis: opts.jobs.redisHealth } : {}), ...opts.healthChecks };
+  await app.register(healthRoutes, { deps, version: opts.version ?? API_VERSION, startedAt, optionalChecks: healthChecks });
   await app.register(authRoutes, { deps });
   await app.register(applicationRoutes, { deps });
   await app.register(planRoutes, { deps });
   await app.register(clientLicenseRoutes, { deps });
   await app.register(licenseRoutes, { deps });
+  await app.register(jobRoutes, { deps });
+  await app.register(webhookRoutes, { deps });
+  if (opts.jobs) await adminQueueRoutes(app, { deps, queues: opts.jobs.queues, operators: opts.operators ?? [] });
   return app;
 }

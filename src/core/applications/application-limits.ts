@@ -9,6 +9,7 @@ export async function applicationLimits(deps: Deps, actor: SellerActor) {
     max_applications: deps.limits.maxApplications,
     applications_used: owned?.n ?? 0,
     max_licenses_per_application: deps.limits.maxLicensesPerApplication,
-    max_count_per_generate: deps.limits.maxSyncGenerate,
+    max_count_per_generate: deps.limits.maxBulkGenerate,
+    max_count_per_sync_generate: deps.limits.maxSyncGenerate,
   };
 }

@@ -1,22 +1,21 @@
 import { eq } from 'drizzle-orm';
-import { licenses, type plans } from '../../db/schema.js';
-import type { Tx } from '../../db/client.js';
+import { licenses } from '../../db/schema.js';
 import type { SellerActor } from '../actor.js';
 import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
+import { emitEvent, licenseEventData, type EventType } from '../events/emit-event.js';
 import { toLicenseView } from './license-view.js';
 import { requireLicense } from './require-license.js';
 
 type LicenseRow = typeof licenses.$inferSelect;
-type PlanRow = typeof plans.$inferSelect;
 
 export interface LicenseChange {
   action: string;
   details?: Record<string, unknown>;
   /** The columns to set, decided from the locked current row; may throw to refuse. */
   apply(current: LicenseRow, now: Date): Partial<typeof licenses.$inferInsert>;
-  /** Runs in the same transaction after the update (outbox events, etc.). */
-  after?(tx: Tx, updated: LicenseRow, plan: PlanRow): Promise<void>;
+  /** The outbox event this change emits, in the same transaction. */
+  event?: EventType;
 }
 
 /**
@@ -38,7 +37,7 @@ export async function changeLicense(deps: Deps, actor: SellerActor, licenseId: n
       target: `license:${licenseId}`,
       details: { license_key: license.licenseKey, ...change.details },
     });
-    await change.after?.(tx, updated!, plan);
+    if (change.event) await emitEvent(tx, license.applicationId, change.event, licenseEventData(updated!));
     return toLicenseView(updated!, plan, now);
   });
 }

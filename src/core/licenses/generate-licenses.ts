@@ -3,11 +3,12 @@ import { licenses } from '../../db/schema.js';
 import type { SellerActor } from '../actor.js';
 import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
+import { emitEvent } from '../events/emit-event.js';
 import { badRequest, conflict } from '../errors.js';
 import { requirePlan } from '../plans/require-plan.js';
 import { keySpecFrom } from './key-format.js';
 import { countGenerated, insertUniqueKeys } from './insert-unique-keys.js';
-import { effectiveStatus, toPlanRef } from './license-view.js';
+import { toPlanRef } from './license-view.js';
 
 export interface GenerateLicensesInput {
   plan_id: number;
@@ -39,6 +40,11 @@ export async function generateLicenses(deps: Deps, actor: SellerActor, input: Ge
       discordUserId: input.discord_user_id ?? null,
     });
     await countGenerated(tx, plan.applicationId, now.toISOString().slice(0, 10), rows.length);
+    await emitEvent(tx, plan.applicationId, 'license.generated', {
+      plan_id: plan.id,
+      count: rows.length,
+      licenses: rows.map((l) => ({ id: l.id, license_key: l.licenseKey })),
+    });
     await writeAudit(tx, actor, {
       applicationId: plan.applicationId,
       action: 'license.generated',
@@ -48,7 +54,7 @@ export async function generateLicenses(deps: Deps, actor: SellerActor, input: Ge
     return rows.map((l) => ({
       id: l.id,
       license_key: l.licenseKey,
-      status: effectiveStatus(l.status, l.expiresAt, now),
+      status: l.status,
       created_at: l.createdAt.toISOString(),
       updated_at: l.updatedAt.toISOString(),
       plan: toPlanRef(plan),

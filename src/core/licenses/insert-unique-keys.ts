@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
-import { licenses } from '../../db/schema.js';
-import type { Executor } from '../../db/client.js';
+import { rowsOf, type Executor } from '../../db/client.js';
+import type { LicenseStatus } from '../../db/schema.js';
 import { conflict } from '../errors.js';
 import { makeKeys, type KeySpec } from './key-format.js';
 
@@ -10,32 +10,45 @@ export interface NewLicenseFields {
   durationDays: number;
   notes?: string | null;
   discordUserId?: string | null;
+  jobId?: number | null;
+}
+
+export interface InsertedLicense {
+  id: number;
+  licenseKey: string;
+  status: LicenseStatus;
+  createdAt: Date;
+  updatedAt: Date;
 }
 
 /**
- * Inserts `count` fresh keys. A collision with an existing key is skipped by the unique index
- * and made again, so the result always holds exactly `count` new licenses.
+ * One multi-row insert of fresh keys: the keys travel as a single text parameter and are
+ * unnested by Postgres, so a batch of thousands costs one statement, not one per row. A key that
+ * collides with an existing one is skipped by the unique index (`on conflict do nothing`).
  */
+export async function insertKeyBatch(tx: Executor, keys: string[], f: NewLicenseFields): Promise<InsertedLicense[]> {
+  const result = await tx.execute(sql`
+    insert into licenses (application_id, plan_id, license_key, duration_days, notes, discord_user_id, job_id)
+    select ${f.applicationId}, ${f.planId}, k, ${f.durationDays}, ${f.notes ?? null}, ${f.discordUserId ?? null}, ${f.jobId ?? null}
+    from unnest(string_to_array(${keys.join(',')}::text, ',')) as k
+    on conflict do nothing
+    returning id, license_key, status, created_at, updated_at`);
+  return rowsOf<{ id: number; license_key: string; status: LicenseStatus; created_at: Date | string; updated_at: Date | string }>(result).map((r) => ({
+    id: Number(r.id),
+    licenseKey: r.license_key,
+    status: r.status,
+    createdAt: new Date(r.created_at),
+    updatedAt: new Date(r.updated_at),
+  }));
+}
+
+/** Exactly `count` new licenses: keys lost to collisions are made again. */
 export async function insertUniqueKeys(tx: Executor, spec: KeySpec, count: number, fields: NewLicenseFields) {
-  const inserted: (typeof licenses.$inferSelect)[] = [];
+  const inserted: InsertedLicense[] = [];
   for (let attempt = 0; inserted.length < count; attempt++) {
     if (attempt >= 8) throw conflict('Could not make enough unique keys; use a longer mask', 'KEY_SPACE_EXHAUSTED');
     const keys = [...new Set(makeKeys(spec, count - inserted.length))];
-    const rows = await tx
-      .insert(licenses)
-      .values(
-        keys.map((licenseKey) => ({
-          applicationId: fields.applicationId,
-          planId: fields.planId,
-          licenseKey,
-          durationDays: fields.durationDays,
-          notes: fields.notes ?? null,
-          discordUserId: fields.discordUserId ?? null,
-        })),
-      )
-      .onConflictDoNothing()
-      .returning();
-    inserted.push(...rows);
+    inserted.push(...(await insertKeyBatch(tx, keys, fields)));
   }
   return inserted;
 }

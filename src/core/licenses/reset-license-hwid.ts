@@ -3,6 +3,7 @@ import { licenses } from '../../db/schema.js';
 import type { Actor, SellerActor } from '../actor.js';
 import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
+import { emitEvent, licenseEventData } from '../events/emit-event.js';
 import { changeLicense } from './change-license.js';
 
 export const RESET_MESSAGE = 'HWID reset and license disabled';
@@ -16,7 +17,7 @@ const resetColumns = (l: typeof licenses.$inferSelect, now: Date) => ({
 
 /** A seller reset: no cooldown. `expires_at` never moves. */
 export async function resetLicenseHwid(deps: Deps, actor: SellerActor, licenseId: number) {
-  const license = await changeLicense(deps, actor, licenseId, { action: 'license.hwid_reset', apply: resetColumns });
+  const license = await changeLicense(deps, actor, licenseId, { action: 'license.hwid_reset', event: 'license.hwid_reset', apply: resetColumns });
   return { message: RESET_MESSAGE, license: { id: license.id, license_key: license.license_key, status: license.status, hwid: null } };
 }
 
@@ -44,10 +45,12 @@ export async function resetOwnLicenseHwid(
       const next = new Date(license.lastHwidResetAt.getTime() + hours * 3_600_000);
       if (next > now) return { ok: false, code: 'COOLDOWN', nextAllowedAt: next };
     }
-    await tx
+    const [updated] = await tx
       .update(licenses)
       .set({ ...resetColumns(license, now), updatedAt: now })
-      .where(eq(licenses.id, license.id));
+      .where(eq(licenses.id, license.id))
+      .returning();
+    await emitEvent(tx, license.applicationId, 'license.hwid_reset', licenseEventData(updated!));
     await writeAudit(tx, actor, { applicationId: license.applicationId, action: 'license.hwid_reset', target: `license:${license.id}`, details: { license_key: license.licenseKey, by: 'customer' } });
     return { ok: true, licenseId: license.id, licenseKey: license.licenseKey };
   });

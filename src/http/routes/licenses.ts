@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { LICENSE_STATUSES } from '../../db/schema.js';
 import { deleteLicense } from '../../core/licenses/delete-license.js';
 import { generateLicenses } from '../../core/licenses/generate-licenses.js';
+import { startGenerationJob } from '../../core/jobs/start-generation-job.js';
 import { getLicense } from '../../core/licenses/get-license.js';
 import { banLicense, extendLicense, unbanLicense, updateLicenseNotes } from '../../core/licenses/license-actions.js';
 import { listLicenses, listMyLicenses } from '../../core/licenses/list-licenses.js';
@@ -44,7 +45,11 @@ export const licenseRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
         }),
       },
     },
-    async (request) => ({ licenses: await generateLicenses(deps, sellerActor(request), request.body) }),
+    async (request, reply) => {
+      // Up to the synchronous limit the keys come back at once; beyond it a background job makes them.
+      if (request.body.count <= deps.limits.maxSyncGenerate) return { licenses: await generateLicenses(deps, sellerActor(request), request.body) };
+      return reply.code(202).send({ job: await startGenerationJob(deps, sellerActor(request), request.body) });
+    },
   );
 
   app.get(
@@ -87,8 +92,10 @@ export const licenseRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
 
   app.post(
     '/api/licenses/:id/ban',
-    { schema: { tags, summary: 'Ban a license', params: idParams, body: z.object({ reason: z.string().max(500).nullable().optional() }).default({}) } },
-    async (request) => banLicense(deps, sellerActor(request), request.params.id, request.body.reason ?? null),
+    // The body is optional: Fastify hands a missing body to the validator as null, which a zod
+    // `.default({})` (applied to undefined only) would refuse.
+    { schema: { tags, summary: 'Ban a license', params: idParams, body: z.object({ reason: z.string().max(500).nullable().optional() }).nullish() } },
+    async (request) => banLicense(deps, sellerActor(request), request.params.id, request.body?.reason ?? null),
   );
 
   app.post('/api/licenses/:id/unban', { schema: { tags, summary: 'Lift a ban', params: idParams } }, async (request) =>

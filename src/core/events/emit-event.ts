@@ -1,0 +1,46 @@
+import { outbox, type licenses } from '../../db/schema.js';
+import type { Executor } from '../../db/client.js';
+
+export const EVENT_TYPES = [
+  'license.generated',
+  'license.activated',
+  'license.hwid_reset',
+  'license.expiring_soon',
+  'license.expired',
+  'license.banned',
+  'license.deleted',
+  'user.created',
+  'webhook.test',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/**
+ * Records an event in the outbox, inside the caller's transaction: the event exists exactly when
+ * the change that caused it committed. The relay hands it to the workers (webhooks, Discord).
+ */
+export async function emitEvent(tx: Executor, applicationId: number, type: EventType, data: Record<string, unknown>) {
+  const [row] = await tx.insert(outbox).values({ applicationId, kind: 'event', type, payload: data }).returning({ id: outbox.id });
+  return row!.id;
+}
+
+/** Starts background work the same way, so a job is never lost between commit and enqueue. */
+export type CommandType = 'generate_licenses' | 'redeliver_webhook';
+
+export async function enqueueCommand(tx: Executor, applicationId: number, type: CommandType, data: Record<string, unknown>) {
+  await tx.insert(outbox).values({ applicationId, kind: 'command', type, payload: data });
+}
+
+/** What events say about a license (never its HWIDs' history, never secrets). */
+export function licenseEventData(l: typeof licenses.$inferSelect) {
+  return {
+    license: {
+      id: l.id,
+      license_key: l.licenseKey,
+      status: l.status,
+      plan_id: l.planId,
+      activated_at: l.activatedAt?.toISOString() ?? null,
+      expires_at: l.expiresAt?.toISOString() ?? null,
+      discord_user_id: l.discordUserId,
+    },
+  };
+}

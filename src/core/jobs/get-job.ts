@@ -1,0 +1,24 @@
+import { eq } from 'drizzle-orm';
+import { jobs } from '../../db/schema.js';
+import type { Executor } from '../../db/client.js';
+import type { SellerActor } from '../actor.js';
+import { requireApplication } from '../applications/access.js';
+import type { Deps } from '../deps.js';
+import { notFound } from '../errors.js';
+import { toJobView } from './job-view.js';
+
+export async function requireJob(db: Executor, actor: SellerActor, jobId: number) {
+  const [job] = await db.select().from(jobs).where(eq(jobs.id, jobId)).limit(1);
+  if (!job) throw notFound('Job');
+  try {
+    await requireApplication(db, actor, job.applicationId, 'read');
+  } catch (err) {
+    if ((err as { status?: number }).status === 404) throw notFound('Job');
+    throw err;
+  }
+  return job;
+}
+
+export async function getJob(deps: Deps, actor: SellerActor, jobId: number) {
+  return toJobView(await requireJob(deps.db.orm, actor, jobId));
+}

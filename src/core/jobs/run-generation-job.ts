@@ -1,0 +1,80 @@
+import { eq, sql } from 'drizzle-orm';
+import { jobs, plans } from '../../db/schema.js';
+import type { Deps } from '../deps.js';
+import { writeAudit } from '../audit.js';
+import { emitEvent } from '../events/emit-event.js';
+import { countGenerated, insertKeyBatch } from '../licenses/insert-unique-keys.js';
+import { makeKeys, type KeySpec } from '../licenses/key-format.js';
+import { system } from '../actor.js';
+
+export interface GenerationParams {
+  plan_id: number;
+  spec: KeySpec;
+  notes: string | null;
+  discord_user_id: string | null;
+}
+
+export type GenerationProgress = (generated: number, count: number) => Promise<void> | void;
+
+/**
+ * Makes a job's keys, one batch per transaction. Each transaction locks the job row, reads how
+ * many keys are already committed, inserts the next batch and raises `generated` — so a worker
+ * that dies mid-batch loses only an uncommitted batch, and whoever resumes (another worker, or
+ * two at once) continues from the committed count: exactly `count` keys, none twice.
+ */
+export async function runGenerationJob(deps: Deps, jobId: number, batchSize: number, onProgress?: GenerationProgress) {
+  let fruitless = 0;
+  for (;;) {
+    const step = await deps.db.orm.transaction(async (tx) => {
+      const [job] = await tx.select().from(jobs).where(eq(jobs.id, jobId)).for('update');
+      if (!job) return { done: true as const, missing: true };
+      if (job.status === 'completed' || job.status === 'failed') return { done: true as const, job };
+      const params = job.params as unknown as GenerationParams;
+      const remaining = job.count - job.generated;
+      const now = deps.clock.now();
+      if (remaining <= 0) {
+        await tx.update(jobs).set({ status: 'completed', completedAt: now, updatedAt: now }).where(eq(jobs.id, jobId));
+        await emitEvent(tx, job.applicationId, 'license.generated', { plan_id: params.plan_id, count: job.count, job_id: job.id });
+        await writeAudit(tx, system('generation-job'), { applicationId: job.applicationId, action: 'job.completed', target: `job:${job.id}`, details: { count: job.count, requested_by: job.actor } });
+        return { done: true as const, job: { ...job, generated: job.count, status: 'completed' as const } };
+      }
+      const [plan] = await tx.select().from(plans).where(eq(plans.id, params.plan_id));
+      if (!plan) {
+        await tx.update(jobs).set({ status: 'failed', error: 'The plan was deleted', updatedAt: now }).where(eq(jobs.id, jobId));
+        return { done: true as const, job };
+      }
+      const keys = [...new Set(makeKeys(params.spec, Math.min(batchSize, remaining)))];
+      const inserted = await insertKeyBatch(tx, keys, {
+        applicationId: job.applicationId,
+        planId: plan.id,
+        durationDays: plan.durationDays,
+        notes: params.notes,
+        discordUserId: params.discord_user_id,
+        jobId: job.id,
+      });
+      const generated = job.generated + inserted.length;
+      await tx
+        .update(jobs)
+        .set({ status: 'running', generated, updatedAt: now })
+        .where(eq(jobs.id, jobId));
+      await countGenerated(tx, job.applicationId, now.toISOString().slice(0, 10), inserted.length);
+      return { done: false as const, generated, count: job.count, inserted: inserted.length };
+    });
+    if (step.done) return step;
+    // A mask whose key space is nearly used up would otherwise spin here forever.
+    fruitless = step.inserted === 0 ? fruitless + 1 : 0;
+    if (fruitless >= 5) {
+      await failGenerationJob(deps, jobId, 'Could not make enough unique keys; use a longer mask');
+      return { done: true as const };
+    }
+    await onProgress?.(step.generated, step.count);
+  }
+}
+
+/** Marks a job failed for good (the worker gave up on it). */
+export async function failGenerationJob(deps: Deps, jobId: number, error: string) {
+  await deps.db.orm
+    .update(jobs)
+    .set({ status: 'failed', error: error.slice(0, 500), updatedAt: deps.clock.now() })
+    .where(sql`${jobs.id} = ${jobId} and ${jobs.status} in ('queued', 'running')`);
+}

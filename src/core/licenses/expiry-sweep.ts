@@ -1,0 +1,118 @@
+import { and, asc, eq, gt, inArray, lte, sql } from 'drizzle-orm';
+import { licenseNotices, licenses } from '../../db/schema.js';
+import type { Tx } from '../../db/client.js';
+import { system } from '../actor.js';
+import { writeAudit } from '../audit.js';
+import type { Deps } from '../deps.js';
+import { emitEvent, licenseEventData } from '../events/emit-event.js';
+
+export interface SweepResult {
+  expired: number;
+  expiringSoon: number;
+}
+
+const DAY = 86_400_000;
+const sweeper = system('expiry-sweep');
+
+type LicenseRow = typeof licenses.$inferSelect;
+
+/**
+ * Marks licenses past `expires_at` as expired and emits `license.expired`, and emits
+ * `license.expiring_soon` when a license enters one of the notice windows (e.g. 3 days, 1 day).
+ * Each notice is a row keyed (license, kind, expires_at) written in the same transaction as its
+ * outbox event: however many sweeps overlap or crash, each is sent exactly once per license and
+ * window (an extended license gets new notices for its new date). Rows are claimed with
+ * SKIP LOCKED, so several workers share a sweep instead of queueing behind each other.
+ */
+export async function expirySweep(deps: Deps, opts: { noticeDays: number[]; batchSize?: number }): Promise<SweepResult> {
+  const now = deps.clock.now();
+  const batchSize = opts.batchSize ?? 1000;
+  const result: SweepResult = { expired: 0, expiringSoon: 0 };
+
+  result.expired = await inBatches(deps, async (tx) => {
+    const due = await tx
+      .select()
+      .from(licenses)
+      .where(
+        and(
+          inArray(licenses.status, ['active', 'expired']),
+          lte(licenses.expiresAt, now),
+          sql`not exists (select 1 from ${licenseNotices} n where n.license_id = ${licenses.id} and n.kind = 'expired' and n.expires_at = ${licenses.expiresAt})`,
+        ),
+      )
+      .orderBy(asc(licenses.id))
+      .limit(batchSize)
+      .for('update', { of: licenses, skipLocked: true });
+    if (due.length === 0) return 0;
+    await tx
+      .update(licenses)
+      .set({ status: 'expired', updatedAt: now })
+      .where(and(inArray(licenses.id, due.map((l) => l.id)), eq(licenses.status, 'active')));
+    await notify(tx, due.map((l) => ({ ...l, status: 'expired' as const })), 'expired', 'license.expired', () => ({}));
+    return due.length;
+  });
+
+  // Smallest window first: a license is noticed for the tightest window it is in.
+  const windows = [...opts.noticeDays].sort((a, b) => a - b);
+  for (let i = 0; i < windows.length; i++) {
+    const days = windows[i]!;
+    const lower = new Date(now.getTime() + (i === 0 ? 0 : windows[i - 1]! * DAY));
+    const upper = new Date(now.getTime() + days * DAY);
+    const kind = `expiring_${days}d`;
+    result.expiringSoon += await inBatches(deps, async (tx) => {
+      const due = await tx
+        .select()
+        .from(licenses)
+        .where(
+          and(
+            eq(licenses.status, 'active'),
+            gt(licenses.expiresAt, lower),
+            lte(licenses.expiresAt, upper),
+            sql`not exists (select 1 from ${licenseNotices} n where n.license_id = ${licenses.id} and n.kind = ${kind} and n.expires_at = ${licenses.expiresAt})`,
+          ),
+        )
+        .orderBy(asc(licenses.id))
+        .limit(batchSize)
+        .for('update', { of: licenses, skipLocked: true });
+      if (due.length === 0) return 0;
+      await notify(tx, due, kind, 'license.expiring_soon', (l) => ({
+        days,
+        remaining_seconds: Math.max(0, Math.floor((l.expiresAt!.getTime() - now.getTime()) / 1000)),
+      }));
+      return due.length;
+    });
+  }
+  return result;
+}
+
+/** Claims the notice rows; only licenses whose row is new get an event (and an audit line). */
+async function notify(
+  tx: Tx,
+  due: LicenseRow[],
+  kind: string,
+  type: 'license.expired' | 'license.expiring_soon',
+  extra: (l: LicenseRow) => Record<string, unknown>,
+) {
+  const claimed = await tx
+    .insert(licenseNotices)
+    .values(due.map((l) => ({ licenseId: l.id, kind, expiresAt: l.expiresAt! })))
+    .onConflictDoNothing()
+    .returning({ licenseId: licenseNotices.licenseId });
+  const fresh = new Set(claimed.map((c) => c.licenseId));
+  for (const l of due) {
+    if (!fresh.has(l.id)) continue;
+    await emitEvent(tx, l.applicationId, type, { ...licenseEventData(l), ...extra(l) });
+    if (type === 'license.expired') {
+      await writeAudit(tx, sweeper, { applicationId: l.applicationId, action: 'license.expired', target: `license:${l.id}`, details: { license_key: l.licenseKey } });
+    }
+  }
+}
+
+async function inBatches(deps: Deps, batch: (tx: Tx) => Promise<number>): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const n = await deps.db.orm.transaction(batch);
+    total += n;
+    if (n === 0) return total;
+  }
+}

@@ -1,0 +1,131 @@
+import { and, asc, desc, eq, inArray } from 'drizzle-orm';
+import { webhookAttempts, webhookDeliveries, webhooks } from '../../db/schema.js';
+import type { Executor } from '../../db/client.js';
+import type { SellerActor } from '../actor.js';
+import { requireApplication, type Need } from '../applications/access.js';
+import { writeAudit } from '../audit.js';
+import { randomToken } from '../crypto.js';
+import type { Deps } from '../deps.js';
+import { conflict, notFound } from '../errors.js';
+import { emitEvent, enqueueCommand, type EventType } from '../events/emit-event.js';
+import { assertPublicWebhookUrl } from './webhook-url.js';
+import { toDeliveryView, toWebhookView } from './webhook-view.js';
+
+export interface WebhookInput {
+  url: string;
+  events: EventType[];
+  active?: boolean | undefined;
+}
+
+const MAX_WEBHOOKS_PER_APP = 20;
+
+/** A webhook, reachable only through an application the seller is part of (else 404). */
+export async function requireWebhook(db: Executor, actor: SellerActor, webhookId: number, need: Need) {
+  const [hook] = await db.select().from(webhooks).where(eq(webhooks.id, webhookId)).limit(1);
+  if (!hook) throw notFound('Webhook');
+  try {
+    await requireApplication(db, actor, hook.applicationId, need);
+  } catch (err) {
+    if ((err as { status?: number }).status === 404) throw notFound('Webhook');
+    throw err;
+  }
+  return hook;
+}
+
+export async function createWebhook(deps: Deps, actor: SellerActor, applicationId: number, input: WebhookInput) {
+  await assertPublicWebhookUrl(input.url, deps.webhooks.allowPrivateUrls);
+  const secret = randomToken('whsec_', 32);
+  return deps.db.orm.transaction(async (tx) => {
+    await requireApplication(tx, actor, applicationId, 'admin');
+    const existing = await tx.select({ id: webhooks.id }).from(webhooks).where(eq(webhooks.applicationId, applicationId));
+    if (existing.length >= MAX_WEBHOOKS_PER_APP) throw conflict(`An application may have at most ${MAX_WEBHOOKS_PER_APP} webhooks`, 'LIMIT_REACHED');
+    const [hook] = await tx
+      .insert(webhooks)
+      .values({ applicationId, url: input.url, events: [...new Set(input.events)], active: input.active ?? true, secretEnc: deps.box.seal(secret) })
+      .returning();
+    await writeAudit(tx, actor, { applicationId, action: 'webhook.created', target: `webhook:${hook!.id}`, details: { url: input.url, events: input.events } });
+    return toWebhookView(hook!, { secret });
+  });
+}
+
+export async function listWebhooks(deps: Deps, actor: SellerActor, applicationId: number) {
+  await requireApplication(deps.db.orm, actor, applicationId, 'read');
+  const rows = await deps.db.orm.select().from(webhooks).where(eq(webhooks.applicationId, applicationId)).orderBy(asc(webhooks.id));
+  return rows.map((w) => toWebhookView(w));
+}
+
+export async function updateWebhook(deps: Deps, actor: SellerActor, webhookId: number, input: Partial<WebhookInput>) {
+  if (input.url !== undefined) await assertPublicWebhookUrl(input.url, deps.webhooks.allowPrivateUrls);
+  return deps.db.orm.transaction(async (tx) => {
+    const hook = await requireWebhook(tx, actor, webhookId, 'admin');
+    const [updated] = await tx
+      .update(webhooks)
+      .set({
+        ...(input.url !== undefined ? { url: input.url } : {}),
+        ...(input.events !== undefined ? { events: [...new Set(input.events)] } : {}),
+        ...(input.active !== undefined ? { active: input.active } : {}),
+        updatedAt: deps.clock.now(),
+      })
+      .where(eq(webhooks.id, webhookId))
+      .returning();
+    await writeAudit(tx, actor, { applicationId: hook.applicationId, action: 'webhook.updated', target: `webhook:${webhookId}`, details: { ...input } });
+    return toWebhookView(updated!);
+  });
+}
+
+export async function deleteWebhook(deps: Deps, actor: SellerActor, webhookId: number) {
+  await deps.db.orm.transaction(async (tx) => {
+    const hook = await requireWebhook(tx, actor, webhookId, 'admin');
+    await tx.delete(webhooks).where(eq(webhooks.id, webhookId));
+    await writeAudit(tx, actor, { applicationId: hook.applicationId, action: 'webhook.deleted', target: `webhook:${webhookId}`, details: { url: hook.url } });
+  });
+  return { message: 'Webhook deleted' };
+}
+
+/** A `webhook.test` event addressed to this webhook alone. */
+export async function sendTestEvent(deps: Deps, actor: SellerActor, webhookId: number) {
+  return deps.db.orm.transaction(async (tx) => {
+    const hook = await requireWebhook(tx, actor, webhookId, 'admin');
+    const eventId = await emitEvent(tx, hook.applicationId, 'webhook.test', { webhook_id: hook.id, message: 'This is a test event from Keycord' });
+    await writeAudit(tx, actor, { applicationId: hook.applicationId, action: 'webhook.tested', target: `webhook:${webhookId}` });
+    return { message: 'Test event queued', event_id: eventId };
+  });
+}
+
+export async function listDeliveries(deps: Deps, actor: SellerActor, webhookId: number, page: { page: number; perPage: number }) {
+  await requireWebhook(deps.db.orm, actor, webhookId, 'read');
+  const all = await deps.db.orm.select({ id: webhookDeliveries.id }).from(webhookDeliveries).where(eq(webhookDeliveries.webhookId, webhookId));
+  const rows = await deps.db.orm
+    .select()
+    .from(webhookDeliveries)
+    .where(eq(webhookDeliveries.webhookId, webhookId))
+    .orderBy(desc(webhookDeliveries.id))
+    .limit(page.perPage)
+    .offset((page.page - 1) * page.perPage);
+  const attempts = rows.length
+    ? await deps.db.orm.select().from(webhookAttempts).where(inArray(webhookAttempts.deliveryId, rows.map((r) => r.id))).orderBy(asc(webhookAttempts.id))
+    : [];
+  return {
+    total: all.length,
+    items: rows.map((d) => toDeliveryView(d, attempts.filter((a) => a.deliveryId === d.id))),
+  };
+}
+
+/**
+ * Sends a delivery again, whatever its state: the same event body and the same delivery id, so
+ * the receiver can tell it is a repeat. The returned id is what the worker queue is told.
+ */
+export async function redeliver(deps: Deps, actor: SellerActor, webhookId: number, deliveryId: number) {
+  return deps.db.orm.transaction(async (tx) => {
+    const hook = await requireWebhook(tx, actor, webhookId, 'admin');
+    const [delivery] = await tx
+      .update(webhookDeliveries)
+      .set({ status: 'pending' })
+      .where(and(eq(webhookDeliveries.id, deliveryId), eq(webhookDeliveries.webhookId, webhookId)))
+      .returning();
+    if (!delivery) throw notFound('Delivery');
+    await enqueueCommand(tx, hook.applicationId, 'redeliver_webhook', { delivery_id: delivery.id });
+    await writeAudit(tx, actor, { applicationId: hook.applicationId, action: 'webhook.redelivered', target: `delivery:${delivery.id}` });
+    return { message: 'Delivery queued', delivery: toDeliveryView(delivery) };
+  });
+}

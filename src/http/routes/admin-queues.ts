@@ -1,0 +1,44 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { FastifyAdapter } from '@bull-board/fastify';
+import { authenticateToken } from '../../core/developers/authenticate-token.js';
+import type { Deps } from '../../core/deps.js';
+import { forbidden, unauthorized } from '../../core/errors.js';
+import type { Queues } from '../../jobs/queues.js';
+import { bearerToken } from '../authenticate.js';
+
+export const ADMIN_QUEUES_PATH = '/admin/queues';
+const COOKIE = 'keycord_admin';
+
+function cookieToken(request: FastifyRequest): string | null {
+  for (const part of (request.headers.cookie ?? '').split(';')) {
+    const [name, ...value] = part.trim().split('=');
+    if (name === COOKIE) return decodeURIComponent(value.join('='));
+  }
+  return null;
+}
+
+/**
+ * Bull Board, for operators only: a developer token (header, `?Authorization=` or — after the
+ * first visit — an HttpOnly cookie scoped to this path) of an account named in KEYCORD_OPERATORS.
+ */
+export async function adminQueueRoutes(app: FastifyInstance, opts: { deps: Deps; queues: Queues; operators: string[] }) {
+  const serverAdapter = new FastifyAdapter();
+  createBullBoard({ queues: Object.values(opts.queues).map((q) => new BullMQAdapter(q)), serverAdapter });
+  serverAdapter.setBasePath(ADMIN_QUEUES_PATH);
+
+  await app.register(async (scope) => {
+    scope.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+      const fromRequest = bearerToken(request);
+      const token = fromRequest ?? cookieToken(request);
+      if (!token) throw unauthorized();
+      const actor = await authenticateToken(opts.deps, token, request.ip);
+      if (!opts.operators.includes(actor.name.toLowerCase())) throw forbidden('Only operators may open the queue dashboard');
+      if (fromRequest) {
+        reply.header('set-cookie', `${COOKIE}=${encodeURIComponent(fromRequest)}; Path=${ADMIN_QUEUES_PATH}; HttpOnly; SameSite=Strict; Max-Age=3600`);
+      }
+    });
+    await scope.register(serverAdapter.registerPlugin(), { prefix: ADMIN_QUEUES_PATH });
+  });
+}

@@ -1,0 +1,33 @@
+import type { FastifyInstance } from 'fastify';
+import { badRequest, type ErrorDetail } from '../core/errors.js';
+
+/**
+ * Postgres cannot store a NUL character in text, nor an unpaired UTF-16 surrogate in jsonb; such
+ * input would fail deep inside a query as a 500. It is bad input, so it is refused up front, for
+ * every route, with the path of the offending field.
+ */
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const MESSAGE = 'may not contain NUL characters or unpaired surrogates';
+const MAX_DEPTH = 64;
+
+function findUnstorable(value: unknown, path: string, depth = 0): string | null {
+  if (typeof value === 'string') return UNSTORABLE.test(value) ? path : null;
+  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return null;
+  for (const [key, inner] of Object.entries(value)) {
+    const at = path ? `${path}.${key}` : key;
+    if (UNSTORABLE.test(key)) return at;
+    const found = findUnstorable(inner, at, depth + 1);
+    if (found) return found;
+  }
+  return null;
+}
+
+export function installStorableTextGuard(app: FastifyInstance) {
+  app.addHook('preValidation', async (request) => {
+    const path = findUnstorable(request.body, 'body') ?? findUnstorable(request.query, 'querystring');
+    if (path) {
+      const details: ErrorDetail[] = [{ path, message: MESSAGE }];
+      throw badRequest('The request is not valid', 'VALIDATION_ERROR', details);
+    }
+  });
+}

@@ -1,0 +1,54 @@
+import { Queue, type ConnectionOptions } from 'bullmq';
+import { z } from 'zod';
+
+/** Queue names and what their jobs carry. Payloads hold ids only — never keys or secrets. */
+export const QUEUES = {
+  events: 'events',
+  webhooks: 'webhooks',
+  generate: 'generate',
+  maintenance: 'maintenance',
+} as const;
+export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
+
+export const dispatchEventPayload = z.object({ outbox_id: z.number().int() });
+export const deliverWebhookPayload = z.object({ delivery_id: z.number().int() });
+export const generateLicensesPayload = z.object({ job_id: z.number().int() });
+export const expirySweepPayload = z.object({}).passthrough();
+
+/** Deterministic job ids: adding the same work twice is a no-op in BullMQ. */
+export const jobIds = {
+  event: (outboxId: number) => `evt-${outboxId}`,
+  delivery: (deliveryId: number) => `dlv-${deliveryId}`,
+  redelivery: (deliveryId: number, outboxId: number) => `dlv-${deliveryId}-r${outboxId}`,
+  generation: (jobId: number) => `gen-${jobId}`,
+};
+
+/** About 24 h of retries: 5 s doubling (with jitter) up to 3 h apart, 19 attempts in all. */
+export const WEBHOOK_ATTEMPTS = 19;
+export const WEBHOOK_MAX_DELAY_MS = 3 * 3_600_000;
+
+export function webhookBackoff(attemptsMade: number, baseMs: number): number {
+  const delay = Math.min(baseMs * 2 ** Math.max(0, attemptsMade - 1), WEBHOOK_MAX_DELAY_MS);
+  return Math.round(delay * (0.8 + Math.random() * 0.4));
+}
+
+export type Queues = Record<QueueName, Queue>;
+
+export function createQueues(connection: ConnectionOptions, prefix: string): Queues {
+  const make = (name: QueueName) =>
+    new Queue(name, {
+      connection,
+      prefix,
+      defaultJobOptions: { removeOnComplete: { age: 24 * 3600, count: 10_000 }, removeOnFail: { age: 7 * 24 * 3600 } },
+    });
+  return {
+    events: make(QUEUES.events),
+    webhooks: make(QUEUES.webhooks),
+    generate: make(QUEUES.generate),
+    maintenance: make(QUEUES.maintenance),
+  };
+}
+
+export async function closeQueues(queues: Queues) {
+  await Promise.allSettled(Object.values(queues).map((q) => q.close()));
+}

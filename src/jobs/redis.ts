@@ -1,0 +1,56 @@
+import { Redis } from 'ioredis';
+import type { Logger } from '../log.js';
+
+/**
+ * Two kinds of connection. Producers (the outbox relay, health, the dashboard) fail fast while
+ * Redis is away — nothing waits on it, the outbox keeps the work. Workers block on Redis by
+ * design and must retry forever (BullMQ requires `maxRetriesPerRequest: null`).
+ */
+export function createRedis(url: string, kind: 'producer' | 'worker'): Redis {
+  const redis = new Redis(url, {
+    lazyConnect: false,
+    enableOfflineQueue: kind === 'worker',
+    maxRetriesPerRequest: kind === 'worker' ? null : 1,
+    // Reconnect quickly at first, then every 2 s at most, forever.
+    retryStrategy: (times) => Math.min(times * 200, 2000),
+    connectTimeout: 3000,
+  });
+  // ioredis re-emits every failed reconnect; the RedisMonitor reports outages once, loudly.
+  redis.on('error', () => {});
+  return redis;
+}
+
+/**
+ * Watches one connection and says so — once per outage — when jobs pause and when they resume.
+ */
+export class RedisMonitor {
+  private up = true;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly log: Logger,
+  ) {
+    redis.on('error', (err: Error) => this.down(err));
+    redis.on('end', () => this.down(new Error('connection ended')));
+    redis.on('ready', () => {
+      if (!this.up) this.log.warn('Redis is back: background jobs resume and the outbox is being relayed');
+      this.up = true;
+    });
+  }
+
+  private down(err: Error) {
+    if (!this.up) return;
+    this.up = false;
+    this.log.error({ err: err.message }, 'REDIS UNREACHABLE: background jobs are paused. The API keeps serving; events wait in the outbox until Redis is back.');
+  }
+
+  async check(): Promise<'ok' | 'down'> {
+    if (this.redis.status !== 'ready') return 'down';
+    try {
+      await this.redis.ping();
+      return 'ok';
+    } catch {
+      return 'down';
+    }
+  }
+}
