@@ -72,6 +72,7 @@ export async function startJobSystem(deps: Deps, config: { redisUrl: string; job
     onGenerationProgress: (l) => void ctx.generationProgress.push(l),
     // Order: stop feeding work, let running jobs finish (BullMQ waits for them), then hang up.
     close: async () => {
+      monitor.stop();
       await relay?.stop();
       await Promise.allSettled(workers.map((w) => w.close()));
       await closeQueues(queues);

@@ -35,12 +35,16 @@ export function webhookBackoff(attemptsMade: number, baseMs: number): number {
 export type Queues = Record<QueueName, Queue>;
 
 export function createQueues(connection: ConnectionOptions, prefix: string): Queues {
-  const make = (name: QueueName) =>
-    new Queue(name, {
+  const make = (name: QueueName) => {
+    const queue = new Queue(name, {
       connection,
       prefix,
       defaultJobOptions: { removeOnComplete: { age: 24 * 3600, count: 10_000 }, removeOnFail: { age: 7 * 24 * 3600 } },
     });
+    // Outages are reported once by the RedisMonitor; without a listener BullMQ prints each one.
+    queue.on('error', () => {});
+    return queue;
+  };
   return {
     events: make(QUEUES.events),
     webhooks: make(QUEUES.webhooks),

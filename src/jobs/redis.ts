@@ -25,6 +25,7 @@ export function createRedis(url: string, kind: 'producer' | 'worker'): Redis {
  */
 export class RedisMonitor {
   private up = true;
+  private closing = false;
 
   constructor(
     private readonly redis: Redis,
@@ -38,8 +39,13 @@ export class RedisMonitor {
     });
   }
 
+  /** Our own shutdown is not an outage. */
+  stop() {
+    this.closing = true;
+  }
+
   private down(err: Error) {
-    if (!this.up) return;
+    if (!this.up || this.closing) return;
     this.up = false;
     this.log.error({ err: err.message }, 'REDIS UNREACHABLE: background jobs are paused. The API keeps serving; events wait in the outbox until Redis is back.');
   }

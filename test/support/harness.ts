@@ -5,12 +5,18 @@ import type { CoreLimits, Deps } from '../../src/core/deps.js';
 import { buildApp } from '../../src/http/app.js';
 import { createDeps } from '../../src/runtime.js';
 import { createTestDatabase } from './databases.js';
+import { flushRedisPrefix } from './redis.js';
+import { startJobSystem, type JobSystem } from '../../src/jobs/job-system.js';
+import type { Config } from '../../src/config.js';
 
 export const TEST_SECRET = 'test-secret-0123456789abcdef0123456789abcdef';
 
 export interface Harness {
   app: FastifyInstance;
   deps: Deps;
+  config: Config;
+  /** Present with `jobs`: the BullMQ side, on a queue prefix of this file's own. */
+  jobs?: JobSystem;
   databaseUrl: string;
   close(): Promise<void>;
   /** Registers a developer and returns their token: a fresh tenant. */
@@ -35,9 +41,17 @@ export type LicenseView = { id: number; license_key: string; status: string };
 
 let counter = 0;
 
-export async function startHarness(opts: { clock?: Clock; limits?: Partial<CoreLimits>; env?: Record<string, string> } = {}): Promise<Harness> {
+export async function startHarness(
+  opts: { clock?: Clock; limits?: Partial<CoreLimits>; env?: Record<string, string>; jobs?: 'workers' | 'producer' } = {},
+): Promise<Harness> {
   const database = await createTestDatabase();
+  const queuePrefix = `kct_${database.name.slice('keycord_t_'.length)}`;
   const config = loadConfig({
+    QUEUE_PREFIX: queuePrefix,
+    REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+    ALLOW_PRIVATE_WEBHOOK_URLS: 'true',
+    WEBHOOK_RETRY_BASE_MS: '50',
+    OUTBOX_POLL_MS: '25',
     NODE_ENV: 'test',
     DATABASE_URL: database.url,
     DATABASE_POOL_SIZE: '10',
@@ -47,7 +61,8 @@ export async function startHarness(opts: { clock?: Clock; limits?: Partial<CoreL
     ...opts.env,
   });
   const deps = await createDeps(config, { ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.limits ? { limits: opts.limits } : {}) });
-  const app = await buildApp(deps);
+  const jobs = opts.jobs ? await startJobSystem(deps, config, { withWorkers: opts.jobs === 'workers' }) : undefined;
+  const app = await buildApp(deps, { ...(jobs ? { jobs } : {}), operators: config.jobs.operators });
   await app.ready();
 
   const call = (token: string | null, o: InjectOptions) =>
@@ -88,11 +103,15 @@ export async function startHarness(opts: { clock?: Clock; limits?: Partial<CoreL
   return {
     app,
     deps,
+    config,
+    ...(jobs ? { jobs } : {}),
     databaseUrl: database.url,
     call,
     seller,
     close: async () => {
       await app.close();
+      await jobs?.close();
+      if (jobs) await flushRedisPrefix(config.redisUrl, queuePrefix);
       await deps.usage.stop();
       await deps.db.close();
       await database.drop();

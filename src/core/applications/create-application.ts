@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { count, eq } from 'drizzle-orm';
-import { applicationMembers, applications } from '../../db/schema.js';
+import { applicationMembers, applications, developers } from '../../db/schema.js';
 import type { SellerActor } from '../actor.js';
 import { writeAudit } from '../audit.js';
 import { generateSigningKeyPair, randomToken } from '../crypto.js';
@@ -21,6 +21,9 @@ export async function createApplication(deps: Deps, actor: SellerActor, input: C
   const secret = newApplicationSecret();
   const keys = generateSigningKeyPair();
   return deps.db.orm.transaction(async (tx) => {
+    // Serialises this developer's creations: concurrent requests would otherwise all count the
+    // same total and pass the limit together.
+    await tx.select({ id: developers.id }).from(developers).where(eq(developers.id, actor.developerId)).for('no key update');
     const [owned] = await tx.select({ n: count() }).from(applications).where(eq(applications.ownerId, actor.developerId));
     if ((owned?.n ?? 0) >= deps.limits.maxApplications) {
       throw conflict(`You may own at most ${deps.limits.maxApplications} applications`, 'LIMIT_REACHED');

@@ -1,5 +1,5 @@
 import { and, asc, eq } from 'drizzle-orm';
-import { developerTokens } from '../../db/schema.js';
+import { developerTokens, developers } from '../../db/schema.js';
 import type { SellerActor } from '../actor.js';
 import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
@@ -18,6 +18,8 @@ const toApiKeyView = (t: typeof developerTokens.$inferSelect) => ({
 
 export async function createApiKey(deps: Deps, actor: SellerActor, input: { name: string }) {
   return deps.db.orm.transaction(async (tx) => {
+    // Serialises this developer's key creations, so concurrent requests cannot pass the limit together.
+    await tx.select({ id: developers.id }).from(developers).where(eq(developers.id, actor.developerId)).for('no key update');
     const existing = await tx
       .select({ id: developerTokens.id })
       .from(developerTokens)

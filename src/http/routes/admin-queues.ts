@@ -4,7 +4,8 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { authenticateToken } from '../../core/developers/authenticate-token.js';
 import type { Deps } from '../../core/deps.js';
-import { forbidden, unauthorized } from '../../core/errors.js';
+import { AppError, forbidden, unauthorized } from '../../core/errors.js';
+import { errorBody } from '../errors.js';
 import type { Queues } from '../../jobs/queues.js';
 import { bearerToken } from '../authenticate.js';
 
@@ -29,12 +30,21 @@ export async function adminQueueRoutes(app: FastifyInstance, opts: { deps: Deps;
   serverAdapter.setBasePath(ADMIN_QUEUES_PATH);
 
   await app.register(async (scope) => {
+    // Bull Board installs its own error handler for its routes, so refusals are answered here
+    // directly in our error shape rather than thrown.
     scope.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
       const fromRequest = bearerToken(request);
       const token = fromRequest ?? cookieToken(request);
-      if (!token) throw unauthorized();
-      const actor = await authenticateToken(opts.deps, token, request.ip);
-      if (!opts.operators.includes(actor.name.toLowerCase())) throw forbidden('Only operators may open the queue dashboard');
+      const refuse = (err: AppError) => reply.code(err.status).send(errorBody(err.code, err.message));
+      if (!token) return refuse(unauthorized());
+      let actor;
+      try {
+        actor = await authenticateToken(opts.deps, token, request.ip);
+      } catch (err) {
+        if (err instanceof AppError) return refuse(err);
+        throw err;
+      }
+      if (!opts.operators.includes(actor.name.toLowerCase())) return refuse(forbidden('Only operators may open the queue dashboard'));
       if (fromRequest) {
         reply.header('set-cookie', `${COOKIE}=${encodeURIComponent(fromRequest)}; Path=${ADMIN_QUEUES_PATH}; HttpOnly; SameSite=Strict; Max-Age=3600`);
       }

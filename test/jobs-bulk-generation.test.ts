@@ -1,0 +1,108 @@
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness, type Seller } from './support/harness.js';
+import { waitFor } from './support/wait.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({ jobs: 'workers', env: { GENERATE_BATCH_SIZE: '1000' } });
+});
+afterAll(() => h?.close());
+
+async function finished(s: Seller, jobId: number) {
+  return waitFor(async () => {
+    const job = (await s.call('GET', `/api/jobs/${jobId}`)).json();
+    return job.status === 'completed' || job.status === 'failed' ? job : undefined;
+  }, 30_000, `job ${jobId}`);
+}
+
+describe('bulk generation', () => {
+  it('answers 202 with a job, reports progress and ends with exactly count distinct keys', async () => {
+    const s = await h.seller();
+    const { plan } = await s.setup();
+    const res = await s.call('POST', '/api/licenses/generate', { plan_id: plan.id, count: 5500, format: 'custom', prefix: 'BULK-', custom_format: 'XXXX-XXXX-XXXX-XXXX' });
+    expect(res.statusCode).toBe(202);
+    const { job } = res.json();
+    expect(job).toMatchObject({ status: 'queued', count: 5500, generated: 0, progress: 0 });
+
+    const seen = new Set<number>();
+    const done = await waitFor(async () => {
+      const j = (await s.call('GET', `/api/jobs/${job.id}`)).json();
+      seen.add(j.progress);
+      return j.status === 'completed' ? j : undefined;
+    }, 30_000);
+    expect(done).toMatchObject({ status: 'completed', count: 5500, generated: 5500, progress: 100 });
+    expect(seen.size).toBeGreaterThan(1);
+
+    const txt = await s.call('GET', `/api/jobs/${job.id}/licenses?format=txt`);
+    expect(txt.headers['content-type']).toContain('text/plain');
+    const keys = txt.body.trim().split('\n');
+    expect(keys).toHaveLength(5500);
+    expect(new Set(keys).size).toBe(5500);
+    expect(keys.every((k) => /^BULK-[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}$/.test(k))).toBe(true);
+
+    const json = (await s.call('GET', `/api/jobs/${job.id}/licenses?format=json`)).json();
+    expect(json).toHaveLength(5500);
+    expect(json[0]).toMatchObject({ license_key: keys[0], status: 'inactive' });
+    const csv = (await s.call('GET', `/api/jobs/${job.id}/licenses?format=csv`)).body.trim().split('\n');
+    expect(csv[0]).toBe('id,license_key,status,created_at');
+    expect(csv).toHaveLength(5501);
+
+    const [row] = await h.deps.db.query<{ n: number }>('select count(*)::int as n from licenses where job_id = $1', [job.id]);
+    const n = row!.n;
+    expect(n).toBe(5500);
+  });
+
+  it('keeps no license key in Redis', async () => {
+    const s = await h.seller();
+    const { plan } = await s.setup();
+    const { job } = (await s.call('POST', '/api/licenses/generate', { plan_id: plan.id, count: 1500 })).json();
+    await finished(s, job.id);
+    const keys = (await s.call('GET', `/api/jobs/${job.id}/licenses?format=txt`)).body.trim().split('\n');
+    const redis = new Redis(h.config.redisUrl);
+    try {
+      const names = await redis.keys(`${h.config.jobs.queuePrefix}:*`);
+      expect(names.length).toBeGreaterThan(0);
+      let dump = '';
+      for (const name of names) {
+        const type = await redis.type(name);
+        if (type === 'hash') dump += JSON.stringify(await redis.hgetall(name));
+        else if (type === 'string') dump += await redis.get(name);
+        else if (type === 'list') dump += JSON.stringify(await redis.lrange(name, 0, -1));
+      }
+      expect(dump).toMatch(new RegExp(`job_id\\\\?":${job.id}\\b`));
+      for (const key of keys.slice(0, 50)) expect(dump).not.toContain(key);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('returns the same job for a retried request with the same Idempotency-Key', async () => {
+    const s = await h.seller();
+    const { plan } = await s.setup();
+    const body = { plan_id: plan.id, count: 2000 };
+    const first = await s.call('POST', '/api/licenses/generate', body, { 'idempotency-key': 'bulk-1' });
+    const second = await s.call('POST', '/api/licenses/generate', body, { 'idempotency-key': 'bulk-1' });
+    expect(first.statusCode).toBe(202);
+    expect(second.statusCode).toBe(202);
+    expect(second.json().job.id).toBe(first.json().job.id);
+    await finished(s, first.json().job.id);
+    const [row] = await h.deps.db.query<{ n: number }>('select count(*)::int as n from jobs where application_id = $1', [plan.application_id]);
+    const n = row!.n;
+    expect(n).toBe(1);
+  });
+
+  it('refuses counts above 100000, keys before completion, and other tenants', async () => {
+    const s = await h.seller();
+    const { plan } = await s.setup();
+    const tooMany = await s.call('POST', '/api/licenses/generate', { plan_id: plan.id, count: 100_001 });
+    expect(tooMany.statusCode).toBe(400);
+    expect(tooMany.json().code).toBe('VALIDATION_ERROR');
+    const { job } = (await s.call('POST', '/api/licenses/generate', { plan_id: plan.id, count: 3000 })).json();
+    const other = await h.seller('other');
+    expect((await other.call('GET', `/api/jobs/${job.id}`)).statusCode).toBe(404);
+    expect((await other.call('GET', `/api/jobs/${job.id}/licenses`)).statusCode).toBe(404);
+    await finished(s, job.id);
+    expect((await s.call('GET', '/api/jobs/999999')).statusCode).toBe(404);
+  });
+});

@@ -1,0 +1,84 @@
+import type { Job } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deliverWebhook, type HandlerContext } from '../src/jobs/handlers.js';
+import { startJobSystem } from '../src/jobs/job-system.js';
+import { WEBHOOK_ATTEMPTS, WEBHOOK_MAX_DELAY_MS, webhookBackoff } from '../src/jobs/queues.js';
+import { startHarness, type Harness } from './support/harness.js';
+import { startReceiver } from './support/receiver.js';
+import { waitFor } from './support/wait.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({ jobs: 'producer', env: { KEYCORD_OPERATORS: 'opsadmin1,someone' } });
+});
+afterAll(() => h?.close());
+
+describe('the queue dashboard at /admin/queues', () => {
+  it('opens for operators only', async () => {
+    expect((await h.app.inject({ method: 'GET', url: '/admin/queues' })).statusCode).toBe(401);
+    const seller = await h.seller('seller');
+    const refused = await seller.call('GET', '/admin/queues');
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json().code).toBe('FORBIDDEN');
+    const reg = await h.app.inject({ method: 'POST', url: '/api/auth/register', payload: { email: 'ops@example.test', username: 'opsadmin1', password: 'operator password' } });
+    const token = reg.json().token as string;
+    const page = await h.call(token, { method: 'GET', url: '/admin/queues' });
+    expect(page.statusCode).toBe(200);
+    expect(page.headers['content-type']).toContain('text/html');
+    const cookie = String(page.headers['set-cookie']).split(';')[0]!;
+    expect(cookie).toMatch(/^keycord_admin=/);
+    const api = await h.app.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: { cookie } });
+    expect(api.statusCode).toBe(200);
+    expect(api.json().queues.map((q: { name: string }) => q.name).sort()).toEqual(['events', 'generate', 'maintenance', 'webhooks']);
+  });
+});
+
+describe('webhook retries', () => {
+  it('back off exponentially with jitter for about a day', () => {
+    const delays = Array.from({ length: WEBHOOK_ATTEMPTS - 1 }, (_, i) => webhookBackoff(i + 1, 5000));
+    expect(delays[0]).toBeGreaterThanOrEqual(4000);
+    expect(delays[0]).toBeLessThanOrEqual(6000);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(WEBHOOK_MAX_DELAY_MS * 1.2);
+    const total = delays.reduce((a, b) => a + b, 0) / 3_600_000;
+    expect(total).toBeGreaterThan(18);
+    expect(total).toBeLessThan(30);
+  });
+
+  it('mark the delivery failed after the last attempt', async () => {
+    const rx = await startReceiver(() => 503);
+    try {
+      const s = await h.seller();
+      const { app, plan } = await s.setup();
+      const hook = (await s.call('POST', `/api/applications/${app.id}/webhooks`, { url: rx.url, events: ['license.banned'] })).json();
+      const [lic] = await s.generate(plan.id);
+      await s.call('POST', `/api/licenses/${lic!.id}/ban`, {});
+      const [event] = await h.deps.db.query<{ id: number }>(`select id from outbox where type = 'license.banned' order by id desc limit 1`);
+      const [delivery] = await h.deps.db.query<{ id: number }>(
+        `insert into webhook_deliveries (webhook_id, event_id, event_type, body) values ($1, $2, 'license.banned', '{}') returning id`,
+        [hook.id, event!.id],
+      );
+      const ctx = { deps: h.deps } as HandlerContext;
+      const job = (attemptsMade: number) => ({ data: { delivery_id: Number(delivery!.id) }, attemptsMade, opts: { attempts: WEBHOOK_ATTEMPTS } }) as unknown as Job;
+      await expect(deliverWebhook(ctx, job(0))).rejects.toThrow(/will retry/);
+      expect((await s.call('GET', `/api/webhooks/${hook.id}/deliveries`)).json()[0].status).toBe('pending');
+      await expect(deliverWebhook(ctx, job(WEBHOOK_ATTEMPTS - 1))).rejects.toThrow(/giving up/);
+      const [d] = (await s.call('GET', `/api/webhooks/${hook.id}/deliveries`)).json();
+      expect(d).toMatchObject({ status: 'failed', attempts: 2, last_status_code: 503 });
+    } finally {
+      await rx.close();
+    }
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('lets the job in flight finish before the workers stop', async () => {
+    const workers = await startJobSystem(h.deps, { redisUrl: h.config.redisUrl, jobs: { ...h.config.jobs, generateBatchSize: 500 } }, { withWorkers: true });
+    const s = await h.seller();
+    const { plan } = await s.setup();
+    const { job } = (await s.call('POST', '/api/licenses/generate', { plan_id: plan.id, count: 10_000 })).json();
+    await waitFor(async () => ((await s.call('GET', `/api/jobs/${job.id}`)).json().generated > 0 ? true : undefined), 20_000, 'job to start');
+    await workers.close();
+    const after = (await s.call('GET', `/api/jobs/${job.id}`)).json();
+    expect(after).toMatchObject({ status: 'completed', generated: 10_000 });
+  });
+});

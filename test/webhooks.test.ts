@@ -1,0 +1,165 @@
+import { createHmac } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { assertPublicWebhookUrl, isPrivateAddress } from '../src/core/webhooks/webhook-url.js';
+import { startHarness, type Harness, type Seller } from './support/harness.js';
+import { startReceiver } from './support/receiver.js';
+import { waitFor } from './support/wait.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({ jobs: 'workers' });
+});
+afterAll(() => h?.close());
+
+const verify = (secret: string, header: string, body: string) => {
+  const [, t, v1] = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(header) ?? [];
+  return v1 === createHmac('sha256', secret).update(`${t}.${body}`).digest('hex');
+};
+
+async function hookedApp(s: Seller, url: string, events = ['license.banned', 'license.activated', 'license.hwid_reset', 'license.deleted', 'license.generated']) {
+  const { app, plan } = await s.setup();
+  const res = await s.call('POST', `/api/applications/${app.id}/webhooks`, { url, events });
+  expect(res.statusCode).toBe(201);
+  return { app, plan, hook: res.json() };
+}
+
+describe('webhooks', () => {
+  it('delivers a signed event body to the receiver, with the secret shown once', async () => {
+    const rx = await startReceiver();
+    try {
+      const s = await h.seller();
+      const { app, plan, hook } = await hookedApp(s, rx.url);
+      expect(hook.secret).toMatch(/^whsec_/);
+      expect((await s.call('GET', `/api/applications/${app.id}/webhooks`)).json()[0].secret).toBeUndefined();
+      const [row] = await h.deps.db.query<{ secret_enc: string }>('select secret_enc from webhooks where id = $1', [hook.id]);
+      expect(row!.secret_enc).not.toContain(hook.secret);
+
+      const [lic] = await s.generate(plan.id);
+      await s.call('POST', `/api/licenses/${lic!.id}/ban`, { reason: 'fraud' });
+      const got = await waitFor(() => rx.received.find((r) => r.headers['x-keycord-event'] === 'license.banned'), 15_000, 'license.banned');
+      const body = JSON.parse(got.body);
+      expect(body).toMatchObject({ type: 'license.banned', application_id: app.id, data: { license: { id: lic!.id, license_key: lic!.license_key, status: 'banned' } } });
+      expect(body.id).toMatch(/^evt_\d+$/);
+      expect(new Date(body.created_at).toISOString()).toBe(body.created_at);
+      expect(verify(hook.secret, String(got.headers['x-keycord-signature']), got.body)).toBe(true);
+      expect(verify('whsec_wrong', String(got.headers['x-keycord-signature']), got.body)).toBe(false);
+      expect(got.headers['x-keycord-delivery']).toMatch(/^\d+$/);
+      // license.generated arrived too; an unsubscribed event type did not.
+      await waitFor(() => rx.received.find((r) => r.headers['x-keycord-event'] === 'license.generated'));
+      expect(rx.received.some((r) => r.headers['x-keycord-event'] === 'license.expired')).toBe(false);
+    } finally {
+      await rx.close();
+    }
+  });
+
+  it('retries a failing receiver with the same delivery id and records every attempt', async () => {
+    const rx = await startReceiver((_r, n) => (n <= 2 ? 500 : 204));
+    try {
+      const s = await h.seller();
+      const { plan, hook } = await hookedApp(s, rx.url, ['license.banned']);
+      const [lic] = await s.generate(plan.id);
+      await s.call('POST', `/api/licenses/${lic!.id}/ban`, {});
+      await waitFor(() => rx.received.length >= 3 || undefined, 20_000, 'three attempts');
+      const ids = new Set(rx.received.map((r) => r.headers['x-keycord-delivery']));
+      expect(ids.size).toBe(1);
+      const deliveries = await waitFor(async () => {
+        const list = (await s.call('GET', `/api/webhooks/${hook.id}/deliveries`)).json();
+        return list[0]?.status === 'delivered' ? list : undefined;
+      });
+      expect(deliveries).toHaveLength(1);
+      expect(deliveries[0]).toMatchObject({ event_type: 'license.banned', status: 'delivered', attempts: 3, last_status_code: 204 });
+      expect(deliveries[0].attempt_log.map((a: { status_code: number }) => a.status_code)).toEqual([500, 500, 204]);
+      expect(deliveries[0].attempt_log[0].response_body).toBe('receiver says no');
+      expect(typeof deliveries[0].attempt_log[0].duration_ms).toBe('number');
+    } finally {
+      await rx.close();
+    }
+  });
+
+  it('does not follow redirects: a 3xx is a failed attempt', async () => {
+    const rx = await startReceiver(() => ({ status: 302, headers: { location: 'http://127.0.0.1:1/elsewhere' } }));
+    try {
+      const s = await h.seller();
+      const { hook } = await hookedApp(s, rx.url, ['license.banned']);
+      await s.call('POST', `/api/webhooks/${hook.id}/test`);
+      const list = await waitFor(async () => {
+        const l = (await s.call('GET', `/api/webhooks/${hook.id}/deliveries`)).json();
+        return l[0]?.attempts >= 2 ? l : undefined;
+      });
+      expect(list[0].status).toBe('pending');
+      expect(list[0].last_status_code).toBe(302);
+      await s.call('PUT', `/api/webhooks/${hook.id}`, { active: false });
+    } finally {
+      await rx.close();
+    }
+  });
+
+  it('sends a test event and redelivers a delivery on request', async () => {
+    const rx = await startReceiver();
+    try {
+      const s = await h.seller();
+      const { hook } = await hookedApp(s, rx.url, ['license.banned']);
+      const test = await s.call('POST', `/api/webhooks/${hook.id}/test`);
+      expect(test.statusCode).toBe(202);
+      const first = await waitFor(() => rx.received.find((r) => r.headers['x-keycord-event'] === 'webhook.test'));
+      const [delivery] = (await waitFor(async () => {
+        const l = (await s.call('GET', `/api/webhooks/${hook.id}/deliveries`)).json();
+        return l[0]?.status === 'delivered' ? l : undefined;
+      })) as { id: number }[];
+      const again = await s.call('POST', `/api/webhooks/${hook.id}/deliveries/${delivery!.id}/redeliver`);
+      expect(again.statusCode).toBe(202);
+      await waitFor(() => rx.received.length >= 2 || undefined);
+      expect(rx.received[1]!.headers['x-keycord-delivery']).toBe(first.headers['x-keycord-delivery']);
+      expect(rx.received[1]!.body).toBe(first.body);
+    } finally {
+      await rx.close();
+    }
+  });
+
+  it('validates input, hides other tenants and updates and deletes', async () => {
+    const s = await h.seller();
+    const { app } = await s.setup();
+    const bad = await s.call('POST', `/api/applications/${app.id}/webhooks`, { url: 'ftp://example.com', events: ['license.banned'] });
+    expect(bad.statusCode).toBe(400);
+    expect((await s.call('POST', `/api/applications/${app.id}/webhooks`, { url: 'http://127.0.0.1/x', events: ['nope'] })).statusCode).toBe(400);
+    expect((await s.call('POST', `/api/applications/${app.id}/webhooks`, { url: 'http://127.0.0.1/x', events: [] })).statusCode).toBe(400);
+    const { id } = (await s.call('POST', `/api/applications/${app.id}/webhooks`, { url: 'http://127.0.0.1:9/x', events: ['license.banned'] })).json();
+    const other = await h.seller('other');
+    expect((await other.call('GET', `/api/applications/${app.id}/webhooks`)).statusCode).toBe(404);
+    expect((await other.call('PUT', `/api/webhooks/${id}`, { active: false })).statusCode).toBe(404);
+    expect((await other.call('DELETE', `/api/webhooks/${id}`)).statusCode).toBe(404);
+    expect((await other.call('POST', `/api/webhooks/${id}/test`)).statusCode).toBe(404);
+    expect((await other.call('GET', `/api/webhooks/${id}/deliveries`)).statusCode).toBe(404);
+    const updated = await s.call('PUT', `/api/webhooks/${id}`, { events: ['license.expired', 'license.expiring_soon'], active: false });
+    expect(updated.json()).toMatchObject({ id, events: ['license.expired', 'license.expiring_soon'], active: false });
+    expect((await s.call('DELETE', `/api/webhooks/${id}`)).json()).toEqual({ message: 'Webhook deleted' });
+    expect((await s.call('GET', `/api/applications/${app.id}/webhooks`)).json()).toEqual([]);
+  });
+});
+
+describe('private webhook addresses', () => {
+  it('classifies loopback, private, link-local and mapped addresses as private', () => {
+    for (const a of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.169.254', '::1', 'fe80::1', 'fd00::1', '::ffff:127.0.0.1', '0.0.0.0', '100.64.0.1']) {
+      expect(isPrivateAddress(a)).toBe(true);
+    }
+    for (const a of ['8.8.8.8', '1.1.1.1', '2606:4700::1111']) expect(isPrivateAddress(a)).toBe(false);
+  });
+
+  it('refuses URLs resolving to them unless ALLOW_PRIVATE_WEBHOOK_URLS is set', async () => {
+    await expect(assertPublicWebhookUrl('http://127.0.0.1:8080/hook', false)).rejects.toMatchObject({ code: 'WEBHOOK_URL_PRIVATE', status: 400 });
+    await expect(assertPublicWebhookUrl('http://localhost/hook', false)).rejects.toMatchObject({ code: 'WEBHOOK_URL_PRIVATE' });
+    await expect(assertPublicWebhookUrl('http://[::1]/hook', false)).rejects.toMatchObject({ code: 'WEBHOOK_URL_PRIVATE' });
+    await expect(assertPublicWebhookUrl('http://169.254.169.254/latest', false)).rejects.toMatchObject({ code: 'WEBHOOK_URL_PRIVATE' });
+    await expect(assertPublicWebhookUrl('http://127.0.0.1:8080/hook', true)).resolves.toBeInstanceOf(URL);
+  });
+
+  it('is enforced through the API when private URLs are not allowed', async () => {
+    const strict = { ...h.deps, webhooks: { allowPrivateUrls: false } };
+    const { createWebhook } = await import('../src/core/webhooks/manage-webhooks.js');
+    const s = await h.seller();
+    const { app } = await s.setup();
+    await expect(
+      createWebhook(strict, { kind: 'developer', developerId: s.developerId, name: s.username, via: 'session', tokenId: 0 }, app.id, { url: 'http://127.0.0.1:1/x', events: ['license.banned'] }),
+    ).rejects.toMatchObject({ code: 'WEBHOOK_URL_PRIVATE' });
+  });
+});
