@@ -10,6 +10,8 @@ export const pageQuery = {
 export function sendPage<T>(request: FastifyRequest, reply: FastifyReply, page: { page: number; per_page: number }, result: { total: number; items: T[] }) {
   const last = Math.max(1, Math.ceil(result.total / page.per_page));
   const url = new URL(request.url, 'http://keycord.local');
+  // A token passed as ?Authorization= must not be echoed into headers that get logged and cached.
+  url.searchParams.delete('Authorization');
   const link = (p: number, rel: string) => {
     url.searchParams.set('page', String(p));
     url.searchParams.set('per_page', String(page.per_page));

@@ -21,6 +21,10 @@ export async function authenticateToken(deps: Deps, token: string, ip?: string):
     .where(and(eq(developerTokens.tokenHash, digest), or(isNull(developerTokens.expiresAt), gt(developerTokens.expiresAt, now))))
     .limit(1);
   if (!row || !safeEqual(row.token.tokenHash, digest)) throw unauthorized();
+  // At most one write a minute per token: enough for "last used" in the key list.
+  if (!row.token.lastUsedAt || now.getTime() - row.token.lastUsedAt.getTime() > 60_000) {
+    await deps.db.orm.update(developerTokens).set({ lastUsedAt: now }).where(eq(developerTokens.id, row.token.id));
+  }
   return {
     kind: 'developer',
     developerId: row.developer.id,

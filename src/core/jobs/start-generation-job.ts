@@ -1,12 +1,12 @@
-import { count, eq } from 'drizzle-orm';
-import { jobs, licenses } from '../../db/schema.js';
+import { jobs } from '../../db/schema.js';
 import { actorIdentity, type SellerActor } from '../actor.js';
 import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
-import { badRequest, conflict } from '../errors.js';
+import { badRequest } from '../errors.js';
 import { enqueueCommand } from '../events/emit-event.js';
 import type { GenerateLicensesInput } from '../licenses/generate-licenses.js';
 import { keySpecFrom } from '../licenses/key-format.js';
+import { assertLicenseCapacity } from '../licenses/license-capacity.js';
 import { requirePlan } from '../plans/require-plan.js';
 import { toJobView } from './job-view.js';
 
@@ -22,10 +22,7 @@ export async function startGenerationJob(deps: Deps, actor: SellerActor, input: 
   const spec = keySpecFrom(input);
   return deps.db.orm.transaction(async (tx) => {
     const { plan } = await requirePlan(tx, actor, input.plan_id, 'manage');
-    const [existing] = await tx.select({ n: count() }).from(licenses).where(eq(licenses.applicationId, plan.applicationId));
-    if ((existing?.n ?? 0) + input.count > deps.limits.maxLicensesPerApplication) {
-      throw conflict(`An application may hold at most ${deps.limits.maxLicensesPerApplication} licenses`, 'LIMIT_REACHED');
-    }
+    await assertLicenseCapacity(tx, plan.applicationId, input.count, deps.limits.maxLicensesPerApplication);
     const [job] = await tx
       .insert(jobs)
       .values({

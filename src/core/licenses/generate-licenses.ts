@@ -1,12 +1,11 @@
-import { count, eq } from 'drizzle-orm';
-import { licenses } from '../../db/schema.js';
 import type { SellerActor } from '../actor.js';
 import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
 import { emitEvent } from '../events/emit-event.js';
-import { badRequest, conflict } from '../errors.js';
+import { badRequest } from '../errors.js';
 import { requirePlan } from '../plans/require-plan.js';
 import { keySpecFrom } from './key-format.js';
+import { assertLicenseCapacity } from './license-capacity.js';
 import { countGenerated, insertUniqueKeys } from './insert-unique-keys.js';
 import { toPlanRef } from './license-view.js';
 
@@ -28,10 +27,7 @@ export async function generateLicenses(deps: Deps, actor: SellerActor, input: Ge
   const now = deps.clock.now();
   return deps.db.orm.transaction(async (tx) => {
     const { plan } = await requirePlan(tx, actor, input.plan_id, 'manage');
-    const [existing] = await tx.select({ n: count() }).from(licenses).where(eq(licenses.applicationId, plan.applicationId));
-    if ((existing?.n ?? 0) + input.count > deps.limits.maxLicensesPerApplication) {
-      throw conflict(`An application may hold at most ${deps.limits.maxLicensesPerApplication} licenses`, 'LIMIT_REACHED');
-    }
+    await assertLicenseCapacity(tx, plan.applicationId, input.count, deps.limits.maxLicensesPerApplication);
     const rows = await insertUniqueKeys(tx, spec, input.count, {
       applicationId: plan.applicationId,
       planId: plan.id,
