@@ -1,5 +1,15 @@
-/**
- * The slash commands, one file each (DESIGN.md). Both the deploy script and the interaction
- * router read this list; the Discord bot fills it.
- */
-export const commands = [] as const;
+import type { Command } from '../src/discord/command.js';
+import { generate } from './generate.js';
+import { license } from './license.js';
+import { licenses } from './licenses.js';
+import { panel } from './panel.js';
+import { plans } from './plans.js';
+import { redeem } from './redeem.js';
+import { resetHwid } from './reset-hwid.js';
+import { setup } from './setup.js';
+import { stats } from './stats.js';
+
+/** Every slash command, one file each; the deploy script and the interaction router read this. */
+export const commands: readonly Command[] = [setup, generate, license, plans, stats, panel, redeem, licenses, resetHwid];
+
+export const commandsByName: ReadonlyMap<string, Command> = new Map(commands.map((c) => [c.data.name, c]));

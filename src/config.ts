@@ -65,7 +65,30 @@ const envSchema = z.object({
   OUTBOX_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(250),
   /** First webhook retry delay; later ones double (with jitter) up to about a day in all. */
   WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(10).max(600_000).default(5000),
+  DISCORD_MODE: z.enum(['gateway', 'http', 'off']).optional(),
+  DISCORD_PUBLIC_KEY: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be the 64-hex public key of the Discord application').optional(),
+  DISCORD_TOKEN: z.string().min(20).optional(),
+  DISCORD_APPLICATION_ID: z.string().regex(/^\d{15,22}$/, 'must be a Discord snowflake').optional(),
+  DISCORD_API_URL: z.url().default('https://discord.com/api'),
+  DISCORD_GUILD_ID: z.string().regex(/^\d{15,22}$/, 'must be a Discord snowflake').optional(),
 });
+
+/** API.md: `http` when DISCORD_PUBLIC_KEY is set, else `gateway` when DISCORD_TOKEN is, else off. */
+function discordConfig(e: z.output<typeof envSchema>): DiscordConfig {
+  const mode = e.DISCORD_MODE ?? (e.DISCORD_PUBLIC_KEY ? 'http' : e.DISCORD_TOKEN ? 'gateway' : 'off');
+  const missing = (name: string) => new ConfigError(`Invalid configuration:\n  ${name}: required when DISCORD_MODE=${mode}`);
+  if (mode === 'http' && !e.DISCORD_PUBLIC_KEY) throw missing('DISCORD_PUBLIC_KEY');
+  if (mode === 'gateway' && !e.DISCORD_TOKEN) throw missing('DISCORD_TOKEN');
+  if (mode !== 'off' && !e.DISCORD_APPLICATION_ID) throw missing('DISCORD_APPLICATION_ID');
+  return {
+    mode,
+    publicKey: e.DISCORD_PUBLIC_KEY?.toLowerCase(),
+    token: e.DISCORD_TOKEN,
+    applicationId: e.DISCORD_APPLICATION_ID,
+    apiUrl: e.DISCORD_API_URL.replace(/\/$/, ''),
+    guildId: e.DISCORD_GUILD_ID,
+  };
+}
 
 function parseDuration(v: string): number {
   const m = /^(\d+)(ms|s|m|h)?$/.exec(v)!;
@@ -94,7 +117,18 @@ export type Config = {
   maxLicensesPerApplication: number;
   trustProxy: boolean;
   jobs: JobsConfig;
+  discord: DiscordConfig;
 };
+
+export interface DiscordConfig {
+  /** Which door interactions come through; 'off' when neither key nor token is set. */
+  mode: 'gateway' | 'http' | 'off';
+  publicKey: string | undefined;
+  token: string | undefined;
+  applicationId: string | undefined;
+  apiUrl: string;
+  guildId: string | undefined;
+}
 
 export interface JobsConfig {
   queuePrefix: string;
@@ -167,6 +201,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       outboxPollMs: e.OUTBOX_POLL_MS,
       webhookRetryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
     },
+    discord: discordConfig(e),
   };
 }
 

@@ -2,6 +2,9 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.js';
 import { API_VERSION, buildApp } from './http/app.js';
 import { startJobSystem } from './jobs/job-system.js';
+import { GatewayAdapter } from './discord/adapters/gateway.js';
+import { createDiscordBot } from './discord/create-discord.js';
+import { expiryNotifier } from './discord/expiry-notices.js';
 import { createDeps, runMigrations } from './runtime.js';
 
 const ROLES = ['api', 'worker', 'bot', 'all'] as const;
@@ -28,6 +31,16 @@ async function start(role: Role) {
   // Redis is for jobs only: the API starts and serves whether or not it answers.
   const jobs = await startJobSystem(deps, config, { withWorkers: runsWorkers });
   if (runsWorkers) log.info({ prefix: config.jobs.queuePrefix, concurrency: config.jobs.workerConcurrency }, 'job workers running');
+
+  const bot = createDiscordBot(deps, config.discord);
+  if (!bot) log.info('Discord bot off: set DISCORD_PUBLIC_KEY (HTTP interactions) or DISCORD_TOKEN (gateway), and DISCORD_APPLICATION_ID');
+  // Expiry DMs are sent by whichever process runs the workers (they consume the events).
+  if (bot && runsWorkers && config.discord.token) jobs.onEvent(expiryNotifier(deps, bot.context.api));
+  let gateway: GatewayAdapter | undefined;
+  if (bot && config.discord.mode === 'gateway' && (role === 'bot' || role === 'all')) {
+    gateway = new GatewayAdapter(bot, log);
+    await gateway.start(config.discord.token!, config.discord.apiUrl);
+  }
   const app = runsApi
     ? await buildApp(deps, {
         version: API_VERSION,
@@ -35,13 +48,15 @@ async function start(role: Role) {
         logRequests: config.logLevel === 'debug' || config.logLevel === 'trace',
         jobs,
         operators: config.jobs.operators,
+        ...(bot && config.discord.mode === 'http' ? { discord: { bot, publicKey: config.discord.publicKey! } } : {}),
       })
     : undefined;
   if (app) {
     await app.listen({ port: config.port, host: config.host });
     log.info(`Keycord API listening on http://${config.host}:${config.port} (docs at /docs)`);
+    if (bot && config.discord.mode === 'http') log.info('Discord interactions endpoint: POST /discord/interactions');
   }
-  if (role === 'bot') log.warn('role "bot" has nothing to run yet in this version');
+  if (role === 'bot' && config.discord.mode !== 'gateway') log.warn('role "bot" runs the gateway; in HTTP mode interactions arrive through the api role');
 
   // Ordered shutdown: stop taking requests, finish or return jobs, write what is buffered, close
   // the database.
@@ -53,6 +68,8 @@ async function start(role: Role) {
     const force = setTimeout(() => process.exit(1), 15_000).unref();
     try {
       await app?.close();
+      await gateway?.stop();
+      await bot?.idle();
       await jobs.close();
       await deps.usage.stop();
       await deps.db.close();

@@ -330,3 +330,29 @@ export const licenseNotices = pgTable(
   },
   (t) => [primaryKey({ columns: [t.licenseId, t.kind, t.expiresAt] })],
 );
+
+/**
+ * A Discord server linked to an application by /setup. Seller commands there act with the rights
+ * of the developer whose API key linked it; revoking that key unlinks the server (cascade).
+ */
+export const discordGuilds = pgTable(
+  'discord_guilds',
+  {
+    guildId: text('guild_id').primaryKey(),
+    applicationId: integer('application_id')
+      .notNull()
+      .references(() => applications.id, { onDelete: 'cascade' }),
+    developerId: integer('developer_id')
+      .notNull()
+      .references(() => developers.id, { onDelete: 'cascade' }),
+    apiKeyId: integer('api_key_id')
+      .notNull()
+      .references(() => developerTokens.id, { onDelete: 'cascade' }),
+    sellerRoleId: text('seller_role_id'),
+    logChannelId: text('log_channel_id'),
+    linkedBy: text('linked_by').notNull(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index('discord_guilds_application_idx').on(t.applicationId)],
+);

@@ -16,6 +16,8 @@ import { adminQueueRoutes } from './routes/admin-queues.js';
 import { jobRoutes } from './routes/jobs.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import type { JobSystem } from '../jobs/job-system.js';
+import type { DiscordBot } from '../discord/bot.js';
+import { discordInteractionRoutes } from '../discord/adapters/http-interactions.js';
 import { installStorableTextGuard } from './storable-text.js';
 
 export interface BuildAppOptions {
@@ -29,6 +31,8 @@ export interface BuildAppOptions {
   /** The BullMQ side, when Redis is configured: health reports it, operators get the dashboard. */
   jobs?: JobSystem;
   operators?: string[];
+  /** HTTP interactions mode: the bot's handlers and the key Discord signs with. */
+  discord?: { bot: DiscordBot; publicKey: string };
 }
 
 export const API_VERSION = '0.1.0';
@@ -81,6 +85,7 @@ export async function buildApp(deps: Deps, opts: BuildAppOptions = {}): Promise<
   await app.register(licenseRoutes, { deps });
   await app.register(jobRoutes, { deps });
   await app.register(webhookRoutes, { deps });
+  if (opts.discord) await discordInteractionRoutes(app, opts.discord);
   if (opts.jobs) await adminQueueRoutes(app, { deps, queues: opts.jobs.queues, operators: opts.operators ?? [] });
   return app;
 }

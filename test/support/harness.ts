@@ -8,6 +8,9 @@ import { createTestDatabase } from './databases.js';
 import { flushRedisPrefix } from './redis.js';
 import { startJobSystem, type JobSystem } from '../../src/jobs/job-system.js';
 import type { Config } from '../../src/config.js';
+import type { DiscordBot } from '../../src/discord/bot.js';
+import { createDiscordBot } from '../../src/discord/create-discord.js';
+import { expiryNotifier } from '../../src/discord/expiry-notices.js';
 
 export const TEST_SECRET = 'test-secret-0123456789abcdef0123456789abcdef';
 
@@ -17,6 +20,8 @@ export interface Harness {
   config: Config;
   /** Present with `jobs`: the BullMQ side, on a queue prefix of this file's own. */
   jobs?: JobSystem;
+  /** Present with `discord`: the bot, in HTTP interactions mode. */
+  bot?: DiscordBot;
   databaseUrl: string;
   close(): Promise<void>;
   /** Registers a developer and returns their token: a fresh tenant. */
@@ -42,7 +47,14 @@ export type LicenseView = { id: number; license_key: string; status: string };
 let counter = 0;
 
 export async function startHarness(
-  opts: { clock?: Clock; limits?: Partial<CoreLimits>; env?: Record<string, string>; jobs?: 'workers' | 'producer' } = {},
+  opts: {
+    clock?: Clock;
+    limits?: Partial<CoreLimits>;
+    env?: Record<string, string>;
+    jobs?: 'workers' | 'producer';
+    /** Runs the bot in HTTP mode against a Discord stand-in at `apiUrl`. */
+    discord?: { publicKeyHex: string; apiUrl: string };
+  } = {},
 ): Promise<Harness> {
   const database = await createTestDatabase();
   const queuePrefix = `kct_${database.name.slice('keycord_t_'.length)}`;
@@ -58,11 +70,26 @@ export async function startHarness(
     KEYCORD_SECRET: TEST_SECRET,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     DATA_DIR: '/tmp/keycord-test-data',
+    ...(opts.discord
+      ? {
+          DISCORD_MODE: 'http',
+          DISCORD_PUBLIC_KEY: opts.discord.publicKeyHex,
+          DISCORD_APPLICATION_ID: '800000000000000001',
+          DISCORD_TOKEN: 'test-bot-token-0123456789',
+          DISCORD_API_URL: opts.discord.apiUrl,
+        }
+      : {}),
     ...opts.env,
   });
   const deps = await createDeps(config, { ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.limits ? { limits: opts.limits } : {}) });
   const jobs = opts.jobs ? await startJobSystem(deps, config, { withWorkers: opts.jobs === 'workers' }) : undefined;
-  const app = await buildApp(deps, { ...(jobs ? { jobs } : {}), operators: config.jobs.operators });
+  const bot = createDiscordBot(deps, config.discord, { progressEveryMs: 100 }) ?? undefined;
+  if (bot && jobs && opts.jobs === 'workers') jobs.onEvent(expiryNotifier(deps, bot.context.api));
+  const app = await buildApp(deps, {
+    ...(jobs ? { jobs } : {}),
+    operators: config.jobs.operators,
+    ...(bot ? { discord: { bot, publicKey: config.discord.publicKey! } } : {}),
+  });
   await app.ready();
 
   const call = (token: string | null, o: InjectOptions) =>
@@ -105,10 +132,12 @@ export async function startHarness(
     deps,
     config,
     ...(jobs ? { jobs } : {}),
+    ...(bot ? { bot } : {}),
     databaseUrl: database.url,
     call,
     seller,
     close: async () => {
+      await bot?.idle();
       await app.close();
       await jobs?.close();
       if (jobs) await flushRedisPrefix(config.redisUrl, queuePrefix);

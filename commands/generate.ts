@@ -1,0 +1,85 @@
+import { SlashCommandBuilder } from '@discordjs/builders';
+import { InteractionContextType } from 'discord-api-types/v10';
+import { asc, eq } from 'drizzle-orm';
+import { plans } from '../src/db/schema.js';
+import { startGenerationJob } from '../src/core/jobs/start-generation-job.js';
+import { generateLicenses } from '../src/core/licenses/generate-licenses.js';
+import type { Command } from '../src/discord/command.js';
+import { commandOptions, deferEphemeral, ephemeral, idOption, numberOption, stringOption } from '../src/discord/interaction.js';
+import { keysMessage, MAX_INLINE_KEYS } from '../src/discord/render.js';
+import { sellerSession } from '../src/discord/seller.js';
+import { waitForGeneration } from '../src/discord/generation-progress.js';
+
+export const generate: Command = {
+  data: new SlashCommandBuilder()
+    .setName('generate')
+    .setDescription('Generate license keys')
+    .setContexts(InteractionContextType.Guild)
+    .addStringOption((o) => o.setName('plan').setDescription('The plan').setRequired(true).setAutocomplete(true))
+    .addIntegerOption((o) => o.setName('count').setDescription('How many keys').setRequired(true).setMinValue(1).setMaxValue(100_000))
+    .addStringOption((o) => o.setName('format').setDescription('Key format').addChoices({ name: 'random (32 hex)', value: 'random' }, { name: 'custom mask', value: 'custom' }))
+    .addStringOption((o) => o.setName('prefix').setDescription('Prefix, e.g. PRO-').setMaxLength(32))
+    .addStringOption((o) => o.setName('custom_format').setDescription('Mask: X = A–Z/0–9, # = digit, @ = letter').setMaxLength(128))
+    .addStringOption((o) => o.setName('notes').setDescription('Notes stored with the keys').setMaxLength(1000))
+    .addUserOption((o) => o.setName('user').setDescription('Assign the keys to this member and DM them')),
+
+  async execute(ctx) {
+    const { link, actor } = await sellerSession(ctx);
+    const { options } = commandOptions(ctx.interaction);
+    const planId = Number(stringOption(options, 'plan'));
+    const count = numberOption(options, 'count');
+    if (!Number.isInteger(planId) || planId <= 0) return ephemeral('❌ Pick a plan from the list.');
+    if (!count || count < 1) return ephemeral('❌ count must be at least 1.');
+    const user = idOption(options, 'user');
+    const input = {
+      plan_id: planId,
+      count,
+      format: (stringOption(options, 'format') === 'custom' ? 'custom' : 'random') as 'random' | 'custom',
+      prefix: stringOption(options, 'prefix') ?? null,
+      custom_format: stringOption(options, 'custom_format') ?? null,
+      notes: stringOption(options, 'notes') ?? null,
+      discord_user_id: user ?? null,
+    };
+    const { deps, api } = ctx.bot;
+    const token = ctx.interaction.token;
+
+    const deliver = async (keys: string[]) => {
+      const title = `✅ Generated ${keys.length} key${keys.length === 1 ? '' : 's'}`;
+      let dmNote = '';
+      if (user) {
+        const dm = keysMessage(keys, `You received ${keys.length} **${link.app.name}** license key${keys.length === 1 ? '' : 's'}:`);
+        const sent = await api.sendDm(user, { content: dm.content }, dm.files).catch((err: Error) => {
+          deps.log.warn({ err: err.message, user }, 'DM of generated keys failed');
+          return false;
+        });
+        dmNote = sent ? `\nAssigned to <@${user}> and sent by DM.` : `\nAssigned to <@${user}>, but their DMs are closed: give them the keys yourself.`;
+      }
+      const message = keysMessage(keys, title + dmNote);
+      await api.editOriginal(token, { content: message.content, allowed_mentions: { parse: [] } }, message.files);
+    };
+
+    if (count <= MAX_INLINE_KEYS && !user) {
+      const made = await generateLicenses(deps, actor, input);
+      return ephemeral(keysMessage(made.map((l) => l.license_key), `✅ Generated ${made.length} key${made.length === 1 ? '' : 's'}`).content);
+    }
+    if (count <= deps.limits.maxSyncGenerate) {
+      return deferEphemeral(async () => deliver((await generateLicenses(deps, actor, input)).map((l) => l.license_key)));
+    }
+    // Validate and queue before acknowledging, so a bad request is an immediate ephemeral error.
+    const job = await startGenerationJob(deps, actor, input);
+    return deferEphemeral(async () => {
+      const keys = await waitForGeneration(ctx, job.id, (text) => api.editOriginal(token, { content: text }).then(() => {}));
+      await deliver(keys);
+    });
+  },
+
+  async autocomplete(ctx, focused) {
+    const { link } = await sellerSession(ctx);
+    const rows = await ctx.bot.deps.db.orm.select().from(plans).where(eq(plans.applicationId, link.app.id)).orderBy(asc(plans.id));
+    const q = focused.value.toLowerCase();
+    return rows
+      .filter((p) => p.name.toLowerCase().includes(q))
+      .slice(0, 25)
+      .map((p) => ({ name: `${p.name} (${p.durationDays === 0 ? 'lifetime' : `${p.durationDays} days`})`.slice(0, 100), value: String(p.id) }));
+  },
+};

@@ -1,0 +1,58 @@
+import { SlashCommandBuilder, type SlashCommandSubcommandBuilder } from '@discordjs/builders';
+import { InteractionContextType } from 'discord-api-types/v10';
+import { deleteLicense } from '../src/core/licenses/delete-license.js';
+import { getLicense } from '../src/core/licenses/get-license.js';
+import { banLicense, extendLicense, updateLicenseNotes } from '../src/core/licenses/license-actions.js';
+import { resetLicenseHwid } from '../src/core/licenses/reset-license-hwid.js';
+import type { Command } from '../src/discord/command.js';
+import { commandOptions, ephemeral, numberOption, stringOption } from '../src/discord/interaction.js';
+import { licenseInfoEmbed } from '../src/discord/render.js';
+import { licenseIdByKey, sellerSession } from '../src/discord/seller.js';
+
+const withKey = (s: SlashCommandSubcommandBuilder) => s.addStringOption((o) => o.setName('key').setDescription('The license key').setRequired(true).setMaxLength(256));
+
+export const license: Command = {
+  data: new SlashCommandBuilder()
+    .setName('license')
+    .setDescription('Look after one license')
+    .setContexts(InteractionContextType.Guild)
+    .addSubcommand((s) => withKey(s.setName('info').setDescription('Show a license')))
+    .addSubcommand((s) => withKey(s.setName('delete').setDescription('Delete a license')))
+    .addSubcommand((s) => withKey(s.setName('notes').setDescription('Set its notes')).addStringOption((o) => o.setName('notes').setDescription('Notes (empty clears them)').setMaxLength(1000)))
+    .addSubcommand((s) => withKey(s.setName('ban').setDescription('Ban a license')).addStringOption((o) => o.setName('reason').setDescription('Why').setMaxLength(500)))
+    .addSubcommand((s) => withKey(s.setName('extend').setDescription('Add days')).addIntegerOption((o) => o.setName('days').setDescription('Days to add').setRequired(true).setMinValue(1).setMaxValue(36_500)))
+    .addSubcommand((s) => withKey(s.setName('reset-hwid').setDescription('Unbind its HWID (no cooldown for sellers)'))),
+
+  async execute(ctx) {
+    const { link, actor } = await sellerSession(ctx);
+    const { subcommand, options } = commandOptions(ctx.interaction);
+    const key = stringOption(options, 'key');
+    if (!key) return ephemeral('❌ Give the license key.');
+    const id = await licenseIdByKey(ctx, link.app.id, key);
+    const deps = ctx.bot.deps;
+    switch (subcommand) {
+      case 'info':
+        return ephemeral('', { embeds: [licenseInfoEmbed(await getLicense(deps, actor, id))] });
+      case 'delete':
+        await deleteLicense(deps, actor, id);
+        return ephemeral('🗑️ License deleted.');
+      case 'notes':
+        await updateLicenseNotes(deps, actor, id, stringOption(options, 'notes') ?? null);
+        return ephemeral('📝 Notes saved.');
+      case 'ban':
+        await banLicense(deps, actor, id, stringOption(options, 'reason') ?? null);
+        return ephemeral('⛔ License banned.');
+      case 'extend': {
+        const days = numberOption(options, 'days');
+        if (!days || days < 1) return ephemeral('❌ days must be at least 1.');
+        const l = await extendLicense(deps, actor, id, days);
+        return ephemeral(`⏩ Extended by ${days} days. ${l.expires_at ? `Now expires <t:${Math.floor(new Date(l.expires_at).getTime() / 1000)}:F>.` : 'The clock starts at first use.'}`);
+      }
+      case 'reset-hwid':
+        await resetLicenseHwid(deps, actor, id);
+        return ephemeral('♻️ HWID reset; the license will bind to the next computer that uses it.');
+      default:
+        return ephemeral('❌ Unknown subcommand.');
+    }
+  },
+};

@@ -1,0 +1,45 @@
+import { eq } from 'drizzle-orm';
+import { applications, discordGuilds } from '../../db/schema.js';
+import { requireApplication } from '../applications/access.js';
+import { writeAudit } from '../audit.js';
+import { authenticateToken } from '../developers/authenticate-token.js';
+import type { Deps } from '../deps.js';
+import { AppError, notFound } from '../errors.js';
+import { API_KEY_PREFIX } from '../developers/issue-token.js';
+
+export interface LinkGuildInput {
+  guildId: string;
+  appId: string;
+  apiKey: string;
+  sellerRoleId: string | null;
+  logChannelId: string | null;
+  member: { id: string; name: string };
+}
+
+/**
+ * /setup: links (or re-links) a server to an application. The API key proves the seller may
+ * administer the application; only the key's id is kept, never the key.
+ */
+export async function linkGuild(deps: Deps, input: LinkGuildInput) {
+  const apiKey = input.apiKey.trim();
+  if (!apiKey.startsWith(API_KEY_PREFIX)) throw new AppError('UNAUTHORIZED', 'That is not a Keycord API key (they start with kc_live_).', 401);
+  const developer = await authenticateToken(deps, apiKey);
+  const actor = { kind: 'discord' as const, developerId: developer.developerId, discordUserId: input.member.id, name: input.member.name, guildId: input.guildId };
+  return deps.db.orm.transaction(async (tx) => {
+    const [app] = await tx.select().from(applications).where(eq(applications.appId, input.appId.trim().toLowerCase()));
+    if (!app) throw notFound('Application');
+    await requireApplication(tx, actor, app.id, 'admin');
+    const values = {
+      applicationId: app.id,
+      developerId: developer.developerId,
+      apiKeyId: developer.tokenId,
+      sellerRoleId: input.sellerRoleId,
+      logChannelId: input.logChannelId,
+      linkedBy: input.member.id,
+      updatedAt: deps.clock.now(),
+    };
+    await tx.insert(discordGuilds).values({ guildId: input.guildId, ...values }).onConflictDoUpdate({ target: discordGuilds.guildId, set: values });
+    await writeAudit(tx, actor, { applicationId: app.id, action: 'discord.linked', target: `guild:${input.guildId}`, details: { seller_role_id: input.sellerRoleId, log_channel_id: input.logChannelId } });
+    return { applicationName: app.name };
+  });
+}

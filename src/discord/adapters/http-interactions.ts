@@ -1,0 +1,56 @@
+import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { APIInteraction } from 'discord-api-types/v10';
+import { errorBody } from '../../http/errors.js';
+import type { DiscordBot } from '../bot.js';
+
+/** How old a signed request may be; older ones are refused as possible replays. */
+export const MAX_SIGNATURE_AGE_S = 300;
+
+const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+export function publicKeyFromHex(hex: string): KeyObject {
+  return createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, Buffer.from(hex, 'hex')]), format: 'der', type: 'spki' });
+}
+
+export function verifyDiscordSignature(key: KeyObject, signatureHex: string, timestamp: string, rawBody: Buffer): boolean {
+  if (!/^[0-9a-f]{128}$/i.test(signatureHex)) return false;
+  return verify(null, Buffer.concat([Buffer.from(timestamp), rawBody]), key, Buffer.from(signatureHex, 'hex'));
+}
+
+/**
+ * POST /discord/interactions — Discord's HTTP door. The signature covers the raw bytes, so the
+ * body is kept raw in this scope and parsed only after it verifies. The first response is the
+ * HTTP answer; follow-up work starts once that answer has been written.
+ */
+export async function discordInteractionRoutes(app: FastifyInstance, opts: { bot: DiscordBot; publicKey: string; now?: () => number }) {
+  const key = publicKeyFromHex(opts.publicKey);
+  const now = opts.now ?? (() => Date.now());
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 512 * 1024 }, (_req, body, done) => done(null, body));
+    scope.post('/discord/interactions', { schema: { hide: true } }, async (request, reply) => {
+      const signature = request.headers['x-signature-ed25519'];
+      const timestamp = request.headers['x-signature-timestamp'];
+      const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+      if (typeof signature !== 'string' || typeof timestamp !== 'string' || !/^\d{1,12}$/.test(timestamp) || !verifyDiscordSignature(key, signature, timestamp, raw)) {
+        return reply.code(401).send(errorBody('UNAUTHORIZED', 'Invalid request signature'));
+      }
+      if (Math.abs(now() / 1000 - Number(timestamp)) > MAX_SIGNATURE_AGE_S) {
+        return reply.code(401).send(errorBody('UNAUTHORIZED', 'Stale request timestamp'));
+      }
+      let interaction: APIInteraction;
+      try {
+        interaction = JSON.parse(raw.toString('utf8')) as APIInteraction;
+      } catch {
+        return reply.code(400).send(errorBody('VALIDATION_ERROR', 'The body is not valid JSON'));
+      }
+      if (typeof interaction !== 'object' || interaction === null) return reply.code(400).send(errorBody('VALIDATION_ERROR', 'The body is not an interaction'));
+      const result = await opts.bot.handle(interaction);
+      if (result.after && typeof interaction.token === 'string') {
+        reply.raw.once('finish', () => opts.bot.runAfter(result, interaction.token));
+      }
+      return reply.code(200).send(result.response);
+    });
+  });
+}

@@ -1,0 +1,66 @@
+import { InteractionResponseType, type APIInteraction } from 'discord-api-types/v10';
+import { customerActorFor, requireGuildLink } from '../core/discord/guild-link.js';
+import { listCustomerLicenses, redeemLicense, resetCustomerHwid } from '../core/customers/customer-licenses.js';
+import { discordTime, ephemeral, modalValues, type HandlerResult, type InteractionContext } from './interaction.js';
+import { customerLicensesEmbed, redeemModal, resetSelect } from './render.js';
+
+/**
+ * The customer side — the panel's buttons and the equivalent slash commands share these.
+ * Every answer is ephemeral, and only ever about the clicking user's own licenses.
+ */
+
+export function showRedeemModal(): HandlerResult {
+  return { response: { type: InteractionResponseType.Modal, data: redeemModal() } };
+}
+
+export async function submitRedeem(ctx: InteractionContext): Promise<HandlerResult> {
+  const link = await requireGuildLink(ctx.bot.deps.db.orm, ctx.guildId);
+  const key = modalValues(ctx.interaction).get('license_key')?.trim();
+  if (!key) return ephemeral('Please enter a license key.');
+  const result = await redeemLicense(ctx.bot.deps, customerActorFor(link, ctx.user), link.app.id, key);
+  if (!result.ok) {
+    const why = {
+      NOT_FOUND: 'That key does not exist for this application. Check for typos.',
+      ALREADY_YOURS: 'That key is already linked to your account.',
+      CLAIMED: 'That key has already been redeemed by another account.',
+      UNAVAILABLE: 'That key can no longer be redeemed (banned or expired).',
+    }[result.code];
+    return ephemeral(`❌ ${why}`);
+  }
+  let roleNote = '';
+  if (result.discordRoleId) {
+    try {
+      await ctx.bot.api.addRole(link.guildId, ctx.user.id, result.discordRoleId, `Redeemed a ${result.planName} license`);
+      roleNote = ` You now have <@&${result.discordRoleId}>.`;
+    } catch (err) {
+      ctx.bot.deps.log.warn({ err: (err as Error).message, guild: link.guildId, role: result.discordRoleId }, 'could not grant the plan role');
+      roleNote = ' (The role for this plan could not be granted; a server admin should check the bot’s permissions.)';
+    }
+  }
+  return ephemeral(`✅ Redeemed your **${result.planName}** license.${roleNote}`);
+}
+
+export async function showMyLicenses(ctx: InteractionContext): Promise<HandlerResult> {
+  const link = await requireGuildLink(ctx.bot.deps.db.orm, ctx.guildId);
+  const list = await listCustomerLicenses(ctx.bot.deps, link.app.id, ctx.user.id);
+  if (list.length === 0) return ephemeral('You have no licenses here yet. Use **Redeem key** to add one.');
+  return ephemeral('', { embeds: [customerLicensesEmbed(list)] });
+}
+
+export async function showResetMenu(ctx: InteractionContext): Promise<HandlerResult> {
+  const link = await requireGuildLink(ctx.bot.deps.db.orm, ctx.guildId);
+  const list = await listCustomerLicenses(ctx.bot.deps, link.app.id, ctx.user.id);
+  if (list.length === 0) return ephemeral('You have no licenses here to reset.');
+  return ephemeral('Which license should be freed from its current computer?', { components: [resetSelect(list)] });
+}
+
+export async function submitReset(ctx: InteractionContext): Promise<HandlerResult> {
+  const link = await requireGuildLink(ctx.bot.deps.db.orm, ctx.guildId);
+  const values = (ctx.interaction as APIInteraction & { data?: { values?: unknown[] } }).data?.values;
+  const licenseId = Number(values?.[0]);
+  if (!Number.isInteger(licenseId) || licenseId <= 0) return ephemeral('Please choose a license from the list.');
+  const result = await resetCustomerHwid(ctx.bot.deps, customerActorFor(link, ctx.user), link.app, licenseId);
+  if (result.ok) return ephemeral('✅ HWID reset. The license will bind to the next computer that uses it.');
+  if (result.code === 'COOLDOWN') return ephemeral(`⏳ You can reset this license again ${discordTime(result.nextAllowedAt)}.`);
+  return ephemeral('❌ That license is not one of yours.');
+}

@@ -1,0 +1,40 @@
+import { eq } from 'drizzle-orm';
+import { applications, discordGuilds, type outbox } from '../db/schema.js';
+import type { Deps } from '../core/deps.js';
+import type { DiscordApi } from './discord-api.js';
+import { expiryNoticeText } from './render.js';
+
+type OutboxRow = typeof outbox.$inferSelect;
+type LicensePayload = { license?: { id: number; license_key: string; expires_at: string | null; discord_user_id: string | null } };
+
+/**
+ * Expiry notices from the sweep reach the license's Discord owner by DM and each linked server's
+ * log channel. Discord refusing a DM (closed DMs) is logged and dropped, never retried; other
+ * failures are logged too, so one unreachable user cannot hold up the event's webhooks.
+ */
+export function expiryNotifier(deps: Deps, api: DiscordApi) {
+  return async (event: OutboxRow): Promise<void> => {
+    if (event.type !== 'license.expiring_soon' && event.type !== 'license.expired') return;
+    const license = (event.payload as LicensePayload).license;
+    if (!license || event.applicationId === null) return;
+    const [app] = await deps.db.orm.select({ name: applications.name }).from(applications).where(eq(applications.id, event.applicationId));
+    if (!app) return;
+    const text = expiryNoticeText(event.type, app.name, license);
+    if (license.discord_user_id) {
+      try {
+        const delivered = await api.sendDm(license.discord_user_id, { content: text });
+        if (!delivered) deps.log.info({ user: license.discord_user_id, license: license.id }, 'expiry notice not delivered: the user does not accept DMs');
+      } catch (err) {
+        deps.log.warn({ err: (err as Error).message, license: license.id }, 'expiry notice DM failed');
+      }
+    }
+    const links = await deps.db.orm.select().from(discordGuilds).where(eq(discordGuilds.applicationId, event.applicationId));
+    for (const link of links) {
+      if (!link.logChannelId) continue;
+      const owner = license.discord_user_id ? ` (owner <@${license.discord_user_id}>)` : '';
+      await api
+        .postMessage(link.logChannelId, { content: `${event.type === 'license.expired' ? '⌛' : '⏰'} ${text.replace('Your', 'A')}${owner}`, allowed_mentions: { parse: [] } })
+        .catch((err: Error) => deps.log.warn({ err: err.message, channel: link.logChannelId }, 'could not post to the log channel'));
+    }
+  };
+}

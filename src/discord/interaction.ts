@@ -1,0 +1,128 @@
+import {
+  ApplicationCommandOptionType,
+  InteractionResponseType,
+  MessageFlags,
+  type APIApplicationCommandInteractionDataOption,
+  type APIEmbed,
+  type APIInteraction,
+  type APIInteractionResponse,
+  type APIActionRowComponent,
+  type APIComponentInMessageActionRow,
+} from 'discord-api-types/v10';
+import type { Deps } from '../core/deps.js';
+import { AppError } from '../core/errors.js';
+import type { GuildLink } from '../core/discord/guild-link.js';
+import type { DiscordApi } from './discord-api.js';
+
+/** What a handler answers: the first response, and optionally work to do once it is sent. */
+export interface HandlerResult {
+  response: APIInteractionResponse;
+  after?: () => Promise<void>;
+}
+
+export interface BotContext {
+  deps: Deps;
+  api: DiscordApi;
+  /** Progress edits of a long /generate are at most this often (Discord rate limits edits). */
+  progressEveryMs: number;
+}
+
+export interface InteractionContext {
+  bot: BotContext;
+  interaction: APIInteraction;
+  user: { id: string; name: string };
+  guildId: string | undefined;
+  permissions: bigint;
+  roles: string[];
+}
+
+const MANAGE_GUILD = 1n << 5n;
+
+export function contextFor(bot: BotContext, interaction: APIInteraction): InteractionContext {
+  const user = interaction.member?.user ?? interaction.user;
+  if (!user?.id) throw new AppError('VALIDATION_ERROR', 'The interaction has no user.', 400);
+  return {
+    bot,
+    interaction,
+    user: { id: user.id, name: user.global_name ?? user.username ?? user.id },
+    guildId: interaction.guild_id,
+    permissions: safeBigInt(interaction.member?.permissions),
+    roles: interaction.member?.roles ?? [],
+  };
+}
+
+function safeBigInt(v: string | undefined): bigint {
+  try {
+    return v ? BigInt(v) : 0n;
+  } catch {
+    return 0n;
+  }
+}
+
+export const canManageServer = (ctx: InteractionContext) => (ctx.permissions & MANAGE_GUILD) === MANAGE_GUILD;
+
+/** Seller commands: Manage Server, or the seller role the server was linked with. */
+export function requireSeller(ctx: InteractionContext, link: GuildLink) {
+  if (canManageServer(ctx) || (link.sellerRoleId !== null && ctx.roles.includes(link.sellerRoleId))) return;
+  throw new AppError('FORBIDDEN', 'Only sellers can use this command (Manage Server or the seller role).', 403);
+}
+
+export function ephemeral(content: string, extra: { embeds?: APIEmbed[]; components?: APIActionRowComponent<APIComponentInMessageActionRow>[] } = {}): HandlerResult {
+  return { response: { type: InteractionResponseType.ChannelMessageWithSource, data: { content, flags: MessageFlags.Ephemeral, allowed_mentions: { parse: [] }, ...extra } } };
+}
+
+/** Anything that may take more than a moment acknowledges first (Discord allows 3 s). */
+export function deferEphemeral(after: () => Promise<void>): HandlerResult {
+  return { response: { type: InteractionResponseType.DeferredChannelMessageWithSource, data: { flags: MessageFlags.Ephemeral } }, after };
+}
+
+type Option = APIApplicationCommandInteractionDataOption;
+
+/** The options of a chat command, flattened through a subcommand if there is one. */
+export function commandOptions(interaction: APIInteraction): { subcommand: string | null; options: Map<string, Option> } {
+  const data = interaction.data as { options?: Option[] } | undefined;
+  let options = data?.options ?? [];
+  let subcommand: string | null = null;
+  const sub = options[0];
+  if (sub && (sub.type === ApplicationCommandOptionType.Subcommand || sub.type === ApplicationCommandOptionType.SubcommandGroup)) {
+    subcommand = sub.name;
+    options = (sub as { options?: Option[] }).options ?? [];
+  }
+  return { subcommand, options: new Map(options.map((o) => [o.name, o])) };
+}
+
+export function stringOption(options: Map<string, Option>, name: string): string | undefined {
+  const o = options.get(name) as { value?: unknown } | undefined;
+  return typeof o?.value === 'string' ? o.value : undefined;
+}
+
+export function numberOption(options: Map<string, Option>, name: string): number | undefined {
+  const o = options.get(name) as { value?: unknown } | undefined;
+  if (typeof o?.value === 'number') return o.value;
+  if (typeof o?.value === 'string' && /^\d+$/.test(o.value)) return Number(o.value);
+  return undefined;
+}
+
+/** Snowflake options (user, role, channel) arrive as id strings. */
+export const idOption = (options: Map<string, Option>, name: string) => {
+  const v = stringOption(options, name);
+  return v && /^\d{15,22}$/.test(v) ? v : undefined;
+};
+
+type SubmittedInput = { custom_id?: string; value?: unknown };
+
+/** Text inputs of a submitted modal, by custom id — inside labels (current) or action rows (older). */
+export function modalValues(interaction: APIInteraction): Map<string, string> {
+  const data = interaction.data as { components?: { component?: SubmittedInput; components?: SubmittedInput[] }[] } | undefined;
+  const out = new Map<string, string>();
+  const take = (c: SubmittedInput | undefined) => {
+    if (c?.custom_id && typeof c.value === 'string') out.set(c.custom_id, c.value);
+  };
+  for (const row of data?.components ?? []) {
+    take(row.component);
+    for (const c of row.components ?? []) take(c);
+  }
+  return out;
+}
+
+export const discordTime = (d: Date) => `<t:${Math.floor(d.getTime() / 1000)}:F> (<t:${Math.floor(d.getTime() / 1000)}:R>)`;

@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness, type Seller } from './support/harness.js';
+import { startDiscordStub, type DiscordStub } from './support/discord-stub.js';
+import { CHANNEL, discordKeyPair, MANAGE_GUILD, modal, postInteraction, slash, autocomplete, type KeyPair, type Member } from './support/discord-interactions.js';
+
+let h: Harness;
+let stub: DiscordStub;
+let keys: KeyPair;
+let seller: Seller;
+let app: { id: number; app_id: string };
+let plan: { id: number };
+const admin: Member = { id: '100000000000000001', name: 'Admin', permissions: MANAGE_GUILD };
+const buyer: Member = { id: '100000000000000009', name: 'Buyer' };
+
+beforeAll(async () => {
+  stub = await startDiscordStub();
+  keys = discordKeyPair();
+  h = await startHarness({ jobs: 'workers', discord: { publicKeyHex: keys.publicKeyHex, apiUrl: stub.apiUrl } });
+  seller = await h.seller();
+  ({ app, plan } = await seller.setup());
+  const key = (await seller.call('POST', '/api/auth/api-keys', { name: 'discord' })).json().key as string;
+  const res = await postInteraction(h.app, keys, modal(admin, 'setup:-:' + CHANNEL, { app_id: app.app_id, api_key: key }));
+  expect(res.json().data.content).toContain('now linked');
+});
+afterAll(async () => {
+  await h?.close();
+  await stub?.close();
+});
+
+const send = (payload: unknown) => postInteraction(h.app, keys, payload);
+
+describe('a seller in Discord', () => {
+  it('generates 5 keys as an ephemeral code block', async () => {
+    const res = await send(slash(admin, 'generate', [{ name: 'plan', value: String(plan.id) }, { name: 'count', value: 5 }]));
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body.type).toBe(4);
+    expect(body.data.flags).toBe(64);
+    const shown = /```\n([\s\S]+)\n```/.exec(body.data.content)![1]!.split('\n');
+    expect(shown).toHaveLength(5);
+    expect(shown.every((k: string) => /^[0-9A-F]{32}$/.test(k))).toBe(true);
+  });
+
+  it('generates 500 keys: defers, then edits the reply with a keys.txt', async () => {
+    stub.clear();
+    const payload = slash(admin, 'generate', [{ name: 'plan', value: String(plan.id) }, { name: 'count', value: 500 }]);
+    const res = await send(payload);
+    expect(res.json()).toEqual({ type: 5, data: { flags: 64 } });
+    await h.bot!.idle();
+    const [edit] = stub.find('PATCH', new RegExp(`/webhooks/800000000000000001/${payload.token}/messages/@original$`));
+    expect(edit!.json.content).toContain('Generated 500 keys');
+    expect(edit!.files['keys.txt']!.trim().split('\n')).toHaveLength(500);
+  });
+
+  it('generates 1500 keys through the bulk job with progress edits', async () => {
+    stub.clear();
+    const payload = slash(admin, 'generate', [{ name: 'plan', value: String(plan.id) }, { name: 'count', value: 1500 }]);
+    expect((await send(payload)).json().type).toBe(5);
+    await h.bot!.idle();
+    const edits = stub.find('PATCH', /messages\/@original$/);
+    expect(edits.at(-1)!.files['keys.txt']!.trim().split('\n')).toHaveLength(1500);
+  });
+
+  it('offers the plans of the linked application in autocomplete', async () => {
+    const res = await send(autocomplete(admin, 'generate', 'plan', 'mon'));
+    expect(res.json()).toEqual({ type: 8, data: { choices: [{ name: 'Monthly (30 days)', value: String(plan.id) }] } });
+  });
+
+  it('refuses seller commands to other members, ephemerally', async () => {
+    const res = await send(slash(buyer, 'generate', [{ name: 'plan', value: String(plan.id) }, { name: 'count', value: 1 }]));
+    expect(res.json().data).toMatchObject({ flags: 64 });
+    expect(res.json().data.content).toMatch(/Only sellers/);
+  });
+
+  it('shows license info and resets a HWID', async () => {
+    const [lic] = await seller.generate(plan.id);
+    await h.app.inject({ method: 'POST', url: '/api/licenses/validate', payload: { app_id: app.app_id, license_key: lic!.license_key, hwid: 'PC-1' } });
+    const info = await send(slash(admin, 'license', [{ name: 'key', value: lic!.license_key }], 'info'));
+    expect(info.json().data.embeds[0].title).toBe(`License ${lic!.license_key}`);
+    const reset = await send(slash(admin, 'license', [{ name: 'key', value: lic!.license_key }], 'reset-hwid'));
+    expect(reset.json().data.content).toContain('HWID reset');
+    expect((await seller.call('GET', `/api/licenses/${lic!.id}`)).json()).toMatchObject({ status: 'inactive', hwids: [] });
+    const [audit] = await h.deps.db.query<{ actor_kind: string; actor_id: string }>(`select actor_kind, actor_id from audit_logs where action = 'license.hwid_reset' order by id desc limit 1`);
+    expect(audit).toEqual({ actor_kind: 'discord', actor_id: admin.id });
+  });
+
+  it('posts the panel to a channel', async () => {
+    stub.clear();
+    const res = await send(slash(admin, 'panel'));
+    expect(res.json().data.content).toContain('Panel posted');
+    const [post] = stub.find('POST', new RegExp(`/channels/${CHANNEL}/messages$`));
+    expect(post!.json.components[0].components.map((c: { custom_id: string }) => c.custom_id)).toEqual(['lic:redeem', 'lic:licenses', 'lic:reset']);
+  });
+});

@@ -1,0 +1,85 @@
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { InteractionType, ApplicationCommandOptionType, ComponentType } from 'discord-api-types/v10';
+import type { FastifyInstance } from 'fastify';
+
+/** A test Ed25519 key pair standing in for the Discord application's. */
+export function discordKeyPair() {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const spki = publicKey.export({ format: 'der', type: 'spki' });
+  return { publicKeyHex: spki.subarray(spki.length - 32).toString('hex'), privateKey };
+}
+
+export type KeyPair = ReturnType<typeof discordKeyPair>;
+
+/** POSTs an interaction exactly as Discord does: raw JSON, signed over timestamp + body. */
+export function postInteraction(app: FastifyInstance, keys: KeyPair, payload: unknown, opts: { timestamp?: number; tamper?: boolean; rawBody?: string } = {}) {
+  const body = opts.rawBody ?? JSON.stringify(payload);
+  const timestamp = String(opts.timestamp ?? Math.floor(Date.now() / 1000));
+  const signature = sign(null, Buffer.from(timestamp + body), keys.privateKey).toString('hex');
+  return app.inject({
+    method: 'POST',
+    url: '/discord/interactions',
+    headers: { 'content-type': 'application/json', 'x-signature-ed25519': signature, 'x-signature-timestamp': timestamp },
+    payload: opts.tamper ? body.replace(/.$/, ' }') : body,
+  });
+}
+
+export const GUILD = '900000000000000001';
+export const CHANNEL = '900000000000000002';
+export const MANAGE_GUILD = String(1n << 5n);
+
+let seq = 0;
+export interface Member {
+  id: string;
+  name: string;
+  permissions?: string;
+  roles?: string[];
+}
+
+function base(member: Member, type: InteractionType, data: unknown) {
+  seq++;
+  return {
+    id: String(1_000_000_000_000_000 + seq),
+    application_id: '800000000000000001',
+    type,
+    token: `itoken-${seq}`,
+    version: 1,
+    guild_id: GUILD,
+    channel: { id: CHANNEL, type: 0 },
+    channel_id: CHANNEL,
+    member: { user: { id: member.id, username: member.name, global_name: member.name, discriminator: '0', avatar: null }, roles: member.roles ?? [], permissions: member.permissions ?? '0', joined_at: '2026-01-01T00:00:00Z', deaf: false, mute: false, flags: 0 },
+    app_permissions: '0',
+    locale: 'en-US',
+    guild_locale: 'en-US',
+    entitlements: [],
+    authorizing_integration_owners: {},
+    data,
+  };
+}
+
+type Opt = { name: string; value: string | number };
+export function slash(member: Member, name: string, options: Opt[] = [], subcommand?: string) {
+  const typed = options.map((o) => ({ ...o, type: typeof o.value === 'number' ? ApplicationCommandOptionType.Integer : ApplicationCommandOptionType.String }));
+  const data = { id: '700000000000000001', name, type: 1, options: subcommand ? [{ name: subcommand, type: ApplicationCommandOptionType.Subcommand, options: typed }] : typed };
+  return base(member, InteractionType.ApplicationCommand, data);
+}
+
+export function autocomplete(member: Member, name: string, focused: string, value: string) {
+  return base(member, InteractionType.ApplicationCommandAutocomplete, { id: '700000000000000001', name, type: 1, options: [{ name: focused, type: ApplicationCommandOptionType.String, value, focused: true }] });
+}
+
+export function button(member: Member, customId: string) {
+  return base(member, InteractionType.MessageComponent, { custom_id: customId, component_type: ComponentType.Button });
+}
+
+export function select(member: Member, customId: string, values: string[]) {
+  return base(member, InteractionType.MessageComponent, { custom_id: customId, component_type: ComponentType.StringSelect, values });
+}
+
+/** A submitted modal, with text inputs inside Label components as Discord sends them now. */
+export function modal(member: Member, customId: string, fields: Record<string, string>) {
+  return base(member, InteractionType.ModalSubmit, {
+    custom_id: customId,
+    components: Object.entries(fields).map(([id, value]) => ({ type: ComponentType.Label, id: 1, component: { type: ComponentType.TextInput, id: 2, custom_id: id, value } })),
+  });
+}

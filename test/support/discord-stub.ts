@@ -1,0 +1,81 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+
+export interface RecordedCall {
+  method: string;
+  path: string;
+  headers: IncomingHttpHeaders;
+  /** The JSON body, or for multipart the parsed `payload_json`. */
+  json: any;
+  /** Attachments of a multipart request, by file name. */
+  files: Record<string, string>;
+}
+
+/**
+ * A stand-in for Discord's REST API on 127.0.0.1: answers what the bot calls with plausible
+ * payloads and records every call, so tests can assert on what the bot sent.
+ */
+export async function startDiscordStub(opts: { closedDms?: Set<string> } = {}) {
+  const calls: RecordedCall[] = [];
+  const closedDms = opts.closedDms ?? new Set<string>();
+  let messageId = 1000;
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks);
+      const path = (req.url ?? '').replace(/^\/api\/v10/, '').split('?')[0]!;
+      const { json, files } = parseBody(req.headers['content-type'] ?? '', raw);
+      const call: RecordedCall = { method: req.method ?? 'GET', path, headers: req.headers, json, files };
+      calls.push(call);
+      const send = (status: number, body?: unknown) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(body === undefined ? '' : JSON.stringify(body));
+      };
+      if (req.method === 'POST' && path === '/users/@me/channels') return send(200, { id: `dm${json?.recipient_id}`, type: 1 });
+      const dm = /^\/channels\/dm(\d+)\/messages$/.exec(path);
+      if (req.method === 'POST' && dm && closedDms.has(dm[1]!)) return send(403, { code: 50007, message: 'Cannot send messages to this user' });
+      if (req.method === 'POST' && /\/callback$/.test(path)) return send(204);
+      if (req.method === 'PUT' && /\/roles\//.test(path)) return send(204);
+      if (req.method === 'PUT' && /\/commands$/.test(path)) return send(200, (json as unknown[]).map((c, i) => ({ id: String(i + 1), ...(c as object) })));
+      return send(200, { id: String(++messageId), channel_id: '1', content: json?.content ?? '', attachments: [] });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    apiUrl: `http://127.0.0.1:${port}/api`,
+    calls,
+    closedDms,
+    clear: () => void calls.splice(0),
+    find: (method: string, pattern: RegExp) => calls.filter((c) => c.method === method && pattern.test(c.path)),
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+export type DiscordStub = Awaited<ReturnType<typeof startDiscordStub>>;
+
+function parseBody(contentType: string, raw: Buffer): { json: any; files: Record<string, string> } {
+  const files: Record<string, string> = {};
+  if (raw.length === 0) return { json: undefined, files };
+  const boundary = /boundary=(?:"([^"]+)"|([^;]+))/.exec(contentType);
+  if (!boundary) {
+    try {
+      return { json: JSON.parse(raw.toString('utf8')), files };
+    } catch {
+      return { json: raw.toString('utf8'), files };
+    }
+  }
+  let json: any;
+  const text = raw.toString('latin1');
+  for (const part of text.split(`--${boundary[1] ?? boundary[2]}`)) {
+    const split = part.indexOf('\r\n\r\n');
+    if (split < 0) continue;
+    const head = part.slice(0, split);
+    const body = Buffer.from(part.slice(split + 4).replace(/\r\n$/, ''), 'latin1').toString('utf8');
+    const name = /name="([^"]+)"/.exec(head)?.[1];
+    const filename = /filename="([^"]+)"/.exec(head)?.[1];
+    if (filename) files[filename] = body;
+    else if (name === 'payload_json') json = JSON.parse(body);
+  }
+  return { json, files };
+}
