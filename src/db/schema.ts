@@ -356,3 +356,71 @@ export const discordGuilds = pgTable(
   },
   (t) => [index('discord_guilds_application_idx').on(t.applicationId)],
 );
+
+/** End users of an application (user-auth API): registered with a license, bound to a HWID. */
+export const appUsers = pgTable(
+  'app_users',
+  {
+    id: serial('id').primaryKey(),
+    applicationId: integer('application_id')
+      .notNull()
+      .references(() => applications.id, { onDelete: 'cascade' }),
+    licenseId: integer('license_id').references(() => licenses.id, { onDelete: 'set null' }),
+    username: text('username').notNull(),
+    passwordHash: text('password_hash').notNull(),
+    hwid: text('hwid'),
+    createdAt: createdAt(),
+    lastLogin: timestamp('last_login', { withTimezone: true }),
+  },
+  (t) => [uniqueIndex('app_users_username_key').on(t.applicationId, sql`lower(${t.username})`), index('app_users_license_idx').on(t.licenseId)],
+);
+
+export const variables = pgTable(
+  'variables',
+  {
+    id: serial('id').primaryKey(),
+    applicationId: integer('application_id')
+      .notNull()
+      .references(() => applications.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    value: text('value').notNull(),
+    public: boolean('public').notNull().default(false),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex('variables_name_key').on(t.applicationId, t.name)],
+);
+
+/** Files for customers; the bytes live under DATA_DIR/files by content hash. */
+export const files = pgTable(
+  'files',
+  {
+    id: serial('id').primaryKey(),
+    applicationId: integer('application_id')
+      .notNull()
+      .references(() => applications.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    size: bigint('size', { mode: 'number' }).notNull(),
+    sha256: text('sha256').notNull(),
+    contentType: text('content_type').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index('files_application_idx').on(t.applicationId), index('files_sha256_idx').on(t.sha256)],
+);
+
+/** Client validation outcomes, written in batches by the usage recorder (never per request). */
+export const validationLogs = pgTable(
+  'validation_logs',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    applicationId: integer('application_id')
+      .notNull()
+      .references(() => applications.id, { onDelete: 'cascade' }),
+    licenseId: integer('license_id'),
+    code: text('code').notNull(),
+    hwid: text('hwid'),
+    ip: text('ip'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+  },
+  (t) => [index('validation_logs_application_idx').on(t.applicationId, t.createdAt)],
+);
