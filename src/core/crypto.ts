@@ -18,8 +18,13 @@ import {
 export class SecretBox {
   private readonly key: Buffer;
 
-  constructor(masterSecret: string) {
-    this.key = Buffer.from(hkdfSync('sha256', masterSecret, 'keycord', 'secret-box-v1', 32));
+  constructor(private readonly masterSecret: string) {
+    this.key = this.derive('keycord', 'secret-box-v1');
+  }
+
+  /** A 32-byte key for one purpose (info) and scope (salt), e.g. an application's token key. */
+  derive(salt: string, info: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.masterSecret, salt, info, 32));
   }
 
   seal(plain: string | Buffer): string {

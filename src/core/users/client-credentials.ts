@@ -1,0 +1,37 @@
+import { and, eq } from 'drizzle-orm';
+import { appUsers } from '../../db/schema.js';
+import type { ClientApplication } from '../applications/application-cache.js';
+import type { Deps } from '../deps.js';
+import { validateLicense } from '../licenses/validate-license.js';
+import { userTokenKey, verifyUserToken } from './user-token.js';
+
+export interface ClientCredentials {
+  licenseKey?: string | undefined;
+  hwid?: string | undefined;
+  userToken?: string | undefined;
+  ip?: string | null;
+}
+
+export type ClientProof = { ok: true; via: 'license' | 'user'; licenseId: number | null; userId: number | null } | { ok: false; code: string; message: string };
+
+/**
+ * What unlocks private client resources (private variables, file downloads): a license key with
+ * a HWID that validates — by the same rules and codes as /validate — or a valid user token of
+ * this application whose user still exists.
+ */
+export async function proveClient(deps: Deps, app: ClientApplication, creds: ClientCredentials): Promise<ClientProof> {
+  if (creds.userToken) {
+    const claims = verifyUserToken(userTokenKey(deps.box, app.appId), creds.userToken, app.appId, deps.clock.now().getTime());
+    if (!claims) return { ok: false, code: 'UNAUTHORIZED', message: 'The user token is invalid or expired' };
+    const [user] = await deps.db.orm
+      .select({ id: appUsers.id, licenseId: appUsers.licenseId })
+      .from(appUsers)
+      .where(and(eq(appUsers.id, Number(claims.sub)), eq(appUsers.applicationId, app.id)));
+    if (!user) return { ok: false, code: 'UNAUTHORIZED', message: 'The user no longer exists' };
+    return { ok: true, via: 'user', licenseId: user.licenseId, userId: user.id };
+  }
+  if (!creds.licenseKey) return { ok: false, code: 'UNAUTHORIZED', message: 'A license key and HWID, or a user token, are required' };
+  const outcome = await validateLicense(deps, app, { license_key: creds.licenseKey, hwid: creds.hwid, ip: creds.ip ?? null });
+  if (!outcome.success) return { ok: false, code: outcome.code, message: outcome.message };
+  return { ok: true, via: 'license', licenseId: outcome.licenseId ?? null, userId: null };
+}
