@@ -1,12 +1,13 @@
+import { asc, eq } from 'drizzle-orm';
+import { appUsers } from '../../db/schema.js';
 import type { SellerActor } from '../actor.js';
 import type { Deps } from '../deps.js';
+import { toUserView } from '../users/user-view.js';
 import { requireLicense } from './require-license.js';
 
-/**
- * Application users registered with a license. User accounts arrive with the user-auth API; until
- * then no license can have any, and the list is honestly empty after the access check.
- */
-export async function listLicenseUsers(deps: Deps, actor: SellerActor, licenseId: number): Promise<unknown[]> {
+/** Application users registered with a license (user-auth API). */
+export async function listLicenseUsers(deps: Deps, actor: SellerActor, licenseId: number) {
   await requireLicense(deps.db.orm, actor, licenseId, 'read');
-  return [];
+  const rows = await deps.db.orm.select().from(appUsers).where(eq(appUsers.licenseId, licenseId)).orderBy(asc(appUsers.id));
+  return rows.map(toUserView);
 }

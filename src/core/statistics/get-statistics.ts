@@ -1,5 +1,5 @@
 import { and, eq, gte, inArray, sql } from 'drizzle-orm';
-import { applicationMembers, dailyCounters, licenses } from '../../db/schema.js';
+import { appUsers, applicationMembers, dailyCounters, licenses } from '../../db/schema.js';
 import type { SellerActor } from '../actor.js';
 import { requireApplication } from '../applications/access.js';
 import type { Deps } from '../deps.js';
@@ -44,6 +44,7 @@ export async function getStatistics(deps: Deps, actor: SellerActor, applicationI
     .from(dailyCounters)
     .where(and(inArray(dailyCounters.applicationId, appIds), gte(dailyCounters.day, days[0]!)))
     .groupBy(dailyCounters.day);
+  const [users] = await deps.db.orm.select({ n: sql<number>`count(*)::int` }).from(appUsers).where(inArray(appUsers.applicationId, appIds));
   const byDay = new Map(counters.map((c) => [c.day, c]));
   const daily = days.map((date) => ({
     date,
@@ -56,7 +57,7 @@ export async function getStatistics(deps: Deps, actor: SellerActor, applicationI
   const week = sum(7, 'validations');
   return {
     licenses: { total: Object.values(statuses).reduce((a, b) => a + b, 0), ...statuses },
-    users: { total: 0 },
+    users: { total: Number(users?.n ?? 0) },
     validations: {
       last_24h: sum(1, 'validations'),
       last_7d: week,

@@ -1,0 +1,85 @@
+import { and, asc, eq, or, sql } from 'drizzle-orm';
+import { applicationMembers, developers } from '../../db/schema.js';
+import type { SellerActor } from '../actor.js';
+import { requireApplication } from '../applications/access.js';
+import { writeAudit } from '../audit.js';
+import type { Deps } from '../deps.js';
+import { conflict, forbidden, notFound } from '../errors.js';
+
+/** Roles a collaborator may be given; ownership is not transferable through this API. */
+export type CollaboratorRole = 'admin' | 'manager' | 'viewer';
+
+const toView = (m: { developerId: number; username: string; role: string; createdAt: Date }) => ({
+  developer_id: m.developerId,
+  username: m.username,
+  role: m.role,
+  created_at: m.createdAt.toISOString(),
+});
+
+const memberColumns = { developerId: applicationMembers.developerId, username: developers.username, role: applicationMembers.role, createdAt: applicationMembers.createdAt };
+
+export async function listCollaborators(deps: Deps, actor: SellerActor, applicationId: number) {
+  await requireApplication(deps.db.orm, actor, applicationId, 'read');
+  const rows = await deps.db.orm
+    .select(memberColumns)
+    .from(applicationMembers)
+    .innerJoin(developers, eq(developers.id, applicationMembers.developerId))
+    .where(eq(applicationMembers.applicationId, applicationId))
+    .orderBy(asc(applicationMembers.createdAt));
+  return rows.map(toView);
+}
+
+/** Admins and the owner add collaborators by email or username. */
+export async function addCollaborator(deps: Deps, actor: SellerActor, applicationId: number, input: { login: string; role: CollaboratorRole }) {
+  return deps.db.orm.transaction(async (tx) => {
+    await requireApplication(tx, actor, applicationId, 'admin');
+    const login = input.login.toLowerCase();
+    const [dev] = await tx
+      .select({ id: developers.id, username: developers.username })
+      .from(developers)
+      .where(or(eq(sql`lower(${developers.email})`, login), eq(sql`lower(${developers.username})`, login)));
+    if (!dev) throw notFound('Developer');
+    const [added] = await tx
+      .insert(applicationMembers)
+      .values({ applicationId, developerId: dev.id, role: input.role })
+      .onConflictDoNothing()
+      .returning();
+    if (!added) throw conflict('That developer is already part of this application');
+    await writeAudit(tx, actor, { applicationId, action: 'collaborator.added', target: `developer:${dev.id}`, details: { role: input.role } });
+    return toView({ developerId: dev.id, username: dev.username, role: added.role, createdAt: added.createdAt });
+  });
+}
+
+async function requireMember(tx: Parameters<typeof requireApplication>[0], applicationId: number, developerId: number) {
+  const [m] = await tx
+    .select(memberColumns)
+    .from(applicationMembers)
+    .innerJoin(developers, eq(developers.id, applicationMembers.developerId))
+    .where(and(eq(applicationMembers.applicationId, applicationId), eq(applicationMembers.developerId, developerId)))
+    .for('update', { of: applicationMembers });
+  if (!m) throw notFound('Collaborator');
+  return m;
+}
+
+export async function updateCollaborator(deps: Deps, actor: SellerActor, applicationId: number, developerId: number, role: CollaboratorRole) {
+  return deps.db.orm.transaction(async (tx) => {
+    await requireApplication(tx, actor, applicationId, 'admin');
+    const member = await requireMember(tx, applicationId, developerId);
+    if (member.role === 'owner') throw forbidden("The owner's role cannot be changed");
+    await tx.update(applicationMembers).set({ role }).where(and(eq(applicationMembers.applicationId, applicationId), eq(applicationMembers.developerId, developerId)));
+    await writeAudit(tx, actor, { applicationId, action: 'collaborator.updated', target: `developer:${developerId}`, details: { from: member.role, to: role } });
+    return toView({ ...member, role });
+  });
+}
+
+/** Admins remove collaborators; anyone but the owner may leave by removing themselves. */
+export async function removeCollaborator(deps: Deps, actor: SellerActor, applicationId: number, developerId: number) {
+  await deps.db.orm.transaction(async (tx) => {
+    await requireApplication(tx, actor, applicationId, developerId === actor.developerId ? 'read' : 'admin');
+    const member = await requireMember(tx, applicationId, developerId);
+    if (member.role === 'owner') throw forbidden('The owner cannot be removed');
+    await tx.delete(applicationMembers).where(and(eq(applicationMembers.applicationId, applicationId), eq(applicationMembers.developerId, developerId)));
+    await writeAudit(tx, actor, { applicationId, action: 'collaborator.removed', target: `developer:${developerId}`, details: { role: member.role } });
+  });
+  return { message: 'Collaborator removed' };
+}

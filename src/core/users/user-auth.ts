@@ -1,0 +1,166 @@
+import { and, eq, sql } from 'drizzle-orm';
+import { appUsers, licenses, plans } from '../../db/schema.js';
+import type { ClientApplication } from '../applications/application-cache.js';
+import { writeAudit } from '../audit.js';
+import type { Deps } from '../deps.js';
+import { AppError, conflict, unauthorized } from '../errors.js';
+import { emitEvent } from '../events/emit-event.js';
+import { isUniqueViolation } from '../developers/register-developer.js';
+import { normalizeKey } from '../licenses/key-format.js';
+import { effectiveStatus } from '../licenses/license-view.js';
+import { validateLicense, type ValidationOutcome } from '../licenses/validate-license.js';
+import { burnPasswordCheck, hashPassword, verifyPassword } from '../passwords.js';
+import { signUserToken, userTokenKey, verifyUserToken } from './user-token.js';
+import { toUserView } from './user-view.js';
+
+/**
+ * The user-auth API: end users of an application sign up with a license and log in with
+ * username, password and HWID. The license rules (and codes) are exactly those of /validate;
+ * a failed license check is a 403 carrying that code.
+ */
+
+type User = typeof appUsers.$inferSelect;
+
+const clientActor = (app: ClientApplication, ip?: string | null) => ({ kind: 'client' as const, applicationId: app.id, ...(ip ? { ip } : {}) });
+
+function refuse(outcome: ValidationOutcome): never {
+  throw new AppError(outcome.code, outcome.message, 403);
+}
+
+function tokenFor(deps: Deps, app: ClientApplication, user: User) {
+  return signUserToken(userTokenKey(deps.box, app.appId), { sub: String(user.id), app: app.appId, lic: user.licenseId }, deps.clock.now().getTime());
+}
+
+async function licenseByKey(deps: Deps, app: ClientApplication, key: string) {
+  const [row] = await deps.db.orm.select().from(licenses).where(and(eq(licenses.applicationId, app.id), eq(licenses.licenseKey, normalizeKey(key))));
+  return row ?? null;
+}
+
+async function userOfLicense(deps: Deps, licenseId: number) {
+  const [row] = await deps.db.orm.select().from(appUsers).where(eq(appUsers.licenseId, licenseId)).limit(1);
+  return row ?? null;
+}
+
+export interface CreateUserInput {
+  license_key: string;
+  username: string;
+  password: string;
+  hwid: string;
+  ip?: string | null;
+}
+
+export async function createUser(deps: Deps, app: ClientApplication, input: CreateUserInput) {
+  const license = await licenseByKey(deps, app, input.license_key);
+  if (license && (await userOfLicense(deps, license.id))) throw conflict('This license is already registered to a user', 'LICENSE_IN_USE');
+  const outcome = await validateLicense(deps, app, { license_key: input.license_key, hwid: input.hwid, ip: input.ip ?? null });
+  if (!outcome.success) refuse(outcome);
+  const passwordHash = await hashPassword(input.password);
+  try {
+    const user = await deps.db.orm.transaction(async (tx) => {
+      // One user per license: the license row is locked so two sign-ups cannot share it.
+      await tx.select({ id: licenses.id }).from(licenses).where(eq(licenses.id, outcome.licenseId!)).for('update');
+      const [taken] = await tx.select({ id: appUsers.id }).from(appUsers).where(eq(appUsers.licenseId, outcome.licenseId!));
+      if (taken) throw conflict('This license is already registered to a user', 'LICENSE_IN_USE');
+      const [created] = await tx
+        .insert(appUsers)
+        .values({ applicationId: app.id, licenseId: outcome.licenseId!, username: input.username, passwordHash, hwid: input.hwid, lastLogin: deps.clock.now() })
+        .returning();
+      await emitEvent(tx, app.id, 'user.created', { user: { id: created!.id, username: created!.username, license_id: created!.licenseId } });
+      await writeAudit(tx, clientActor(app, input.ip), { applicationId: app.id, action: 'user.created', target: `user:${created!.id}`, details: { username: input.username, license_id: created!.licenseId } });
+      return created!;
+    });
+    return { message: 'User created successfully', token: tokenFor(deps, app, user), user: toUserView(user) };
+  } catch (err) {
+    if (isUniqueViolation(err)) throw conflict('That username is taken', 'USERNAME_TAKEN');
+    throw err;
+  }
+}
+
+/** Unknown user and wrong password look the same, in the same time. */
+export async function loginUser(deps: Deps, app: ClientApplication, input: { username: string; password: string; hwid: string; ip?: string | null }) {
+  const [user] = await deps.db.orm
+    .select()
+    .from(appUsers)
+    .where(and(eq(appUsers.applicationId, app.id), eq(sql`lower(${appUsers.username})`, input.username.toLowerCase())));
+  if (!user) {
+    await burnPasswordCheck(input.password);
+    throw unauthorized('Invalid username or password');
+  }
+  if (!(await verifyPassword(user.passwordHash, input.password))) throw unauthorized('Invalid username or password');
+  const license = user.licenseId === null ? null : (await deps.db.orm.select().from(licenses).where(eq(licenses.id, user.licenseId)))[0];
+  if (!license) throw new AppError('NOT_FOUND', 'The license of this user no longer exists', 403);
+  const outcome = await validateLicense(deps, app, { license_key: license.licenseKey, hwid: input.hwid, ip: input.ip ?? null });
+  if (!outcome.success) refuse(outcome);
+  const [updated] = await deps.db.orm.update(appUsers).set({ lastLogin: deps.clock.now(), hwid: input.hwid }).where(eq(appUsers.id, user.id)).returning();
+  return { message: 'Connection successful', token: tokenFor(deps, app, updated!), user: toUserView(updated!) };
+}
+
+/** A license check that answers with the token of the user registered with that license. */
+export async function validateUserLicense(deps: Deps, app: ClientApplication, input: { license_key: string; hwid: string; ip?: string | null }) {
+  const outcome = await validateLicense(deps, app, { license_key: input.license_key, hwid: input.hwid, ip: input.ip ?? null });
+  if (!outcome.success) refuse(outcome);
+  const user = await userOfLicense(deps, outcome.licenseId!);
+  if (!user) throw new AppError('NOT_FOUND', 'No user is registered with this license', 404);
+  return { message: 'License is valid', token: tokenFor(deps, app, user) };
+}
+
+/**
+ * Moves a user to a new, unused license (renewal): the old key and the user's HWID identify the
+ * user; the new key must validate with that HWID, which binds and consumes it.
+ */
+export async function updateUserLicense(deps: Deps, app: ClientApplication, input: { old_license_key: string; new_license_key: string; hwid: string; ip?: string | null }) {
+  const old = await licenseByKey(deps, app, input.old_license_key);
+  const user = old ? await userOfLicense(deps, old.id) : null;
+  if (!old || !user) throw new AppError('NOT_FOUND', 'No user is registered with the old license', 404);
+  if (user.hwid && user.hwid !== input.hwid) throw new AppError('HWID_MISMATCH', 'This user is bound to another device', 403);
+  const fresh = await licenseByKey(deps, app, input.new_license_key);
+  if (!fresh) throw new AppError('NOT_FOUND', 'License not found', 403);
+  if (fresh.id === old.id) throw new AppError('VALIDATION_ERROR', 'The new license is the same as the old one', 400);
+  if (fresh.status !== 'inactive' || (await userOfLicense(deps, fresh.id))) throw conflict('The new license has already been used', 'LICENSE_IN_USE');
+  const outcome = await validateLicense(deps, app, { license_key: input.new_license_key, hwid: input.hwid, ip: input.ip ?? null });
+  if (!outcome.success) refuse(outcome);
+  const moved = await deps.db.orm.transaction(async (tx) => {
+    const [taken] = await tx.select({ id: appUsers.id }).from(appUsers).where(eq(appUsers.licenseId, fresh.id)).for('update');
+    if (taken) throw conflict('The new license has already been used', 'LICENSE_IN_USE');
+    const [row] = await tx.update(appUsers).set({ licenseId: fresh.id }).where(eq(appUsers.id, user.id)).returning();
+    await writeAudit(tx, clientActor(app, input.ip), { applicationId: app.id, action: 'user.license_updated', target: `user:${user.id}`, details: { from_license_id: old.id, to_license_id: fresh.id } });
+    return row!;
+  });
+  return { message: 'License updated successfully', token: tokenFor(deps, app, moved), user: toUserView(moved) };
+}
+
+/** The application a token claims to belong to, read before the signature is checked. */
+export function tokenApplicationId(token: string): string | null {
+  try {
+    const claims = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { app?: unknown };
+    return typeof claims.app === 'string' ? claims.app : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function getUserProfile(deps: Deps, app: ClientApplication, token: string) {
+  const claims = verifyUserToken(userTokenKey(deps.box, app.appId), token, app.appId, deps.clock.now().getTime());
+  if (!claims) throw unauthorized('The user token is invalid or expired');
+  const [row] = await deps.db.orm
+    .select({ user: appUsers, license: licenses, plan: plans })
+    .from(appUsers)
+    .leftJoin(licenses, eq(licenses.id, appUsers.licenseId))
+    .leftJoin(plans, eq(plans.id, licenses.planId))
+    .where(and(eq(appUsers.id, Number(claims.sub)), eq(appUsers.applicationId, app.id)));
+  if (!row) throw unauthorized('The user no longer exists');
+  const now = deps.clock.now();
+  const { license_id: _omit, ...user } = toUserView(row.user);
+  return {
+    user: { id: user.id, username: user.username, hwid: user.hwid, created_at: user.created_at, last_login: user.last_login },
+    license: row.license
+      ? {
+          license_key: row.license.licenseKey,
+          status: effectiveStatus(row.license.status, row.license.expiresAt, now),
+          plan: row.plan ? { id: row.plan.id, name: row.plan.name, duration_days: row.plan.durationDays } : null,
+          activated_at: row.license.activatedAt?.toISOString() ?? null,
+          expires_at: row.license.expiresAt?.toISOString() ?? null,
+        }
+      : null,
+  };
+}

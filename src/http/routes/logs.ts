@@ -1,0 +1,33 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { listLogs } from '../../core/logs/list-logs.js';
+import type { Deps } from '../../core/deps.js';
+import { requireDeveloper, sellerActor } from '../authenticate.js';
+import { pageQuery, sendPage } from '../pagination.js';
+import { idParams } from '../schemas.js';
+
+export const logRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
+  app.addHook('onRequest', requireDeveloper(deps));
+  app.get(
+    '/api/applications/:id/logs',
+    {
+      schema: {
+        tags: ['Logs'],
+        summary: 'Audit log or validation records',
+        params: idParams,
+        querystring: z.object({ ...pageQuery, type: z.enum(['audit', 'validation']).default('audit'), since: z.iso.datetime({ offset: true }).optional(), until: z.iso.datetime({ offset: true }).optional() }),
+      },
+    },
+    async (request, reply) => {
+      const { page, per_page, type, since, until } = request.query;
+      const result = await listLogs(deps, sellerActor(request), request.params.id, {
+        type,
+        since: since ? new Date(since) : undefined,
+        until: until ? new Date(until) : undefined,
+        page,
+        perPage: per_page,
+      });
+      return sendPage(request, reply, { page, per_page }, result);
+    },
+  );
+};

@@ -1,0 +1,107 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness, type Seller } from './support/harness.js';
+
+let h: Harness;
+let owner: Seller;
+let app: { id: number; app_id: string };
+let plan: { id: number };
+const members: Record<string, Seller> = {};
+
+beforeAll(async () => {
+  h = await startHarness();
+  owner = await h.seller('owner');
+  ({ app, plan } = await owner.setup());
+  for (const role of ['admin', 'manager', 'viewer'] as const) {
+    members[role] = await h.seller(role);
+    const added = await owner.call('POST', `/api/applications/${app.id}/collaborators`, { login: members[role]!.username, role });
+    expect(added.statusCode).toBe(201);
+  }
+  members.owner = owner;
+  members.stranger = await h.seller('stranger');
+});
+afterAll(() => h?.close());
+
+type Need = 'read' | 'manage' | 'admin';
+const ROLES = ['owner', 'admin', 'manager', 'viewer', 'stranger'] as const;
+const ALLOWED: Record<Need, string[]> = {
+  read: ['owner', 'admin', 'manager', 'viewer'],
+  manage: ['owner', 'admin', 'manager'],
+  admin: ['owner', 'admin'],
+};
+
+/** Each seller route with the least role it needs; `call` builds fresh targets so calls don't interfere. */
+const ROUTES: { name: string; need: Need; call: (s: Seller) => Promise<{ statusCode: number }> }[] = [
+  { name: 'GET application', need: 'read', call: (s) => s.call('GET', `/api/applications/${app.id}`) },
+  { name: 'PUT application', need: 'admin', call: (s) => s.call('PUT', `/api/applications/${app.id}`, { description: 'x' }) },
+  { name: 'rotate secret', need: 'admin', call: (s) => s.call('POST', `/api/applications/${app.id}/rotate-secret`) },
+  { name: 'list plans', need: 'read', call: (s) => s.call('GET', `/api/applications/${app.id}/plans`) },
+  { name: 'create plan', need: 'manage', call: (s) => s.call('POST', '/api/plans/', { application_id: app.id, name: 'P', duration_days: 1 }) },
+  { name: 'update plan', need: 'manage', call: (s) => s.call('PUT', `/api/plans/${plan.id}`, { name: 'Monthly' }) },
+  { name: 'delete plan', need: 'manage', call: async (s) => s.call('DELETE', `/api/plans/${(await owner.call('POST', '/api/plans/', { application_id: app.id, name: 'Tmp', duration_days: 1 })).json().id}`) },
+  { name: 'generate', need: 'manage', call: (s) => s.call('POST', '/api/licenses/generate', { plan_id: plan.id, count: 1 }) },
+  { name: 'list licenses', need: 'read', call: (s) => s.call('GET', `/api/applications/${app.id}/licenses`) },
+  { name: 'get license', need: 'read', call: async (s) => s.call('GET', `/api/licenses/${(await owner.generate(plan.id))[0]!.id}`) },
+  { name: 'license users', need: 'read', call: async (s) => s.call('GET', `/api/licenses/${(await owner.generate(plan.id))[0]!.id}/users`) },
+  { name: 'notes', need: 'manage', call: async (s) => s.call('PUT', `/api/licenses/${(await owner.generate(plan.id))[0]!.id}/notes`, { notes: 'n' }) },
+  { name: 'ban', need: 'manage', call: async (s) => s.call('POST', `/api/licenses/${(await owner.generate(plan.id))[0]!.id}/ban`, {}) },
+  { name: 'reset hwid', need: 'manage', call: async (s) => s.call('POST', `/api/licenses/${(await owner.generate(plan.id))[0]!.id}/reset-hwid`) },
+  { name: 'extend', need: 'manage', call: async (s) => s.call('POST', `/api/licenses/${(await owner.generate(plan.id))[0]!.id}/extend`, { days: 1 }) },
+  { name: 'delete license', need: 'manage', call: async (s) => s.call('DELETE', `/api/licenses/${(await owner.generate(plan.id))[0]!.id}`) },
+  { name: 'list webhooks', need: 'read', call: (s) => s.call('GET', `/api/applications/${app.id}/webhooks`) },
+  { name: 'create webhook', need: 'admin', call: (s) => s.call('POST', `/api/applications/${app.id}/webhooks`, { url: 'http://127.0.0.1:9/x', events: ['license.banned'] }) },
+  { name: 'list collaborators', need: 'read', call: (s) => s.call('GET', `/api/applications/${app.id}/collaborators`) },
+  { name: 'logs', need: 'read', call: (s) => s.call('GET', `/api/applications/${app.id}/logs`) },
+  { name: 'statistics', need: 'read', call: (s) => s.call('GET', `/api/statistics?application_id=${app.id}`) },
+];
+
+describe('collaborator roles, on every seller route', () => {
+  for (const route of ROUTES) {
+    for (const role of ROLES) {
+      const expected = role === 'stranger' ? 404 : ALLOWED[route.need].includes(role) ? 'ok' : 403;
+      it(`${role} → ${route.name}: ${expected}`, async () => {
+        const res = await route.call(members[role]!);
+        if (expected === 'ok') expect(res.statusCode, route.name).toBeLessThan(300);
+        else expect(res.statusCode, route.name).toBe(expected);
+      });
+    }
+  }
+});
+
+describe('managing collaborators', () => {
+  it('lists members with their roles, and keeps the owner in place', async () => {
+    const list = (await owner.call('GET', `/api/applications/${app.id}/collaborators`)).json();
+    expect(list.map((m: { role: string }) => m.role).sort()).toEqual(['admin', 'manager', 'owner', 'viewer']);
+    const admin = members.admin!;
+    expect((await admin.call('PUT', `/api/applications/${app.id}/collaborators/${owner.developerId}`, { role: 'viewer' })).statusCode).toBe(403);
+    expect((await admin.call('DELETE', `/api/applications/${app.id}/collaborators/${owner.developerId}`)).statusCode).toBe(403);
+    expect((await admin.call('DELETE', `/api/applications/${app.id}`)).statusCode).toBe(403);
+    expect((await owner.call('POST', `/api/applications/${app.id}/collaborators`, { login: members.viewer!.username, role: 'admin' })).statusCode).toBe(409);
+    expect((await owner.call('POST', `/api/applications/${app.id}/collaborators`, { login: 'nobody-here', role: 'admin' })).statusCode).toBe(404);
+    expect((await owner.call('POST', `/api/applications/${app.id}/collaborators`, { login: members.stranger!.username, role: 'owner' })).statusCode).toBe(400);
+  });
+
+  it('changes a role, lets a member leave, and shows the app in the member list', async () => {
+    const extra = await h.seller('extra');
+    await owner.call('POST', `/api/applications/${app.id}/collaborators`, { login: extra.username, role: 'viewer' });
+    expect((await extra.call('GET', '/api/applications')).json().map((a: { id: number }) => a.id)).toContain(app.id);
+    expect((await extra.call('POST', '/api/plans/', { application_id: app.id, name: 'no', duration_days: 1 })).statusCode).toBe(403);
+    const promoted = await members.admin!.call('PUT', `/api/applications/${app.id}/collaborators/${extra.developerId}`, { role: 'manager' });
+    expect(promoted.json()).toMatchObject({ developer_id: extra.developerId, role: 'manager' });
+    expect((await extra.call('POST', '/api/plans/', { application_id: app.id, name: 'yes', duration_days: 1 })).statusCode).toBe(201);
+    expect((await extra.call('DELETE', `/api/applications/${app.id}/collaborators/${extra.developerId}`)).statusCode).toBe(200);
+    expect((await extra.call('GET', `/api/applications/${app.id}`)).statusCode).toBe(404);
+    const audit = (await owner.call('GET', `/api/applications/${app.id}/logs?type=audit&per_page=500`)).json();
+    expect(audit.map((e: { action: string }) => e.action)).toEqual(expect.arrayContaining(['collaborator.added', 'collaborator.updated', 'collaborator.removed']));
+  });
+
+  it('reads the logs with filters and pages', async () => {
+    const all = await owner.call('GET', `/api/applications/${app.id}/logs?per_page=2`);
+    expect(all.json()).toHaveLength(2);
+    expect(Number(all.headers['x-total-count'])).toBeGreaterThan(2);
+    expect(all.json()[0]).toMatchObject({ type: 'audit', actor: { kind: 'developer' } });
+    const future = await owner.call('GET', `/api/applications/${app.id}/logs?since=2999-01-01T00:00:00Z`);
+    expect(future.json()).toEqual([]);
+    expect((await owner.call('GET', `/api/applications/${app.id}/logs?since=yesterday`)).statusCode).toBe(400);
+    expect((await owner.call('GET', `/api/applications/${app.id}/logs?type=nope`)).statusCode).toBe(400);
+  });
+});
