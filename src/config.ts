@@ -25,6 +25,8 @@ const envSchema = z.object({
     .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
     .default('redis://127.0.0.1:6379'),
   DATA_DIR: z.string().min(1).default('./data'),
+  /** Largest file a seller may upload (bytes); the bytes live under DATA_DIR/files. */
+  MAX_FILE_BYTES: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).default(104_857_600),
   KEYCORD_SECRET: z
     .string()
     .min(32, 'must be at least 32 characters (use `openssl rand -hex 32`)')
@@ -65,6 +67,10 @@ const envSchema = z.object({
   OUTBOX_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(250),
   /** First webhook retry delay; later ones double (with jitter) up to about a day in all. */
   WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(10).max(600_000).default(5000),
+  /** Seller API requests per token per minute. */
+  SELLER_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(600),
+  /** Login and sign-up attempts per IP per minute (developers and application users). */
+  AUTH_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(10),
   DISCORD_MODE: z.enum(['gateway', 'http', 'off']).optional(),
   DISCORD_PUBLIC_KEY: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be the 64-hex public key of the Discord application').optional(),
   DISCORD_TOKEN: z.string().min(20).optional(),
@@ -105,6 +111,9 @@ export type Config = {
   databasePoolSize: number;
   redisUrl: string;
   dataDir: string;
+  /** Uploaded files, content-addressed by sha256 (DATA_DIR/files). */
+  filesDir: string;
+  maxFileBytes: number;
   secret: string;
   /** Where the secret came from: start-up tells the operator when it is not the environment. */
   secretSource: 'env' | 'generated' | 'data-dir';
@@ -118,6 +127,7 @@ export type Config = {
   trustProxy: boolean;
   jobs: JobsConfig;
   discord: DiscordConfig;
+  rateLimits: { sellerPerMinute: number; authPerMinute: number };
 };
 
 export interface DiscordConfig {
@@ -179,6 +189,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databasePoolSize: e.DATABASE_POOL_SIZE,
     redisUrl: e.REDIS_URL,
     dataDir,
+    filesDir: join(dataDir, 'files'),
+    maxFileBytes: e.MAX_FILE_BYTES,
     secret,
     secretSource,
     secretFile,
@@ -202,6 +214,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       webhookRetryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
     },
     discord: discordConfig(e),
+    rateLimits: { sellerPerMinute: e.SELLER_RATE_LIMIT_PER_MINUTE, authPerMinute: e.AUTH_RATE_LIMIT_PER_MINUTE },
   };
 }
 

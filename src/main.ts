@@ -48,6 +48,7 @@ async function start(role: Role) {
         logRequests: config.logLevel === 'debug' || config.logLevel === 'trace',
         jobs,
         operators: config.jobs.operators,
+        rateLimits: { ...config.rateLimits, prefix: config.jobs.queuePrefix },
         ...(bot && config.discord.mode === 'http' ? { discord: { bot, publicKey: config.discord.publicKey! } } : {}),
       })
     : undefined;

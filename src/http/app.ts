@@ -23,6 +23,7 @@ import type { JobSystem } from '../jobs/job-system.js';
 import type { DiscordBot } from '../discord/bot.js';
 import { discordInteractionRoutes } from '../discord/adapters/http-interactions.js';
 import { installStorableTextGuard } from './storable-text.js';
+import { installRateLimits } from './rate-limits.js';
 
 export interface BuildAppOptions {
   version?: string;
@@ -35,6 +36,8 @@ export interface BuildAppOptions {
   /** The BullMQ side, when Redis is configured: health reports it, operators get the dashboard. */
   jobs?: JobSystem;
   operators?: string[];
+  /** Requests per minute; without it the limits are the configuration defaults. */
+  rateLimits?: { sellerPerMinute: number; authPerMinute: number; prefix?: string };
   /** HTTP interactions mode: the bot's handlers and the key Discord signs with. */
   discord?: { bot: DiscordBot; publicKey: string };
 }
@@ -64,6 +67,13 @@ export async function buildApp(deps: Deps, opts: BuildAppOptions = {}): Promise<
   installStorableTextGuard(app);
   installClientSigning(app);
   installIdempotency(app, deps);
+
+  await installRateLimits(app, deps, {
+    sellerPerMinute: opts.rateLimits?.sellerPerMinute ?? 600,
+    authPerMinute: opts.rateLimits?.authPerMinute ?? 10,
+    redis: opts.jobs?.redis ?? null,
+    prefix: opts.rateLimits?.prefix ?? 'keycord',
+  });
 
   await app.register(swagger, {
     openapi: {

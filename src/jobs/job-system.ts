@@ -11,6 +11,8 @@ export const EXPIRY_SCHEDULER_ID = 'expiry-sweep';
 
 export interface JobSystem {
   queues: Queues;
+  /** The fail-fast producer connection, shared with the API's rate limiter. */
+  redis: Redis;
   redisHealth(): Promise<'ok' | 'down'>;
   /** Present when this process runs workers (role worker or all). */
   relay?: OutboxRelay;
@@ -66,6 +68,7 @@ export async function startJobSystem(deps: Deps, config: { redisUrl: string; job
 
   return {
     queues,
+    redis: producer,
     relay,
     redisHealth: () => monitor.check(),
     onEvent: (l) => void ctx.eventListeners.push(l),

@@ -64,6 +64,9 @@ export async function startHarness(
     ALLOW_PRIVATE_WEBHOOK_URLS: 'true',
     WEBHOOK_RETRY_BASE_MS: '50',
     OUTBOX_POLL_MS: '25',
+    // Every test registers from 127.0.0.1; the rate-limit tests set their own, low limits.
+    AUTH_RATE_LIMIT_PER_MINUTE: '100000',
+    SELLER_RATE_LIMIT_PER_MINUTE: '100000',
     NODE_ENV: 'test',
     DATABASE_URL: database.url,
     DATABASE_POOL_SIZE: '10',
@@ -88,6 +91,7 @@ export async function startHarness(
   const app = await buildApp(deps, {
     ...(jobs ? { jobs } : {}),
     operators: config.jobs.operators,
+    rateLimits: { ...config.rateLimits, prefix: queuePrefix },
     ...(bot ? { discord: { bot, publicKey: config.discord.publicKey! } } : {}),
   });
   await app.ready();

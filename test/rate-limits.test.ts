@@ -1,0 +1,81 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHarness, type Harness } from './support/harness.js';
+import { freePort, PrivateRedis } from './support/redis.js';
+
+let h: Harness;
+let redis: PrivateRedis;
+beforeAll(async () => {
+  redis = new PrivateRedis(await freePort());
+  await redis.start();
+  h = await startHarness({ jobs: 'producer', env: { REDIS_URL: redis.url, AUTH_RATE_LIMIT_PER_MINUTE: '3', SELLER_RATE_LIMIT_PER_MINUTE: '5' } });
+});
+afterAll(async () => {
+  await h?.close();
+  await redis?.stop();
+});
+
+const expectLimited = (res: { statusCode: number; headers: Record<string, unknown>; json: () => any }) => {
+  expect(res.statusCode).toBe(429);
+  expect(res.json()).toMatchObject({ success: false, code: 'RATE_LIMITED' });
+  expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+  expect(res.headers['ratelimit-limit']).toBeDefined();
+  expect(res.headers['ratelimit-remaining']).toBe('0');
+};
+
+describe('rate limits', () => {
+  it('limit login attempts per IP (brute force)', async () => {
+    const attempt = (ip: string) => h.app.inject({ method: 'POST', url: '/api/auth/login', remoteAddress: ip, payload: { login: 'nobody', password: 'wrong password' } });
+    for (let i = 0; i < 3; i++) expect((await attempt('10.0.0.1')).statusCode).toBe(401);
+    expectLimited(await attempt('10.0.0.1'));
+    expect((await attempt('10.0.0.2')).statusCode).toBe(401);
+    const userLogin = (ip: string) => h.app.inject({ method: 'POST', url: '/api/user-auth/login', remoteAddress: ip, payload: { app_id: '00000000-0000-4000-8000-000000000000', username: 'x', password: 'y', hwid: 'z' } });
+    for (let i = 0; i < 3; i++) await userLogin('10.0.0.3');
+    expectLimited(await userLogin('10.0.0.3'));
+  });
+
+  it('limit seller routes per token, in Redis, shared across tokens of nobody else', async () => {
+    const reg = await h.app.inject({ method: 'POST', url: '/api/auth/register', remoteAddress: '10.1.0.1', payload: { email: 'rl@example.test', username: 'ratelimited', password: 'password 12345' } });
+    const token = reg.json().token as string;
+    const reg2 = await h.app.inject({ method: 'POST', url: '/api/auth/register', remoteAddress: '10.1.0.2', payload: { email: 'rl2@example.test', username: 'ratelimited2', password: 'password 12345' } });
+    for (let i = 0; i < 5; i++) expect((await h.call(token, { method: 'GET', url: '/api/applications' })).statusCode).toBe(200);
+    expectLimited(await h.call(token, { method: 'GET', url: '/api/applications' }));
+    expect((await h.call(reg2.json().token, { method: 'GET', url: '/api/applications' })).statusCode).toBe(200);
+    const keys = await redisKeys();
+    expect(keys.some((k) => k.includes('ratelimit'))).toBe(true);
+  });
+
+  it("limit client routes per application and IP by the application's setting (0 = none)", async () => {
+    const reg = await h.app.inject({ method: 'POST', url: '/api/auth/register', remoteAddress: '10.2.0.1', payload: { email: 'rl3@example.test', username: 'clientlimits', password: 'password 12345' } });
+    const token = reg.json().token as string;
+    const mk = async (settings: object) => (await h.call(token, { method: 'POST', url: '/api/applications', payload: { name: 'A', settings } })).json();
+    const limited = await mk({ rate_limit_per_minute: 3 });
+    const open = await mk({ rate_limit_per_minute: 0 });
+    const validate = (appId: string, ip = '10.9.9.9') => h.app.inject({ method: 'POST', url: '/api/licenses/validate', remoteAddress: ip, payload: { app_id: appId, license_key: 'NOPE' } });
+    for (let i = 0; i < 3; i++) expect((await validate(limited.app_id)).statusCode).toBe(200);
+    const over = await validate(limited.app_id);
+    expectLimited(over);
+    expect((await validate(limited.app_id, '10.9.9.10')).statusCode).toBe(200);
+    for (let i = 0; i < 10; i++) expect((await validate(open.app_id)).statusCode).toBe(200);
+  });
+
+  it('fall back to local counting when Redis is down, without failing or blocking', async () => {
+    const reg = await h.app.inject({ method: 'POST', url: '/api/auth/register', remoteAddress: '10.3.0.1', payload: { email: 'rl4@example.test', username: 'fallback', password: 'password 12345' } });
+    const token = reg.json().token as string;
+    await redis.stop();
+    const started = Date.now();
+    for (let i = 0; i < 5; i++) expect((await h.call(token, { method: 'GET', url: '/api/applications' })).statusCode).toBe(200);
+    expectLimited(await h.call(token, { method: 'GET', url: '/api/applications' }));
+    expect(Date.now() - started).toBeLessThan(5000);
+    await redis.start();
+  });
+});
+
+async function redisKeys(): Promise<string[]> {
+  const { Redis } = await import('ioredis');
+  const r = new Redis(redis.url);
+  try {
+    return await r.keys('*');
+  } finally {
+    r.disconnect();
+  }
+}
