@@ -15,6 +15,8 @@ import { planRoutes } from './routes/plans.js';
 import { adminQueueRoutes } from './routes/admin-queues.js';
 import { jobRoutes } from './routes/jobs.js';
 import { webhookRoutes } from './routes/webhooks.js';
+import { variableRoutes } from './routes/variables.js';
+import { fileRoutes } from './routes/files.js';
 import { userAuthRoutes } from './routes/user-auth.js';
 import { collaboratorRoutes } from './routes/collaborators.js';
 import { logRoutes } from './routes/logs.js';
@@ -24,6 +26,7 @@ import type { DiscordBot } from '../discord/bot.js';
 import { discordInteractionRoutes } from '../discord/adapters/http-interactions.js';
 import { installStorableTextGuard } from './storable-text.js';
 import { installRateLimits } from './rate-limits.js';
+import { installBodyEncryption } from './body-encryption.js';
 
 export interface BuildAppOptions {
   version?: string;
@@ -65,6 +68,8 @@ export async function buildApp(deps: Deps, opts: BuildAppOptions = {}): Promise<
   installErrorHandling(app, (_request, reply, status, body) => reply.code(status).send(body));
   app.decorateRequest('actor', null);
   installStorableTextGuard(app);
+  // Encryption's onSend must run before signing's: the signature covers the encrypted bytes.
+  installBodyEncryption(app, deps);
   installClientSigning(app);
   installIdempotency(app, deps);
 
@@ -99,6 +104,8 @@ export async function buildApp(deps: Deps, opts: BuildAppOptions = {}): Promise<
   await app.register(licenseRoutes, { deps });
   await app.register(jobRoutes, { deps });
   await app.register(webhookRoutes, { deps });
+  await app.register(variableRoutes, { deps });
+  await app.register(fileRoutes, { deps });
   await app.register(userAuthRoutes, { deps });
   await app.register(collaboratorRoutes, { deps });
   await app.register(logRoutes, { deps });

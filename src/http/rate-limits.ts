@@ -3,6 +3,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { Redis } from 'ioredis';
 import type { Deps } from '../core/deps.js';
 import { AppError } from '../core/errors.js';
+import { CLIENT_ROUTES } from './client-routes.js';
 
 type Counter = { current: number; ttl: number };
 type Incr = (key: string, cb: (err: Error | null, res?: Counter) => void, timeWindow: number, max: number) => void;
@@ -92,18 +93,9 @@ export interface RateLimitSettings {
   prefix: string;
 }
 
-/** Endpoints a client app calls: limited per application and IP, by the application's setting. */
-const CLIENT_ROUTES = new Set([
-  'POST /api/licenses/validate',
-  'POST /api/licenses/check-expiration',
-  'POST /api/user-auth/validate-license',
-  'POST /api/user-auth/update-license',
-  'GET /api/user-auth/me',
-  'GET /api/variables/:name',
-  'GET /api/files/:id/download',
-]);
 /** Where passwords are tried: limited per IP, tightly, against brute force. */
 const LOGIN_ROUTES = new Set(['POST /api/auth/register', 'POST /api/auth/login', 'POST /api/user-auth/create', 'POST /api/user-auth/login']);
+// Login routes of the client API are limited as logins (per IP), the rest per application.
 const UNLIMITED = /^\/(api\/health|openapi\.json|docs|discord\/|admin\/)/;
 
 function clientAppId(request: FastifyRequest): string | null {
