@@ -105,3 +105,17 @@ describe('managing collaborators', () => {
     expect((await owner.call('GET', `/api/applications/${app.id}/logs?type=nope`)).statusCode).toBe(400);
   });
 });
+
+describe('validation records', () => {
+  it('are written in batches and read back through the logs', async () => {
+    const [lic] = await owner.generate(plan.id);
+    await h.app.inject({ method: 'POST', url: '/api/licenses/validate', payload: { app_id: app.app_id, license_key: lic!.license_key, hwid: 'REC-1' } });
+    await h.app.inject({ method: 'POST', url: '/api/licenses/validate', payload: { app_id: app.app_id, license_key: 'NOPE', hwid: 'REC-2' } });
+    expect((await owner.call('GET', `/api/applications/${app.id}/logs?type=validation`)).json()).toEqual([]);
+    await h.deps.usage.flush();
+    const records = (await members.viewer!.call('GET', `/api/applications/${app.id}/logs?type=validation`)).json();
+    expect(records.map((r: { details: { code: string } }) => r.details.code)).toEqual(['NOT_FOUND', 'VALID']);
+    expect(records[1]).toMatchObject({ type: 'validation', actor: { kind: 'client' }, target: `license:${lic!.id}`, details: { hwid: 'REC-1' }, ip: '127.0.0.1' });
+    expect((await members.stranger!.call('GET', `/api/applications/${app.id}/logs?type=validation`)).statusCode).toBe(404);
+  });
+});

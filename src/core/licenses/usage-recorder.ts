@@ -6,6 +6,19 @@ interface Use {
   ip: string | null;
 }
 
+/** One validation, for the application's validation log. */
+export interface ValidationRecord {
+  applicationId: number;
+  licenseId: number | null;
+  code: string;
+  hwid: string | null;
+  ip: string | null;
+  at: Date;
+}
+
+/** Past this many unwritten records (database away for long), the oldest are dropped. */
+const MAX_PENDING_RECORDS = 100_000;
+
 interface Counter {
   applicationId: number;
   day: string;
@@ -21,6 +34,7 @@ interface Counter {
 export class UsageRecorder {
   private uses = new Map<number, Use>();
   private counters = new Map<string, Counter>();
+  private records: ValidationRecord[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
 
@@ -41,7 +55,11 @@ export class UsageRecorder {
     await this.flush();
   }
 
-  recordValidation(applicationId: number, at: Date, ok: boolean, use?: { licenseId: number; ip: string | null }): void {
+  recordValidation(applicationId: number, at: Date, ok: boolean, use?: { licenseId: number; ip: string | null }, record?: Omit<ValidationRecord, 'applicationId' | 'at'>): void {
+    if (record) {
+      if (this.records.length >= MAX_PENDING_RECORDS) this.records.shift();
+      this.records.push({ ...record, applicationId, at });
+    }
     const day = at.toISOString().slice(0, 10);
     const key = `${applicationId}:${day}`;
     let c = this.counters.get(key);
@@ -52,7 +70,7 @@ export class UsageRecorder {
   }
 
   get pending(): number {
-    return this.uses.size + this.counters.size;
+    return this.uses.size + this.counters.size + this.records.length;
   }
 
   /** Writes what has gathered; concurrent callers share the flush in progress. */
@@ -66,39 +84,75 @@ export class UsageRecorder {
   private async write(): Promise<void> {
     const uses = this.uses;
     const counters = this.counters;
-    if (uses.size === 0 && counters.size === 0) return;
+    const records = this.records;
+    if (uses.size === 0 && counters.size === 0 && records.length === 0) return;
     this.uses = new Map();
     this.counters = new Map();
-    try {
-      if (uses.size > 0) {
-        // Sorted ids: concurrent flushes from several instances lock rows in the same order.
-        const ids = [...uses.keys()].sort((a, b) => a - b);
-        await this.db.query(
+    this.records = [];
+    // Each part is written on its own, and only a part that failed is kept for the next flush,
+    // so nothing is counted twice.
+    if (uses.size > 0) {
+      // Sorted ids: concurrent flushes from several instances lock rows in the same order.
+      const ids = [...uses.keys()].sort((a, b) => a - b);
+      await this.attempt(
+        () =>
           // Times travel as text[]: postgres.js serialises text and int arrays on every driver.
-          `update licenses l set last_used = u.at::timestamptz, ip_address = u.ip
-           from unnest($1::int[], $2::text[], $3::text[]) as u(id, at, ip)
-           where l.id = u.id and (l.last_used is null or l.last_used < u.at::timestamptz)`,
-          [ids, ids.map((id) => uses.get(id)!.at.toISOString()), ids.map((id) => uses.get(id)!.ip)],
-        );
-      }
-      if (counters.size > 0) {
-        const cs = [...counters.values()].sort((a, b) => a.applicationId - b.applicationId || a.day.localeCompare(b.day));
-        await this.db.query(
-          `insert into daily_counters (application_id, day, validations, failures)
-           select a, d::date, v, f from unnest($1::int[], $2::text[], $3::int[], $4::int[]) as c(a, d, v, f)
-           on conflict (application_id, day) do update
-             set validations = daily_counters.validations + excluded.validations,
-                 failures = daily_counters.failures + excluded.failures`,
-          [cs.map((c) => c.applicationId), cs.map((c) => c.day), cs.map((c) => c.validations), cs.map((c) => c.failures)],
-        );
-      }
-    } catch (err) {
-      this.log.warn({ err }, 'usage flush failed; keeping the data for the next flush');
-      this.mergeBack(uses, counters);
+          this.db.query(
+            `update licenses l set last_used = u.at::timestamptz, ip_address = u.ip
+             from unnest($1::int[], $2::text[], $3::text[]) as u(id, at, ip)
+             where l.id = u.id and (l.last_used is null or l.last_used < u.at::timestamptz)`,
+            [ids, ids.map((id) => uses.get(id)!.at.toISOString()), ids.map((id) => uses.get(id)!.ip)],
+          ),
+        () => this.mergeBack(uses, new Map(), []),
+      );
+    }
+    if (counters.size > 0) {
+      const cs = [...counters.values()].sort((a, b) => a.applicationId - b.applicationId || a.day.localeCompare(b.day));
+      await this.attempt(
+        () =>
+          this.db.query(
+            `insert into daily_counters (application_id, day, validations, failures)
+             select a, d::date, v, f from unnest($1::int[], $2::text[], $3::int[], $4::int[]) as c(a, d, v, f)
+             on conflict (application_id, day) do update
+               set validations = daily_counters.validations + excluded.validations,
+                   failures = daily_counters.failures + excluded.failures`,
+            [cs.map((c) => c.applicationId), cs.map((c) => c.day), cs.map((c) => c.validations), cs.map((c) => c.failures)],
+          ),
+        () => this.mergeBack(new Map(), counters, []),
+      );
+    }
+    if (records.length > 0) {
+      await this.attempt(
+        () =>
+          this.db.query(
+            `insert into validation_logs (application_id, license_id, code, hwid, ip, created_at)
+             select a, l, c, h, i, t::timestamptz
+             from unnest($1::int[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[]) as r(a, l, c, h, i, t)`,
+            [
+              records.map((r) => r.applicationId),
+              records.map((r) => r.licenseId),
+              records.map((r) => r.code),
+              records.map((r) => r.hwid),
+              records.map((r) => r.ip),
+              records.map((r) => r.at.toISOString()),
+            ],
+          ),
+        () => this.mergeBack(new Map(), new Map(), records),
+      );
     }
   }
 
-  private mergeBack(uses: Map<number, Use>, counters: Map<string, Counter>) {
+  private async attempt(write: () => Promise<unknown>, keep: () => void) {
+    try {
+      await write();
+    } catch (err) {
+      this.log.warn({ err }, 'usage flush failed; keeping the data for the next flush');
+      keep();
+    }
+  }
+
+  private mergeBack(uses: Map<number, Use>, counters: Map<string, Counter>, records: ValidationRecord[]) {
+    this.records = [...records, ...this.records].slice(-MAX_PENDING_RECORDS);
     for (const [id, use] of uses) {
       const newer = this.uses.get(id);
       if (!newer || newer.at < use.at) this.uses.set(id, use);

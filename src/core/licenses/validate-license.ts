@@ -61,7 +61,13 @@ function outcome(code: ValidationCode, license?: LicenseState, message = MESSAGE
 export async function validateLicense(deps: Deps, app: ClientApplication, input: ValidateLicenseInput): Promise<ValidationOutcome> {
   const now = deps.clock.now();
   const result = await decide(deps, app, input, now);
-  deps.usage.recordValidation(app.id, now, result.success, result.success && result.licenseId !== undefined ? { licenseId: result.licenseId, ip: input.ip ?? null } : undefined);
+  deps.usage.recordValidation(
+    app.id,
+    now,
+    result.success,
+    result.success && result.licenseId !== undefined ? { licenseId: result.licenseId, ip: input.ip ?? null } : undefined,
+    { licenseId: result.licenseId ?? null, code: result.code, hwid: input.hwid?.slice(0, 256) ?? null, ip: input.ip ?? null },
+  );
   return result;
 }
 
