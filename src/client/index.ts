@@ -5,7 +5,8 @@
  * application's public key, the timestamp (at most `maxSkewSeconds` off) and the echoed nonce —
  * so a forged server or a replayed answer is rejected with a KeycordVerificationError.
  */
-import { createCipheriv, createDecipheriv, createHash, createPublicKey, hkdfSync, randomBytes, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, verify, type KeyObject } from 'node:crypto';
+import { bodyKey, decryptBody, encryptBody } from './body-crypto.js';
 
 export interface KeycordClientOptions {
   /** Where Keycord runs, e.g. https://licenses.example.com */
@@ -84,7 +85,7 @@ export class KeycordClient {
     if (!/^[0-9a-f]{64}$/i.test(options.publicKey)) throw new TypeError('publicKey must be the 64-hex public_key of the application');
     if (options.encrypt && !options.secret) throw new TypeError('encrypt needs the application secret');
     this.key = createPublicKey({ key: Buffer.concat([SPKI_ED25519, Buffer.from(options.publicKey, 'hex')]), format: 'der', type: 'spki' });
-    this.bodyKey = options.secret ? Buffer.from(hkdfSync('sha256', Buffer.from(options.secret, 'utf8'), Buffer.from(options.appId, 'utf8'), 'keycord-body-v1', 32)) : null;
+    this.bodyKey = options.secret ? bodyKey(options.secret, options.appId) : null;
     this.base = options.baseUrl.replace(/\/$/, '');
     this.now = options.now ?? Date.now;
     this.fetchImpl = options.fetch ?? fetch;
@@ -145,7 +146,7 @@ export class KeycordClient {
     const nonce = opts.nonce ? randomBytes(16).toString('hex') : undefined;
     const plain = { app_id: this.options.appId, ...body, ...(nonce ? { nonce } : {}) };
     const encrypted = Boolean(this.options.encrypt && this.bodyKey);
-    const sent = encrypted ? { app_id: this.options.appId, payload: seal(this.bodyKey!, JSON.stringify(plain)) } : plain;
+    const sent = encrypted ? { app_id: this.options.appId, payload: encryptBody(this.bodyKey!, JSON.stringify(plain)) } : plain;
     const res = await this.request('POST', path, JSON.stringify(sent), { 'content-type': 'application/json', ...(encrypted ? { 'x-body-encryption': 'aes-256-gcm' } : {}) });
     const raw = await this.verified(res);
     const parsed = this.readJson<T & { nonce?: string }>(res, raw);
@@ -165,7 +166,7 @@ export class KeycordClient {
     if (res.headers.get('x-body-encryption') === 'aes-256-gcm') {
       if (!this.bodyKey) throw new KeycordVerificationError('The answer is encrypted but no secret was given');
       const envelope = JSON.parse(raw.toString('utf8')) as { payload?: string };
-      const plain = envelope.payload ? open(this.bodyKey, envelope.payload) : null;
+      const plain = envelope.payload ? decryptBody(this.bodyKey, envelope.payload) : null;
       if (plain === null) throw new KeycordVerificationError('The encrypted answer could not be decrypted');
       return plain;
     }
@@ -198,24 +199,5 @@ export class KeycordClient {
       throw new KeycordApiError(res.status, e.code ?? 'ERROR', e.message ?? `HTTP ${res.status}`);
     }
     return body as T;
-  }
-}
-
-function seal(key: Buffer, plaintext: string): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', key, iv);
-  const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
-  return Buffer.concat([iv, ct, cipher.getAuthTag()]).toString('base64');
-}
-
-function open(key: Buffer, payload: string): string | null {
-  const raw = Buffer.from(payload, 'base64');
-  if (raw.length < 28) return null;
-  try {
-    const d = createDecipheriv('aes-256-gcm', key, raw.subarray(0, 12));
-    d.setAuthTag(raw.subarray(raw.length - 16));
-    return Buffer.concat([d.update(raw.subarray(12, raw.length - 16)), d.final()]).toString('utf8');
-  } catch {
-    return null;
   }
 }

@@ -2,7 +2,7 @@ import { and, eq } from 'drizzle-orm';
 import { applicationMembers, applications } from '../../db/schema.js';
 import type { Executor } from '../../db/client.js';
 import type { SellerActor } from '../actor.js';
-import { forbidden, notFound } from '../errors.js';
+import { AppError, forbidden, notFound } from '../errors.js';
 
 export type Role = 'owner' | 'admin' | 'manager' | 'viewer';
 
@@ -31,4 +31,19 @@ export async function requireApplication(db: Executor, actor: SellerActor, appli
   if (!row) throw notFound('Application');
   if (!roleAllows(row.role, need)) throw forbidden();
   return row;
+}
+
+/**
+ * Access to something that belongs to an application (a plan, license, job, webhook, …), already
+ * loaded by id: checked through its application, and — hiding existence — a thing in an
+ * application the seller has no part in is "not found" under its own name.
+ */
+export async function requireOwnedBy(db: Executor, actor: SellerActor, applicationId: number | null | undefined, need: Need, what: string) {
+  if (applicationId === null || applicationId === undefined) throw notFound(what);
+  try {
+    return await requireApplication(db, actor, applicationId, need);
+  } catch (err) {
+    if (err instanceof AppError && err.status === 404) throw notFound(what);
+    throw err;
+  }
 }

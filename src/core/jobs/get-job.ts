@@ -2,21 +2,14 @@ import { eq } from 'drizzle-orm';
 import { jobs } from '../../db/schema.js';
 import type { Executor } from '../../db/client.js';
 import type { SellerActor } from '../actor.js';
-import { requireApplication } from '../applications/access.js';
+import { requireOwnedBy } from '../applications/access.js';
 import type { Deps } from '../deps.js';
-import { notFound } from '../errors.js';
 import { toJobView } from './job-view.js';
 
 export async function requireJob(db: Executor, actor: SellerActor, jobId: number) {
   const [job] = await db.select().from(jobs).where(eq(jobs.id, jobId)).limit(1);
-  if (!job) throw notFound('Job');
-  try {
-    await requireApplication(db, actor, job.applicationId, 'read');
-  } catch (err) {
-    if ((err as { status?: number }).status === 404) throw notFound('Job');
-    throw err;
-  }
-  return job;
+  await requireOwnedBy(db, actor, job?.applicationId, 'read', 'Job');
+  return job!;
 }
 
 export async function getJob(deps: Deps, actor: SellerActor, jobId: number) {

@@ -2,7 +2,7 @@ import { and, asc, desc, eq, inArray } from 'drizzle-orm';
 import { webhookAttempts, webhookDeliveries, webhooks } from '../../db/schema.js';
 import type { Executor } from '../../db/client.js';
 import type { SellerActor } from '../actor.js';
-import { requireApplication, type Need } from '../applications/access.js';
+import { requireApplication, requireOwnedBy, type Need } from '../applications/access.js';
 import { writeAudit } from '../audit.js';
 import { randomToken } from '../crypto.js';
 import type { Deps } from '../deps.js';
@@ -22,14 +22,8 @@ const MAX_WEBHOOKS_PER_APP = 20;
 /** A webhook, reachable only through an application the seller is part of (else 404). */
 export async function requireWebhook(db: Executor, actor: SellerActor, webhookId: number, need: Need) {
   const [hook] = await db.select().from(webhooks).where(eq(webhooks.id, webhookId)).limit(1);
-  if (!hook) throw notFound('Webhook');
-  try {
-    await requireApplication(db, actor, hook.applicationId, need);
-  } catch (err) {
-    if ((err as { status?: number }).status === 404) throw notFound('Webhook');
-    throw err;
-  }
-  return hook;
+  await requireOwnedBy(db, actor, hook?.applicationId, need, 'Webhook');
+  return hook!;
 }
 
 export async function createWebhook(deps: Deps, actor: SellerActor, applicationId: number, input: WebhookInput) {
