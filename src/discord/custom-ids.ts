@@ -23,7 +23,8 @@ export function encodeCustomId(id: CustomId): string {
   }
 }
 
-export function decodeCustomId(raw: string): CustomId | null {
+export function decodeCustomId(raw: unknown): CustomId | null {
+  if (typeof raw !== 'string') return null;
   const [scope, a, b] = raw.split(':');
   if (scope === 'lic') {
     if (a === 'redeem' || a === 'licenses' || a === 'reset') return { kind: 'panel', action: a };

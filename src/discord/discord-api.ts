@@ -1,4 +1,4 @@
-import { DiscordAPIError, REST, type RawFile } from '@discordjs/rest';
+import { DiscordAPIError, REST, RequestMethod, type RawFile, type RequestData, type RouteLike } from '@discordjs/rest';
 import {
   Routes,
   type APIInteractionResponse,
@@ -33,7 +33,7 @@ export class DiscordApi {
 
   /** The first response, when it cannot be the HTTP answer (gateway mode). */
   async respond(interactionId: string, token: string, response: APIInteractionResponse) {
-    await this.rest.post(Routes.interactionCallback(interactionId, token), { body: response, auth: false });
+    await this.noContent(RequestMethod.Post, Routes.interactionCallback(interactionId, token), { body: response, auth: false });
   }
 
   async editOriginal(token: string, body: RESTPatchAPIWebhookWithTokenMessageJSONBody, files?: MessageFile[]) {
@@ -69,7 +69,17 @@ export class DiscordApi {
   }
 
   async addRole(guildId: string, userId: string, roleId: string, reason: string) {
-    await this.rest.put(Routes.guildMemberRole(guildId, userId, roleId), { reason });
+    await this.noContent(RequestMethod.Put, Routes.guildMemberRole(guildId, userId, roleId), { reason });
+  }
+
+  /**
+   * Endpoints that answer 204 No Content: the body is drained, never parsed. A 204 has no content
+   * whatever its Content-Type says, and some proxies in front of Discord label it JSON, which
+   * would make a successful call look failed.
+   */
+  private async noContent(method: RequestMethod, fullRoute: RouteLike, options: RequestData) {
+    const res = await this.rest.queueRequest({ ...options, method, fullRoute });
+    await res.arrayBuffer();
   }
 
   async putCommands(commands: unknown[], guildId?: string) {

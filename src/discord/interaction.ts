@@ -1,6 +1,7 @@
 import {
   ApplicationCommandOptionType,
   InteractionResponseType,
+  InteractionType,
   MessageFlags,
   type APIApplicationCommandInteractionDataOption,
   type APIEmbed,
@@ -41,6 +42,9 @@ const MANAGE_GUILD = 1n << 5n;
 export function contextFor(bot: BotContext, interaction: APIInteraction): InteractionContext {
   const user = interaction.member?.user ?? interaction.user;
   if (!user?.id) throw new AppError('VALIDATION_ERROR', 'The interaction has no user.', 400);
+  // Everything but a PING carries data; without it there is nothing to route (bad input, not a fault).
+  const data: unknown = (interaction as { data?: unknown }).data;
+  if (interaction.type !== InteractionType.Ping && (typeof data !== 'object' || data === null)) throw new AppError('VALIDATION_ERROR', 'The interaction has no data.', 400);
   return {
     bot,
     interaction,
@@ -80,16 +84,19 @@ type Option = APIApplicationCommandInteractionDataOption;
 
 /** The options of a chat command, flattened through a subcommand if there is one. */
 export function commandOptions(interaction: APIInteraction): { subcommand: string | null; options: Map<string, Option> } {
-  const data = interaction.data as { options?: Option[] } | undefined;
-  let options = data?.options ?? [];
+  const data = interaction.data as { options?: unknown } | undefined;
+  let options = listOf<Option>(data?.options);
   let subcommand: string | null = null;
   const sub = options[0];
   if (sub && (sub.type === ApplicationCommandOptionType.Subcommand || sub.type === ApplicationCommandOptionType.SubcommandGroup)) {
     subcommand = sub.name;
-    options = (sub as { options?: Option[] }).options ?? [];
+    options = listOf<Option>((sub as { options?: unknown }).options);
   }
   return { subcommand, options: new Map(options.map((o) => [o.name, o])) };
 }
+
+/** Lists inside a payload, or none when a malformed payload has something else there. */
+const listOf = <T>(v: unknown): T[] => (Array.isArray(v) ? v.filter((x): x is T => typeof x === 'object' && x !== null) : []);
 
 export function stringOption(options: Map<string, Option>, name: string): string | undefined {
   const o = options.get(name) as { value?: unknown } | undefined;
@@ -113,14 +120,14 @@ type SubmittedInput = { custom_id?: string; value?: unknown };
 
 /** Text inputs of a submitted modal, by custom id — inside labels (current) or action rows (older). */
 export function modalValues(interaction: APIInteraction): Map<string, string> {
-  const data = interaction.data as { components?: { component?: SubmittedInput; components?: SubmittedInput[] }[] } | undefined;
+  const data = interaction.data as { components?: unknown } | undefined;
   const out = new Map<string, string>();
   const take = (c: SubmittedInput | undefined) => {
-    if (c?.custom_id && typeof c.value === 'string') out.set(c.custom_id, c.value);
+    if (typeof c?.custom_id === 'string' && typeof c.value === 'string') out.set(c.custom_id, c.value);
   };
-  for (const row of data?.components ?? []) {
+  for (const row of listOf<{ component?: SubmittedInput; components?: unknown }>(data?.components)) {
     take(row.component);
-    for (const c of row.components ?? []) take(c);
+    for (const c of listOf<SubmittedInput>(row.components)) take(c);
   }
   return out;
 }

@@ -28,7 +28,8 @@ export async function startDiscordStub(opts: { closedDms?: Set<string> } = {}) {
       const call: RecordedCall = { method: req.method ?? 'GET', path, headers: req.headers, json, files };
       calls.push(call);
       const send = (status: number, body?: unknown) => {
-        res.writeHead(status, { 'content-type': 'application/json' });
+        // Like Discord: a 204 carries no body and no content type.
+        res.writeHead(status, status === 204 ? {} : { 'content-type': 'application/json' });
         res.end(body === undefined ? '' : JSON.stringify(body));
       };
       if (req.method === 'POST' && path === '/users/@me/channels') return send(200, { id: `dm${json?.recipient_id}`, type: 1 });

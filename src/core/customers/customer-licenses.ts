@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, isNull } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNull, or } from 'drizzle-orm';
 import { licenses, plans } from '../../db/schema.js';
 import type { Actor } from '../actor.js';
 import { writeAudit } from '../audit.js';
@@ -28,11 +28,21 @@ export type RedeemOutcome =
  */
 export async function redeemLicense(deps: Deps, actor: Extract<Actor, { kind: 'discord' }>, applicationId: number, rawKey: string): Promise<RedeemOutcome> {
   const key = normalizeKey(rawKey);
+  const now = deps.clock.now();
   return deps.db.orm.transaction(async (tx) => {
     const [claimed] = await tx
       .update(licenses)
-      .set({ discordUserId: actor.discordUserId, updatedAt: deps.clock.now() })
-      .where(and(eq(licenses.applicationId, applicationId), eq(licenses.licenseKey, key), isNull(licenses.discordUserId), inArray(licenses.status, ['inactive', 'active'])))
+      .set({ discordUserId: actor.discordUserId, updatedAt: now })
+      .where(
+        and(
+          eq(licenses.applicationId, applicationId),
+          eq(licenses.licenseKey, key),
+          isNull(licenses.discordUserId),
+          inArray(licenses.status, ['inactive', 'active']),
+          // Past its expiry is expired, whether or not the sweep has marked it yet.
+          or(isNull(licenses.expiresAt), gt(licenses.expiresAt, now)),
+        ),
+      )
       .returning();
     if (!claimed) {
       const [existing] = await tx.select().from(licenses).where(and(eq(licenses.applicationId, applicationId), eq(licenses.licenseKey, key)));

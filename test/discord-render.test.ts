@@ -1,0 +1,225 @@
+import { describe, expect, it } from 'vitest';
+import { decodeCustomId, encodeCustomId, type CustomId } from '../src/discord/custom-ids.js';
+import { discordTime } from '../src/discord/interaction.js';
+import {
+  customerLicensesEmbed,
+  expiryNoticeText,
+  keysMessage,
+  licenseInfoEmbed,
+  maskKey,
+  MAX_INLINE_KEYS,
+  panelMessage,
+  plansEmbed,
+  redeemModal,
+  resetSelect,
+  setupModal,
+  statsEmbed,
+} from '../src/discord/render.js';
+import type { CustomerLicense } from '../src/core/customers/customer-licenses.js';
+import type { LicenseView } from '../src/core/licenses/license-view.js';
+
+const KEY = '0123456789ABCDEF0123456789ABCDEF';
+const unix = (iso: string) => Math.floor(new Date(iso).getTime() / 1000);
+const keys = (n: number) => Array.from({ length: n }, (_, i) => `KEY-${String(i).padStart(4, '0')}-ABCDEFGH`);
+
+/** Text inputs of a modal definition, whether wrapped in labels or action rows. */
+const inputsOf = (m: { components: unknown[] }) =>
+  (m.components as { component?: { custom_id: string }; components?: { custom_id: string }[] }[]).flatMap((c) => (c.component ? [c.component] : (c.components ?? [])));
+
+describe('the custom id codec', () => {
+  const ids: CustomId[] = [
+    { kind: 'panel', action: 'redeem' },
+    { kind: 'panel', action: 'licenses' },
+    { kind: 'panel', action: 'reset' },
+    { kind: 'redeem-modal' },
+    { kind: 'reset-select' },
+    { kind: 'setup-modal', sellerRoleId: null, logChannelId: null },
+    { kind: 'setup-modal', sellerRoleId: '900000000000000010', logChannelId: null },
+    { kind: 'setup-modal', sellerRoleId: null, logChannelId: '900000000000000011' },
+    { kind: 'setup-modal', sellerRoleId: '900000000000000010', logChannelId: '900000000000000011' },
+  ];
+
+  it.each(ids.map((id) => [encodeCustomId(id), id] as const))('round-trips %s', (encoded, id) => {
+    expect(decodeCustomId(encoded)).toEqual(id);
+    // Discord allows 100 characters in a custom id.
+    expect(encoded.length).toBeLessThanOrEqual(100);
+  });
+
+  it('keeps the ids panels already posted use (stable across releases)', () => {
+    expect(encodeCustomId({ kind: 'panel', action: 'redeem' })).toBe('lic:redeem');
+    expect(encodeCustomId({ kind: 'panel', action: 'licenses' })).toBe('lic:licenses');
+    expect(encodeCustomId({ kind: 'panel', action: 'reset' })).toBe('lic:reset');
+    expect(encodeCustomId({ kind: 'redeem-modal' })).toBe('lic:redeem-modal');
+    expect(encodeCustomId({ kind: 'reset-select' })).toBe('lic:reset-select');
+  });
+
+  it.each(['', 'nonsense', 'lic', 'lic:', 'lic:delete', 'LIC:REDEEM', 'setup', 'setup:-', ':::', 'other:redeem', '🙂'])('decodes garbage %j to null', (raw) => {
+    expect(decodeCustomId(raw)).toBeNull();
+  });
+});
+
+describe('keysMessage', () => {
+  it(`shows up to ${MAX_INLINE_KEYS} keys inline in a code block, one a line`, () => {
+    const list = keys(MAX_INLINE_KEYS);
+    const m = keysMessage(list, 'Your keys');
+    expect(m.files).toBeUndefined();
+    expect(m.content.startsWith('Your keys\n```\n')).toBe(true);
+    expect(/```\n([\s\S]+)\n```/.exec(m.content)![1]!.split('\n')).toEqual(list);
+    // Discord refuses message content over 2000 characters.
+    expect(m.content.length).toBeLessThanOrEqual(2000);
+  });
+
+  it(`attaches more than ${MAX_INLINE_KEYS} keys as keys.txt and keeps them out of the text`, () => {
+    const list = keys(MAX_INLINE_KEYS + 1);
+    const m = keysMessage(list, 'Your keys');
+    expect(m.files).toHaveLength(1);
+    expect(m.files![0]!.name).toBe('keys.txt');
+    expect(String(m.files![0]!.data).trim().split('\n')).toEqual(list);
+    expect(m.content).toContain('keys.txt');
+    for (const k of list) expect(m.content).not.toContain(k);
+  });
+
+  it('shows a single key inline', () => {
+    expect(keysMessage([KEY], 'One').content).toBe(`One\n\`\`\`\n${KEY}\n\`\`\``);
+  });
+});
+
+describe('customer renderings', () => {
+  const list: CustomerLicense[] = [
+    { id: 7, licenseKey: KEY, planName: 'Monthly', status: 'active', expiresAt: new Date('2026-04-01T12:00:00Z'), hwidBound: true },
+    { id: 9, licenseKey: 'FEDCBA9876543210FEDCBA9876543210', planName: 'Lifetime', status: 'inactive', expiresAt: null, hwidBound: false },
+  ];
+
+  it('masks keys so a shoulder-surfer cannot copy them', () => {
+    expect(maskKey(KEY)).toBe('0123…CDEF');
+    expect(maskKey('SHORT')).toBe('SHORT');
+  });
+
+  it("lists a customer's licenses with plan, status, expiry and HWID, keys masked", () => {
+    const text = customerLicensesEmbed(list).description!;
+    expect(text).toContain('**Monthly**');
+    expect(text).toContain('Status: active');
+    expect(text).toContain(`Expires: <t:${unix('2026-04-01T12:00:00Z')}:f>`);
+    expect(text).toContain('HWID: bound');
+    expect(text).toContain('**Lifetime**');
+    expect(text).toContain('Status: inactive');
+    expect(text).toContain('starts at first use');
+    expect(text).toContain('HWID: not bound');
+    expect(text).not.toContain(KEY);
+    expect(text).toContain(maskKey(KEY));
+  });
+
+  it('keeps a long list within the embed description limit', () => {
+    const many = Array.from({ length: 100 }, (_, i) => ({ ...list[0]!, id: i + 1, planName: `Plan with a rather long name number ${i}` }));
+    expect(customerLicensesEmbed(many).description!.length).toBeLessThanOrEqual(4096);
+  });
+
+  it('offers the reset select with license ids as values and at most 25 options', () => {
+    const row = resetSelect(list) as { components: { custom_id: string; options: { label: string; value: string; description: string }[] }[] };
+    const menu = row.components[0]!;
+    expect(menu.custom_id).toBe('lic:reset-select');
+    expect(menu.options.map((o) => o.value)).toEqual(['7', '9']);
+    expect(menu.options[0]!.label).toBe(`Monthly · ${maskKey(KEY)}`);
+    expect(JSON.stringify(row)).not.toContain(KEY);
+    const many = Array.from({ length: 40 }, (_, i) => ({ ...list[0]!, id: i + 1, planName: 'P'.repeat(150) }));
+    const big = resetSelect(many) as typeof row;
+    expect(big.components[0]!.options).toHaveLength(25);
+    expect(big.components[0]!.options.every((o) => o.label.length <= 100)).toBe(true);
+  });
+
+  it('builds the panel with the three persistent buttons and no keys', () => {
+    const p = panelMessage('Acme');
+    expect(p.embeds[0]!.title).toBe('Acme — licenses');
+    expect((p.components[0]!.components as { custom_id: string; label: string }[]).map((b) => [b.custom_id, b.label])).toEqual([
+      ['lic:redeem', 'Redeem key'],
+      ['lic:licenses', 'My licenses'],
+      ['lic:reset', 'Reset HWID'],
+    ]);
+  });
+
+  it('asks for the license key in the redeem modal', () => {
+    const m = redeemModal();
+    expect(m.custom_id).toBe('lic:redeem-modal');
+    expect(inputsOf(m).map((i) => i.custom_id)).toEqual(['license_key']);
+  });
+
+  it('names the next reset time in full and relative form', () => {
+    const at = new Date('2026-03-02T10:00:00Z');
+    expect(discordTime(at)).toBe(`<t:${unix('2026-03-02T10:00:00Z')}:F> (<t:${unix('2026-03-02T10:00:00Z')}:R>)`);
+  });
+
+  it('words expiry notices with the masked key', () => {
+    const license = { license_key: KEY, expires_at: '2026-04-01T12:00:00.000Z' };
+    const soon = expiryNoticeText('license.expiring_soon', 'Acme', license);
+    expect(soon).toBe(`Your **Acme** license \`${maskKey(KEY)}\` expires <t:${unix('2026-04-01T12:00:00Z')}:R>.`);
+    expect(expiryNoticeText('license.expired', 'Acme', license)).toBe(`Your **Acme** license \`${maskKey(KEY)}\` has expired.`);
+    expect(expiryNoticeText('license.expiring_soon', 'Acme', { license_key: KEY, expires_at: null })).toContain('expires soon');
+  });
+});
+
+describe('seller renderings', () => {
+  const view: LicenseView = {
+    id: 1,
+    application_id: 1,
+    license_key: KEY,
+    status: 'active',
+    plan: { id: 3, name: 'Monthly', duration_days: 30 },
+    activation_date: '2026-03-01T00:00:00.000Z',
+    expires_at: '2026-03-31T00:00:00.000Z',
+    hwid: 'PC-1',
+    hwids: ['PC-1', 'PC-2'],
+    ip_address: null,
+    last_used: null,
+    notes: null,
+    discord_user_id: '100000000000000009',
+    ban_reason: null,
+    created_at: '2026-03-01T00:00:00.000Z',
+    updated_at: '2026-03-01T00:00:00.000Z',
+  };
+  const field = (e: { fields?: { name: string; value: string }[] }, name: string) => e.fields!.find((f) => f.name === name)?.value;
+
+  it('shows a license in full to the seller', () => {
+    const e = licenseInfoEmbed(view);
+    expect(e.title).toBe(`License ${KEY}`);
+    expect(field(e, 'Plan')).toBe('Monthly (30 days)');
+    expect(field(e, 'Status')).toBe('active');
+    expect(field(e, 'Owner')).toBe('<@100000000000000009>');
+    expect(field(e, 'Expires')).toBe(`<t:${unix('2026-03-31T00:00:00Z')}:f>`);
+    expect(field(e, 'HWIDs')).toBe('`PC-1`\n`PC-2`');
+    expect(field(e, 'Last used')).toBe('never');
+    expect(field(e, 'Notes')).toBe('—');
+  });
+
+  it('says how an unused, unclaimed license will expire', () => {
+    const e = licenseInfoEmbed({ ...view, status: 'inactive', activation_date: null, expires_at: null, hwid: null, hwids: [], discord_user_id: null });
+    expect(field(e, 'Owner')).toBe('unclaimed');
+    expect(field(e, 'Expires')).toBe('at first use + duration');
+    expect(field(e, 'HWIDs')).toBe('none');
+    const lifetime = licenseInfoEmbed({ ...view, expires_at: null, plan: { id: 3, name: 'Forever', duration_days: 0 } });
+    expect(field(lifetime, 'Plan')).toBe('Forever (lifetime)');
+    expect(field(lifetime, 'Expires')).toBe('never');
+  });
+
+  it('lists plans with duration, HWID limit and role', () => {
+    const e = plansEmbed('Acme', [
+      { id: 1, name: 'Monthly', duration_days: 30, max_hwids: 2, discord_role_id: '900000000000000020' },
+      { id: 2, name: 'Forever', duration_days: 0, max_hwids: null, discord_role_id: null },
+    ]);
+    expect(e.description).toBe('**Monthly** (#1) · 30 days · 2 HWIDs · grants <@&900000000000000020>\n**Forever** (#2) · lifetime');
+    expect(plansEmbed('Acme', []).description).toContain('No plans yet');
+  });
+
+  it('summarises statistics, with no success rate before any validation', () => {
+    const licenses = { total: 10, active: 4, inactive: 3, expired: 2, banned: 1 };
+    const e = statsEmbed('Acme', { licenses, validations: { last_24h: 5, last_7d: 20, success_rate: 0.875 } });
+    expect(field(e, 'Licenses')).toBe('10 total\n4 active · 3 unused\n2 expired · 1 banned');
+    expect(field(e, 'Validations')).toContain('Success rate: 87.5%');
+    expect(field(statsEmbed('Acme', { licenses, validations: { last_24h: 0, last_7d: 0, success_rate: null } }), 'Validations')).toContain('Success rate: —');
+  });
+
+  it('asks for the Application ID and API key in the setup modal, carrying role and channel in its id', () => {
+    const m = setupModal('900000000000000010', null);
+    expect(decodeCustomId(m.custom_id)).toEqual({ kind: 'setup-modal', sellerRoleId: '900000000000000010', logChannelId: null });
+    expect(inputsOf(m).map((i) => i.custom_id)).toEqual(['app_id', 'api_key']);
+  });
+});
