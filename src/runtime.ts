@@ -44,6 +44,7 @@ export async function createDeps(config: Config, overrides: RuntimeOverrides = {
     usage: new UsageRecorder(db, log, config.usageFlushMs),
     lookup: new LicenseLookup(db),
     webhooks: { allowPrivateUrls: config.jobs.allowPrivateWebhookUrls },
+    files: { dir: config.filesDir, maxBytes: config.maxFileBytes },
   };
 }
 

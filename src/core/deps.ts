@@ -27,4 +27,6 @@ export interface Deps {
   usage: UsageRecorder;
   lookup: LicenseLookup;
   webhooks: { allowPrivateUrls: boolean };
+  /** Uploaded files: where the bytes live (by sha256) and the largest upload taken. */
+  files: { dir: string; maxBytes: number };
 }

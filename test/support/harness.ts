@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { loadConfig } from '../../src/config.js';
 import type { Clock } from '../../src/core/clock.js';
@@ -57,6 +60,8 @@ export async function startHarness(
   } = {},
 ): Promise<Harness> {
   const database = await createTestDatabase();
+  // Each harness its own DATA_DIR (uploaded files live there), removed on close.
+  const dataDir = await mkdtemp(join(tmpdir(), 'keycord-test-'));
   const queuePrefix = `kct_${database.name.slice('keycord_t_'.length)}`;
   const config = loadConfig({
     QUEUE_PREFIX: queuePrefix,
@@ -72,7 +77,7 @@ export async function startHarness(
     DATABASE_POOL_SIZE: '10',
     KEYCORD_SECRET: TEST_SECRET,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-    DATA_DIR: '/tmp/keycord-test-data',
+    DATA_DIR: dataDir,
     ...(opts.discord
       ? {
           DISCORD_MODE: 'http',
@@ -148,6 +153,7 @@ export async function startHarness(
       await deps.usage.stop();
       await deps.db.close();
       await database.drop();
+      await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -1,17 +1,23 @@
 import { eq } from 'drizzle-orm';
-import { applications } from '../../db/schema.js';
+import { applications, files } from '../../db/schema.js';
 import type { SellerActor } from '../actor.js';
 import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
+import { removeUnreferencedContent } from '../files/remove-unreferenced-content.js';
 import { requireApplication } from './access.js';
 
-/** Deletes the application with its plans and licenses (cascade); only its owner may. */
+/** Deletes the application with its plans, licenses and files (cascade); only its owner may. */
 export async function deleteApplication(deps: Deps, actor: SellerActor, applicationId: number) {
-  const appId = await deps.db.orm.transaction(async (tx) => {
+  const { appId, contents } = await deps.db.orm.transaction(async (tx) => {
     const { app } = await requireApplication(tx, actor, applicationId, 'owner');
+    const stored = await tx.selectDistinct({ sha256: files.sha256 }).from(files).where(eq(files.applicationId, applicationId));
     await writeAudit(tx, actor, { applicationId: null, action: 'application.deleted', target: `application:${applicationId}`, details: { name: app.name, app_id: app.appId } });
     await tx.delete(applications).where(eq(applications.id, applicationId));
-    return app.appId;
+    return { appId: app.appId, contents: stored.map((f) => f.sha256) };
   });
   deps.apps.invalidate(appId);
+  // The file rows went with the cascade; their bytes go too unless another application has the same content.
+  for (const sha256 of contents) {
+    await removeUnreferencedContent(deps, sha256).catch((err) => deps.log.error({ err, sha256 }, 'could not remove the bytes of a deleted application’s file'));
+  }
 }

@@ -1,0 +1,120 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createWriteStream, type ReadStream } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { sql } from 'drizzle-orm';
+import type { Executor } from '../../db/client.js';
+import { AppError, badRequest } from '../errors.js';
+
+/**
+ * The bytes of uploaded files, on disk under `dir`: content-addressed as `dir/<sha256>`, so
+ * identical content is stored once however many rows (in however many applications) name it.
+ * Uploads land in `dir/tmp` first and are renamed into place, which is atomic on one filesystem.
+ */
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+/** Namespace of the advisory locks taken per content hash (any constant no one else uses). */
+const CONTENT_LOCK_NAMESPACE = 0x4b434631; // "KCF1"
+
+export const tempDir = (dir: string) => join(dir, 'tmp');
+
+export function blobPath(dir: string, sha256: string): string {
+  // The hash always comes from our own hashing, but it names a path: never let it be anything else.
+  if (!SHA256_HEX.test(sha256)) throw new Error(`not a sha256: ${sha256}`);
+  return join(dir, sha256);
+}
+
+export const payloadTooLarge = (maxBytes: number) =>
+  new AppError('PAYLOAD_TOO_LARGE', `The file is larger than the limit of ${maxBytes} bytes`, 413);
+
+export interface Received {
+  tempPath: string;
+  sha256: string;
+  size: number;
+}
+
+/**
+ * Streams `source` to a temp file, hashing and counting on the way; memory use stays a few
+ * chunks whatever the size. Past `maxBytes` nothing more is written, but the source is still
+ * read to its end so the rest of the request is consumed and the connection stays usable; then
+ * the temp file is removed and the upload refused with 413. (The multipart parser truncates a
+ * part one byte past the limit, so that draining costs nothing.)
+ */
+export async function receiveToTemp(dir: string, source: Readable, maxBytes: number): Promise<Received> {
+  await mkdir(tempDir(dir), { recursive: true });
+  const tempPath = join(tempDir(dir), `${Date.now()}-${randomBytes(8).toString('hex')}.part`);
+  const hash = createHash('sha256');
+  let size = 0;
+  let tooLarge = false;
+  let sourceFailed = false;
+  source.once('error', () => {
+    sourceFailed = true;
+  });
+  const meter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      if (tooLarge) return done();
+      size += chunk.length;
+      if (size > maxBytes) {
+        tooLarge = true;
+        return done();
+      }
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  try {
+    await pipeline(source, meter, createWriteStream(tempPath, { flags: 'wx', mode: 0o600 }));
+  } catch (err) {
+    await rm(tempPath, { force: true });
+    // A body that ends mid-part or is not valid multipart is the client's doing; a disk error is ours.
+    if (sourceFailed) throw badRequest('The upload ended early or is not valid multipart data');
+    throw err;
+  }
+  if (tooLarge) {
+    await rm(tempPath, { force: true });
+    throw payloadTooLarge(maxBytes);
+  }
+  return { tempPath, sha256: hash.digest('hex'), size };
+}
+
+/**
+ * Serialises everything that adds or removes the bytes of one content hash (an upload moving
+ * them into place and inserting its row; a delete deciding they are no longer referenced), so
+ * a delete can never remove bytes a concurrent upload of the same content is about to name.
+ * Transaction-scoped: released at commit or rollback.
+ */
+export async function lockContent(tx: Executor, sha256: string): Promise<void> {
+  await tx.execute(sql`select pg_advisory_xact_lock(${CONTENT_LOCK_NAMESPACE}::int4, hashtext(${sha256}))`);
+}
+
+export async function moveIntoPlace(dir: string, tempPath: string, sha256: string): Promise<void> {
+  // Replacing an existing blob is harmless: same hash, same bytes.
+  await rename(tempPath, blobPath(dir, sha256));
+}
+
+export async function removeBlob(dir: string, sha256: string): Promise<void> {
+  await rm(blobPath(dir, sha256), { force: true });
+}
+
+/**
+ * Opens the bytes for reading, or null when they are missing. Once open, the stream keeps
+ * reading even if a delete unlinks the file meanwhile (POSIX semantics), so a download that
+ * has started always completes.
+ */
+export async function openBlob(dir: string, sha256: string): Promise<{ stream: ReadStream; size: number } | null> {
+  let handle;
+  try {
+    handle = await open(blobPath(dir, sha256), 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  try {
+    const { size } = await handle.stat();
+    return { stream: handle.createReadStream(), size };
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+}

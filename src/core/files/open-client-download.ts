@@ -1,0 +1,30 @@
+import { and, eq } from 'drizzle-orm';
+import { files } from '../../db/schema.js';
+import type { ClientApplication } from '../applications/application-cache.js';
+import type { Deps } from '../deps.js';
+import { forbidden, notFound } from '../errors.js';
+import { proveClient, type ClientCredentials } from '../users/client-credentials.js';
+import { openBlob } from './file-store.js';
+
+/**
+ * A file as a customer app downloads it: only a file of this application (else 404), only for a
+ * caller who proves a right to it — a license + HWID that validate (exactly as /validate) or a
+ * user token (else 403 with the reason's code). Returns an open stream of the bytes.
+ */
+export async function openClientDownload(deps: Deps, app: ClientApplication, fileId: number, creds: ClientCredentials) {
+  const [file] = await deps.db.orm
+    .select()
+    .from(files)
+    .where(and(eq(files.id, fileId), eq(files.applicationId, app.id)))
+    .limit(1);
+  if (!file) throw notFound('File');
+  const proof = await proveClient(deps, app, creds);
+  if (!proof.ok) throw forbidden(`${proof.message} (${proof.code})`);
+  const blob = await openBlob(deps.files.dir, file.sha256);
+  if (!blob) {
+    deps.log.error({ fileId: file.id, sha256: file.sha256 }, 'the bytes of a stored file are missing from the files directory');
+    throw notFound('File');
+  }
+  if (blob.size !== file.size) deps.log.error({ fileId: file.id, stored: file.size, onDisk: blob.size }, 'a stored file has changed size on disk');
+  return { name: file.name, contentType: file.contentType, sha256: file.sha256, size: blob.size, stream: blob.stream };
+}

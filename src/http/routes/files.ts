@@ -1,0 +1,150 @@
+import multipart from '@fastify/multipart';
+import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { signEd25519Hex } from '../../core/crypto.js';
+import type { Deps } from '../../core/deps.js';
+import { AppError, badRequest } from '../../core/errors.js';
+import { deleteFile } from '../../core/files/delete-file.js';
+import { contentDisposition } from '../../core/files/file-rules.js';
+import { payloadTooLarge } from '../../core/files/file-store.js';
+import { listFiles } from '../../core/files/list-files.js';
+import { openClientDownload } from '../../core/files/open-client-download.js';
+import { uploadFile, type IncomingFile } from '../../core/files/upload-file.js';
+import { requireDeveloper, sellerActor } from '../authenticate.js';
+import { clientCredentials, loadClientApp } from '../client-app.js';
+import { pageQuery, sendPage } from '../pagination.js';
+import { idParams } from '../schemas.js';
+
+const tags = ['Files'];
+
+/** Room for the multipart framing around the file (boundaries, part headers, the `name` field). */
+const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
+
+/**
+ * The one file part of an upload, as a stream: nothing of it is buffered. An optional text
+ * field `name`, sent before the file, overrides the part's filename.
+ */
+async function receiveFilePart(request: FastifyRequest, maxBytes: number): Promise<IncomingFile> {
+  // A declared length that cannot fit is refused before a byte is read.
+  const declared = Number(request.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes + MULTIPART_OVERHEAD_BYTES) throw payloadTooLarge(maxBytes);
+  if (!request.isMultipart()) {
+    throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Upload the file as multipart/form-data with one file part', 415);
+  }
+  let part;
+  try {
+    // One byte past the limit, so the core sees the overflow and answers 413 itself.
+    part = await request.file({ limits: { fileSize: maxBytes + 1, files: 1, fields: 4, fieldSize: 1024, parts: 5 }, throwFileSizeLimit: false });
+  } catch (err) {
+    if (err instanceof AppError || (err as { statusCode?: number }).statusCode) throw err;
+    throw badRequest('The body is not valid multipart data');
+  }
+  if (!part) throw badRequest('The multipart body has no file part');
+  const nameField = part.fields.name;
+  const name = nameField && !Array.isArray(nameField) && nameField.type === 'field' && typeof nameField.value === 'string' ? nameField.value : part.filename;
+  return { name, contentType: part.mimetype, content: part.file };
+}
+
+const sellerFileRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
+  app.addHook('onRequest', requireDeveloper(deps));
+  // An upload refused before its body was read (401/403/404, a Content-Length over the limit, a
+  // disk error) leaves the rest of the body on the wire, and Node would then wait for it forever
+  // on a keep-alive connection. Closing the connection after the answer frees both sides.
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (reply.statusCode >= 400 && !request.raw.complete) reply.header('Connection', 'close');
+    return payload;
+  });
+
+  // Registered here, not app-wide: only the upload route parses multipart bodies.
+  await app.register(multipart);
+
+  // Not `idempotent`: the idempotency hook keys on the parsed body, which a streamed upload has not got.
+  app.post(
+    '/api/applications/:id/files',
+    {
+      schema: {
+        tags,
+        summary: 'Upload a file (multipart/form-data; streamed to disk; ≤ MAX_FILE_BYTES)',
+        description:
+          'A multipart/form-data body with one file part (any field name). An optional text field `name`, sent before the file, ' +
+          "overrides the part's filename. Over the limit: 413 PAYLOAD_TOO_LARGE and nothing is kept.",
+        params: idParams,
+      },
+    },
+    async (request, reply) => {
+      const file = await uploadFile(deps, sellerActor(request), request.params.id, () => receiveFilePart(request, deps.files.maxBytes));
+      return reply.code(201).send(file);
+    },
+  );
+
+  app.get(
+    '/api/applications/:id/files',
+    { schema: { tags, summary: "An application's files", params: idParams, querystring: z.object(pageQuery) } },
+    async (request, reply) => {
+      const { page, per_page } = request.query;
+      const result = await listFiles(deps, sellerActor(request), request.params.id, { page, perPage: per_page });
+      return sendPage(request, reply, { page, per_page }, result);
+    },
+  );
+
+  app.delete('/api/files/:id', { schema: { tags, summary: 'Remove a file (its bytes go once no other file has them)', params: idParams } }, async (request) =>
+    deleteFile(deps, sellerActor(request), request.params.id),
+  );
+};
+
+const clientFileRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
+  app.get(
+    '/api/files/:id/download',
+    {
+      // A HEAD would run the license check (and could activate a key) for nothing.
+      exposeHeadRoute: false,
+      schema: {
+        tags: ['Client'],
+        summary: 'Download a file: needs license_key + hwid that validate, or a user token (streamed; signed over the sha256)',
+        params: idParams,
+        querystring: z.object({
+          app_id: z.uuid(),
+          license_key: z.string().trim().min(1).max(256).optional(),
+          hwid: z.string().max(256).optional(),
+        }),
+      },
+    },
+    async (request, reply) => {
+      const clientApp = await loadClientApp(deps, request.query.app_id);
+      let download;
+      try {
+        download = await openClientDownload(deps, clientApp, request.params.id, clientCredentials(request, request.query));
+      } catch (err) {
+        // Refusals are ordinary JSON answers: let the client-signing hook sign them like any other.
+        request.clientApp = clientApp;
+        throw err;
+      }
+      /*
+       * Signing a streamed body: the client-signing hook signs `timestamp + raw body`, which would
+       * mean holding the whole file in memory. So `request.clientApp` stays unset for this answer
+       * (the hook leaves it alone) and the signature is made here instead, over
+       * `timestamp + sha256 hex of the content`, with the same application key and headers. The
+       * client checks the signature against X-Content-SHA256, then hashes what it received and
+       * compares: the pair proves the bytes came from Keycord for this application.
+       */
+      const timestamp = String(Math.floor(Date.now() / 1000));
+      return reply
+        .header('Content-Type', download.contentType)
+        .header('Content-Length', String(download.size))
+        .header('Content-Disposition', contentDisposition(download.name))
+        .header('X-Content-Type-Options', 'nosniff')
+        .header('Content-Security-Policy', "default-src 'none'; sandbox")
+        .header('Cache-Control', 'private, no-store')
+        .header('X-Content-SHA256', download.sha256)
+        .header('X-Signature-Timestamp', timestamp)
+        .header('X-Signature-Ed25519', signEd25519Hex(clientApp.signingKey, timestamp + download.sha256))
+        .send(download.stream);
+    },
+  );
+};
+
+export const fileRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, opts) => {
+  await app.register(sellerFileRoutes, opts);
+  await app.register(clientFileRoutes, opts);
+};

@@ -1,0 +1,81 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Deps } from '../../core/deps.js';
+import { createVariable } from '../../core/variables/create-variable.js';
+import { deleteVariable } from '../../core/variables/delete-variable.js';
+import { getClientVariable } from '../../core/variables/get-client-variable.js';
+import { listVariables } from '../../core/variables/list-variables.js';
+import { updateVariable } from '../../core/variables/update-variable.js';
+import { MAX_VARIABLE_VALUE_BYTES, VARIABLE_NAME, VARIABLE_NAME_RULE, valueFits } from '../../core/variables/variable-rules.js';
+import { requireDeveloper, sellerActor } from '../authenticate.js';
+import { clientCredentials, resolveClientApp, withNonce } from '../client-app.js';
+import { pageQuery, sendPage } from '../pagination.js';
+import { idParams } from '../schemas.js';
+
+const tags = ['Variables'];
+const name = z.string().regex(VARIABLE_NAME, VARIABLE_NAME_RULE);
+const value = z.string().refine(valueFits, `at most ${MAX_VARIABLE_VALUE_BYTES} bytes (UTF-8)`);
+const isPublic = z.boolean().describe('true: any client with the app_id may read it; false: a validating license or a user token is needed');
+
+const sellerVariableRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
+  app.addHook('onRequest', requireDeveloper(deps));
+
+  app.get(
+    '/api/applications/:id/variables',
+    { schema: { tags, summary: "An application's variables", params: idParams, querystring: z.object(pageQuery) } },
+    async (request, reply) => {
+      const { page, per_page } = request.query;
+      const result = await listVariables(deps, sellerActor(request), request.params.id, { page, perPage: per_page });
+      return sendPage(request, reply, { page, per_page }, result);
+    },
+  );
+
+  app.post(
+    '/api/applications/:id/variables',
+    {
+      config: { idempotent: true },
+      schema: { tags, summary: 'Add a variable (409 if the name is taken)', params: idParams, body: z.object({ name, value, public: isPublic.default(false) }) },
+    },
+    async (request, reply) => reply.code(201).send(await createVariable(deps, sellerActor(request), request.params.id, request.body)),
+  );
+
+  app.put(
+    '/api/variables/:id',
+    { schema: { tags, summary: 'Change a variable', params: idParams, body: z.object({ name: name.optional(), value: value.optional(), public: isPublic.optional() }) } },
+    async (request) => updateVariable(deps, sellerActor(request), request.params.id, request.body),
+  );
+
+  app.delete('/api/variables/:id', { schema: { tags, summary: 'Remove a variable', params: idParams } }, async (request) =>
+    deleteVariable(deps, sellerActor(request), request.params.id),
+  );
+};
+
+/** Client side: no bearer of a developer; a user token may come as `Authorization: Bearer <jwt>`. */
+const clientVariableRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
+  app.get(
+    '/api/variables/:name',
+    {
+      schema: {
+        tags: ['Client'],
+        summary: 'Read a variable (signed response); a private one needs license_key + hwid, or a user token',
+        params: z.object({ name }),
+        querystring: z.object({
+          app_id: z.uuid(),
+          license_key: z.string().trim().min(1).max(256).optional(),
+          hwid: z.string().max(256).optional(),
+          nonce: z.string().min(8).max(64).optional(),
+        }),
+      },
+    },
+    async (request) => {
+      const clientApp = await resolveClientApp(deps, request, request.query.app_id);
+      const variable = await getClientVariable(deps, clientApp, request.params.name, clientCredentials(request, request.query));
+      return withNonce(variable, request.query.nonce);
+    },
+  );
+};
+
+export const variableRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, opts) => {
+  await app.register(sellerVariableRoutes, opts);
+  await app.register(clientVariableRoutes, opts);
+};
