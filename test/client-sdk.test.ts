@@ -96,6 +96,48 @@ describe('the client SDK against the real server', () => {
   });
 });
 
+describe('private variables and files through the SDK', () => {
+  it('reads variables and downloads a file with a license or a user token, verifying the bytes', async () => {
+    const { multipart } = await import('./support/multipart.js');
+    const [lic, forUser] = await s.generate(plan.id, 2);
+    await s.call('POST', `/api/applications/${app.id}/variables`, { name: 'motd', value: 'hello', public: true });
+    await s.call('POST', `/api/applications/${app.id}/variables`, { name: 'api_key', value: 's3cret', public: false });
+    const data = Buffer.from('binary payload '.repeat(1000));
+    const form = multipart([{ name: 'name', value: 'Überlader v2.bin' }, { name: 'file', filename: 'x.bin', data }]);
+    const up = await s.call('POST', `/api/applications/${app.id}/files`, form.payload as never, form.headers);
+    expect(up.statusCode).toBe(201);
+    const fileId = up.json().id as number;
+
+    for (const c of [sdk(), sdk({ secret: app.secret, encrypt: true })]) {
+      expect(await c.getVariable('motd')).toEqual({ name: 'motd', value: 'hello' });
+      await expect(c.getVariable('api_key')).rejects.toMatchObject({ status: 403 });
+      expect((await c.getVariable('api_key', { licenseKey: lic!.license_key, hwid: 'FILES' })).value).toBe('s3cret');
+      const file = await c.downloadFile(fileId, { licenseKey: lic!.license_key, hwid: 'FILES' });
+      expect(file.data.equals(data)).toBe(true);
+      expect(file.name).toBe('Überlader v2.bin');
+      await expect(c.downloadFile(fileId, { licenseKey: lic!.license_key, hwid: 'OTHER-PC' })).rejects.toMatchObject({ status: 403 });
+    }
+    const session = await sdk().register({ licenseKey: forUser!.license_key, username: 'fileuser', password: 'file password 1', hwid: 'U1' });
+    expect((await sdk().getVariable('api_key', { token: session.token })).value).toBe('s3cret');
+    expect((await sdk().downloadFile(fileId, { token: session.token })).data.length).toBe(data.length);
+
+    const tamper = await proxy((body, headers) => ({ body: Buffer.concat([body.subarray(0, 10), Buffer.from('X'), body.subarray(11)]), headers }));
+    try {
+      await expect(sdk({ baseUrl: tamper.url }).downloadFile(fileId, { licenseKey: lic!.license_key, hwid: 'FILES' })).rejects.toThrow(/SHA-256/);
+    } finally {
+      await tamper.close();
+    }
+  });
+
+  it('works for an application that requires encryption', async () => {
+    const { app: strict, plan: strictPlan } = await s.setup({ settings: { require_encryption: true } });
+    const [lic] = await s.generate(strictPlan.id);
+    await s.call('POST', `/api/applications/${strict.id}/variables`, { name: 'flag', value: 'on', public: false });
+    const c = new KeycordClient({ baseUrl: base, appId: strict.app_id, publicKey: strict.public_key, secret: strict.secret, encrypt: true });
+    expect((await c.getVariable('flag', { licenseKey: lic!.license_key, hwid: 'S' })).value).toBe('on');
+  });
+});
+
 describe('the encrypted body convention on the server', () => {
   it('decrypts, answers encrypted and signs the encrypted bytes', async () => {
     const [lic] = await s.generate(plan.id);

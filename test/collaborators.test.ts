@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness, type Seller } from './support/harness.js';
+import { multipart } from './support/multipart.js';
 
 let h: Harness;
 let owner: Seller;
@@ -22,6 +23,11 @@ beforeAll(async () => {
 afterAll(() => h?.close());
 
 type Need = 'read' | 'manage' | 'admin';
+let seq = 0;
+const upload = (s: Seller) => {
+  const form = multipart([{ name: 'file', filename: `f${++seq}.bin`, data: Buffer.from(`content ${seq}`) }]);
+  return s.call('POST', `/api/applications/${app.id}/files`, form.payload as never, form.headers);
+};
 const ROLES = ['owner', 'admin', 'manager', 'viewer', 'stranger'] as const;
 const ALLOWED: Record<Need, string[]> = {
   read: ['owner', 'admin', 'manager', 'viewer'],
@@ -50,6 +56,13 @@ const ROUTES: { name: string; need: Need; call: (s: Seller) => Promise<{ statusC
   { name: 'list webhooks', need: 'read', call: (s) => s.call('GET', `/api/applications/${app.id}/webhooks`) },
   { name: 'create webhook', need: 'admin', call: (s) => s.call('POST', `/api/applications/${app.id}/webhooks`, { url: 'http://127.0.0.1:9/x', events: ['license.banned'] }) },
   { name: 'list collaborators', need: 'read', call: (s) => s.call('GET', `/api/applications/${app.id}/collaborators`) },
+  { name: 'list variables', need: 'read', call: (s) => s.call('GET', `/api/applications/${app.id}/variables`) },
+  { name: 'create variable', need: 'manage', call: (s) => s.call('POST', `/api/applications/${app.id}/variables`, { name: `v${++seq}`, value: 'x', public: false }) },
+  { name: 'update variable', need: 'manage', call: async (s) => s.call('PUT', `/api/variables/${(await owner.call('POST', `/api/applications/${app.id}/variables`, { name: `u${++seq}`, value: 'x', public: false })).json().id}`, { value: 'y' }) },
+  { name: 'delete variable', need: 'manage', call: async (s) => s.call('DELETE', `/api/variables/${(await owner.call('POST', `/api/applications/${app.id}/variables`, { name: `d${++seq}`, value: 'x', public: false })).json().id}`) },
+  { name: 'list files', need: 'read', call: (s) => s.call('GET', `/api/applications/${app.id}/files`) },
+  { name: 'upload file', need: 'manage', call: (s) => upload(s) },
+  { name: 'delete file', need: 'manage', call: async (s) => s.call('DELETE', `/api/files/${(await upload(owner)).json().id}`) },
   { name: 'logs', need: 'read', call: (s) => s.call('GET', `/api/applications/${app.id}/logs`) },
   { name: 'statistics', need: 'read', call: (s) => s.call('GET', `/api/statistics?application_id=${app.id}`) },
 ];

@@ -110,13 +110,13 @@ export class KeycordClient {
   }
 
   async me(token: string): Promise<{ user: UserSession['user']; license: ValidationResult['license'] | null }> {
-    const res = await this.request('GET', '/api/user-auth/me', undefined, { authorization: `Bearer ${token}` });
+    const res = await this.request('GET', '/api/user-auth/me', undefined, { authorization: `Bearer ${token}`, ...this.answerEncryption() });
     return this.readJson(res, await this.verified(res));
   }
 
   async getVariable(name: string, proof?: ClientProof): Promise<{ name: string; value: string }> {
     const query = new URLSearchParams({ app_id: this.options.appId });
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = this.answerEncryption();
     if (proof && 'token' in proof) headers.authorization = `Bearer ${proof.token}`;
     else if (proof) query.set('license_key', proof.licenseKey), query.set('hwid', proof.hwid);
     const res = await this.request('GET', `/api/variables/${encodeURIComponent(name)}?${query}`, undefined, headers);
@@ -129,7 +129,7 @@ export class KeycordClient {
    */
   async downloadFile(fileId: number, proof: ClientProof): Promise<{ name: string | null; data: Buffer }> {
     const query = new URLSearchParams({ app_id: this.options.appId });
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = this.answerEncryption();
     if ('token' in proof) headers.authorization = `Bearer ${proof.token}`;
     else query.set('license_key', proof.licenseKey), query.set('hwid', proof.hwid);
     const res = await this.request('GET', `/api/files/${fileId}/download?${query}`, undefined, headers);
@@ -138,7 +138,10 @@ export class KeycordClient {
     const sha = res.headers.get('x-content-sha256') ?? '';
     this.checkSignature(res, Buffer.from(sha));
     if (createHash('sha256').update(data).digest('hex') !== sha) throw new KeycordVerificationError('The file does not match its signed SHA-256');
-    const name = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1] ?? null;
+    const disposition = res.headers.get('content-disposition') ?? '';
+    // The exact (UTF-8) name is in filename*; filename= is its ASCII fallback.
+    const exact = /filename\*=UTF-8''([^;]+)/i.exec(disposition)?.[1];
+    const name = exact ? decodeURIComponent(exact) : (/filename="([^"]+)"/.exec(disposition)?.[1] ?? null);
     return { name, data };
   }
 
@@ -153,6 +156,11 @@ export class KeycordClient {
     // Only a decided answer (2xx) echoes the nonce; an error is thrown above.
     if (nonce !== undefined && parsed.nonce !== nonce) throw new KeycordVerificationError('The answer does not belong to this request (nonce mismatch)');
     return parsed;
+  }
+
+  /** GETs carry no body; with `encrypt` the answer still comes back encrypted. */
+  private answerEncryption(): Record<string, string> {
+    return this.options.encrypt && this.bodyKey ? { 'x-body-encryption': 'aes-256-gcm' } : {};
   }
 
   private request(method: string, path: string, body: string | undefined, headers: Record<string, string>) {

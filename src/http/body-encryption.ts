@@ -18,7 +18,8 @@ const decryptionFailed = (message: string) => new AppError('DECRYPTION_FAILED', 
  * before validation, and the answer is encrypted (fresh IV) before it is signed — so this hook
  * must be installed before the signing hook. A failure to decrypt is answered in plain (signed)
  * JSON, since the client could not read it otherwise. Applications with `require_encryption`
- * refuse plain requests.
+ * refuse plain requests with a body. Streamed answers (file downloads) are not encrypted; they
+ * are verified by their signed SHA-256 instead.
  */
 export function installBodyEncryption(app: FastifyInstance, deps: Deps) {
   app.decorateRequest('bodyKey', null);
@@ -29,6 +30,18 @@ export function installBodyEncryption(app: FastifyInstance, deps: Deps) {
     const envelope = request.body as { app_id?: unknown; payload?: unknown } | undefined;
     const query = request.query as { app_id?: unknown } | undefined;
     const appId = typeof envelope?.app_id === 'string' ? envelope.app_id : typeof query?.app_id === 'string' ? query.app_id : null;
+    // A GET has no body to decrypt: the header asks for an encrypted answer only, and
+    // require_encryption accepts it (the key material travels in the query either way).
+    if (request.method === 'GET') {
+      if (mode === undefined) return;
+      if (mode !== BODY_ENCRYPTION) throw new AppError('VALIDATION_ERROR', `X-Body-Encryption must be ${BODY_ENCRYPTION}`, 400);
+      const client = appId ? await deps.apps.get(appId) : null;
+      if (client) {
+        request.clientApp = client;
+        request.bodyKey = bodyKey(client.secret, client.appId);
+      }
+      return;
+    }
     if (mode === undefined) {
       const client = appId ? await deps.apps.get(appId) : null;
       if (client?.settings.require_encryption) {

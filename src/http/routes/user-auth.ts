@@ -1,10 +1,10 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Deps } from '../../core/deps.js';
-import { notFound, unauthorized } from '../../core/errors.js';
+import { unauthorized } from '../../core/errors.js';
 import { createUser, getUserProfile, loginUser, tokenApplicationId, updateUserLicense, validateUserLicense } from '../../core/users/user-auth.js';
 import { bearerToken } from '../authenticate.js';
+import { resolveClientApp } from '../client-app.js';
 
 const tags = ['User authentication'];
 const appId = z.uuid();
@@ -13,12 +13,7 @@ const licenseKey = z.string().trim().min(1).max(256);
 const username = z.string().regex(/^[A-Za-z0-9_.-]{3,32}$/, '3–32 of letters, digits, _, . and -');
 const password = z.string().min(8).max(256);
 
-async function clientApp(deps: Deps, request: FastifyRequest, id: string) {
-  const app = await deps.apps.get(id);
-  if (!app) throw notFound('Application');
-  request.clientApp = app;
-  return app;
-}
+const clientApp = resolveClientApp;
 
 /** End users of an application; every answer is signed with the application's key. */
 export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
