@@ -63,7 +63,8 @@ class RedisWithFallback implements StoreLike {
       done = true;
       this.local.incr(key, cb, timeWindow, max);
     };
-    const timer = setTimeout(fallback, 100);
+    // A Redis that is up but not answering must not hold the request for long either.
+    const timer = setTimeout(fallback, 1000);
     redis.eval(INCR_SCRIPT, 1, this.prefix + key, timeWindow).then(
       (res) => {
         clearTimeout(timer);

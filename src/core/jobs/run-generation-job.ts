@@ -3,7 +3,7 @@ import { jobs, plans } from '../../db/schema.js';
 import type { Deps } from '../deps.js';
 import { writeAudit } from '../audit.js';
 import { emitEvent } from '../events/emit-event.js';
-import { countGenerated, insertKeyBatch } from '../licenses/insert-unique-keys.js';
+import { countGenerated, insertKeyBatchCount } from '../licenses/insert-unique-keys.js';
 import { makeKeys, type KeySpec } from '../licenses/key-format.js';
 import { system } from '../actor.js';
 
@@ -44,7 +44,7 @@ export async function runGenerationJob(deps: Deps, jobId: number, batchSize: num
         return { done: true as const, job };
       }
       const keys = [...new Set(makeKeys(params.spec, Math.min(batchSize, remaining)))];
-      const inserted = await insertKeyBatch(tx, keys, {
+      const inserted = await insertKeyBatchCount(tx, keys, {
         applicationId: job.applicationId,
         planId: plan.id,
         durationDays: plan.durationDays,
@@ -52,13 +52,13 @@ export async function runGenerationJob(deps: Deps, jobId: number, batchSize: num
         discordUserId: params.discord_user_id,
         jobId: job.id,
       });
-      const generated = job.generated + inserted.length;
+      const generated = job.generated + inserted;
       await tx
         .update(jobs)
         .set({ status: 'running', generated, updatedAt: now })
         .where(eq(jobs.id, jobId));
-      await countGenerated(tx, job.applicationId, now.toISOString().slice(0, 10), inserted.length);
-      return { done: false as const, generated, count: job.count, inserted: inserted.length };
+      await countGenerated(tx, job.applicationId, now.toISOString().slice(0, 10), inserted);
+      return { done: false as const, generated, count: job.count, inserted };
     });
     if (step.done) return step;
     // A mask whose key space is nearly used up would otherwise spin here forever.
