@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixedClock } from '../src/core/clock.js';
 import { createDiscordBot } from '../src/discord/create-discord.js';
 import { client, startHarness, type Harness, type Seller } from './support/harness.js';
-import { startDiscordStub, type DiscordStub } from './support/discord-stub.js';
-import { button, CHANNEL, discordKeyPair, GUILD, MANAGE_GUILD, modal, postInteraction, select, slash, type KeyPair, type Member } from './support/discord-interactions.js';
+import { startDiscordStub, type DiscordStub, startRefusingDiscord } from './support/discord-stub.js';
+import { button, CHANNEL, discordKeyPair, GUILD, MANAGE_GUILD, modal, postInteraction, select, slash, type KeyPair, type Member, linkServer } from './support/discord-interactions.js';
 
 const HOUR = 3_600_000;
 const ROLE = '900000000000000050';
@@ -44,9 +44,7 @@ beforeAll(async () => {
   const p = await seller.call('POST', '/api/plans/', { application_id: app.id, name: 'Lifetime', duration_days: 0 });
   expect(p.statusCode).toBe(201);
   lifetime = p.json();
-  const apiKey = (await seller.call('POST', '/api/auth/api-keys', { name: 'discord' })).json().key as string;
-  const res = await postInteraction(h.app, keys, modal(admin, 'setup:-:' + CHANNEL, { app_id: app.app_id, api_key: apiKey }));
-  expect(res.json().data.content).toContain('now linked');
+  await linkServer(h.app, keys, seller, admin, app.app_id);
 });
 afterAll(async () => {
   await h?.close();
@@ -152,7 +150,7 @@ describe('redeeming a key', () => {
   });
 
   it('still claims the key when Discord refuses the role grant, and says so', async () => {
-    const failing = await startRefusingDiscord();
+    const failing = await startRefusingDiscord(403, { code: 50013, message: 'Missing Permissions' });
     try {
       // The same handlers on the same database, with a Discord that refuses everything (bot lacks permissions).
       const bot = createDiscordBot(h.deps, { ...h.config.discord, apiUrl: failing.apiUrl })!;
@@ -298,18 +296,3 @@ describe('privacy', () => {
   });
 });
 
-/** A Discord that refuses every call with "Missing Permissions", recording what was asked. */
-async function startRefusingDiscord() {
-  const paths: string[] = [];
-  const server: Server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      paths.push(`${req.method} ${req.url?.split('?')[0]}`);
-      res.writeHead(403, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ code: 50013, message: 'Missing Permissions' }));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return { apiUrl: `http://127.0.0.1:${port}/api`, paths, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
-}

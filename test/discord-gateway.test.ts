@@ -4,7 +4,7 @@ import { GatewayAdapter } from '../src/discord/adapters/gateway.js';
 import { createDiscordBot } from '../src/discord/create-discord.js';
 import type { Logger } from '../src/log.js';
 import { startHarness, type Harness, type Seller } from './support/harness.js';
-import { startDiscordStub, type DiscordStub } from './support/discord-stub.js';
+import { startDiscordStub, type DiscordStub, startRefusingDiscord } from './support/discord-stub.js';
 import { autocomplete, button, CHANNEL, discordKeyPair, MANAGE_GUILD, modal, postInteraction, slash, type KeyPair, type Member } from './support/discord-interactions.js';
 
 const APP_ID = '800000000000000001';
@@ -131,7 +131,7 @@ describe('packets the gateway adapter ignores', () => {
   });
 
   it('logs an answer Discord refuses (e.g. an expired interaction) and drops its follow-up work', async () => {
-    const refusing = await startRefusingDiscord();
+    const refusing = await startRefusingDiscord(404, { code: 10062, message: 'Unknown interaction' });
     try {
       const bot = createDiscordBot(h.deps, { ...h.config.discord, apiUrl: refusing.apiUrl })!;
       const adapter = new GatewayAdapter(bot, log as unknown as Logger);
@@ -148,18 +148,3 @@ describe('packets the gateway adapter ignores', () => {
   });
 });
 
-/** A Discord that answers every call with 404 Unknown interaction, recording what was asked. */
-async function startRefusingDiscord() {
-  const paths: string[] = [];
-  const server: Server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      paths.push(`${req.method} ${req.url?.split('?')[0]}`);
-      res.writeHead(404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ code: 10062, message: 'Unknown interaction' }));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return { apiUrl: `http://127.0.0.1:${port}/api`, paths, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
-}

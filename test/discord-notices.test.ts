@@ -4,7 +4,7 @@ import { expirySweep } from '../src/core/licenses/expiry-sweep.js';
 import { maskKey } from '../src/discord/render.js';
 import { client, startHarness, type Harness, type Seller } from './support/harness.js';
 import { startDiscordStub, type DiscordStub, type RecordedCall } from './support/discord-stub.js';
-import { CHANNEL, discordKeyPair, MANAGE_GUILD, modal, postInteraction, slash, type KeyPair, type Member } from './support/discord-interactions.js';
+import { CHANNEL, discordKeyPair, MANAGE_GUILD, modal, postInteraction, slash, type KeyPair, type Member, linkServer } from './support/discord-interactions.js';
 import { waitFor } from './support/wait.js';
 
 const DAY = 86_400_000;
@@ -32,9 +32,7 @@ beforeAll(async () => {
   h = await startHarness({ clock, jobs: 'workers', env: { EXPIRY_SWEEP_EVERY: '1h' }, discord: { publicKeyHex: keys.publicKeyHex, apiUrl: stub.apiUrl } });
   seller = await h.seller();
   ({ app, plan } = await seller.setup({ plan: { name: 'Monthly', duration_days: 10 } }));
-  const apiKey = (await seller.call('POST', '/api/auth/api-keys', { name: 'discord' })).json().key as string;
-  const res = await postInteraction(h.app, keys, modal(admin, 'setup:-:' + CHANNEL, { app_id: app.app_id, api_key: apiKey }));
-  expect(res.json().data.content).toContain('now linked');
+  await linkServer(h.app, keys, seller, admin, app.app_id);
 });
 afterAll(async () => {
   await h?.close();

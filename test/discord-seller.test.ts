@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness, type Seller } from './support/harness.js';
 import { startDiscordStub, type DiscordStub } from './support/discord-stub.js';
-import { CHANNEL, discordKeyPair, MANAGE_GUILD, modal, postInteraction, slash, autocomplete, type KeyPair, type Member } from './support/discord-interactions.js';
+import { CHANNEL, discordKeyPair, MANAGE_GUILD, postInteraction, slash, autocomplete, type KeyPair, type Member, linkServer } from './support/discord-interactions.js';
 
 let h: Harness;
 let stub: DiscordStub;
@@ -18,9 +18,7 @@ beforeAll(async () => {
   h = await startHarness({ jobs: 'workers', discord: { publicKeyHex: keys.publicKeyHex, apiUrl: stub.apiUrl } });
   seller = await h.seller();
   ({ app, plan } = await seller.setup());
-  const key = (await seller.call('POST', '/api/auth/api-keys', { name: 'discord' })).json().key as string;
-  const res = await postInteraction(h.app, keys, modal(admin, 'setup:-:' + CHANNEL, { app_id: app.app_id, api_key: key }));
-  expect(res.json().data.content).toContain('now linked');
+  await linkServer(h.app, keys, seller, admin, app.app_id);
 });
 afterAll(async () => {
   await h?.close();

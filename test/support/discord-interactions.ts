@@ -83,3 +83,11 @@ export function modal(member: Member, customId: string, fields: Record<string, s
     components: Object.entries(fields).map(([id, value]) => ({ type: ComponentType.Label, id: 1, component: { type: ComponentType.TextInput, id: 2, custom_id: id, value } })),
   });
 }
+
+/** /setup as a server admin would: an API key of the seller typed into the setup modal. */
+export async function linkServer(app: FastifyInstance, keys: KeyPair, seller: { call: (m: 'POST', url: string, body: unknown) => Promise<{ json: () => any }> }, admin: Member, appId: string, logChannel = CHANNEL) {
+  const apiKey = (await seller.call('POST', '/api/auth/api-keys', { name: 'discord' })).json().key as string;
+  const res = await postInteraction(app, keys, modal(admin, `setup:-:${logChannel}`, { app_id: appId, api_key: apiKey }));
+  if (!String(res.json().data?.content).includes('now linked')) throw new Error(`linking failed: ${res.body}`);
+  return apiKey;
+}

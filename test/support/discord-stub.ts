@@ -80,3 +80,19 @@ function parseBody(contentType: string, raw: Buffer): { json: any; files: Record
   }
   return { json, files };
 }
+
+/** A Discord that refuses every call with one error, recording what was asked. */
+export async function startRefusingDiscord(status: number, error: { code: number; message: string }) {
+  const paths: string[] = [];
+  const server: Server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      paths.push(`${req.method} ${req.url?.split('?')[0]}`);
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(error));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return { apiUrl: `http://127.0.0.1:${port}/api`, paths, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
