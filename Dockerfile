@@ -4,7 +4,8 @@ WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
 COPY patches ./patches
-RUN npm ci --omit=dev --no-audit --no-fund
+# No dev tools in the image: skip the client SDK build (prepare), then apply our patches.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npx patch-package
 COPY tsconfig.json ./
 COPY src ./src
 COPY commands ./commands
