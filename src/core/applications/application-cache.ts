@@ -17,6 +17,8 @@ interface Entry {
   value: ClientApplication | null;
   expiresAt: number;
   pending?: Promise<ClientApplication | null>;
+  /** `value` as a settled promise, made on the first hit. */
+  settled?: Promise<ClientApplication | null>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -37,12 +39,14 @@ export class ApplicationCache {
     private readonly maxEntries = 10_000,
   ) {}
 
-  async get(appId: string): Promise<ClientApplication | null> {
+  get(appId: string): Promise<ClientApplication | null> {
     const key = appId.toLowerCase();
-    if (!UUID.test(key)) return null;
-    const now = Date.now();
+    // A client request asks several times (encryption check, rate limit, route), so a hit is
+    // cheap: looked up first (only well-formed ids are ever stored, so it needs no format check)
+    // and answered with the entry's one settled promise rather than a new one per call.
     const hit = this.entries.get(key);
-    if (hit && hit.expiresAt > now) return hit.value;
+    if (hit && hit.expiresAt > Date.now()) return (hit.settled ??= Promise.resolve(hit.value));
+    if (!UUID.test(key)) return Promise.resolve(null);
     if (hit?.pending) return hit.pending;
     const pending = this.load(key).then(
       (value) => {

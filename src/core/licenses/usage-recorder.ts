@@ -19,6 +19,25 @@ export interface ValidationRecord {
 /** Past this many unwritten records (database away for long), the oldest are dropped. */
 const MAX_PENDING_RECORDS = 100_000;
 
+const DAY_MS = 86_400_000;
+
+/**
+ * `toISOString`, remembering the last answer: a flush converts thousands of times that arrive in
+ * order, many within the same millisecond.
+ */
+const isoTime = (() => {
+  let lastMs = NaN;
+  let lastIso = '';
+  return (at: Date) => {
+    const ms = at.getTime();
+    if (ms !== lastMs) {
+      lastMs = ms;
+      lastIso = at.toISOString();
+    }
+    return lastIso;
+  };
+})();
+
 interface Counter {
   applicationId: number;
   day: string;
@@ -35,6 +54,8 @@ export class UsageRecorder {
   private uses = new Map<number, Use>();
   private counters = new Map<string, Counter>();
   private records: ValidationRecord[] = [];
+  private dayStart = NaN;
+  private day = '';
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
 
@@ -56,17 +77,36 @@ export class UsageRecorder {
   }
 
   recordValidation(applicationId: number, at: Date, ok: boolean, use?: { licenseId: number; ip: string | null }, record?: Omit<ValidationRecord, 'applicationId' | 'at'>): void {
+    // This runs on every validation, so it allocates as little as it can: the record is spelled
+    // out rather than spread, the day string is remembered, a license's last use is updated in place.
     if (record) {
       if (this.records.length >= MAX_PENDING_RECORDS) this.records.shift();
-      this.records.push({ ...record, applicationId, at });
+      this.records.push({ applicationId, licenseId: record.licenseId, code: record.code, hwid: record.hwid, ip: record.ip, at });
     }
-    const day = at.toISOString().slice(0, 10);
+    const day = this.dayOf(at);
     const key = `${applicationId}:${day}`;
     let c = this.counters.get(key);
     if (!c) this.counters.set(key, (c = { applicationId, day, validations: 0, failures: 0 }));
     c.validations++;
     if (!ok) c.failures++;
-    if (use) this.uses.set(use.licenseId, { at, ip: use.ip });
+    if (use) {
+      // Safe to update in place: a flush takes the whole map away before it reads any of it.
+      const last = this.uses.get(use.licenseId);
+      if (last) {
+        last.at = at;
+        last.ip = use.ip;
+      } else this.uses.set(use.licenseId, { at, ip: use.ip });
+    }
+  }
+
+  /** The UTC day (`YYYY-MM-DD`) of `at`, computed once per day rather than once per call. */
+  private dayOf(at: Date): string {
+    const t = at.getTime();
+    if (!(t >= this.dayStart && t < this.dayStart + DAY_MS)) {
+      this.dayStart = Math.floor(t / DAY_MS) * DAY_MS;
+      this.day = new Date(this.dayStart).toISOString().slice(0, 10);
+    }
+    return this.day;
   }
 
   get pending(): number {
@@ -101,7 +141,7 @@ export class UsageRecorder {
             `update licenses l set last_used = u.at::timestamptz, ip_address = u.ip
              from unnest($1::int[], $2::text[], $3::text[]) as u(id, at, ip)
              where l.id = u.id and (l.last_used is null or l.last_used < u.at::timestamptz)`,
-            [ids, ids.map((id) => uses.get(id)!.at.toISOString()), ids.map((id) => uses.get(id)!.ip)],
+            [ids, ids.map((id) => isoTime(uses.get(id)!.at)), ids.map((id) => uses.get(id)!.ip)],
           ),
         () => this.mergeBack(uses, new Map(), []),
       );
@@ -134,7 +174,7 @@ export class UsageRecorder {
               records.map((r) => r.code),
               records.map((r) => r.hwid),
               records.map((r) => r.ip),
-              records.map((r) => r.at.toISOString()),
+              records.map((r) => isoTime(r.at)),
             ],
           ),
         () => this.mergeBack(new Map(), new Map(), records),

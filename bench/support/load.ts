@@ -1,0 +1,88 @@
+import autocannon from 'autocannon';
+
+export interface Target {
+  name: string;
+  url: string;
+  body: string;
+  /** Every response must be exactly this (checked by autocannon, counted as mismatches). */
+  expectBody: string;
+}
+
+export interface LoadResult {
+  name: string;
+  seconds: number;
+  requests: number;
+  reqPerSec: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  mismatches: number;
+  /** Throughput and latency per `windowS`-second slice of the run, in order. */
+  windows: { fromS: number; toS: number; reqPerSec: number; p50: number; p99: number }[];
+}
+
+/**
+ * Drives `target` with autocannon and measures from the client side. Latencies are kept exactly
+ * (autocannon's own histogram rounds to whole milliseconds, too coarse for a p50 of 2–4 ms) and
+ * bucketed by completion time, so a run that slows down as it goes shows it window by window.
+ */
+export function runLoad(target: Target, opts: { connections: number; durationS: number; windowS?: number }): Promise<LoadResult> {
+  const windowS = opts.windowS ?? 10;
+  const buckets: number[][] = [];
+  let startedAt = 0;
+  let mismatches = 0;
+
+  return new Promise((resolve, reject) => {
+    // autocannon starts its duration timer when called, so the clock starts here too.
+    startedAt = performance.now();
+    const instance = autocannon(
+      {
+        url: target.url,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: target.body,
+        expectBody: target.expectBody,
+        connections: opts.connections,
+        duration: opts.durationS,
+      },
+      (err, result) => {
+        if (err) return reject(err);
+        const seconds = (performance.now() - startedAt) / 1000;
+        const all = buckets.flat();
+        const windows = buckets.map((latencies, i) => {
+          const fromS = i * windowS;
+          const toS = Math.min((i + 1) * windowS, seconds);
+          return { fromS, toS, reqPerSec: latencies.length / (toS - fromS), ...percentiles(latencies) };
+        });
+        resolve({
+          name: target.name,
+          seconds,
+          requests: all.length,
+          reqPerSec: all.length / seconds,
+          ...percentiles(all),
+          non2xx: result.non2xx,
+          errors: result.errors,
+          timeouts: result.timeouts,
+          mismatches,
+          // The last slice is often a fraction of a second of connections closing; drop it if tiny.
+          windows: windows.filter((w) => w.toS - w.fromS >= windowS / 2),
+        });
+      },
+    );
+    instance.on('response', (_client, _status, _bytes, responseTime) => {
+      const i = Math.floor((performance.now() - startedAt) / 1000 / windowS);
+      (buckets[i] ??= []).push(responseTime);
+    });
+    // Not in @types/autocannon: emitted when a body differs from `expectBody`.
+    (instance as unknown as NodeJS.EventEmitter).on('mismatch', () => mismatches++);
+  });
+}
+
+function percentiles(values: number[]): { p50: number; p99: number } {
+  if (values.length === 0) return { p50: NaN, p99: NaN };
+  const sorted = Float64Array.from(values).sort();
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+  return { p50: at(0.5), p99: at(0.99) };
+}
