@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness } from './support/harness.js';
 import { freePort, PrivateRedis } from './support/redis.js';
+import { waitFor } from './support/wait.js';
 
 let h: Harness;
 let redis: PrivateRedis;
@@ -8,6 +9,8 @@ beforeAll(async () => {
   redis = new PrivateRedis(await freePort());
   await redis.start();
   h = await startHarness({ jobs: 'producer', env: { REDIS_URL: redis.url, AUTH_RATE_LIMIT_PER_MINUTE: '3', SELLER_RATE_LIMIT_PER_MINUTE: '5' } });
+  // Until the connection is up, counts are local by design; the tests below count in Redis.
+  await waitFor(async () => ((await h.jobs!.redisHealth()) === 'ok' ? true : undefined), 10_000, 'Redis connection');
 });
 afterAll(async () => {
   await h?.close();
@@ -67,6 +70,7 @@ describe('rate limits', () => {
     expectLimited(await h.call(token, { method: 'GET', url: '/api/applications' }));
     expect(Date.now() - started).toBeLessThan(5000);
     await redis.start();
+    await waitFor(async () => ((await h.jobs!.redisHealth()) === 'ok' ? true : undefined), 10_000, 'Redis to come back');
   });
 });
 

@@ -26,7 +26,8 @@ import type { DiscordBot } from '../discord/bot.js';
 import { discordInteractionRoutes } from '../discord/adapters/http-interactions.js';
 import { installStorableTextGuard } from './storable-text.js';
 import { installRateLimits } from './rate-limits.js';
-import { installBodyEncryption } from './body-encryption.js';
+import { installEncryptedAnswers } from './body-encryption.js';
+import { installClientGuard } from './client-guard.js';
 
 export interface BuildAppOptions {
   version?: string;
@@ -69,11 +70,12 @@ export async function buildApp(deps: Deps, opts: BuildAppOptions = {}): Promise<
   app.decorateRequest('actor', null);
   installStorableTextGuard(app);
   // Encryption's onSend must run before signing's: the signature covers the encrypted bytes.
-  installBodyEncryption(app, deps);
+  installEncryptedAnswers(app);
   installClientSigning(app);
+  installClientGuard(app, deps);
   installIdempotency(app, deps);
 
-  await installRateLimits(app, deps, {
+  await installRateLimits(app, {
     sellerPerMinute: opts.rateLimits?.sellerPerMinute ?? 600,
     authPerMinute: opts.rateLimits?.authPerMinute ?? 10,
     redis: opts.jobs?.redis ?? null,

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { and, eq, lt, or, isNull } from 'drizzle-orm';
 import { idempotencyKeys } from '../db/schema.js';
 import type { Deps } from '../core/deps.js';
@@ -27,8 +27,8 @@ const ABANDONED_MS = 60_000;
 export function installIdempotency(app: FastifyInstance, deps: Deps) {
   app.decorateRequest('idempotency', null);
 
-  app.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
-    if (!request.routeOptions.config.idempotent || !request.actor) return;
+  const claim = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!request.actor) return;
     const key = request.headers['idempotency-key'];
     if (key === undefined) return;
     if (typeof key !== 'string' || key.length < 1 || key.length > 255) {
@@ -71,9 +71,9 @@ export function installIdempotency(app: FastifyInstance, deps: Deps) {
       .header('content-type', 'application/json; charset=utf-8')
       .header('idempotent-replayed', 'true')
       .send(stored.responseBody);
-  });
+  };
 
-  app.addHook('onSend', async (request, reply, payload) => {
+  const remember = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     const claim = request.idempotency;
     if (!claim) return payload;
     request.idempotency = null;
@@ -84,5 +84,14 @@ export function installIdempotency(app: FastifyInstance, deps: Deps) {
       await deps.db.orm.delete(idempotencyKeys).where(where);
     }
     return payload;
+  };
+
+  // Only create routes carry these hooks; every other request pays nothing for them.
+  app.addHook('onRoute', (route: RouteOptions) => {
+    if (!(route.config as { idempotent?: boolean } | undefined)?.idempotent) return;
+    route.preHandler = [...toArray(route.preHandler), claim];
+    route.onSend = [...toArray(route.onSend), remember as never];
   });
 }
+
+const toArray = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);

@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import type { Redis } from 'ioredis';
-import type { Deps } from '../core/deps.js';
 import { AppError } from '../core/errors.js';
 import { CLIENT_ROUTES } from './client-routes.js';
 
@@ -80,9 +79,7 @@ class RedisWithFallback implements StoreLike {
     );
   };
 
-  child(routeOptions: Record<string, unknown>): StoreLike {
-    // Client routes count per instance (API.md: validation never waits on Redis).
-    if (routeOptions.localOnly) return new LocalCounters();
+  child(): StoreLike {
     return this;
   }
 }
@@ -99,25 +96,19 @@ const LOGIN_ROUTES = new Set(['POST /api/auth/register', 'POST /api/auth/login',
 // Login routes of the client API are limited as logins (per IP), the rest per application.
 const UNLIMITED = /^\/(api\/health|openapi\.json|docs|discord\/|admin\/)/;
 
-function clientAppId(request: FastifyRequest): string | null {
-  const body = request.body as { app_id?: unknown } | undefined;
-  const query = request.query as { app_id?: unknown } | undefined;
-  const id = body?.app_id ?? query?.app_id;
-  return typeof id === 'string' ? id.toLowerCase() : null;
-}
-
 /**
- * Rate limits with @fastify/rate-limit: seller routes per token, password routes per IP, client
- * routes per application and IP with the application's `rate_limit_per_minute` (0 = none).
- * Over the limit: 429 RATE_LIMITED with Retry-After and the RateLimit-* headers.
+ * Rate limits with @fastify/rate-limit: seller routes per token and password routes per IP,
+ * shared through Redis. Over the limit: 429 RATE_LIMITED with Retry-After and the RateLimit-*
+ * headers. (Client routes: see client-guard.ts.)
  */
-export async function installRateLimits(app: FastifyInstance, deps: Deps, settings: RateLimitSettings) {
+export async function installRateLimits(app: FastifyInstance, settings: RateLimitSettings) {
   const store = new RedisWithFallback(settings.redis, `${settings.prefix}:ratelimit:`);
   app.addHook('onRoute', (route: RouteOptions) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     const id = `${methods[0]} ${route.url}`;
     if (!route.url.startsWith('/api/') || UNLIMITED.test(route.url) || methods.includes('HEAD')) return;
-    route.config = { ...(route.config as object), rateLimit: limitFor(id) } as typeof route.config;
+    const limit = limitFor(id);
+    if (limit) route.config = { ...(route.config as object), rateLimit: limit } as typeof route.config;
   });
   await app.register(rateLimit, {
     global: false,
@@ -130,34 +121,13 @@ export async function installRateLimits(app: FastifyInstance, deps: Deps, settin
 
   function limitFor(id: string) {
     if (LOGIN_ROUTES.has(id)) return { max: settings.authPerMinute, timeWindow: 60_000, groupId: 'login', keyGenerator: (r: FastifyRequest) => `ip:${r.ip}` };
-    if (CLIENT_ROUTES.has(id)) {
-      return {
-        localOnly: true,
-        hook: 'preHandler' as const,
-        timeWindow: 60_000,
-        groupId: 'client',
-        keyGenerator: (r: FastifyRequest) => `app:${clientAppId(r) ?? '-'}:${r.ip}`,
-        allowList: async (r: FastifyRequest) => (await perMinute(r)) === 0,
-        max: async (r: FastifyRequest) => (await perMinute(r)) || Number.MAX_SAFE_INTEGER,
-      };
-    }
+    // Client routes are limited per application and IP by the client guard, in process.
+    if (CLIENT_ROUTES.has(id)) return false;
     return {
       max: settings.sellerPerMinute,
       timeWindow: 60_000,
       groupId: 'seller',
       keyGenerator: (r: FastifyRequest) => (r.actor ? `token:${r.actor.tokenId}` : `ip:${r.ip}`),
     };
-  }
-
-  /** The application's own limit; unknown applications get the default so floods stay bounded. */
-  const limits = new WeakMap<FastifyRequest, Promise<number>>();
-  function perMinute(r: FastifyRequest): Promise<number> {
-    let limit = limits.get(r);
-    if (!limit) {
-      const appId = clientAppId(r);
-      limit = (appId ? deps.apps.get(appId).catch(() => null) : Promise.resolve(null)).then((client) => client?.settings.rate_limit_per_minute ?? 300);
-      limits.set(r, limit);
-    }
-    return limit;
   }
 }
