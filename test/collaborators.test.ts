@@ -124,11 +124,14 @@ describe('validation records', () => {
     const [lic] = await owner.generate(plan.id);
     await h.app.inject({ method: 'POST', url: '/api/licenses/validate', payload: { app_id: app.app_id, license_key: lic!.license_key, hwid: 'REC-1' } });
     await h.app.inject({ method: 'POST', url: '/api/licenses/validate', payload: { app_id: app.app_id, license_key: 'NOPE', hwid: 'REC-2' } });
+    await h.app.inject({ method: 'POST', url: '/api/licenses/validate', payload: { app_id: app.app_id, license_key: lic!.license_key, hwid: 'REC-1' } });
     expect((await owner.call('GET', `/api/applications/${app.id}/logs?type=validation`)).json()).toEqual([]);
     await h.deps.usage.flush();
     const records = (await members.viewer!.call('GET', `/api/applications/${app.id}/logs?type=validation`)).json();
     expect(records.map((r: { details: { code: string } }) => r.details.code)).toEqual(['NOT_FOUND', 'VALID']);
-    expect(records[1]).toMatchObject({ type: 'validation', actor: { kind: 'client' }, target: `license:${lic!.id}`, details: { hwid: 'REC-1' }, ip: '127.0.0.1' });
+    // Identical validations within one flush are one line with a count.
+    expect(records[1]).toMatchObject({ type: 'validation', actor: { kind: 'client' }, target: `license:${lic!.id}`, details: { hwid: 'REC-1', count: 2 }, ip: '127.0.0.1' });
+    expect(records[0].details.count).toBe(1);
     expect((await members.stranger!.call('GET', `/api/applications/${app.id}/logs?type=validation`)).statusCode).toBe(404);
   });
 });

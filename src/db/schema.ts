@@ -420,6 +420,8 @@ export const validationLogs = pgTable(
     code: text('code').notNull(),
     hwid: text('hwid'),
     ip: text('ip'),
+    /** Identical validations (same license, code, HWID and IP) within one flush are one row. */
+    count: integer('count').notNull().default(1),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
   },
   (t) => [index('validation_logs_application_idx').on(t.applicationId, t.createdAt)],

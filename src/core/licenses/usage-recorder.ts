@@ -6,7 +6,11 @@ interface Use {
   ip: string | null;
 }
 
-/** One validation, for the application's validation log. */
+/**
+ * A line of the application's validation log: identical validations (same license, code, HWID
+ * and IP) within one flush interval are one line with a count and the first time — a client
+ * polling its key, or a flood, does not become thousands of rows a second.
+ */
 export interface ValidationRecord {
   applicationId: number;
   licenseId: number | null;
@@ -14,9 +18,10 @@ export interface ValidationRecord {
   hwid: string | null;
   ip: string | null;
   at: Date;
+  count: number;
 }
 
-/** Past this many unwritten records (database away for long), the oldest are dropped. */
+/** Past this many distinct unwritten lines (database away for long), new ones are dropped. */
 const MAX_PENDING_RECORDS = 100_000;
 
 const DAY_MS = 86_400_000;
@@ -53,7 +58,7 @@ interface Counter {
 export class UsageRecorder {
   private uses = new Map<number, Use>();
   private counters = new Map<string, Counter>();
-  private records: ValidationRecord[] = [];
+  private records = new Map<string, ValidationRecord>();
   private dayStart = NaN;
   private day = '';
   private timer: NodeJS.Timeout | undefined;
@@ -76,12 +81,22 @@ export class UsageRecorder {
     await this.flush();
   }
 
-  recordValidation(applicationId: number, at: Date, ok: boolean, use?: { licenseId: number; ip: string | null }, record?: Omit<ValidationRecord, 'applicationId' | 'at'>): void {
+  recordValidation(
+    applicationId: number,
+    at: Date,
+    ok: boolean,
+    use?: { licenseId: number; ip: string | null },
+    record?: Omit<ValidationRecord, 'applicationId' | 'at' | 'count'>,
+  ): void {
     // This runs on every validation, so it allocates as little as it can: the record is spelled
     // out rather than spread, the day string is remembered, a license's last use is updated in place.
     if (record) {
-      if (this.records.length >= MAX_PENDING_RECORDS) this.records.shift();
-      this.records.push({ applicationId, licenseId: record.licenseId, code: record.code, hwid: record.hwid, ip: record.ip, at });
+      const key = `${applicationId}|${record.licenseId}|${record.code}|${record.ip}|${record.hwid}`;
+      const line = this.records.get(key);
+      if (line) line.count++;
+      else if (this.records.size < MAX_PENDING_RECORDS) {
+        this.records.set(key, { applicationId, licenseId: record.licenseId, code: record.code, hwid: record.hwid, ip: record.ip, at, count: 1 });
+      }
     }
     const day = this.dayOf(at);
     const key = `${applicationId}:${day}`;
@@ -110,7 +125,7 @@ export class UsageRecorder {
   }
 
   get pending(): number {
-    return this.uses.size + this.counters.size + this.records.length;
+    return this.uses.size + this.counters.size + this.records.size;
   }
 
   /** Writes what has gathered; concurrent callers share the flush in progress. */
@@ -125,10 +140,10 @@ export class UsageRecorder {
     const uses = this.uses;
     const counters = this.counters;
     const records = this.records;
-    if (uses.size === 0 && counters.size === 0 && records.length === 0) return;
+    if (uses.size === 0 && counters.size === 0 && records.size === 0) return;
     this.uses = new Map();
     this.counters = new Map();
-    this.records = [];
+    this.records = new Map();
     // Each part is written on its own, and only a part that failed is kept for the next flush,
     // so nothing is counted twice.
     if (uses.size > 0) {
@@ -143,7 +158,7 @@ export class UsageRecorder {
              where l.id = u.id and (l.last_used is null or l.last_used < u.at::timestamptz)`,
             [ids, ids.map((id) => isoTime(uses.get(id)!.at)), ids.map((id) => uses.get(id)!.ip)],
           ),
-        () => this.mergeBack(uses, new Map(), []),
+        () => this.mergeBack(uses, new Map(), new Map()),
       );
     }
     if (counters.size > 0) {
@@ -158,23 +173,25 @@ export class UsageRecorder {
                    failures = daily_counters.failures + excluded.failures`,
             [cs.map((c) => c.applicationId), cs.map((c) => c.day), cs.map((c) => c.validations), cs.map((c) => c.failures)],
           ),
-        () => this.mergeBack(new Map(), counters, []),
+        () => this.mergeBack(new Map(), counters, new Map()),
       );
     }
-    if (records.length > 0) {
+    if (records.size > 0) {
+      const lines = [...records.values()];
       await this.attempt(
         () =>
           this.db.query(
-            `insert into validation_logs (application_id, license_id, code, hwid, ip, created_at)
-             select a, l, c, h, i, t::timestamptz
-             from unnest($1::int[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[]) as r(a, l, c, h, i, t)`,
+            `insert into validation_logs (application_id, license_id, code, hwid, ip, created_at, count)
+             select a, l, c, h, i, t::timestamptz, n
+             from unnest($1::int[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[]) as r(a, l, c, h, i, t, n)`,
             [
-              records.map((r) => r.applicationId),
-              records.map((r) => r.licenseId),
-              records.map((r) => r.code),
-              records.map((r) => r.hwid),
-              records.map((r) => r.ip),
-              records.map((r) => isoTime(r.at)),
+              lines.map((r) => r.applicationId),
+              lines.map((r) => r.licenseId),
+              lines.map((r) => r.code),
+              lines.map((r) => r.hwid),
+              lines.map((r) => r.ip),
+              lines.map((r) => isoTime(r.at)),
+              lines.map((r) => r.count),
             ],
           ),
         () => this.mergeBack(new Map(), new Map(), records),
@@ -191,8 +208,14 @@ export class UsageRecorder {
     }
   }
 
-  private mergeBack(uses: Map<number, Use>, counters: Map<string, Counter>, records: ValidationRecord[]) {
-    this.records = [...records, ...this.records].slice(-MAX_PENDING_RECORDS);
+  private mergeBack(uses: Map<number, Use>, counters: Map<string, Counter>, records: Map<string, ValidationRecord>) {
+    for (const [key, line] of records) {
+      const later = this.records.get(key);
+      if (later) {
+        later.count += line.count;
+        later.at = line.at;
+      } else if (this.records.size < MAX_PENDING_RECORDS) this.records.set(key, line);
+    }
     for (const [id, use] of uses) {
       const newer = this.uses.get(id);
       if (!newer || newer.at < use.at) this.uses.set(id, use);

@@ -56,7 +56,7 @@ export async function listLogs(deps: Deps, actor: SellerActor, applicationId: nu
       actor: { kind: 'client' as const, id: null, name: null },
       action: 'license.validated',
       target: r.licenseId === null ? null : `license:${r.licenseId}`,
-      details: { code: r.code, hwid: r.hwid },
+      details: { code: r.code, hwid: r.hwid, count: r.count },
       ip: r.ip,
       created_at: r.createdAt.toISOString(),
     })),

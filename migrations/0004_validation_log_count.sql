@@ -1,0 +1,1 @@
+ALTER TABLE "validation_logs" ADD COLUMN "count" integer DEFAULT 1 NOT NULL;
