@@ -18,6 +18,11 @@ import {
 } from 'drizzle-orm/pg-core';
 
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
+/** Most tables belong to one application and go with it. */
+const applicationRef = () =>
+  integer('application_id')
+    .notNull()
+    .references(() => applications.id, { onDelete: 'cascade' });
 const updatedAt = () => timestamp('updated_at', { withTimezone: true }).notNull().defaultNow();
 
 export const developers = pgTable(
@@ -86,9 +91,7 @@ export const applications = pgTable(
 export const applicationMembers = pgTable(
   'application_members',
   {
-    applicationId: integer('application_id')
-      .notNull()
-      .references(() => applications.id, { onDelete: 'cascade' }),
+    applicationId: applicationRef(),
     developerId: integer('developer_id')
       .notNull()
       .references(() => developers.id, { onDelete: 'cascade' }),
@@ -105,9 +108,7 @@ export const plans = pgTable(
   'plans',
   {
     id: serial('id').primaryKey(),
-    applicationId: integer('application_id')
-      .notNull()
-      .references(() => applications.id, { onDelete: 'cascade' }),
+    applicationId: applicationRef(),
     name: text('name').notNull(),
     durationDays: integer('duration_days').notNull(),
     maxHwids: integer('max_hwids'),
@@ -126,9 +127,7 @@ export const licenses = pgTable(
   'licenses',
   {
     id: serial('id').primaryKey(),
-    applicationId: integer('application_id')
-      .notNull()
-      .references(() => applications.id, { onDelete: 'cascade' }),
+    applicationId: applicationRef(),
     planId: integer('plan_id')
       .notNull()
       .references(() => plans.id, { onDelete: 'cascade' }),
@@ -186,9 +185,7 @@ export const auditLogs = pgTable(
 export const dailyCounters = pgTable(
   'daily_counters',
   {
-    applicationId: integer('application_id')
-      .notNull()
-      .references(() => applications.id, { onDelete: 'cascade' }),
+    applicationId: applicationRef(),
     day: date('day', { mode: 'string' }).notNull(),
     validations: integer('validations').notNull().default(0),
     failures: integer('failures').notNull().default(0),
@@ -222,9 +219,7 @@ export const jobs = pgTable(
   'jobs',
   {
     id: serial('id').primaryKey(),
-    applicationId: integer('application_id')
-      .notNull()
-      .references(() => applications.id, { onDelete: 'cascade' }),
+    applicationId: applicationRef(),
     type: text('type', { enum: ['generate_licenses'] }).notNull(),
     status: text('status', { enum: JOB_STATUSES }).notNull().default('queued'),
     count: integer('count').notNull(),
@@ -262,9 +257,7 @@ export const webhooks = pgTable(
   'webhooks',
   {
     id: serial('id').primaryKey(),
-    applicationId: integer('application_id')
-      .notNull()
-      .references(() => applications.id, { onDelete: 'cascade' }),
+    applicationId: applicationRef(),
     url: text('url').notNull(),
     events: text('events').array().notNull(),
     active: boolean('active').notNull().default(true),
@@ -339,9 +332,7 @@ export const discordGuilds = pgTable(
   'discord_guilds',
   {
     guildId: text('guild_id').primaryKey(),
-    applicationId: integer('application_id')
-      .notNull()
-      .references(() => applications.id, { onDelete: 'cascade' }),
+    applicationId: applicationRef(),
     developerId: integer('developer_id')
       .notNull()
       .references(() => developers.id, { onDelete: 'cascade' }),
@@ -362,9 +353,7 @@ export const appUsers = pgTable(
   'app_users',
   {
     id: serial('id').primaryKey(),
-    applicationId: integer('application_id')
-      .notNull()
-      .references(() => applications.id, { onDelete: 'cascade' }),
+    applicationId: applicationRef(),
     licenseId: integer('license_id').references(() => licenses.id, { onDelete: 'set null' }),
     username: text('username').notNull(),
     passwordHash: text('password_hash').notNull(),
@@ -379,9 +368,7 @@ export const variables = pgTable(
   'variables',
   {
     id: serial('id').primaryKey(),
-    applicationId: integer('application_id')
-      .notNull()
-      .references(() => applications.id, { onDelete: 'cascade' }),
+    applicationId: applicationRef(),
     name: text('name').notNull(),
     value: text('value').notNull(),
     public: boolean('public').notNull().default(false),
@@ -396,9 +383,7 @@ export const files = pgTable(
   'files',
   {
     id: serial('id').primaryKey(),
-    applicationId: integer('application_id')
-      .notNull()
-      .references(() => applications.id, { onDelete: 'cascade' }),
+    applicationId: applicationRef(),
     name: text('name').notNull(),
     size: bigint('size', { mode: 'number' }).notNull(),
     sha256: text('sha256').notNull(),
@@ -413,9 +398,7 @@ export const validationLogs = pgTable(
   'validation_logs',
   {
     id: bigserial('id', { mode: 'number' }).primaryKey(),
-    applicationId: integer('application_id')
-      .notNull()
-      .references(() => applications.id, { onDelete: 'cascade' }),
+    applicationId: applicationRef(),
     licenseId: integer('license_id'),
     code: text('code').notNull(),
     hwid: text('hwid'),
