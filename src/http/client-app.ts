@@ -17,6 +17,9 @@ export async function loadClientApp(deps: Deps, appId: string): Promise<ClientAp
  * whatever it answers from here on (errors included) is signed by the client-signing hook.
  */
 export async function resolveClientApp(deps: Deps, request: FastifyRequest, appId: string): Promise<ClientApplication> {
+  // The client guard has usually found it already.
+  const known = request.clientApp;
+  if (known && known.appId === appId.toLowerCase()) return known;
   const app = await loadClientApp(deps, appId);
   request.clientApp = app;
   return app;

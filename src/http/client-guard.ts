@@ -48,18 +48,12 @@ function appIdOf(request: FastifyRequest): string | null {
 export function installClientGuard(app: FastifyInstance, deps: Deps) {
   const counter = new ClientRateCounter();
 
-  const guard = async (request: FastifyRequest, reply: FastifyReply) => {
-    const appId = appIdOf(request);
-    const mode = request.headers['x-body-encryption'];
-    let client: ClientApplication | null = null;
-    if (mode !== undefined) {
-      if (mode !== BODY_ENCRYPTION) throw new AppError('VALIDATION_ERROR', `X-Body-Encryption must be ${BODY_ENCRYPTION}`, 400);
-      client = await openEncryptedRequest(deps, request, appId);
-    } else if (appId) {
-      client = await deps.apps.get(appId);
-      if (client) request.clientApp = client;
+  /** The checks once the application is known; throws to refuse. */
+  const check = (request: FastifyRequest, reply: FastifyReply, appId: string | null, client: ClientApplication | null) => {
+    if (client && !request.bodyKey) {
+      request.clientApp = client;
       // A GET has no body to encrypt; require_encryption concerns bodies.
-      if (client?.settings.require_encryption && request.method !== 'GET') {
+      if (client.settings.require_encryption && request.method !== 'GET') {
         throw new AppError('ENCRYPTION_REQUIRED', 'This application accepts encrypted requests only (X-Body-Encryption: aes-256-gcm)', 400);
       }
     }
@@ -70,6 +64,36 @@ export function installClientGuard(app: FastifyInstance, deps: Deps) {
     const seconds = Math.max(1, Math.ceil(resetMs / 1000));
     reply.header('retry-after', String(seconds)).header('ratelimit-limit', String(limit)).header('ratelimit-remaining', '0').header('ratelimit-reset', String(seconds));
     throw new AppError('RATE_LIMITED', `Too many requests; retry in ${seconds} seconds`, 429);
+  };
+
+  const slowPath = async (request: FastifyRequest, reply: FastifyReply, appId: string | null) => {
+    const mode = request.headers['x-body-encryption'];
+    let client: ClientApplication | null = null;
+    if (mode !== undefined) {
+      if (mode !== BODY_ENCRYPTION) throw new AppError('VALIDATION_ERROR', `X-Body-Encryption must be ${BODY_ENCRYPTION}`, 400);
+      client = await openEncryptedRequest(deps, request, appId);
+    } else if (appId) {
+      client = await deps.apps.get(appId);
+    }
+    check(request, reply, appId, client);
+  };
+
+  // Callback style with a synchronous fast path: a plain request for a cached application (the
+  // validation hot path) costs no promise here.
+  const guard = (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+    const appId = appIdOf(request);
+    if (request.headers['x-body-encryption'] === undefined) {
+      const cached = appId ? deps.apps.peek(appId) : null;
+      if (cached !== undefined) {
+        try {
+          check(request, reply, appId, cached);
+        } catch (err) {
+          return done(err as Error);
+        }
+        return done();
+      }
+    }
+    slowPath(request, reply, appId).then(() => done(), done);
   };
 
   app.addHook('onRoute', (route: RouteOptions) => {

@@ -62,6 +62,15 @@ export class ApplicationCache {
     return pending;
   }
 
+  /**
+   * The cached answer without waiting: the application (or null for an id known not to exist),
+   * or undefined when it must be loaded with `get`.
+   */
+  peek(appId: string): ClientApplication | null | undefined {
+    const hit = this.entries.get(appId.toLowerCase());
+    return hit && hit.expiresAt > Date.now() ? hit.value : undefined;
+  }
+
   invalidate(appId: string): void {
     this.entries.delete(appId.toLowerCase());
   }

@@ -3,8 +3,7 @@ import { z } from 'zod';
 import { checkExpiration } from '../../core/licenses/check-expiration.js';
 import { validateLicense } from '../../core/licenses/validate-license.js';
 import type { Deps } from '../../core/deps.js';
-import { notFound } from '../../core/errors.js';
-import type { FastifyRequest } from 'fastify';
+import { resolveClientApp, withNonce } from '../client-app.js';
 
 const tags = ['Client'];
 
@@ -14,15 +13,6 @@ const clientBase = {
   nonce: z.string().min(8).max(64).optional(),
 };
 
-/** The client's application, or 404 for an unknown `app_id`. Set before rendering, so answers are signed. */
-async function resolveClientApp(deps: Deps, request: FastifyRequest, appId: string) {
-  const app = await deps.apps.get(appId);
-  if (!app) throw notFound('Application');
-  request.clientApp = app;
-  return app;
-}
-
-const withNonce = <T extends object>(body: T, nonce: string | undefined) => (nonce === undefined ? body : { ...body, nonce });
 
 export const clientLicenseRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
   app.post(
