@@ -5,13 +5,15 @@
  *
  * Environment: the usual Keycord variables (DATABASE_URL, KEYCORD_SECRET, DATABASE_POOL_SIZE, …).
  */
+import { writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 import postgres from 'postgres';
 import { loadConfig } from '../src/config.js';
 import { buildApp } from '../src/http/app.js';
 import { createDeps } from '../src/runtime.js';
 
-export type ServerMessage = { type: 'listening'; port: number } | { type: 'stopped' };
-export type ParentMessage = { type: 'stop' };
+export type ServerMessage = { type: 'listening'; port: number } | { type: 'stopped' } | { type: 'profiling' } | { type: 'profiled'; file: string };
+export type ParentMessage = { type: 'stop' } | { type: 'profile-start' } | { type: 'profile-stop'; file: string };
 
 const send = (message: ServerMessage) => process.send?.(message);
 
@@ -19,7 +21,7 @@ const config = loadConfig();
 if (!config.databaseUrl) throw new Error('DATABASE_URL is required');
 const deps = await createDeps(config);
 deps.usage.start();
-const app = await buildApp(deps);
+const app = await buildApp(deps, { signingThread: config.signingThread });
 
 // The baseline: what any Fastify route that reads one license costs. One indexed SELECT per
 // request (the (application_id, license_key) unique index), key as a parameter, a pool of the
@@ -36,12 +38,31 @@ const address = app.server.address();
 if (!address || typeof address === 'string') throw new Error('server has no TCP address');
 send({ type: 'listening', port: address.port });
 
+// BENCH_CPU_PROF=1: the parent brackets each measured run, so each target gets its own profile
+// (a whole-process profile would mix seeding, warm-up and both targets).
+let profiler: Session | null = null;
+async function profileStart() {
+  profiler = new Session();
+  profiler.connect();
+  await profiler.post('Profiler.enable');
+  await profiler.post('Profiler.start');
+  send({ type: 'profiling' });
+}
+async function profileStop(file: string) {
+  if (!profiler) return;
+  const { profile } = await profiler.post('Profiler.stop');
+  profiler.disconnect();
+  profiler = null;
+  await writeFile(file, JSON.stringify(profile));
+  send({ type: 'profiled', file });
+}
+
 process.on('message', async (message: ParentMessage) => {
-  if (message.type !== 'stop') return;
+  if (message.type === 'profile-start') return profileStart();
+  if (message.type === 'profile-stop') return profileStop(message.file);
   await app.close();
   await deps.usage.stop();
   await Promise.all([deps.db.close(), bareSql.end({ timeout: 5 })]);
   send({ type: 'stopped' });
-  // A normal exit, so `--cpu-prof` (BENCH_CPU_PROF=1) gets to write its profile.
   process.disconnect?.();
 });

@@ -10,12 +10,13 @@
  *   BENCH_BARE_DURATION_S  bare-route run length (default min(20, BENCH_DURATION_S))
  *   BENCH_WARMUP_S         warm-up per target (default 5)
  *   BENCH_LICENSES         licenses seeded (default 5000)
- *   BENCH_CPU_PROF=1       write a V8 CPU profile of the server to bench/profiles/
+ *   BENCH_CPU_PROF=1       write a V8 CPU profile of the server per measured run to bench/profiles/
  *   BENCH_DATABASE_URL     admin connection used to create/drop the bench database
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { mkdir } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +46,8 @@ const TARGET_RATIO = 1.0;
 const TARGET_P99_MS = 15;
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const PROFILE = process.env.BENCH_CPU_PROF === '1';
+const PROFILE_DIR = join(ROOT, 'bench', 'profiles');
 const SERVER = fileURLToPath(new URL('./validate-server.ts', import.meta.url));
 
 /** The environment both the seeding app (here) and the server (child) run Keycord with. */
@@ -80,8 +83,7 @@ async function seed(env: Record<string, string>): Promise<Seeded & { postgresVer
 }
 
 async function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
-  const profile = process.env.BENCH_CPU_PROF === '1' ? ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, 'bench', 'profiles')}`] : [];
-  const child = fork(SERVER, [], { cwd: ROOT, execArgv: ['--import', 'tsx', ...profile], env: { ...process.env, ...env } });
+  const child = fork(SERVER, [], { cwd: ROOT, execArgv: ['--import', 'tsx'], env: { ...process.env, ...env } });
   const exited = once(child, 'exit').then(([code]) => {
     throw new Error(`bench server exited early (code ${code})`);
   });
@@ -102,6 +104,19 @@ async function stopServer(child: ChildProcess): Promise<void> {
   const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
   await exited;
   clearTimeout(timer);
+}
+
+/** Sends `message` to the server and waits for the answer of type `answer`. */
+function ask(child: ChildProcess, message: ParentMessage, answer: ServerMessage['type']): Promise<void> {
+  return new Promise((resolve) => {
+    const onMessage = (m: ServerMessage) => {
+      if (m.type !== answer) return;
+      child.off('message', onMessage);
+      resolve();
+    };
+    child.on('message', onMessage);
+    child.send(message);
+  });
 }
 
 /** One request by hand: the body every benchmarked response must equal, after checking it is the right answer. */
@@ -173,12 +188,17 @@ async function main() {
 
     // Each target is warmed (JIT, prepared statements, pool connections) right before it is measured.
     const serverPid = child.pid!;
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    if (PROFILE) await mkdir(PROFILE_DIR, { recursive: true });
     const databaseName = db.name;
     const measure = async (target: Target, durationS: number) => {
       await runLoad(target, { connections: CONNECTIONS, durationS: WARMUP_S });
+      if (PROFILE) await ask(child!, { type: 'profile-start' }, 'profiling');
       const before = cpuSnapshot(serverPid, databaseName);
       const result = await runLoad(target, { connections: CONNECTIONS, durationS, windowS: WINDOW_S });
-      return { result, cpu: cpuPerRequest(before, cpuSnapshot(serverPid, databaseName), result.requests, result.seconds) };
+      const after = cpuSnapshot(serverPid, databaseName);
+      if (PROFILE) await ask(child!, { type: 'profile-stop', file: join(PROFILE_DIR, `${target.name}-${stamp}.cpuprofile`) }, 'profiled');
+      return { result, cpu: cpuPerRequest(before, after, result.requests, result.seconds) };
     };
     const bareRun = await measure(bare, BARE_DURATION_S);
     console.log(summary('bare', bareRun.result));
@@ -220,7 +240,7 @@ async function main() {
     } else {
       console.log(`steadiness: run too short for more than one ${WINDOW_S} s window`);
     }
-    if (process.env.BENCH_CPU_PROF === '1') console.log(`\nCPU profile of the server: bench/profiles/ (written when it exits)`);
+    if (PROFILE) console.log(`\nCPU profiles of the server (one per target, profiler overhead included): bench/profiles/*-${stamp}.cpuprofile`);
   } finally {
     await cleanup();
   }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
@@ -40,6 +41,11 @@ const envSchema = z.object({
   MAX_APPLICATIONS: z.coerce.number().int().min(1).default(50),
   MAX_LICENSES_PER_APPLICATION: z.coerce.number().int().min(1).default(1_000_000),
   TRUST_PROXY: booleanString.default(false),
+  /**
+   * Sign client answers (Ed25519) on a second thread, so the event loop keeps answering. Takes
+   * effect where sodium-native loaded and the machine has more than one CPU.
+   */
+  SIGNING_THREAD: booleanString.default(true),
   /** Prefix of every BullMQ key in Redis; tests give each file its own. */
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_:-]{1,64}$/).default('keycord'),
   /** How often the expiry sweep runs: milliseconds, or a number with s/m/h. */
@@ -125,6 +131,7 @@ export type Config = {
   maxApplications: number;
   maxLicensesPerApplication: number;
   trustProxy: boolean;
+  signingThread: boolean;
   jobs: JobsConfig;
   discord: DiscordConfig;
   rateLimits: { sellerPerMinute: number; authPerMinute: number };
@@ -201,6 +208,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxApplications: e.MAX_APPLICATIONS,
     maxLicensesPerApplication: e.MAX_LICENSES_PER_APPLICATION,
     trustProxy: e.TRUST_PROXY,
+    signingThread: e.SIGNING_THREAD && availableParallelism() > 1,
     jobs: {
       queuePrefix: e.QUEUE_PREFIX,
       expirySweepEveryMs: e.EXPIRY_SWEEP_EVERY,

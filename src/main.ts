@@ -45,6 +45,7 @@ async function start(role: Role) {
     ? await buildApp(deps, {
         version: API_VERSION,
         trustProxy: config.trustProxy,
+        signingThread: config.signingThread,
         logRequests: config.logLevel === 'debug' || config.logLevel === 'trace',
         jobs,
         operators: config.jobs.operators,

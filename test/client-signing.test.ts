@@ -2,7 +2,7 @@ import { generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { privateKeyFromDer } from '../src/core/crypto.js';
-import { ED25519_BACKEND, responseMessage, signResponseHex } from '../src/http/client-signing.js';
+import { ED25519_BACKEND, responseMessage, signResponseHex } from '../src/http/ed25519.js';
 
 const sodiumInstalled = (() => {
   try {

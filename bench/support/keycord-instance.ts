@@ -157,7 +157,7 @@ export async function startKeycord(
     jobs = await startJobSystem(deps, config, { withWorkers: workers === 'in-process' });
     if (workers === 'child') child = await startWorker({ ...keycordEnv });
     // As `keycord start` does: rate-limit counters live under the queue prefix (cleaned below).
-    app = await buildApp(deps, { jobs, rateLimits: { ...config.rateLimits, prefix: queuePrefix } });
+    app = await buildApp(deps, { signingThread: config.signingThread, jobs, rateLimits: { ...config.rateLimits, prefix: queuePrefix } });
     await app.ready();
   } catch (err) {
     await close();

@@ -6,7 +6,6 @@ import {
   generateKeyPairSync,
   hkdfSync,
   randomBytes,
-  sign,
   timingSafeEqual,
   type KeyObject,
 } from 'node:crypto';
@@ -71,5 +70,3 @@ export function generateSigningKeyPair(): SigningKeyPair {
 
 export const privateKeyFromDer = (der: Buffer): KeyObject => createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
 
-export const signEd25519Hex = (key: KeyObject, message: string | Buffer) =>
-  sign(null, typeof message === 'string' ? Buffer.from(message) : message, key).toString('hex');

@@ -42,6 +42,8 @@ export interface BuildAppOptions {
   operators?: string[];
   /** Requests per minute; without it the limits are the configuration defaults. */
   rateLimits?: { sellerPerMinute: number; authPerMinute: number; prefix?: string };
+  /** Sign client answers on a second thread where libsodium loaded (SIGNING_THREAD; default on). */
+  signingThread?: boolean;
   /** HTTP interactions mode: the bot's handlers and the key Discord signs with. */
   discord?: { bot: DiscordBot; publicKey: string };
 }
@@ -71,7 +73,7 @@ export async function buildApp(deps: Deps, opts: BuildAppOptions = {}): Promise<
   installStorableTextGuard(app);
   // Encryption's onSend must run before signing's: the signature covers the encrypted bytes.
   installEncryptedAnswers(app);
-  installClientSigning(app);
+  installClientSigning(app, { thread: opts.signingThread ?? true });
   installClientGuard(app, deps);
   installIdempotency(app, deps);
 

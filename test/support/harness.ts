@@ -96,6 +96,7 @@ export async function startHarness(
   const app = await buildApp(deps, {
     ...(jobs ? { jobs } : {}),
     operators: config.jobs.operators,
+    signingThread: config.signingThread,
     rateLimits: { ...config.rateLimits, prefix: queuePrefix },
     ...(bot ? { discord: { bot, publicKey: config.discord.publicKey! } } : {}),
   });

@@ -2,7 +2,6 @@ import multipart from '@fastify/multipart';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { signEd25519Hex } from '../../core/crypto.js';
 import type { Deps } from '../../core/deps.js';
 import { AppError, badRequest } from '../../core/errors.js';
 import { deleteFile } from '../../core/files/delete-file.js';
@@ -15,6 +14,7 @@ import { requireDeveloper, sellerActor } from '../authenticate.js';
 import { clientCredentials, loadClientApp } from '../client-app.js';
 import { pageQuery, sendPage } from '../pagination.js';
 import { idParams } from '../schemas.js';
+import { signResponseHex } from '../ed25519.js';
 
 const tags = ['Files'];
 
@@ -138,7 +138,7 @@ const clientFileRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { de
         .header('Cache-Control', 'private, no-store')
         .header('X-Content-SHA256', download.sha256)
         .header('X-Signature-Timestamp', timestamp)
-        .header('X-Signature-Ed25519', signEd25519Hex(clientApp.signingKey, timestamp + download.sha256))
+        .header('X-Signature-Ed25519', signResponseHex(clientApp.signingKey, timestamp, download.sha256))
         .send(download.stream);
     },
   );

@@ -1,0 +1,134 @@
+import { Worker } from 'node:worker_threads';
+import { responseMessage, sodiumSign, type SodiumSecretKey } from './ed25519.js';
+
+/** Called with the 64-byte signature, or the error that prevented it. */
+export type SignatureCallback = (err: Error | null, signature?: Buffer) => void;
+
+interface Pending {
+  secretKey: SodiumSecretKey;
+  timestamp: string;
+  payload: string | Buffer;
+  done: SignatureCallback;
+}
+
+/**
+ * Ed25519 signing of client answers on a second thread. Under load the event loop is the API's
+ * bottleneck and a signature is its largest single cost, so the signatures of everything
+ * answered in one turn go to the thread as one batch (one message each way) while the loop goes
+ * on parsing, looking up and answering. One batch is in flight at a time; what arrives meanwhile
+ * forms the next one, so batches grow with load instead of messages multiplying.
+ *
+ * If the thread fails, its batch and everything after are signed inline (`onFailure` is told
+ * once): an answer is never left unsigned or unanswered. libsodium only: the thread exists where
+ * sodium-native loaded (see ed25519.ts).
+ */
+export class SigningThread {
+  private worker: Worker | null;
+  private queue: Pending[] = [];
+  private inFlight: { id: number; batch: Pending[] } | null = null;
+  private flushScheduled = false;
+  private nextId = 1;
+
+  constructor(private readonly onFailure: (err: Error) => void = () => {}) {
+    this.worker = new Worker(new URL('./signing-worker.mjs', import.meta.url));
+    // The thread never keeps the process alive; `stop` ends it with the app.
+    this.worker.unref();
+    this.worker.on('message', (m: { id: number; signatures: ArrayBuffer }) => this.answered(m));
+    this.worker.on('error', (err) => this.failed(err));
+    this.worker.on('exit', (code) => this.failed(new Error(`the signing thread exited (code ${code})`)));
+  }
+
+  /** Signs `timestamp ‖ payload`; `done` is called once, from a later turn of the event loop. */
+  sign(secretKey: SodiumSecretKey, timestamp: string, payload: string | Buffer, done: SignatureCallback): void {
+    this.queue.push({ secretKey, timestamp, payload, done });
+    if (!this.worker) return this.drainInline();
+    if (!this.inFlight && !this.flushScheduled) {
+      this.flushScheduled = true;
+      // After this turn's I/O callbacks, so everything answered in this turn goes in one batch.
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Ends the thread; anything still waiting is signed inline first. */
+  async stop(): Promise<void> {
+    const worker = this.worker;
+    this.worker = null;
+    this.drainInline();
+    if (worker) await worker.terminate();
+  }
+
+  /** The thread's own handle, for tests that need to make it fail. */
+  get threadForTests(): Worker | null {
+    return this.worker;
+  }
+
+  private flush() {
+    this.flushScheduled = false;
+    if (!this.worker || this.inFlight || this.queue.length === 0) return;
+    const batch = this.queue;
+    this.queue = [];
+    // Each distinct key goes once per batch; messages go back to back in one transferred buffer.
+    const keys: SodiumSecretKey[] = [];
+    const keyIndex = new Map<SodiumSecretKey, number>();
+    const keyOf = new Uint32Array(batch.length);
+    const ends = new Uint32Array(batch.length);
+    let total = 0;
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i]!;
+      let k = keyIndex.get(p.secretKey);
+      if (k === undefined) {
+        k = keys.push(p.secretKey) - 1;
+        keyIndex.set(p.secretKey, k);
+      }
+      keyOf[i] = k;
+      total += p.timestamp.length + (typeof p.payload === 'string' ? Buffer.byteLength(p.payload) : p.payload.length);
+      ends[i] = total;
+    }
+    const messages = new ArrayBuffer(total);
+    const bytes = Buffer.from(messages);
+    let at = 0;
+    for (const p of batch) {
+      at += bytes.write(p.timestamp, at, 'latin1');
+      at += typeof p.payload === 'string' ? bytes.write(p.payload, at) : p.payload.copy(bytes, at);
+    }
+    // Copied into a buffer of their own: posting a Buffer that is a slice of Node's pool would
+    // copy the whole pool.
+    const keyBytes = new ArrayBuffer(keys.length * 64);
+    keys.forEach((key, i) => key.copy(Buffer.from(keyBytes, i * 64, 64)));
+    const id = this.nextId++;
+    this.inFlight = { id, batch };
+    this.worker.postMessage({ id, messages, ends, keyOf, keys: keyBytes }, [messages, ends.buffer, keyOf.buffer, keyBytes]);
+  }
+
+  private answered({ id, signatures }: { id: number; signatures: ArrayBuffer }) {
+    const inFlight = this.inFlight;
+    if (!inFlight || inFlight.id !== id) return;
+    this.inFlight = null;
+    const all = Buffer.from(signatures);
+    for (let i = 0; i < inFlight.batch.length; i++) inFlight.batch[i]!.done(null, all.subarray(i * 64, i * 64 + 64));
+    this.flush();
+  }
+
+  private failed(err: Error) {
+    if (!this.worker) return; // stopped on purpose, or already failed
+    this.worker = null;
+    this.onFailure(err);
+    this.drainInline();
+  }
+
+  private drainInline() {
+    const pending = [...(this.inFlight?.batch ?? []), ...this.queue];
+    this.inFlight = null;
+    this.queue = [];
+    for (const p of pending) {
+      let signature: Buffer;
+      try {
+        signature = sodiumSign(p.secretKey, responseMessage(p.timestamp, p.payload));
+      } catch (err) {
+        p.done(err as Error);
+        continue;
+      }
+      p.done(null, signature);
+    }
+  }
+}
