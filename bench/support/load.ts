@@ -19,6 +19,8 @@ export interface LoadResult {
   errors: number;
   timeouts: number;
   mismatches: number;
+  /** Every response time (ms), so runs can be combined with exact percentiles. */
+  latencies: number[];
   /** Throughput and latency per `windowS`-second slice of the run, in order. */
   windows: { fromS: number; toS: number; reqPerSec: number; p50: number; p99: number }[];
 }
@@ -66,6 +68,7 @@ export function runLoad(target: Target, opts: { connections: number; durationS: 
           errors: result.errors,
           timeouts: result.timeouts,
           mismatches,
+          latencies: all,
           // The last slice is often a fraction of a second of connections closing; drop it if tiny.
           windows: windows.filter((w) => w.toS - w.fromS >= windowS / 2),
         });
@@ -78,6 +81,26 @@ export function runLoad(target: Target, opts: { connections: number; durationS: 
     // Not in @types/autocannon: emitted when a body differs from `expectBody`.
     (instance as unknown as NodeJS.EventEmitter).on('mismatch', () => mismatches++);
   });
+}
+
+/** Several runs of one target as one: requests and seconds add up, percentiles over all responses. */
+export function combineRuns(name: string, runs: LoadResult[]): LoadResult {
+  const latencies = runs.flatMap((r) => r.latencies);
+  const seconds = runs.reduce((s, r) => s + r.seconds, 0);
+  const sum = (key: 'non2xx' | 'errors' | 'timeouts' | 'mismatches') => runs.reduce((s, r) => s + r[key], 0);
+  return {
+    name,
+    seconds,
+    requests: latencies.length,
+    reqPerSec: latencies.length / seconds,
+    ...percentiles(latencies),
+    non2xx: sum('non2xx'),
+    errors: sum('errors'),
+    timeouts: sum('timeouts'),
+    mismatches: sum('mismatches'),
+    latencies,
+    windows: runs.flatMap((r) => r.windows),
+  };
 }
 
 function percentiles(values: number[]): { p50: number; p99: number } {

@@ -1,0 +1,113 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../../src/config.js';
+import { buildApp } from '../../src/http/app.js';
+import { createDeps, runMigrations } from '../../src/runtime.js';
+import { seedThroughApi, type Seeded } from './seed.js';
+import type { ParentMessage, ServerMessage } from '../validate-server.js';
+
+/** What the validation benchmarks share: the environment, the seed and the server child process. */
+
+export const BENCH_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const SERVER = fileURLToPath(new URL('../validate-server.ts', import.meta.url));
+
+export const envInt = (name: string, fallback: number) => {
+  const raw = process.env[name];
+  const n = raw === undefined || raw === '' ? fallback : Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`);
+  return n;
+};
+
+/** The environment both the seeding app (here) and the server (child) run Keycord with. */
+export function keycordEnv(databaseUrl: string, secret: string): Record<string, string> {
+  return {
+    NODE_ENV: 'production',
+    DATABASE_URL: databaseUrl,
+    KEYCORD_SECRET: secret,
+    LOG_LEVEL: 'warn',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    DATA_DIR: join(tmpdir(), 'keycord-bench-data'),
+  };
+}
+
+/** Migrates the bench database and seeds `licenses` licenses through the real API. */
+export async function seed(env: Record<string, string>, licenses: number): Promise<Seeded & { postgresVersion: string; poolSize: number }> {
+  const config = loadConfig({ ...process.env, ...env });
+  const deps = await createDeps(config);
+  try {
+    await runMigrations(deps.db);
+    const app = await buildApp(deps);
+    try {
+      const seeded = await seedThroughApi(app, licenses);
+      const [v] = await deps.db.query<{ server_version: string }>('show server_version');
+      return { ...seeded, postgresVersion: v?.server_version ?? '?', poolSize: config.databasePoolSize };
+    } finally {
+      await app.close();
+    }
+  } finally {
+    await deps.usage.stop();
+    await deps.db.close();
+  }
+}
+
+/** Starts bench/validate-server.ts as a child process and waits until it listens. */
+export async function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
+  const child = fork(SERVER, [], { cwd: BENCH_ROOT, execArgv: ['--import', 'tsx'], env: { ...process.env, ...env } });
+  const exited = once(child, 'exit').then(([code]) => {
+    throw new Error(`bench server exited early (code ${code})`);
+  });
+  const listening = new Promise<number>((resolve) => {
+    child.on('message', (m: ServerMessage) => {
+      if (m.type === 'listening') resolve(m.port);
+    });
+  });
+  const port = await Promise.race([listening, exited]);
+  exited.catch(() => {}); // from here on, the exit is expected (stopServer)
+  return { child, port };
+}
+
+export async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  if (child.connected) child.send({ type: 'stop' } satisfies ParentMessage);
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Sends `message` to the server and waits for the answer of type `answer`. */
+export function ask(child: ChildProcess, message: ParentMessage, answer: ServerMessage['type']): Promise<void> {
+  return new Promise((resolve) => {
+    const onMessage = (m: ServerMessage) => {
+      if (m.type !== answer) return;
+      child.off('message', onMessage);
+      resolve();
+    };
+    child.on('message', onMessage);
+    child.send(message);
+  });
+}
+
+/** One request by hand: the body every benchmarked response must equal, after checking it is the right answer. */
+export async function expectedBody(url: string, body: string, check: (res: Response, json: Record<string, unknown>) => void): Promise<string> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const text = await res.text();
+  check(res, JSON.parse(text));
+  return text;
+}
+
+/** The validate target for a seeded license: its body, and the checked answer every response must equal. */
+export async function validateTarget(base: string, seeded: Seeded, name = 'validate') {
+  const body = JSON.stringify({ app_id: seeded.appId, license_key: seeded.licenseKey, hwid: seeded.hwid });
+  const url = `${base}/api/licenses/validate`;
+  const expectBody = await expectedBody(url, body, (res, json) => {
+    if (res.status !== 200 || json.code !== 'VALID' || !res.headers.get('x-signature-ed25519')) {
+      throw new Error(`validate answered ${res.status} ${JSON.stringify(json)}`);
+    }
+  });
+  return { name, url, body, expectBody };
+}

@@ -1,0 +1,83 @@
+/**
+ * `npm run bench:validate-ab` — does a setting make validation faster? Two validation servers on
+ * one seeded database, differing only by the environment given, are loaded in turn: short
+ * rounds, alternating which goes first, so a shared machine whose speed drifts over minutes
+ * touches both alike. Prints each round and the median of the per-round ratios B/A.
+ *
+ *   BENCH_A, BENCH_B    JSON objects of environment variables for server A and server B
+ *                       (default: SIGNING_THREAD false vs true)
+ *   BENCH_ROUNDS        rounds (default 8); BENCH_ROUND_S seconds per server per round (default 5)
+ *   BENCH_WARMUP_S      warm-up per server before the rounds (default 5)
+ */
+import { randomBytes } from 'node:crypto';
+import { createBenchDatabase, type BenchDatabase } from './support/bench-database.js';
+import { cpuPerRequest, cpuSnapshot } from './support/cpu.js';
+import { runLoad } from './support/load.js';
+import { envInt, keycordEnv, seed, startServer, stopServer, validateTarget } from './support/validate-setup.js';
+
+const envObject = (name: string, fallback: Record<string, string>): Record<string, string> => {
+  const raw = process.env[name];
+  if (!raw) return fallback;
+  const parsed: unknown = JSON.parse(raw);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error(`${name} must be a JSON object of variables`);
+  return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, String(v)]));
+};
+
+const SIDES = { A: envObject('BENCH_A', { SIGNING_THREAD: 'false' }), B: envObject('BENCH_B', { SIGNING_THREAD: 'true' }) };
+const ROUNDS = envInt('BENCH_ROUNDS', 8);
+const ROUND_S = envInt('BENCH_ROUND_S', 5);
+const WARMUP_S = envInt('BENCH_WARMUP_S', 5);
+const CONNECTIONS = 50;
+
+const median = (xs: number[]) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+
+async function main() {
+  let db: BenchDatabase | undefined;
+  const children: Parameters<typeof stopServer>[0][] = [];
+  try {
+    db = await createBenchDatabase();
+    const env = keycordEnv(db.url, randomBytes(32).toString('hex'));
+    const seeded = await seed(env, 5000);
+    const sides = [] as { label: 'A' | 'B'; pid: number; target: Awaited<ReturnType<typeof validateTarget>> }[];
+    for (const label of ['A', 'B'] as const) {
+      const { child, port } = await startServer({ ...env, ...SIDES[label] });
+      children.push(child);
+      sides.push({ label, pid: child.pid!, target: await validateTarget(`http://127.0.0.1:${port}`, seeded, label) });
+    }
+    console.log(`Keycord validation A/B: ${ROUNDS} rounds of ${ROUND_S} s per server, ${CONNECTIONS} connections`);
+    console.log(`  A ${JSON.stringify(SIDES.A)}`);
+    console.log(`  B ${JSON.stringify(SIDES.B)}`);
+    for (const side of sides) await runLoad(side.target, { connections: CONNECTIONS, durationS: WARMUP_S });
+
+    const results = { A: [] as { rps: number; p99: number }[], B: [] as { rps: number; p99: number }[] };
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = round % 2 === 0 ? sides : [...sides].reverse();
+      const line: string[] = [];
+      for (const side of order) {
+        const before = cpuSnapshot(side.pid, db.name);
+        const r = await runLoad(side.target, { connections: CONNECTIONS, durationS: ROUND_S });
+        const cpu = cpuPerRequest(before, cpuSnapshot(side.pid, db.name), r.requests, r.seconds);
+        if (r.errors || r.non2xx || r.mismatches) throw new Error(`${side.label}: ${r.errors} errors, ${r.non2xx} non-2xx, ${r.mismatches} wrong bodies`);
+        results[side.label].push({ rps: r.reqPerSec, p99: r.p99 });
+        line.push(`${side.label} ${fmt(r.reqPerSec).padStart(6)} req/s p99 ${fmt(r.p99, 2).padStart(6)} ms${cpu ? ` server ${fmt(cpu.server, 1)} µs/req` : ''}`);
+      }
+      console.log(`round ${round + 1}  ${line.join('   ')}`);
+    }
+    const ratios = results.A.map((a, i) => results.B[i]!.rps / a.rps);
+    for (const label of ['A', 'B'] as const) {
+      console.log(`${label}: median ${fmt(median(results[label].map((r) => r.rps)))} req/s, p99 ${fmt(median(results[label].map((r) => r.p99)), 2)} ms`);
+    }
+    console.log(`B/A per round: ${ratios.map((r) => fmt(r, 3)).join(' ')}`);
+    console.log(`B/A median: ${fmt(median(ratios), 3)}x req/s`);
+  } finally {
+    for (const child of children) await stopServer(child).catch(() => child.kill('SIGKILL'));
+    if (db) await db.drop();
+  }
+}
+
+await main();
