@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createPublicKey, randomBytes, verify } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -99,7 +99,8 @@ describe('keycord start', () => {
         headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(token ? { authorization: `Bearer ${token}` } : {}) },
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
       });
-      return { status: res.status, body: (await res.json()) as Record<string, any> };
+      const text = await res.text();
+      return { status: res.status, headers: res.headers, text, body: JSON.parse(text) as Record<string, any> };
     };
 
     const reg = await call('POST', '/api/auth/register', { email: 'smoke@example.test', username: 'smoke', password: 'smoke test password' });
@@ -115,6 +116,12 @@ describe('keycord start', () => {
     const valid = await call('POST', '/api/licenses/validate', { app_id: app.body.app_id, license_key: key, hwid: 'SMOKE-PC' });
     expect(valid.status).toBe(200);
     expect(valid.body).toMatchObject({ success: true, code: 'VALID', message: 'License activated successfully' });
+    // Signed on the signing thread, which `npm start` runs outside tsx's loader (a plain .mjs).
+    const publicKey = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(app.body.public_key, 'hex')]), format: 'der', type: 'spki' });
+    const signed = Buffer.from(valid.headers.get('x-signature-timestamp')! + valid.text);
+    expect(verify(null, signed, publicKey, Buffer.from(valid.headers.get('x-signature-ed25519')!, 'hex'))).toBe(true);
+    expect(output).toMatch(/client answers are signed on a signing thread/);
+    expect(output).not.toMatch(/signing thread failed/);
 
     expect(output).toMatch(/KEYCORD_SECRET is not set: generated a new one/);
     const secretFile = join(dataDir, 'keycord-secret');

@@ -20,7 +20,10 @@ export function installClientSigning(app: FastifyInstance, opts: ClientSigningOp
     opts.thread && ED25519_BACKEND === 'libsodium'
       ? new SigningThread((err) => app.log.warn({ err }, 'signing thread failed; client answers are signed inline from now on'))
       : null;
-  if (thread) app.addHook('onClose', () => thread.stop());
+  if (thread) {
+    app.log.info('client answers are signed on a signing thread (libsodium)');
+    app.addHook('onClose', () => thread.stop());
+  }
 
   // Callback style: an async hook would cost every response a promise.
   app.addHook('onSend', (request, reply, payload, done) => {
