@@ -192,6 +192,20 @@ describe('variables: the client side', () => {
     expect(unknownKey.message).toContain('NOT_FOUND');
   });
 
+  it('does not tell a caller without proof which private names exist', async () => {
+    const s = await h.seller();
+    const { app } = await s.setup();
+    await addVariable(s, app.id, { name: 'api_key', value: 'sk_live_123' });
+    const existing = await readVariable('api_key', { app_id: app.app_id });
+    const unknown = await readVariable('no_such_name', { app_id: app.app_id });
+    expect(unknown.statusCode).toBe(existing.statusCode);
+    expect(unknown.json()).toEqual(existing.json());
+    const badProof = { license_key: 'NOPE-NOPE', hwid: 'PC-1' };
+    const existingBad = await readVariable('api_key', { app_id: app.app_id, ...badProof });
+    const unknownBad = await readVariable('no_such_name', { app_id: app.app_id, ...badProof });
+    expect([unknownBad.statusCode, unknownBad.json()]).toEqual([existingBad.statusCode, existingBad.json()]);
+  });
+
   it('hands out a private variable for a license and HWID that validate (activating it as /validate would)', async () => {
     const s = await h.seller();
     const { app, plan } = await s.setup();
@@ -252,14 +266,16 @@ describe('variables: the client side', () => {
     expect(gone.message).toContain('no longer exists');
   });
 
-  it('answers 404 for an unknown app_id or variable, and never serves another application’s variable', async () => {
+  it('answers 404 for an unknown app_id, and for an unknown variable once the caller proves a right; never serves another application’s variable', async () => {
     const s = await h.seller();
-    const { app } = await s.setup();
+    const { app, plan } = await s.setup();
     const { app: otherApp } = await s.setup();
+    const [lic] = await s.generate(plan.id);
+    const proof = { license_key: lic!.license_key, hwid: 'PC-1' };
     await addVariable(s, otherApp.id, { name: 'only_there', value: 'x', public: true });
     expectError(await readVariable('only_there', { app_id: '00000000-0000-4000-8000-000000000000' }), 404, 'NOT_FOUND');
-    expectError(await readVariable('only_there', { app_id: app.app_id }), 404, 'NOT_FOUND');
-    expectError(await readVariable('nothing_here', { app_id: app.app_id }), 404, 'NOT_FOUND');
+    expectError(await readVariable('only_there', { app_id: app.app_id, ...proof }), 404, 'NOT_FOUND');
+    expectError(await readVariable('nothing_here', { app_id: app.app_id, ...proof }), 404, 'NOT_FOUND');
     expect((await readVariable('only_there', { app_id: otherApp.app_id })).json().value).toBe('x');
     expectError(await readVariable('only_there', { app_id: 'not-a-uuid' }), 400, 'VALIDATION_ERROR');
     expectError(await h.app.inject({ method: 'GET', url: '/api/variables/only_there' }), 400, 'VALIDATION_ERROR');
@@ -268,7 +284,8 @@ describe('variables: the client side', () => {
 
   it('shows a change to a variable at once', async () => {
     const s = await h.seller();
-    const { app } = await s.setup();
+    const { app, plan } = await s.setup();
+    const [lic] = await s.generate(plan.id);
     const v = await addVariable(s, app.id, { name: 'flag', value: 'off', public: true });
     expect((await readVariable('flag', { app_id: app.app_id })).json().value).toBe('off');
     await s.call('PUT', `/api/variables/${v.id}`, { value: 'on' });
@@ -276,6 +293,6 @@ describe('variables: the client side', () => {
     await s.call('PUT', `/api/variables/${v.id}`, { public: false });
     expectError(await readVariable('flag', { app_id: app.app_id }), 403, 'FORBIDDEN');
     await s.call('DELETE', `/api/variables/${v.id}`);
-    expectError(await readVariable('flag', { app_id: app.app_id }), 404, 'NOT_FOUND');
+    expectError(await readVariable('flag', { app_id: app.app_id, license_key: lic!.license_key, hwid: 'PC-1' }), 404, 'NOT_FOUND');
   });
 });

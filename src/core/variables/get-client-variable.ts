@@ -9,6 +9,9 @@ import { proveClient, type ClientCredentials } from '../users/client-credentials
  * A variable as a customer app reads it. Public ones are open to anyone holding the `app_id`;
  * a private one is handed out only to a caller who proves a right to it: a license + HWID that
  * validate (exactly as /validate, so a first use activates the key) or a user token.
+ *
+ * An unknown name is answered like a private variable until the caller proves a right (then
+ * 404): otherwise anyone holding the `app_id` could list the private names by probing.
  */
 export async function getClientVariable(deps: Deps, app: ClientApplication, name: string, creds: ClientCredentials) {
   const [variable] = await deps.db.orm
@@ -16,10 +19,10 @@ export async function getClientVariable(deps: Deps, app: ClientApplication, name
     .from(variables)
     .where(and(eq(variables.applicationId, app.id), eq(variables.name, name)))
     .limit(1);
-  if (!variable) throw notFound('Variable');
-  if (!variable.public) {
+  if (!variable?.public) {
     const proof = await proveClient(deps, app, creds);
     if (!proof.ok) throw forbidden(`${proof.message} (${proof.code})`);
   }
+  if (!variable) throw notFound('Variable');
   return { name: variable.name, value: variable.value };
 }
