@@ -137,6 +137,42 @@ describe('webhooks', () => {
   });
 });
 
+describe('fan-out of an event', () => {
+  it('makes one delivery per subscribed active webhook, however often it runs, and returns those still pending', async () => {
+    const s = await h.seller();
+    const { app, hook: a } = await hookedApp(s, 'http://127.0.0.1:9/a', ['license.banned']);
+    const add = async (events: string[]) => (await s.call('POST', `/api/applications/${app.id}/webhooks`, { url: 'http://127.0.0.1:9/x', events })).json();
+    const b = await add(['license.banned', 'license.deleted']);
+    await add(['license.deleted']); // not subscribed to the event
+    const inactive = await add(['license.banned']);
+    expect((await s.call('PUT', `/api/webhooks/${inactive.id}`, { active: false })).statusCode).toBe(200);
+
+    // Already marked relayed, so the running relay leaves it to this test.
+    const insertEvent = async (type: string, payload: Record<string, unknown>) =>
+      Number((await h.deps.db.query<{ id: string }>(`insert into outbox (application_id, kind, type, payload, relayed_at) values ($1, 'event', $2, $3::jsonb, now()) returning id`, [app.id, type, JSON.stringify(payload)]))[0]!.id);
+    const { fanOutEvent } = await import('../src/core/webhooks/deliver-webhooks.js');
+    const eventId = await insertEvent('license.banned', { license: { id: 1 } });
+    const first = await fanOutEvent(h.deps, eventId);
+    expect(first.event?.id).toBe(eventId);
+    const rows = () => h.deps.db.query<{ id: string; webhook_id: number; status: string }>('select id, webhook_id, status from webhook_deliveries where event_id = $1 order by id', [eventId]);
+    const made = await rows();
+    expect(made.map((r) => r.webhook_id).sort()).toEqual([a.id, b.id].sort());
+    expect([...first.deliveries].sort()).toEqual(made.map((r) => Number(r.id)).sort());
+
+    // A retried dispatch job: nothing new, the same pending deliveries again.
+    expect([...(await fanOutEvent(h.deps, eventId)).deliveries].sort()).toEqual([...first.deliveries].sort());
+    expect(await rows()).toHaveLength(2);
+    await h.deps.db.query(`update webhook_deliveries set status = 'delivered' where id = $1`, [first.deliveries[0]]);
+    expect((await fanOutEvent(h.deps, eventId)).deliveries).toEqual([first.deliveries[1]]);
+
+    // A test event goes to the webhook it names, active or not.
+    const testEvent = await insertEvent('webhook.test', { webhook_id: inactive.id });
+    const sent = await fanOutEvent(h.deps, testEvent);
+    expect(sent.deliveries).toHaveLength(1);
+    expect((await h.deps.db.query<{ webhook_id: number }>('select webhook_id from webhook_deliveries where event_id = $1', [testEvent])).map((r) => r.webhook_id)).toEqual([inactive.id]);
+  });
+});
+
 describe('private webhook addresses', () => {
   it('classifies loopback, private, link-local and mapped addresses as private', () => {
     for (const a of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.169.254', '::1', 'fe80::1', 'fd00::1', '::ffff:127.0.0.1', '0.0.0.0', '100.64.0.1']) {

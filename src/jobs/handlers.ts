@@ -1,5 +1,5 @@
 import type { Job } from 'bullmq';
-import { and, eq, isNotNull, lt, sql } from 'drizzle-orm';
+import { and, isNotNull, lt, sql } from 'drizzle-orm';
 import { idempotencyKeys, outbox } from '../db/schema.js';
 import type { Deps } from '../core/deps.js';
 import { failGenerationJob, runGenerationJob } from '../core/jobs/run-generation-job.js';
@@ -24,7 +24,7 @@ const isLastAttempt = (job: Job) => job.attemptsMade + 1 >= (job.opts.attempts ?
 /** An outbox event: one delivery job per subscribed webhook, then the in-process listeners. */
 export async function dispatchEvent(ctx: HandlerContext, job: Job) {
   const { outbox_id } = dispatchEventPayload.parse(job.data);
-  const deliveries = await fanOutEvent(ctx.deps, outbox_id);
+  const { event, deliveries } = await fanOutEvent(ctx.deps, outbox_id);
   if (deliveries.length) {
     await ctx.queues.webhooks.addBulk(
       deliveries.map((id) => ({
@@ -34,10 +34,7 @@ export async function dispatchEvent(ctx: HandlerContext, job: Job) {
       })),
     );
   }
-  if (ctx.eventListeners.length) {
-    const [event] = await ctx.deps.db.orm.select().from(outbox).where(eq(outbox.id, outbox_id));
-    if (event) for (const listener of ctx.eventListeners) await listener(event);
-  }
+  if (event) for (const listener of ctx.eventListeners) await listener(event);
   return { deliveries: deliveries.length };
 }
 
