@@ -229,6 +229,37 @@ describe("a customer's licenses", () => {
     expect(await send(slash(carol, 'reset-hwid'))).toEqual(fromButton);
   });
 
+  it('pages the reset menu for a member with more than 25 licenses, in place', async () => {
+    const dave: Member = { id: '100000000000000024', name: 'Dave' };
+    const owned = await seller.generate(lifetime.id, 30);
+    allKeys.push(...owned.map((l) => l.license_key));
+    await h.deps.db.query('update licenses set discord_user_id = $1 where id = any($2::int[])', [dave.id, owned.map((l) => l.id)]);
+    const options = (answer: { data: { components: { components: { options?: { value: string }[] }[] }[] } }) =>
+      answer.data.components[0]!.components[0]!.options!.map((o) => Number(o.value));
+    const buttons = (answer: { data: { components: { components: { custom_id: string; disabled?: boolean }[] }[] } }) =>
+      answer.data.components[1]!.components.map((b) => [b.custom_id, b.disabled ?? false]);
+
+    const first = await send(button(dave, 'lic:reset'));
+    expect(first.type).toBe(4);
+    expect(options(first)).toEqual(owned.slice(0, 25).map((l) => l.id));
+    expect(buttons(first)).toEqual([
+      ['lic:reset-page:0', true],
+      ['lic:reset-page:1', false],
+    ]);
+    const next = await send(button(dave, 'lic:reset-page:1'));
+    expect(next.type).toBe(7); // the ephemeral menu is updated, not answered anew
+    expect(options(next)).toEqual(owned.slice(25).map((l) => l.id));
+    expect(buttons(next)).toEqual([
+      ['lic:reset-page:0', false],
+      ['lic:reset-page:1', true],
+    ]);
+    // The last license is reachable and resettable from its page.
+    expect((await resetOf(dave, owned[29]!.id)).data.content).toContain('HWID reset');
+    // Another member turning the page sees her own licenses, never Dave's.
+    const carolsPage = await send(button(carol, 'lic:reset-page:1'));
+    expect(options(carolsPage).some((id) => owned.some((l) => l.id === id))).toBe(false);
+  });
+
   describe('resetting a HWID', () => {
     let resetAt: Date;
 
@@ -284,6 +315,8 @@ describe('privacy', () => {
     expect(answers.length).toBeGreaterThan(15);
     for (const a of answers) {
       if (a.type === 9) continue; // a modal is not a message
+      // 7 turns a page of the reset menu: it updates that (ephemeral) message in place.
+      if (a.type === 7) continue;
       expect(a.type).toBe(4);
       expect(a.data?.flags, JSON.stringify(a)).toBe(64);
     }

@@ -11,7 +11,8 @@ import {
   panelMessage,
   plansEmbed,
   redeemModal,
-  resetSelect,
+  resetMenu,
+  RESET_PAGE_SIZE,
   setupModal,
   statsEmbed,
 } from '../src/discord/render.js';
@@ -33,6 +34,8 @@ describe('the custom id codec', () => {
     { kind: 'panel', action: 'reset' },
     { kind: 'redeem-modal' },
     { kind: 'reset-select' },
+    { kind: 'reset-page', page: 0 },
+    { kind: 'reset-page', page: 3 },
     { kind: 'setup-modal', sellerRoleId: null, logChannelId: null },
     { kind: 'setup-modal', sellerRoleId: '900000000000000010', logChannelId: null },
     { kind: 'setup-modal', sellerRoleId: null, logChannelId: '900000000000000011' },
@@ -53,7 +56,7 @@ describe('the custom id codec', () => {
     expect(encodeCustomId({ kind: 'reset-select' })).toBe('lic:reset-select');
   });
 
-  it.each(['', 'nonsense', 'lic', 'lic:', 'lic:delete', 'LIC:REDEEM', 'setup', 'setup:-', ':::', 'other:redeem', '🙂'])('decodes garbage %j to null', (raw) => {
+  it.each(['', 'nonsense', 'lic', 'lic:', 'lic:delete', 'lic:reset-page', 'lic:reset-page:-1', 'lic:reset-page:x', 'lic:reset-page:1234', 'LIC:REDEEM', 'setup', 'setup:-', ':::', 'other:redeem', '🙂'])('decodes garbage %j to null', (raw) => {
     expect(decodeCustomId(raw)).toBeNull();
   });
 });
@@ -109,22 +112,50 @@ describe('customer renderings', () => {
     expect(text).toContain(maskKey(KEY));
   });
 
-  it('keeps a long list within the embed description limit', () => {
+  it('keeps a long list within the embed description limit, in whole entries, and counts the rest', () => {
     const many = Array.from({ length: 100 }, (_, i) => ({ ...list[0]!, id: i + 1, planName: `Plan with a rather long name number ${i}` }));
-    expect(customerLicensesEmbed(many).description!.length).toBeLessThanOrEqual(4096);
+    const text = customerLicensesEmbed(many).description!;
+    expect(text.length).toBeLessThanOrEqual(4096);
+    const entries = text.split('\n\n');
+    const more = /^…and (\d+) more$/.exec(entries.pop()!);
+    expect(more).not.toBeNull();
+    expect(entries.length + Number(more![1])).toBe(100);
+    entries.forEach((e, i) => expect(e).toMatch(new RegExp(`^\\*\\*Plan with a rather long name number ${i}\\*\\* · .*HWID: bound$`, 's')));
   });
 
-  it('offers the reset select with license ids as values and at most 25 options', () => {
-    const row = resetSelect(list) as { components: { custom_id: string; options: { label: string; value: string; description: string }[] }[] };
-    const menu = row.components[0]!;
+  it('offers the reset select with license ids as values, bound ones first, 25 per page with a pager', () => {
+    type Row = { components: { custom_id: string; disabled?: boolean; placeholder?: string; options: { label: string; value: string; description: string }[] }[] };
+    const [row, ...rest] = resetMenu(list) as Row[];
+    expect(rest).toEqual([]); // one page: no pager
+    const menu = row!.components[0]!;
     expect(menu.custom_id).toBe('lic:reset-select');
     expect(menu.options.map((o) => o.value)).toEqual(['7', '9']);
     expect(menu.options[0]!.label).toBe(`Monthly · ${maskKey(KEY)}`);
     expect(JSON.stringify(row)).not.toContain(KEY);
-    const many = Array.from({ length: 40 }, (_, i) => ({ ...list[0]!, id: i + 1, planName: 'P'.repeat(150) }));
-    const big = resetSelect(many) as typeof row;
-    expect(big.components[0]!.options).toHaveLength(25);
-    expect(big.components[0]!.options.every((o) => o.label.length <= 100)).toBe(true);
+
+    // 40 licenses, every third bound: the 14 bound ones lead, then the rest in order.
+    const many = Array.from({ length: 40 }, (_, i) => ({ ...list[0]!, id: i + 1, planName: 'P'.repeat(150), hwidBound: i % 3 === 0 }));
+    const bound = many.filter((l) => l.hwidBound).map((l) => String(l.id));
+    const first = resetMenu(many, 0) as Row[];
+    expect(first).toHaveLength(2);
+    expect(first[0]!.components[0]!.options).toHaveLength(RESET_PAGE_SIZE);
+    expect(first[0]!.components[0]!.options.slice(0, bound.length).map((o) => o.value)).toEqual(bound);
+    expect(first[0]!.components[0]!.options.every((o) => o.label.length <= 100)).toBe(true);
+    expect(first[0]!.components[0]!.placeholder).toContain('page 1 of 2');
+    expect(first[1]!.components.map((b) => [b.custom_id, b.disabled])).toEqual([
+      ['lic:reset-page:0', true],
+      ['lic:reset-page:1', false],
+    ]);
+    const second = resetMenu(many, 1) as Row[];
+    expect(second[0]!.components[0]!.options).toHaveLength(15);
+    expect(second[1]!.components.map((b) => [b.custom_id, b.disabled])).toEqual([
+      ['lic:reset-page:0', false],
+      ['lic:reset-page:1', true],
+    ]);
+    // Every license is on exactly one page; a page past the end shows the last one.
+    const all = [...first, ...second].flatMap((r) => (r.components[0]!.options ?? []).map((o) => o.value));
+    expect(new Set(all).size).toBe(40);
+    expect(resetMenu(many, 9)).toEqual(second);
   });
 
   it('builds the panel with the three persistent buttons and no keys', () => {

@@ -69,6 +69,7 @@ export class DiscordBot {
           return showResetMenu(ctx);
         }
         if (id?.kind === 'reset-select') return submitReset(ctx);
+        if (id?.kind === 'reset-page') return showResetMenu(ctx, id.page);
         return ephemeral('❌ This button is no longer supported.');
       }
       case InteractionType.ModalSubmit: {

@@ -6,6 +6,8 @@ export type CustomId =
   | { kind: 'panel'; action: 'redeem' | 'licenses' | 'reset' }
   | { kind: 'redeem-modal' }
   | { kind: 'reset-select' }
+  /** A page of the reset menu (25 licenses each: Discord's limit for a select). */
+  | { kind: 'reset-page'; page: number }
   | { kind: 'setup-modal'; sellerRoleId: string | null; logChannelId: string | null };
 
 const snowflakeOrNone = (v: string | undefined) => (v && /^\d{15,22}$/.test(v) ? v : null);
@@ -18,6 +20,8 @@ export function encodeCustomId(id: CustomId): string {
       return 'lic:redeem-modal';
     case 'reset-select':
       return 'lic:reset-select';
+    case 'reset-page':
+      return `lic:reset-page:${id.page}`;
     case 'setup-modal':
       return `setup:${id.sellerRoleId ?? '-'}:${id.logChannelId ?? '-'}`;
   }
@@ -30,6 +34,7 @@ export function decodeCustomId(raw: unknown): CustomId | null {
     if (a === 'redeem' || a === 'licenses' || a === 'reset') return { kind: 'panel', action: a };
     if (a === 'redeem-modal') return { kind: 'redeem-modal' };
     if (a === 'reset-select') return { kind: 'reset-select' };
+    if (a === 'reset-page' && b !== undefined && /^\d{1,3}$/.test(b)) return { kind: 'reset-page', page: Number(b) };
   }
   if (scope === 'setup' && a !== undefined && b !== undefined) return { kind: 'setup-modal', sellerRoleId: snowflakeOrNone(a), logChannelId: snowflakeOrNone(b) };
   return null;

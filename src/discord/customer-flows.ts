@@ -2,7 +2,7 @@ import { InteractionResponseType, type APIInteraction } from 'discord-api-types/
 import { customerActorFor, requireGuildLink } from '../core/discord/guild-link.js';
 import { listCustomerLicenses, redeemLicense, resetCustomerHwid } from '../core/customers/customer-licenses.js';
 import { discordTime, ephemeral, modalValues, type HandlerResult, type InteractionContext } from './interaction.js';
-import { customerLicensesEmbed, redeemModal, resetSelect } from './render.js';
+import { customerLicensesEmbed, redeemModal, resetMenu } from './render.js';
 
 /**
  * The customer side — the panel's buttons and the equivalent slash commands share these.
@@ -47,11 +47,15 @@ export async function showMyLicenses(ctx: InteractionContext): Promise<HandlerRe
   return ephemeral('', { embeds: [customerLicensesEmbed(list)] });
 }
 
-export async function showResetMenu(ctx: InteractionContext): Promise<HandlerResult> {
+const RESET_PROMPT = 'Which license should be freed from its current computer?';
+
+/** The reset menu; `page` set means a Previous/Next click, which turns the page in place. */
+export async function showResetMenu(ctx: InteractionContext, page?: number): Promise<HandlerResult> {
   const link = await requireGuildLink(ctx.bot.deps.db.orm, ctx.guildId);
   const list = await listCustomerLicenses(ctx.bot.deps, link.app.id, ctx.user.id);
   if (list.length === 0) return ephemeral('You have no licenses here to reset.');
-  return ephemeral('Which license should be freed from its current computer?', { components: [resetSelect(list)] });
+  if (page === undefined) return ephemeral(RESET_PROMPT, { components: resetMenu(list) });
+  return { response: { type: InteractionResponseType.UpdateMessage, data: { content: RESET_PROMPT, components: resetMenu(list, page) } } };
 }
 
 export async function submitReset(ctx: InteractionContext): Promise<HandlerResult> {

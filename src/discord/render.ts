@@ -49,27 +49,54 @@ export function panelMessage(appName: string) {
 
 export function customerLicensesEmbed(list: CustomerLicense[]) {
   const embed = new EmbedBuilder().setTitle('Your licenses').setColor(0x57f287);
-  embed.setDescription(
-    list
-      .map((l) => `**${l.planName}** · \`${maskKey(l.licenseKey)}\`\nStatus: ${l.status} · Expires: ${l.expiresAt ? ts(l.expiresAt) : l.status === 'inactive' ? 'starts at first use' : 'never'} · HWID: ${l.hwidBound ? 'bound' : 'not bound'}`)
-      .join('\n\n')
-      .slice(0, 4000),
+  const entries = list.map(
+    (l) => `**${l.planName}** · \`${maskKey(l.licenseKey)}\`\nStatus: ${l.status} · Expires: ${l.expiresAt ? ts(l.expiresAt) : l.status === 'inactive' ? 'starts at first use' : 'never'} · HWID: ${l.hwidBound ? 'bound' : 'not bound'}`,
   );
+  // Whole entries only, within Discord's 4,096 characters, and a count of what did not fit.
+  let text = '';
+  let shown = 0;
+  for (const entry of entries) {
+    const next = text ? `${text}\n\n${entry}` : entry;
+    if (next.length > 4000) break;
+    text = next;
+    shown++;
+  }
+  if (shown < entries.length) text += `\n\n…and ${entries.length - shown} more`;
+  embed.setDescription(text);
   return embed.toJSON();
 }
 
 /** Shows enough of a key to recognise it, in case someone looks over a shoulder. */
 export const maskKey = (key: string) => (key.length <= 8 ? key : `${key.slice(0, 4)}…${key.slice(-4)}`);
 
-export function resetSelect(list: CustomerLicense[]) {
-  return new ActionRowBuilder<StringSelectMenuBuilder>()
+/** Licenses per page of the reset menu: a select holds at most 25 options. */
+export const RESET_PAGE_SIZE = 25;
+
+/**
+ * The reset menu, one page of it: a select of licenses, HWID-bound ones first (those are the
+ * ones worth resetting), and Previous/Next buttons when there is more than one page.
+ */
+export function resetMenu(list: CustomerLicense[], page = 0) {
+  const ordered = [...list.filter((l) => l.hwidBound), ...list.filter((l) => !l.hwidBound)];
+  const pages = Math.max(1, Math.ceil(ordered.length / RESET_PAGE_SIZE));
+  const current = Math.min(Math.max(0, page), pages - 1);
+  const shown = ordered.slice(current * RESET_PAGE_SIZE, (current + 1) * RESET_PAGE_SIZE);
+  const select = new ActionRowBuilder<StringSelectMenuBuilder>()
     .addComponents(
       new StringSelectMenuBuilder()
         .setCustomId(encodeCustomId({ kind: 'reset-select' }))
-        .setPlaceholder('Choose the license to reset')
-        .addOptions(list.slice(0, 25).map((l) => ({ label: `${l.planName} · ${maskKey(l.licenseKey)}`.slice(0, 100), value: String(l.id), description: l.hwidBound ? 'HWID bound' : 'No HWID bound' }))),
+        .setPlaceholder(pages > 1 ? `Choose the license to reset (page ${current + 1} of ${pages})` : 'Choose the license to reset')
+        .addOptions(shown.map((l) => ({ label: `${l.planName} · ${maskKey(l.licenseKey)}`.slice(0, 100), value: String(l.id), description: l.hwidBound ? 'HWID bound' : 'No HWID bound' }))),
     )
     .toJSON();
+  if (pages === 1) return [select];
+  const pager = new ActionRowBuilder<ButtonBuilder>()
+    .addComponents(
+      new ButtonBuilder().setCustomId(encodeCustomId({ kind: 'reset-page', page: Math.max(0, current - 1) })).setLabel('Previous').setStyle(ButtonStyle.Secondary).setDisabled(current === 0),
+      new ButtonBuilder().setCustomId(encodeCustomId({ kind: 'reset-page', page: Math.min(pages - 1, current + 1) })).setLabel('Next').setStyle(ButtonStyle.Secondary).setDisabled(current === pages - 1),
+    )
+    .toJSON();
+  return [select, pager];
 }
 
 export function licenseInfoEmbed(l: LicenseView) {
