@@ -55,6 +55,20 @@ describe.skipIf(!libsodium)('the signing thread', () => {
     await thread.stop();
   });
 
+  it('signs inline what a thread that stopped answering held', async () => {
+    const failures: Error[] = [];
+    const thread = new SigningThread((err) => failures.push(err), 200);
+    const key = keyPair();
+    // Its answers are lost from here on, as if it hung.
+    thread.threadForTests!.removeAllListeners('message');
+    const started = Date.now();
+    const signatures = await Promise.all(Array.from({ length: 10 }, (_, i) => signVia(thread, key.secretKey, '1767225600', `held ${i}`)));
+    expect(Date.now() - started).toBeLessThan(3000);
+    signatures.forEach((signature, i) => expect(verify(null, responseMessage('1767225600', `held ${i}`), key.publicKey, signature)).toBe(true));
+    expect(failures.map((e) => e.message)).toEqual(['the signing thread did not answer within 200 ms']);
+    await thread.stop();
+  });
+
   it('finishes what is waiting when stopped, then keeps signing inline', async () => {
     const thread = new SigningThread();
     const key = keyPair();

@@ -25,17 +25,26 @@ interface Pending {
 export class SigningThread {
   private worker: Worker | null;
   private queue: Pending[] = [];
-  private inFlight: { id: number; batch: Pending[] } | null = null;
+  private inFlight: { id: number; batch: Pending[]; sentAt: number } | null = null;
   private flushScheduled = false;
   private nextId = 1;
+  private readonly watchdog: NodeJS.Timeout;
 
-  constructor(private readonly onFailure: (err: Error) => void = () => {}) {
+  constructor(
+    private readonly onFailure: (err: Error) => void = () => {},
+    stallMs = 5000,
+  ) {
     this.worker = new Worker(new URL('./signing-worker.mjs', import.meta.url));
     // The thread never keeps the process alive; `stop` ends it with the app.
     this.worker.unref();
     this.worker.on('message', (m: { id: number; signatures: ArrayBuffer }) => this.answered(m));
     this.worker.on('error', (err) => this.failed(err));
     this.worker.on('exit', (code) => this.failed(new Error(`the signing thread exited (code ${code})`)));
+    // A thread that stops answering would leave its answers hanging: after `stallMs` without an
+    // answer to the batch in flight it counts as failed (a batch takes milliseconds).
+    this.watchdog = setInterval(() => {
+      if (this.inFlight && performance.now() - this.inFlight.sentAt > stallMs) this.failed(new Error(`the signing thread did not answer within ${stallMs} ms`));
+    }, Math.min(1000, stallMs)).unref();
   }
 
   /** Signs `timestamp ‖ payload`; `done` is called once, from a later turn of the event loop. */
@@ -53,6 +62,7 @@ export class SigningThread {
   async stop(): Promise<void> {
     const worker = this.worker;
     this.worker = null;
+    clearInterval(this.watchdog);
     this.drainInline();
     if (worker) await worker.terminate();
   }
@@ -96,7 +106,7 @@ export class SigningThread {
     const keyBytes = new ArrayBuffer(keys.length * 64);
     keys.forEach((key, i) => key.copy(Buffer.from(keyBytes, i * 64, 64)));
     const id = this.nextId++;
-    this.inFlight = { id, batch };
+    this.inFlight = { id, batch, sentAt: performance.now() };
     this.worker.postMessage({ id, messages, ends, keyOf, keys: keyBytes }, [messages, ends.buffer, keyOf.buffer, keyBytes]);
   }
 
@@ -110,10 +120,13 @@ export class SigningThread {
   }
 
   private failed(err: Error) {
-    if (!this.worker) return; // stopped on purpose, or already failed
+    const worker = this.worker;
+    if (!worker) return; // stopped on purpose, or already failed
     this.worker = null;
+    clearInterval(this.watchdog);
     this.onFailure(err);
     this.drainInline();
+    void worker.terminate().catch(() => {});
   }
 
   private drainInline() {
