@@ -7,15 +7,38 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
+import { PerformanceObserver } from 'node:perf_hooks';
 import postgres from 'postgres';
 import { loadConfig } from '../src/config.js';
 import { buildApp } from '../src/http/app.js';
 import { createDeps } from '../src/runtime.js';
 
-export type ServerMessage = { type: 'listening'; port: number } | { type: 'stopped' } | { type: 'profiling' } | { type: 'profiled'; file: string };
-export type ParentMessage = { type: 'stop' } | { type: 'profile-start' } | { type: 'profile-stop'; file: string };
+/** Garbage-collection pauses of the server's main thread since the last `gc-stats` request. */
+export interface GcStats {
+  pauses: number;
+  totalMs: number;
+  longestMs: number;
+}
+
+export type ServerMessage =
+  | { type: 'listening'; port: number }
+  | { type: 'stopped' }
+  | { type: 'profiling' }
+  | { type: 'profiled'; file: string }
+  | { type: 'gc-stats'; stats: GcStats };
+export type ParentMessage = { type: 'stop' } | { type: 'profile-start' } | { type: 'profile-stop'; file: string } | { type: 'gc-stats' };
 
 const send = (message: ServerMessage) => process.send?.(message);
+
+// GC pauses stop every request in flight, so they are the usual suspect for a p99 far above p50.
+let gc: GcStats = { pauses: 0, totalMs: 0, longestMs: 0 };
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    gc.pauses++;
+    gc.totalMs += entry.duration;
+    gc.longestMs = Math.max(gc.longestMs, entry.duration);
+  }
+}).observe({ entryTypes: ['gc'] });
 
 const config = loadConfig();
 if (!config.databaseUrl) throw new Error('DATABASE_URL is required');
@@ -60,6 +83,11 @@ async function profileStop(file: string) {
 process.on('message', async (message: ParentMessage) => {
   if (message.type === 'profile-start') return profileStart();
   if (message.type === 'profile-stop') return profileStop(message.file);
+  if (message.type === 'gc-stats') {
+    send({ type: 'gc-stats', stats: gc });
+    gc = { pauses: 0, totalMs: 0, longestMs: 0 };
+    return;
+  }
   await app.close();
   await deps.usage.stop();
   await Promise.all([deps.db.close(), bareSql.end({ timeout: 5 })]);

@@ -19,7 +19,7 @@ import { mkdir } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { createBenchDatabase, type BenchDatabase } from './support/bench-database.js';
-import { cpuPerRequest, cpuSnapshot, type CpuPerRequest } from './support/cpu.js';
+import { cpuPerRequest, cpuSnapshot, hostSpeedCheckMs, type CpuPerRequest } from './support/cpu.js';
 import { combineRuns, runLoad, type LoadResult, type Target } from './support/load.js';
 import { ask, BENCH_ROOT, envInt, expectedBody, keycordEnv, seed, startServer, stopServer, validateTarget } from './support/validate-setup.js';
 
@@ -102,12 +102,15 @@ async function main() {
     const databaseName = db.name;
     const measure = async (target: Target, durationS: number) => {
       await runLoad(target, { connections: CONNECTIONS, durationS: WARMUP_S });
+      const hostCheckMs = hostSpeedCheckMs();
       if (PROFILE) await ask(child!, { type: 'profile-start' }, 'profiling');
+      await ask(child!, { type: 'gc-stats' }, 'gc-stats'); // resets the server's count
       const before = cpuSnapshot(serverPid, databaseName);
       const result = await runLoad(target, { connections: CONNECTIONS, durationS, windowS: WINDOW_S });
       const after = cpuSnapshot(serverPid, databaseName);
+      const { stats: gc } = await ask(child!, { type: 'gc-stats' }, 'gc-stats');
       if (PROFILE) await ask(child!, { type: 'profile-stop', file: join(PROFILE_DIR, `${target.name}-${stamp}-${++profiled}.cpuprofile`) }, 'profiled');
-      return { result, cpu: cpuPerRequest(before, after, result.requests, result.seconds) };
+      return { result, cpu: cpuPerRequest(before, after, result.requests, result.seconds), gc, hostCheckMs };
     };
     // The baseline is measured half before and half after the validation run, so a machine whose
     // speed drifts during the bench (a shared host) shifts both sides of the ratio alike.
@@ -136,6 +139,15 @@ async function main() {
       if (busiest > 0.1) {
         console.log(`  note: other processes took up to ${fmt(busiest, 2)} of the ${cpus().length} cores during a run; the numbers above are lower and noisier than on an idle machine`);
       }
+    }
+
+    console.log('');
+    console.log('server GC pauses, and the host speed check before each run (a fixed loop in this process; higher = slower host):');
+    for (const [label, run] of [['bare 1/2', bareBefore], ['validate', validateRun], ['bare 2/2', bareAfter]] as const) {
+      const share = run.gc.totalMs / (run.result.seconds * 1000);
+      console.log(
+        `  ${label.padEnd(9)} ${fmt(run.gc.pauses).padStart(6)} pauses, ${fmt(share * 100, 1)}% of the run, longest ${ms(run.gc.longestMs)}   host check ${fmt(run.hostCheckMs)} ms`,
+      );
     }
 
     const ratio = validateResult.reqPerSec / bareResult.reqPerSec;

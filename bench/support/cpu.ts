@@ -83,3 +83,17 @@ function machineBusySeconds(): number {
   const [user, nice, system, , , irq, softirq, steal] = cpu!.trim().split(/\s+/).slice(1).map(Number);
   return (user! + nice! + system! + irq! + softirq! + steal!) / TICKS_PER_S;
 }
+
+/**
+ * A fixed amount of integer work, timed (ms). On a shared host the same code runs faster or
+ * slower as the neighbours come and go, without any steal time showing; timing this before each
+ * run tells a slower host from slower code. Run while nothing else of the bench is busy.
+ */
+export function hostSpeedCheckMs(): number {
+  const started = performance.now();
+  let x = 0;
+  for (let i = 0; i < 40_000_000; i++) x = (x + i * 7) % 1_000_003;
+  const ms = performance.now() - started;
+  // Use the result, so the loop cannot be optimised away.
+  return x === -1 ? NaN : ms;
+}

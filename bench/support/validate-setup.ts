@@ -79,13 +79,13 @@ export async function stopServer(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-/** Sends `message` to the server and waits for the answer of type `answer`. */
-export function ask(child: ChildProcess, message: ParentMessage, answer: ServerMessage['type']): Promise<void> {
+/** Sends `message` to the server and waits for its answer of type `answer`. */
+export function ask<T extends ServerMessage['type']>(child: ChildProcess, message: ParentMessage, answer: T): Promise<Extract<ServerMessage, { type: T }>> {
   return new Promise((resolve) => {
     const onMessage = (m: ServerMessage) => {
       if (m.type !== answer) return;
       child.off('message', onMessage);
-      resolve();
+      resolve(m as Extract<ServerMessage, { type: T }>);
     };
     child.on('message', onMessage);
     child.send(message);
