@@ -4,9 +4,8 @@
  * with its workers, and the HTTP app driven through `app.inject`. Used by bench/generate.ts and
  * bench/webhooks.ts.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +18,8 @@ import type { Deps } from '../../src/core/deps.js';
 import { buildApp } from '../../src/http/app.js';
 import { startJobSystem, type JobSystem } from '../../src/jobs/job-system.js';
 import { createDeps, runMigrations } from '../../src/runtime.js';
-import type { WorkerCommand, WorkerMessage } from './keycord-worker.js';
+import type { WorkerMessage } from './keycord-worker.js';
+import { forkUntilReady, stopChild } from './child-process.js';
 
 /** Admin connection used to create and drop the bench database (trust auth on this machine). */
 export const BENCH_ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -167,36 +167,12 @@ export async function startKeycord(
 }
 
 async function startWorker(env: Record<string, string>): Promise<ChildProcess> {
-  const child = fork(WORKER_SCRIPT, [], { execArgv: ['--import', 'tsx', ...(process.env.BENCH_WORKER_NODE_OPTIONS?.split(' ').filter(Boolean) ?? [])], env: { ...process.env, ...env } });
-  const exited = once(child, 'exit').then(([code]) => {
-    throw new Error(`the Keycord worker process exited early (code ${code})`);
-  });
-  const ready = new Promise<void>((resolve) => child.on('message', (m: WorkerMessage) => m.type === 'ready' && resolve()));
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error('the Keycord worker process did not start within 60 s')), 60_000);
-  });
-  try {
-    await Promise.race([ready, exited, timeout]);
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw err;
-  } finally {
-    clearTimeout(timer);
-  }
-  exited.catch(() => {}); // from here on an exit is expected (stopWorker)
+  const execArgv = process.env.BENCH_WORKER_NODE_OPTIONS?.split(' ').filter(Boolean) ?? [];
+  const { child } = await forkUntilReady(WORKER_SCRIPT, { env, execArgv, label: 'Keycord worker process' }, (m) => ((m as WorkerMessage).type === 'ready' ? true : undefined));
   return child;
 }
 
-/** Asks the worker to finish its jobs and close; kills it if it has not exited after 15 s. */
-async function stopWorker(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  if (child.connected) child.send({ type: 'stop' } satisfies WorkerCommand);
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(timer);
-}
+const stopWorker = stopChild;
 
 export interface SeededSeller {
   token: string;

@@ -1,11 +1,11 @@
-import { fork, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config.js';
 import { buildApp } from '../../src/http/app.js';
 import { createDeps, runMigrations } from '../../src/runtime.js';
+import { forkUntilReady, stopChild } from './child-process.js';
 import { seedThroughApi, type Seeded } from './seed.js';
 import type { ParentMessage, ServerMessage } from '../validate-server.js';
 
@@ -56,28 +56,13 @@ export async function seed(env: Record<string, string>, licenses: number): Promi
 
 /** Starts bench/validate-server.ts as a child process and waits until it listens. */
 export async function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(SERVER, [], { cwd: BENCH_ROOT, execArgv: ['--import', 'tsx'], env: { ...process.env, ...env } });
-  const exited = once(child, 'exit').then(([code]) => {
-    throw new Error(`bench server exited early (code ${code})`);
-  });
-  const listening = new Promise<number>((resolve) => {
-    child.on('message', (m: ServerMessage) => {
-      if (m.type === 'listening') resolve(m.port);
-    });
-  });
-  const port = await Promise.race([listening, exited]);
-  exited.catch(() => {}); // from here on, the exit is expected (stopServer)
+  const { child, value: port } = await forkUntilReady(SERVER, { env, cwd: BENCH_ROOT, label: 'bench server' }, (m) =>
+    (m as ServerMessage).type === 'listening' ? (m as Extract<ServerMessage, { type: 'listening' }>).port : undefined,
+  );
   return { child, port };
 }
 
-export async function stopServer(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, 'exit');
-  if (child.connected) child.send({ type: 'stop' } satisfies ParentMessage);
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(timer);
-}
+export const stopServer = stopChild;
 
 /** Sends `message` to the server and waits for its answer of type `answer`. */
 export function ask<T extends ServerMessage['type']>(child: ChildProcess, message: ParentMessage, answer: T): Promise<Extract<ServerMessage, { type: T }>> {
