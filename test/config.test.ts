@@ -1,5 +1,5 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
@@ -41,6 +41,14 @@ describe('loading the configuration', () => {
       expect(err.message).toContain('DATABASE_URL');
       expect(err.message).not.toContain('PORT');
     }
+  });
+
+  it('reads SIGNING_THREAD as a boolean, refusing anything else by name', () => {
+    const base = { KEYCORD_SECRET: SECRET, DATA_DIR: tempDir() };
+    expect(loadConfig({ ...base, SIGNING_THREAD: 'false' }).signingThread).toBe(false);
+    // On by default wherever there is a second CPU to sign on.
+    expect(loadConfig(base).signingThread).toBe(availableParallelism() > 1);
+    expect(configError({ ...base, SIGNING_THREAD: 'sometimes' }).message).toContain('SIGNING_THREAD');
   });
 
   it('names every bad variable at once', () => {
