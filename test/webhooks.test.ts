@@ -181,6 +181,40 @@ describe('private webhook addresses', () => {
     for (const a of ['8.8.8.8', '1.1.1.1', '2606:4700::1111']) expect(isPrivateAddress(a)).toBe(false);
   });
 
+  // The audit's finds: ranges that embed or route to IPv4 internals, and ones a hand-kept list missed.
+  const auditAddresses = ['::127.0.0.1', '::7f00:1', '::808:808', '64:ff9b::7f00:1', '64:ff9b::a00:1', '2002:7f00:1::1', '2002:c0a8:101::1', 'fec0::1', '198.18.0.1', '198.19.255.254', '2001:db8::1', '192.0.2.1', 'ff02::1', '255.255.255.255'];
+
+  it('classifies every address outside ordinary unicast as private, the audit finds included', () => {
+    for (const a of auditAddresses) expect(isPrivateAddress(a), a).toBe(true);
+    expect(isPrivateAddress('not-an-address')).toBe(true);
+  });
+
+  it('refuses the audit finds when a webhook is saved and again when a delivery connects', async () => {
+    const strict = { ...h.deps, webhooks: { allowPrivateUrls: false } };
+    const { createWebhook } = await import('../src/core/webhooks/manage-webhooks.js');
+    const { postWebhook } = await import('../src/core/webhooks/post-webhook.js');
+    const s = await h.seller();
+    const { app } = await s.setup();
+    const actor = { kind: 'developer' as const, developerId: s.developerId, name: s.username, via: 'session' as const, tokenId: 0 };
+    for (const a of auditAddresses) {
+      const url = `http://${a.includes(':') ? `[${a}]` : a}:8080/hook`;
+      await expect(createWebhook(strict, actor, app.id, { url, events: ['license.banned'] }), url).rejects.toMatchObject({ code: 'WEBHOOK_URL_PRIVATE' });
+      // A webhook saved while private URLs were allowed still never reaches such an address.
+      const sent = await postWebhook(url, '{}', {}, { timeoutMs: 2000, allowPrivate: false });
+      expect(sent.statusCode, url).toBeNull();
+      expect(sent.error, url).toMatch(/refused/);
+    }
+    // A name is checked on every address it resolves to, at connection time.
+    const rx = await startReceiver();
+    try {
+      const viaName = await postWebhook(rx.url.replace('127.0.0.1', 'localhost'), '{}', {}, { timeoutMs: 2000, allowPrivate: false });
+      expect(viaName.error).toMatch(/refused/);
+      expect(rx.received).toHaveLength(0);
+    } finally {
+      await rx.close();
+    }
+  });
+
   it('refuses URLs resolving to them unless ALLOW_PRIVATE_WEBHOOK_URLS is set', async () => {
     await expect(assertPublicWebhookUrl('http://127.0.0.1:8080/hook', false)).rejects.toMatchObject({ code: 'WEBHOOK_URL_PRIVATE', status: 400 });
     await expect(assertPublicWebhookUrl('http://localhost/hook', false)).rejects.toMatchObject({ code: 'WEBHOOK_URL_PRIVATE' });

@@ -40,6 +40,8 @@ export function postWebhook(
   const elapsed = () => Math.round(performance.now() - started);
   return new Promise((resolve) => {
     let settled = false;
+    // Declared before `done`: a refusal before the request exists settles without a timer.
+    let timer: NodeJS.Timeout | undefined;
     const done = (r: Omit<PostResult, 'durationMs'>) => {
       if (settled) return;
       settled = true;
@@ -75,7 +77,7 @@ export function postWebhook(
         res.on('error', (e) => done({ statusCode: res.statusCode ?? null, body: null, error: e.message }));
       },
     );
-    const timer = setTimeout(() => {
+    timer = setTimeout(() => {
       req.destroy(new Error(`timed out after ${opts.timeoutMs} ms`));
     }, opts.timeoutMs);
     req.on('error', (e) => done({ statusCode: null, body: null, error: e.message }));

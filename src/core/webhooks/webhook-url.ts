@@ -1,41 +1,28 @@
 import { lookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
 import { badRequest } from '../errors.js';
 
 /**
- * Addresses a webhook may never reach unless the operator allows it: loopback, private ranges,
- * link-local (cloud metadata lives there), CGNAT, unspecified and multicast. Checked when a
- * webhook is saved and again on every connection, so a DNS change cannot sneak past.
+ * Addresses a webhook may reach unless the operator allows private ones: ordinary unicast only.
+ * ipaddr.js names every special range (loopback, private, link-local where cloud metadata lives,
+ * CGNAT, benchmarking, NAT64 and 6to4 prefixes that embed an IPv4 address, site-local, mapped and
+ * compatible IPv4, multicast, reserved…), so anything it does not call `unicast` is refused —
+ * a list kept by hand missed some of these. Checked when a webhook is saved and again on every
+ * connection, so a DNS change cannot sneak past.
  */
-const blocked = new BlockList();
-for (const [net, prefix] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.168.0.0', 16],
-  ['224.0.0.0', 4],
-  ['240.0.0.0', 4],
-] as const) blocked.addSubnet(net, prefix, 'ipv4');
-for (const [net, prefix] of [
-  ['::', 128],
-  ['::1', 128],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['ff00::', 8],
-] as const) blocked.addSubnet(net, prefix, 'ipv6');
-
 export function isPrivateAddress(address: string): boolean {
-  const family = isIP(address);
-  if (family === 4) return blocked.check(address, 'ipv4');
-  if (family === 6) {
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-    if (mapped) return blocked.check(mapped[1]!, 'ipv4');
-    return blocked.check(address, 'ipv6');
+  // node:net's parser is the one the connection will use; ipaddr.js alone accepts forms like 0x7f.1.
+  if (!isIP(address)) return true;
+  try {
+    const parsed = ipaddr.parse(address);
+    // IPv4-compatible addresses (::/96, deprecated) reach IPv4 hosts on some stacks; ipaddr.js
+    // calls `::7f00:1` unicast although it is `::127.0.0.1`, so the whole prefix is refused here.
+    if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).parts.slice(0, 6).every((p) => p === 0)) return true;
+    return parsed.range() !== 'unicast';
+  } catch {
+    return true;
   }
-  return true;
 }
 
 export function parseWebhookUrl(raw: string): URL {
