@@ -20,7 +20,7 @@ const KEEP_MS = 24 * 3600_000;
 const ABANDONED_MS = 60_000;
 
 /**
- * `Idempotency-Key` on create routes: the first 2xx response is stored per developer and key and
+ * `Idempotency-Key` on create routes: the first 2xx response is stored (sealed) per developer and key and
  * replayed for a repeat with the same body within 24 h; the same key with another body is a 409.
  * A request that failed is forgotten, so it can be retried with the same key.
  */
@@ -70,7 +70,7 @@ export function installIdempotency(app: FastifyInstance, deps: Deps) {
       .code(stored.statusCode)
       .header('content-type', 'application/json; charset=utf-8')
       .header('idempotent-replayed', 'true')
-      .send(stored.responseBody);
+      .send(openReplay(deps, stored.responseBody));
   };
 
   const remember = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
@@ -79,7 +79,7 @@ export function installIdempotency(app: FastifyInstance, deps: Deps) {
     request.idempotency = null;
     const where = and(eq(idempotencyKeys.developerId, claim.developerId), eq(idempotencyKeys.key, claim.key));
     if (reply.statusCode >= 200 && reply.statusCode < 300 && typeof payload === 'string') {
-      await deps.db.orm.update(idempotencyKeys).set({ statusCode: reply.statusCode, responseBody: payload }).where(where);
+      await deps.db.orm.update(idempotencyKeys).set({ statusCode: reply.statusCode, responseBody: deps.box.seal(payload) }).where(where);
     } else {
       await deps.db.orm.delete(idempotencyKeys).where(where);
     }
@@ -92,6 +92,16 @@ export function installIdempotency(app: FastifyInstance, deps: Deps) {
     route.preHandler = [...toArray(route.preHandler), claim];
     route.onSend = [...toArray(route.onSend), remember as never];
   });
+}
+
+/**
+ * Replays are stored sealed (SecretBox, AES-256-GCM under KEYCORD_SECRET): create answers carry
+ * secrets shown once — an application's secret, a new API key, a webhook secret — and the table
+ * keeps them for 24 h. Rows written before sealing (plain JSON) are still replayed until they age out.
+ */
+function openReplay(deps: Deps, stored: string | null): string {
+  if (stored === null) return 'null';
+  return stored.startsWith('v1.') ? deps.box.open(stored).toString('utf8') : stored;
 }
 
 const toArray = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
