@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixedClock } from '../src/core/clock.js';
 import { expirySweep } from '../src/core/licenses/expiry-sweep.js';
-import { EXPIRY_SCHEDULER_ID } from '../src/jobs/job-system.js';
+import { jobIdsFor } from '../src/jobs/queues.js';
 import { client, startHarness, type Harness } from './support/harness.js';
 
 const DAY = 86_400_000;
@@ -21,7 +21,7 @@ const events = (type: string) =>
 describe('the expiry sweep', () => {
   it('is scheduled with upsertJobScheduler at EXPIRY_SWEEP_EVERY', async () => {
     const schedulers = await h.jobs!.queues.maintenance.getJobSchedulers();
-    expect(schedulers).toEqual(expect.arrayContaining([expect.objectContaining({ key: EXPIRY_SCHEDULER_ID, every: 3_600_000 })]));
+    expect(schedulers).toEqual(expect.arrayContaining([expect.objectContaining({ key: jobIdsFor(h.jobs!.installationId).expirySweepScheduler(), every: 3_600_000 })]));
   });
 
   it('notices 3 days and 1 day before and marks expired, each exactly once', async () => {

@@ -2,7 +2,7 @@ import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deliverWebhook, type HandlerContext } from '../src/jobs/handlers.js';
 import { startJobSystem } from '../src/jobs/job-system.js';
-import { WEBHOOK_ATTEMPTS, WEBHOOK_MAX_DELAY_MS, webhookBackoff } from '../src/jobs/queues.js';
+import { jobIdsFor, WEBHOOK_ATTEMPTS, WEBHOOK_MAX_DELAY_MS, webhookBackoff } from '../src/jobs/queues.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { startReceiver } from './support/receiver.js';
 import { waitFor } from './support/wait.js';
@@ -58,7 +58,7 @@ describe('webhook retries', () => {
         [hook.id, event!.id],
       );
       const ctx = { deps: h.deps } as HandlerContext;
-      const job = (attemptsMade: number) => ({ data: { delivery_id: Number(delivery!.id) }, attemptsMade, opts: { attempts: WEBHOOK_ATTEMPTS } }) as unknown as Job;
+      const job = (attemptsMade: number) => ({ data: { delivery_id: Number(delivery!.id), installation: h.jobs!.installationId }, attemptsMade, opts: { attempts: WEBHOOK_ATTEMPTS } }) as unknown as Job;
       await expect(deliverWebhook(ctx, job(0))).rejects.toThrow(/will retry/);
       expect((await s.call('GET', `/api/webhooks/${hook.id}/deliveries`)).json()[0].status).toBe('pending');
       await expect(deliverWebhook(ctx, job(WEBHOOK_ATTEMPTS - 1))).rejects.toThrow(/giving up/);
@@ -71,14 +71,35 @@ describe('webhook retries', () => {
 });
 
 describe('graceful shutdown', () => {
-  it('lets the job in flight finish before the workers stop', async () => {
-    const workers = await startJobSystem(h.deps, { redisUrl: h.config.redisUrl, jobs: { ...h.config.jobs, generateBatchSize: 500 } }, { withWorkers: true });
+  it('hands the bulk job in flight back at a batch boundary, and the next worker finishes it with exactly count keys', async () => {
+    const config = { redisUrl: h.config.redisUrl, jobs: { ...h.config.jobs, generateBatchSize: 500 } };
+    const first = await startJobSystem(h.deps, config, { withWorkers: true });
     const s = await h.seller();
     const { plan } = await s.setup();
     const { job } = (await s.call('POST', '/api/licenses/generate', { plan_id: plan.id, count: 10_000 })).json();
     await waitFor(async () => ((await s.call('GET', `/api/jobs/${job.id}`)).json().generated > 0 ? true : undefined), 20_000, 'job to start');
-    await workers.close();
+    await first.close();
+
     const after = (await s.call('GET', `/api/jobs/${job.id}`)).json();
-    expect(after).toMatchObject({ status: 'completed', generated: 10_000 });
+    expect(after.status).toBe('running');
+    expect(after.generated % 500).toBe(0);
+    const queued = await h.jobs!.queues.generate.getJob(jobIdsFor(h.jobs!.installationId).generation(job.id));
+    expect(await queued!.getState()).toBe('waiting');
+
+    const second = await startJobSystem(h.deps, config, { withWorkers: true });
+    try {
+      const done = await waitFor(async () => {
+        const j = (await s.call('GET', `/api/jobs/${job.id}`)).json();
+        return j.status === 'completed' ? j : undefined;
+      }, 30_000, 'the next worker to finish the job');
+      expect(done.generated).toBe(10_000);
+      const [row] = await h.deps.db.query<{ n: number; distinct_keys: number }>(
+        'select count(*)::int as n, count(distinct license_key)::int as distinct_keys from licenses where job_id = $1',
+        [job.id],
+      );
+      expect(row).toEqual({ n: 10_000, distinct_keys: 10_000 });
+    } finally {
+      await second.close();
+    }
   });
 });

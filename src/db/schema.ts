@@ -249,8 +249,28 @@ export const outbox = pgTable(
     payload: jsonb('payload').notNull().$type<Record<string, unknown>>(),
     createdAt: createdAt(),
     relayedAt: timestamp('relayed_at', { withTimezone: true }),
+    /** Set when an event's fan-out ran: a relayed event without it whose job Redis lost is relayed again. */
+    dispatchedAt: timestamp('dispatched_at', { withTimezone: true }),
   },
-  (t) => [index('outbox_pending_idx').on(t.id).where(sql`relayed_at is null`)],
+  (t) => [
+    index('outbox_pending_idx').on(t.id).where(sql`relayed_at is null`),
+    index('outbox_undispatched_idx').on(t.id).where(sql`kind = 'event' and dispatched_at is null`),
+  ],
+);
+
+/**
+ * This database's identity, made once (one row). Queue prefixes and job ids carry it, so two
+ * installations sharing a Redis, or one whose database was recreated, never mistake each other's
+ * jobs for their own.
+ */
+export const installation = pgTable(
+  'installation',
+  {
+    singleton: boolean('singleton').primaryKey().default(true),
+    id: text('id').notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [check('installation_singleton', sql`${t.singleton}`)],
 );
 
 export const webhooks = pgTable(
@@ -288,7 +308,11 @@ export const webhookDeliveries = pgTable(
     createdAt: createdAt(),
     deliveredAt: timestamp('delivered_at', { withTimezone: true }),
   },
-  (t) => [uniqueIndex('webhook_deliveries_event_key').on(t.webhookId, t.eventId), index('webhook_deliveries_webhook_idx').on(t.webhookId, t.id)],
+  (t) => [
+    uniqueIndex('webhook_deliveries_event_key').on(t.webhookId, t.eventId),
+    index('webhook_deliveries_webhook_idx').on(t.webhookId, t.id),
+    index('webhook_deliveries_pending_idx').on(t.id).where(sql`status = 'pending'`),
+  ],
 );
 
 export const webhookAttempts = pgTable(

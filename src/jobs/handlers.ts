@@ -1,12 +1,13 @@
-import type { Job } from 'bullmq';
+import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import { and, isNotNull, lt, sql } from 'drizzle-orm';
 import { idempotencyKeys, outbox } from '../db/schema.js';
 import type { Deps } from '../core/deps.js';
 import { failGenerationJob, runGenerationJob } from '../core/jobs/run-generation-job.js';
 import { expirySweep } from '../core/licenses/expiry-sweep.js';
-import { attemptDelivery, fanOutEvent, markFailed } from '../core/webhooks/deliver-webhooks.js';
+import { attemptDelivery, fanOutEvent, markDispatched, markFailed } from '../core/webhooks/deliver-webhooks.js';
 import type { JobsConfig } from '../config.js';
-import { deliverWebhookPayload, dispatchEventPayload, generateLicensesPayload, jobIds, WEBHOOK_ATTEMPTS, type Queues } from './queues.js';
+import type { JobSpecs } from './job-specs.js';
+import { deliverWebhookPayload, dispatchEventPayload, FOREIGN_JOB, generateLicensesPayload, type Queues } from './queues.js';
 
 /** Listeners other parts of Keycord (the Discord bot) attach to events as they are dispatched. */
 export type EventListener = (event: typeof outbox.$inferSelect) => Promise<void>;
@@ -15,27 +16,54 @@ export interface HandlerContext {
   deps: Deps;
   queues: Queues;
   config: JobsConfig;
+  /** This database's installation id: the only one whose jobs these workers run. */
+  installation: string;
+  specs: JobSpecs;
   eventListeners: EventListener[];
   generationProgress: ((jobId: number, generated: number, count: number) => void)[];
+  /** Set when the job system is closing: long jobs hand themselves back between batches. */
+  stopping: boolean;
 }
 
 const isLastAttempt = (job: Job) => job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
 
+/**
+ * Runs a job only if it belongs to this installation. Another installation's job (a queue prefix
+ * shared on purpose, or a job left from this database's previous life) names rows of another
+ * database: running it here would touch the wrong ones. It is failed without retry; its own
+ * installation's reconciler adds it again under a fresh id.
+ */
+export function ownJobsOnly(ctx: HandlerContext, process: (job: Job, token?: string) => Promise<unknown>) {
+  return async (job: Job, token?: string) => {
+    const owner = (job.data as { installation?: unknown } | undefined)?.installation;
+    if (owner !== ctx.installation) {
+      ctx.deps.log.error({ queue: job.queueName, job: job.id, owner, installation: ctx.installation }, 'refused a job of another installation (is QUEUE_PREFIX shared?)');
+      throw new UnrecoverableError(`${FOREIGN_JOB}: job of installation ${String(owner)}, this is ${ctx.installation}`);
+    }
+    return process(job, token);
+  };
+}
+
 /** An outbox event: one delivery job per subscribed webhook, then the in-process listeners. */
 export async function dispatchEvent(ctx: HandlerContext, job: Job) {
   const { outbox_id } = dispatchEventPayload.parse(job.data);
-  const { event, deliveries } = await fanOutEvent(ctx.deps, outbox_id);
-  if (deliveries.length) {
-    await ctx.queues.webhooks.addBulk(
-      deliveries.map((id) => ({
-        name: 'deliver',
-        data: { delivery_id: id },
-        opts: { jobId: jobIds.delivery(id), attempts: WEBHOOK_ATTEMPTS, backoff: { type: 'custom' } },
-      })),
-    );
+  try {
+    const { event, deliveries } = await fanOutEvent(ctx.deps, outbox_id);
+    if (deliveries.length) {
+      await ctx.queues.webhooks.addBulk(
+        deliveries.map((id) => {
+          const spec = ctx.specs.delivery(id);
+          return { name: spec.name, data: spec.data, opts: { ...spec.opts, jobId: spec.jobId } };
+        }),
+      );
+    }
+    if (event) for (const listener of ctx.eventListeners) await listener(event);
+    await markDispatched(ctx.deps, outbox_id);
+    return { deliveries: deliveries.length };
+  } catch (err) {
+    if (isLastAttempt(job)) await markDispatched(ctx.deps, outbox_id);
+    throw err;
   }
-  if (event) for (const listener of ctx.eventListeners) await listener(event);
-  return { deliveries: deliveries.length };
 }
 
 /** One attempt; a failure throws so BullMQ retries with the webhook backoff, until the last. */
@@ -47,18 +75,28 @@ export async function deliverWebhook(ctx: HandlerContext, job: Job) {
   throw new Error(`delivery ${delivery_id} failed; ${isLastAttempt(job) ? 'giving up' : 'will retry'}`);
 }
 
-export async function generateLicenses(ctx: HandlerContext, job: Job) {
+export async function generateLicenses(ctx: HandlerContext, job: Job, token?: string) {
   const { job_id } = generateLicensesPayload.parse(job.data);
+  let result;
   try {
-    const result = await runGenerationJob(ctx.deps, job_id, ctx.config.generateBatchSize, async (generated, count) => {
-      await job.updateProgress(Math.floor((generated / count) * 100));
-      for (const listener of ctx.generationProgress) listener(job_id, generated, count);
+    result = await runGenerationJob(ctx.deps, job_id, {
+      batchSize: ctx.config.generateBatchSize,
+      shouldPause: () => ctx.stopping,
+      onProgress: async (generated, count) => {
+        await job.updateProgress(Math.floor((generated / count) * 100));
+        for (const listener of ctx.generationProgress) listener(job_id, generated, count);
+      },
     });
-    return { status: 'job' in result && result.job ? result.job.status : 'gone' };
   } catch (err) {
     if (isLastAttempt(job)) await failGenerationJob(ctx.deps, job_id, (err as Error).message);
     throw err;
   }
+  if (!result.done) {
+    // The committed count is in the database: whoever takes the job next carries on from it.
+    await job.moveToWait(token);
+    throw new WaitingError();
+  }
+  return { status: 'job' in result && result.job ? result.job.status : 'gone' };
 }
 
 /** The periodic pass: expiry notices, and forgetting what is no longer needed. */

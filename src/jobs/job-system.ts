@@ -2,20 +2,29 @@ import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { JobsConfig } from '../config.js';
 import type { Deps } from '../core/deps.js';
-import { deliverWebhook, dispatchEvent, generateLicenses, maintenance, type EventListener, type HandlerContext } from './handlers.js';
+import { deliverWebhook, dispatchEvent, generateLicenses, maintenance, ownJobsOnly, type EventListener, type HandlerContext } from './handlers.js';
+import { loadInstallationId, queuePrefixFor } from './installation.js';
+import { jobSpecsFor } from './job-specs.js';
 import { OutboxRelay } from './outbox-relay.js';
 import { closeQueues, createQueues, QUEUES, webhookBackoff, type Queues } from './queues.js';
+import { Reconciler } from './reconciler.js';
 import { createRedis, RedisMonitor } from './redis.js';
 
-export const EXPIRY_SCHEDULER_ID = 'expiry-sweep';
+/** The scheduler of releases before installation ids; removed at start so it stops firing. */
+const LEGACY_EXPIRY_SCHEDULER_ID = 'expiry-sweep';
 
 export interface JobSystem {
   queues: Queues;
+  /** This database's installation id (carried by every job id and payload). */
+  installationId: string;
+  /** The BullMQ prefix in use: QUEUE_PREFIX, or one derived from the installation id. */
+  queuePrefix: string;
   /** The fail-fast producer connection, shared with the API's rate limiter. */
   redis: Redis;
   redisHealth(): Promise<'ok' | 'down'>;
   /** Present when this process runs workers (role worker or all). */
   relay?: OutboxRelay;
+  reconciler?: Reconciler;
   onEvent(listener: EventListener): void;
   onGenerationProgress(listener: (jobId: number, generated: number, count: number) => void): void;
   close(): Promise<void>;
@@ -26,21 +35,25 @@ export interface JobSystem {
  * producers: the dashboard and health need the queues, nothing more.
  */
 export async function startJobSystem(deps: Deps, config: { redisUrl: string; jobs: JobsConfig }, opts: { withWorkers: boolean }): Promise<JobSystem> {
+  const installation = await loadInstallationId(deps.db);
+  const queuePrefix = queuePrefixFor(config.jobs, installation);
   const producer = createRedis(config.redisUrl, 'producer');
   const monitor = new RedisMonitor(producer, deps.log);
-  const queues = createQueues(producer, config.jobs.queuePrefix);
-  const ctx: HandlerContext = { deps, queues, config: config.jobs, eventListeners: [], generationProgress: [] };
+  const queues = createQueues(producer, queuePrefix);
+  const specs = jobSpecsFor(queues, installation);
+  const ctx: HandlerContext = { deps, queues, config: config.jobs, installation, specs, eventListeners: [], generationProgress: [], stopping: false };
   const workerConnections: Redis[] = [];
   const workers: Worker[] = [];
   let relay: OutboxRelay | undefined;
+  let reconciler: Reconciler | undefined;
 
   if (opts.withWorkers) {
-    const worker = (name: string, process: (job: Job) => Promise<unknown>, concurrency: number) => {
+    const worker = (name: string, process: (job: Job, token?: string) => Promise<unknown>, concurrency: number) => {
       const connection = createRedis(config.redisUrl, 'worker');
       workerConnections.push(connection);
-      const w = new Worker(name, process, {
+      const w = new Worker(name, ownJobsOnly(ctx, process), {
         connection,
-        prefix: config.jobs.queuePrefix,
+        prefix: queuePrefix,
         concurrency,
         lockDuration: config.jobs.lockMs,
         stalledInterval: config.jobs.lockMs,
@@ -53,29 +66,46 @@ export async function startJobSystem(deps: Deps, config: { redisUrl: string; job
     };
     worker(QUEUES.events, (job) => dispatchEvent(ctx, job), config.jobs.workerConcurrency);
     worker(QUEUES.webhooks, (job) => deliverWebhook(ctx, job), Math.max(10, config.jobs.workerConcurrency * 4));
-    worker(QUEUES.generate, (job) => generateLicenses(ctx, job), 1);
+    worker(QUEUES.generate, (job, token) => generateLicenses(ctx, job, token), 1);
     worker(QUEUES.maintenance, () => maintenance(ctx), 1);
-    relay = new OutboxRelay(deps, queues, { pollMs: config.jobs.outboxPollMs });
+    relay = new OutboxRelay(deps, specs, { pollMs: config.jobs.outboxPollMs });
     relay.start();
+    reconciler = new Reconciler(deps, specs, { everyMs: config.jobs.reconcileEveryMs, webhookRetryBaseMs: config.jobs.webhookRetryBaseMs });
+    reconciler.start();
     // The scheduler is idempotent (same id, same interval); with Redis away it is set on reconnect.
-    const schedule = () =>
-      queues.maintenance
-        .upsertJobScheduler(EXPIRY_SCHEDULER_ID, { every: config.jobs.expirySweepEveryMs }, { name: 'expiry-sweep', data: {} })
-        .catch((err: Error) => deps.log.warn({ err: err.message }, 'could not set the expiry sweep schedule yet'));
+    const schedule = async () => {
+      try {
+        await queues.maintenance.removeJobScheduler(LEGACY_EXPIRY_SCHEDULER_ID);
+        await queues.maintenance.upsertJobScheduler(specs.ids.expirySweepScheduler(), { every: config.jobs.expirySweepEveryMs }, { name: 'expiry-sweep', data: { installation } });
+      } catch (err) {
+        deps.log.warn({ err: (err as Error).message }, 'could not set the expiry sweep schedule yet');
+      }
+    };
     await schedule();
-    producer.on('ready', () => void schedule());
+    // A Redis that comes back may have come back empty: set the schedule again, compare the queues.
+    producer.on('ready', () => {
+      if (ctx.stopping) return;
+      void schedule();
+      reconciler?.trigger();
+    });
   }
 
   return {
     queues,
+    installationId: installation,
+    queuePrefix,
     redis: producer,
     relay,
+    reconciler,
     redisHealth: () => monitor.check(),
     onEvent: (l) => void ctx.eventListeners.push(l),
     onGenerationProgress: (l) => void ctx.generationProgress.push(l),
-    // Order: stop feeding work, let running jobs finish (BullMQ waits for them), then hang up.
+    // Order: stop feeding work; running jobs finish, or (bulk generation) hand themselves back at
+    // the next batch with their progress committed; then hang up.
     close: async () => {
+      ctx.stopping = true;
       monitor.stop();
+      await reconciler?.stop();
       await relay?.stop();
       await Promise.allSettled(workers.map((w) => w.close()));
       await closeQueues(queues);

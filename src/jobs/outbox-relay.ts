@@ -1,7 +1,9 @@
 import { asc, inArray, isNull } from 'drizzle-orm';
 import { outbox } from '../db/schema.js';
 import type { Deps } from '../core/deps.js';
-import { jobIds, WEBHOOK_ATTEMPTS, type Queues } from './queues.js';
+import { deliveryPending, generationJobUnfinished } from '../core/jobs/unfinished-work.js';
+import { enqueueUnlessHeld } from './enqueue.js';
+import type { JobSpecs } from './job-specs.js';
 
 type OutboxRow = typeof outbox.$inferSelect;
 
@@ -10,6 +12,7 @@ type OutboxRow = typeof outbox.$inferSelect;
  * relays share the work) and marked relayed in the same transaction that enqueued them: if Redis
  * refuses, the transaction rolls back and the rows wait for the next pass. A crash after the
  * enqueue but before the commit enqueues again under the same deterministic job id — a no-op.
+ * A job another database left under that id is detected and replaced (enqueueUnlessHeld).
  */
 export class OutboxRelay {
   private running = false;
@@ -18,7 +21,7 @@ export class OutboxRelay {
 
   constructor(
     private readonly deps: Deps,
-    private readonly queues: Queues,
+    private readonly specs: JobSpecs,
     private readonly opts: { pollMs: number; batchSize?: number },
   ) {}
 
@@ -52,27 +55,24 @@ export class OutboxRelay {
   }
 
   private async enqueue(rows: OutboxRow[]) {
-    const events = rows.filter((r) => r.kind === 'event');
-    if (events.length) {
-      await this.queues.events.addBulk(
-        events.map((r) => ({ name: r.type, data: { outbox_id: r.id }, opts: { jobId: jobIds.event(r.id), attempts: 10, backoff: { type: 'exponential', delay: 1000 } } })),
-      );
-    }
-    for (const r of rows.filter((r) => r.kind === 'command')) {
-      if (r.type === 'generate_licenses') {
-        const jobId = Number(r.payload.job_id);
-        await this.queues.generate.add('generate_licenses', { job_id: jobId }, { jobId: jobIds.generation(jobId), attempts: 5, backoff: { type: 'exponential', delay: 2000 } });
-      } else if (r.type === 'redeliver_webhook') {
-        const deliveryId = Number(r.payload.delivery_id);
-        await this.queues.webhooks.add(
-          'deliver',
-          { delivery_id: deliveryId },
-          { jobId: jobIds.redelivery(deliveryId, r.id), attempts: WEBHOOK_ATTEMPTS, backoff: { type: 'custom' } },
-        );
-      } else {
-        this.deps.log.error({ type: r.type, id: r.id }, 'unknown outbox command; skipping it');
-      }
-    }
+    const { specs } = this;
+    await Promise.all(
+      rows.map(async (r) => {
+        if (r.kind === 'event') {
+          // Crashing after the enqueue but before the commit relays a row again: its job, then
+          // already run, is told apart from a stale one by the row's dispatch mark.
+          await enqueueUnlessHeld(specs.event(r.id, r.type), async () => r.dispatchedAt === null);
+        } else if (r.type === 'generate_licenses') {
+          const jobId = Number(r.payload.job_id);
+          await enqueueUnlessHeld(specs.generation(jobId), () => generationJobUnfinished(this.deps, jobId));
+        } else if (r.type === 'redeliver_webhook') {
+          const deliveryId = Number(r.payload.delivery_id);
+          await enqueueUnlessHeld(specs.redelivery(deliveryId, r.id), () => deliveryPending(this.deps, deliveryId));
+        } else {
+          this.deps.log.error({ type: r.type, id: r.id }, 'unknown outbox command; skipping it');
+        }
+      }),
+    );
   }
 
   private async run() {

@@ -4,6 +4,7 @@ import type { Deps } from '../deps.js';
 import { writeAudit } from '../audit.js';
 import { emitEvent } from '../events/emit-event.js';
 import { countGenerated, insertKeyBatchCount } from '../licenses/insert-unique-keys.js';
+import { jobLicenseRoom } from '../licenses/license-capacity.js';
 import { makeKeys, type KeySpec } from '../licenses/key-format.js';
 import { system } from '../actor.js';
 
@@ -16,15 +17,27 @@ export interface GenerationParams {
 
 export type GenerationProgress = (generated: number, count: number) => Promise<void> | void;
 
+export interface GenerationRun {
+  batchSize: number;
+  onProgress?: GenerationProgress;
+  /** Asked between batches: a worker shutting down hands the job back rather than finish it. */
+  shouldPause?: () => boolean;
+}
+
 /**
  * Makes a job's keys, one batch per transaction. Each transaction locks the job row, reads how
  * many keys are already committed, inserts the next batch and raises `generated` — so a worker
  * that dies mid-batch loses only an uncommitted batch, and whoever resumes (another worker, or
- * two at once) continues from the committed count: exactly `count` keys, none twice.
+ * two at once) continues from the committed count: exactly `count` keys, none twice. Each batch
+ * also checks the application still has room for the job's remainder (the limit may have been
+ * lowered since it was accepted); if not, the job fails there, never past the limit.
+ * Returns `done: false` only when `shouldPause` stopped it between batches.
  */
-export async function runGenerationJob(deps: Deps, jobId: number, batchSize: number, onProgress?: GenerationProgress) {
+export async function runGenerationJob(deps: Deps, jobId: number, run: GenerationRun) {
+  const { batchSize, onProgress, shouldPause } = run;
   let fruitless = 0;
   for (;;) {
+    if (shouldPause?.()) return { done: false as const, paused: true as const };
     const step = await deps.db.orm.transaction(async (tx) => {
       const [job] = await tx.select().from(jobs).where(eq(jobs.id, jobId)).for('update');
       if (!job) return { done: true as const, missing: true };
@@ -43,6 +56,12 @@ export async function runGenerationJob(deps: Deps, jobId: number, batchSize: num
         await tx.update(jobs).set({ status: 'failed', error: 'The plan was deleted', updatedAt: now }).where(eq(jobs.id, jobId));
         return { done: true as const, job };
       }
+      const limit = deps.limits.maxLicensesPerApplication;
+      if ((await jobLicenseRoom(tx, job.applicationId, job.id, limit)) < remaining) {
+        const error = `The application reached its limit of ${limit} licenses; the job stopped after ${job.generated} of ${job.count} keys`;
+        await tx.update(jobs).set({ status: 'failed', error, updatedAt: now }).where(eq(jobs.id, jobId));
+        return { done: true as const, job: { ...job, status: 'failed' as const, error } };
+      }
       const keys = [...new Set(makeKeys(params.spec, Math.min(batchSize, remaining)))];
       const inserted = await insertKeyBatchCount(tx, keys, {
         applicationId: job.applicationId,
@@ -58,7 +77,7 @@ export async function runGenerationJob(deps: Deps, jobId: number, batchSize: num
         .set({ status: 'running', generated, updatedAt: now })
         .where(eq(jobs.id, jobId));
       await countGenerated(tx, job.applicationId, now.toISOString().slice(0, 10), inserted);
-      return { done: false as const, generated, count: job.count, inserted };
+      return { done: false as const, paused: false as const, generated, count: job.count, inserted };
     });
     if (step.done) return step;
     // A mask whose key space is nearly used up would otherwise spin here forever.

@@ -13,7 +13,9 @@ import { toJobView } from './job-view.js';
 /**
  * Bulk generation: records the job and its start command in one transaction and answers at once.
  * The command reaches a worker through the outbox, so a job accepted while Redis is down still
- * runs when it is back. The job row holds no keys; they are rows tagged with the job id.
+ * runs when it is back. The job row holds no keys; they are rows tagged with the job id. Its
+ * whole count is reserved against MAX_LICENSES_PER_APPLICATION from this transaction on (the
+ * capacity check counts unfinished jobs' remainders under the application row lock).
  */
 export async function startGenerationJob(deps: Deps, actor: SellerActor, input: GenerateLicensesInput) {
   if (input.count > deps.limits.maxBulkGenerate) {

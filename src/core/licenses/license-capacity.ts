@@ -1,16 +1,52 @@
-import { count, eq } from 'drizzle-orm';
-import { applications, licenses } from '../../db/schema.js';
+import { and, count, eq, inArray, ne, sql } from 'drizzle-orm';
+import { applications, jobs, licenses } from '../../db/schema.js';
 import type { Executor } from '../../db/client.js';
 import { conflict } from '../errors.js';
 
 /**
- * Refuses keys beyond the per-application limit. The application row is locked first, so
- * concurrent generations for one application count one after another instead of all passing.
+ * Locks the application row, so everything that adds keys to one application (synchronous
+ * generation, job acceptance, each batch of a running job) counts one after another.
+ */
+async function lockApplication(tx: Executor, applicationId: number) {
+  await tx.select({ id: applications.id }).from(applications).where(eq(applications.id, applicationId)).for('no key update');
+}
+
+/**
+ * Keys the application holds plus the keys its unfinished bulk jobs have yet to make: a job
+ * reserves its whole count when it is accepted, not when its batches land.
+ */
+async function committedLicenses(tx: Executor, applicationId: number, exceptJobId?: number): Promise<number> {
+  const [existing] = await tx.select({ n: count() }).from(licenses).where(eq(licenses.applicationId, applicationId));
+  const [reserved] = await tx
+    .select({ n: sql<string | number | null>`coalesce(sum(greatest(${jobs.count} - ${jobs.generated}, 0)), 0)` })
+    .from(jobs)
+    .where(
+      and(
+        eq(jobs.applicationId, applicationId),
+        inArray(jobs.status, ['queued', 'running']),
+        exceptJobId === undefined ? undefined : ne(jobs.id, exceptJobId),
+      ),
+    );
+  return Number(existing?.n ?? 0) + Number(reserved?.n ?? 0);
+}
+
+/**
+ * Refuses keys beyond the per-application limit, counting what queued and running jobs have
+ * reserved. Call inside the transaction that then adds the keys or records the job.
  */
 export async function assertLicenseCapacity(tx: Executor, applicationId: number, adding: number, limit: number) {
-  await tx.select({ id: applications.id }).from(applications).where(eq(applications.id, applicationId)).for('no key update');
-  const [existing] = await tx.select({ n: count() }).from(licenses).where(eq(licenses.applicationId, applicationId));
-  if ((existing?.n ?? 0) + adding > limit) {
+  await lockApplication(tx, applicationId);
+  if ((await committedLicenses(tx, applicationId)) + adding > limit) {
     throw conflict(`An application may hold at most ${limit} licenses`, 'LIMIT_REACHED');
   }
+}
+
+/**
+ * Room left for a running job's own remainder, checked before each batch: whatever happened since
+ * the job was accepted (a lowered limit, keys added by other means), its keys never go past the
+ * limit. Other unfinished jobs keep their reservations.
+ */
+export async function jobLicenseRoom(tx: Executor, applicationId: number, jobId: number, limit: number): Promise<number> {
+  await lockApplication(tx, applicationId);
+  return limit - (await committedLicenses(tx, applicationId, jobId));
 }

@@ -1,4 +1,4 @@
-import { and, eq } from 'drizzle-orm';
+import { and, eq, isNull } from 'drizzle-orm';
 import { outbox, webhookDeliveries, webhooks } from '../../db/schema.js';
 import type { Deps } from '../deps.js';
 import { postWebhook } from './post-webhook.js';
@@ -96,4 +96,12 @@ export async function markFailed(deps: Deps, deliveryId: number) {
     .update(webhookDeliveries)
     .set({ status: 'failed' })
     .where(and(eq(webhookDeliveries.id, deliveryId), eq(webhookDeliveries.status, 'pending')));
+}
+
+/**
+ * Records that an event's fan-out is over (done, or given up after its last attempt), so the
+ * reconciler stops looking for its job.
+ */
+export async function markDispatched(deps: Deps, eventId: number) {
+  await deps.db.orm.update(outbox).set({ dispatchedAt: deps.clock.now() }).where(and(eq(outbox.id, eventId), isNull(outbox.dispatchedAt)));
 }

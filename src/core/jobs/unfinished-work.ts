@@ -1,0 +1,60 @@
+import type { Deps } from '../deps.js';
+
+/**
+ * What the database says is unfinished, for the reconciler to compare with what the queue holds.
+ * Each list is read oldest first and capped; the next pass takes the rest.
+ */
+const PASS_LIMIT = 1000;
+
+export async function unfinishedGenerationJobs(deps: Deps): Promise<number[]> {
+  const rows = await deps.db.query<{ id: number }>(`select id from jobs where status in ('queued', 'running') order by id limit ${PASS_LIMIT}`);
+  return rows.map((r) => Number(r.id));
+}
+
+export async function generationJobUnfinished(deps: Deps, jobId: number): Promise<boolean> {
+  const rows = await deps.db.query(`select 1 from jobs where id = $1 and status in ('queued', 'running')`, [jobId]);
+  return rows.length > 0;
+}
+
+export interface PendingDelivery {
+  id: number;
+  attempts: number;
+  lastAttemptAt: Date | null;
+  /** The outbox id of the latest redelivery the seller asked for, whose job then owns it. */
+  redeliveryOutboxId: number | null;
+}
+
+export async function pendingDeliveries(deps: Deps): Promise<PendingDelivery[]> {
+  const rows = await deps.db.query<{ id: string | number; attempts: number; last_at: Date | string | null; redelivery: string | number | null }>(
+    `select d.id, d.attempts,
+       (select max(a.created_at) from webhook_attempts a where a.delivery_id = d.id) as last_at,
+       (select max(o.id) from outbox o where o.kind = 'command' and o.type = 'redeliver_webhook'
+          and o.payload->>'delivery_id' = d.id::text) as redelivery
+     from webhook_deliveries d where d.status = 'pending' order by d.id limit ${PASS_LIMIT}`,
+  );
+  return rows.map((r) => ({
+    id: Number(r.id),
+    attempts: Number(r.attempts),
+    lastAttemptAt: r.last_at ? new Date(r.last_at) : null,
+    redeliveryOutboxId: r.redelivery === null ? null : Number(r.redelivery),
+  }));
+}
+
+export async function deliveryPending(deps: Deps, deliveryId: number): Promise<boolean> {
+  const rows = await deps.db.query(`select 1 from webhook_deliveries where id = $1 and status = 'pending'`, [deliveryId]);
+  return rows.length > 0;
+}
+
+/** Events handed to the queue whose fan-out has not run yet. */
+export async function undispatchedEvents(deps: Deps): Promise<{ id: number; type: string }[]> {
+  const rows = await deps.db.query<{ id: string | number; type: string }>(
+    `select id, type from outbox where kind = 'event' and relayed_at is not null and dispatched_at is null order by id limit ${PASS_LIMIT}`,
+  );
+  return rows.map((r) => ({ id: Number(r.id), type: r.type }));
+}
+
+export async function eventUndispatched(deps: Deps, eventId: number): Promise<boolean> {
+  const rows = await deps.db.query(`select 1 from outbox where id = $1 and dispatched_at is null`, [eventId]);
+  return rows.length > 0;
+}
+

@@ -1,0 +1,43 @@
+import type { JobsOptions, Queue } from 'bullmq';
+import { FOREIGN_JOB } from './queues.js';
+
+/** A job as Keycord adds it: its deterministic id, and what it carries. */
+export interface JobSpec {
+  queue: Queue;
+  name: string;
+  data: Record<string, unknown>;
+  jobId: string;
+  opts?: Omit<JobsOptions, 'jobId'>;
+}
+
+/** A job whose id keeps being taken is a bug to report, not a loop to spin in. */
+const MAX_IDS_PER_JOB = 20;
+
+const sameData = (a: Record<string, unknown>, b: Record<string, unknown>) =>
+  Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([k, v]) => b[k] === v);
+
+/**
+ * Adds a job unless Redis already holds it alive. BullMQ silently keeps whatever job has the id
+ * already, so the held job is read back: one that carries other data, that a worker refused as
+ * another installation's, or that completed while the database still wants the work
+ * (`stillWanted`, asked only then) is stale, and the job goes in under the next id of its chain
+ * (`<id>-2`, `<id>-3`…). The chain is deterministic, so two processes doing this at once still
+ * add one job. A job that failed its last attempt was given up on, as the database records.
+ * Returns the id added, or null when the job was already in hand (or given up).
+ */
+export async function enqueueUnlessHeld(spec: JobSpec, stillWanted: () => Promise<boolean>): Promise<string | null> {
+  for (let n = 1; n <= MAX_IDS_PER_JOB; n++) {
+    const jobId = n === 1 ? spec.jobId : `${spec.jobId}-${n}`;
+    const held = await spec.queue.getJob(jobId);
+    if (!held) {
+      await spec.queue.add(spec.name, spec.data, { ...spec.opts, jobId });
+      return jobId;
+    }
+    if (!sameData(spec.data, held.data as Record<string, unknown>)) continue;
+    const state = await held.getState();
+    if (state === 'failed' && held.failedReason?.startsWith(FOREIGN_JOB)) continue;
+    if (state !== 'completed') return null;
+    if (!(await stillWanted())) return null;
+  }
+  throw new Error(`job ${spec.jobId}: ${MAX_IDS_PER_JOB} ids in a row are held by stale jobs`);
+}

@@ -1,0 +1,42 @@
+import type { JobSpec } from './enqueue.js';
+import { jobIdsFor, WEBHOOK_ATTEMPTS, type Queues } from './queues.js';
+
+/**
+ * How each kind of job is added (queue, name, payload, id, retry policy), in one place for the
+ * relay, the event fan-out and the reconciler, which must all add the same job the same way.
+ */
+export function jobSpecsFor(queues: Queues, installation: string) {
+  const ids = jobIdsFor(installation);
+  const delivery = (deliveryId: number, jobId: string, opts: { delayMs?: number; attemptsLeft?: number } = {}): JobSpec => ({
+    queue: queues.webhooks,
+    name: 'deliver',
+    data: { delivery_id: deliveryId, installation },
+    jobId,
+    opts: {
+      attempts: Math.max(1, opts.attemptsLeft ?? WEBHOOK_ATTEMPTS),
+      backoff: { type: 'custom' },
+      ...(opts.delayMs && opts.delayMs > 0 ? { delay: opts.delayMs } : {}),
+    },
+  });
+  return {
+    ids,
+    event: (outboxId: number, type: string): JobSpec => ({
+      queue: queues.events,
+      name: type,
+      data: { outbox_id: outboxId, installation },
+      jobId: ids.event(outboxId),
+      opts: { attempts: 10, backoff: { type: 'exponential', delay: 1000 } },
+    }),
+    generation: (jobId: number): JobSpec => ({
+      queue: queues.generate,
+      name: 'generate_licenses',
+      data: { job_id: jobId, installation },
+      jobId: ids.generation(jobId),
+      opts: { attempts: 5, backoff: { type: 'exponential', delay: 2000 } },
+    }),
+    delivery: (deliveryId: number, opts?: { delayMs?: number; attemptsLeft?: number }) => delivery(deliveryId, ids.delivery(deliveryId), opts),
+    redelivery: (deliveryId: number, outboxId: number, opts?: { delayMs?: number; attemptsLeft?: number }) =>
+      delivery(deliveryId, ids.redelivery(deliveryId, outboxId), opts),
+  };
+}
+export type JobSpecs = ReturnType<typeof jobSpecsFor>;

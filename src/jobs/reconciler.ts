@@ -1,0 +1,96 @@
+import type { Deps } from '../core/deps.js';
+import {
+  deliveryPending,
+  eventUndispatched,
+  generationJobUnfinished,
+  pendingDeliveries,
+  undispatchedEvents,
+  unfinishedGenerationJobs,
+  type PendingDelivery,
+} from '../core/jobs/unfinished-work.js';
+import { enqueueUnlessHeld } from './enqueue.js';
+import type { JobSpecs } from './job-specs.js';
+import { WEBHOOK_ATTEMPTS, webhookDelay } from './queues.js';
+
+export interface ReconcileCounts {
+  generation: number;
+  deliveries: number;
+  events: number;
+}
+
+/**
+ * The database is the truth about unfinished work; Redis only carries it. Redis restarted without
+ * its data (or flushed, or evicting) loses jobs silently, so the worker role compares the two at
+ * start, after every reconnect and on an interval, and adds again what the queue no longer holds:
+ * generation jobs queued or running (they resume from their committed count), pending webhook
+ * deliveries (at their next attempt time), and relayed events whose fan-out never ran. Unrelayed
+ * outbox rows are the relay's. Job ids are deterministic, so a pass racing the normal path adds
+ * nothing twice.
+ */
+export class Reconciler {
+  private timer: NodeJS.Timeout | undefined;
+  private pass: Promise<ReconcileCounts | undefined> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly deps: Deps,
+    private readonly specs: JobSpecs,
+    private readonly opts: { everyMs: number; webhookRetryBaseMs: number },
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    this.trigger();
+    this.timer = setInterval(() => this.trigger(), this.opts.everyMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.pass;
+  }
+
+  /** Starts a pass unless one is running; failures (Redis or the database away) wait for the next. */
+  trigger(): void {
+    if (this.pass || this.stopped) return;
+    this.pass = this.reconcileOnce()
+      .then((counts) => {
+        if (counts.generation + counts.deliveries + counts.events > 0) this.deps.log.warn({ ...counts }, 'reconciler re-enqueued work the queue had lost');
+        return counts;
+      })
+      .catch((err: Error) => {
+        this.deps.log.warn({ err: err.message }, 'reconciler pass failed; will try again');
+        return undefined;
+      })
+      .finally(() => {
+        this.pass = undefined;
+      });
+  }
+
+  async reconcileOnce(): Promise<ReconcileCounts> {
+    const { deps, specs } = this;
+    const counts: ReconcileCounts = { generation: 0, deliveries: 0, events: 0 };
+    for (const jobId of await unfinishedGenerationJobs(deps)) {
+      if (await enqueueUnlessHeld(specs.generation(jobId), () => generationJobUnfinished(deps, jobId))) counts.generation++;
+    }
+    for (const delivery of await pendingDeliveries(deps)) {
+      if (await enqueueUnlessHeld(this.deliverySpec(delivery), () => deliveryPending(deps, delivery.id))) counts.deliveries++;
+    }
+    for (const event of await undispatchedEvents(deps)) {
+      if (await enqueueUnlessHeld(specs.event(event.id, event.type), () => eventUndispatched(deps, event.id))) counts.events++;
+    }
+    return counts;
+  }
+
+  /**
+   * A delivery belongs to its latest redelivery's job when the seller asked for one. Re-added, it
+   * keeps its retry schedule: the next attempt when the last one's backoff ends (attempt times are
+   * the database's, compared with the wall clock), with the attempts it has left.
+   */
+  private deliverySpec(d: PendingDelivery) {
+    const dueAt = d.lastAttemptAt ? d.lastAttemptAt.getTime() + webhookDelay(d.attempts, this.opts.webhookRetryBaseMs) : 0;
+    const opts = { delayMs: dueAt - Date.now(), attemptsLeft: WEBHOOK_ATTEMPTS - d.attempts };
+    return d.redeliveryOutboxId === null ? this.specs.delivery(d.id, opts) : this.specs.redelivery(d.id, d.redeliveryOutboxId, { delayMs: opts.delayMs });
+  }
+}

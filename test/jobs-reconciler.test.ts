@@ -1,0 +1,163 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { startJobSystem, type JobSystem } from '../src/jobs/job-system.js';
+import { startHarness, TEST_SECRET, type Harness, type Seller } from './support/harness.js';
+import { startReceiver, type Received } from './support/receiver.js';
+import { flushRedisPrefix, freePort, PrivateRedis } from './support/redis.js';
+import { waitFor } from './support/wait.js';
+
+const deliveryIdOf = (r: Received) => String(r.headers['x-keycord-delivery']);
+
+async function jobWhen(s: Seller, jobId: number, ready: (job: { status: string; generated: number }) => boolean, what: string) {
+  return waitFor(async () => {
+    const job = (await s.call('GET', `/api/jobs/${jobId}`)).json();
+    return ready(job) ? job : undefined;
+  }, 60_000, what);
+}
+
+async function jobKeys(h: Harness, jobId: number) {
+  const [row] = await h.deps.db.query<{ n: number; distinct_keys: number }>(
+    'select count(*)::int as n, count(distinct license_key)::int as distinct_keys from licenses where job_id = $1',
+    [jobId],
+  );
+  return row;
+}
+
+async function pendingDeliveryAttempts(h: Harness) {
+  return h.deps.db.query<{ id: string; attempts: number }>(`select id::text, attempts from webhook_deliveries where status = 'pending' order by id`);
+}
+
+/** A seller with a webhook on `license.banned` pointing at `url`, and licenses to ban. */
+async function bannableLicenses(h: Harness, url: string, count: number) {
+  const s = await h.seller();
+  const { app, plan } = await s.setup();
+  expect((await s.call('POST', `/api/applications/${app.id}/webhooks`, { url, events: ['license.banned'] })).statusCode).toBe(201);
+  const licenses = await s.generate(plan.id, count);
+  const ban = async (i: number) => expect((await s.call('POST', `/api/licenses/${licenses[i]!.id}/ban`, {})).statusCode).toBe(200);
+  return { s, plan, ban };
+}
+
+describe('Redis loses its data while work is unfinished', () => {
+  let h: Harness;
+  const systems: JobSystem[] = [];
+  beforeAll(async () => {
+    // This process only accepts requests; the worker side is started, stopped and restarted here.
+    h = await startHarness({ jobs: 'producer', env: { GENERATE_BATCH_SIZE: '500', WEBHOOK_RETRY_BASE_MS: '4000' } });
+  });
+  afterAll(async () => {
+    for (const system of systems) await system.close();
+    await h?.close();
+  });
+  const workers = async () => {
+    const system = await startJobSystem(h.deps, h.config, { withWorkers: true });
+    systems.push(system);
+    return system;
+  };
+
+  it('a restarted worker re-enqueues from the database what the queue lost, and everything completes exactly once', async () => {
+    // The first three requests fail: their deliveries wait for a retry when Redis loses them.
+    const rx = await startReceiver((_, n) => (n <= 3 ? 503 : 200));
+    try {
+      const { s, plan, ban } = await bannableLicenses(h, rx.url, 5);
+      const first = await workers();
+      for (const i of [0, 1, 2]) await ban(i);
+      await waitFor(async () => ((await pendingDeliveryAttempts(h)).filter((d) => d.attempts === 1).length === 3 ? true : undefined), 15_000, 'three failed first attempts');
+
+      const running = (await s.call('POST', '/api/licenses/generate', { plan_id: plan.id, count: 40_000 })).json().job;
+      const queued = (await s.call('POST', '/api/licenses/generate', { plan_id: plan.id, count: 3000 })).json().job;
+      await jobWhen(s, running.id, (j) => j.generated >= 1000, 'the big job to be under way');
+      await first.close();
+
+      // Two events while no worker runs: one still in the outbox, one relayed whose job is then lost.
+      await ban(3);
+      const [lost] = await h.deps.db.query<{ id: string }>(`update outbox set relayed_at = now() where id = (select max(id) from outbox where type = 'license.banned') returning id::text`);
+      await ban(4);
+
+      const before = (await s.call('GET', `/api/jobs/${running.id}`)).json();
+      expect(before.status).toBe('running');
+      expect(before.generated).toBeLessThan(40_000);
+      expect((await s.call('GET', `/api/jobs/${queued.id}`)).json().status).toBe('queued');
+      expect((await pendingDeliveryAttempts(h)).map((d) => d.attempts)).toEqual([1, 1, 1]);
+      await flushRedisPrefix(h.config.redisUrl, h.config.jobs.queuePrefix);
+      expect(await h.jobs!.queues.generate.getJobCounts()).toMatchObject({ waiting: 0, active: 0, delayed: 0 });
+
+      await workers();
+      const done = await jobWhen(s, running.id, (j) => j.status !== 'running', 'the interrupted job to finish');
+      expect(done).toMatchObject({ status: 'completed', generated: 40_000 });
+      expect(await jobKeys(h, running.id)).toEqual({ n: 40_000, distinct_keys: 40_000 });
+      expect(await jobWhen(s, queued.id, (j) => j.status !== 'queued' && j.status !== 'running', 'the queued job to finish')).toMatchObject({ status: 'completed', generated: 3000 });
+      expect(await jobKeys(h, queued.id)).toEqual({ n: 3000, distinct_keys: 3000 });
+
+      const deliveries = await waitFor(async () => {
+        const rows = await h.deps.db.query<{ id: string; event_id: string; status: string; attempts: number }>(
+          `select d.id::text, d.event_id::text, d.status, d.attempts from webhook_deliveries d join webhooks w on w.id = d.webhook_id
+           where w.url = $1 order by d.id`,
+          [rx.url],
+        );
+        return rows.length === 5 && rows.every((d) => d.status === 'delivered') ? rows : undefined;
+      }, 30_000, 'all five deliveries');
+      expect(deliveries.map((d) => d.event_id)).toContain(lost!.id);
+      // Each delivery: its failed attempts (the first three), then exactly one success, all under its own id.
+      expect(deliveries.map((d) => d.attempts)).toEqual([2, 2, 2, 1, 1]);
+      const successes = rx.received.slice(3).map(deliveryIdOf);
+      expect(successes.sort()).toEqual(deliveries.map((d) => d.id).sort());
+      expect(rx.received.slice(0, 3).map(deliveryIdOf).sort()).toEqual(deliveries.slice(0, 3).map((d) => d.id).sort());
+      const [undispatched] = await h.deps.db.query<{ n: number }>(`select count(*)::int as n from outbox where kind = 'event' and dispatched_at is null`);
+      expect(undispatched!.n).toBe(0);
+    } finally {
+      await rx.close();
+    }
+  }, 120_000);
+});
+
+describe('Redis restarts empty under running workers', () => {
+  let h: Harness;
+  let redis: PrivateRedis;
+  beforeAll(async () => {
+    redis = new PrivateRedis(await freePort());
+    await redis.start();
+    h = await startHarness({ jobs: 'workers', env: { REDIS_URL: redis.url, WEBHOOK_RETRY_BASE_MS: '1500' } });
+  });
+  afterAll(async () => {
+    await redis?.start().catch(() => {});
+    await h?.close();
+    await redis?.stop();
+  });
+
+  it('the workers compare the queues with the database when Redis is back, and the waiting retry is delivered once', async () => {
+    const rx = await startReceiver((_, n) => (n === 1 ? 503 : 200));
+    try {
+      const { ban } = await bannableLicenses(h, rx.url, 1);
+      await ban(0);
+      const [pending] = await waitFor(async () => {
+        const rows = await pendingDeliveryAttempts(h);
+        return rows.length === 1 && rows[0]!.attempts === 1 ? rows : undefined;
+      }, 15_000, 'the failed first attempt');
+
+      // This Redis keeps nothing on disk: it comes back empty, the retry it held gone with it.
+      await redis.stop();
+      await redis.start();
+
+      await waitFor(() => rx.received.length >= 2 || undefined, 30_000, 'the retry after Redis came back');
+      expect(rx.received.map(deliveryIdOf)).toEqual([pending!.id, pending!.id]);
+      const [row] = await h.deps.db.query<{ status: string; attempts: number }>('select status, attempts from webhook_deliveries where id = $1', [pending!.id]);
+      expect(row).toEqual({ status: 'delivered', attempts: 2 });
+    } finally {
+      await rx.close();
+    }
+  }, 60_000);
+});
+
+describe('JOB_RECONCILE_EVERY', () => {
+  const load = (every?: string) => loadConfig({ NODE_ENV: 'test', KEYCORD_SECRET: TEST_SECRET, ...(every ? { JOB_RECONCILE_EVERY: every } : {}) });
+
+  it('defaults to a pass a minute and takes a duration', () => {
+    expect(load().jobs.reconcileEveryMs).toBe(60_000);
+    expect(load('30s').jobs.reconcileEveryMs).toBe(30_000);
+  });
+
+  it('stops start-up naming the variable when it is not a duration', () => {
+    expect(() => load('soon')).toThrow(/JOB_RECONCILE_EVERY/);
+    expect(() => load('10ms')).toThrow(/JOB_RECONCILE_EVERY/);
+  });
+});
