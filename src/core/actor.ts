@@ -1,7 +1,11 @@
 /** Who is acting. Permission checks and audit entries are decided from this alone. */
 export type Actor =
   | { kind: 'developer'; developerId: number; name: string; via: 'session' | 'api_key'; tokenId: number; ip?: string }
-  | { kind: 'discord'; developerId: number; discordUserId: string; name: string; guildId?: string; ip?: string }
+  /**
+   * A Discord member, acting through a server linked to one application: with the linking
+   * developer's rights (customers: none), and only ever inside `applicationId`.
+   */
+  | { kind: 'discord'; developerId: number; applicationId: number; discordUserId: string; name: string; guildId?: string; ip?: string }
   | { kind: 'client'; applicationId: number; ip?: string }
   | { kind: 'system'; name: string };
 

@@ -61,8 +61,11 @@ export async function showResetMenu(ctx: InteractionContext, page?: number): Pro
 export async function submitReset(ctx: InteractionContext): Promise<HandlerResult> {
   const link = await requireGuildLink(ctx.bot.deps.db.orm, ctx.guildId);
   const values = (ctx.interaction as APIInteraction & { data?: { values?: unknown[] } }).data?.values;
-  const licenseId = Number(values?.[0]);
-  if (!Number.isInteger(licenseId) || licenseId <= 0) return ephemeral('Please choose a license from the list.');
+  // The menu offers plain decimal ids; `Number()` would also take `0x1` or `1e3`, and an id past
+  // the integer column's range would fail in the query instead of being refused here.
+  const choice = values?.[0];
+  const licenseId = typeof choice === 'string' && /^[1-9][0-9]{0,9}$/.test(choice) ? Number(choice) : 0;
+  if (licenseId <= 0 || licenseId > 2_147_483_647) return ephemeral('Please choose a license from the list.');
   const result = await resetCustomerHwid(ctx.bot.deps, customerActorFor(link, ctx.user), link.app, licenseId);
   if (result.ok) return ephemeral('✅ HWID reset. The license will bind to the next computer that uses it.');
   if (result.code === 'COOLDOWN') return ephemeral(`⏳ You can reset this license again ${discordTime(result.nextAllowedAt)}.`);

@@ -1,6 +1,6 @@
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { InteractionType, ApplicationCommandOptionType, ComponentType } from 'discord-api-types/v10';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, InjectOptions } from 'fastify';
 
 /** A test Ed25519 key pair standing in for the Discord application's. */
 export function discordKeyPair() {
@@ -11,17 +11,21 @@ export function discordKeyPair() {
 
 export type KeyPair = ReturnType<typeof discordKeyPair>;
 
-/** POSTs an interaction exactly as Discord does: raw JSON, signed over timestamp + body. */
-export function postInteraction(app: FastifyInstance, keys: KeyPair, payload: unknown, opts: { timestamp?: number; tamper?: boolean; rawBody?: string } = {}) {
+/** An interaction request exactly as Discord sends it: raw JSON, signed over timestamp + body. */
+export function signedInteraction(keys: KeyPair, payload: unknown, opts: { timestamp?: number; tamper?: boolean; rawBody?: string } = {}): InjectOptions {
   const body = opts.rawBody ?? JSON.stringify(payload);
   const timestamp = String(opts.timestamp ?? Math.floor(Date.now() / 1000));
   const signature = sign(null, Buffer.from(timestamp + body), keys.privateKey).toString('hex');
-  return app.inject({
+  return {
     method: 'POST',
     url: '/discord/interactions',
     headers: { 'content-type': 'application/json', 'x-signature-ed25519': signature, 'x-signature-timestamp': timestamp },
     payload: opts.tamper ? body.replace(/.$/, ' }') : body,
-  });
+  };
+}
+
+export function postInteraction(app: FastifyInstance, keys: KeyPair, payload: unknown, opts: { timestamp?: number; tamper?: boolean; rawBody?: string } = {}) {
+  return app.inject(signedInteraction(keys, payload, opts));
 }
 
 export const GUILD = '900000000000000001';
@@ -29,6 +33,13 @@ export const CHANNEL = '900000000000000002';
 export const MANAGE_GUILD = String(1n << 5n);
 
 let seq = 0;
+
+/** A fresh Discord id made at `at` (default now), as Discord makes interaction ids; unique per call. */
+export function snowflake(at = Date.now()): string {
+  seq++;
+  return String((BigInt(at - 1_420_070_400_000) << 22n) | BigInt(seq % 4096));
+}
+
 export interface Member {
   id: string;
   name: string;
@@ -37,12 +48,12 @@ export interface Member {
 }
 
 function base(member: Member, type: InteractionType, data: unknown) {
-  seq++;
+  const id = snowflake();
   return {
-    id: String(1_000_000_000_000_000 + seq),
+    id,
     application_id: '800000000000000001',
     type,
-    token: `itoken-${seq}`,
+    token: `itoken-${id}`,
     version: 1,
     guild_id: GUILD,
     channel: { id: CHANNEL, type: 0 },

@@ -19,6 +19,8 @@ export const roleAllows = (role: Role, need: Need) => RANK[role] >= NEEDED[need]
  * in is a 404, exactly as if it did not exist; a visible one the role may not change is a 403.
  */
 export async function requireApplication(db: Executor, actor: SellerActor, applicationId: number, need: Need) {
+  // The developer who linked a server may own other applications; from that server they do not exist.
+  if (actor.kind === 'discord' && actor.applicationId !== applicationId) throw notFound('Application');
   const [row] = await db
     .select({ app: applications, role: applicationMembers.role })
     .from(applications)

@@ -26,12 +26,12 @@ export async function requireGuildLink(db: Executor, guildId: string | undefined
   return link;
 }
 
-/** A Discord member acting with the rights of the developer who linked the server. */
+/** A Discord member acting with the rights of the developer who linked the server, inside the linked application only. */
 export function sellerActorFor(link: GuildLink, member: { id: string; name: string }): Extract<Actor, { kind: 'discord' }> {
-  return { kind: 'discord', developerId: link.developerId, discordUserId: member.id, name: member.name, guildId: link.guildId };
+  return { kind: 'discord', developerId: link.developerId, applicationId: link.applicationId, discordUserId: member.id, name: member.name, guildId: link.guildId };
 }
 
 /** A customer: audited as the Discord user, with no developer rights at all. */
 export function customerActorFor(link: GuildLink, member: { id: string; name: string }): Extract<Actor, { kind: 'discord' }> {
-  return { kind: 'discord', developerId: 0, discordUserId: member.id, name: member.name, guildId: link.guildId };
+  return { kind: 'discord', developerId: 0, applicationId: link.applicationId, discordUserId: member.id, name: member.name, guildId: link.guildId };
 }

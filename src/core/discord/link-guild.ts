@@ -24,10 +24,10 @@ export async function linkGuild(deps: Deps, input: LinkGuildInput) {
   const apiKey = input.apiKey.trim();
   if (!apiKey.startsWith(API_KEY_PREFIX)) throw new AppError('UNAUTHORIZED', 'That is not a Keycord API key (they start with kc_live_).', 401);
   const developer = await authenticateToken(deps, apiKey);
-  const actor = { kind: 'discord' as const, developerId: developer.developerId, discordUserId: input.member.id, name: input.member.name, guildId: input.guildId };
   return deps.db.orm.transaction(async (tx) => {
     const [app] = await tx.select().from(applications).where(eq(applications.appId, input.appId.trim().toLowerCase()));
     if (!app) throw notFound('Application');
+    const actor = { kind: 'discord' as const, developerId: developer.developerId, applicationId: app.id, discordUserId: input.member.id, name: input.member.name, guildId: input.guildId };
     await requireApplication(tx, actor, app.id, 'admin');
     const values = {
       applicationId: app.id,

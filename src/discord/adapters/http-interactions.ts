@@ -1,10 +1,13 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { APIInteraction } from 'discord-api-types/v10';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
 import { errorBody } from '../../http/errors.js';
 import type { DiscordBot } from '../bot.js';
+import { InteractionReplayGuard } from './interaction-replay-guard.js';
 
-/** How old a signed request may be; older ones are refused as possible replays. */
+/** How old a signed request, and the interaction it carries, may be; older ones are refused as possible replays. */
 export const MAX_SIGNATURE_AGE_S = 300;
 
 const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
@@ -18,14 +21,28 @@ export function verifyDiscordSignature(key: KeyObject, signatureHex: string, tim
   return verify(null, Buffer.concat([Buffer.from(timestamp), rawBody]), key, Buffer.from(signatureHex, 'hex'));
 }
 
+/** What every interaction Discord sends has, PING included; the handlers cope with the rest. */
+const interactionEnvelope = z.object({ id: z.string().max(20), type: z.number().int(), token: z.string().max(1000) });
+
+export interface DiscordInteractionRouteOptions {
+  bot: DiscordBot;
+  publicKey: string;
+  now?: () => number;
+  /** Shares handled interaction ids between API replicas; without it each process remembers its own. */
+  redis?: Redis | null;
+  redisPrefix?: string;
+  replayGuard?: InteractionReplayGuard;
+}
+
 /**
  * POST /discord/interactions — Discord's HTTP door. The signature covers the raw bytes, so the
  * body is kept raw in this scope and parsed only after it verifies. The first response is the
  * HTTP answer; follow-up work starts once that answer has been written.
  */
-export async function discordInteractionRoutes(app: FastifyInstance, opts: { bot: DiscordBot; publicKey: string; now?: () => number }) {
+export async function discordInteractionRoutes(app: FastifyInstance, opts: DiscordInteractionRouteOptions) {
   const key = publicKeyFromHex(opts.publicKey);
   const now = opts.now ?? (() => Date.now());
+  const replays = opts.replayGuard ?? new InteractionReplayGuard({ windowMs: MAX_SIGNATURE_AGE_S * 1000, redis: opts.redis ?? null, ...(opts.redisPrefix ? { redisPrefix: opts.redisPrefix } : {}) });
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 512 * 1024 }, (_req, body, done) => done(null, body));
@@ -45,11 +62,21 @@ export async function discordInteractionRoutes(app: FastifyInstance, opts: { bot
       } catch {
         return reply.code(400).send(errorBody('VALIDATION_ERROR', 'The body is not valid JSON'));
       }
-      if (typeof interaction !== 'object' || interaction === null) return reply.code(400).send(errorBody('VALIDATION_ERROR', 'The body is not an interaction'));
-      const result = await opts.bot.handle(interaction);
-      if (result.after && typeof interaction.token === 'string') {
-        reply.raw.once('finish', () => opts.bot.runAfter(result, interaction.token));
+      const envelope = interactionEnvelope.safeParse(interaction);
+      if (!envelope.success) {
+        const details = envelope.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message }));
+        return reply.code(400).send(errorBody('VALIDATION_ERROR', 'The body is not an interaction', details));
       }
+      const verdict = await replays.check(envelope.data.id, now());
+      if (verdict === 'not-a-snowflake') {
+        return reply.code(400).send(errorBody('VALIDATION_ERROR', 'The interaction id is not a Discord id', [{ path: 'id', message: 'not a snowflake' }]));
+      }
+      if (verdict === 'out-of-window') return reply.code(401).send(errorBody('UNAUTHORIZED', 'Stale interaction'));
+      // Discord never sends one interaction twice, so a repeat comes from someone replaying a
+      // captured request and only they see this answer; 409 tells a log reader what happened.
+      if (verdict === 'replayed') return reply.code(409).send(errorBody('INTERACTION_REPLAYED', 'This interaction was already handled'));
+      const result = await opts.bot.handle(interaction);
+      if (result.after) reply.raw.once('finish', () => opts.bot.runAfter(result, envelope.data.token));
       return reply.code(200).send(result.response);
     });
   });
