@@ -133,8 +133,18 @@ describe('private variables and files through the SDK', () => {
     const { app: strict, plan: strictPlan } = await s.setup({ settings: { require_encryption: true } });
     const [lic] = await s.generate(strictPlan.id);
     await s.call('POST', `/api/applications/${strict.id}/variables`, { name: 'flag', value: 'on', public: false });
-    const c = new KeycordClient({ baseUrl: base, appId: strict.app_id, publicKey: strict.public_key, secret: strict.secret, encrypt: true });
+    const urls: string[] = [];
+    const recording: typeof fetch = (input, init) => {
+      urls.push(String(input));
+      return fetch(input, init);
+    };
+    const c = new KeycordClient({ baseUrl: base, appId: strict.app_id, publicKey: strict.public_key, secret: strict.secret, encrypt: true, fetch: recording });
     expect((await c.getVariable('flag', { licenseKey: lic!.license_key, hwid: 'S' })).value).toBe('on');
+    // GETs carry their parameters sealed too: the key and HWID are in no URL.
+    expect(urls).toHaveLength(1);
+    expect(urls[0]).toContain('payload=');
+    expect(urls[0]).not.toContain(lic!.license_key);
+    expect(urls[0]).not.toMatch(/hwid=/);
   });
 });
 
@@ -178,6 +188,27 @@ describe('the encrypted body convention on the server', () => {
     expect(plain.json().code).toBe('ENCRYPTION_REQUIRED');
     const c = new KeycordClient({ baseUrl: base, appId: strict.app_id, publicKey: strict.public_key, secret: strict.secret, encrypt: true });
     expect((await c.validate({ licenseKey: lic!.license_key, hwid: 'X' })).code).toBe('VALID');
+  });
+
+  it('covers GET routes too: the license key and HWID never travel in a clear query string', async () => {
+    const { app: strict, plan: strictPlan } = await s.setup({ settings: { require_encryption: true } });
+    const [lic] = await s.generate(strictPlan.id);
+    await s.call('POST', `/api/applications/${strict.id}/variables`, { name: 'flag', value: 'on', public: false });
+    const clear = new URLSearchParams({ app_id: strict.app_id, license_key: lic!.license_key, hwid: 'G' });
+    const plain = await h.app.inject({ method: 'GET', url: `/api/variables/flag?${clear}` });
+    expect(plain.statusCode).toBe(400);
+    expect(plain.json()).toMatchObject({ success: false, code: 'ENCRYPTION_REQUIRED' });
+    // Asking for an encrypted answer is not enough while the key sits in the URL.
+    const answerOnly = await h.app.inject({ method: 'GET', url: `/api/variables/flag?${clear}`, headers: { 'x-body-encryption': 'aes-256-gcm' } });
+    expect(answerOnly.statusCode).toBe(400);
+    const key = bodyKey(strict.secret, strict.app_id);
+    const sealed = new URLSearchParams({ app_id: strict.app_id, payload: encryptBody(key, JSON.stringify({ license_key: lic!.license_key, hwid: 'G', nonce: 'get-nonce-1' })) });
+    const ok = await h.app.inject({ method: 'GET', url: `/api/variables/flag?${sealed}`, headers: { 'x-body-encryption': 'aes-256-gcm' } });
+    expect(ok.statusCode).toBe(200);
+    expect(JSON.parse(decryptBody(key, ok.json().payload)!)).toMatchObject({ name: 'flag', value: 'on', nonce: 'get-nonce-1' });
+    const wrong = new URLSearchParams({ app_id: strict.app_id, payload: encryptBody(bodyKey('not-the-secret', strict.app_id), '{}') });
+    const refused = await h.app.inject({ method: 'GET', url: `/api/variables/flag?${wrong}`, headers: { 'x-body-encryption': 'aes-256-gcm' } });
+    expect(refused.json()).toMatchObject({ success: false, code: 'DECRYPTION_FAILED' });
   });
 });
 

@@ -4,6 +4,7 @@ import http from 'node:http';
 import { join } from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { downloadSignedText } from '../src/client/answer-binding.js';
 import { KeycordApiError, KeycordClient } from '../src/client/index.js';
 import { hashPassword } from '../src/core/passwords.js';
 import { signUserToken, userTokenKey } from '../src/core/users/user-token.js';
@@ -50,10 +51,11 @@ async function uploaded(h: Harness, s: Seller, appId: number, data: Buffer, file
 const download = (h: Harness, fileId: number, query: Record<string, string>, headers: Record<string, string> = {}) =>
   h.app.inject({ method: 'GET', url: `/api/files/${fileId}/download`, query, headers });
 
-function verifyDownload(publicKeyHex: string, res: LightMyRequestResponse) {
+/** A download is signed over the timestamp, the route, the file id, the nonce and the content's sha256. */
+function verifyDownload(publicKeyHex: string, res: LightMyRequestResponse, fileId: number, nonce?: string) {
   const spkiPrefix = Buffer.from('302a300506032b6570032100', 'hex');
   const key = createPublicKey({ key: Buffer.concat([spkiPrefix, Buffer.from(publicKeyHex, 'hex')]), format: 'der', type: 'spki' });
-  const message = Buffer.from(String(res.headers['x-signature-timestamp']) + String(res.headers['x-content-sha256']));
+  const message = Buffer.from(String(res.headers['x-signature-timestamp']) + downloadSignedText(fileId, nonce, String(res.headers['x-content-sha256'])));
   return verify(null, message, key, Buffer.from(String(res.headers['x-signature-ed25519']), 'hex'));
 }
 
@@ -308,7 +310,7 @@ describe('files: who may touch them', () => {
 });
 
 describe('files: downloading (client)', () => {
-  it('streams identical bytes with the headers after a license and HWID validate, signed over the sha256', async () => {
+  it('streams identical bytes with the headers after a license and HWID validate, signed over the file id, the nonce and the sha256', async () => {
     const s = await big.seller();
     const { app, lic, proof } = await licensedApp(big, s);
     const content = randomBytes(2 * 1024 * 1024 + 17);
@@ -318,7 +320,7 @@ describe('files: downloading (client)', () => {
       { name: 'file', filename: 'tool.zip', contentType: 'application/zip', data: content },
     ]);
     const file = up.json();
-    const res = await download(big, file.id, proof);
+    const res = await download(big, file.id, { ...proof, nonce: 'download-nonce-1' });
     expect(res.statusCode, res.body.slice(0, 200)).toBe(200);
     expect(res.rawPayload.equals(content)).toBe(true);
     expect(res.headers['content-type']).toBe('application/zip');
@@ -327,9 +329,12 @@ describe('files: downloading (client)', () => {
     expect(res.headers['x-content-type-options']).toBe('nosniff');
     expect(res.headers['x-content-sha256']).toBe(sha256(content));
     expect(res.headers['x-signature-timestamp']).toMatch(/^\d+$/);
-    expect(verifyDownload(app.public_key, res)).toBe(true);
-    // The signature is bound to the content hash: another hash does not verify.
-    expect(verifyDownload(app.public_key, { ...res, headers: { ...res.headers, 'x-content-sha256': sha256(Buffer.from('evil')) } } as LightMyRequestResponse)).toBe(false);
+    expect(verifyDownload(app.public_key, res, file.id, 'download-nonce-1')).toBe(true);
+    // The signature is bound to the content hash, the file and the nonce: change one and it does not verify.
+    expect(verifyDownload(app.public_key, { ...res, headers: { ...res.headers, 'x-content-sha256': sha256(Buffer.from('evil')) } } as LightMyRequestResponse, file.id, 'download-nonce-1')).toBe(false);
+    expect(verifyDownload(app.public_key, res, file.id + 1, 'download-nonce-1')).toBe(false);
+    expect(verifyDownload(app.public_key, res, file.id, 'download-nonce-2')).toBe(false);
+    expect(verifyDownload(app.public_key, res, file.id)).toBe(false);
     // It validated exactly as /validate does: the key is now active on PC-1.
     expect((await s.call('GET', `/api/licenses/${lic.id}`)).json()).toMatchObject({ status: 'active', hwid: 'PC-1' });
   });
@@ -343,7 +348,7 @@ describe('files: downloading (client)', () => {
     const res = await download(big, file.id, { app_id: app.app_id }, { authorization: `Bearer ${token}` });
     expect(res.statusCode, res.body.slice(0, 200)).toBe(200);
     expect(res.rawPayload.equals(content)).toBe(true);
-    expect(verifyDownload(app.public_key, res)).toBe(true);
+    expect(verifyDownload(app.public_key, res, file.id)).toBe(true);
   });
 
   it('refuses without proof, with a banned license or a foreign token: 403, signed, no bytes', async () => {

@@ -128,7 +128,7 @@ describe('validating a license', () => {
     const { app, plan } = await s.setup();
     const [lic] = await s.generate(plan.id);
     const before = await client(h, '/api/licenses/check-expiration', { app_id: app.app_id, license_key: lic!.license_key });
-    expect(before.json()).toEqual({ success: true, status: 'inactive', activated_at: null, expires_at: null, expired: false, remaining_seconds: null });
+    expect(before.json()).toMatchObject({ success: true, status: 'inactive', activated_at: null, expires_at: null, expired: false, remaining_seconds: null });
     await validate({ app_id: app.app_id, license_key: lic!.license_key, hwid: 'PC' });
     const after = (await client(h, '/api/licenses/check-expiration', { app_id: app.app_id, license_key: lic!.license_key })).json();
     expect(after).toMatchObject({ success: true, status: 'active', expired: false, remaining_seconds: 30 * 86_400 });

@@ -161,18 +161,18 @@ describe('variables: who may touch them', () => {
 });
 
 describe('variables: the client side', () => {
-  it('hands out a public variable to anyone with the app_id, signed, echoing the nonce', async () => {
+  it('hands out a public variable to anyone with the app_id, signed, echoing the nonce and the variable asked for', async () => {
     const s = await h.seller();
     const { app } = await s.setup();
     await addVariable(s, app.id, { name: 'latest_version', value: '2.4.1', public: true });
     const res = await readVariable('latest_version', { app_id: app.app_id, nonce: 'n0nce-123456' });
     expect(res.statusCode, res.body).toBe(200);
-    expect(res.json()).toEqual({ name: 'latest_version', value: '2.4.1', nonce: 'n0nce-123456' });
+    expect(res.json()).toEqual({ name: 'latest_version', value: '2.4.1', nonce: 'n0nce-123456', request: { route: 'GET /api/variables/:name', name: 'latest_version' } });
     expect(res.headers['x-signature-ed25519']).toMatch(/^[0-9a-f]{128}$/);
     expect(verifySignature(app.public_key, res)).toBe(true);
     expect(verifySignature(app.public_key, { headers: res.headers, body: res.body.replace('2.4.1', '9.9.9') })).toBe(false);
-    // Without a nonce there is none in the answer.
-    expect((await readVariable('latest_version', { app_id: app.app_id })).json()).toEqual({ name: 'latest_version', value: '2.4.1' });
+    // Without a nonce there is none in the answer; the request it answers is still named.
+    expect((await readVariable('latest_version', { app_id: app.app_id })).json()).toEqual({ name: 'latest_version', value: '2.4.1', request: { route: 'GET /api/variables/:name', name: 'latest_version' } });
   });
 
   it('refuses a private variable without proof: 403 with the reason, still signed', async () => {
@@ -213,7 +213,7 @@ describe('variables: the client side', () => {
     const [lic] = await s.generate(plan.id);
     const res = await readVariable('api_key', { app_id: app.app_id, license_key: lic!.license_key, hwid: 'PC-1' });
     expect(res.statusCode, res.body).toBe(200);
-    expect(res.json()).toEqual({ name: 'api_key', value: 'sk_live_123' });
+    expect(res.json()).toMatchObject({ name: 'api_key', value: 'sk_live_123' });
     expect(verifySignature(app.public_key, res)).toBe(true);
     expect((await s.call('GET', `/api/licenses/${lic!.id}`)).json()).toMatchObject({ status: 'active', hwid: 'PC-1' });
     // The key is now bound to PC-1: another machine is refused.
@@ -247,7 +247,7 @@ describe('variables: the client side', () => {
     const { userId, token } = await userToken(app, lic!.id);
     const ok = await readVariable('api_key', { app_id: app.app_id }, { authorization: `Bearer ${token}` });
     expect(ok.statusCode, ok.body).toBe(200);
-    expect(ok.json()).toEqual({ name: 'api_key', value: 'sk_live_123' });
+    expect(ok.json()).toMatchObject({ name: 'api_key', value: 'sk_live_123' });
     expect(verifySignature(app.public_key, ok)).toBe(true);
 
     const tampered = token.slice(0, -3) + (token.endsWith('AAA') ? 'BBB' : 'AAA');

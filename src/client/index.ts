@@ -1,11 +1,14 @@
 /**
  * Keycord client SDK for customer apps: validates keys, manages end-user accounts, reads
  * variables and downloads files. It depends on nothing but Node (>= 20): `fetch` and
- * `node:crypto`. Every answer is checked before it is trusted: the Ed25519 signature against the
- * application's public key, the timestamp (at most `maxSkewSeconds` off) and the echoed nonce —
- * so a forged server or a replayed answer is rejected with a KeycordVerificationError.
+ * `node:crypto`. Every call sends a fresh nonce, and every answer is checked before it is
+ * trusted: the Ed25519 signature against the application's public key, the timestamp (at most
+ * `maxSkewSeconds` off), the echoed nonce and the echoed request (route, and the key, user,
+ * variable or file it was about) — so a forged server, a replayed answer or the answer to another
+ * request is rejected with a KeycordVerificationError.
  */
 import { createHash, createPublicKey, randomBytes, verify, type KeyObject } from 'node:crypto';
+import { answersRequest, DOWNLOAD_ROUTE, downloadSignedText, requestIdentity, type RequestIdentity, type RequestSubject } from './answer-binding.js';
 import { bodyKey, decryptBody, encryptBody } from './body-crypto.js';
 
 export interface KeycordClientOptions {
@@ -94,49 +97,52 @@ export class KeycordClient {
 
   /** Checks a key with this machine's HWID. Decided outcomes (EXPIRED, BANNED, …) are values. */
   validate(input: { licenseKey: string; hwid?: string }): Promise<ValidationResult> {
-    return this.post('/api/licenses/validate', { license_key: input.licenseKey, ...(input.hwid ? { hwid: input.hwid } : {}) }, { nonce: true });
+    const license_key = input.licenseKey.trim();
+    const hwid = input.hwid?.trim() || undefined;
+    return this.post('/api/licenses/validate', { license_key, ...(hwid ? { hwid } : {}) }, { license_key, hwid });
   }
 
   checkExpiration(input: { licenseKey: string }): Promise<ExpirationResult> {
-    return this.post('/api/licenses/check-expiration', { license_key: input.licenseKey }, { nonce: true });
+    const license_key = input.licenseKey.trim();
+    return this.post('/api/licenses/check-expiration', { license_key }, { license_key });
   }
 
   register(input: { licenseKey: string; username: string; password: string; hwid: string }): Promise<UserSession> {
-    return this.post('/api/user-auth/create', { license_key: input.licenseKey, username: input.username, password: input.password, hwid: input.hwid });
+    const license_key = input.licenseKey.trim();
+    const hwid = input.hwid.trim();
+    return this.post('/api/user-auth/create', { license_key, username: input.username, password: input.password, hwid }, { username: input.username, license_key, hwid });
   }
 
   login(input: { username: string; password: string; hwid: string }): Promise<UserSession> {
-    return this.post('/api/user-auth/login', { username: input.username, password: input.password, hwid: input.hwid });
+    const hwid = input.hwid.trim();
+    return this.post('/api/user-auth/login', { username: input.username, password: input.password, hwid }, { username: input.username, hwid });
   }
 
   async me(token: string): Promise<{ user: UserSession['user']; license: ValidationResult['license'] | null }> {
-    const res = await this.request('GET', '/api/user-auth/me', undefined, { authorization: `Bearer ${token}`, ...this.answerEncryption() });
-    return this.readJson(res, await this.verified(res));
+    const nonce = freshNonce();
+    const res = await this.request('GET', `/api/user-auth/me?${new URLSearchParams({ nonce })}`, undefined, { authorization: `Bearer ${token}`, ...this.answerEncryption() });
+    return this.boundJson(res, nonce, requestIdentity('GET /api/user-auth/me', { user_token: token }));
   }
 
   async getVariable(name: string, proof?: ClientProof): Promise<{ name: string; value: string }> {
-    const query = new URLSearchParams({ app_id: this.options.appId });
-    const headers: Record<string, string> = this.answerEncryption();
-    if (proof && 'token' in proof) headers.authorization = `Bearer ${proof.token}`;
-    else if (proof) query.set('license_key', proof.licenseKey), query.set('hwid', proof.hwid);
+    const nonce = freshNonce();
+    const { query, headers } = this.getParams(nonce, proof);
     const res = await this.request('GET', `/api/variables/${encodeURIComponent(name)}?${query}`, undefined, headers);
-    return this.readJson(res, await this.verified(res));
+    return this.boundJson(res, nonce, requestIdentity('GET /api/variables/:name', { name }));
   }
 
   /**
    * Downloads a file after the license (or user token) is checked. The bytes are verified
-   * against the signed SHA-256 the server sends with them.
+   * against the SHA-256 the server signs together with this file id and this call's nonce.
    */
   async downloadFile(fileId: number, proof: ClientProof): Promise<{ name: string | null; data: Buffer }> {
-    const query = new URLSearchParams({ app_id: this.options.appId });
-    const headers: Record<string, string> = this.answerEncryption();
-    if ('token' in proof) headers.authorization = `Bearer ${proof.token}`;
-    else query.set('license_key', proof.licenseKey), query.set('hwid', proof.hwid);
+    const nonce = freshNonce();
+    const { query, headers } = this.getParams(nonce, proof);
     const res = await this.request('GET', `/api/files/${fileId}/download?${query}`, undefined, headers);
-    if (!res.ok) return this.readJson(res, await this.verified(res));
+    if (!res.ok) return this.boundJson(res, nonce, requestIdentity(DOWNLOAD_ROUTE, { file_id: fileId }));
     const data = Buffer.from(await res.arrayBuffer());
     const sha = res.headers.get('x-content-sha256') ?? '';
-    this.checkSignature(res, Buffer.from(sha));
+    this.checkSignature(res, Buffer.from(downloadSignedText(fileId, nonce, sha)));
     if (createHash('sha256').update(data).digest('hex') !== sha) throw new KeycordVerificationError('The file does not match its signed SHA-256');
     const disposition = res.headers.get('content-disposition') ?? '';
     // The exact (UTF-8) name is in filename*; filename= is its ASCII fallback.
@@ -145,17 +151,44 @@ export class KeycordClient {
     return { name, data };
   }
 
-  private async post<T>(path: string, body: Record<string, unknown>, opts: { nonce?: boolean } = {}): Promise<T> {
-    const nonce = opts.nonce ? randomBytes(16).toString('hex') : undefined;
-    const plain = { app_id: this.options.appId, ...body, ...(nonce ? { nonce } : {}) };
+  private async post<T>(path: string, body: Record<string, unknown>, subject: RequestSubject): Promise<T> {
+    const nonce = freshNonce();
+    const plain = { app_id: this.options.appId, ...body, nonce };
     const encrypted = Boolean(this.options.encrypt && this.bodyKey);
     const sent = encrypted ? { app_id: this.options.appId, payload: encryptBody(this.bodyKey!, JSON.stringify(plain)) } : plain;
     const res = await this.request('POST', path, JSON.stringify(sent), { 'content-type': 'application/json', ...(encrypted ? { 'x-body-encryption': 'aes-256-gcm' } : {}) });
-    const raw = await this.verified(res);
-    const parsed = this.readJson<T & { nonce?: string }>(res, raw);
-    // Only a decided answer (2xx) echoes the nonce; an error is thrown above.
-    if (nonce !== undefined && parsed.nonce !== nonce) throw new KeycordVerificationError('The answer does not belong to this request (nonce mismatch)');
-    return parsed;
+    return this.boundJson(res, nonce, requestIdentity(`POST ${path}`, subject));
+  }
+
+  /**
+   * A GET's query and headers. A private resource's proof goes as a bearer header (user token) or
+   * with the parameters (license and HWID); with `encrypt` the parameters travel sealed in
+   * `?payload=` (the same envelope as a POST body), so no key or HWID is ever in a URL.
+   */
+  private getParams(nonce: string, proof: ClientProof | undefined): { query: URLSearchParams; headers: Record<string, string> } {
+    const headers = this.answerEncryption();
+    const params: Record<string, string> = { nonce };
+    if (proof && 'token' in proof) headers.authorization = `Bearer ${proof.token}`;
+    else if (proof) Object.assign(params, { license_key: proof.licenseKey, hwid: proof.hwid });
+    if (!this.options.encrypt || !this.bodyKey) return { query: new URLSearchParams({ app_id: this.options.appId, ...params }), headers };
+    return { query: new URLSearchParams({ app_id: this.options.appId, payload: encryptBody(this.bodyKey, JSON.stringify(params)) }), headers };
+  }
+
+  /**
+   * The verified JSON answer, if it answers this request. A decided answer must echo both the
+   * nonce and the request; an error that echoes them must echo ours. An error without an echo
+   * (one refused before the server could read the request, e.g. a malformed or undecryptable
+   * body) is still thrown as a KeycordApiError: it can only ever refuse, never grant.
+   */
+  private async boundJson<T>(res: Response, nonce: string, request: RequestIdentity): Promise<T> {
+    const parsed = parseJson(await this.verified(res));
+    const body = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as { nonce?: unknown; request?: unknown; code?: string; message?: string };
+    const echoes = res.ok || 'nonce' in body || 'request' in body;
+    if (echoes && body.nonce !== nonce) throw new KeycordVerificationError('The answer does not belong to this request (nonce mismatch)');
+    if (echoes && !answersRequest(body.request, request)) throw new KeycordVerificationError(`The answer is not for this request (${request.route})`);
+    if (!res.ok) throw new KeycordApiError(res.status, body.code ?? 'ERROR', body.message ?? `HTTP ${res.status}`);
+    const { nonce: _nonce, request: _request, ...answer } = body;
+    return answer as T;
   }
 
   /** GETs carry no body; with `encrypt` the answer still comes back encrypted. */
@@ -173,8 +206,8 @@ export class KeycordClient {
     this.checkSignature(res, raw);
     if (res.headers.get('x-body-encryption') === 'aes-256-gcm') {
       if (!this.bodyKey) throw new KeycordVerificationError('The answer is encrypted but no secret was given');
-      const envelope = JSON.parse(raw.toString('utf8')) as { payload?: string };
-      const plain = envelope.payload ? decryptBody(this.bodyKey, envelope.payload) : null;
+      const envelope = parseJson(raw.toString('utf8')) as { payload?: string } | null;
+      const plain = typeof envelope?.payload === 'string' ? decryptBody(this.bodyKey, envelope.payload) : null;
       if (plain === null) throw new KeycordVerificationError('The encrypted answer could not be decrypted');
       return plain;
     }
@@ -194,18 +227,15 @@ export class KeycordClient {
       throw new KeycordVerificationError(`The answer's timestamp is more than ${this.maxSkew} s off`);
     }
   }
+}
 
-  private readJson<T>(res: Response, text: string): T {
-    let body: unknown;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      throw new KeycordVerificationError('The answer is not JSON');
-    }
-    if (!res.ok) {
-      const e = body as { code?: string; message?: string };
-      throw new KeycordApiError(res.status, e.code ?? 'ERROR', e.message ?? `HTTP ${res.status}`);
-    }
-    return body as T;
+/** 128 random bits, hex: unpredictable, so no answer can have been recorded for it. */
+const freshNonce = () => randomBytes(16).toString('hex');
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new KeycordVerificationError('The answer is not JSON');
   }
 }

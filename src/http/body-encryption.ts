@@ -8,17 +8,20 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Set when the request came encrypted: the answer goes back encrypted with this key. */
     bodyKey: Buffer | null;
+    /** The request's own parameters came encrypted (a POST body, or a GET's `payload` query). */
+    sealedRequest: boolean;
   }
 }
 
 const decryptionFailed = (message: string) => new AppError('DECRYPTION_FAILED', message, 400);
 
-/** The encrypted-body convention of API.md, on the HTTP side. */
 /**
- * Opens `{app_id, payload}` for the client guard: the decrypted JSON becomes the body that is
- * then validated, and the answer will go back encrypted with the same key. A failure to decrypt
- * is answered in plain (signed) JSON, since the client could not read it otherwise. A GET has no
- * body: the header then asks for an encrypted answer only.
+ * The encrypted-body convention of API.md, on the HTTP side. Opens `{app_id, payload}` for the
+ * client guard: the decrypted JSON becomes the body that is then validated, and the answer will
+ * go back encrypted with the same key. A failure to decrypt is answered in plain (signed) JSON,
+ * since the client could not read it otherwise. A GET has no body: its parameters (license key,
+ * HWID, nonce) travel as `?app_id=…&payload=<the same envelope's payload>` and become its query;
+ * a GET with the header and no `payload` asks for an encrypted answer only.
  */
 export async function openEncryptedRequest(deps: Deps, request: FastifyRequest, appId: string | null): Promise<ClientApplication> {
   if (!appId) throw decryptionFailed('An encrypted body is {"app_id": "<uuid>", "payload": "<base64>"}');
@@ -26,11 +29,12 @@ export async function openEncryptedRequest(deps: Deps, request: FastifyRequest, 
   if (!client) throw notFound('Application');
   request.clientApp = client;
   const key = bodyKey(client.secret, client.appId);
-  if (request.method === 'GET') {
+  const isGet = request.method === 'GET';
+  const envelope = (isGet ? request.query : request.body) as { payload?: unknown } | undefined;
+  if (isGet && envelope?.payload === undefined) {
     request.bodyKey = key;
     return client;
   }
-  const envelope = request.body as { payload?: unknown } | undefined;
   if (typeof envelope?.payload !== 'string') throw decryptionFailed('An encrypted body is {"app_id": "<uuid>", "payload": "<base64>"}');
   const plaintext = decryptBody(key, envelope.payload);
   if (plaintext === null) throw decryptionFailed('The payload could not be decrypted with this application’s key');
@@ -43,8 +47,10 @@ export async function openEncryptedRequest(deps: Deps, request: FastifyRequest, 
   if (typeof inner !== 'object' || inner === null || Array.isArray(inner)) throw decryptionFailed('The decrypted payload is not a JSON object');
   const innerAppId = (inner as { app_id?: unknown }).app_id;
   if (innerAppId !== undefined && String(innerAppId).toLowerCase() !== client.appId) throw decryptionFailed('The encrypted app_id does not match');
-  request.body = { ...(inner as object), app_id: client.appId };
+  if (isGet) request.query = { ...(inner as object), app_id: client.appId };
+  else request.body = { ...(inner as object), app_id: client.appId };
   request.bodyKey = key;
+  request.sealedRequest = true;
   return client;
 }
 
@@ -55,6 +61,7 @@ export async function openEncryptedRequest(deps: Deps, request: FastifyRequest, 
  */
 export function installEncryptedAnswers(app: FastifyInstance) {
   app.decorateRequest('bodyKey', null);
+  app.decorateRequest('sealedRequest', false);
   app.addHook('onSend', (request, reply, payload, done) => {
     const key = request.bodyKey;
     if (!key || typeof payload !== 'string' || !request.clientApp) return done(null, payload);

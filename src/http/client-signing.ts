@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { AnswerBinding } from './client-app.js';
 import { ED25519_BACKEND, signResponseHex, sodiumSecretKey } from './ed25519.js';
 import { SigningThread } from './signing-thread.js';
 
@@ -16,6 +17,13 @@ export interface ClientSigningOptions {
  */
 export function installClientSigning(app: FastifyInstance, opts: ClientSigningOptions) {
   app.decorateRequest('clientApp', null);
+  app.decorateRequest('answerBinding', null);
+  // Before serialization, hence before encryption and signing: the echo is inside the signed bytes.
+  app.addHook('preSerialization', (request, reply, payload, done) => {
+    const binding = request.answerBinding;
+    if (!binding || typeof payload !== 'object' || payload === null || Array.isArray(payload)) return done(null, payload);
+    done(null, boundAnswer(payload, binding, reply.statusCode));
+  });
   const thread =
     opts.thread && ED25519_BACKEND === 'libsodium'
       ? new SigningThread((err) => app.log.warn({ err }, 'signing thread failed; client answers are signed inline from now on'))
@@ -41,4 +49,14 @@ export function installClientSigning(app: FastifyInstance, opts: ClientSigningOp
       done(null, payload);
     });
   });
+}
+
+/**
+ * A decided answer always carries `request` (and `nonce` when one came), so it cannot pass for
+ * the answer to another request. An error answer keeps the plain API.md shape unless the client
+ * sent a nonce: a client that asks for binding gets its errors bound too.
+ */
+function boundAnswer(payload: object, binding: AnswerBinding, status: number): object {
+  if (binding.nonce === undefined) return status >= 400 ? payload : { ...payload, request: binding.request };
+  return { ...payload, nonce: binding.nonce, request: binding.request };
 }

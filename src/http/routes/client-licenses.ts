@@ -3,14 +3,14 @@ import { z } from 'zod';
 import { checkExpiration } from '../../core/licenses/check-expiration.js';
 import { validateLicense } from '../../core/licenses/validate-license.js';
 import type { Deps } from '../../core/deps.js';
-import { resolveClientApp, withNonce } from '../client-app.js';
+import { bindClientAnswer, nonce, resolveClientApp } from '../client-app.js';
 
 const tags = ['Client'];
 
 const clientBase = {
   app_id: z.uuid(),
   license_key: z.string().trim().min(1).max(256),
-  nonce: z.string().min(8).max(64).optional(),
+  nonce: nonce.optional(),
 };
 
 
@@ -25,13 +25,14 @@ export const clientLicenseRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async 
       },
     },
     async (request) => {
+      bindClientAnswer(request, request.body.nonce, { license_key: request.body.license_key, hwid: request.body.hwid });
       const clientApp = await resolveClientApp(deps, request, request.body.app_id);
       const { licenseId: _internal, ...outcome } = await validateLicense(deps, clientApp, {
         license_key: request.body.license_key,
         hwid: request.body.hwid,
         ip: request.ip,
       });
-      return withNonce(outcome, request.body.nonce);
+      return outcome;
     },
   );
 
@@ -39,8 +40,9 @@ export const clientLicenseRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async 
     '/api/licenses/check-expiration',
     { schema: { tags, summary: "How long a key has left (signed response)", body: z.object(clientBase) } },
     async (request) => {
+      bindClientAnswer(request, request.body.nonce, { license_key: request.body.license_key });
       const clientApp = await resolveClientApp(deps, request, request.body.app_id);
-      return withNonce(await checkExpiration(deps, clientApp, request.body), request.body.nonce);
+      return checkExpiration(deps, clientApp, request.body);
     },
   );
 };

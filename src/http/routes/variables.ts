@@ -8,7 +8,7 @@ import { listVariables } from '../../core/variables/list-variables.js';
 import { updateVariable } from '../../core/variables/update-variable.js';
 import { MAX_VARIABLE_VALUE_BYTES, VARIABLE_NAME, VARIABLE_NAME_RULE, valueFits } from '../../core/variables/variable-rules.js';
 import { requireDeveloper, sellerActor } from '../authenticate.js';
-import { clientCredentials, resolveClientApp, withNonce } from '../client-app.js';
+import { bindClientAnswer, clientCredentials, nonce, resolveClientApp } from '../client-app.js';
 import { pageQuery, sendPage } from '../pagination.js';
 import { idParams } from '../schemas.js';
 
@@ -63,14 +63,14 @@ const clientVariableRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
           app_id: z.uuid(),
           license_key: z.string().trim().min(1).max(256).optional(),
           hwid: z.string().max(256).optional(),
-          nonce: z.string().min(8).max(64).optional(),
+          nonce: nonce.optional(),
         }),
       },
     },
     async (request) => {
+      bindClientAnswer(request, request.query.nonce, { name: request.params.name });
       const clientApp = await resolveClientApp(deps, request, request.query.app_id);
-      const variable = await getClientVariable(deps, clientApp, request.params.name, clientCredentials(request, request.query));
-      return withNonce(variable, request.query.nonce);
+      return getClientVariable(deps, clientApp, request.params.name, clientCredentials(request, request.query));
     },
   );
 };

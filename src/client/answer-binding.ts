@@ -1,0 +1,59 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * What ties a signed client answer to the one request it answers, shared by the SDK and the
+ * server so the two cannot drift apart. A signature alone only proves Keycord said something once;
+ * a recorded answer would otherwise pass for any later request within the clock window. So every
+ * JSON answer carries, inside the signed body, the request's `nonce` and a `request` identity (the
+ * route and what the request was about), and a download's signature covers its file id and nonce.
+ */
+
+/** 8–64 visible ASCII characters: echoed verbatim, and a newline would blur the download's signed text. */
+export const NONCE_PATTERN = /^[\x21-\x7e]{8,64}$/;
+
+/** What a request was about. Credentials are carried as their SHA-256 so an answer never repeats one. */
+export interface RequestSubject {
+  license_key?: string | undefined;
+  old_license_key?: string | undefined;
+  new_license_key?: string | undefined;
+  hwid?: string | undefined;
+  user_token?: string | undefined;
+  username?: string | undefined;
+  name?: string | undefined;
+  file_id?: number | undefined;
+}
+
+const HASHED = new Set<keyof RequestSubject>(['license_key', 'old_license_key', 'new_license_key', 'hwid', 'user_token']);
+
+/** `{route: "POST /api/user-auth/login", username: "bob", hwid_sha256: "…"}`: the `request` field of an answer. */
+export type RequestIdentity = { route: string } & Record<string, string | number>;
+
+export const sha256Hex = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+
+export function requestIdentity(route: string, subject: RequestSubject): RequestIdentity {
+  const identity: RequestIdentity = { route };
+  for (const [field, value] of Object.entries(subject) as [keyof RequestSubject, string | number | undefined][]) {
+    if (value === undefined) continue;
+    if (HASHED.has(field)) identity[`${field}_sha256`] = sha256Hex(String(value));
+    else identity[field] = value;
+  }
+  return identity;
+}
+
+/**
+ * Whether an answer's `request` is the expected one. Fields a newer server adds are ignored;
+ * every field the caller knows must match.
+ */
+export function answersRequest(actual: unknown, expected: RequestIdentity): boolean {
+  if (typeof actual !== 'object' || actual === null) return false;
+  return Object.entries(expected).every(([field, value]) => (actual as Record<string, unknown>)[field] === value);
+}
+
+export const DOWNLOAD_ROUTE = 'GET /api/files/:id/download';
+
+/**
+ * A download is streamed, so its signature cannot cover the body: it is made over
+ * `X-Signature-Timestamp` followed by this text, `"\n" route "\n" file_id "\n" nonce "\n" sha256`
+ * (an empty nonce when none was sent).
+ */
+export const downloadSignedText = (fileId: number, nonce: string | undefined, sha256: string) => `\n${DOWNLOAD_ROUTE}\n${fileId}\n${nonce ?? ''}\n${sha256}`;
