@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { AppError, type ErrorDetail } from '../core/errors.js';
+import { isDatabaseUnavailable } from '../db/database-availability.js';
 
 /** The API.md error shape; every non-2xx answer is this. */
 export function errorBody(code: string, message: string, details?: ErrorDetail[]) {
@@ -17,22 +18,15 @@ const CODE_BY_STATUS: Record<number, string> = {
   406: 'NOT_ACCEPTABLE',
   409: 'CONFLICT',
   413: 'PAYLOAD_TOO_LARGE',
+  414: 'URI_TOO_LONG',
   415: 'UNSUPPORTED_MEDIA_TYPE',
   429: 'RATE_LIMITED',
 };
 
-/** Connection-level failures mean the database is away, which is a 503 and not our bug. */
-function isDatabaseUnavailable(err: unknown): boolean {
-  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
-    const code = (e as { code?: string }).code;
-    if (code === 'ECONNREFUSED' || code === 'CONNECTION_CLOSED' || code === 'CONNECTION_ENDED' || code === 'CONNECT_TIMEOUT' || code === '57P01' || code === '57P03') return true;
-  }
-  return false;
-}
-
 export type ErrorRenderer = (request: FastifyRequest, reply: FastifyReply, status: number, body: ReturnType<typeof errorBody>) => unknown;
 
-export function installErrorHandling(app: FastifyInstance, render: ErrorRenderer) {
+/** `onDatabaseUnavailable` hears of every connection-level database failure (to fail fast after it). */
+export function installErrorHandling(app: FastifyInstance, render: ErrorRenderer, onDatabaseUnavailable?: (err: unknown) => void) {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err instanceof AppError) return render(request, reply, err.status, errorBody(err.code, err.message, err.details));
     if (hasZodFastifySchemaValidationErrors(err)) {
@@ -51,7 +45,8 @@ export function installErrorHandling(app: FastifyInstance, render: ErrorRenderer
       return render(request, reply, status, errorBody(CODE_BY_STATUS[status] ?? 'BAD_REQUEST', message));
     }
     if (isDatabaseUnavailable(err)) {
-      request.log.error({ err }, 'database unavailable');
+      onDatabaseUnavailable?.(err);
+      request.log.warn({ code: (err as { code?: string }).code }, 'database unavailable');
       return render(request, reply, 503, errorBody('UNAVAILABLE', 'The database is unavailable; try again shortly'));
     }
     const ref = randomUUID();
@@ -61,4 +56,20 @@ export function installErrorHandling(app: FastifyInstance, render: ErrorRenderer
   app.setNotFoundHandler((request, reply) =>
     render(request, reply, 404, errorBody('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`)),
   );
+}
+
+/** Fastify's own words for the URLs its router refuses, which may echo the whole (hostile) path. */
+const FRAMEWORK_MESSAGES: Record<string, string> = {
+  FST_ERR_BAD_URL: 'The URL is not validly percent-encoded',
+  FST_ERR_MAX_PARAM_LENGTH: 'A path segment of the URL is too long',
+};
+
+/**
+ * The `frameworkErrors` option of Fastify: the router refuses a bad percent-encoding (400) or an
+ * over-long path parameter (414) before any route exists to carry an error handler, and would
+ * answer in Fastify's own shape.
+ */
+export function renderFrameworkError(err: FastifyError, _request: FastifyRequest, reply: FastifyReply) {
+  const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
+  return reply.code(status).send(errorBody(CODE_BY_STATUS[status] ?? 'BAD_REQUEST', FRAMEWORK_MESSAGES[err.code] ?? 'The URL is not valid'));
 }

@@ -1,9 +1,12 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { z } from 'zod';
+import { INT4_MAX, positiveIntegerText } from './schemas.js';
 
+export const MAX_PER_PAGE = 500;
+
+/** Decimal digits only, like ids: `?page=0x2` or `?per_page=1e2` are 400s, not pages 2 and 100. */
 export const pageQuery = {
-  page: z.coerce.number().int().min(1).default(1),
-  per_page: z.coerce.number().int().min(1).max(500).default(50),
+  page: positiveIntegerText(INT4_MAX, 1),
+  per_page: positiveIntegerText(MAX_PER_PAGE, 50),
 };
 
 /** Lists answer a bare array; the total and the neighbouring pages travel in headers (API.md). */

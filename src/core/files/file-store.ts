@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, type ReadStream } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type Readable } from 'node:stream';
+import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { sql } from 'drizzle-orm';
 import type { Executor } from '../../db/client.js';
@@ -47,10 +47,8 @@ export async function receiveToTemp(dir: string, source: Readable, maxBytes: num
   const hash = createHash('sha256');
   let size = 0;
   let tooLarge = false;
-  let sourceFailed = false;
-  source.once('error', () => {
-    sourceFailed = true;
-  });
+  const sink = createWriteStream(tempPath, { flags: 'wx', mode: 0o600 });
+  const failedFirst = firstToFail(source, sink);
   const meter = new Transform({
     transform(chunk: Buffer, _encoding, done) {
       if (tooLarge) return done();
@@ -64,11 +62,14 @@ export async function receiveToTemp(dir: string, source: Readable, maxBytes: num
     },
   });
   try {
-    await pipeline(source, meter, createWriteStream(tempPath, { flags: 'wx', mode: 0o600 }));
+    await pipeline(source, meter, sink);
   } catch (err) {
+    // A pipeline can give up while the temp file is still being opened; removed before that
+    // open completes, the file would come back afterwards and stay.
+    if (!sink.closed) await new Promise<void>((resolve) => sink.once('close', () => resolve()));
     await rm(tempPath, { force: true });
     // A body that ends mid-part or is not valid multipart is the client's doing; a disk error is ours.
-    if (sourceFailed) throw badRequest('The upload ended early or is not valid multipart data');
+    if (failedFirst() === 'source') throw badRequest('The upload ended early or is not valid multipart data');
     throw err;
   }
   if (tooLarge) {
@@ -76,6 +77,20 @@ export async function receiveToTemp(dir: string, source: Readable, maxBytes: num
     throw payloadTooLarge(maxBytes);
   }
   return { tempPath, sha256: hash.digest('hex'), size };
+}
+
+/**
+ * Which side of a copy failed first. A pipeline hands the first error to every stream in it, so
+ * the error alone cannot say whether the client's body broke off or the disk failed. The source
+ * may also have failed before anyone listened (the multipart parser destroys a part as soon as
+ * it sees the body end early, which with a body that arrived in one piece is before the upload
+ * even starts), and then it counts as first.
+ */
+function firstToFail(source: Readable, sink: Writable): () => 'source' | 'sink' | null {
+  let first: 'source' | 'sink' | null = source.errored ? 'source' : null;
+  source.once('error', () => (first ??= 'source'));
+  sink.once('error', () => (first ??= 'sink'));
+  return () => first;
 }
 
 /**

@@ -14,6 +14,8 @@ export interface IncomingFile {
   name: string | undefined;
   contentType: string | undefined;
   content: Readable;
+  /** Settles once the rest of the request body is read; rejects when it was cut off or malformed. */
+  finish(): Promise<void>;
 }
 
 /**
@@ -30,6 +32,8 @@ export async function uploadFile(deps: Deps, actor: SellerActor, applicationId: 
   const received = await receiveToTemp(deps.files.dir, incoming.content, deps.files.maxBytes);
   let moved = false;
   try {
+    // A body that breaks off after the file's bytes is as incomplete as one that breaks off in them.
+    await incoming.finish();
     return await deps.db.orm.transaction(async (tx) => {
       // Checked again: the upload may have taken a while, and roles change.
       await requireApplication(tx, actor, applicationId, 'manage');

@@ -15,7 +15,13 @@ const COOKIE = 'keycord_admin';
 function cookieToken(request: FastifyRequest): string | null {
   for (const part of (request.headers.cookie ?? '').split(';')) {
     const [name, ...value] = part.trim().split('=');
-    if (name === COOKIE) return decodeURIComponent(value.join('='));
+    if (name !== COOKIE) continue;
+    try {
+      return decodeURIComponent(value.join('='));
+    } catch {
+      // A cookie we did not write (bad percent-encoding) is no credential, not a server fault.
+      return null;
+    }
   }
   return null;
 }
@@ -28,6 +34,12 @@ export async function adminQueueRoutes(app: FastifyInstance, opts: { deps: Deps;
   const serverAdapter = new FastifyAdapter();
   createBullBoard({ queues: Object.values(opts.queues).map((q) => new BullMQAdapter(q)), serverAdapter });
   serverAdapter.setBasePath(ADMIN_QUEUES_PATH);
+  // Bull Board's own error handler reads only `statusCode`, so our 4xx refusals (the storable-text
+  // guard's 400 for a NUL in the query, say) came out as 500 in its shape. Rethrown, every error of
+  // its routes goes on to the application's handler and is answered like anywhere else.
+  serverAdapter.setErrorHandler((err) => {
+    throw err;
+  });
 
   await app.register(async (scope) => {
     // Bull Board installs its own error handler for its routes, so refusals are answered here

@@ -11,7 +11,8 @@ import { listFiles } from '../../core/files/list-files.js';
 import { openClientDownload } from '../../core/files/open-client-download.js';
 import { uploadFile, type IncomingFile } from '../../core/files/upload-file.js';
 import { requireDeveloper, sellerActor } from '../authenticate.js';
-import { clientCredentials, loadClientApp } from '../client-app.js';
+import { bindClientAnswer, clientCredentials, loadClientApp, nonce } from '../client-app.js';
+import { downloadSignedText } from '../../client/answer-binding.js';
 import { pageQuery, sendPage } from '../pagination.js';
 import { idParams } from '../schemas.js';
 import { signResponseHex } from '../ed25519.js';
@@ -21,9 +22,17 @@ const tags = ['Files'];
 /** Room for the multipart framing around the file (boundaries, part headers, the `name` field). */
 const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
 
+/** Parser refusals that carry their own 4xx (limits) keep it; anything else the parser threw is a malformed body. */
+function multipartError(err: unknown, message: string): unknown {
+  if (err instanceof AppError || (err as { statusCode?: number }).statusCode) return err;
+  return badRequest(message);
+}
+
 /**
  * The one file part of an upload, as a stream: nothing of it is buffered. An optional text
- * field `name`, sent before the file, overrides the part's filename.
+ * field `name`, sent before the file, overrides the part's filename. `finish` reads what
+ * follows the file and settles only when the body ends with its closing boundary, so a body
+ * cut off after the file's bytes is refused like one cut off in the middle of them.
  */
 async function receiveFilePart(request: FastifyRequest, maxBytes: number): Promise<IncomingFile> {
   // A declared length that cannot fit is refused before a byte is read.
@@ -32,18 +41,26 @@ async function receiveFilePart(request: FastifyRequest, maxBytes: number): Promi
   if (!request.isMultipart()) {
     throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Upload the file as multipart/form-data with one file part', 415);
   }
+  // One byte past the limit, so the core sees the overflow and answers 413 itself.
+  const parts = request.parts({ limits: { fileSize: maxBytes + 1, files: 1, fields: 4, fieldSize: 1024, parts: 5 } });
   let part;
   try {
-    // One byte past the limit, so the core sees the overflow and answers 413 itself.
-    part = await request.file({ limits: { fileSize: maxBytes + 1, files: 1, fields: 4, fieldSize: 1024, parts: 5 }, throwFileSizeLimit: false });
+    do part = (await parts.next()).value;
+    while (part && part.type !== 'file');
   } catch (err) {
-    if (err instanceof AppError || (err as { statusCode?: number }).statusCode) throw err;
-    throw badRequest('The body is not valid multipart data');
+    throw multipartError(err, 'The body is not valid multipart data');
   }
   if (!part) throw badRequest('The multipart body has no file part');
   const nameField = part.fields.name;
   const name = nameField && !Array.isArray(nameField) && nameField.type === 'field' && typeof nameField.value === 'string' ? nameField.value : part.filename;
-  return { name, contentType: part.mimetype, content: part.file };
+  const finish = async () => {
+    try {
+      for await (const rest of parts) if (rest.type === 'file') rest.file.resume();
+    } catch (err) {
+      throw multipartError(err, 'The upload ended early or is not valid multipart data');
+    }
+  };
+  return { name, contentType: part.mimetype, content: part.file, finish };
 }
 
 const sellerFileRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
@@ -56,8 +73,9 @@ const sellerFileRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { de
     return payload;
   });
 
-  // Registered here, not app-wide: only the upload route parses multipart bodies.
-  await app.register(multipart);
+  // Registered here, not app-wide: only the upload route parses multipart bodies. A part over
+  // the size limit is cut short rather than thrown, so the core measures it and answers 413.
+  await app.register(multipart, { throwFileSizeLimit: false });
 
   // Not `idempotent`: the idempotency hook keys on the parsed body, which a streamed upload has not got.
   app.post(
@@ -101,16 +119,18 @@ const clientFileRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { de
       exposeHeadRoute: false,
       schema: {
         tags: ['Client'],
-        summary: 'Download a file: needs license_key + hwid that validate, or a user token (streamed; signed over the sha256)',
+        summary: 'Download a file: needs license_key + hwid that validate, or a user token (streamed; signed over file id, nonce and sha256)',
         params: idParams,
         querystring: z.object({
           app_id: z.uuid(),
           license_key: z.string().trim().min(1).max(256).optional(),
           hwid: z.string().max(256).optional(),
+          nonce: nonce.optional(),
         }),
       },
     },
     async (request, reply) => {
+      bindClientAnswer(request, request.query.nonce, { file_id: request.params.id });
       const clientApp = await loadClientApp(deps, request.query.app_id);
       let download;
       try {
@@ -123,10 +143,11 @@ const clientFileRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { de
       /*
        * Signing a streamed body: the client-signing hook signs `timestamp + raw body`, which would
        * mean holding the whole file in memory. So `request.clientApp` stays unset for this answer
-       * (the hook leaves it alone) and the signature is made here instead, over
-       * `timestamp + sha256 hex of the content`, with the same application key and headers. The
-       * client checks the signature against X-Content-SHA256, then hashes what it received and
-       * compares: the pair proves the bytes came from Keycord for this application.
+       * (the hook leaves it alone) and the signature is made here instead, with the same
+       * application key and headers, over the timestamp and `downloadSignedText`: the route, the
+       * file id, the nonce and the sha256 hex of the content. The client checks the signature
+       * against its own file id and nonce and X-Content-SHA256, then hashes what it received and
+       * compares: together they prove the bytes came from Keycord, for this request.
        */
       const timestamp = String(Math.floor(Date.now() / 1000));
       return reply
@@ -138,7 +159,7 @@ const clientFileRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { de
         .header('Cache-Control', 'private, no-store')
         .header('X-Content-SHA256', download.sha256)
         .header('X-Signature-Timestamp', timestamp)
-        .header('X-Signature-Ed25519', signResponseHex(clientApp.signingKey, timestamp, download.sha256))
+        .header('X-Signature-Ed25519', signResponseHex(clientApp.signingKey, timestamp, downloadSignedText(request.params.id, request.query.nonce, download.sha256)))
         .send(download.stream);
     },
   );

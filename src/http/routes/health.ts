@@ -16,8 +16,18 @@ const within = <T>(p: Promise<T>, ms: number, fallback: T) =>
 
 export const healthRoutes: FastifyPluginAsyncZod<HealthOptions> = async (app, opts) => {
   app.get('/api/health', { schema: { tags: ['Health'], summary: 'Service health' } }, async (_request, reply) => {
+    const availability = opts.deps.dbAvailability;
     const database = await within(
-      opts.deps.db.query('select 1').then(() => 'ok' as const, () => 'down' as const),
+      opts.deps.db.query('select 1').then(
+        () => {
+          availability.reportReachable();
+          return 'ok' as const;
+        },
+        (err: unknown) => {
+          void availability.reportError(err);
+          return 'down' as const;
+        },
+      ),
       2000,
       'down' as const,
     );

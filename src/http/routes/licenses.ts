@@ -12,7 +12,7 @@ import { resetLicenseHwid } from '../../core/licenses/reset-license-hwid.js';
 import type { Deps } from '../../core/deps.js';
 import { requireDeveloper, sellerActor } from '../authenticate.js';
 import { pageQuery, sendPage } from '../pagination.js';
-import { id, idParams } from '../schemas.js';
+import { bodyId, id, idParams } from '../schemas.js';
 
 const tags = ['Licenses'];
 
@@ -35,7 +35,7 @@ export const licenseRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
         tags,
         summary: 'Generate license keys',
         body: z.object({
-          plan_id: id,
+          plan_id: bodyId,
           count: z.number().int().min(1).max(100_000),
           format: z.enum(['random', 'custom']).default('random'),
           prefix: z.string().max(32).nullable().optional(),

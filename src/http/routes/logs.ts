@@ -4,7 +4,7 @@ import { listLogs } from '../../core/logs/list-logs.js';
 import type { Deps } from '../../core/deps.js';
 import { requireDeveloper, sellerActor } from '../authenticate.js';
 import { pageQuery, sendPage } from '../pagination.js';
-import { idParams } from '../schemas.js';
+import { dateTime, idParams } from '../schemas.js';
 
 export const logRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
   app.addHook('onRequest', requireDeveloper(deps));
@@ -15,7 +15,7 @@ export const logRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { de
         tags: ['Logs'],
         summary: 'Audit log or validation records',
         params: idParams,
-        querystring: z.object({ ...pageQuery, type: z.enum(['audit', 'validation']).default('audit'), since: z.iso.datetime({ offset: true }).optional(), until: z.iso.datetime({ offset: true }).optional() }),
+        querystring: z.object({ ...pageQuery, type: z.enum(['audit', 'validation']).default('audit'), since: dateTime.optional(), until: dateTime.optional() }),
       },
     },
     async (request, reply) => {

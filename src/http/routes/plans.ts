@@ -6,7 +6,7 @@ import { listPlans } from '../../core/plans/list-plans.js';
 import { updatePlan } from '../../core/plans/update-plan.js';
 import type { Deps } from '../../core/deps.js';
 import { requireDeveloper, sellerActor } from '../authenticate.js';
-import { id, idParams } from '../schemas.js';
+import { bodyId, idParams } from '../schemas.js';
 
 const tags = ['Plans'];
 
@@ -25,7 +25,7 @@ export const planRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { d
     '/api/plans/',
     {
       config: { idempotent: true },
-      schema: { tags, summary: 'Create a plan', body: planFields.extend({ application_id: id }) },
+      schema: { tags, summary: 'Create a plan', body: planFields.extend({ application_id: bodyId }) },
     },
     async (request, reply) => reply.code(201).send(await createPlan(deps, sellerActor(request), request.body)),
   );

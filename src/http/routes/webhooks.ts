@@ -59,7 +59,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
 
   app.post(
     '/api/webhooks/:id/deliveries/:deliveryId/redeliver',
-    { schema: { tags, summary: 'Send a delivery again', params: z.object({ id, deliveryId: z.coerce.number().int().min(1) }) } },
+    { schema: { tags, summary: 'Send a delivery again', params: z.object({ id, deliveryId: id }) } },
     async (request, reply) => reply.code(202).send(await redeliver(deps, sellerActor(request), request.params.id, request.params.deliveryId)),
   );
 };
