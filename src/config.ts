@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
+import { isIP } from 'node:net';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_HTTP_LIMITS, type HttpServerLimits } from './http/server-limits.js';
 
 /**
  * Every environment variable Keycord reads, parsed in one place. A bad value stops start-up with
@@ -40,14 +42,55 @@ const envSchema = z.object({
   SESSION_TTL_HOURS: z.coerce.number().int().min(1).max(24 * 90).default(24 * 7),
   MAX_APPLICATIONS: z.coerce.number().int().min(1).default(50),
   MAX_LICENSES_PER_APPLICATION: z.coerce.number().int().min(1).default(1_000_000),
-  TRUST_PROXY: booleanString.default(false),
+  /**
+   * Which proxies' X-Forwarded-For to believe for the client IP: `false` (none), a number of
+   * hops (the nearest N proxies, e.g. 1 behind one load balancer), a comma-separated list of
+   * proxy addresses or CIDR ranges, or `true` (every hop: only when nothing can reach Keycord
+   * without passing a proxy that overwrites the header).
+   */
+  TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((v, ctx): TrustProxy => {
+      const t = v.trim().toLowerCase();
+      if (t === 'true' || t === 'yes') return true;
+      if (t === 'false' || t === 'no' || t === '0') return false;
+      if (/^\d{1,2}$/.test(t)) return Number(t);
+      const entries = t.split(',').map((e) => e.trim()).filter(Boolean);
+      const bad = entries.find((e) => !isAddressOrCidr(e));
+      if (entries.length === 0 || bad !== undefined) {
+        ctx.addIssue({ code: 'custom', message: `true, false, a hop count, or addresses/CIDR ranges separated by commas${bad ? ` ("${bad.slice(0, 60)}" is none of these)` : ''}` });
+        return z.NEVER;
+      }
+      return entries;
+    }),
+  /** Slow clients: see src/http/server-limits.ts. Headers must arrive within the request timeout. */
+  HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(DEFAULT_HTTP_LIMITS.headersTimeoutMs),
+  HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(DEFAULT_HTTP_LIMITS.requestTimeoutMs),
+  /** Uploads stream up to MAX_FILE_BYTES: 10 minutes by default, about 170 KB/s for 100 MB. */
+  HTTP_UPLOAD_TIMEOUT_MS: z.coerce.number().int().min(100).max(86_400_000).default(DEFAULT_HTTP_LIMITS.uploadTimeoutMs),
+  /** Above the idle timeout of a proxy or load balancer in front (60 s on most), or it sees resets. */
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(DEFAULT_HTTP_LIMITS.keepAliveTimeoutMs),
+  HTTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(DEFAULT_HTTP_LIMITS.maxConnections),
+  /** How long a stopping process waits for open requests and running jobs before it exits anyway. */
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(15_000),
   /**
    * Sign client answers (Ed25519) on a second thread, so the event loop keeps answering. Takes
    * effect where sodium-native loaded and the machine has more than one CPU.
    */
   SIGNING_THREAD: booleanString.default(true),
-  /** Prefix of every BullMQ key in Redis; tests give each file its own. */
-  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_:-]{1,64}$/).default('keycord'),
+  /**
+   * Prefix of every BullMQ key in Redis; tests give each file its own. Unset, it is
+   * `keycord:<first 8 of the installation id>`, so installations sharing a Redis never collide.
+   */
+  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_:-]{1,64}$/).optional(),
+  /** How often the worker compares the queues with what the database says is unfinished. */
+  JOB_RECONCILE_EVERY: z
+    .string()
+    .regex(/^\d+(ms|s|m|h)?$/, 'a duration such as 60000, 30s, 1m or 1h')
+    .default('1m')
+    .transform(parseDuration)
+    .refine((ms) => ms >= 50, 'at least 50ms'),
   /** How often the expiry sweep runs: milliseconds, or a number with s/m/h. */
   EXPIRY_SWEEP_EVERY: z
     .string()
@@ -130,7 +173,9 @@ export type Config = {
   sessionTtlHours: number;
   maxApplications: number;
   maxLicensesPerApplication: number;
-  trustProxy: boolean;
+  trustProxy: TrustProxy;
+  http: HttpServerLimits;
+  shutdownGraceMs: number;
   signingThread: boolean;
   jobs: JobsConfig;
   discord: DiscordConfig;
@@ -148,7 +193,10 @@ export interface DiscordConfig {
 }
 
 export interface JobsConfig {
+  /** QUEUE_PREFIX, or `keycord` to which the installation id is added (`queuePrefixIsDefault`). */
   queuePrefix: string;
+  queuePrefixIsDefault: boolean;
+  reconcileEveryMs: number;
   expirySweepEveryMs: number;
   expiryNoticeDays: number[];
   allowPrivateWebhookUrls: boolean;
@@ -158,6 +206,18 @@ export interface JobsConfig {
   lockMs: number;
   outboxPollMs: number;
   webhookRetryBaseMs: number;
+}
+
+/** Fastify's `trustProxy`: none, all, a hop count, or the proxies' addresses and ranges. */
+export type TrustProxy = boolean | number | string[];
+
+function isAddressOrCidr(entry: string): boolean {
+  const [address, prefix, ...rest] = entry.split('/');
+  const family = isIP(address ?? '');
+  if (!family || rest.length) return false;
+  if (prefix === undefined) return true;
+  if (!/^\d{1,3}$/.test(prefix)) return false;
+  return Number(prefix) <= (family === 4 ? 32 : 128);
 }
 
 export class ConfigError extends Error {
@@ -176,6 +236,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  if (e.HTTP_HEADERS_TIMEOUT_MS > e.HTTP_REQUEST_TIMEOUT_MS) {
+    throw new ConfigError('Invalid configuration:\n  HTTP_HEADERS_TIMEOUT_MS: must not be longer than HTTP_REQUEST_TIMEOUT_MS (headers are part of the request)');
+  }
   const dataDir = resolve(e.DATA_DIR);
   const secretFile = join(dataDir, 'keycord-secret');
   let secret = e.KEYCORD_SECRET;
@@ -208,9 +271,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxApplications: e.MAX_APPLICATIONS,
     maxLicensesPerApplication: e.MAX_LICENSES_PER_APPLICATION,
     trustProxy: e.TRUST_PROXY,
+    http: {
+      headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
+      uploadTimeoutMs: e.HTTP_UPLOAD_TIMEOUT_MS,
+      keepAliveTimeoutMs: e.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      maxConnections: e.HTTP_MAX_CONNECTIONS,
+    },
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     signingThread: e.SIGNING_THREAD && availableParallelism() > 1,
     jobs: {
-      queuePrefix: e.QUEUE_PREFIX,
+      queuePrefix: e.QUEUE_PREFIX ?? 'keycord',
+      queuePrefixIsDefault: e.QUEUE_PREFIX === undefined,
+      reconcileEveryMs: e.JOB_RECONCILE_EVERY,
       expirySweepEveryMs: e.EXPIRY_SWEEP_EVERY,
       expiryNoticeDays: e.EXPIRY_NOTICE_DAYS,
       allowPrivateWebhookUrls: e.ALLOW_PRIVATE_WEBHOOK_URLS,

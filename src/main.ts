@@ -6,6 +6,7 @@ import { GatewayAdapter } from './discord/adapters/gateway.js';
 import { createDiscordBot } from './discord/create-discord.js';
 import { expiryNotifier } from './discord/expiry-notices.js';
 import { createDeps, runMigrations } from './runtime.js';
+import { createShutdown } from './shutdown.js';
 
 const ROLES = ['api', 'worker', 'bot', 'all'] as const;
 type Role = (typeof ROLES)[number];
@@ -30,7 +31,7 @@ async function start(role: Role) {
   const runsWorkers = role === 'worker' || role === 'all';
   // Redis is for jobs only: the API starts and serves whether or not it answers.
   const jobs = await startJobSystem(deps, config, { withWorkers: runsWorkers });
-  if (runsWorkers) log.info({ prefix: config.jobs.queuePrefix, concurrency: config.jobs.workerConcurrency }, 'job workers running');
+  if (runsWorkers) log.info({ prefix: jobs.queuePrefix, installation: jobs.installationId, concurrency: config.jobs.workerConcurrency }, 'job workers running');
 
   const bot = createDiscordBot(deps, config.discord);
   if (!bot) log.info('Discord bot off: set DISCORD_PUBLIC_KEY (HTTP interactions) or DISCORD_TOKEN (gateway), and DISCORD_APPLICATION_ID');
@@ -45,11 +46,12 @@ async function start(role: Role) {
     ? await buildApp(deps, {
         version: API_VERSION,
         trustProxy: config.trustProxy,
+        http: config.http,
         signingThread: config.signingThread,
         logRequests: config.logLevel === 'debug' || config.logLevel === 'trace',
         jobs,
         operators: config.jobs.operators,
-        rateLimits: { ...config.rateLimits, prefix: config.jobs.queuePrefix },
+        rateLimits: { ...config.rateLimits, prefix: jobs.queuePrefix },
         ...(bot && config.discord.mode === 'http' ? { discord: { bot, publicKey: config.discord.publicKey! } } : {}),
       })
     : undefined;
@@ -60,29 +62,34 @@ async function start(role: Role) {
   }
   if (role === 'bot' && config.discord.mode !== 'gateway') log.warn('role "bot" runs the gateway; in HTTP mode interactions arrive through the api role');
 
-  // Ordered shutdown: stop taking requests, finish or return jobs, write what is buffered, close
-  // the database.
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 15_000).unref();
-    try {
-      await app?.close();
-      await gateway?.stop();
-      await bot?.idle();
-      await jobs.close();
-      await deps.usage.stop();
-      await deps.db.close();
-    } catch (err) {
-      log.error({ err }, 'error during shutdown');
-    }
-    clearTimeout(force);
-    process.exit(0);
-  };
+  // Ordered shutdown: stop taking requests, finish or return jobs, then — on every exit path,
+  // even when a request outlives the grace — write what is buffered and close the database.
+  const shutdown = createShutdown({
+    log,
+    graceMs: config.shutdownGraceMs,
+    exit: (code) => process.exit(code),
+    steps: [
+      { name: 'http', run: () => app?.close() },
+      { name: 'gateway', run: () => gateway?.stop() },
+      { name: 'discord', run: () => bot?.idle() },
+      { name: 'jobs', run: () => jobs.close() },
+    ],
+    final: [
+      { name: 'usage', run: () => deps.usage.stop() },
+      { name: 'database', run: () => deps.db.close() },
+    ],
+  });
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  // A crash is an exit path too: log it, then leave through the same door.
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, 'uncaught exception');
+    void shutdown('uncaughtException');
+  });
+  process.on('unhandledRejection', (err) => {
+    log.fatal({ err }, 'unhandled promise rejection');
+    void shutdown('unhandledRejection');
+  });
 }
 
 async function main(argv: string[]) {

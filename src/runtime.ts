@@ -6,6 +6,7 @@ import type { CoreLimits, Deps } from './core/deps.js';
 import { LicenseLookup } from './core/licenses/license-lookup.js';
 import { UsageRecorder } from './core/licenses/usage-recorder.js';
 import { createDb, type Db } from './db/client.js';
+import { DatabaseAvailability } from './db/database-availability.js';
 import { runMigrations } from './db/migrate.js';
 import { createLogger, type Logger } from './log.js';
 
@@ -29,6 +30,7 @@ export async function createDeps(config: Config, overrides: RuntimeOverrides = {
   const box = new SecretBox(config.secret);
   return {
     db,
+    dbAvailability: new DatabaseAvailability(() => db.query('select 1'), log),
     clock: overrides.clock ?? systemClock,
     log,
     box,

@@ -86,8 +86,45 @@ describe('loading the configuration', () => {
     expect(second).toMatchObject({ secretSource: 'data-dir', secret: first.secret });
   });
 
+  it('reads TRUST_PROXY as off, all, a hop count or proxy addresses, refusing anything else by name', () => {
+    const trust = (v: string) => loadConfig({ KEYCORD_SECRET: SECRET, DATA_DIR: tempDir(), TRUST_PROXY: v }).trustProxy;
+    expect(trust('false')).toBe(false);
+    expect(trust('0')).toBe(false);
+    expect(trust('true')).toBe(true);
+    expect(trust('1')).toBe(1);
+    expect(trust('2')).toBe(2);
+    expect(trust('10.0.0.0/8, 192.168.1.7,fd00::/8')).toEqual(['10.0.0.0/8', '192.168.1.7', 'fd00::/8']);
+    for (const bad of ['maybe', '10.0.0.0/33', 'fd00::/129', '10.0.0.1/8/1', 'example.com']) {
+      expect(configError({ KEYCORD_SECRET: SECRET, DATA_DIR: tempDir(), TRUST_PROXY: bad }).message).toMatch(/TRUST_PROXY/);
+    }
+  });
+
   it('uses documented defaults when nothing is set', () => {
     const config = loadConfig({ DATA_DIR: tempDir(), KEYCORD_SECRET: SECRET });
     expect(config).toMatchObject({ env: 'development', port: 3000, databaseUrl: undefined, logLevel: 'info' });
+  });
+
+  it('times slow clients out and caps connections by default, each limit settable by HTTP_*', () => {
+    const base = { DATA_DIR: tempDir(), KEYCORD_SECRET: SECRET };
+    expect(loadConfig(base).http).toEqual({ headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, uploadTimeoutMs: 600_000, keepAliveTimeoutMs: 72_000, maxConnections: 10_000 });
+    const set = loadConfig({
+      ...base,
+      HTTP_HEADERS_TIMEOUT_MS: '5000',
+      HTTP_REQUEST_TIMEOUT_MS: '20000',
+      HTTP_UPLOAD_TIMEOUT_MS: '3600000',
+      HTTP_KEEP_ALIVE_TIMEOUT_MS: '65000',
+      HTTP_MAX_CONNECTIONS: '500',
+    });
+    expect(set.http).toEqual({ headersTimeoutMs: 5000, requestTimeoutMs: 20_000, uploadTimeoutMs: 3_600_000, keepAliveTimeoutMs: 65_000, maxConnections: 500 });
+  });
+
+  it('refuses an HTTP limit of 0 (no timeout at all) or nonsense, naming the variable', () => {
+    const base = { DATA_DIR: tempDir(), KEYCORD_SECRET: SECRET };
+    for (const name of ['HTTP_HEADERS_TIMEOUT_MS', 'HTTP_REQUEST_TIMEOUT_MS', 'HTTP_UPLOAD_TIMEOUT_MS', 'HTTP_KEEP_ALIVE_TIMEOUT_MS', 'HTTP_MAX_CONNECTIONS']) {
+      for (const value of ['0', '-5', 'soon', '1.5']) expect(configError({ ...base, [name]: value }).message).toContain(name);
+    }
+    // Headers are part of the request: they cannot be allowed longer than all of it.
+    const err = configError({ ...base, HTTP_HEADERS_TIMEOUT_MS: '40000', HTTP_REQUEST_TIMEOUT_MS: '30000' });
+    expect(err.message).toContain('HTTP_HEADERS_TIMEOUT_MS');
   });
 });

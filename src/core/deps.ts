@@ -1,4 +1,5 @@
 import type { Db } from '../db/client.js';
+import type { DatabaseAvailability } from '../db/database-availability.js';
 import type { Logger } from '../log.js';
 import type { Clock } from './clock.js';
 import type { SecretBox } from './crypto.js';
@@ -19,6 +20,8 @@ export interface CoreLimits {
 /** Everything a use case may touch, passed explicitly (DESIGN.md: `(deps, actor, input)`). */
 export interface Deps {
   db: Db;
+  /** Whether the database is known to be unreachable right now (requests then fail fast). */
+  dbAvailability: DatabaseAvailability;
   clock: Clock;
   log: Logger;
   box: SecretBox;

@@ -39,6 +39,9 @@ function createPostgresDb(url: string, poolSize: number): Db {
     onnotice: () => {},
     // Connections are recycled now and then so a long-running instance follows failovers.
     max_lifetime: 60 * 30,
+    // postgres.js waits 30 s for a connection by default; a database that does not answer within
+    // 5 s is treated as down (requests get a 503 and fail fast until a probe gets through).
+    connect_timeout: 5,
   });
   const orm = drizzlePostgres(client, { schema }) as unknown as Orm;
   return {

@@ -3,8 +3,11 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Deps } from '../core/deps.js';
+import type { TrustProxy } from '../config.js';
 import { installClientSigning } from './client-signing.js';
-import { installErrorHandling } from './errors.js';
+import { installErrorHandling, renderFrameworkError } from './errors.js';
+import { installDatabaseGate } from './database-gate.js';
+import { installClientAddressCheck } from './client-address.js';
 import { installIdempotency } from './idempotency.js';
 import { applicationRoutes } from './routes/applications.js';
 import { authRoutes } from './routes/auth.js';
@@ -28,10 +31,12 @@ import { installStorableTextGuard } from './storable-text.js';
 import { installRateLimits } from './rate-limits.js';
 import { installEncryptedAnswers } from './body-encryption.js';
 import { installClientGuard } from './client-guard.js';
+import { applyServerLimits, DEFAULT_HTTP_LIMITS, fastifyServerOptions, type HttpServerLimits } from './server-limits.js';
 
 export interface BuildAppOptions {
   version?: string;
-  trustProxy?: boolean;
+  /** TRUST_PROXY: which proxies' X-Forwarded-For is believed (see config.ts). */
+  trustProxy?: TrustProxy;
   bodyLimit?: number;
   /** Reported by /api/health next to the database; 'down' degrades without failing. */
   healthChecks?: Record<string, HealthCheck>;
@@ -46,29 +51,38 @@ export interface BuildAppOptions {
   signingThread?: boolean;
   /** HTTP interactions mode: the bot's handlers and the key Discord signs with. */
   discord?: { bot: DiscordBot; publicKey: string };
+  /** Timeouts and the connection cap (HTTP_* settings); the configuration defaults without it. */
+  http?: HttpServerLimits;
 }
 
 export const API_VERSION = '0.1.0';
 
 /** The HTTP door: parse, call the core, render. Tests use `app.inject` or listen on 127.0.0.1:0. */
 export async function buildApp(deps: Deps, opts: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const httpLimits = opts.http ?? DEFAULT_HTTP_LIMITS;
   const app = Fastify({
     // Fastify types its logger as its own base interface; pino's Logger is a superset of it.
     loggerInstance: deps.log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: !opts.logRequests }),
-    trustProxy: opts.trustProxy ?? false,
+    // A hop count trusts the nearest N proxies (Fastify's runtime takes a number; its types only a function).
+    trustProxy: typeof opts.trustProxy === 'number' ? ((hops: number) => (_address: string, hop: number) => hop < hops)(opts.trustProxy) : (opts.trustProxy ?? false),
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    frameworkErrors: renderFrameworkError,
     // Our ids are integers; Fastify's own request ids only need to be unique per process.
     genReqId: (() => {
       let n = 0;
       return () => (++n).toString(36);
     })(),
+    ...fastifyServerOptions(httpLimits),
   }).withTypeProvider<ZodTypeProvider>();
+  applyServerLimits(app, httpLimits);
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  installErrorHandling(app, (_request, reply, status, body) => reply.code(status).send(body));
+  installErrorHandling(app, (_request, reply, status, body) => reply.code(status).send(body), (err) => void deps.dbAvailability.reportError(err));
+  if (opts.trustProxy) installClientAddressCheck(app);
+  installDatabaseGate(app, deps);
   app.decorateRequest('actor', null);
   installStorableTextGuard(app);
   // Encryption's onSend must run before signing's: the signature covers the encrypted bytes.
@@ -114,7 +128,7 @@ export async function buildApp(deps: Deps, opts: BuildAppOptions = {}): Promise<
   await app.register(collaboratorRoutes, { deps });
   await app.register(logRoutes, { deps });
   await app.register(statisticsRoutes, { deps });
-  if (opts.discord) await discordInteractionRoutes(app, opts.discord);
+  if (opts.discord) await discordInteractionRoutes(app, { ...opts.discord, redis: opts.jobs?.redis ?? null, redisPrefix: opts.rateLimits?.prefix ?? 'keycord' });
   if (opts.jobs) await adminQueueRoutes(app, { deps, queues: opts.jobs.queues, operators: opts.operators ?? [] });
   return app;
 }

@@ -1,43 +1,48 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { BODY_ENCRYPTION } from '../core/body-encryption.js';
-import type { ClientApplication } from '../core/applications/application-cache.js';
+import { isAppId, type ClientApplication } from '../core/applications/application-cache.js';
 import type { Deps } from '../core/deps.js';
 import { AppError } from '../core/errors.js';
 import { openEncryptedRequest } from './body-encryption.js';
 import { CLIENT_ROUTES, routeId } from './client-routes.js';
+import { FixedWindows } from './fixed-windows.js';
 
-/** Requests per application and client IP per minute when the application is unknown. */
+/** Requests per client IP per minute to applications that are unknown (or ids that are malformed). */
 const DEFAULT_CLIENT_LIMIT = 300;
 const WINDOW_MS = 60_000;
+/** At ~200 bytes a window, the client limits hold at most ~20 MB whatever clients send. */
+export const MAX_CLIENT_WINDOWS = 100_000;
 
 /**
  * Fixed one-minute windows per application and IP, in this process: validation must never wait
- * on Redis (API.md), so client limits are per API instance. Old windows are swept as it grows.
+ * on Redis (API.md), so client limits are per API instance. Keyed by the application's internal
+ * id, never by what the client wrote: every unknown `app_id` shares one window per IP.
  */
 export class ClientRateCounter {
-  private readonly windows = new Map<string, { count: number; start: number }>();
+  private readonly windows: FixedWindows;
 
-  hit(key: string, now = Date.now()): { count: number; resetMs: number } {
-    let w = this.windows.get(key);
-    if (!w || w.start + WINDOW_MS <= now) {
-      if (this.windows.size >= 100_000) this.sweep(now);
-      w = { count: 0, start: now };
-      this.windows.set(key, w);
-    }
-    w.count++;
-    return { count: w.count, resetMs: w.start + WINDOW_MS - now };
+  constructor(maxWindows = MAX_CLIENT_WINDOWS) {
+    this.windows = new FixedWindows(maxWindows);
   }
 
-  private sweep(now: number) {
-    for (const [k, w] of this.windows) if (w.start + WINDOW_MS <= now) this.windows.delete(k);
+  hit(client: ClientApplication | null, ip: string, now = Date.now()): { count: number; resetMs: number } {
+    return this.windows.hit(`${client ? client.id : '?'}|${ip}`, WINDOW_MS, now);
+  }
+
+  get size(): number {
+    return this.windows.size;
   }
 }
 
+/**
+ * The `app_id` of a client request (body, else query) when it is well formed. Anything else is
+ * never looked up or remembered here: the route's schema refuses it with a 400 after the guard.
+ */
 function appIdOf(request: FastifyRequest): string | null {
   const body = request.body as { app_id?: unknown } | undefined;
-  if (typeof body?.app_id === 'string') return body.app_id;
   const query = request.query as { app_id?: unknown } | undefined;
-  return typeof query?.app_id === 'string' ? query.app_id : null;
+  const raw = typeof body?.app_id === 'string' ? body.app_id : query?.app_id;
+  return typeof raw === 'string' && isAppId(raw) ? raw : null;
 }
 
 /**
@@ -49,17 +54,23 @@ export function installClientGuard(app: FastifyInstance, deps: Deps) {
   const counter = new ClientRateCounter();
 
   /** The checks once the application is known; throws to refuse. */
-  const check = (request: FastifyRequest, reply: FastifyReply, appId: string | null, client: ClientApplication | null) => {
-    if (client && !request.bodyKey) {
+  const check = (request: FastifyRequest, reply: FastifyReply, client: ClientApplication | null) => {
+    if (client) {
       request.clientApp = client;
-      // A GET has no body to encrypt; require_encryption concerns bodies.
-      if (client.settings.require_encryption && request.method !== 'GET') {
-        throw new AppError('ENCRYPTION_REQUIRED', 'This application accepts encrypted requests only (X-Body-Encryption: aes-256-gcm)', 400);
+      // GETs too: their license key and HWID would otherwise travel in the clear query string.
+      if (client.settings.require_encryption && !request.sealedRequest) {
+        throw new AppError(
+          'ENCRYPTION_REQUIRED',
+          request.method === 'GET'
+            ? 'This application accepts encrypted requests only: X-Body-Encryption: aes-256-gcm with the parameters in ?payload='
+            : 'This application accepts encrypted requests only (X-Body-Encryption: aes-256-gcm)',
+          400,
+        );
       }
     }
     const limit = client ? client.settings.rate_limit_per_minute : DEFAULT_CLIENT_LIMIT;
     if (limit === 0) return;
-    const { count, resetMs } = counter.hit(`${client?.appId ?? appId ?? '-'}|${request.ip}`);
+    const { count, resetMs } = counter.hit(client, request.ip);
     if (count <= limit) return;
     const seconds = Math.max(1, Math.ceil(resetMs / 1000));
     reply.header('retry-after', String(seconds)).header('ratelimit-limit', String(limit)).header('ratelimit-remaining', '0').header('ratelimit-reset', String(seconds));
@@ -75,7 +86,7 @@ export function installClientGuard(app: FastifyInstance, deps: Deps) {
     } else if (appId) {
       client = await deps.apps.get(appId);
     }
-    check(request, reply, appId, client);
+    check(request, reply, client);
   };
 
   // Callback style with a synchronous fast path: a plain request for a cached application (the
@@ -86,7 +97,7 @@ export function installClientGuard(app: FastifyInstance, deps: Deps) {
       const cached = appId ? deps.apps.peek(appId) : null;
       if (cached !== undefined) {
         try {
-          check(request, reply, appId, cached);
+          check(request, reply, cached);
         } catch (err) {
           return done(err as Error);
         }

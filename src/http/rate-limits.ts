@@ -3,6 +3,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { Redis } from 'ioredis';
 import { AppError } from '../core/errors.js';
 import { CLIENT_ROUTES } from './client-routes.js';
+import { compactKey, FixedWindows } from './fixed-windows.js';
 
 type Counter = { current: number; ttl: number };
 type Incr = (key: string, cb: (err: Error | null, res?: Counter) => void, timeWindow: number, max: number) => void;
@@ -12,28 +13,20 @@ interface StoreLike {
   child(routeOptions: Record<string, unknown>): StoreLike;
 }
 
+/** At ~200 bytes a window, local counting holds at most ~20 MB whatever clients send. */
+export const MAX_LOCAL_WINDOWS = 100_000;
+
 /** In-process fixed windows; also the fallback whenever Redis does not answer. */
 class LocalCounters implements StoreLike {
-  private readonly windows = new Map<string, { count: number; start: number }>();
+  private readonly windows = new FixedWindows(MAX_LOCAL_WINDOWS);
 
   incr: Incr = (key, cb, timeWindow) => {
-    const now = Date.now();
-    let w = this.windows.get(key);
-    if (!w || w.start + timeWindow <= now) {
-      if (this.windows.size > 50_000) this.sweep(now, timeWindow);
-      w = { count: 0, start: now };
-      this.windows.set(key, w);
-    }
-    w.count++;
-    cb(null, { current: w.count, ttl: w.start + timeWindow - now });
+    const { count, resetMs } = this.windows.hit(key, timeWindow);
+    cb(null, { current: count, ttl: resetMs });
   };
 
   child(): StoreLike {
     return new LocalCounters();
-  }
-
-  private sweep(now: number, timeWindow: number) {
-    for (const [k, w] of this.windows) if (w.start + timeWindow <= now) this.windows.delete(k);
   }
 }
 
@@ -120,14 +113,14 @@ export async function installRateLimits(app: FastifyInstance, settings: RateLimi
   });
 
   function limitFor(id: string) {
-    if (LOGIN_ROUTES.has(id)) return { max: settings.authPerMinute, timeWindow: 60_000, groupId: 'login', keyGenerator: (r: FastifyRequest) => `ip:${r.ip}` };
+    if (LOGIN_ROUTES.has(id)) return { max: settings.authPerMinute, timeWindow: 60_000, groupId: 'login', keyGenerator: (r: FastifyRequest) => `ip:${compactKey(r.ip)}` };
     // Client routes are limited per application and IP by the client guard, in process.
     if (CLIENT_ROUTES.has(id)) return false;
     return {
       max: settings.sellerPerMinute,
       timeWindow: 60_000,
       groupId: 'seller',
-      keyGenerator: (r: FastifyRequest) => (r.actor ? `token:${r.actor.tokenId}` : `ip:${r.ip}`),
+      keyGenerator: (r: FastifyRequest) => (r.actor ? `token:${r.actor.tokenId}` : `ip:${compactKey(r.ip)}`),
     };
   }
 }

@@ -97,6 +97,7 @@ export async function startHarness(
     ...(jobs ? { jobs } : {}),
     operators: config.jobs.operators,
     signingThread: config.signingThread,
+    http: config.http,
     rateLimits: { ...config.rateLimits, prefix: queuePrefix },
     ...(bot ? { discord: { bot, publicKey: config.discord.publicKey! } } : {}),
   });

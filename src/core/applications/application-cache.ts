@@ -14,51 +14,66 @@ export interface ClientApplication {
 }
 
 interface Entry {
-  value: ClientApplication | null;
+  value: ClientApplication;
   expiresAt: number;
-  pending?: Promise<ClientApplication | null>;
   /** `value` as a settled promise, made on the first hit. */
   settled?: Promise<ClientApplication | null>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** Whether `value` has the shape of an `app_id`; checked before client text reaches any map. */
+export const isAppId = (value: string): boolean => value.length === 36 && UUID.test(value);
+
+const NONE: Promise<ClientApplication | null> = Promise.resolve(null);
+
 /**
  * Client requests identify their application by `app_id` on every call; looking it up (and
  * decrypting its signing key) each time would double the hot path's database work. Entries live
  * `ttlMs`, so a change made on another instance shows within that; this instance's own changes
- * invalidate at once. Unknown ids are cached too, so a flood of bad ids costs one query each.
+ * invalidate at once. Unknown ids are cached too, so a flood of bad ids costs one query each —
+ * in a map of their own, so such a flood can never push the real applications out. Only
+ * well-formed ids are ever looked up or stored, and every map is bounded: `maxEntries`
+ * applications, `maxMisses` unknown ids, and loads in flight (one per request being served).
  */
 export class ApplicationCache {
   private readonly entries = new Map<string, Entry>();
+  private readonly misses = new Map<string, number>();
+  private readonly loading = new Map<string, Promise<ClientApplication | null>>();
 
   constructor(
     private readonly db: Db,
     private readonly box: SecretBox,
     private readonly ttlMs: number,
     private readonly maxEntries = 10_000,
+    private readonly maxMisses = 10_000,
   ) {}
 
   get(appId: string): Promise<ClientApplication | null> {
+    if (appId.length !== 36) return NONE;
     const key = appId.toLowerCase();
     // A client request asks several times (encryption check, rate limit, route), so a hit is
     // cheap: looked up first (only well-formed ids are ever stored, so it needs no format check)
     // and answered with the entry's one settled promise rather than a new one per call.
+    const now = Date.now();
     const hit = this.entries.get(key);
-    if (hit && hit.expiresAt > Date.now()) return (hit.settled ??= Promise.resolve(hit.value));
-    if (!UUID.test(key)) return Promise.resolve(null);
-    if (hit?.pending) return hit.pending;
+    if (hit && hit.expiresAt > now) return (hit.settled ??= Promise.resolve(hit.value));
+    if ((this.misses.get(key) ?? 0) > now) return NONE;
+    if (!UUID.test(key)) return NONE;
+    const inFlight = this.loading.get(key);
+    if (inFlight) return inFlight;
     const pending = this.load(key).then(
       (value) => {
-        this.remember(key, { value, expiresAt: Date.now() + this.ttlMs });
+        this.loading.delete(key);
+        this.remember(key, value);
         return value;
       },
       (err) => {
-        this.entries.delete(key);
+        this.loading.delete(key);
         throw err;
       },
     );
-    this.entries.set(key, { value: hit?.value ?? null, expiresAt: 0, pending });
+    this.loading.set(key, pending);
     return pending;
   }
 
@@ -67,21 +82,38 @@ export class ApplicationCache {
    * or undefined when it must be loaded with `get`.
    */
   peek(appId: string): ClientApplication | null | undefined {
-    const hit = this.entries.get(appId.toLowerCase());
-    return hit && hit.expiresAt > Date.now() ? hit.value : undefined;
+    if (appId.length !== 36) return null;
+    const key = appId.toLowerCase();
+    const now = Date.now();
+    const hit = this.entries.get(key);
+    if (hit && hit.expiresAt > now) return hit.value;
+    if ((this.misses.get(key) ?? 0) > now) return null;
+    return UUID.test(key) ? undefined : null;
   }
 
   invalidate(appId: string): void {
-    this.entries.delete(appId.toLowerCase());
+    const key = appId.toLowerCase();
+    this.entries.delete(key);
+    this.misses.delete(key);
   }
 
-  private remember(key: string, entry: Entry) {
-    if (this.entries.size >= this.maxEntries) {
-      // Drop the oldest insertion; Map iterates in insertion order.
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
+  /** How many ids each map holds: the applications, the unknown ids, the loads in flight. */
+  get sizes(): { applications: number; unknown: number; loading: number } {
+    return { applications: this.entries.size, unknown: this.misses.size, loading: this.loading.size };
+  }
+
+  private remember(key: string, value: ClientApplication | null) {
+    const expiresAt = Date.now() + this.ttlMs;
+    this.entries.delete(key);
+    this.misses.delete(key);
+    // Map iterates in insertion order, so the first key is the oldest.
+    if (value) {
+      if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+      this.entries.set(key, { value, expiresAt });
+    } else {
+      if (this.misses.size >= this.maxMisses) this.misses.delete(this.misses.keys().next().value!);
+      this.misses.set(key, expiresAt);
     }
-    this.entries.set(key, entry);
   }
 
   private async load(appId: string): Promise<ClientApplication | null> {

@@ -1,0 +1,54 @@
+import { createHash } from 'node:crypto';
+
+/** Longer than any `<id>|<IP address>` key; anything longer is stored by its digest. */
+const MAX_KEY_LENGTH = 96;
+
+/**
+ * `key`, or its SHA-256 when it is longer than a real one: an address can be client text (the
+ * X-Forwarded-For header behind TRUST_PROXY), and no client may make a counter key large.
+ */
+export const compactKey = (key: string): string => (key.length > MAX_KEY_LENGTH ? createHash('sha256').update(key).digest('base64') : key);
+
+interface Window {
+  count: number;
+  endsAt: number;
+}
+
+/**
+ * Fixed-window hit counters for rate limits, in this process. Keys derive from what clients
+ * send (addresses, ids), so the map is bounded whatever they send: at most `maxKeys` windows,
+ * each key at most a digest long. Windows sit in the map in the order they opened, so expired
+ * ones are dropped from the front as new ones open (no full sweeps), and at the cap the oldest
+ * window is evicted — which can only ever forgive a client, never block one wrongly.
+ */
+export class FixedWindows {
+  private readonly windows = new Map<string, Window>();
+
+  constructor(readonly maxKeys: number) {}
+
+  hit(key: string, windowMs: number, now = Date.now()): { count: number; resetMs: number } {
+    const k = compactKey(key);
+    let w = this.windows.get(k);
+    if (!w || w.endsAt <= now) {
+      // Re-inserted, not updated in place, so the map stays in opening order.
+      if (w) this.windows.delete(k);
+      this.dropExpired(now);
+      if (this.windows.size >= this.maxKeys) this.windows.delete(this.windows.keys().next().value!);
+      w = { count: 0, endsAt: now + windowMs };
+      this.windows.set(k, w);
+    }
+    w.count++;
+    return { count: w.count, resetMs: w.endsAt - now };
+  }
+
+  get size(): number {
+    return this.windows.size;
+  }
+
+  private dropExpired(now: number) {
+    for (const [k, w] of this.windows) {
+      if (w.endsAt > now) return;
+      this.windows.delete(k);
+    }
+  }
+}

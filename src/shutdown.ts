@@ -1,0 +1,67 @@
+import type { Logger } from './log.js';
+
+export interface ShutdownStep {
+  name: string;
+  run: () => Promise<unknown> | unknown;
+}
+
+export interface ShutdownPlan {
+  /** Stopped in order: stop taking requests, finish or hand back jobs, … */
+  steps: ShutdownStep[];
+  /**
+   * Run on every exit path after `steps` — when they are done, when one of them throws, and when
+   * the grace runs out with a request still open: buffered writes (usage counters) and the
+   * database they go to. Each has its own bound so a dead database cannot hold the exit forever.
+   */
+  final: ShutdownStep[];
+  graceMs: number;
+  finalStepMs?: number;
+  log: Logger;
+  exit: (code: number) => void;
+}
+
+const bounded = (p: Promise<unknown>, ms: number) =>
+  Promise.race([
+    p,
+    new Promise((_, reject) => setTimeout(() => reject(new Error(`did not finish within ${ms} ms`)), ms).unref()),
+  ]);
+
+/**
+ * Ordered graceful shutdown with a deadline. The audit found the old version skipped the usage
+ * flush when a request outlived the 15 s grace (the forced exit came first); here the final
+ * steps run whatever happened, and the exit code says whether the grace was enough.
+ */
+export function createShutdown(plan: ShutdownPlan): (reason: string) => Promise<void> {
+  let started = false;
+  return async (reason) => {
+    if (started) return;
+    started = true;
+    plan.log.info({ signal: reason }, 'shutting down');
+    let failed = false;
+    const graceful = (async () => {
+      for (const step of plan.steps) {
+        try {
+          await step.run();
+        } catch (err) {
+          failed = true;
+          plan.log.error({ err, step: step.name }, 'error during shutdown');
+        }
+      }
+      return 'done' as const;
+    })();
+    const outcome = await Promise.race([graceful, new Promise<'grace over'>((resolve) => setTimeout(() => resolve('grace over'), plan.graceMs).unref())]);
+    if (outcome === 'grace over') {
+      failed = true;
+      plan.log.warn({ graceMs: plan.graceMs }, 'shutdown grace ran out; writing what is buffered and exiting');
+    }
+    for (const step of plan.final) {
+      try {
+        await bounded(Promise.resolve(step.run()), plan.finalStepMs ?? 10_000);
+      } catch (err) {
+        failed = true;
+        plan.log.error({ err, step: step.name }, 'error during shutdown');
+      }
+    }
+    plan.exit(failed ? 1 : 0);
+  };
+}
