@@ -6,7 +6,9 @@ import { listPlans } from '../src/core/plans/list-plans.js';
 import { getStatistics } from '../src/core/statistics/get-statistics.js';
 import { client, startHarness, type Harness, type LicenseView, type PlanView, type Seller } from './support/harness.js';
 import { startDiscordStub, type DiscordStub } from './support/discord-stub.js';
-import { autocomplete, button, GUILD, linkServer, MANAGE_GUILD, modal, postInteraction, select, slash, discordKeyPair, type KeyPair, type Member } from './support/discord-interactions.js';
+import {
+  sendInteraction,
+  ephemeralText as ephemeral, autocomplete, button, GUILD, linkServer, MANAGE_GUILD, modal, postInteraction, select, slash, discordKeyPair, type KeyPair, type Member } from './support/discord-interactions.js';
 
 /**
  * One developer owns two applications, A and B; the server is linked to A with that developer's
@@ -48,18 +50,8 @@ afterAll(async () => {
   await stub?.close();
 });
 
-async function send(payload: unknown) {
-  const res = await postInteraction(h.app, keys, payload);
-  expect(res.statusCode, res.body).toBe(200);
-  return res.json();
-}
-
-async function ephemeralText(payload: unknown) {
-  const body = await send(payload);
-  expect(body.type, JSON.stringify(body)).toBe(4);
-  expect(body.data.flags).toBe(64);
-  return body.data.content as string;
-}
+const send = (payload: unknown) => sendInteraction(h.app, keys, payload);
+const ephemeralText = (payload: unknown) => ephemeral(h.app, keys, payload);
 
 /** Everything of application B a Discord command could change, in a comparable form. */
 async function stateOfB() {

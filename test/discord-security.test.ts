@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client, startHarness, type Harness, type Seller } from './support/harness.js';
 import { startDiscordStub, type DiscordStub } from './support/discord-stub.js';
 import {
+  sendInteraction,
+  ephemeralText as ephemeral,
   autocomplete,
   button,
   CHANNEL,
@@ -65,19 +67,8 @@ afterAll(async () => {
   await stub?.close();
 });
 
-async function send(payload: unknown) {
-  const res = await postInteraction(h.app, keys, payload);
-  expect(res.statusCode, res.body).toBe(200);
-  return res.json();
-}
-
-/** An ephemeral message answer; returns its text. */
-async function ephemeralText(payload: unknown) {
-  const body = await send(payload);
-  expect(body.type, JSON.stringify(body)).toBe(4);
-  expect(body.data.flags).toBe(64);
-  return body.data.content as string;
-}
+const send = (payload: unknown) => sendInteraction(h.app, keys, payload);
+const ephemeralText = (payload: unknown) => ephemeral(h.app, keys, payload);
 
 const licenseRow = async (id: number) =>
   (await h.deps.db.query<{ discord_user_id: string | null; hwids: string[]; status: string; last_hwid_reset_at: Date | null }>(

@@ -1,6 +1,7 @@
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { InteractionType, ApplicationCommandOptionType, ComponentType } from 'discord-api-types/v10';
 import type { FastifyInstance, InjectOptions } from 'fastify';
+import { expect } from 'vitest';
 
 /** A test Ed25519 key pair standing in for the Discord application's. */
 export function discordKeyPair() {
@@ -101,4 +102,19 @@ export async function linkServer(app: FastifyInstance, keys: KeyPair, seller: { 
   const res = await postInteraction(app, keys, modal(admin, `setup:-:${logChannel}`, { app_id: appId, api_key: apiKey }));
   if (!String(res.json().data?.content).includes('now linked')) throw new Error(`linking failed: ${res.body}`);
   return apiKey;
+}
+
+/** Sends a signed interaction that must be answered 200, and returns the answer. */
+export async function sendInteraction(app: FastifyInstance, keys: KeyPair, payload: unknown) {
+  const res = await postInteraction(app, keys, payload);
+  expect(res.statusCode, res.body).toBe(200);
+  return res.json();
+}
+
+/** Sends a signed interaction whose answer must be an ephemeral message; returns its text. */
+export async function ephemeralText(app: FastifyInstance, keys: KeyPair, payload: unknown): Promise<string> {
+  const body = await sendInteraction(app, keys, payload);
+  expect(body.type, JSON.stringify(body)).toBe(4);
+  expect(body.data.flags).toBe(64);
+  return body.data.content as string;
 }
