@@ -81,7 +81,9 @@ export async function startJobSystem(deps: Deps, config: { redisUrl: string; job
         deps.log.warn({ err: (err as Error).message }, 'could not set the expiry sweep schedule yet');
       }
     };
-    await schedule();
+    // Not awaited: with Redis down at start, BullMQ waits for a connection that is not there, and
+    // the API must listen regardless (jobs simply wait). The 'ready' handler sets it once Redis is up.
+    if (producer.status === 'ready') void schedule();
     // A Redis that comes back may have come back empty: set the schedule again, compare the queues.
     producer.on('ready', () => {
       if (ctx.stopping) return;
@@ -107,7 +109,14 @@ export async function startJobSystem(deps: Deps, config: { redisUrl: string; job
       monitor.stop();
       await reconciler?.stop();
       await relay?.stop();
-      await Promise.allSettled(workers.map((w) => w.close()));
+      // With Redis away no job can be running here (holding one needs Redis), and BullMQ's close
+      // would wait for a connection that is not coming: hang up first, then close without waiting.
+      const redisAway = producer.status !== 'ready';
+      if (redisAway) {
+        for (const c of workerConnections) c.disconnect();
+        producer.disconnect();
+      }
+      await Promise.allSettled(workers.map((w) => w.close(redisAway)));
       await closeQueues(queues);
       for (const c of workerConnections) c.disconnect();
       producer.disconnect();
