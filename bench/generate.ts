@@ -21,7 +21,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import postgres from 'postgres';
 import { DEFAULT_MAX_BULK_GENERATE } from '../src/runtime.js';
-import { cleanupOnInterrupt, cpuLine, cpuTimes, cpuUse, type CpuUse, envInt, fmt, machineLine, seedSeller, sleep, startKeycord, type KeycordInstance, type SeededSeller } from './support/keycord-instance.js';
+import { cleanupOnInterrupt, cpuLine, cpuTimes, cpuUse, type CpuUse, envInt, fmt, machineLine, seedSeller, sleep, startBenchKeycord, type KeycordInstance, type SeededSeller } from './support/keycord-instance.js';
 
 const COUNT = envInt('BENCH_COUNT', 100_000);
 const TIMEOUT_MS = envInt('BENCH_TIMEOUT_S', 600) * 1000;
@@ -114,7 +114,7 @@ async function main() {
   if (COUNT > DEFAULT_MAX_BULK_GENERATE || COUNT <= 1000) {
     throw new Error(`BENCH_COUNT must be 1001–${DEFAULT_MAX_BULK_GENERATE} (a bulk job), got ${COUNT}`);
   }
-  const k = await startKeycord('gen');
+  const k = await startBenchKeycord('gen');
   cleanupOnInterrupt(k.close);
   try {
     const batch = k.config.jobs.generateBatchSize;

@@ -10,8 +10,7 @@ import { Session } from 'node:inspector/promises';
 import { PerformanceObserver } from 'node:perf_hooks';
 import postgres from 'postgres';
 import { loadConfig } from '../src/config.js';
-import { buildApp } from '../src/http/app.js';
-import { createDeps } from '../src/runtime.js';
+import { startKeycord } from '../src/start-keycord.js';
 
 /** Garbage-collection pauses of the server's main thread since the last `gc-stats` request. */
 export interface GcStats {
@@ -42,9 +41,9 @@ new PerformanceObserver((list) => {
 
 const config = loadConfig();
 if (!config.databaseUrl) throw new Error('DATABASE_URL is required');
-const deps = await createDeps(config);
-deps.usage.start();
-const app = await buildApp(deps, { signingThread: config.signingThread });
+// Keycord as `keycord start --role api` runs it: the same composition, limits and hooks.
+const keycord = await startKeycord(config, { role: 'api' });
+const app = keycord.app!;
 
 // The baseline: what any Fastify route that reads one license costs. One indexed SELECT per
 // request (the (application_id, license_key) unique index), key as a parameter, a pool of the
@@ -88,9 +87,7 @@ process.on('message', async (message: ParentMessage) => {
     gc = { pauses: 0, totalMs: 0, longestMs: 0 };
     return;
   }
-  await app.close();
-  await deps.usage.stop();
-  await Promise.all([deps.db.close(), bareSql.end({ timeout: 5 })]);
+  await Promise.all([keycord.close(), bareSql.end({ timeout: 5 })]);
   send({ type: 'stopped' });
   process.disconnect?.();
 });

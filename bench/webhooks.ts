@@ -35,7 +35,7 @@ import { cpus } from 'node:os';
 import { loadConfig } from '../src/config.js';
 import type { SellerActor } from '../src/core/actor.js';
 import { banLicense } from '../src/core/licenses/license-actions.js';
-import { cleanupOnInterrupt, cpuLine, cpuTimes, cpuUse, envInt, fmt, machineLine, percentile, seedSeller, sleep, startKeycord, type KeycordInstance } from './support/keycord-instance.js';
+import { cleanupOnInterrupt, cpuLine, cpuTimes, cpuUse, envInt, fmt, machineLine, percentile, seedSeller, sleep, startBenchKeycord, type KeycordInstance } from './support/keycord-instance.js';
 
 const EVENTS = envInt('BENCH_EVENTS', 2000);
 const CONCURRENCY = envInt('BENCH_CONCURRENCY', 16);
@@ -171,7 +171,7 @@ async function runOnce(pollMs: number): Promise<RunResult> {
   const receiver = await startReceiver();
   let k: KeycordInstance | undefined;
   try {
-    k = await startKeycord('hooks', { ALLOW_PRIVATE_WEBHOOK_URLS: 'true', OUTBOX_POLL_MS: String(pollMs) }, { workers: 'child' });
+    k = await startBenchKeycord('hooks', { ALLOW_PRIVATE_WEBHOOK_URLS: 'true', OUTBOX_POLL_MS: String(pollMs) }, { workers: 'child' });
     open.add(k);
     const instance = k;
     const jc = k.config.jobs;

@@ -3,6 +3,7 @@ import { fixedClock } from '../src/core/clock.js';
 import { expirySweep } from '../src/core/licenses/expiry-sweep.js';
 import { jobIdsFor } from '../src/jobs/queues.js';
 import { client, startHarness, type Harness } from './support/harness.js';
+import { waitFor } from './support/wait.js';
 
 const DAY = 86_400_000;
 const clock = fixedClock(new Date('2026-03-01T00:00:00Z'));
@@ -19,9 +20,11 @@ const events = (type: string) =>
   h.deps.db.query<{ license_id: number }>(`select (payload->'license'->>'id')::int as license_id from outbox where type = $1 order by id`, [type]);
 
 describe('the expiry sweep', () => {
-  it('is scheduled with upsertJobScheduler at EXPIRY_SWEEP_EVERY', async () => {
-    const schedulers = await h.jobs!.queues.maintenance.getJobSchedulers();
-    expect(schedulers).toEqual(expect.arrayContaining([expect.objectContaining({ key: jobIdsFor(h.jobs!.installationId).expirySweepScheduler(), every: 3_600_000 })]));
+  it('is scheduled with upsertJobScheduler at EXPIRY_SWEEP_EVERY once Redis is ready', async () => {
+    // Set when the connection is ready, not awaited at start: the API must not wait on Redis.
+    const key = jobIdsFor(h.jobs!.installationId).expirySweepScheduler();
+    const scheduler = await waitFor(async () => (await h.jobs!.queues.maintenance.getJobSchedulers()).find((s) => s.key === key), 10_000, 'the expiry scheduler');
+    expect(scheduler).toMatchObject({ key, every: 3_600_000 });
   });
 
   it('notices 3 days and 1 day before and marks expired, each exactly once', async () => {

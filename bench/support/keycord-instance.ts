@@ -15,9 +15,8 @@ import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { Deps } from '../../src/core/deps.js';
-import { buildApp } from '../../src/http/app.js';
-import { startJobSystem, type JobSystem } from '../../src/jobs/job-system.js';
-import { createDeps, runMigrations } from '../../src/runtime.js';
+import type { JobSystem } from '../../src/jobs/job-system.js';
+import { startKeycord, type Keycord } from '../../src/start-keycord.js';
 import type { WorkerMessage } from './keycord-worker.js';
 import { forkUntilReady, stopChild } from './child-process.js';
 
@@ -99,7 +98,7 @@ const WORKER_SCRIPT = fileURLToPath(new URL('./keycord-worker.ts', import.meta.u
  * WORKER_CONCURRENCY, DATABASE_POOL_SIZE and OUTBOX_POLL_MS are also taken from the environment
  * when set there, so a tuning run needs no code change.
  */
-export async function startKeycord(
+export async function startBenchKeycord(
   label: string,
   env: Record<string, string> = {},
   opts: { workers?: 'in-process' | 'child' } = {},
@@ -133,37 +132,28 @@ export async function startKeycord(
   const config = loadConfig(keycordEnv);
 
   await withAdmin((admin) => admin.unsafe(`create database ${databaseName}`));
-  let deps: Deps | undefined;
-  let jobs: JobSystem | undefined;
-  let app: FastifyInstance | undefined;
   let child: ChildProcess | undefined;
+  let keycord: Keycord | undefined;
   let closed = false;
   const close = async () => {
     if (closed) return;
     closed = true;
-    await app?.close().catch(() => {});
     if (child) await stopWorker(child);
-    await jobs?.close().catch(() => {});
-    await deps?.usage.stop().catch(() => {});
-    await deps?.db.close().catch(() => {});
+    await keycord?.close().catch(() => {});
     await flushRedisPrefix(BENCH_REDIS_URL, queuePrefix).catch((err: Error) => console.error(`could not clean Redis prefix ${queuePrefix}: ${err.message}`));
     await withAdmin((admin) => admin.unsafe(`drop database if exists ${databaseName} with (force)`)).catch((err: Error) =>
       console.error(`could not drop ${databaseName}: ${err.message}`),
     );
   };
   try {
-    deps = await createDeps(config);
-    await runMigrations(deps.db);
-    jobs = await startJobSystem(deps, config, { withWorkers: workers === 'in-process' });
+    // As `keycord start` assembles it: --role all, or --role api with the workers in a child.
+    keycord = await startKeycord(config, { role: workers === 'in-process' ? 'all' : 'api' });
     if (workers === 'child') child = await startWorker({ ...keycordEnv });
-    // As `keycord start` does: rate-limit counters live under the queue prefix (cleaned below).
-    app = await buildApp(deps, { signingThread: config.signingThread, jobs, rateLimits: { ...config.rateLimits, prefix: queuePrefix } });
-    await app.ready();
   } catch (err) {
     await close();
     throw err;
   }
-  return { config, deps, jobs, app, databaseName, databaseUrl, queuePrefix, workers, ...(child?.pid ? { workerPid: child.pid } : {}), close };
+  return { config, deps: keycord.deps, jobs: keycord.jobs!, app: keycord.app!, databaseName, databaseUrl, queuePrefix, workers, ...(child?.pid ? { workerPid: child.pid } : {}), close };
 }
 
 async function startWorker(env: Record<string, string>): Promise<ChildProcess> {

@@ -4,26 +4,21 @@
  * share its event loop. Configured by the usual Keycord environment; talks to the parent over IPC.
  */
 import { loadConfig } from '../../src/config.js';
-import { startJobSystem } from '../../src/jobs/job-system.js';
-import { createDeps } from '../../src/runtime.js';
+import { startKeycord } from '../../src/start-keycord.js';
 
 export type WorkerMessage = { type: 'ready' } | { type: 'stopped' };
 export type WorkerCommand = { type: 'stop' };
 
 const send = (message: WorkerMessage) => process.send?.(message);
 
-const config = loadConfig(process.env);
-const deps = await createDeps(config);
-const jobs = await startJobSystem(deps, config, { withWorkers: true });
+const keycord = await startKeycord(loadConfig(process.env), { role: 'worker' });
 send({ type: 'ready' });
 
 let stopping = false;
 const stop = async () => {
   if (stopping) return;
   stopping = true;
-  await jobs.close();
-  await deps.usage.stop();
-  await deps.db.close();
+  await keycord.close();
   send({ type: 'stopped' });
   process.disconnect?.();
 };

@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config.js';
-import { buildApp } from '../../src/http/app.js';
-import { createDeps, runMigrations } from '../../src/runtime.js';
+import { startKeycord } from '../../src/start-keycord.js';
 import { forkUntilReady, stopChild } from './child-process.js';
 import { seedThroughApi, type Seeded } from './seed.js';
 import type { ParentMessage, ServerMessage } from '../validate-server.js';
@@ -37,20 +36,14 @@ export function keycordEnv(databaseUrl: string, secret: string): Record<string, 
 /** Migrates the bench database and seeds `licenses` licenses through the real API. */
 export async function seed(env: Record<string, string>, licenses: number): Promise<Seeded & { postgresVersion: string; poolSize: number }> {
   const config = loadConfig({ ...process.env, ...env });
-  const deps = await createDeps(config);
+  // Seeding runs no jobs: the generation answers synchronously (≤ 1,000 keys a call).
+  const keycord = await startKeycord(config, { role: 'api', jobs: 'none' });
   try {
-    await runMigrations(deps.db);
-    const app = await buildApp(deps);
-    try {
-      const seeded = await seedThroughApi(app, licenses);
-      const [v] = await deps.db.query<{ server_version: string }>('show server_version');
-      return { ...seeded, postgresVersion: v?.server_version ?? '?', poolSize: config.databasePoolSize };
-    } finally {
-      await app.close();
-    }
+    const seeded = await seedThroughApi(keycord.app!, licenses);
+    const [v] = await keycord.deps.db.query<{ server_version: string }>('show server_version');
+    return { ...seeded, postgresVersion: v?.server_version ?? '?', poolSize: config.databasePoolSize };
   } finally {
-    await deps.usage.stop();
-    await deps.db.close();
+    await keycord.close();
   }
 }
 

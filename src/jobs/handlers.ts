@@ -20,7 +20,6 @@ export interface HandlerContext {
   installation: string;
   specs: JobSpecs;
   eventListeners: EventListener[];
-  generationProgress: ((jobId: number, generated: number, count: number) => void)[];
   /** Set when the job system is closing: long jobs hand themselves back between batches. */
   stopping: boolean;
 }
@@ -82,10 +81,7 @@ export async function generateLicenses(ctx: HandlerContext, job: Job, token?: st
     result = await runGenerationJob(ctx.deps, job_id, {
       batchSize: ctx.config.generateBatchSize,
       shouldPause: () => ctx.stopping,
-      onProgress: async (generated, count) => {
-        await job.updateProgress(Math.floor((generated / count) * 100));
-        for (const listener of ctx.generationProgress) listener(job_id, generated, count);
-      },
+      onProgress: (generated, count) => job.updateProgress(Math.floor((generated / count) * 100)),
     });
   } catch (err) {
     if (isLastAttempt(job)) await failGenerationJob(ctx.deps, job_id, (err as Error).message);

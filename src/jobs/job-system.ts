@@ -26,7 +26,6 @@ export interface JobSystem {
   relay?: OutboxRelay;
   reconciler?: Reconciler;
   onEvent(listener: EventListener): void;
-  onGenerationProgress(listener: (jobId: number, generated: number, count: number) => void): void;
   close(): Promise<void>;
 }
 
@@ -41,7 +40,7 @@ export async function startJobSystem(deps: Deps, config: { redisUrl: string; job
   const monitor = new RedisMonitor(producer, deps.log);
   const queues = createQueues(producer, queuePrefix);
   const specs = jobSpecsFor(queues, installation);
-  const ctx: HandlerContext = { deps, queues, config: config.jobs, installation, specs, eventListeners: [], generationProgress: [], stopping: false };
+  const ctx: HandlerContext = { deps, queues, config: config.jobs, installation, specs, eventListeners: [], stopping: false };
   const workerConnections: Redis[] = [];
   const workers: Worker[] = [];
   let relay: OutboxRelay | undefined;
@@ -83,7 +82,7 @@ export async function startJobSystem(deps: Deps, config: { redisUrl: string; job
     };
     // Not awaited: with Redis down at start, BullMQ waits for a connection that is not there, and
     // the API must listen regardless (jobs simply wait). The 'ready' handler sets it once Redis is up.
-    if (producer.status === 'ready') void schedule();
+    if (producer.status === 'ready') void schedule(); // else the 'ready' handler below sets it
     // A Redis that comes back may have come back empty: set the schedule again, compare the queues.
     producer.on('ready', () => {
       if (ctx.stopping) return;
@@ -101,7 +100,6 @@ export async function startJobSystem(deps: Deps, config: { redisUrl: string; job
     reconciler,
     redisHealth: () => monitor.check(),
     onEvent: (l) => void ctx.eventListeners.push(l),
-    onGenerationProgress: (l) => void ctx.generationProgress.push(l),
     // Order: stop feeding work; running jobs finish, or (bulk generation) hand themselves back at
     // the next batch with their progress committed; then hang up.
     close: async () => {

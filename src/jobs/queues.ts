@@ -15,7 +15,6 @@ const owned = { installation: z.string().min(1) };
 export const dispatchEventPayload = z.object({ outbox_id: z.number().int(), ...owned });
 export const deliverWebhookPayload = z.object({ delivery_id: z.number().int(), ...owned });
 export const generateLicensesPayload = z.object({ job_id: z.number().int(), ...owned });
-export const expirySweepPayload = z.object({ ...owned }).passthrough();
 
 /**
  * Deterministic job ids: adding the same work twice is a no-op in BullMQ. They carry the

@@ -5,15 +5,12 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fas
 import { loadConfig } from '../../src/config.js';
 import type { Clock } from '../../src/core/clock.js';
 import type { CoreLimits, Deps } from '../../src/core/deps.js';
-import { buildApp } from '../../src/http/app.js';
-import { createDeps } from '../../src/runtime.js';
 import { createTestDatabase } from './databases.js';
 import { flushRedisPrefix } from './redis.js';
-import { startJobSystem, type JobSystem } from '../../src/jobs/job-system.js';
+import type { JobSystem } from '../../src/jobs/job-system.js';
+import { startKeycord } from '../../src/start-keycord.js';
 import type { Config } from '../../src/config.js';
 import type { DiscordBot } from '../../src/discord/bot.js';
-import { createDiscordBot } from '../../src/discord/create-discord.js';
-import { expiryNotifier } from '../../src/discord/expiry-notices.js';
 
 export const TEST_SECRET = 'test-secret-0123456789abcdef0123456789abcdef';
 
@@ -89,19 +86,15 @@ export async function startHarness(
       : {}),
     ...opts.env,
   });
-  const deps = await createDeps(config, { ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.limits ? { limits: opts.limits } : {}) });
-  const jobs = opts.jobs ? await startJobSystem(deps, config, { withWorkers: opts.jobs === 'workers' }) : undefined;
-  const bot = createDiscordBot(deps, config.discord, { progressEveryMs: 100 }) ?? undefined;
-  if (bot && jobs && opts.jobs === 'workers') jobs.onEvent(expiryNotifier(deps, bot.context.api));
-  const app = await buildApp(deps, {
-    ...(jobs ? { jobs } : {}),
-    operators: config.jobs.operators,
-    signingThread: config.signingThread,
-    http: config.http,
-    rateLimits: { ...config.rateLimits, prefix: queuePrefix },
-    ...(bot ? { discord: { bot, publicKey: config.discord.publicKey! } } : {}),
+  // Assembled as `keycord start` assembles it (role api, plus workers when asked for), from config alone.
+  const keycord = await startKeycord(config, {
+    role: 'api',
+    jobs: opts.jobs ?? 'none',
+    discordProgressEveryMs: 100,
+    overrides: { ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.limits ? { limits: opts.limits } : {}) },
   });
-  await app.ready();
+  const { deps, jobs, bot } = keycord;
+  const app = keycord.app!;
 
   const call = (token: string | null, o: InjectOptions) =>
     app.inject({ ...o, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(o.headers ?? {}) } });
@@ -148,12 +141,8 @@ export async function startHarness(
     call,
     seller,
     close: async () => {
-      await bot?.idle();
-      await app.close();
-      await jobs?.close();
+      await keycord.close();
       if (jobs) await flushRedisPrefix(config.redisUrl, queuePrefix);
-      await deps.usage.stop();
-      await deps.db.close();
       await database.drop();
       await rm(dataDir, { recursive: true, force: true });
     },

@@ -3,10 +3,7 @@
  * kill it mid-job with SIGKILL and start another.
  */
 import { loadConfig } from '../../src/config.js';
-import { startJobSystem } from '../../src/jobs/job-system.js';
-import { createDeps } from '../../src/runtime.js';
+import { startKeycord } from '../../src/start-keycord.js';
 
-const config = loadConfig(process.env);
-const deps = await createDeps(config);
-await startJobSystem(deps, config, { withWorkers: true });
+await startKeycord(loadConfig(process.env), { role: 'worker' });
 process.stdout.write('worker ready\n');

@@ -1,0 +1,127 @@
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config.js';
+import type { Deps } from './core/deps.js';
+import { GatewayAdapter } from './discord/adapters/gateway.js';
+import type { DiscordBot } from './discord/bot.js';
+import { createDiscordBot } from './discord/create-discord.js';
+import { expiryNotifier } from './discord/expiry-notices.js';
+import { API_VERSION, buildApp } from './http/app.js';
+import { startJobSystem, type JobSystem } from './jobs/job-system.js';
+import { createDeps, runMigrations, type RuntimeOverrides } from './runtime.js';
+import type { ShutdownStep } from './shutdown.js';
+
+export const ROLES = ['api', 'worker', 'bot', 'all'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface StartOptions {
+  /** `keycord start --role`: which parts run in this process (default all). */
+  role?: Role;
+  /**
+   * The job side, when not the role's: `none` runs no job system at all (tests that need no
+   * Redis). By default a process with workers runs them and any other keeps the producers
+   * (health, the dashboard and the rate limiter need them).
+   */
+  jobs?: 'workers' | 'producer' | 'none';
+  /** Replaces parts of the runtime (a test clock, tighter limits). */
+  overrides?: RuntimeOverrides;
+  /** How often a long Discord /generate edits its progress message. */
+  discordProgressEveryMs?: number;
+}
+
+export interface Keycord {
+  config: Config;
+  deps: Deps;
+  role: Role;
+  /** The HTTP door (roles api and all); `listen()` (or `inject`) makes it ready. */
+  app?: FastifyInstance;
+  jobs?: JobSystem;
+  bot?: DiscordBot;
+  gateway?: GatewayAdapter;
+  /** Listens on PORT/HOST from the configuration (or `at`), returning the base URL. */
+  listen(at?: { port: number; host: string }): Promise<string>;
+  /** Stop taking work, in order: HTTP, the gateway, the bot's follow-ups, the jobs. */
+  shutdownSteps: ShutdownStep[];
+  /** Then, on every exit path: buffered usage, the database. */
+  finalSteps: ShutdownStep[];
+  /** Runs both lists in order (tests and benchmarks; `keycord start` adds a grace and exit codes). */
+  close(): Promise<void>;
+}
+
+/**
+ * The one composition root: `keycord start`, the test harness and the benchmarks all assemble
+ * Keycord here, from the configuration alone, so none of them runs with defaults of its own.
+ */
+export async function startKeycord(config: Config, opts: StartOptions = {}): Promise<Keycord> {
+  const role = opts.role ?? 'all';
+  const deps = await createDeps(config, opts.overrides);
+  const { log } = deps;
+  try {
+    await runMigrations(deps.db, { log });
+  } catch (err) {
+    await deps.db.close().catch(() => {});
+    throw err;
+  }
+  deps.usage.start();
+
+  const runsApi = role === 'api' || role === 'all';
+  const jobMode = opts.jobs ?? (role === 'worker' || role === 'all' ? 'workers' : 'producer');
+  // Redis is for jobs only: the API starts and serves whether or not it answers.
+  const jobs = jobMode === 'none' ? undefined : await startJobSystem(deps, config, { withWorkers: jobMode === 'workers' });
+  if (jobs && jobMode === 'workers') {
+    log.info({ prefix: jobs.queuePrefix, installation: jobs.installationId, concurrency: config.jobs.workerConcurrency }, 'job workers running');
+  }
+
+  const bot = createDiscordBot(deps, config.discord, opts.discordProgressEveryMs ? { progressEveryMs: opts.discordProgressEveryMs } : {}) ?? undefined;
+  if (!bot) log.info('Discord bot off: set DISCORD_PUBLIC_KEY (HTTP interactions) or DISCORD_TOKEN (gateway), and DISCORD_APPLICATION_ID');
+  // Expiry DMs are sent by whichever process runs the workers (they consume the events).
+  if (bot && jobs && jobMode === 'workers' && config.discord.token) jobs.onEvent(expiryNotifier(deps, bot.context.api));
+  let gateway: GatewayAdapter | undefined;
+  if (bot && config.discord.mode === 'gateway' && (role === 'bot' || role === 'all')) {
+    gateway = new GatewayAdapter(bot, log);
+    await gateway.start(config.discord.token!, config.discord.apiUrl);
+  }
+  const app = runsApi
+    ? await buildApp(deps, {
+        version: API_VERSION,
+        trustProxy: config.trustProxy,
+        http: config.http,
+        signingThread: config.signingThread,
+        logRequests: config.logLevel === 'debug' || config.logLevel === 'trace',
+        ...(jobs ? { jobs } : {}),
+        operators: config.jobs.operators,
+        rateLimits: { ...config.rateLimits, prefix: jobs?.queuePrefix ?? config.jobs.queuePrefix },
+        ...(bot && config.discord.mode === 'http' ? { discord: { bot, publicKey: config.discord.publicKey! } } : {}),
+      })
+    : undefined;
+
+  const shutdownSteps: ShutdownStep[] = [
+    { name: 'http', run: () => app?.close() },
+    { name: 'gateway', run: () => gateway?.stop() },
+    { name: 'discord', run: () => bot?.idle() },
+    { name: 'jobs', run: () => jobs?.close() },
+  ];
+  const finalSteps: ShutdownStep[] = [
+    { name: 'usage', run: () => deps.usage.stop() },
+    { name: 'database', run: () => deps.db.close() },
+  ];
+  let closing: Promise<void> | undefined;
+  return {
+    config,
+    deps,
+    role,
+    ...(app ? { app } : {}),
+    ...(jobs ? { jobs } : {}),
+    ...(bot ? { bot } : {}),
+    ...(gateway ? { gateway } : {}),
+    listen: async (at = { port: config.port, host: config.host }) => {
+      if (!app) throw new Error(`role "${role}" runs no HTTP API`);
+      return app.listen(at);
+    },
+    shutdownSteps,
+    finalSteps,
+    close: () =>
+      (closing ??= (async () => {
+        for (const step of [...shutdownSteps, ...finalSteps]) await step.run();
+      })()),
+  };
+}
