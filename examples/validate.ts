@@ -4,7 +4,9 @@
  *   KEYCORD_URL=http://localhost:3000 APP_ID=… PUBLIC_KEY=… LICENSE_KEY=… npx tsx examples/validate.ts
  *
  * In a real app the HWID comes from the machine (e.g. a hash of the OS install id) and the
- * public key and app id are compiled in; only the license key comes from the user.
+ * public key and app id are compiled in; only the license key comes from the user. A customer app
+ * installs the SDK alone as `@keycord/client` (no dependencies); `keycord/client` here is the
+ * same code inside the server package.
  */
 import { createHash } from 'node:crypto';
 import { hostname, platform, userInfo } from 'node:os';
