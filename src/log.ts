@@ -1,6 +1,10 @@
 import { pino, stdSerializers, type DestinationStream, type Logger } from 'pino';
+import { isColorSupported, prettyFactory } from 'pino-pretty';
 
 export type { Logger };
+
+/** JSON lines for log collectors; `pretty`, one readable line per entry, for a person at a terminal. */
+export type LogFormat = 'json' | 'pretty';
 
 /** Paths that may carry secrets; pino replaces their values before anything is written. */
 const REDACT = [
@@ -74,6 +78,19 @@ export function redactQueries(text: string): string {
   return text.indexOf('?') === -1 ? text : text.replace(/\?([^\s"'`<>#]*)/g, (_m, query: string) => `?${redactQueryString(query)}`);
 }
 
+/**
+ * host:port/path of a connection URL (DATABASE_URL, REDIS_URL), without the user and password it
+ * may carry: what start-up says about where it connects.
+ */
+export function serverOf(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.host}${u.pathname === '/' ? '' : u.pathname}`;
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
 interface LoggedRequest {
   method?: string;
   url?: string;
@@ -117,7 +134,28 @@ function redactMessages(this: Logger, args: unknown[], method: (...a: unknown[])
   return method.apply(this, out);
 }
 
-export function createLogger(level = 'info', destination?: DestinationStream): Logger {
+/** A terminal gets readable lines; a pipe, a file or a container log collector gets JSON. */
+export function defaultLogFormat(level: string, stdout: { isTTY?: boolean } = process.stdout): LogFormat {
+  return stdout.isTTY && level !== 'silent' ? 'pretty' : 'json';
+}
+
+/**
+ * Formats each JSON line as it is written, in the same thread and synchronously, so the lines
+ * logged just before `process.exit` are not lost (pino-pretty's transport runs in a worker).
+ * Redaction has already happened: pino hands over the line it would have written as JSON.
+ */
+function prettyDestination(out: DestinationStream, colorize: boolean): DestinationStream {
+  const prettify = prettyFactory({ colorize, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
+  return { write: (line: string) => void out.write(prettify(line)) };
+}
+
+/**
+ * The one logger. Without a destination it writes to stdout, pretty when stdout is a terminal
+ * and JSON otherwise; with one (tests) it writes JSON unless told `pretty`.
+ */
+export function createLogger(level = 'info', destination?: DestinationStream, format?: LogFormat): Logger {
+  const chosen = format ?? (destination ? 'json' : defaultLogFormat(level));
+  const out = chosen === 'pretty' ? prettyDestination(destination ?? process.stdout, destination === undefined && isColorSupported) : destination;
   return pino(
     {
       level,
@@ -125,6 +163,6 @@ export function createLogger(level = 'info', destination?: DestinationStream): L
       serializers: { req: serializeRequest, err: serializeError },
       hooks: { logMethod: redactMessages },
     },
-    destination,
+    out,
   );
 }

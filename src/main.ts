@@ -1,66 +1,49 @@
+import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from './config.js';
-import { API_VERSION, buildApp } from './http/app.js';
-import { startJobSystem } from './jobs/job-system.js';
-import { GatewayAdapter } from './discord/adapters/gateway.js';
-import { createDiscordBot } from './discord/create-discord.js';
-import { expiryNotifier } from './discord/expiry-notices.js';
-import { createDeps, runMigrations } from './runtime.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { DataDirInUseError } from './db/data-dir-lock.js';
+import { readEnvFile } from './env-file.js';
+import { createLogger, serverOf, type Logger } from './log.js';
 import { createShutdown } from './shutdown.js';
-
-const ROLES = ['api', 'worker', 'bot', 'all'] as const;
-type Role = (typeof ROLES)[number];
+import { ROLES, startKeycord, type Keycord, type Role } from './start-keycord.js';
 
 const USAGE = `Usage: keycord start [--role api|worker|bot|all]`;
 
 async function start(role: Role) {
+  const envFile = readEnvFile();
   const config = loadConfig();
-  const deps = await createDeps(config);
-  const { log } = deps;
+  const log = createLogger(config.logLevel);
+  log.info({ role, node: process.version }, `Keycord starting (role ${role})`);
+  if (envFile) log.info({ file: envFile }, `read settings from ${envFile} (variables set in the environment win)`);
   if (config.secretSource === 'generated') {
     log.warn({ file: config.secretFile }, 'KEYCORD_SECRET is not set: generated a new one and stored it in DATA_DIR. Set KEYCORD_SECRET in production.');
   } else if (config.secretSource === 'data-dir') {
     log.warn({ file: config.secretFile }, 'KEYCORD_SECRET is not set: using the one stored in DATA_DIR.');
   }
-  log.info({ database: deps.db.kind === 'pglite' ? `embedded PGlite in ${config.dataDir}/pglite` : 'postgres (DATABASE_URL)' }, 'database');
-  const applied = await runMigrations(deps.db);
-  if (applied.length) log.info({ applied }, 'migrations applied');
+  const signals = holdSignalsDuringStartUp(log);
 
-  deps.usage.start();
-  const runsApi = role === 'api' || role === 'all';
-  const runsWorkers = role === 'worker' || role === 'all';
-  // Redis is for jobs only: the API starts and serves whether or not it answers.
-  const jobs = await startJobSystem(deps, config, { withWorkers: runsWorkers });
-  if (runsWorkers) log.info({ prefix: jobs.queuePrefix, installation: jobs.installationId, concurrency: config.jobs.workerConcurrency }, 'job workers running');
-
-  const bot = createDiscordBot(deps, config.discord);
-  if (!bot) log.info('Discord bot off: set DISCORD_PUBLIC_KEY (HTTP interactions) or DISCORD_TOKEN (gateway), and DISCORD_APPLICATION_ID');
-  // Expiry DMs are sent by whichever process runs the workers (they consume the events).
-  if (bot && runsWorkers && config.discord.token) jobs.onEvent(expiryNotifier(deps, bot.context.api));
-  let gateway: GatewayAdapter | undefined;
-  if (bot && config.discord.mode === 'gateway' && (role === 'bot' || role === 'all')) {
-    gateway = new GatewayAdapter(bot, log);
-    await gateway.start(config.discord.token!, config.discord.apiUrl);
+  let keycord: Keycord | undefined;
+  try {
+    keycord = await startKeycord(config, { role, overrides: { log } });
+    announceJobs(log, config, keycord);
+    announceDiscord(log, config, keycord);
+    if (keycord.app) await keycord.listen();
+  } catch (err) {
+    // What the operator must change is said in the message; anything else gets its stack.
+    if (err instanceof DataDirInUseError) log.fatal({ dataDir: err.dataDir, holder: err.holder }, err.message);
+    else if (err instanceof ConfigError) log.fatal(err.message);
+    else log.fatal({ err }, 'start-up failed');
+    // A port already taken, say: what did start (the database above all) is closed properly.
+    await keycord?.close().catch(() => {});
+    process.exit(1);
   }
-  const app = runsApi
-    ? await buildApp(deps, {
-        version: API_VERSION,
-        trustProxy: config.trustProxy,
-        http: config.http,
-        signingThread: config.signingThread,
-        logRequests: config.logLevel === 'debug' || config.logLevel === 'trace',
-        jobs,
-        operators: config.jobs.operators,
-        rateLimits: { ...config.rateLimits, prefix: jobs.queuePrefix },
-        ...(bot && config.discord.mode === 'http' ? { discord: { bot, publicKey: config.discord.publicKey! } } : {}),
-      })
-    : undefined;
-  if (app) {
-    await app.listen({ port: config.port, host: config.host });
-    log.info(`Keycord API listening on http://${config.host}:${config.port} (docs at /docs)`);
-    if (bot && config.discord.mode === 'http') log.info('Discord interactions endpoint: POST /discord/interactions');
+  if (keycord.app) {
+    const { port } = keycord.app.server.address() as AddressInfo;
+    const docs = `${browsableUrl(config.host, port)}/docs`;
+    log.info({ url: docs }, `Keycord is ready: open ${docs}`);
+  } else {
+    log.info(`Keycord is ready (role ${role}: no HTTP API in this process)`);
   }
-  if (role === 'bot' && config.discord.mode !== 'gateway') log.warn('role "bot" runs the gateway; in HTTP mode interactions arrive through the api role');
 
   // Ordered shutdown: stop taking requests, finish or return jobs, then — on every exit path,
   // even when a request outlives the grace — write what is buffered and close the database.
@@ -68,19 +51,10 @@ async function start(role: Role) {
     log,
     graceMs: config.shutdownGraceMs,
     exit: (code) => process.exit(code),
-    steps: [
-      { name: 'http', run: () => app?.close() },
-      { name: 'gateway', run: () => gateway?.stop() },
-      { name: 'discord', run: () => bot?.idle() },
-      { name: 'jobs', run: () => jobs.close() },
-    ],
-    final: [
-      { name: 'usage', run: () => deps.usage.stop() },
-      { name: 'database', run: () => deps.db.close() },
-    ],
+    steps: keycord.shutdownSteps,
+    final: keycord.finalSteps,
   });
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  signals.handOver((signal) => void shutdown(signal));
   // A crash is an exit path too: log it, then leave through the same door.
   process.on('uncaughtException', (err) => {
     log.fatal({ err }, 'uncaught exception');
@@ -90,6 +64,61 @@ async function start(role: Role) {
     log.fatal({ err }, 'unhandled promise rejection');
     void shutdown('unhandledRejection');
   });
+}
+
+/**
+ * As PID 1 in a container, a signal without a handler is ignored, so `docker stop` during a first
+ * start (database creation, migrations) would wait for the kill. A stop asked for during start-up
+ * is held and carried out through the ordered shutdown as soon as there is one; a second one
+ * (Ctrl-C twice) exits at once.
+ */
+function holdSignalsDuringStartUp(log: Logger) {
+  let pending: NodeJS.Signals | undefined;
+  const hold = (signal: NodeJS.Signals) => {
+    if (pending) process.exit(signal === 'SIGINT' ? 130 : 143);
+    pending = signal;
+    log.warn({ signal }, `${signal} during start-up: stopping as soon as start-up is done (send it again to stop at once)`);
+  };
+  process.on('SIGINT', hold);
+  process.on('SIGTERM', hold);
+  return {
+    handOver(stop: (signal: NodeJS.Signals) => void) {
+      process.off('SIGINT', hold);
+      process.off('SIGTERM', hold);
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+      if (pending) stop(pending);
+    },
+  };
+}
+
+function announceJobs(log: Logger, config: Config, keycord: Keycord) {
+  if (!keycord.jobs) return;
+  const where = `Redis at ${serverOf(config.redisUrl)}, prefix ${keycord.jobs.queuePrefix}`;
+  const runsWorkers = keycord.role === 'all' || keycord.role === 'worker';
+  log.info(
+    { provider: 'bullmq' },
+    runsWorkers ? `job provider: bullmq (${where}), workers in this process` : `job provider: bullmq (${where}), enqueue only: jobs run in a --role worker process`,
+  );
+}
+
+function announceDiscord(log: Logger, config: Config, keycord: Keycord) {
+  const { mode } = config.discord;
+  if (mode === 'http' && keycord.app) {
+    log.info({ discord: 'http' }, 'Discord: HTTP interactions at POST /discord/interactions (the Interactions Endpoint URL of the application)');
+  } else if (mode === 'gateway' && keycord.gateway) {
+    log.info({ discord: 'gateway' }, 'Discord: gateway connected with the bot token');
+  } else if (mode === 'gateway' && keycord.role !== 'bot') {
+    log.info({ discord: 'gateway' }, 'Discord: gateway mode, served by the process with --role bot or all');
+  } else if (keycord.role === 'bot' && mode !== 'gateway') {
+    log.warn('role "bot" runs the gateway; in HTTP mode interactions arrive through the api role');
+  }
+}
+
+/** Where a person on this machine opens the API: a wildcard address is not one a browser takes. */
+function browsableUrl(host: string, port: number): string {
+  const name = host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  return `http://${name}:${port}`;
 }
 
 async function main(argv: string[]) {

@@ -13,6 +13,28 @@ const QUEUE_PREFIX = `kc-smoke-${randomBytes(4).toString('hex')}`;
 
 let keycord: KeycordProcess | undefined;
 let dataDir: string | undefined;
+
+/** The log's messages (JSON lines: stdout is not a terminal), in the order they were written. */
+function messages(output: string): string[] {
+  return output
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => String((JSON.parse(line) as { msg?: unknown }).msg ?? ''));
+}
+
+const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Each pattern matches a message after the one the previous pattern matched. */
+function expectInOrder(output: string, patterns: RegExp[]) {
+  const said = messages(output);
+  let from = 0;
+  for (const pattern of patterns) {
+    const at = said.findIndex((m, i) => i >= from && pattern.test(m));
+    expect(at, `no message matching ${pattern} after "${said[from - 1] ?? '(start)'}" in:\n${said.join('\n')}`).toBeGreaterThanOrEqual(0);
+    from = at + 1;
+  }
+}
+
 afterAll(async () => {
   if (keycord && keycord.child.exitCode === null && keycord.child.signalCode === null) keycord.child.kill('SIGKILL');
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
@@ -21,7 +43,7 @@ afterAll(async () => {
 });
 
 describe('keycord start', () => {
-  it('runs on embedded PGlite with a generated secret, serves a full key round trip, and stops cleanly on SIGTERM', { timeout: 90_000 }, async () => {
+  it('runs on embedded PGlite with a generated secret, serves a full key round trip, and stops cleanly on SIGTERM', { timeout: 150_000 }, async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'keycord-smoke-'));
     // No DATABASE_URL and no KEYCORD_SECRET: the newcomer's start, on embedded PGlite.
     keycord = await startKeycordProcess({
@@ -35,6 +57,21 @@ describe('keycord start', () => {
     });
     const { call } = keycord;
     const output = () => keycord!.output();
+    // The first start tells what it is doing while it does it, and where to go when it is done.
+    const port = new URL(keycord.base).port;
+    expectInOrder(output(), [
+      /^Keycord starting \(role all\)$/,
+      new RegExp(`^creating the embedded database in ${escape(join(dataDir, 'pglite'))}`),
+      /^migration 1\/(\d+): 0000_init$/,
+      /^database ready: \d+ migrations applied$/,
+      new RegExp(`^job provider: bullmq \\(Redis at ${escape(new URL(REDIS_URL).host)}, prefix ${QUEUE_PREFIX}\\), workers in this process$`),
+      new RegExp(`^Keycord is ready: open http://127\\.0\\.0\\.1:${port}/docs$`),
+    ]);
+    const migrations = messages(output()).filter((m) => m.startsWith('migration '));
+    const total = Number(/\/(\d+)/.exec(migrations[0]!)![1]);
+    expect(migrations).toHaveLength(total);
+    expect(migrations.at(-1)).toMatch(new RegExp(`^migration ${total}/${total}: `));
+    expect(messages(output())).toContain('Discord bot off: set DISCORD_PUBLIC_KEY (HTTP interactions) or DISCORD_TOKEN (gateway), and DISCORD_APPLICATION_ID');
     const health = (await call('GET', '/api/health')).body;
     // Redis may be unreachable on a developer machine: the API serves anyway ("degraded").
     expect(health).toMatchObject({ status: expect.stringMatching(/^(ok|degraded)$/), checks: { database: 'ok' } });
@@ -71,5 +108,16 @@ describe('keycord start', () => {
     const { code, signal } = await keycord.exited;
     expect({ code, signal }, output()).toEqual({ code: 0, signal: null });
     expect(output()).toMatch(/shutting down/);
+
+    // The next start on the same DATA_DIR (its lock given back) opens what the first one made.
+    keycord = await startKeycordProcess({ DATA_DIR: dataDir, NODE_ENV: 'development', LOG_LEVEL: 'info', REDIS_URL, QUEUE_PREFIX, DATABASE_URL: undefined, KEYCORD_SECRET: undefined });
+    expectInOrder(keycord.output(), [
+      new RegExp(`^opening the embedded database in ${escape(join(dataDir, 'pglite'))}$`),
+      /^database ready: schema up to date$/,
+      /^Keycord is ready: open /,
+    ]);
+    expect((await keycord.call('POST', '/api/licenses/validate', { app_id: app.body.app_id, license_key: key, hwid: 'SMOKE-PC' })).body).toMatchObject({ success: true, code: 'VALID' });
+    keycord.child.kill('SIGTERM');
+    expect((await keycord.exited).code, keycord.output()).toBe(0);
   });
 });

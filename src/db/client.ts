@@ -1,9 +1,11 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import postgres from 'postgres';
+import { serverOf, type Logger } from '../log.js';
+import { lockDataDir } from './data-dir-lock.js';
 import * as schema from './schema.js';
 
 export type Orm = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -26,11 +28,16 @@ export interface DbOptions {
   databaseUrl?: string | undefined;
   dataDir: string;
   poolSize?: number;
+  /** Where to say which database is opened (creating the embedded one takes seconds). */
+  log?: Logger;
 }
 
 export async function createDb(options: DbOptions): Promise<Db> {
-  if (options.databaseUrl) return createPostgresDb(options.databaseUrl, options.poolSize ?? 10);
-  return createPgliteDb(join(options.dataDir, 'pglite'));
+  if (options.databaseUrl) {
+    options.log?.info(`using Postgres at ${serverOf(options.databaseUrl)}`);
+    return createPostgresDb(options.databaseUrl, options.poolSize ?? 10);
+  }
+  return createPgliteDb(options.dataDir, options.log);
 }
 
 function createPostgresDb(url: string, poolSize: number): Db {
@@ -53,17 +60,37 @@ function createPostgresDb(url: string, poolSize: number): Db {
   };
 }
 
-async function createPgliteDb(dir: string): Promise<Db> {
-  mkdirSync(dir, { recursive: true });
-  const { PGlite } = await import('@electric-sql/pglite');
-  const pg = await PGlite.create(dir);
-  const orm = drizzlePglite(pg, { schema }) as unknown as Orm;
-  return {
-    kind: 'pglite',
-    orm,
-    query: async <T>(text: string, params: unknown[] = []) => (await pg.query<T>(text, params)).rows,
-    close: () => pg.close(),
-  };
+/**
+ * The embedded database in DATA_DIR/pglite. PGlite does not lock its directory: a second process
+ * on it starts without a word, neither sees the other's writes, and both write the same files.
+ * So DATA_DIR is locked first and stays locked until close.
+ */
+async function createPgliteDb(dataDir: string, log: Logger | undefined): Promise<Db> {
+  const lock = lockDataDir(dataDir);
+  try {
+    const dir = join(dataDir, 'pglite');
+    mkdirSync(dir, { recursive: true });
+    if (existsSync(join(dir, 'PG_VERSION'))) log?.info(`opening the embedded database in ${dir}`);
+    else log?.info(`creating the embedded database in ${dir} (first start only; this can take half a minute)`);
+    const { PGlite } = await import('@electric-sql/pglite');
+    const pg = await PGlite.create(dir);
+    const orm = drizzlePglite(pg, { schema }) as unknown as Orm;
+    return {
+      kind: 'pglite',
+      orm,
+      query: async <T>(text: string, params: unknown[] = []) => (await pg.query<T>(text, params)).rows,
+      close: async () => {
+        try {
+          await pg.close();
+        } finally {
+          lock.release();
+        }
+      },
+    };
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
 }
 
 /** drizzle's `execute` answers an array (postgres.js) or `{ rows }` (PGlite); callers want rows. */

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
+import type { Logger } from '../log.js';
 import { rowsOf, type Db } from './client.js';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
@@ -14,16 +15,24 @@ interface JournalEntry {
   tag: string;
 }
 
+export interface MigrationOptions {
+  dir?: string;
+  /** Where to report progress ("migration 3/6: …"), so a long first start shows where it is. */
+  log?: Logger;
+}
+
 /**
  * Applies the drizzle-kit SQL migrations not yet applied, all in one transaction under a Postgres
  * advisory lock, so several instances starting together migrate exactly once.
  */
-export async function runMigrations(db: Db, dir = MIGRATIONS_DIR): Promise<string[]> {
+export async function runMigrations(db: Db, options: MigrationOptions = {}): Promise<string[]> {
+  const dir = options.dir ?? MIGRATIONS_DIR;
   const journal = JSON.parse(readFileSync(join(dir, 'meta', '_journal.json'), 'utf8')) as {
     entries: JournalEntry[];
   };
   const entries = [...journal.entries].sort((a, b) => a.idx - b.idx);
-  return db.orm.transaction(async (tx) => {
+  const { log } = options;
+  const applied = await db.orm.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(${MIGRATION_LOCK_ID})`);
     await tx.execute(sql`create table if not exists keycord_migrations (
       tag text primary key,
@@ -32,16 +41,20 @@ export async function runMigrations(db: Db, dir = MIGRATIONS_DIR): Promise<strin
     const done = new Set(
       rowsOf<{ tag: string }>(await tx.execute(sql`select tag from keycord_migrations`)).map((r) => r.tag),
     );
-    const applied: string[] = [];
-    for (const entry of entries) {
-      if (done.has(entry.tag)) continue;
+    const pending = entries.filter((entry) => !done.has(entry.tag));
+    const ran: string[] = [];
+    for (const entry of pending) {
+      log?.info({ migration: entry.tag }, `migration ${ran.length + 1}/${pending.length}: ${entry.tag}`);
       const text = readFileSync(join(dir, `${entry.tag}.sql`), 'utf8');
       for (const statement of text.split('--> statement-breakpoint')) {
         if (statement.trim()) await tx.execute(sql.raw(statement));
       }
       await tx.execute(sql`insert into keycord_migrations (tag) values (${entry.tag})`);
-      applied.push(entry.tag);
+      ran.push(entry.tag);
     }
-    return applied;
+    return ran;
   });
+  if (applied.length) log?.info({ migrations: applied.length }, `database ready: ${applied.length} migration${applied.length === 1 ? '' : 's'} applied`);
+  else log?.info({ migrations: entries.length }, 'database ready: schema up to date');
+  return applied;
 }

@@ -1,13 +1,14 @@
 import postgres from 'postgres';
 import { createDb } from '../../src/db/client.js';
 import { runMigrations } from '../../src/db/migrate.js';
-import { ADMIN_URL, databaseUrl, templateName } from './databases.js';
+import { ADMIN_URL, databaseUrl, prepareAdminDatabase, templateName } from './databases.js';
 
 /**
  * Builds the migrated template database once per run (when the migrations changed); every test
  * file then clones it with CREATE DATABASE … TEMPLATE, which takes milliseconds.
  */
 export default async function setup() {
+  await prepareAdminDatabase();
   const name = templateName();
   const admin = postgres(ADMIN_URL, { max: 1, onnotice: () => {} });
   try {

@@ -1,0 +1,144 @@
+import { randomBytes } from 'node:crypto';
+import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+
+export const LOCK_FILE_NAME = 'keycord.lock';
+
+/** What the lock file says about the process holding the directory. */
+export interface LockHolder {
+  pid: number;
+  hostname: string;
+  startedAt: string;
+}
+
+export interface DataDirLock {
+  file: string;
+  release(): void;
+}
+
+/** The embedded database takes one process; a second one on the same DATA_DIR stops with this. */
+export class DataDirInUseError extends Error {
+  constructor(
+    readonly dataDir: string,
+    readonly holder: LockHolder,
+    readonly lockFile: string,
+  ) {
+    const where = holder.hostname === hostname() ? '' : ` on ${holder.hostname}`;
+    super(
+      `DATA_DIR ${dataDir} is in use by another Keycord (pid ${holder.pid}${where}, since ${holder.startedAt}). ` +
+        'The embedded database serves one process: stop that one, or give this one another DATA_DIR, ' +
+        `or set DATABASE_URL to share a Postgres. If no Keycord is running there, delete ${lockFile}.`,
+    );
+    this.name = 'DataDirInUseError';
+  }
+}
+
+/** Lock files this process holds: opening the same directory twice in one process is refused too. */
+const heldHere = new Set<string>();
+
+/**
+ * Takes DATA_DIR for this process. The lock file is written whole under a temporary name and
+ * hard-linked into place (`link` fails when the name exists), so nobody ever reads a half-written
+ * one. A lock whose process is gone (kill -9, power loss) is taken over.
+ */
+export function lockDataDir(dataDir: string): DataDirLock {
+  mkdirSync(dataDir, { recursive: true });
+  const file = join(dataDir, LOCK_FILE_NAME);
+  const me: LockHolder = { pid: process.pid, hostname: hostname(), startedAt: new Date().toISOString() };
+  if (heldHere.has(file)) throw new Error(`DATA_DIR ${dataDir} is already open in this process`);
+  // Two rounds: the second follows the removal of a stale lock.
+  for (let round = 0; round < 2; round++) {
+    if (tryCreate(file, me)) return holdLock(file, me);
+    const holder = readHolder(file);
+    if (holder && isAlive(holder)) throw new DataDirInUseError(dataDir, holder, file);
+    // Two processes taking over the same stale lock at the same instant can both get here; the
+    // window is one unlink and one link wide, which a person starting Keycord twice does not hit.
+    removeIfPresent(file);
+  }
+  const holder = readHolder(file);
+  throw new DataDirInUseError(dataDir, holder ?? me, file);
+}
+
+function tryCreate(file: string, me: LockHolder): boolean {
+  const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  writeFileSync(temporary, JSON.stringify(me) + '\n', { mode: 0o644 });
+  try {
+    linkSync(temporary, file);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    // Some mounted filesystems have no hard links: an exclusive create is the next best thing.
+    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS') return createExclusively(file, me);
+    throw err;
+  } finally {
+    removeIfPresent(temporary);
+  }
+}
+
+function createExclusively(file: string, me: LockHolder): boolean {
+  try {
+    writeFileSync(file, JSON.stringify(me) + '\n', { flag: 'wx', mode: 0o644 });
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+}
+
+function holdLock(file: string, me: LockHolder): DataDirLock {
+  heldHere.add(file);
+  // process.exit and a crash skip every close(): the lock must not outlive the process that way.
+  const onExit = () => release();
+  process.on('exit', onExit);
+  function release() {
+    if (!heldHere.delete(file)) return;
+    process.off('exit', onExit);
+    const current = readHolder(file);
+    // Never remove a lock someone else took over (after ours was judged stale by mistake).
+    if (current && current.pid === me.pid && current.startedAt === me.startedAt) removeIfPresent(file);
+  }
+  return { file, release };
+}
+
+/** The holder named in the file, or undefined when it is gone or is not a lock Keycord wrote. */
+export function readHolder(file: string): LockHolder | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const parsed = JSON.parse(text) as Partial<LockHolder>;
+    if (!Number.isInteger(parsed.pid) || (parsed.pid as number) <= 0) return undefined;
+    return { pid: parsed.pid as number, hostname: String(parsed.hostname ?? 'unknown host'), startedAt: String(parsed.startedAt ?? 'unknown time') };
+  } catch {
+    return undefined;
+  }
+}
+
+function isAlive(holder: LockHolder): boolean {
+  // Our own pid in the file is a previous life of this process slot, not a live rival: in a
+  // container Keycord is PID 1 on every start, including the one after a kill. A holder on
+  // another host (a directory shared over the network) is checked against local pids all the
+  // same: there is no way to ask that host, and sharing an embedded database that way is unsafe
+  // anyway.
+  if (holder.pid === process.pid) return false;
+  try {
+    process.kill(holder.pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: the process exists but belongs to another user; it still holds the directory.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function removeIfPresent(file: string) {
+  try {
+    unlinkSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
