@@ -14,6 +14,9 @@ const booleanString = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
+/** Where `JOB_PROVIDER=bullmq` looks for Redis when REDIS_URL is not set. */
+const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -23,10 +26,13 @@ const envSchema = z.object({
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
     .optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  /** Redis for the `bullmq` job provider. Unset, jobs run in this process (`local`). */
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
-    .default('redis://127.0.0.1:6379'),
+    .optional(),
+  /** `bullmq` (Redis; several workers) or `local` (in process, from the database); by REDIS_URL when unset. */
+  JOB_PROVIDER: z.enum(['bullmq', 'local']).optional(),
   DATA_DIR: z.string().min(1).default('./data'),
   /** Largest file a seller may upload (bytes); the bytes live under DATA_DIR/files. */
   MAX_FILE_BYTES: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).default(104_857_600),
@@ -158,6 +164,7 @@ export type Config = {
   host: string;
   databaseUrl: string | undefined;
   databasePoolSize: number;
+  /** REDIS_URL, or the local default when JOB_PROVIDER=bullmq is asked for without one. */
   redisUrl: string;
   dataDir: string;
   /** Uploaded files, content-addressed by sha256 (DATA_DIR/files). */
@@ -193,6 +200,8 @@ export interface DiscordConfig {
 }
 
 export interface JobsConfig {
+  /** Who runs the jobs: `bullmq` (Redis at REDIS_URL) or `local` (this process, from the database). */
+  provider: 'bullmq' | 'local';
   /** QUEUE_PREFIX, or `keycord` to which the installation id is added (`queuePrefixIsDefault`). */
   queuePrefix: string;
   queuePrefixIsDefault: boolean;
@@ -257,7 +266,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
-    redisUrl: e.REDIS_URL,
+    redisUrl: e.REDIS_URL ?? DEFAULT_REDIS_URL,
     dataDir,
     filesDir: join(dataDir, 'files'),
     maxFileBytes: e.MAX_FILE_BYTES,
@@ -281,6 +290,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     signingThread: e.SIGNING_THREAD && availableParallelism() > 1,
     jobs: {
+      provider: e.JOB_PROVIDER ?? (e.REDIS_URL ? 'bullmq' : 'local'),
       queuePrefix: e.QUEUE_PREFIX ?? 'keycord',
       queuePrefixIsDefault: e.QUEUE_PREFIX === undefined,
       reconcileEveryMs: e.JOB_RECONCILE_EVERY,

@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { DataDirInUseError } from './db/data-dir-lock.js';
 import { readEnvFile } from './env-file.js';
-import { createLogger, serverOf, type Logger } from './log.js';
+import { createLogger, type Logger } from './log.js';
 import { createShutdown } from './shutdown.js';
 import { ROLES, startKeycord, type Keycord, type Role } from './start-keycord.js';
 
@@ -25,7 +25,6 @@ async function start(role: Role) {
   let keycord: Keycord | undefined;
   try {
     keycord = await startKeycord(config, { role, overrides: { log } });
-    announceJobs(log, config, keycord);
     announceDiscord(log, config, keycord);
     if (keycord.app) await keycord.listen();
   } catch (err) {
@@ -90,16 +89,6 @@ function holdSignalsDuringStartUp(log: Logger) {
       if (pending) stop(pending);
     },
   };
-}
-
-function announceJobs(log: Logger, config: Config, keycord: Keycord) {
-  if (!keycord.jobs) return;
-  const where = `Redis at ${serverOf(config.redisUrl)}, prefix ${keycord.jobs.queuePrefix}`;
-  const runsWorkers = keycord.role === 'all' || keycord.role === 'worker';
-  log.info(
-    { provider: 'bullmq' },
-    runsWorkers ? `job provider: bullmq (${where}), workers in this process` : `job provider: bullmq (${where}), enqueue only: jobs run in a --role worker process`,
-  );
 }
 
 function announceDiscord(log: Logger, config: Config, keycord: Keycord) {

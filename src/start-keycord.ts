@@ -1,12 +1,15 @@
 import type { FastifyInstance } from 'fastify';
-import type { Config } from './config.js';
+import { ConfigError, type Config } from './config.js';
 import type { Deps } from './core/deps.js';
 import { GatewayAdapter } from './discord/adapters/gateway.js';
 import type { DiscordBot } from './discord/bot.js';
 import { createDiscordBot } from './discord/create-discord.js';
 import { expiryNotifier } from './discord/expiry-notices.js';
 import { API_VERSION, buildApp } from './http/app.js';
+import type { JobProvider } from './jobs/job-provider.js';
+import { serverOf } from './log.js';
 import { startJobSystem, type JobSystem } from './jobs/job-system.js';
+import { startLocalJobProvider } from './jobs/local/local-job-provider.js';
 import { createDeps, runMigrations, type RuntimeOverrides } from './runtime.js';
 import type { ShutdownStep } from './shutdown.js';
 
@@ -19,7 +22,8 @@ export interface StartOptions {
   /**
    * The job side, when not the role's: `none` runs no job system at all (tests that need no
    * Redis). By default a process with workers runs them and any other keeps the producers
-   * (health, the dashboard and the rate limiter need them).
+   * (health, the dashboard and the rate limiter need them). With JOB_PROVIDER=local any job side
+   * is the local provider, which runs everything.
    */
   jobs?: 'workers' | 'producer' | 'none';
   /** Replaces parts of the runtime (a test clock, tighter limits). */
@@ -34,7 +38,10 @@ export interface Keycord {
   role: Role;
   /** The HTTP door (roles api and all); `listen()` (or `inject`) makes it ready. */
   app?: FastifyInstance;
+  /** The `bullmq` provider, when it is the one (its queues and Redis are used beyond jobs). */
   jobs?: JobSystem;
+  /** Whichever provider runs the jobs: `jobs` above, or the local one. */
+  jobProvider?: JobProvider;
   bot?: DiscordBot;
   gateway?: GatewayAdapter;
   /** Listens on PORT/HOST from the configuration (or `at`), returning the base URL. */
@@ -53,6 +60,9 @@ export interface Keycord {
  */
 export async function startKeycord(config: Config, opts: StartOptions = {}): Promise<Keycord> {
   const role = opts.role ?? 'all';
+  const jobMode = opts.jobs ?? (role === 'worker' || role === 'all' ? 'workers' : 'producer');
+  const local = config.jobs.provider === 'local' && jobMode !== 'none';
+  if (local && role !== 'all') throw localProviderSplitError(role);
   const deps = await createDeps(config, opts.overrides);
   const { log } = deps;
   try {
@@ -64,17 +74,27 @@ export async function startKeycord(config: Config, opts: StartOptions = {}): Pro
   deps.usage.start();
 
   const runsApi = role === 'api' || role === 'all';
-  const jobMode = opts.jobs ?? (role === 'worker' || role === 'all' ? 'workers' : 'producer');
   // Redis is for jobs only: the API starts and serves whether or not it answers.
-  const jobs = jobMode === 'none' ? undefined : await startJobSystem(deps, config, { withWorkers: jobMode === 'workers' });
-  if (jobs && jobMode === 'workers') {
-    log.info({ prefix: jobs.queuePrefix, installation: jobs.installationId, concurrency: config.jobs.workerConcurrency }, 'job workers running');
+  const jobs = jobMode === 'none' || local ? undefined : await startJobSystem(deps, config, { withWorkers: jobMode === 'workers' });
+  if (jobs) {
+    const where = `Redis at ${serverOf(config.redisUrl)}, prefix ${jobs.queuePrefix}`;
+    log.info(
+      { provider: 'bullmq', installation: jobs.installationId, concurrency: config.jobs.workerConcurrency },
+      jobMode === 'workers' ? `job provider: bullmq (${where}), workers in this process` : `job provider: bullmq (${where}), enqueue only: jobs run in a --role worker process`,
+    );
   }
+  const localJobs = local ? await startLocalJobProvider(deps, config.jobs) : undefined;
+  if (localJobs) {
+    log.info({ provider: 'local', installation: localJobs.installationId }, 'job provider: local (jobs run in this process, from the database; set REDIS_URL for bullmq)');
+  }
+  const jobProvider: JobProvider | undefined = jobs ?? localJobs;
+  const runsJobs = local || jobMode === 'workers';
 
   const bot = createDiscordBot(deps, config.discord, opts.discordProgressEveryMs ? { progressEveryMs: opts.discordProgressEveryMs } : {}) ?? undefined;
   if (!bot) log.info('Discord bot off: set DISCORD_PUBLIC_KEY (HTTP interactions) or DISCORD_TOKEN (gateway), and DISCORD_APPLICATION_ID');
-  // Expiry DMs are sent by whichever process runs the workers (they consume the events).
-  if (bot && jobs && jobMode === 'workers' && config.discord.token) jobs.onEvent(expiryNotifier(deps, bot.context.api));
+  // Expiry DMs are sent by whichever process runs the workers (they consume the events). No await
+  // since the provider started: its first dispatch waits on the database, so it sees the listener.
+  if (bot && jobProvider && runsJobs && config.discord.token) jobProvider.onEvent(expiryNotifier(deps, bot.context.api));
   let gateway: GatewayAdapter | undefined;
   if (bot && config.discord.mode === 'gateway' && (role === 'bot' || role === 'all')) {
     gateway = new GatewayAdapter(bot, log);
@@ -98,7 +118,7 @@ export async function startKeycord(config: Config, opts: StartOptions = {}): Pro
     { name: 'http', run: () => app?.close() },
     { name: 'gateway', run: () => gateway?.stop() },
     { name: 'discord', run: () => bot?.idle() },
-    { name: 'jobs', run: () => jobs?.close() },
+    { name: 'jobs', run: () => jobProvider?.close() },
   ];
   const finalSteps: ShutdownStep[] = [
     { name: 'usage', run: () => deps.usage.stop() },
@@ -111,6 +131,7 @@ export async function startKeycord(config: Config, opts: StartOptions = {}): Pro
     role,
     ...(app ? { app } : {}),
     ...(jobs ? { jobs } : {}),
+    ...(jobProvider ? { jobProvider } : {}),
     ...(bot ? { bot } : {}),
     ...(gateway ? { gateway } : {}),
     listen: async (at = { port: config.port, host: config.host }) => {
@@ -124,4 +145,12 @@ export async function startKeycord(config: Config, opts: StartOptions = {}): Pro
         for (const step of [...shutdownSteps, ...finalSteps]) await step.run();
       })()),
   };
+}
+
+/** The local provider runs every job in the process that has the API and the bot: no split. */
+function localProviderSplitError(role: Role): ConfigError {
+  return new ConfigError(
+    `Invalid configuration:\n  JOB_PROVIDER: "local" runs the API, the bot and every job in one process, so --role ${role} cannot run on its own. ` +
+      'Start with --role all, or set REDIS_URL (JOB_PROVIDER=bullmq) to split roles across processes.',
+  );
 }

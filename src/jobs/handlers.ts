@@ -1,16 +1,9 @@
 import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
-import { and, isNotNull, lt, sql } from 'drizzle-orm';
-import { idempotencyKeys, outbox } from '../db/schema.js';
 import type { Deps } from '../core/deps.js';
-import { failGenerationJob, runGenerationJob } from '../core/jobs/run-generation-job.js';
-import { expirySweep } from '../core/licenses/expiry-sweep.js';
-import { attemptDelivery, fanOutEvent, markDispatched, markFailed } from '../core/webhooks/deliver-webhooks.js';
 import type { JobsConfig } from '../config.js';
+import { deliverWebhookTry, dispatchEventTry, generateLicensesTry, maintenanceTry, type EventListener } from './job-tries.js';
 import type { JobSpecs } from './job-specs.js';
 import { deliverWebhookPayload, dispatchEventPayload, FOREIGN_JOB, generateLicensesPayload, type Queues } from './queues.js';
-
-/** Listeners other parts of Keycord (the Discord bot) attach to events as they are dispatched. */
-export type EventListener = (event: typeof outbox.$inferSelect) => Promise<void>;
 
 export interface HandlerContext {
   deps: Deps;
@@ -46,47 +39,35 @@ export function ownJobsOnly(ctx: HandlerContext, process: (job: Job, token?: str
 /** An outbox event: one delivery job per subscribed webhook, then the in-process listeners. */
 export async function dispatchEvent(ctx: HandlerContext, job: Job) {
   const { outbox_id } = dispatchEventPayload.parse(job.data);
-  try {
-    const { event, deliveries } = await fanOutEvent(ctx.deps, outbox_id);
-    if (deliveries.length) {
+  return dispatchEventTry(ctx.deps, outbox_id, {
+    listeners: ctx.eventListeners,
+    lastTry: isLastAttempt(job),
+    sendDeliveries: async (deliveries) => {
       await ctx.queues.webhooks.addBulk(
         deliveries.map((id) => {
           const spec = ctx.specs.delivery(id);
           return { name: spec.name, data: spec.data, opts: { ...spec.opts, jobId: spec.jobId } };
         }),
       );
-    }
-    if (event) for (const listener of ctx.eventListeners) await listener(event);
-    await markDispatched(ctx.deps, outbox_id);
-    return { deliveries: deliveries.length };
-  } catch (err) {
-    if (isLastAttempt(job)) await markDispatched(ctx.deps, outbox_id);
-    throw err;
-  }
+    },
+  });
 }
 
 /** One attempt; a failure throws so BullMQ retries with the webhook backoff, until the last. */
 export async function deliverWebhook(ctx: HandlerContext, job: Job) {
   const { delivery_id } = deliverWebhookPayload.parse(job.data);
-  const outcome = await attemptDelivery(ctx.deps, delivery_id);
+  const outcome = await deliverWebhookTry(ctx.deps, delivery_id, { lastTry: isLastAttempt(job) });
   if (outcome !== 'retry') return { outcome };
-  if (isLastAttempt(job)) await markFailed(ctx.deps, delivery_id);
   throw new Error(`delivery ${delivery_id} failed; ${isLastAttempt(job) ? 'giving up' : 'will retry'}`);
 }
 
 export async function generateLicenses(ctx: HandlerContext, job: Job, token?: string) {
   const { job_id } = generateLicensesPayload.parse(job.data);
-  let result;
-  try {
-    result = await runGenerationJob(ctx.deps, job_id, {
-      batchSize: ctx.config.generateBatchSize,
-      shouldPause: () => ctx.stopping,
-      onProgress: (generated, count) => job.updateProgress(Math.floor((generated / count) * 100)),
-    });
-  } catch (err) {
-    if (isLastAttempt(job)) await failGenerationJob(ctx.deps, job_id, (err as Error).message);
-    throw err;
-  }
+  const result = await generateLicensesTry(ctx.deps, ctx.config, job_id, {
+    lastTry: isLastAttempt(job),
+    shouldPause: () => ctx.stopping,
+    onProgress: (generated, count) => job.updateProgress(Math.floor((generated / count) * 100)),
+  });
   if (!result.done) {
     // The committed count is in the database: whoever takes the job next carries on from it.
     await job.moveToWait(token);
@@ -96,10 +77,4 @@ export async function generateLicenses(ctx: HandlerContext, job: Job, token?: st
 }
 
 /** The periodic pass: expiry notices, and forgetting what is no longer needed. */
-export async function maintenance(ctx: HandlerContext) {
-  const swept = await expirySweep(ctx.deps, { noticeDays: ctx.config.expiryNoticeDays });
-  const now = ctx.deps.clock.now().getTime();
-  await ctx.deps.db.orm.delete(outbox).where(and(isNotNull(outbox.relayedAt), lt(outbox.relayedAt, new Date(now - 7 * 86_400_000))));
-  await ctx.deps.db.orm.delete(idempotencyKeys).where(lt(idempotencyKeys.createdAt, sql`${new Date(now - 86_400_000).toISOString()}::timestamptz`));
-  return swept;
-}
+export const maintenance = (ctx: HandlerContext) => maintenanceTry(ctx.deps, ctx.config);

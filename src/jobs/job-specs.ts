@@ -1,5 +1,6 @@
 import type { JobSpec } from './enqueue.js';
 import { jobIdsFor, WEBHOOK_ATTEMPTS, type Queues } from './queues.js';
+import { EVENT_RETRY, GENERATION_RETRY } from './retry-policies.js';
 
 /**
  * How each kind of job is added (queue, name, payload, id, retry policy), in one place for the
@@ -25,14 +26,14 @@ export function jobSpecsFor(queues: Queues, installation: string) {
       name: type,
       data: { outbox_id: outboxId, installation },
       jobId: ids.event(outboxId),
-      opts: { attempts: 10, backoff: { type: 'exponential', delay: 1000 } },
+      opts: { attempts: EVENT_RETRY.attempts, backoff: { type: 'exponential', delay: EVENT_RETRY.backoffMs } },
     }),
     generation: (jobId: number): JobSpec => ({
       queue: queues.generate,
       name: 'generate_licenses',
       data: { job_id: jobId, installation },
       jobId: ids.generation(jobId),
-      opts: { attempts: 5, backoff: { type: 'exponential', delay: 2000 } },
+      opts: { attempts: GENERATION_RETRY.attempts, backoff: { type: 'exponential', delay: GENERATION_RETRY.backoffMs } },
     }),
     delivery: (deliveryId: number, opts?: { delayMs?: number; attemptsLeft?: number }) => delivery(deliveryId, ids.delivery(deliveryId), opts),
     redelivery: (deliveryId: number, outboxId: number, opts?: { delayMs?: number; attemptsLeft?: number }) =>

@@ -2,8 +2,9 @@ import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { JobsConfig } from '../config.js';
 import type { Deps } from '../core/deps.js';
-import { deliverWebhook, dispatchEvent, generateLicenses, maintenance, ownJobsOnly, type EventListener, type HandlerContext } from './handlers.js';
+import { deliverWebhook, dispatchEvent, generateLicenses, maintenance, ownJobsOnly, type HandlerContext } from './handlers.js';
 import { loadInstallationId, queuePrefixFor } from './installation.js';
+import type { JobProvider } from './job-provider.js';
 import { jobSpecsFor } from './job-specs.js';
 import { OutboxRelay } from './outbox-relay.js';
 import { closeQueues, createQueues, QUEUES, webhookBackoff, type Queues } from './queues.js';
@@ -13,10 +14,10 @@ import { createRedis, RedisMonitor } from './redis.js';
 /** The scheduler of releases before installation ids; removed at start so it stops firing. */
 const LEGACY_EXPIRY_SCHEDULER_ID = 'expiry-sweep';
 
-export interface JobSystem {
+/** The `bullmq` job provider, with what only it has: queues (Bull Board) and Redis. */
+export interface JobSystem extends JobProvider {
+  readonly kind: 'bullmq';
   queues: Queues;
-  /** This database's installation id (carried by every job id and payload). */
-  installationId: string;
   /** The BullMQ prefix in use: QUEUE_PREFIX, or one derived from the installation id. */
   queuePrefix: string;
   /** The fail-fast producer connection, shared with the API's rate limiter. */
@@ -25,8 +26,6 @@ export interface JobSystem {
   /** Present when this process runs workers (role worker or all). */
   relay?: OutboxRelay;
   reconciler?: Reconciler;
-  onEvent(listener: EventListener): void;
-  close(): Promise<void>;
 }
 
 /**
@@ -92,6 +91,7 @@ export async function startJobSystem(deps: Deps, config: { redisUrl: string; job
   }
 
   return {
+    kind: 'bullmq',
     queues,
     installationId: installation,
     queuePrefix,

@@ -7,6 +7,7 @@ import type { Clock } from '../../src/core/clock.js';
 import type { CoreLimits, Deps } from '../../src/core/deps.js';
 import { createTestDatabase } from './databases.js';
 import { flushRedisPrefix } from './redis.js';
+import type { JobProvider } from '../../src/jobs/job-provider.js';
 import type { JobSystem } from '../../src/jobs/job-system.js';
 import { startKeycord } from '../../src/start-keycord.js';
 import type { Config } from '../../src/config.js';
@@ -20,6 +21,8 @@ export interface Harness {
   config: Config;
   /** Present with `jobs`: the BullMQ side, on a queue prefix of this file's own. */
   jobs?: JobSystem;
+  /** Present with `jobs`: whichever provider runs them (`jobs` above, or the local one). */
+  jobProvider?: JobProvider;
   /** Present with `discord`: the bot, in HTTP interactions mode. */
   bot?: DiscordBot;
   databaseUrl: string;
@@ -51,7 +54,8 @@ export async function startHarness(
     clock?: Clock;
     limits?: Partial<CoreLimits>;
     env?: Record<string, string>;
-    jobs?: 'workers' | 'producer';
+    /** `local`: the in-process job provider (JOB_PROVIDER=local), which needs no Redis. */
+    jobs?: 'workers' | 'producer' | 'local';
     /** Runs the bot in HTTP mode against a Discord stand-in at `apiUrl`. */
     discord?: { publicKeyHex: string; apiUrl: string };
   } = {},
@@ -84,16 +88,18 @@ export async function startHarness(
           DISCORD_API_URL: opts.discord.apiUrl,
         }
       : {}),
+    ...(opts.jobs === 'local' ? { JOB_PROVIDER: 'local' } : {}),
     ...opts.env,
   });
   // Assembled as `keycord start` assembles it (role api, plus workers when asked for), from config alone.
+  // The local provider is one process by design: it refuses role api, so it runs as role all.
   const keycord = await startKeycord(config, {
-    role: 'api',
-    jobs: opts.jobs ?? 'none',
+    role: opts.jobs === 'local' ? 'all' : 'api',
+    jobs: opts.jobs === 'local' ? 'workers' : (opts.jobs ?? 'none'),
     discordProgressEveryMs: 100,
     overrides: { ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.limits ? { limits: opts.limits } : {}) },
   });
-  const { deps, jobs, bot } = keycord;
+  const { deps, jobs, jobProvider, bot } = keycord;
   const app = keycord.app!;
 
   const call = (token: string | null, o: InjectOptions) =>
@@ -136,6 +142,7 @@ export async function startHarness(
     deps,
     config,
     ...(jobs ? { jobs } : {}),
+    ...(jobProvider ? { jobProvider } : {}),
     ...(bot ? { bot } : {}),
     databaseUrl: database.url,
     call,

@@ -1,0 +1,156 @@
+import type { JobsConfig } from '../../config.js';
+import type { Deps } from '../../core/deps.js';
+import { unfinishedGenerationJobs, undispatchedEvents } from '../../core/jobs/unfinished-work.js';
+import { loadInstallationId } from '../installation.js';
+import type { JobProvider } from '../job-provider.js';
+import { dispatchEventTry, generateLicensesTry, maintenanceTry, type EventListener } from '../job-tries.js';
+import { EVENT_RETRY, GENERATION_RETRY } from '../retry-policies.js';
+import { DeliverySchedule } from './delivery-schedule.js';
+import { claimOutboxRows } from './outbox-claim.js';
+import { RetrySchedule } from './retry-schedule.js';
+
+/** Outbox rows taken per pass; a full batch means more are waiting, so the next pass runs at once. */
+const CLAIM_BATCH = 200;
+
+export interface LocalJobProvider extends JobProvider {
+  readonly kind: 'local';
+}
+
+type LocalJobsConfig = Pick<
+  JobsConfig,
+  'outboxPollMs' | 'reconcileEveryMs' | 'expirySweepEveryMs' | 'expiryNoticeDays' | 'generateBatchSize' | 'workerConcurrency' | 'webhookRetryBaseMs'
+>;
+
+/**
+ * The `local` job provider: every job runs in this process, driven from the database, which holds
+ * every fact a queue would (outbox rows and their dispatch marks, generation jobs with their
+ * committed counts, delivery attempts with their times, notice rows). One loop, every
+ * OUTBOX_POLL_MS: take new outbox rows, dispatch undispatched events, start due webhook attempts,
+ * run the oldest unfinished generation job (one at a time). The expiry sweep runs every
+ * EXPIRY_SWEEP_EVERY. Stopped at any point, the next start carries on from the database: a
+ * generation job from its committed count, deliveries on their schedule, events not yet marked.
+ */
+export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig): Promise<LocalJobProvider> {
+  const { log } = deps;
+  const installationId = await loadInstallationId(deps.db);
+  const listeners: EventListener[] = [];
+  const deliveries = new DeliverySchedule(deps, { retryBaseMs: config.webhookRetryBaseMs, concurrency: Math.max(10, config.workerConcurrency * 4) });
+  const eventRetries = new RetrySchedule(EVENT_RETRY);
+  const generationRetries = new RetrySchedule(GENERATION_RETRY);
+  let stopping = false;
+  let generation: Promise<void> | undefined;
+  let maintenance: Promise<void> | undefined;
+  let nextLoadAt = 0;
+
+  const dispatchEvents = async () => {
+    for (const { id } of await undispatchedEvents(deps)) {
+      if (stopping) return;
+      if (!eventRetries.ready(id)) continue;
+      const lastTry = eventRetries.isLastTry(id);
+      try {
+        await dispatchEventTry(deps, id, { listeners, lastTry, sendDeliveries: async (ids) => deliveries.added(ids) });
+        eventRetries.forget(id);
+      } catch (err) {
+        log.warn({ event: id, err: (err as Error).message }, lastTry ? 'event dispatch failed; giving up' : 'event dispatch failed; will retry');
+        if (lastTry) eventRetries.forget(id);
+        else eventRetries.failed(id);
+      }
+    }
+  };
+
+  const runGeneration = async (jobId: number) => {
+    const lastTry = generationRetries.isLastTry(jobId);
+    try {
+      const result = await generateLicensesTry(deps, config, jobId, {
+        lastTry,
+        shouldPause: () => stopping,
+        onProgress: (generated, count) => log.debug({ job: jobId, generated, count }, 'generation job progress'),
+      });
+      if (result.done) generationRetries.forget(jobId);
+    } catch (err) {
+      log.warn({ job: jobId, err: (err as Error).message }, lastTry ? 'generation job failed; giving up' : 'generation job failed; will retry');
+      if (lastTry) generationRetries.forget(jobId);
+      else generationRetries.failed(jobId);
+    }
+  };
+
+  const startGeneration = async () => {
+    if (generation) return;
+    const next = (await unfinishedGenerationJobs(deps)).find((id) => generationRetries.ready(id));
+    if (next === undefined || stopping) return;
+    generation = runGeneration(next).finally(() => (generation = undefined));
+  };
+
+  /** One pass; returns whether a full batch was claimed (more rows are waiting). */
+  const pass = async (): Promise<boolean> => {
+    const claimed = await claimOutboxRows(deps, CLAIM_BATCH);
+    for (const row of claimed) {
+      if (row.kind === 'command' && row.type === 'redeliver_webhook') deliveries.redelivered(Number(row.payload.delivery_id));
+      // generate_licenses needs nothing here: the job row is what startGeneration reads.
+    }
+    if (Date.now() >= nextLoadAt) {
+      await deliveries.load();
+      nextLoadAt = Date.now() + config.reconcileEveryMs;
+    }
+    await dispatchEvents();
+    deliveries.startDue();
+    await startGeneration();
+    return claimed.length === CLAIM_BATCH;
+  };
+
+  const sweep = () => {
+    if (maintenance || stopping) return;
+    maintenance = maintenanceTry(deps, config)
+      .then((swept) => {
+        if (swept.expired + swept.expiringSoon > 0) log.info({ ...swept }, 'expiry sweep');
+      })
+      .catch((err: Error) => log.warn({ err: err.message }, 'expiry sweep failed; will run again'))
+      .finally(() => (maintenance = undefined));
+  };
+
+  let wake: (() => void) | undefined;
+  const loop = (async () => {
+    let failing = false;
+    while (!stopping) {
+      let more = false;
+      try {
+        more = await pass();
+        if (failing) log.info('local jobs resumed');
+        failing = false;
+      } catch (err) {
+        if (!failing) log.warn({ err: (err as Error).message }, 'local jobs paused (database unavailable); the work stays in the database');
+        failing = true;
+      }
+      if (!more && !stopping) {
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, config.outboxPollMs);
+          wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+      }
+    }
+  })();
+
+  sweep();
+  const sweepTimer = setInterval(sweep, config.expirySweepEveryMs);
+  sweepTimer.unref();
+
+  return {
+    kind: 'local',
+    installationId,
+    onEvent: (listener) => void listeners.push(listener),
+    // Stop taking work, then wait for what runs: a generation job stops after its current batch
+    // (committed), webhook attempts finish and are recorded.
+    close: async () => {
+      stopping = true;
+      clearInterval(sweepTimer);
+      wake?.();
+      await loop;
+      await generation;
+      await deliveries.settle();
+      await maintenance;
+    },
+  };
+}
