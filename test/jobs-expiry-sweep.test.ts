@@ -2,30 +2,45 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixedClock } from '../src/core/clock.js';
 import { expirySweep } from '../src/core/licenses/expiry-sweep.js';
 import { jobIdsFor } from '../src/jobs/queues.js';
-import { client, startHarness, type Harness } from './support/harness.js';
+import { maskKey } from '../src/discord/render.js';
+import { client, startHarness, type Harness, type Seller } from './support/harness.js';
+import { startDiscordStub, type DiscordStub } from './support/discord-stub.js';
+import { discordKeyPair, linkServer, MANAGE_GUILD, modal, postInteraction, type Member } from './support/discord-interactions.js';
+import { JOB_PROVIDERS, JOB_PROVIDERS_AND_PGLITE, startHarnessWith } from './support/job-providers.js';
+import { startReceiver } from './support/receiver.js';
 import { waitFor } from './support/wait.js';
 
 const DAY = 86_400_000;
-const clock = fixedClock(new Date('2026-03-01T00:00:00Z'));
-let h: Harness;
-
-beforeAll(async () => {
-  // Workers run (so the scheduler is set), but the sweep itself is driven here with the clock.
-  h = await startHarness({ clock, jobs: 'workers', env: { EXPIRY_SWEEP_EVERY: '1h', SESSION_TTL_HOURS: '2160' } });
-});
-afterAll(() => h?.close());
-
 const noticeDays = [3, 1];
-const events = (type: string) =>
-  h.deps.db.query<{ license_id: number }>(`select (payload->'license'->>'id')::int as license_id from outbox where type = $1 order by id`, [type]);
+const sweepEnv = { EXPIRY_SWEEP_EVERY: '1h', SESSION_TTL_HOURS: '2160' };
 
-describe('the expiry sweep', () => {
+// BullMQ only: it is about the BullMQ job scheduler; both providers' sweeps on their interval are below.
+describe('the expiry sweep on BullMQ', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ jobs: 'workers', env: sweepEnv });
+  });
+  afterAll(() => h?.close());
+
   it('is scheduled with upsertJobScheduler at EXPIRY_SWEEP_EVERY once Redis is ready', async () => {
     // Set when the connection is ready, not awaited at start: the API must not wait on Redis.
     const key = jobIdsFor(h.jobs!.installationId).expirySweepScheduler();
     const scheduler = await waitFor(async () => (await h.jobs!.queues.maintenance.getJobSchedulers()).find((s) => s.key === key), 10_000, 'the expiry scheduler');
     expect(scheduler).toMatchObject({ key, every: 3_600_000 });
   });
+});
+
+describe.each(JOB_PROVIDERS)('the expiry sweep with the $name job provider', (provider) => {
+  const clock = fixedClock(new Date('2026-03-01T00:00:00Z'));
+  let h: Harness;
+  beforeAll(async () => {
+    // The provider runs (and sweeps once at start), but the sweeps here are driven with the clock.
+    h = await startHarnessWith(provider, { clock, env: sweepEnv });
+  });
+  afterAll(() => h?.close());
+
+  const events = (type: string) =>
+    h.deps.db.query<{ license_id: number }>(`select (payload->'license'->>'id')::int as license_id from outbox where type = $1 order by id`, [type]);
 
   it('notices 3 days and 1 day before and marks expired, each exactly once', async () => {
     clock.set(new Date('2026-03-01T00:00:00Z'));
@@ -89,5 +104,63 @@ describe('the expiry sweep', () => {
     expect((await client(h, '/api/licenses/validate', { app_id: app.app_id, license_key: lic!.license_key, hwid: 'PC' })).json().code).toBe('EXPIRED');
     await expirySweep(h.deps, { noticeDays });
     expect((await events('license.expired')).filter((e) => e.license_id === lic!.id)).toHaveLength(1);
+  });
+});
+
+describe.each(JOB_PROVIDERS_AND_PGLITE)('the expiry sweep on its interval with the $name job provider', (provider) => {
+  // Signatures are checked against real time; licensing time is this clock's.
+  const clock = fixedClock(new Date(Math.floor(Date.now() / 1000) * 1000));
+  const keys = discordKeyPair();
+  const admin: Member = { id: '100000000000000001', name: 'Admin', permissions: MANAGE_GUILD };
+  const alice: Member = { id: '100000000000000051', name: 'Alice' };
+  let stub: DiscordStub;
+  let h: Harness;
+  beforeAll(async () => {
+    stub = await startDiscordStub();
+    h = await startHarnessWith(provider, { clock, env: { EXPIRY_SWEEP_EVERY: '100ms' }, discord: { publicKeyHex: keys.publicKeyHex, apiUrl: stub.apiUrl } });
+  });
+  afterAll(async () => {
+    await h?.close();
+    await stub?.close();
+  });
+
+  const activated = async (s: Seller, planDays: number) => {
+    const { app, plan } = await s.setup({ plan: { name: 'Monthly', duration_days: planDays } });
+    const [lic] = await s.generate(plan.id);
+    return { app, lic: lic! };
+  };
+  const validate = (app: { app_id: string }, key: string) => client(h, '/api/licenses/validate', { app_id: app.app_id, license_key: key, hwid: 'PC' });
+
+  it('marks an expired license and delivers license.expired once', async () => {
+    const rx = await startReceiver();
+    try {
+      const s = await h.seller();
+      const { app, lic } = await activated(s, 1);
+      expect((await s.call('POST', `/api/applications/${app.id}/webhooks`, { url: rx.url, events: ['license.expired'] })).statusCode).toBe(201);
+      expect((await validate(app, lic.license_key)).json().code).toBe('VALID');
+      clock.advance(2 * DAY);
+      const got = await waitFor(() => rx.received.find((r) => r.headers['x-keycord-event'] === 'license.expired'), 15_000, 'license.expired');
+      expect(JSON.parse(got.body).data.license).toMatchObject({ id: lic.id });
+      expect((await s.call('GET', `/api/licenses/${lic.id}`)).json().status).toBe('expired');
+      const [events] = await h.deps.db.query<{ n: number }>(`select count(*)::int as n from outbox where type = 'license.expired' and (payload->'license'->>'id')::int = $1`, [lic.id]);
+      expect(events!.n).toBe(1);
+    } finally {
+      await rx.close();
+    }
+  });
+
+  it("sends the expiry notice to the owner's DMs", async () => {
+    const s = await h.seller();
+    const { app, lic } = await activated(s, 10);
+    await linkServer(h.app, keys, s, admin, app.app_id);
+    expect((await postInteraction(h.app, keys, modal(alice, 'lic:redeem-modal', { license_key: lic.license_key }))).json().data.content).toContain('Redeemed');
+    expect((await validate(app, lic.license_key)).json().code).toBe('VALID');
+
+    clock.advance(11 * DAY);
+    const dms = await waitFor(() => {
+      const found = stub.find('POST', new RegExp(`^/channels/dm${alice.id}/messages$`));
+      return found.length > 0 && found;
+    }, 15_000, "Alice's expiry DM");
+    expect(dms.map((c) => c.json.content)).toEqual([`Your **My App** license \`${maskKey(lic.license_key)}\` has expired.`]);
   });
 });

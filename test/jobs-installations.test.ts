@@ -47,6 +47,7 @@ async function completed(h: Harness, s: Seller, jobId: number, count: number) {
   expect(row!.n).toBe(count);
 }
 
+// BullMQ only: queue prefixes and installation ids on a shared Redis; the local provider shares nothing.
 describe('installations sharing one Redis', () => {
   it('left on the default queue prefix, each gets a prefix of its own and both first bulk jobs complete', async () => {
     // QUEUE_PREFIX empty is QUEUE_PREFIX unset.

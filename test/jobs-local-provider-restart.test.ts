@@ -7,7 +7,8 @@ import { startReceiver } from './support/receiver.js';
 import { waitFor } from './support/wait.js';
 
 // The harness runs no job side: each test starts and stops local providers on the one database,
-// as a process that stops and starts again would.
+// as a process that stops and starts again would. A bulk job handed back at shutdown is in
+// jobs-operations (both providers); what is here depends on how the local provider keeps its schedule.
 let h: Harness;
 beforeAll(async () => {
   h = await startHarness({ env: { JOB_PROVIDER: 'local', EXPIRY_SWEEP_EVERY: '1h' } });
@@ -35,32 +36,6 @@ const deliveryRow = async (hookId: number) =>
   (await h.deps.db.query<{ id: string; status: string; attempts: number }>('select id, status, attempts from webhook_deliveries where webhook_id = $1', [hookId]))[0];
 
 describe('the local job provider across restarts', () => {
-  it('stopped in the middle of a bulk job, the next start finishes it with exactly count keys', async () => {
-    const s = await h.seller();
-    const { plan } = await s.setup();
-    const { job } = (await s.call('POST', '/api/licenses/generate', { plan_id: plan.id, count: 10_000 })).json();
-    const first = await startProvider({ generateBatchSize: 500 });
-    await waitFor(async () => ((await s.call('GET', `/api/jobs/${job.id}`)).json().generated > 0 ? true : undefined), 20_000, 'the job to start');
-    await first.close();
-
-    const stopped = (await s.call('GET', `/api/jobs/${job.id}`)).json();
-    expect(stopped.status).toBe('running');
-    expect(stopped.generated).toBeLessThan(10_000);
-    expect(stopped.generated % 500).toBe(0);
-
-    await startProvider({ generateBatchSize: 500 });
-    const done = await waitFor(async () => {
-      const j = (await s.call('GET', `/api/jobs/${job.id}`)).json();
-      return j.status === 'completed' || j.status === 'failed' ? j : undefined;
-    }, 60_000, 'the job to finish');
-    expect(done).toMatchObject({ status: 'completed', generated: 10_000 });
-    const [row] = await h.deps.db.query<{ n: number; distinct_keys: number }>(
-      'select count(*)::int as n, count(distinct license_key)::int as distinct_keys from licenses where job_id = $1',
-      [job.id],
-    );
-    expect(row).toEqual({ n: 10_000, distinct_keys: 10_000 });
-  });
-
   it('stopped in the middle of a retry schedule, the next start finishes the delivery once, under the same id', async () => {
     const rx = await startReceiver((_r, n) => (n <= 2 ? 500 : 204));
     try {

@@ -18,6 +18,7 @@ afterAll(async () => {
   await redis?.stop();
 });
 
+// BullMQ only: the local provider has no Redis to lose.
 describe('Redis goes away', () => {
   it('changes still commit, the API serves, and their events are delivered once Redis is back', async () => {
     const rx = await startReceiver();

@@ -38,6 +38,7 @@ function startWorker(): Promise<ChildProcess> {
   });
 }
 
+// BullMQ only: workers in processes of their own; the local provider's kill -9 is in jobs-local-provider-killed.
 describe('a worker killed in the middle of a bulk generation job', () => {
   it('is resumed by another worker and the job ends with exactly count distinct keys', async () => {
     const s = await h.seller();

@@ -25,6 +25,7 @@ export interface Harness {
   jobProvider?: JobProvider;
   /** Present with `discord`: the bot, in HTTP interactions mode. */
   bot?: DiscordBot;
+  /** The Postgres database of this harness; empty on the embedded one (`database: 'pglite'`). */
   databaseUrl: string;
   close(): Promise<void>;
   /** Registers a developer and returns their token: a fresh tenant. */
@@ -49,24 +50,30 @@ export type LicenseView = { id: number; license_key: string; status: string };
 
 let counter = 0;
 
-export async function startHarness(
-  opts: {
-    clock?: Clock;
-    limits?: Partial<CoreLimits>;
-    env?: Record<string, string>;
-    /** `local`: the in-process job provider (JOB_PROVIDER=local), which needs no Redis. */
-    jobs?: 'workers' | 'producer' | 'local';
-    /** Runs the bot in HTTP mode against a Discord stand-in at `apiUrl`. */
-    discord?: { publicKeyHex: string; apiUrl: string };
-  } = {},
-): Promise<Harness> {
-  const database = await createTestDatabase();
+export interface HarnessOptions {
+  clock?: Clock;
+  limits?: Partial<CoreLimits>;
+  env?: Record<string, string>;
+  /** `local`: the in-process job provider (JOB_PROVIDER=local), which needs no Redis. */
+  jobs?: 'workers' | 'producer' | 'local';
+  /** Runs the bot in HTTP mode against a Discord stand-in at `apiUrl`. */
+  discord?: { publicKeyHex: string; apiUrl: string };
+  /**
+   * `pglite`: the embedded database in this harness's DATA_DIR, with no DATABASE_URL and no
+   * REDIS_URL, as `npm start` runs on a machine with nothing but Node.
+   */
+  database?: 'postgres' | 'pglite';
+}
+
+export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
+  const embedded = opts.database === 'pglite';
+  const database = embedded ? undefined : await createTestDatabase();
   // Each harness its own DATA_DIR (uploaded files live there), removed on close.
   const dataDir = await mkdtemp(join(tmpdir(), 'keycord-test-'));
-  const queuePrefix = `kct_${database.name.slice('keycord_t_'.length)}`;
+  const queuePrefix = `kct_${database ? database.name.slice('keycord_t_'.length) : dataDir.slice(-6)}`;
   const config = loadConfig({
     QUEUE_PREFIX: queuePrefix,
-    REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+    ...(embedded ? {} : { REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', DATABASE_URL: database!.url }),
     ALLOW_PRIVATE_WEBHOOK_URLS: 'true',
     WEBHOOK_RETRY_BASE_MS: '50',
     OUTBOX_POLL_MS: '25',
@@ -74,7 +81,6 @@ export async function startHarness(
     AUTH_RATE_LIMIT_PER_MINUTE: '100000',
     SELLER_RATE_LIMIT_PER_MINUTE: '100000',
     NODE_ENV: 'test',
-    DATABASE_URL: database.url,
     DATABASE_POOL_SIZE: '10',
     KEYCORD_SECRET: TEST_SECRET,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
@@ -144,13 +150,13 @@ export async function startHarness(
     ...(jobs ? { jobs } : {}),
     ...(jobProvider ? { jobProvider } : {}),
     ...(bot ? { bot } : {}),
-    databaseUrl: database.url,
+    databaseUrl: database?.url ?? '',
     call,
     seller,
     close: async () => {
       await keycord.close();
       if (jobs) await flushRedisPrefix(config.redisUrl, queuePrefix);
-      await database.drop();
+      await database?.drop();
       await rm(dataDir, { recursive: true, force: true });
     },
   };
