@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deliverWebhook, type HandlerContext } from '../src/jobs/handlers.js';
+import { deliverWebhookJob } from '../src/jobs/definitions/deliver-webhook.js';
+import type { HandlerContext } from '../src/jobs/handlers.js';
 import type { JobProvider } from '../src/jobs/job-provider.js';
 import { WEBHOOK_ATTEMPTS, WEBHOOK_MAX_DELAY_MS, webhookBackoff } from '../src/jobs/queues.js';
 import { startHarness, type Harness } from './support/harness.js';
@@ -62,9 +63,9 @@ describe('webhook retries', () => {
       );
       const ctx = { deps: h.deps } as HandlerContext;
       const job = (attemptsMade: number) => ({ data: { delivery_id: Number(delivery!.id), installation: h.jobs!.installationId }, attemptsMade, opts: { attempts: WEBHOOK_ATTEMPTS } }) as unknown as Job;
-      await expect(deliverWebhook(ctx, job(0))).rejects.toThrow(/will retry/);
+      await expect(deliverWebhookJob.process(ctx, job(0))).rejects.toThrow(/will retry/);
       expect((await s.call('GET', `/api/webhooks/${hook.id}/deliveries`)).json()[0].status).toBe('pending');
-      await expect(deliverWebhook(ctx, job(WEBHOOK_ATTEMPTS - 1))).rejects.toThrow(/giving up/);
+      await expect(deliverWebhookJob.process(ctx, job(WEBHOOK_ATTEMPTS - 1))).rejects.toThrow(/giving up/);
       const [d] = (await s.call('GET', `/api/webhooks/${hook.id}/deliveries`)).json();
       expect(d).toMatchObject({ status: 'failed', attempts: 2, last_status_code: 503 });
     } finally {

@@ -1,9 +1,9 @@
-import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
+import { UnrecoverableError, type Job } from 'bullmq';
 import type { Deps } from '../core/deps.js';
 import type { JobsConfig } from '../config.js';
-import { deliverWebhookTry, dispatchEventTry, generateLicensesTry, maintenanceTry, type EventListener } from './job-tries.js';
+import type { EventListener } from './definitions/dispatch-event.js';
 import type { JobSpecs } from './job-specs.js';
-import { deliverWebhookPayload, dispatchEventPayload, FOREIGN_JOB, generateLicensesPayload, type Queues } from './queues.js';
+import { FOREIGN_JOB, type Queues } from './queues.js';
 
 export interface HandlerContext {
   deps: Deps;
@@ -16,8 +16,6 @@ export interface HandlerContext {
   /** Set when the job system is closing: long jobs hand themselves back between batches. */
   stopping: boolean;
 }
-
-const isLastAttempt = (job: Job) => job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
 
 /**
  * Runs a job only if it belongs to this installation. Another installation's job (a queue prefix
@@ -35,46 +33,3 @@ export function ownJobsOnly(ctx: HandlerContext, process: (job: Job, token?: str
     return process(job, token);
   };
 }
-
-/** An outbox event: one delivery job per subscribed webhook, then the in-process listeners. */
-export async function dispatchEvent(ctx: HandlerContext, job: Job) {
-  const { outbox_id } = dispatchEventPayload.parse(job.data);
-  return dispatchEventTry(ctx.deps, outbox_id, {
-    listeners: ctx.eventListeners,
-    lastTry: isLastAttempt(job),
-    sendDeliveries: async (deliveries) => {
-      await ctx.queues.webhooks.addBulk(
-        deliveries.map((id) => {
-          const spec = ctx.specs.delivery(id);
-          return { name: spec.name, data: spec.data, opts: { ...spec.opts, jobId: spec.jobId } };
-        }),
-      );
-    },
-  });
-}
-
-/** One attempt; a failure throws so BullMQ retries with the webhook backoff, until the last. */
-export async function deliverWebhook(ctx: HandlerContext, job: Job) {
-  const { delivery_id } = deliverWebhookPayload.parse(job.data);
-  const outcome = await deliverWebhookTry(ctx.deps, delivery_id, { lastTry: isLastAttempt(job) });
-  if (outcome !== 'retry') return { outcome };
-  throw new Error(`delivery ${delivery_id} failed; ${isLastAttempt(job) ? 'giving up' : 'will retry'}`);
-}
-
-export async function generateLicenses(ctx: HandlerContext, job: Job, token?: string) {
-  const { job_id } = generateLicensesPayload.parse(job.data);
-  const result = await generateLicensesTry(ctx.deps, ctx.config, job_id, {
-    lastTry: isLastAttempt(job),
-    shouldPause: () => ctx.stopping,
-    onProgress: (generated, count) => job.updateProgress(Math.floor((generated / count) * 100)),
-  });
-  if (!result.done) {
-    // The committed count is in the database: whoever takes the job next carries on from it.
-    await job.moveToWait(token);
-    throw new WaitingError();
-  }
-  return { status: 'job' in result && result.job ? result.job.status : 'gone' };
-}
-
-/** The periodic pass: expiry notices, and forgetting what is no longer needed. */
-export const maintenance = (ctx: HandlerContext) => maintenanceTry(ctx.deps, ctx.config);

@@ -1,4 +1,4 @@
-import type { EventListener } from './job-tries.js';
+import type { EventListener } from './definitions/dispatch-event.js';
 
 /**
  * What the rest of Keycord needs of whichever runs the jobs: `bullmq` (Redis, workers in any

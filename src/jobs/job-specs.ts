@@ -1,6 +1,8 @@
 import type { JobSpec } from './enqueue.js';
-import { jobIdsFor, WEBHOOK_ATTEMPTS, type Queues } from './queues.js';
-import { EVENT_RETRY, GENERATION_RETRY } from './retry-policies.js';
+import { WEBHOOK_ATTEMPTS } from './definitions/deliver-webhook.js';
+import { EVENT_RETRY } from './definitions/dispatch-event.js';
+import { GENERATION_RETRY } from './definitions/generate-licenses.js';
+import { jobIdsFor, type Queues } from './queues.js';
 
 /**
  * How each kind of job is added (queue, name, payload, id, retry policy), in one place for the

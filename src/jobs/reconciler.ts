@@ -10,7 +10,7 @@ import {
 } from '../core/jobs/unfinished-work.js';
 import { enqueueUnlessHeld } from './enqueue.js';
 import type { JobSpecs } from './job-specs.js';
-import { WEBHOOK_ATTEMPTS, webhookDelay } from './queues.js';
+import { WEBHOOK_ATTEMPTS, webhookDelay } from './definitions/deliver-webhook.js';
 
 export interface ReconcileCounts {
   generation: number;

@@ -1,3 +1,4 @@
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { eq, sql } from 'drizzle-orm';
 import { jobs, plans } from '../../db/schema.js';
 import type { Deps } from '../deps.js';
@@ -87,6 +88,9 @@ export async function runGenerationJob(deps: Deps, jobId: number, run: Generatio
       return { done: true as const };
     }
     await onProgress?.(step.generated, step.count);
+    // The embedded database answers on this thread: without a turn of the event loop between
+    // batches, a large job would hold every request, timer and Discord reply until it ends.
+    await yieldToEventLoop();
   }
 }
 

@@ -1,7 +1,6 @@
 import type { Deps } from '../../core/deps.js';
 import { markFailed } from '../../core/webhooks/deliver-webhooks.js';
-import { deliverWebhookTry } from '../job-tries.js';
-import { WEBHOOK_ATTEMPTS, webhookBackoff, webhookDelay } from '../queues.js';
+import { deliverWebhookTry, WEBHOOK_ATTEMPTS, webhookBackoff, webhookDelay } from '../definitions/deliver-webhook.js';
 import { pendingDeliveryProgress, type DeliveryProgress } from './pending-deliveries.js';
 
 interface Slot {

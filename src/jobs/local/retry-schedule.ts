@@ -1,4 +1,4 @@
-import { exponentialBackoff } from '../retry-policies.js';
+import { exponentialBackoff } from '../definitions/job-definition.js';
 
 /**
  * Failed tries of jobs the local provider retries (events, generation jobs), kept in memory: a
