@@ -105,6 +105,22 @@ describe.each(JOB_PROVIDERS)('the expiry sweep with the $name job provider', (pr
     await expirySweep(h.deps, { noticeDays });
     expect((await events('license.expired')).filter((e) => e.license_id === lic!.id)).toHaveLength(1);
   });
+
+  it('ends, and notices once, when another tool wrote expires_at with microseconds', async () => {
+    clock.set(new Date('2026-08-01T00:00:00Z'));
+    const s = await h.seller();
+    const { app, plan } = await s.setup({ plan: { duration_days: 30 } });
+    const [soon, gone] = await s.generate(plan.id, 2);
+    for (const l of [soon!, gone!]) await client(h, '/api/licenses/validate', { app_id: app.app_id, license_key: l.license_key, hwid: 'PC' });
+    // Sub-millisecond dates, as psql or an import script may write them: JavaScript reads them truncated.
+    await h.deps.db.query(`update licenses set expires_at = '2026-08-02T12:00:00.123456Z' where id = $1`, [soon!.id]);
+    await h.deps.db.query(`update licenses set expires_at = '2026-07-31T12:00:00.987654Z' where id = $1`, [gone!.id]);
+    for (let run = 0; run < 2; run++) await expirySweep(h.deps, { noticeDays });
+    const mine = async (type: string, id: number) => (await events(type)).filter((e) => e.license_id === id);
+    expect(await mine('license.expired', gone!.id)).toHaveLength(1);
+    expect(await mine('license.expiring_soon', soon!.id)).toHaveLength(1);
+    expect((await s.call('GET', `/api/licenses/${gone!.id}`)).json().status).toBe('expired');
+  });
 });
 
 describe.each(JOB_PROVIDERS_AND_PGLITE)('the expiry sweep on its interval with the $name job provider', (provider) => {

@@ -37,19 +37,19 @@ export async function expirySweep(deps: Deps, opts: { noticeDays: number[]; batc
         and(
           inArray(licenses.status, ['active', 'expired']),
           lte(licenses.expiresAt, now),
-          sql`not exists (select 1 from ${licenseNotices} n where n.license_id = ${licenses.id} and n.kind = 'expired' and n.expires_at = ${licenses.expiresAt})`,
+          noNotice('expired'),
         ),
       )
       .orderBy(asc(licenses.id))
       .limit(batchSize)
       .for('update', { of: licenses, skipLocked: true });
-    if (due.length === 0) return 0;
+    if (due.length === 0) return [];
     await tx
       .update(licenses)
       .set({ status: 'expired', updatedAt: now })
       .where(and(inArray(licenses.id, due.map((l) => l.id)), eq(licenses.status, 'active')));
     await notify(tx, due.map((l) => ({ ...l, status: 'expired' as const })), 'expired', 'license.expired', () => ({}));
-    return due.length;
+    return due.map((l) => l.id);
   });
 
   // Smallest window first: a license is noticed for the tightest window it is in.
@@ -68,22 +68,30 @@ export async function expirySweep(deps: Deps, opts: { noticeDays: number[]; batc
             eq(licenses.status, 'active'),
             gt(licenses.expiresAt, lower),
             lte(licenses.expiresAt, upper),
-            sql`not exists (select 1 from ${licenseNotices} n where n.license_id = ${licenses.id} and n.kind = ${kind} and n.expires_at = ${licenses.expiresAt})`,
+            noNotice(kind),
           ),
         )
         .orderBy(asc(licenses.id))
         .limit(batchSize)
         .for('update', { of: licenses, skipLocked: true });
-      if (due.length === 0) return 0;
+      if (due.length === 0) return [];
       await notify(tx, due, kind, 'license.expiring_soon', (l) => ({
         days,
         remaining_seconds: Math.max(0, Math.floor((l.expiresAt!.getTime() - now.getTime()) / 1000)),
       }));
-      return due.length;
+      return due.map((l) => l.id);
     });
   }
   return result;
 }
+
+/**
+ * No notice of this kind for the license's current date yet. Notices hold the date as JavaScript
+ * read it (milliseconds); another tool may have written `expires_at` with microseconds, so the
+ * comparison is at millisecond precision — else such a license is never seen as noticed.
+ */
+const noNotice = (kind: string) =>
+  sql`not exists (select 1 from ${licenseNotices} n where n.license_id = ${licenses.id} and n.kind = ${kind} and n.expires_at = date_trunc('milliseconds', ${licenses.expiresAt}))`;
 
 /** Claims the notice rows; only licenses whose row is new get an event (and an audit line). */
 async function notify(
@@ -108,11 +116,22 @@ async function notify(
   }
 }
 
-async function inBatches(deps: Deps, batch: (tx: Tx) => Promise<number>): Promise<number> {
+/**
+ * Runs batches until one finds nothing. A sweep must always end: should a batch select rows it
+ * cannot settle (the same ids as the batch before), it stops rather than spin on them.
+ */
+async function inBatches(deps: Deps, batch: (tx: Tx) => Promise<number[]>): Promise<number> {
   let total = 0;
+  let previous = '';
   for (;;) {
-    const n = await deps.db.orm.transaction(batch);
-    total += n;
-    if (n === 0) return total;
+    const ids = await deps.db.orm.transaction(batch);
+    const key = ids.join(',');
+    if (ids.length === 0) return total;
+    if (key === previous) {
+      deps.log.error({ licenses: ids.slice(0, 10) }, 'expiry sweep: the same licenses came back unsettled; stopping this sweep');
+      return total;
+    }
+    previous = key;
+    total += ids.length;
   }
 }
