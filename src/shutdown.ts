@@ -1,3 +1,4 @@
+import { settleWithin } from './settle-within.js';
 import type { Logger } from './log.js';
 
 export interface ShutdownStep {
@@ -20,11 +21,11 @@ export interface ShutdownPlan {
   exit: (code: number) => void;
 }
 
-const bounded = (p: Promise<unknown>, ms: number) =>
-  Promise.race([
-    p,
-    new Promise((_, reject) => setTimeout(() => reject(new Error(`did not finish within ${ms} ms`)), ms).unref()),
-  ]);
+const TIMED_OUT = Symbol('timed out');
+
+async function bounded(p: Promise<unknown>, ms: number) {
+  if ((await settleWithin(p, ms, TIMED_OUT)) === TIMED_OUT) throw new Error(`did not finish within ${ms} ms`);
+}
 
 /**
  * Ordered graceful shutdown with a deadline. The audit found the old version skipped the usage
@@ -49,7 +50,7 @@ export function createShutdown(plan: ShutdownPlan): (reason: string) => Promise<
       }
       return 'done' as const;
     })();
-    const outcome = await Promise.race([graceful, new Promise<'grace over'>((resolve) => setTimeout(() => resolve('grace over'), plan.graceMs).unref())]);
+    const outcome = await settleWithin(graceful, plan.graceMs, 'grace over' as const);
     if (outcome === 'grace over') {
       failed = true;
       plan.log.warn({ graceMs: plan.graceMs }, 'shutdown grace ran out; writing what is buffered and exiting');

@@ -1,3 +1,4 @@
+import { settleWithin } from '../settle-within.js';
 import type { Logger } from '../log.js';
 
 /** Connection-level failures: the database is away, which is a 503 and not our bug. */
@@ -102,20 +103,16 @@ export class DatabaseAvailability {
   private async probeOnce(): Promise<boolean> {
     if (this.probing) return false;
     this.probing = true;
-    let timeout: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        this.probe(),
-        new Promise((_, reject) => {
-          timeout = setTimeout(() => reject(new Error('probe timed out')), this.probeTimeoutMs);
-          timeout.unref();
-        }),
-      ]);
-      return true;
-    } catch {
-      return false;
+      return await settleWithin(
+        this.probe().then(
+          () => true,
+          () => false,
+        ),
+        this.probeTimeoutMs,
+        false,
+      );
     } finally {
-      clearTimeout(timeout);
       this.probing = false;
     }
   }

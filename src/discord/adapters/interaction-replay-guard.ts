@@ -1,3 +1,4 @@
+import { settleWithin } from '../../settle-within.js';
 import type { Redis } from 'ioredis';
 import { snowflakeTime } from '../snowflake.js';
 
@@ -79,16 +80,11 @@ export class InteractionReplayGuard {
   private async firstAcrossReplicas(id: string, ttlMs: number): Promise<boolean> {
     const redis = this.opts.redis;
     if (!redis || redis.status !== 'ready') return true;
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), REDIS_TIMEOUT_MS)));
     try {
       const set = redis.set(this.redisPrefix + id, '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX');
-      const answer = await Promise.race([set, timeout]);
-      return answer !== null;
+      return (await settleWithin(set, REDIS_TIMEOUT_MS, 'timeout' as const)) !== null;
     } catch {
       return true;
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

@@ -1,3 +1,4 @@
+import { settleWithin } from '../../settle-within.js';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Deps } from '../../core/deps.js';
 
@@ -11,13 +12,10 @@ export interface HealthOptions {
   optionalChecks?: Record<string, HealthCheck>;
 }
 
-const within = <T>(p: Promise<T>, ms: number, fallback: T) =>
-  Promise.race([p, new Promise<T>((resolve) => setTimeout(() => resolve(fallback), ms).unref())]);
-
 export const healthRoutes: FastifyPluginAsyncZod<HealthOptions> = async (app, opts) => {
   app.get('/api/health', { schema: { tags: ['Health'], summary: 'Service health' } }, async (_request, reply) => {
     const availability = opts.deps.dbAvailability;
-    const database = await within(
+    const database = await settleWithin(
       opts.deps.db.query('select 1').then(
         () => {
           availability.reportReachable();
@@ -33,7 +31,7 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthOptions> = async (app, op
     );
     const checks: Record<string, 'ok' | 'down'> = { database };
     for (const [name, check] of Object.entries(opts.optionalChecks ?? {})) {
-      checks[name] = await within(check().catch(() => 'down' as const), 2000, 'down' as const);
+      checks[name] = await settleWithin(check().catch(() => 'down' as const), 2000, 'down' as const);
     }
     const status = database === 'down' ? 'down' : Object.values(checks).every((c) => c === 'ok') ? 'ok' : 'degraded';
     const body = {
