@@ -103,15 +103,16 @@ export async function startJobSystem(deps: Deps, config: { redisUrl: string; job
     close: async () => {
       ctx.stopping = true;
       monitor.stop();
-      await reconciler?.stop();
-      await relay?.stop();
-      // With Redis away no job can be running here (holding one needs Redis), and BullMQ's close
-      // would wait for a connection that is not coming: hang up first, then close without waiting.
+      // With Redis away no job can be running here (holding one needs Redis), and anything that
+      // waits on it — a relay cycle adding an outbox row, BullMQ's close — would wait for a
+      // connection that is not coming: hang up first, so those waits end, then close without waiting.
       const redisAway = producer.status !== 'ready';
       if (redisAway) {
         for (const c of workerConnections) c.disconnect();
         producer.disconnect();
       }
+      await reconciler?.stop();
+      await relay?.stop();
       await Promise.allSettled(workers.map((w) => w.close(redisAway)));
       await closeQueues(queues);
       for (const c of workerConnections) c.disconnect();
