@@ -4,8 +4,9 @@ import { expirySweep } from '../src/core/licenses/expiry-sweep.js';
 import { maskKey } from '../src/discord/render.js';
 import { client, type Harness, type Seller } from './support/harness.js';
 import { JOB_PROVIDERS, startHarnessWith } from './support/job-providers.js';
-import { startDiscordStub, type DiscordStub, type RecordedCall } from './support/discord-stub.js';
-import { CHANNEL, discordKeyPair, MANAGE_GUILD, modal, postInteraction, slash, type KeyPair, type Member, linkServer } from './support/discord-interactions.js';
+import type { DiscordStub, RecordedCall } from './support/discord-stub.js';
+import { startLinkedDiscord, type LinkedDiscord } from './support/linked-discord.js';
+import { CHANNEL, MANAGE_GUILD, modal, postInteraction, slash, type KeyPair, type Member } from './support/discord-interactions.js';
 import { waitFor } from './support/wait.js';
 
 const DAY = 86_400_000;
@@ -27,18 +28,17 @@ describe.each(JOB_PROVIDERS)('Discord notices with the $name job provider', (pro
   const alice: Member = { id: '100000000000000051', name: 'Alice' };
   const closed: Member = { id: '100000000000000052', name: 'Closed' };
 
+  let linked: LinkedDiscord;
   beforeAll(async () => {
-    stub = await startDiscordStub({ closedDms: new Set([closed.id]) });
-    keys = discordKeyPair();
-    h = await startHarnessWith(provider, { clock, env: { EXPIRY_SWEEP_EVERY: '1h' }, discord: { publicKeyHex: keys.publicKeyHex, apiUrl: stub.apiUrl } });
-    seller = await h.seller();
-    ({ app, plan } = await seller.setup({ plan: { name: 'Monthly', duration_days: 10 } }));
-    await linkServer(h.app, keys, seller, admin, app.app_id);
+    linked = await startLinkedDiscord({
+      start: (discord) => startHarnessWith(provider, { clock, env: { EXPIRY_SWEEP_EVERY: '1h' }, discord }),
+      admin,
+      stub: { closedDms: new Set([closed.id]) },
+      setup: { plan: { name: 'Monthly', duration_days: 10 } },
+    });
+    ({ h, stub, keys, seller, app, plan } = linked);
   });
-  afterAll(async () => {
-    await h?.close();
-    await stub?.close();
-  });
+  afterAll(() => linked?.close());
 
   const send = (payload: unknown) => postInteraction(h.app, keys, payload);
   const dmsTo = (userId: string) => stub.find('POST', new RegExp(`^/channels/dm${userId}/messages$`));

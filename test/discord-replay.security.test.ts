@@ -4,34 +4,28 @@ import { discordInteractionRoutes } from '../src/discord/adapters/http-interacti
 import { InteractionReplayGuard } from '../src/discord/adapters/interaction-replay-guard.js';
 import { Redis } from 'ioredis';
 import { expectError } from './support/expect-error.js';
-import { startHarness, type Harness, type Seller } from './support/harness.js';
-import { startDiscordStub, type DiscordStub } from './support/discord-stub.js';
-import { discordKeyPair, linkServer, MANAGE_GUILD, postInteraction, signedInteraction, slash, snowflake, type KeyPair, type Member } from './support/discord-interactions.js';
+import { startHarness, type Harness } from './support/harness.js';
+import { startLinkedDiscord, type LinkedDiscord } from './support/linked-discord.js';
+import { MANAGE_GUILD, postInteraction, signedInteraction, slash, snowflake, type KeyPair, type Member } from './support/discord-interactions.js';
 
 const WINDOW_MS = 300_000;
 
-let h: Harness;
-let stub: DiscordStub;
-let keys: KeyPair;
-let seller: Seller;
-let app: { id: number; app_id: string };
-let plan: { id: number };
 const admin: Member = { id: '100000000000000001', name: 'Admin', permissions: MANAGE_GUILD };
 const replicas: FastifyInstance[] = [];
+let linked: LinkedDiscord;
+let h: Harness;
+let keys: KeyPair;
+let app: { id: number; app_id: string };
+let plan: { id: number };
 
 beforeAll(async () => {
-  stub = await startDiscordStub();
-  keys = discordKeyPair();
   // With the job system's Redis, as in production: handled ids are shared between replicas.
-  h = await startHarness({ jobs: 'producer', discord: { publicKeyHex: keys.publicKeyHex, apiUrl: stub.apiUrl } });
-  seller = await h.seller();
-  ({ app, plan } = await seller.setup());
-  await linkServer(h.app, keys, seller, admin, app.app_id);
+  linked = await startLinkedDiscord({ start: (discord) => startHarness({ jobs: 'producer', discord }), admin });
+  ({ h, keys, app, plan } = linked);
 });
 afterAll(async () => {
   for (const r of replicas) await r.close();
-  await h?.close();
-  await stub?.close();
+  await linked?.close();
 });
 
 const ping = (id: unknown = snowflake()) => ({ id, application_id: '800000000000000001', type: 1, token: 'ping-token', version: 1 });

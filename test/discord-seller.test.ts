@@ -1,29 +1,24 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness, type Seller } from './support/harness.js';
-import { startDiscordStub, type DiscordStub } from './support/discord-stub.js';
-import { CHANNEL, discordKeyPair, MANAGE_GUILD, postInteraction, slash, autocomplete, type KeyPair, type Member, linkServer } from './support/discord-interactions.js';
+import type { DiscordStub } from './support/discord-stub.js';
+import { startLinkedDiscord, type LinkedDiscord } from './support/linked-discord.js';
+import { CHANNEL, MANAGE_GUILD, postInteraction, slash, autocomplete, type KeyPair, type Member } from './support/discord-interactions.js';
 
+const admin: Member = { id: '100000000000000001', name: 'Admin', permissions: MANAGE_GUILD };
+const buyer: Member = { id: '100000000000000009', name: 'Buyer' };
+let linked: LinkedDiscord;
 let h: Harness;
 let stub: DiscordStub;
 let keys: KeyPair;
 let seller: Seller;
 let app: { id: number; app_id: string };
 let plan: { id: number };
-const admin: Member = { id: '100000000000000001', name: 'Admin', permissions: MANAGE_GUILD };
-const buyer: Member = { id: '100000000000000009', name: 'Buyer' };
 
 beforeAll(async () => {
-  stub = await startDiscordStub();
-  keys = discordKeyPair();
-  h = await startHarness({ jobs: 'workers', discord: { publicKeyHex: keys.publicKeyHex, apiUrl: stub.apiUrl } });
-  seller = await h.seller();
-  ({ app, plan } = await seller.setup());
-  await linkServer(h.app, keys, seller, admin, app.app_id);
+  linked = await startLinkedDiscord({ start: (discord) => startHarness({ jobs: 'workers', discord }), admin });
+  ({ h, stub, keys, seller, app, plan } = linked);
 });
-afterAll(async () => {
-  await h?.close();
-  await stub?.close();
-});
+afterAll(() => linked?.close());
 
 const send = (payload: unknown) => postInteraction(h.app, keys, payload);
 

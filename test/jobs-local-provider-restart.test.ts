@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalJobProvider, type LocalJobProvider } from '../src/jobs/local/local-job-provider.js';
 import { DeliverySchedule } from '../src/jobs/local/delivery-schedule.js';
 import { WEBHOOK_ATTEMPTS } from '../src/jobs/queues.js';
-import { startHarness, type Harness, type Seller } from './support/harness.js';
+import { startHarness, type Harness } from './support/harness.js';
 import { startReceiver } from './support/receiver.js';
 import { waitFor } from './support/wait.js';
 
@@ -25,11 +25,15 @@ afterEach(async () => {
   await Promise.all(providers.splice(0).map((p) => p.close()));
 });
 
-async function hookedApp(s: Seller, url: string) {
+/** A seller's application with a webhook on license.banned at `url`, and one of its licenses banned. */
+async function bannedLicenseWithHook(url: string) {
+  const s = await h.seller();
   const { app, plan } = await s.setup();
   const res = await s.call('POST', `/api/applications/${app.id}/webhooks`, { url, events: ['license.banned'] });
   expect(res.statusCode).toBe(201);
-  return { plan, hook: res.json() as { id: number } };
+  const [lic] = await s.generate(plan.id);
+  await s.call('POST', `/api/licenses/${lic!.id}/ban`, {});
+  return { hook: res.json() as { id: number }, lic: lic! };
 }
 
 const deliveryRow = async (hookId: number) =>
@@ -39,10 +43,7 @@ describe('the local job provider across restarts', () => {
   it('stopped in the middle of a retry schedule, the next start finishes the delivery once, under the same id', async () => {
     const rx = await startReceiver((_r, n) => (n <= 2 ? 500 : 204));
     try {
-      const s = await h.seller();
-      const { plan, hook } = await hookedApp(s, rx.url);
-      const [lic] = await s.generate(plan.id);
-      await s.call('POST', `/api/licenses/${lic!.id}/ban`, {});
+      const { hook, lic } = await bannedLicenseWithHook(rx.url);
       const first = await startProvider();
       await waitFor(async () => ((await deliveryRow(hook.id))?.attempts ?? 0) >= 1 || undefined, 15_000, 'a first, failed attempt');
       await first.close();
@@ -67,10 +68,7 @@ describe('the local job provider across restarts', () => {
     const retryBaseMs = 600_000;
     const rx = await startReceiver(() => 500);
     try {
-      const s = await h.seller();
-      const { plan, hook } = await hookedApp(s, rx.url);
-      const [lic] = await s.generate(plan.id);
-      await s.call('POST', `/api/licenses/${lic!.id}/ban`, {});
+      const { hook, lic } = await bannedLicenseWithHook(rx.url);
       const first = await startProvider({ webhookRetryBaseMs: retryBaseMs });
       await waitFor(async () => ((await deliveryRow(hook.id))?.attempts ?? 0) >= 1 || undefined, 15_000, 'a first, failed attempt');
       await first.close();
@@ -99,10 +97,7 @@ describe('the local job provider across restarts', () => {
   it('gives up on a delivery whose last attempt was recorded before the process stopped, without another attempt', async () => {
     const rx = await startReceiver(() => 500);
     try {
-      const s = await h.seller();
-      const { plan, hook } = await hookedApp(s, rx.url);
-      const [lic] = await s.generate(plan.id);
-      await s.call('POST', `/api/licenses/${lic!.id}/ban`, {});
+      const { hook, lic } = await bannedLicenseWithHook(rx.url);
       const first = await startProvider({ webhookRetryBaseMs: 600_000 });
       const delivery = await waitFor(async () => {
         const d = await deliveryRow(hook.id);
@@ -130,18 +125,15 @@ describe('the local job provider across restarts', () => {
   it('dispatches an event a stopped process had taken from the outbox but not dispatched', async () => {
     const rx = await startReceiver();
     try {
-      const s = await h.seller();
-      const { plan, hook } = await hookedApp(s, rx.url);
-      const [lic] = await s.generate(plan.id);
-      await s.call('POST', `/api/licenses/${lic!.id}/ban`, {});
+      const { hook, lic } = await bannedLicenseWithHook(rx.url);
       // Taken (relayed) by a process that died before its fan-out ran.
-      await h.deps.db.query(`update outbox set relayed_at = now() where type = 'license.banned' and (payload->'license'->>'id')::int = $1`, [lic!.id]);
+      await h.deps.db.query(`update outbox set relayed_at = now() where type = 'license.banned' and (payload->'license'->>'id')::int = $1`, [lic.id]);
       await startProvider();
       await waitFor(async () => (await deliveryRow(hook.id))?.status === 'delivered' || undefined, 15_000, 'the delivery');
       expect(rx.received).toHaveLength(1);
       const [event] = await h.deps.db.query<{ dispatched: boolean }>(
         `select dispatched_at is not null as dispatched from outbox where type = 'license.banned' and (payload->'license'->>'id')::int = $1`,
-        [lic!.id],
+        [lic.id],
       );
       expect(event!.dispatched).toBe(true);
     } finally {
