@@ -26,6 +26,8 @@ const envSchema = z.object({
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
     .optional(),
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  /** Named (prepared) statements; `false` behind a pooler in transaction mode that cannot keep them. */
+  DATABASE_PREPARED_STATEMENTS: booleanString.default(true),
   /** Redis for the `bullmq` job provider. Unset, jobs run in this process (`local`). */
   REDIS_URL: z
     .string()
@@ -164,6 +166,7 @@ export type Config = {
   host: string;
   databaseUrl: string | undefined;
   databasePoolSize: number;
+  databasePreparedStatements: boolean;
   /** REDIS_URL, or the local default when JOB_PROVIDER=bullmq is asked for without one. */
   redisUrl: string;
   dataDir: string;
@@ -266,6 +269,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
+    databasePreparedStatements: e.DATABASE_PREPARED_STATEMENTS,
     redisUrl: e.REDIS_URL ?? DEFAULT_REDIS_URL,
     dataDir,
     filesDir: join(dataDir, 'files'),

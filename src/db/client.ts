@@ -6,6 +6,7 @@ import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import postgres from 'postgres';
 import { serverOf, type Logger } from '../log.js';
 import { lockDataDir } from './data-dir-lock.js';
+import { preparedByDefault } from './prepared-by-default.js';
 import * as schema from './schema.js';
 
 export type Orm = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -28,6 +29,8 @@ export interface DbOptions {
   databaseUrl?: string | undefined;
   dataDir: string;
   poolSize?: number;
+  /** Named statements (one round trip each after the first); off for transaction-mode poolers. */
+  preparedStatements?: boolean;
   /** Where to say which database is opened (creating the embedded one takes seconds). */
   log?: Logger;
 }
@@ -35,12 +38,12 @@ export interface DbOptions {
 export async function createDb(options: DbOptions): Promise<Db> {
   if (options.databaseUrl) {
     options.log?.info(`using Postgres at ${serverOf(options.databaseUrl)}`);
-    return createPostgresDb(options.databaseUrl, options.poolSize ?? 10);
+    return createPostgresDb(options.databaseUrl, options.poolSize ?? 10, options.preparedStatements ?? true);
   }
   return createPgliteDb(options.dataDir, options.log);
 }
 
-function createPostgresDb(url: string, poolSize: number): Db {
+function createPostgresDb(url: string, poolSize: number, preparedStatements: boolean): Db {
   const client = postgres(url, {
     max: poolSize,
     onnotice: () => {},
@@ -49,13 +52,14 @@ function createPostgresDb(url: string, poolSize: number): Db {
     // postgres.js waits 30 s for a connection by default; a database that does not answer within
     // 5 s is treated as down (requests get a 503 and fail fast until a probe gets through).
     connect_timeout: 5,
+    prepare: preparedStatements,
   });
-  const orm = drizzlePostgres(client, { schema }) as unknown as Orm;
+  const orm = drizzlePostgres(preparedStatements ? preparedByDefault(client) : client, { schema }) as unknown as Orm;
   return {
     kind: 'postgres',
     orm,
     query: async <T>(text: string, params: unknown[] = []) =>
-      (await client.unsafe(text, params as never[], { prepare: true })) as unknown as T[],
+      (await client.unsafe(text, params as never[], { prepare: preparedStatements })) as unknown as T[],
     close: () => client.end({ timeout: 5 }),
   };
 }

@@ -7,6 +7,7 @@ import type { Clock } from '../../src/core/clock.js';
 import type { CoreLimits, Deps } from '../../src/core/deps.js';
 import { createTestDatabase } from './databases.js';
 import { flushRedisPrefix } from './redis.js';
+import { RoundTripCounter } from './round-trips.js';
 import type { JobProvider } from '../../src/jobs/job-provider.js';
 import type { JobSystem } from '../../src/jobs/job-system.js';
 import { startKeycord } from '../../src/start-keycord.js';
@@ -27,6 +28,8 @@ export interface Harness {
   bot?: DiscordBot;
   /** The Postgres database of this harness; empty on the embedded one (`database: 'pglite'`). */
   databaseUrl: string;
+  /** Present with `countRoundTrips`: counts what reaches the database, between Keycord and Postgres. */
+  roundTrips?: RoundTripCounter;
   close(): Promise<void>;
   /** Registers a developer and returns their token: a fresh tenant. */
   seller(name?: string): Promise<Seller>;
@@ -63,17 +66,21 @@ export interface HarnessOptions {
    * REDIS_URL, as `npm start` runs on a machine with nothing but Node.
    */
   database?: 'postgres' | 'pglite';
+  /** Puts a protocol-reading proxy between Keycord and Postgres (`roundTrips`) to budget operations. */
+  countRoundTrips?: boolean;
 }
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const embedded = opts.database === 'pglite';
   const database = embedded ? undefined : await createTestDatabase();
+  const roundTrips = opts.countRoundTrips && database ? new RoundTripCounter() : undefined;
+  if (roundTrips) await roundTrips.start(Number(new URL(database!.url).port || 5432), new URL(database!.url).hostname);
   // Each harness its own DATA_DIR (uploaded files live there), removed on close.
   const dataDir = await mkdtemp(join(tmpdir(), 'keycord-test-'));
   const queuePrefix = `kct_${database ? database.name.slice('keycord_t_'.length) : dataDir.slice(-6)}`;
   const config = loadConfig({
     QUEUE_PREFIX: queuePrefix,
-    ...(embedded ? {} : { REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', DATABASE_URL: database!.url }),
+    ...(embedded ? {} : { REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379', DATABASE_URL: roundTrips ? roundTrips.urlFor(database!.url) : database!.url }),
     ALLOW_PRIVATE_WEBHOOK_URLS: 'true',
     WEBHOOK_RETRY_BASE_MS: '50',
     OUTBOX_POLL_MS: '25',
@@ -151,10 +158,12 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     ...(jobProvider ? { jobProvider } : {}),
     ...(bot ? { bot } : {}),
     databaseUrl: database?.url ?? '',
+    ...(roundTrips ? { roundTrips } : {}),
     call,
     seller,
     close: async () => {
       await keycord.close();
+      await roundTrips?.close();
       if (jobs) await flushRedisPrefix(config.redisUrl, queuePrefix);
       await database?.drop();
       await rm(dataDir, { recursive: true, force: true });
