@@ -1,3 +1,8 @@
+import { execFile } from 'node:child_process';
+import { cp, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ApplicationCommandOptionType, PermissionFlagsBits } from 'discord-api-types/v10';
 import { commands } from '../commands/index.js';
@@ -82,4 +87,27 @@ describe('deploying the slash commands', () => {
       expect(s.options!.find((o) => o.name === 'key')).toMatchObject({ required: true });
     }
   });
+});
+
+describe('npm run discord:deploy', () => {
+  const root = resolve(import.meta.dirname, '..');
+  let dir: string;
+  afterAll(() => (dir ? rm(dir, { recursive: true, force: true }) : undefined));
+
+  it('registers the commands when run from a path with spaces, and takes an empty DISCORD_GUILD_ID= in .env as unset', async () => {
+    // The script used to compare its own URL with `file://` + its path: with a space in the path
+    // (%20 in the URL) nothing matched and it exited 0 having registered nothing.
+    dir = await mkdtemp(join(tmpdir(), 'keycord deploy '));
+    for (const entry of ['src', 'commands', 'package.json', 'tsconfig.json']) await cp(join(root, entry), join(dir, entry), { recursive: true });
+    await symlink(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir');
+    await writeFile(join(dir, '.env'), 'DISCORD_GUILD_ID=\n');
+    const { stdout } = await promisify(execFile)(process.execPath, [join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(dir, 'src', 'discord', 'deploy.ts')], {
+      cwd: dir,
+      env: { PATH: process.env.PATH, DISCORD_TOKEN: 'test-bot-token-0123456789', DISCORD_APPLICATION_ID: APP_ID, DISCORD_API_URL: stub.apiUrl, DATA_DIR: join(dir, 'data') },
+      timeout: 60_000,
+    });
+    expect(stdout).toContain(`Registered ${ALL.length} commands globally`);
+    expect(stub.calls).toHaveLength(1);
+    expect(stub.calls[0]!.path).toBe(`/applications/${APP_ID}/commands`);
+  }, 90_000);
 });
