@@ -13,7 +13,8 @@ import { waitFor } from './support/wait.js';
 // drives the BullMQ handler with a hand-made Job (the local provider's is in jobs-local-provider-restart).
 let h: Harness;
 beforeAll(async () => {
-  h = await startHarness({ jobs: 'producer', env: { KEYCORD_OPERATORS: 'opsadmin1,someone' } });
+  // One proxy hop trusted, so X-Forwarded-Proto: https can stand for a TLS-terminating proxy.
+  h = await startHarness({ jobs: 'producer', env: { KEYCORD_OPERATORS: 'opsadmin1,opsadmin2,someone', TRUST_PROXY: '1' } });
 });
 afterAll(() => h?.close());
 
@@ -34,6 +35,62 @@ describe('the queue dashboard at /admin/queues', () => {
     const api = await h.app.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: { cookie } });
     expect(api.statusCode).toBe(200);
     expect(api.json().queues.map((q: { name: string }) => q.name).sort()).toEqual(['events', 'generate', 'maintenance', 'webhooks']);
+  });
+});
+
+describe('signing in to the queue dashboard', () => {
+  const form = (fields: Record<string, string>, headers: Record<string, string> = {}) =>
+    h.app.inject({ method: 'POST', url: '/admin/queues/login', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, payload: new URLSearchParams(fields).toString() });
+
+  it('sends a browser without a session to the form, which posts only to itself', async () => {
+    const visit = await h.app.inject({ method: 'GET', url: '/admin/queues', headers: { accept: 'text/html' } });
+    expect(visit.statusCode).toBe(303);
+    expect(visit.headers.location).toBe('/admin/queues/login');
+    const page = await h.app.inject({ method: 'GET', url: '/admin/queues/login' });
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain('<form method="post" action="/admin/queues/login">');
+    expect(page.headers['content-security-policy']).toContain("form-action 'self'");
+  });
+
+  it('takes no token from the URL', async () => {
+    const reg = await h.app.inject({ method: 'POST', url: '/api/auth/register', payload: { email: 'ops2@example.test', username: 'opsadmin2', password: 'operator password' } });
+    const res = await h.app.inject({ method: 'GET', url: `/admin/queues/api/queues?Authorization=Bearer%20${reg.json().token}` });
+    expect(res.statusCode).toBe(401);
+    expect(res.headers['set-cookie']).toBeUndefined();
+  });
+
+  it('refuses a wrong password and a seller who is not an operator, on the form', async () => {
+    const wrong = await form({ login: 'opsadmin2', password: 'not the password' });
+    expect(wrong.statusCode).toBe(401);
+    expect(wrong.body).toContain('Invalid login or password');
+    expect(wrong.headers['set-cookie']).toBeUndefined();
+    const seller = await h.seller('plain');
+    const notOperator = await form({ login: seller.username, password: 'correct horse battery' });
+    expect(notOperator.statusCode).toBe(403);
+    expect(notOperator.headers['set-cookie']).toBeUndefined();
+    expect((await form({ login: 'opsadmin2' })).statusCode).toBe(400);
+  });
+
+  it('signs an operator in with an HttpOnly, path-scoped cookie, Secure behind HTTPS, and out again', async () => {
+    const plain = await form({ login: 'opsadmin2', password: 'operator password' });
+    expect(plain.statusCode).toBe(303);
+    expect(plain.headers.location).toBe('/admin/queues');
+    const setCookie = String(plain.headers['set-cookie']);
+    expect(setCookie).toMatch(/^keycord_admin=kc_sess_/);
+    expect(setCookie).toContain('HttpOnly');
+    expect(setCookie).toContain('SameSite=Strict');
+    expect(setCookie).toContain('Path=/admin/queues');
+    expect(setCookie).not.toContain('Secure');
+    const cookie = setCookie.split(';')[0]!;
+    const api = await h.app.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: { cookie } });
+    expect(api.statusCode).toBe(200);
+
+    const viaHttps = await form({ login: 'opsadmin2', password: 'operator password' }, { 'x-forwarded-proto': 'https' });
+    expect(String(viaHttps.headers['set-cookie'])).toContain('; Secure');
+
+    const out = await h.app.inject({ method: 'POST', url: '/admin/queues/logout', headers: { cookie } });
+    expect(out.statusCode).toBe(303);
+    expect(String(out.headers['set-cookie'])).toMatch(/^keycord_admin=; .*Max-Age=0/);
   });
 });
 

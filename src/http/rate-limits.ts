@@ -85,7 +85,7 @@ export interface RateLimitSettings {
 }
 
 /** Where passwords are tried: limited per IP, tightly, against brute force. */
-const LOGIN_ROUTES = new Set(['POST /api/auth/register', 'POST /api/auth/login', 'POST /api/user-auth/create', 'POST /api/user-auth/login']);
+const LOGIN_ROUTES = new Set(['POST /api/auth/register', 'POST /api/auth/login', 'POST /api/user-auth/create', 'POST /api/user-auth/login', 'POST /admin/queues/login']);
 // Login routes of the client API are limited as logins (per IP), the rest per application.
 const UNLIMITED = /^\/(api\/health|openapi\.json|docs|discord\/|admin\/)/;
 
@@ -99,7 +99,8 @@ export async function installRateLimits(app: FastifyInstance, settings: RateLimi
   app.addHook('onRoute', (route: RouteOptions) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     const id = `${methods[0]} ${route.url}`;
-    if (!route.url.startsWith('/api/') || UNLIMITED.test(route.url) || methods.includes('HEAD')) return;
+    if (methods.includes('HEAD')) return;
+    if (!LOGIN_ROUTES.has(id) && (!route.url.startsWith('/api/') || UNLIMITED.test(route.url))) return;
     const limit = limitFor(id);
     if (limit) route.config = { ...(route.config as object), rateLimit: limit } as typeof route.config;
   });

@@ -94,7 +94,7 @@ export class RoundTripCounter {
 
 /** Splits a protocol byte stream into messages and reports each one's type byte. */
 class MessageReader {
-  private buffered = Buffer.alloc(0);
+  private buffered: Buffer = Buffer.alloc(0);
   constructor(
     private untypedFirst: boolean,
     private readonly onMessage: (type: string) => void,

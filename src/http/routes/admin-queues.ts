@@ -3,14 +3,20 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { authenticateToken } from '../../core/developers/authenticate-token.js';
+import { loginDeveloper } from '../../core/developers/login-developer.js';
 import type { Deps } from '../../core/deps.js';
 import { AppError, forbidden, unauthorized } from '../../core/errors.js';
 import { errorBody } from '../errors.js';
 import type { Queues } from '../../jobs/queues.js';
 import { bearerToken } from '../authenticate.js';
+import { LOGIN_PAGE_CSP, loginPage } from './admin-login-page.js';
 
 export const ADMIN_QUEUES_PATH = '/admin/queues';
+export const ADMIN_LOGIN_PATH = `${ADMIN_QUEUES_PATH}/login`;
+const ADMIN_LOGOUT_PATH = `${ADMIN_QUEUES_PATH}/logout`;
 const COOKIE = 'keycord_admin';
+/** A login form is two short fields; anything bigger is not one. */
+const FORM_BODY_LIMIT = 4096;
 
 function cookieToken(request: FastifyRequest): string | null {
   for (const part of (request.headers.cookie ?? '').split(';')) {
@@ -27,8 +33,33 @@ function cookieToken(request: FastifyRequest): string | null {
 }
 
 /**
- * Bull Board, for operators only: a developer token (header, `?Authorization=` or — after the
- * first visit — an HttpOnly cookie scoped to this path) of an account named in KEYCORD_OPERATORS.
+ * The credential of a dashboard request: the Authorization header or the cookie. Never a token in
+ * the URL (`?Authorization=`, accepted on the API as PoPaAP does): dashboard URLs end up in browser
+ * history, proxy logs and Referer headers.
+ */
+function dashboardToken(request: FastifyRequest): { token: string; fromHeader: boolean } | null {
+  const fromHeader = request.headers.authorization ? bearerToken(request) : null;
+  if (fromHeader) return { token: fromHeader, fromHeader: true };
+  const fromCookie = cookieToken(request);
+  return fromCookie ? { token: fromCookie, fromHeader: false } : null;
+}
+
+/** HttpOnly, this path only, same-site requests only, and `Secure` whenever the request came over HTTPS. */
+function sessionCookie(request: FastifyRequest, value: string, maxAgeS: number): string {
+  const secure = request.protocol === 'https' ? '; Secure' : '';
+  return `${COOKIE}=${encodeURIComponent(value)}; Path=${ADMIN_QUEUES_PATH}; HttpOnly; SameSite=Strict; Max-Age=${maxAgeS}${secure}`;
+}
+
+const wantsPage = (request: FastifyRequest) => request.method === 'GET' && /\btext\/html\b/.test(request.headers.accept ?? '');
+
+function sendLoginPage(reply: FastifyReply, status: number, message?: string) {
+  return reply.code(status).header('content-security-policy', LOGIN_PAGE_CSP).header('cache-control', 'no-store').type('text/html; charset=utf-8').send(loginPage(ADMIN_LOGIN_PATH, message));
+}
+
+/**
+ * Bull Board, for operators only: accounts named in KEYCORD_OPERATORS sign in on a form (or send
+ * their developer token in the Authorization header); the session then lives in an HttpOnly cookie
+ * scoped to this path.
  */
 export async function adminQueueRoutes(app: FastifyInstance, opts: { deps: Deps; queues: Queues; operators: string[] }) {
   const serverAdapter = new FastifyAdapter();
@@ -40,26 +71,56 @@ export async function adminQueueRoutes(app: FastifyInstance, opts: { deps: Deps;
   serverAdapter.setErrorHandler((err) => {
     throw err;
   });
+  const isOperator = (name: string) => opts.operators.includes(name.toLowerCase());
+  const sessionMaxAgeS = opts.deps.limits.sessionTtlHours * 3600;
 
   await app.register(async (scope) => {
+    scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: FORM_BODY_LIMIT }, (_request, body, done) => {
+      done(null, Object.fromEntries(new URLSearchParams(body as string)));
+    });
+
+    scope.get(ADMIN_LOGIN_PATH, { schema: { hide: true } }, async (_request, reply) => sendLoginPage(reply, 200));
+
+    // Limited per IP like every other place a password is tried (rate-limits.ts: login routes).
+    scope.post(ADMIN_LOGIN_PATH, { schema: { hide: true } }, async (request, reply) => {
+      const form = (request.body ?? {}) as Record<string, unknown>;
+      const login = typeof form.login === 'string' ? form.login.trim() : '';
+      const password = typeof form.password === 'string' ? form.password : '';
+      if (!login || !password || login.length > 254 || password.length > 256) return sendLoginPage(reply, 400, 'Enter your email or username and your password.');
+      let session;
+      try {
+        session = await loginDeveloper(opts.deps, { login, password, ip: request.ip });
+      } catch (err) {
+        if (err instanceof AppError && err.status === 401) return sendLoginPage(reply, 401, 'Invalid login or password.');
+        throw err;
+      }
+      if (!isOperator(session.developer.username)) return sendLoginPage(reply, 403, 'This account is not an operator of this Keycord.');
+      return reply.code(303).header('set-cookie', sessionCookie(request, session.token, sessionMaxAgeS)).header('location', ADMIN_QUEUES_PATH).send();
+    });
+
+    scope.post(ADMIN_LOGOUT_PATH, { schema: { hide: true } }, async (request, reply) =>
+      reply.code(303).header('set-cookie', sessionCookie(request, '', 0)).header('location', ADMIN_LOGIN_PATH).send(),
+    );
+
     // Bull Board installs its own error handler for its routes, so refusals are answered here
     // directly in our error shape rather than thrown.
     scope.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-      const fromRequest = bearerToken(request);
-      const token = fromRequest ?? cookieToken(request);
+      const route = request.routeOptions.url;
+      if (route === ADMIN_LOGIN_PATH || route === ADMIN_LOGOUT_PATH) return;
+      const credential = dashboardToken(request);
       const refuse = (err: AppError) => reply.code(err.status).send(errorBody(err.code, err.message));
-      if (!token) return refuse(unauthorized());
+      if (!credential) return wantsPage(request) ? reply.code(303).header('location', ADMIN_LOGIN_PATH).send() : refuse(unauthorized());
       let actor;
       try {
-        actor = await authenticateToken(opts.deps, token, request.ip);
+        actor = await authenticateToken(opts.deps, credential.token, request.ip);
       } catch (err) {
-        if (err instanceof AppError) return refuse(err);
-        throw err;
+        if (!(err instanceof AppError)) throw err;
+        // An expired or revoked session in the cookie: back to the form, the stale cookie cleared.
+        if (!credential.fromHeader && wantsPage(request)) return reply.code(303).header('set-cookie', sessionCookie(request, '', 0)).header('location', ADMIN_LOGIN_PATH).send();
+        return refuse(err);
       }
-      if (!opts.operators.includes(actor.name.toLowerCase())) return refuse(forbidden('Only operators may open the queue dashboard'));
-      if (fromRequest) {
-        reply.header('set-cookie', `${COOKIE}=${encodeURIComponent(fromRequest)}; Path=${ADMIN_QUEUES_PATH}; HttpOnly; SameSite=Strict; Max-Age=3600`);
-      }
+      if (!isOperator(actor.name)) return refuse(forbidden('Only operators may open the queue dashboard'));
+      if (credential.fromHeader) reply.header('set-cookie', sessionCookie(request, credential.token, 3600));
     });
     await scope.register(serverAdapter.registerPlugin(), { prefix: ADMIN_QUEUES_PATH });
   });
