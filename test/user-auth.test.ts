@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expirySweep } from '../src/core/licenses/expiry-sweep.js';
 import { signUserToken, userTokenKey } from '../src/core/users/user-token.js';
 import { client, startHarness, type Harness, type Seller } from './support/harness.js';
 
@@ -87,6 +88,29 @@ describe('end users of an application', () => {
     const wrongDevice = await post('update-license', { old_license_key: second!.license_key, new_license_key: third!.license_key, hwid: 'PC-OTHER' });
     expect(wrongDevice.json().code).toBe('HWID_MISMATCH');
     expect((await s.call('GET', `/api/licenses/${third!.id}`)).json().status).toBe('inactive');
+  });
+
+  it('ends the old license when a user moves, so it cannot be handed on (README: user authentication)', async () => {
+    const [oldLicense, newLicense] = await s.generate(plan.id, 2);
+    await post('create', { license_key: oldLicense!.license_key, username: 'upgrader', password: 'hunter2hunter2', hwid: 'PC-U' });
+    expect((await client(h, '/api/licenses/validate', { app_id: app.app_id, license_key: oldLicense!.license_key, hwid: 'PC-U' })).json().success).toBe(true);
+    const moved = await post('update-license', { old_license_key: oldLicense!.license_key, new_license_key: newLicense!.license_key, hwid: 'PC-U' });
+    expect(moved.statusCode).toBe(200);
+
+    const again = await client(h, '/api/licenses/validate', { app_id: app.app_id, license_key: oldLicense!.license_key, hwid: 'PC-U' });
+    expect(again.json()).toMatchObject({ success: false, code: 'EXPIRED' });
+    expect((await client(h, '/api/licenses/check-expiration', { app_id: app.app_id, license_key: oldLicense!.license_key })).json()).toMatchObject({ status: 'expired', expired: true });
+    expect((await s.call('GET', `/api/licenses/${oldLicense!.id}`)).json().status).toBe('expired');
+    expect((await client(h, '/api/licenses/validate', { app_id: app.app_id, license_key: newLicense!.license_key, hwid: 'PC-U' })).json().success).toBe(true);
+
+    // The sweep makes it so in the row and tells the seller's webhooks once.
+    await expirySweep(h.deps, { noticeDays: [] });
+    const [row] = await h.deps.db.query<{ status: string }>('select status from licenses where id = $1', [oldLicense!.id]);
+    expect(row!.status).toBe('expired');
+    const events = await h.deps.db.query<{ n: number }>(`select count(*)::int as n from outbox where type = 'license.expired' and (payload->'license'->>'id')::int = $1`, [oldLicense!.id]);
+    expect(events[0]!.n).toBe(1);
+    const audit = await s.call('GET', `/api/applications/${app.id}/logs?type=audit&per_page=50`);
+    expect(JSON.stringify(audit.json())).toContain('from_license_ended_at');
   });
 
   it('rejects forged, expired and foreign tokens', async () => {

@@ -119,12 +119,32 @@ export async function updateUserLicense(deps: Deps, app: ClientApplication, inpu
   if (fresh.status !== 'inactive' || (await userOfLicense(deps, fresh.id))) throw conflict('The new license has already been used', 'LICENSE_IN_USE');
   const outcome = await validateLicense(deps, app, { license_key: input.new_license_key, hwid: input.hwid, ip: input.ip ?? null });
   if (!outcome.success) refuse(outcome);
+  const now = deps.clock.now();
   const moved = await deps.db.orm.transaction(async (tx) => {
     const [taken] = await tx.select({ id: appUsers.id }).from(appUsers).where(eq(appUsers.licenseId, fresh.id)).for('update');
     if (taken) throw conflict('The new license has already been used', 'LICENSE_IN_USE');
-    const [row] = await tx.update(appUsers).set({ licenseId: fresh.id }).where(eq(appUsers.id, user.id)).returning();
-    await writeAudit(tx, clientActor(app, input.ip), { applicationId: app.id, action: 'user.license_updated', target: `user:${user.id}`, details: { from_license_id: old.id, to_license_id: fresh.id } });
-    return row!;
+    const [row] = await tx
+      .update(appUsers)
+      .set({ licenseId: fresh.id })
+      .where(and(eq(appUsers.id, user.id), eq(appUsers.licenseId, old.id)))
+      .returning();
+    // A concurrent move of the same user got there first: this one changes nothing.
+    if (!row) throw conflict('The user has moved to another license meanwhile', 'LICENSE_IN_USE');
+    // The old license ends with the move, so it cannot be handed on and used next to the new one.
+    // Ending it is setting its end to now: the one expiry rule then applies everywhere (validate,
+    // check-expiration, views), and the expiry sweep marks it expired and emits license.expired.
+    // A banned license stays banned.
+    await tx
+      .update(licenses)
+      .set({ expiresAt: sql`least(coalesce(${licenses.expiresAt}, ${now.toISOString()}::timestamptz), ${now.toISOString()}::timestamptz)`, updatedAt: now })
+      .where(and(eq(licenses.id, old.id), sql`${licenses.status} <> 'banned'`));
+    await writeAudit(tx, clientActor(app, input.ip), {
+      applicationId: app.id,
+      action: 'user.license_updated',
+      target: `user:${user.id}`,
+      details: { from_license_id: old.id, to_license_id: fresh.id, from_license_ended_at: now.toISOString() },
+    });
+    return row;
   });
   return { message: 'License updated successfully', token: tokenFor(deps, app, moved), user: toUserView(moved) };
 }
