@@ -121,6 +121,29 @@ describe.each(JOB_PROVIDERS)('the expiry sweep with the $name job provider', (pr
     expect(await mine('license.expiring_soon', soon!.id)).toHaveLength(1);
     expect((await s.call('GET', `/api/licenses/${gone!.id}`)).json().status).toBe('expired');
   });
+
+  it('applies one expiry rule to a license reset back to inactive after its date passed', async () => {
+    clock.set(new Date('2026-09-01T00:00:00Z'));
+    const s = await h.seller();
+    const { app, plan } = await s.setup({ plan: { duration_days: 1 } });
+    const [lic] = await s.generate(plan.id);
+    await client(h, '/api/licenses/validate', { app_id: app.app_id, license_key: lic!.license_key, hwid: 'PC' });
+    // A reset disables the license (inactive) and keeps its date.
+    expect((await s.call('POST', `/api/licenses/${lic!.id}/reset-hwid`)).json().license.status).toBe('inactive');
+    clock.set(new Date('2026-09-02T00:00:01Z'));
+
+    expect((await client(h, '/api/licenses/validate', { app_id: app.app_id, license_key: lic!.license_key, hwid: 'PC' })).json().code).toBe('EXPIRED');
+    expect((await client(h, '/api/licenses/check-expiration', { app_id: app.app_id, license_key: lic!.license_key })).json()).toMatchObject({ status: 'expired', expired: true, remaining_seconds: 0 });
+    expect((await s.call('GET', `/api/licenses/${lic!.id}`)).json().status).toBe('expired');
+    expect((await s.call('GET', `/api/statistics?application_id=${app.id}`)).json().licenses).toMatchObject({ expired: 1, inactive: 0 });
+
+    // (Licenses of the tests above end by this date too: the sweep's count covers them all.)
+    expect((await expirySweep(h.deps, { noticeDays })).expired).toBeGreaterThanOrEqual(1);
+    expect((await expirySweep(h.deps, { noticeDays })).expired).toBe(0);
+    expect((await events('license.expired')).filter((e) => e.license_id === lic!.id)).toHaveLength(1);
+    const [row] = await h.deps.db.query<{ status: string }>('select status from licenses where id = $1', [lic!.id]);
+    expect(row!.status).toBe('expired');
+  });
 });
 
 describe.each(JOB_PROVIDERS_AND_PGLITE)('the expiry sweep on its interval with the $name job provider', (provider) => {

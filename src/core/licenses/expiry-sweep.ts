@@ -5,6 +5,7 @@ import { system } from '../actor.js';
 import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
 import { emitEvent, licenseEventData } from '../events/emit-event.js';
+import { EXPIRING_STATUSES } from './license-view.js';
 
 export interface SweepResult {
   expired: number;
@@ -17,7 +18,7 @@ const sweeper = system('expiry-sweep');
 type LicenseRow = typeof licenses.$inferSelect;
 
 /**
- * Marks licenses past `expires_at` as expired and emits `license.expired`, and emits
+ * Marks licenses past `expires_at` (active, or inactive after a reset) as expired and emits `license.expired`, and emits
  * `license.expiring_soon` when a license enters one of the notice windows (e.g. 3 days, 1 day).
  * Each notice is a row keyed (license, kind, expires_at) written in the same transaction as its
  * outbox event: however many sweeps overlap or crash, each is sent exactly once per license and
@@ -35,7 +36,9 @@ export async function expirySweep(deps: Deps, opts: { noticeDays: number[]; batc
       .from(licenses)
       .where(
         and(
-          inArray(licenses.status, ['active', 'expired']),
+          // Every status the one expiry rule applies to (license-view.ts), and expired rows
+          // marked by validation before the sweep got to them (their notice is still owed).
+          inArray(licenses.status, [...EXPIRING_STATUSES, 'expired']),
           lte(licenses.expiresAt, now),
           noNotice('expired'),
         ),
@@ -47,7 +50,7 @@ export async function expirySweep(deps: Deps, opts: { noticeDays: number[]; batc
     await tx
       .update(licenses)
       .set({ status: 'expired', updatedAt: now })
-      .where(and(inArray(licenses.id, due.map((l) => l.id)), eq(licenses.status, 'active')));
+      .where(and(inArray(licenses.id, due.map((l) => l.id)), inArray(licenses.status, [...EXPIRING_STATUSES])));
     await notify(tx, due.map((l) => ({ ...l, status: 'expired' as const })), 'expired', 'license.expired', () => ({}));
     return due.map((l) => l.id);
   });

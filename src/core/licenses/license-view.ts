@@ -1,14 +1,29 @@
-import type { LicenseStatus, licenses, plans } from '../../db/schema.js';
+import { sql, type SQL } from 'drizzle-orm';
+import { licenses, type LicenseStatus, type plans } from '../../db/schema.js';
 
 type LicenseRow = typeof licenses.$inferSelect;
 type PlanRef = Pick<typeof plans.$inferSelect, 'id' | 'name' | 'durationDays'>;
 
 /**
- * An active license whose time ran out is expired, whether or not the expiry sweep has marked it
- * yet; every door shows the same status.
+ * The one rule of expiry: a license whose end has passed is expired — whether or not the expiry
+ * sweep has marked it yet, and whether it is active or back to inactive (a HWID reset keeps the
+ * date) — unless it is banned. Validate, check-expiration, the views, lists, statistics, Discord
+ * and the sweep all apply it (here, or in SQL through `effectiveStatusSql`).
  */
+export const EXPIRING_STATUSES = ['active', 'inactive'] as const satisfies readonly LicenseStatus[];
+
 export function effectiveStatus(status: LicenseStatus, expiresAt: Date | null, now: Date): LicenseStatus {
-  return status === 'active' && expiresAt !== null && expiresAt.getTime() <= now.getTime() ? 'expired' : status;
+  return (status === 'active' || status === 'inactive') && expiresAt !== null && expiresAt.getTime() <= now.getTime() ? 'expired' : status;
+}
+
+/** `effectiveStatus` as a SQL expression over the licenses table, for reads that group or filter. */
+export function effectiveStatusSql(now: Date): SQL<LicenseStatus> {
+  return sql<LicenseStatus>`case when ${licenses.status} in ('active', 'inactive') and ${licenses.expiresAt} <= ${now.toISOString()}::timestamptz then 'expired' else ${licenses.status} end`;
+}
+
+/** The same expression over raw SQL text: `alias` names the licenses row, `nowParam` a timestamptz parameter ($n). */
+export function effectiveStatusText(alias: string, nowParam: string): string {
+  return `case when ${alias}.status in ('active', 'inactive') and ${alias}.expires_at <= ${nowParam}::timestamptz then 'expired' else ${alias}.status end`;
 }
 
 export const toPlanRef = (p: PlanRef) => ({ id: p.id, name: p.name, duration_days: p.durationDays });

@@ -3,6 +3,7 @@ import { appUsers, applicationMembers, dailyCounters, licenses } from '../../db/
 import type { SellerActor } from '../actor.js';
 import { requireApplication } from '../applications/access.js';
 import type { Deps } from '../deps.js';
+import { effectiveStatusSql } from '../licenses/license-view.js';
 
 const DAY = 86_400_000;
 
@@ -27,7 +28,7 @@ export async function getStatistics(deps: Deps, actor: SellerActor, applicationI
   }
   const byStatus = await deps.db.orm
     .select({
-      status: sql<string>`case when ${licenses.status} = 'active' and ${licenses.expiresAt} <= ${now.toISOString()}::timestamptz then 'expired' else ${licenses.status} end`,
+      status: effectiveStatusSql(now),
       n: sql<number>`count(*)::int`,
     })
     .from(licenses)
