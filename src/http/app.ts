@@ -15,7 +15,6 @@ import { clientLicenseRoutes } from './routes/client-licenses.js';
 import { healthRoutes, type HealthCheck } from './routes/health.js';
 import { licenseRoutes } from './routes/licenses.js';
 import { planRoutes } from './routes/plans.js';
-import { adminQueueRoutes } from './routes/admin-queues.js';
 import { jobRoutes } from './routes/jobs.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { variableRoutes } from './routes/variables.js';
@@ -26,10 +25,10 @@ import { logRoutes } from './routes/logs.js';
 import { statisticsRoutes } from './routes/statistics.js';
 import type { JobSystem } from '../jobs/job-system.js';
 import type { DiscordBot } from '../discord/bot.js';
-import { discordInteractionRoutes } from '../discord/adapters/http-interactions.js';
 import { installStorableTextGuard } from './storable-text.js';
 import { installRateLimits } from './rate-limits.js';
 import { installEncryptedAnswers } from './body-encryption.js';
+import { installRoutePolicy } from './route-policy.js';
 import { installClientGuard } from './client-guard.js';
 import { applyServerLimits, DEFAULT_HTTP_LIMITS, fastifyServerOptions, type HttpServerLimits } from './server-limits.js';
 
@@ -88,6 +87,7 @@ export async function buildApp(deps: Deps, opts: BuildAppOptions = {}): Promise<
   // Encryption's onSend must run before signing's: the signature covers the encrypted bytes.
   installEncryptedAnswers(app);
   installClientSigning(app, { thread: opts.signingThread ?? true });
+  installRoutePolicy(app);
   installClientGuard(app, deps);
   installIdempotency(app, deps);
 
@@ -128,7 +128,15 @@ export async function buildApp(deps: Deps, opts: BuildAppOptions = {}): Promise<
   await app.register(collaboratorRoutes, { deps });
   await app.register(logRoutes, { deps });
   await app.register(statisticsRoutes, { deps });
-  if (opts.discord) await discordInteractionRoutes(app, { ...opts.discord, redis: opts.jobs?.redis ?? null, redisPrefix: opts.rateLimits?.prefix ?? 'keycord' });
-  if (opts.jobs) await adminQueueRoutes(app, { deps, queues: opts.jobs.queues, operators: opts.operators ?? [] });
+  // Loaded only where they serve: Discord's door when the bot is on, the Bull Board dashboard (with
+  // its own UI and validation libraries) when BullMQ runs the jobs. Each is memory held for good.
+  if (opts.discord) {
+    const { discordInteractionRoutes } = await import('../discord/adapters/http-interactions.js');
+    await discordInteractionRoutes(app, { ...opts.discord, redis: opts.jobs?.redis ?? null, redisPrefix: opts.rateLimits?.prefix ?? 'keycord' });
+  }
+  if (opts.jobs) {
+    const { adminQueueRoutes } = await import('./routes/admin-queues.js');
+    await adminQueueRoutes(app, { deps, queues: opts.jobs.queues, operators: opts.operators ?? [] });
+  }
   return app;
 }

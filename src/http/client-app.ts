@@ -6,7 +6,6 @@ import type { Deps } from '../core/deps.js';
 import { notFound } from '../core/errors.js';
 import type { ClientCredentials } from '../core/users/client-credentials.js';
 import { bearerToken } from './authenticate.js';
-import { routeId } from './client-routes.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -53,5 +52,5 @@ export const nonce = z.string().regex(NONCE_PATTERN, '8–64 visible ASCII chara
  * will carry `nonce` and `request` = the route with `subject`, inside the signed body.
  */
 export function bindClientAnswer(request: FastifyRequest, nonce: string | undefined, subject: RequestSubject) {
-  request.answerBinding = { nonce, request: requestIdentity(routeId(request.method, request.routeOptions.url ?? request.url), subject) };
+  request.answerBinding = { nonce, request: requestIdentity(`${request.method} ${request.routeOptions.url ?? request.url}`, subject) };
 }

@@ -4,7 +4,7 @@ import { isAppId, type ClientApplication } from '../core/applications/applicatio
 import type { Deps } from '../core/deps.js';
 import { AppError } from '../core/errors.js';
 import { openEncryptedRequest } from './body-encryption.js';
-import { CLIENT_ROUTES, routeId } from './client-routes.js';
+import { routePolicy } from './route-policy.js';
 import { FixedWindows } from './fixed-windows.js';
 
 /** Requests per client IP per minute to applications that are unknown (or ids that are malformed). */
@@ -108,8 +108,7 @@ export function installClientGuard(app: FastifyInstance, deps: Deps) {
   };
 
   app.addHook('onRoute', (route: RouteOptions) => {
-    const methods = Array.isArray(route.method) ? route.method : [route.method];
-    if (!methods.some((m) => CLIENT_ROUTES.has(routeId(m, route.url)))) return;
+    if (routePolicy(route).access !== 'client') return;
     const existing = route.preValidation;
     route.preValidation = existing ? [...(Array.isArray(existing) ? existing : [existing]), guard] : [guard];
   });

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import type { Redis } from 'ioredis';
 import { AppError } from '../core/errors.js';
-import { CLIENT_ROUTES } from './client-routes.js';
+import { routePolicy, type RouteLimit } from './route-policy.js';
 import { compactKey, FixedWindows } from './fixed-windows.js';
 
 type Counter = { current: number; ttl: number };
@@ -84,24 +84,21 @@ export interface RateLimitSettings {
   prefix: string;
 }
 
-/** Where passwords are tried: limited per IP, tightly, against brute force. */
-const LOGIN_ROUTES = new Set(['POST /api/auth/register', 'POST /api/auth/login', 'POST /api/user-auth/create', 'POST /api/user-auth/login', 'POST /admin/queues/login']);
-// Login routes of the client API are limited as logins (per IP), the rest per application.
-const UNLIMITED = /^\/(api\/health|openapi\.json|docs|discord\/|admin\/)/;
-
 /**
- * Rate limits with @fastify/rate-limit: seller routes per token and password routes per IP,
- * shared through Redis. Over the limit: 429 RATE_LIMITED with Retry-After and the RateLimit-*
- * headers. (Client routes: see client-guard.ts.)
+ * Rate limits with @fastify/rate-limit, by the class each route declares (route-policy.ts): seller
+ * routes per token and password routes per IP, shared through Redis. Over the limit: 429
+ * RATE_LIMITED with Retry-After and the RateLimit-* headers. (Client routes: see client-guard.ts.)
  */
 export async function installRateLimits(app: FastifyInstance, settings: RateLimitSettings) {
   const store = new RedisWithFallback(settings.redis, `${settings.prefix}:ratelimit:`);
   app.addHook('onRoute', (route: RouteOptions) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
-    const id = `${methods[0]} ${route.url}`;
     if (methods.includes('HEAD')) return;
-    if (!LOGIN_ROUTES.has(id) && (!route.url.startsWith('/api/') || UNLIMITED.test(route.url))) return;
-    const limit = limitFor(id);
+    // The class each route declares (route-policy.ts). Outside /api (docs, the Discord door, the
+    // dashboard's own pages) only a declared class counts: those routes are not seller routes.
+    const declared = (route.config as { limit?: unknown } | undefined)?.limit !== undefined;
+    if (!route.url.startsWith('/api/') && !declared) return;
+    const limit = limitFor(routePolicy(route).limit);
     if (limit) route.config = { ...(route.config as object), rateLimit: limit } as typeof route.config;
   });
   await app.register(rateLimit, {
@@ -113,10 +110,9 @@ export async function installRateLimits(app: FastifyInstance, settings: RateLimi
     errorResponseBuilder: (_request, context) => new AppError('RATE_LIMITED', `Too many requests; retry in ${context.after}`, 429),
   });
 
-  function limitFor(id: string) {
-    if (LOGIN_ROUTES.has(id)) return { max: settings.authPerMinute, timeWindow: 60_000, groupId: 'login', keyGenerator: (r: FastifyRequest) => `ip:${compactKey(r.ip)}` };
-    // Client routes are limited per application and IP by the client guard, in process.
-    if (CLIENT_ROUTES.has(id)) return false;
+  function limitFor(limit: RouteLimit) {
+    if (limit === 'login') return { max: settings.authPerMinute, timeWindow: 60_000, groupId: 'login', keyGenerator: (r: FastifyRequest) => `ip:${compactKey(r.ip)}` };
+    if (limit !== 'seller') return false;
     return {
       max: settings.sellerPerMinute,
       timeWindow: 60_000,

@@ -79,10 +79,10 @@ export async function adminQueueRoutes(app: FastifyInstance, opts: { deps: Deps;
       done(null, Object.fromEntries(new URLSearchParams(body as string)));
     });
 
-    scope.get(ADMIN_LOGIN_PATH, { schema: { hide: true } }, async (_request, reply) => sendLoginPage(reply, 200));
+    scope.get(ADMIN_LOGIN_PATH, { config: { access: 'public' }, schema: { hide: true } }, async (_request, reply) => sendLoginPage(reply, 200));
 
-    // Limited per IP like every other place a password is tried (rate-limits.ts: login routes).
-    scope.post(ADMIN_LOGIN_PATH, { schema: { hide: true } }, async (request, reply) => {
+    // Limited per IP like every other place a password is tried.
+    scope.post(ADMIN_LOGIN_PATH, { config: { access: 'public', limit: 'login' }, schema: { hide: true } }, async (request, reply) => {
       const form = (request.body ?? {}) as Record<string, unknown>;
       const login = typeof form.login === 'string' ? form.login.trim() : '';
       const password = typeof form.password === 'string' ? form.password : '';
@@ -98,7 +98,7 @@ export async function adminQueueRoutes(app: FastifyInstance, opts: { deps: Deps;
       return reply.code(303).header('set-cookie', sessionCookie(request, session.token, sessionMaxAgeS)).header('location', ADMIN_QUEUES_PATH).send();
     });
 
-    scope.post(ADMIN_LOGOUT_PATH, { schema: { hide: true } }, async (request, reply) =>
+    scope.post(ADMIN_LOGOUT_PATH, { config: { access: 'public' }, schema: { hide: true } }, async (request, reply) =>
       reply.code(303).header('set-cookie', sessionCookie(request, '', 0)).header('location', ADMIN_LOGIN_PATH).send(),
     );
 

@@ -14,6 +14,7 @@ export const authRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { d
   app.post(
     '/api/auth/register',
     {
+      config: { access: 'public', limit: 'login' },
       schema: {
         tags,
         summary: 'Create a developer account',
@@ -33,6 +34,7 @@ export const authRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { d
   app.post(
     '/api/auth/login',
     {
+      config: { access: 'public', limit: 'login' },
       schema: {
         tags,
         summary: 'Log in with email or username',

@@ -18,6 +18,7 @@ export const clientLicenseRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async 
   app.post(
     '/api/licenses/validate',
     {
+      config: { access: 'client' },
       schema: {
         tags,
         summary: 'Validate a key with the HWID (signed response)',
@@ -38,7 +39,7 @@ export const clientLicenseRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async 
 
   app.post(
     '/api/licenses/check-expiration',
-    { schema: { tags, summary: "How long a key has left (signed response)", body: z.object(clientBase) } },
+    { config: { access: 'client' }, schema: { tags, summary: "How long a key has left (signed response)", body: z.object(clientBase) } },
     async (request) => {
       bindClientAnswer(request, request.body.nonce, { license_key: request.body.license_key });
       const clientApp = await resolveClientApp(deps, request, request.body.app_id);

@@ -117,6 +117,7 @@ const clientFileRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { de
     {
       // A HEAD would run the license check (and could activate a key) for nothing.
       exposeHeadRoute: false,
+      config: { access: 'client' },
       schema: {
         tags: ['Client'],
         summary: 'Download a file: needs license_key + hwid that validate, or a user token (streamed; signed over file id, nonce and sha256)',

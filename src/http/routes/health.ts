@@ -13,7 +13,7 @@ export interface HealthOptions {
 }
 
 export const healthRoutes: FastifyPluginAsyncZod<HealthOptions> = async (app, opts) => {
-  app.get('/api/health', { schema: { tags: ['Health'], summary: 'Service health' } }, async (_request, reply) => {
+  app.get('/api/health', { config: { access: 'public' }, schema: { tags: ['Health'], summary: 'Service health' } }, async (_request, reply) => {
     const availability = opts.deps.dbAvailability;
     const database = await settleWithin(
       opts.deps.db.query('select 1').then(

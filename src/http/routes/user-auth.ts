@@ -20,7 +20,7 @@ const clientApp = resolveClientApp;
 export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
   app.post(
     '/api/user-auth/create',
-    { schema: { tags, summary: 'Register a user with a license', body: z.object({ app_id: appId, license_key: licenseKey, username, password, hwid, nonce: clientNonce }) } },
+    { config: { access: 'client', limit: 'login' }, schema: { tags, summary: 'Register a user with a license', body: z.object({ app_id: appId, license_key: licenseKey, username, password, hwid, nonce: clientNonce }) } },
     async (request, reply) => {
       const { body } = request;
       bindClientAnswer(request, body.nonce, { username: body.username, license_key: body.license_key, hwid: body.hwid });
@@ -31,7 +31,7 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
 
   app.post(
     '/api/user-auth/login',
-    { schema: { tags, summary: 'Log in with username, password and HWID', body: z.object({ app_id: appId, username: z.string().min(1).max(64), password: z.string().min(1).max(256), hwid, nonce: clientNonce }) } },
+    { config: { access: 'client', limit: 'login' }, schema: { tags, summary: 'Log in with username, password and HWID', body: z.object({ app_id: appId, username: z.string().min(1).max(64), password: z.string().min(1).max(256), hwid, nonce: clientNonce }) } },
     async (request) => {
       bindClientAnswer(request, request.body.nonce, { username: request.body.username, hwid: request.body.hwid });
       return loginUser(deps, await clientApp(deps, request, request.body.app_id), { ...request.body, ip: request.ip });
@@ -40,7 +40,7 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
 
   app.post(
     '/api/user-auth/validate-license',
-    { schema: { tags, summary: "Validate a user's license and get their token", body: z.object({ app_id: appId, license_key: licenseKey, hwid, nonce: clientNonce }) } },
+    { config: { access: 'client' }, schema: { tags, summary: "Validate a user's license and get their token", body: z.object({ app_id: appId, license_key: licenseKey, hwid, nonce: clientNonce }) } },
     async (request) => {
       bindClientAnswer(request, request.body.nonce, { license_key: request.body.license_key, hwid: request.body.hwid });
       return validateUserLicense(deps, await clientApp(deps, request, request.body.app_id), { ...request.body, ip: request.ip });
@@ -49,7 +49,7 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
 
   app.post(
     '/api/user-auth/update-license',
-    { schema: { tags, summary: 'Move a user to a new, unused license', body: z.object({ app_id: appId, old_license_key: licenseKey, new_license_key: licenseKey, hwid, nonce: clientNonce }) } },
+    { config: { access: 'client' }, schema: { tags, summary: 'Move a user to a new, unused license', body: z.object({ app_id: appId, old_license_key: licenseKey, new_license_key: licenseKey, hwid, nonce: clientNonce }) } },
     async (request) => {
       const { body } = request;
       bindClientAnswer(request, body.nonce, { old_license_key: body.old_license_key, new_license_key: body.new_license_key, hwid: body.hwid });
@@ -57,7 +57,7 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
     },
   );
 
-  app.get('/api/user-auth/me', { schema: { tags, summary: 'The user of a token, with their license', querystring: z.object({ nonce: clientNonce }) } }, async (request) => {
+  app.get('/api/user-auth/me', { config: { access: 'client' }, schema: { tags, summary: 'The user of a token, with their license', querystring: z.object({ nonce: clientNonce }) } }, async (request) => {
     const token = bearerToken(request);
     bindClientAnswer(request, request.query.nonce, { user_token: token ?? undefined });
     const id = token ? tokenApplicationId(token) : null;

@@ -55,6 +55,7 @@ const clientVariableRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
   app.get(
     '/api/variables/:name',
     {
+      config: { access: 'client' },
       schema: {
         tags: ['Client'],
         summary: 'Read a variable (signed response); a private one needs license_key + hwid, or a user token',
