@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { operationIdFor } from '../src/http/operation-ids.js';
 import { routePolicy } from '../src/http/route-policy.js';
 import { startHarness, type Harness } from './support/harness.js';
 
@@ -62,5 +63,17 @@ describe('route policy', () => {
       statuses.push(res.statusCode);
     }
     expect(statuses).toEqual([401, 401, 401, 429]);
+  });
+});
+
+describe('operation ids', () => {
+  it('name every documented operation once, from its method and path', async () => {
+    expect(operationIdFor('POST', '/api/licenses/:id/reset-hwid')).toBe('postLicensesByIdResetHwid');
+    expect(operationIdFor('GET', '/api/applications/:id/licenses')).toBe('getApplicationsByIdLicenses');
+    const { paths } = await document();
+    const ids = Object.values(paths).flatMap((methods) => Object.values(methods).map((o) => (o as { operationId?: string }).operationId));
+    expect(ids.length).toBeGreaterThan(50);
+    for (const id of ids) expect(id).toMatch(/^[a-z]+[A-Za-z0-9]*$/);
+    expect(new Set(ids).size).toBe(ids.length);
   });
 });

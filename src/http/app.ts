@@ -29,6 +29,7 @@ import { installStorableTextGuard } from './storable-text.js';
 import { installRateLimits } from './rate-limits.js';
 import { installEncryptedAnswers } from './body-encryption.js';
 import { installRoutePolicy } from './route-policy.js';
+import { installOperationIds } from './operation-ids.js';
 import { installClientGuard } from './client-guard.js';
 import { applyServerLimits, DEFAULT_HTTP_LIMITS, fastifyServerOptions, type HttpServerLimits } from './server-limits.js';
 
@@ -88,6 +89,7 @@ export async function buildApp(deps: Deps, opts: BuildAppOptions = {}): Promise<
   installEncryptedAnswers(app);
   installClientSigning(app, { thread: opts.signingThread ?? true });
   installRoutePolicy(app);
+  installOperationIds(app);
   installClientGuard(app, deps);
   installIdempotency(app, deps);
 
