@@ -6,6 +6,45 @@ export interface Target {
   body: string;
   /** Every response must be exactly this (checked by autocannon, counted as mismatches). */
   expectBody: string;
+  /**
+   * Instead of the one `body`: a body picked at random for every request (many distinct keys),
+   * and the check each answer must pass in place of `expectBody`.
+   */
+  random?: { bodies: string[]; accepts(body: string): boolean };
+  /**
+   * Instead of the one POST to `url`: the next request of a sequence each time (writes that
+   * change state, e.g. ban then unban), sent with `headers`; each answer must pass `accepts`.
+   */
+  sequence?: { headers: Record<string, string>; next(): SequencedRequest; accepts(body: string): boolean };
+}
+
+export interface SequencedRequest {
+  method: 'POST' | 'PUT' | 'DELETE';
+  path: string;
+  /** JSON, `{}` for a route without a body (a JSON content type with no body is refused). */
+  body: string;
+  /** This request's own headers in place of the target's (a signature over this very body). */
+  headers?: Record<string, string>;
+}
+
+/** autocannon options that send `target.sequence`'s requests in order and check each answer. */
+function sequencedRequests(target: Target) {
+  const { headers, next, accepts } = target.sequence!;
+  return {
+    headers: { 'content-type': 'application/json', ...headers },
+    requests: [{ setupRequest: (req: object) => ({ ...req, ...next() }) }],
+    verifyBody: (body: string | Buffer | undefined) => accepts(String(body ?? '')),
+  };
+}
+
+/** autocannon options that send `target.random`'s bodies in random order and check each answer. */
+function randomBodies(target: Target) {
+  const { bodies, accepts } = target.random!;
+  const pick = () => bodies[Math.floor(Math.random() * bodies.length)]!;
+  return {
+    requests: [{ method: 'POST' as const, setupRequest: (req: object) => ({ ...req, body: pick() }) }],
+    verifyBody: (body: string | Buffer | undefined) => accepts(String(body ?? '')),
+  };
 }
 
 export interface LoadResult {
@@ -45,7 +84,7 @@ export function runLoad(target: Target, opts: { connections: number; durationS: 
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: target.body,
-        expectBody: target.expectBody,
+        ...(target.random ? randomBodies(target) : target.sequence ? sequencedRequests(target) : { expectBody: target.expectBody }),
         connections: opts.connections,
         duration: opts.durationS,
       },

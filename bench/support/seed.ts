@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { Db } from '../../src/db/client.js';
 
 export interface Seeded {
   /** The application's public UUID, as client apps send it. */
@@ -42,4 +43,33 @@ export async function seedThroughApi(app: FastifyInstance, count: number): Promi
   const first = await call('POST', '/api/licenses/validate', { app_id: application.app_id, license_key: licenseKey, hwid });
   if (first.code !== 'VALID') throw new Error(`activation failed: ${JSON.stringify(first)}`);
   return { appId: application.app_id, applicationId: application.id, licenseKey, hwid, licenseCount: keys.length };
+}
+
+/** A key and the HWID it is bound to: one request body of the random-key benchmark. */
+export interface BoundKey {
+  licenseKey: string;
+  hwid: string;
+}
+
+/**
+ * Binds every still-inactive key of the application to a HWID of its own, as its first validation
+ * would (status, HWID, activation time, expiry from the key's duration, last use) — written in one
+ * statement, because 100,000 first validations through the API would make the seeding the bench.
+ * No events are written: the bench application has no webhooks or Discord link to tell.
+ * Then VACUUM ANALYZE, the state autovacuum leaves a table in between bulk changes.
+ */
+export async function activateEveryKey(db: Db, applicationId: number, now = new Date()): Promise<BoundKey[]> {
+  await db.query(
+    `update licenses set status = 'active', hwids = array['BENCH-PC-' || id], activated_at = $2::timestamptz,
+       expires_at = case when duration_days > 0 then $2::timestamptz + make_interval(days => duration_days) end,
+       last_used = $2::timestamptz, updated_at = $2::timestamptz
+     where application_id = $1 and status = 'inactive'`,
+    [applicationId, now.toISOString()],
+  );
+  await db.query('vacuum analyze licenses');
+  const rows = await db.query<{ license_key: string; hwid: string }>(
+    `select license_key, hwids[1] as hwid from licenses where application_id = $1 and status = 'active' order by id`,
+    [applicationId],
+  );
+  return rows.map((r) => ({ licenseKey: r.license_key, hwid: r.hwid }));
 }

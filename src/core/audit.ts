@@ -9,10 +9,10 @@ export interface AuditEntry {
   details?: Record<string, unknown>;
 }
 
-/** Written inside the caller's transaction, so a change and its audit entry commit together. */
-export async function writeAudit(tx: Executor, actor: Actor, entry: AuditEntry): Promise<void> {
+/** The columns of an audit entry: who acted (from the actor alone), what, on what. */
+export function auditRow(actor: Actor, entry: AuditEntry) {
   const who = actorIdentity(actor);
-  await tx.insert(auditLogs).values({
+  return {
     applicationId: entry.applicationId ?? null,
     actorKind: who.kind,
     actorId: who.id,
@@ -21,5 +21,10 @@ export async function writeAudit(tx: Executor, actor: Actor, entry: AuditEntry):
     target: entry.target ?? null,
     details: entry.details ?? null,
     ip: who.ip,
-  });
+  };
+}
+
+/** Written inside the caller's transaction, so a change and its audit entry commit together. */
+export async function writeAudit(tx: Executor, actor: Actor, entry: AuditEntry): Promise<void> {
+  await tx.insert(auditLogs).values(auditRow(actor, entry));
 }

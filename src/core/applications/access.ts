@@ -15,6 +15,22 @@ const NEEDED: Record<Need, number> = { read: 0, manage: 1, admin: 2, owner: 3 };
 export const roleAllows = (role: Role, need: Need) => RANK[role] >= NEEDED[need];
 
 /**
+ * What a seller's access check reads of an application: everything its API view shows, never the
+ * sealed secret and signing key (only the client API and a secret rotation need those).
+ */
+const APPLICATION_COLUMNS = {
+  id: applications.id,
+  appId: applications.appId,
+  ownerId: applications.ownerId,
+  name: applications.name,
+  description: applications.description,
+  publicKey: applications.publicKey,
+  settings: applications.settings,
+  createdAt: applications.createdAt,
+  updatedAt: applications.updatedAt,
+};
+
+/**
  * Loads an application for a seller and checks the role. An application the developer has no part
  * in is a 404, exactly as if it did not exist; a visible one the role may not change is a 403.
  */
@@ -22,7 +38,7 @@ export async function requireApplication(db: Executor, actor: SellerActor, appli
   // The developer who linked a server may own other applications; from that server they do not exist.
   if (actor.kind === 'discord' && actor.applicationId !== applicationId) throw notFound('Application');
   const [row] = await db
-    .select({ app: applications, role: applicationMembers.role })
+    .select({ app: APPLICATION_COLUMNS, role: applicationMembers.role })
     .from(applications)
     .innerJoin(
       applicationMembers,

@@ -5,6 +5,7 @@ import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
 import { conflict, notFound } from '../errors.js';
 import { issueToken } from './issue-token.js';
+import { tokenCacheOf } from './token-cache.js';
 
 const MAX_API_KEYS = 100;
 
@@ -49,4 +50,6 @@ export async function deleteApiKey(deps: Deps, actor: SellerActor, id: number) {
     if (deleted.length === 0) throw notFound('API key');
     await writeAudit(tx, actor, { action: 'api_key.deleted', target: `api_key:${id}` });
   });
+  // Revoked means revoked now on this instance; other instances notice within the cache's TTL.
+  tokenCacheOf(deps.db).forgetToken(id);
 }

@@ -1,36 +1,68 @@
-import { and, eq, gt, isNull, or } from 'drizzle-orm';
-import { developerTokens, developers } from '../../db/schema.js';
 import type { Actor } from '../actor.js';
 import { safeEqual, sha256Hex } from '../crypto.js';
 import type { Deps } from '../deps.js';
 import { unauthorized } from '../errors.js';
 import { API_KEY_PREFIX, SESSION_PREFIX } from './issue-token.js';
+import { tokenCacheOf, type KnownToken } from './token-cache.js';
+
+const LOOKUP = `select t.id, t.token_hash, t.kind, t.expires_at, t.last_used_at, d.id as developer_id, d.username
+from developer_tokens t join developers d on d.id = t.developer_id
+where t.token_hash = $1`;
+
+interface Row {
+  id: number;
+  token_hash: string;
+  kind: 'session' | 'api_key';
+  expires_at: Date | string | null;
+  last_used_at: Date | string | null;
+  developer_id: number;
+  username: string;
+}
+
+const toDate = (v: Date | string | null) => (v === null ? null : v instanceof Date ? v : new Date(v));
+
+/** The token behind `digest`, from the database; the stored digest is compared again in constant time. */
+async function lookUpToken(deps: Deps, digest: string): Promise<KnownToken | null> {
+  const [row] = await deps.db.query<Row>(LOOKUP, [digest]);
+  if (!row || !safeEqual(row.token_hash, digest)) return null;
+  return {
+    tokenId: row.id,
+    developerId: row.developer_id,
+    developerName: row.username,
+    kind: row.kind,
+    expiresAt: toDate(row.expires_at),
+    lastUsedAt: toDate(row.last_used_at),
+  };
+}
 
 /**
  * Resolves a bearer token (session or API key) to a developer actor. The token is looked up by
- * its SHA-256, and the stored digest is compared again in constant time.
+ * its SHA-256 — remembered briefly per database client (token-cache.ts) — and its expiry is
+ * checked against the clock on every use, cached or not.
  */
 export async function authenticateToken(deps: Deps, token: string, ip?: string): Promise<Extract<Actor, { kind: 'developer' }>> {
   if (!token.startsWith(SESSION_PREFIX) && !token.startsWith(API_KEY_PREFIX)) throw unauthorized();
   const digest = sha256Hex(token);
   const now = deps.clock.now();
-  const [row] = await deps.db.orm
-    .select({ token: developerTokens, developer: developers })
-    .from(developerTokens)
-    .innerJoin(developers, eq(developers.id, developerTokens.developerId))
-    .where(and(eq(developerTokens.tokenHash, digest), or(isNull(developerTokens.expiresAt), gt(developerTokens.expiresAt, now))))
-    .limit(1);
-  if (!row || !safeEqual(row.token.tokenHash, digest)) throw unauthorized();
+  const cache = tokenCacheOf(deps.db);
+  let known = cache.get(digest);
+  if (!known) {
+    const found = await lookUpToken(deps, digest);
+    if (!found) throw unauthorized();
+    cache.remember(digest, (known = found));
+  }
+  if (known.expiresAt && known.expiresAt <= now) throw unauthorized();
   // At most one write a minute per token: enough for "last used" in the key list.
-  if (!row.token.lastUsedAt || now.getTime() - row.token.lastUsedAt.getTime() > 60_000) {
-    await deps.db.orm.update(developerTokens).set({ lastUsedAt: now }).where(eq(developerTokens.id, row.token.id));
+  if (!known.lastUsedAt || now.getTime() - known.lastUsedAt.getTime() > 60_000) {
+    known.lastUsedAt = now;
+    await deps.db.query('update developer_tokens set last_used_at = $2::timestamptz where id = $1', [known.tokenId, now.toISOString()]);
   }
   return {
     kind: 'developer',
-    developerId: row.developer.id,
-    name: row.developer.username,
-    via: row.token.kind,
-    tokenId: row.token.id,
+    developerId: known.developerId,
+    name: known.developerName,
+    via: known.kind,
+    tokenId: known.tokenId,
     ...(ip ? { ip } : {}),
   };
 }

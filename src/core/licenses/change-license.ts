@@ -1,43 +1,67 @@
-import { eq } from 'drizzle-orm';
-import { licenses } from '../../db/schema.js';
 import type { SellerActor } from '../actor.js';
-import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
-import { emitEvent, licenseEventData, type EventType } from '../events/emit-event.js';
+import { conflict } from '../errors.js';
+import { licenseEventData, type EventType } from '../events/emit-event.js';
 import { toLicenseView } from './license-view.js';
-import { requireLicense } from './require-license.js';
+import { writeLicenseChange } from './license-writes.js';
+import { requireLicense, type LicenseRow, type SellerLicense } from './require-license.js';
 
-type LicenseRow = typeof licenses.$inferSelect;
+/** The columns a seller action may set; `writeLicenseChange` stores exactly these. */
+type ChangeableColumns = Pick<LicenseRow, 'status' | 'banReason' | 'notes' | 'durationDays' | 'expiresAt' | 'hwids' | 'lastHwidResetAt'>;
 
 export interface LicenseChange {
   action: string;
   details?: Record<string, unknown>;
-  /** The columns to set, decided from the locked current row; may throw to refuse. */
-  apply(current: LicenseRow, now: Date): Partial<typeof licenses.$inferInsert>;
-  /** The outbox event this change emits, in the same transaction. */
+  /** The columns to set, decided from the current row; may throw to refuse. */
+  apply(current: LicenseRow, now: Date): Partial<ChangeableColumns>;
+  /** The outbox event this change emits, written with the change. */
   event?: EventType;
 }
 
 /**
- * The shared shape of every seller change to one license: lock the row, check the role, update,
- * audit — one transaction — and answer the new license view.
+ * A change decided on one read is retried on a fresh read when a concurrent write got to the
+ * license first (a validation touching it, another seller action); each retry sees the newer row.
+ * Every lost race means another write landed, so attempts run out only under a flood of writes
+ * to one license — far more than the dozens of simultaneous changes the tests make.
  */
-export async function changeLicense(deps: Deps, actor: SellerActor, licenseId: number, change: LicenseChange) {
-  const now = deps.clock.now();
-  return deps.db.orm.transaction(async (tx) => {
-    const { license, plan } = await requireLicense(tx, actor, licenseId, 'manage', { lock: true });
-    const [updated] = await tx
-      .update(licenses)
-      .set({ ...change.apply(license, now), updatedAt: now })
-      .where(eq(licenses.id, licenseId))
-      .returning();
-    await writeAudit(tx, actor, {
-      applicationId: license.applicationId,
-      action: change.action,
-      target: `license:${licenseId}`,
-      details: { license_key: license.licenseKey, ...change.details },
+const MAX_ATTEMPTS = 100;
+
+/**
+ * Runs `write` on a fresh read of the license until it lands on the version it read. Shared by
+ * every seller write to one license, so "decide on the current row" holds as it did under a lock.
+ */
+export async function withCurrentLicense<T>(
+  deps: Deps,
+  actor: SellerActor,
+  licenseId: number,
+  write: (current: SellerLicense) => Promise<T | undefined>,
+): Promise<T> {
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const done = await write(await requireLicense(deps.db, actor, licenseId, 'manage'));
+    if (done !== undefined) return done;
+  }
+  throw conflict('The license kept changing while this change was being made; try again');
+}
+
+/**
+ * The shared shape of every seller change to one license: read it with the seller's role, decide
+ * the new columns, then update, audit and emit the event in one statement — and answer the new
+ * license view.
+ */
+export function changeLicense(deps: Deps, actor: SellerActor, licenseId: number, change: LicenseChange) {
+  return withCurrentLicense(deps, actor, licenseId, async ({ license, plan, version }) => {
+    const now = deps.clock.now();
+    const updated: LicenseRow = { ...license, ...change.apply(license, now), updatedAt: now };
+    const written = await writeLicenseChange(deps.db, version, updated, {
+      actor,
+      audit: {
+        applicationId: license.applicationId,
+        action: change.action,
+        target: `license:${licenseId}`,
+        details: { license_key: license.licenseKey, ...change.details },
+      },
+      ...(change.event ? { event: { type: change.event, data: licenseEventData(updated) } } : {}),
     });
-    if (change.event) await emitEvent(tx, license.applicationId, change.event, licenseEventData(updated!));
-    return toLicenseView(updated!, plan, now);
+    return written ? toLicenseView(updated, plan, now) : undefined;
   });
 }

@@ -1,17 +1,17 @@
-import { eq } from 'drizzle-orm';
-import { licenses } from '../../db/schema.js';
 import type { SellerActor } from '../actor.js';
-import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
-import { emitEvent, licenseEventData } from '../events/emit-event.js';
-import { requireLicense } from './require-license.js';
+import { licenseEventData } from '../events/emit-event.js';
+import { withCurrentLicense } from './change-license.js';
+import { writeLicenseDeletion } from './license-writes.js';
 
 export async function deleteLicense(deps: Deps, actor: SellerActor, licenseId: number) {
-  await deps.db.orm.transaction(async (tx) => {
-    const { license } = await requireLicense(tx, actor, licenseId, 'manage', { lock: true });
-    await tx.delete(licenses).where(eq(licenses.id, licenseId));
-    await emitEvent(tx, license.applicationId, 'license.deleted', licenseEventData(license));
-    await writeAudit(tx, actor, { applicationId: license.applicationId, action: 'license.deleted', target: `license:${licenseId}`, details: { license_key: license.licenseKey } });
+  await withCurrentLicense(deps, actor, licenseId, async ({ license, version }) => {
+    const written = await writeLicenseDeletion(deps.db, licenseId, version, {
+      actor,
+      audit: { applicationId: license.applicationId, action: 'license.deleted', target: `license:${licenseId}`, details: { license_key: license.licenseKey } },
+      event: { type: 'license.deleted', data: licenseEventData(license) },
+    });
+    return written || undefined;
   });
   return { message: 'License deleted' };
 }

@@ -4,6 +4,6 @@ import { toLicenseView } from './license-view.js';
 import { requireLicense } from './require-license.js';
 
 export async function getLicense(deps: Deps, actor: SellerActor, licenseId: number) {
-  const { license, plan } = await requireLicense(deps.db.orm, actor, licenseId, 'read');
+  const { license, plan } = await requireLicense(deps.db, actor, licenseId, 'read');
   return toLicenseView(license, plan, deps.clock.now());
 }

@@ -23,7 +23,8 @@ interface Waiting {
   reject: (e: unknown) => void;
 }
 
-const SELECT = `select q.i::int as i, l.id, l.license_key, l.status, l.hwids, l.activated_at, l.expires_at, l.duration_days,
+/** Exported so the validation bench can print its plan (it must stay an index probe per key). */
+export const LICENSE_LOOKUP_SQL = `select q.i::int as i, l.id, l.license_key, l.status, l.hwids, l.activated_at, l.expires_at, l.duration_days,
   p.id as plan_id, p.name as plan_name, p.duration_days as plan_duration_days, p.max_hwids as plan_max_hwids
 from unnest($1::int[], $2::text[]) with ordinality as q(application_id, license_key, i)
 join licenses l on l.application_id = q.application_id and l.license_key = q.license_key
@@ -77,7 +78,7 @@ export class LicenseLookup {
     if (batch.length === 0) return;
     this.waiting = [];
     this.db
-      .query<Row>(SELECT, [batch.map((w) => w.applicationId), batch.map((w) => w.licenseKey)])
+      .query<Row>(LICENSE_LOOKUP_SQL, [batch.map((w) => w.applicationId), batch.map((w) => w.licenseKey)])
       .then((rows) => {
         const found = new Map<number, LicenseState>();
         for (const r of rows) found.set(Number(r.i), toState(r));
