@@ -191,6 +191,107 @@ describe('without a job side', () => {
     });
   });
 
+  describe('keep-alive connections to a receiver', () => {
+    /**
+     * A receiver that notes each connection and each request it answers. `dropSecondOnConnection`
+     * closes a connection when its second request arrives, unanswered — what a receiver whose
+     * keep-alive timeout fires just as the next POST goes out looks like from Keycord's side.
+     */
+    async function countingReceiver(opts: { dropSecondOnConnection?: boolean; dropEveryFirst?: boolean } = {}) {
+      const { createServer } = await import('node:http');
+      const answered: { delivery: string; connection: number }[] = [];
+      let connections = 0;
+      const requestsOn = new WeakMap<object, number>();
+      const server = createServer((req, res) => {
+        const n = (requestsOn.get(req.socket) ?? 0) + 1;
+        requestsOn.set(req.socket, n);
+        if ((opts.dropSecondOnConnection && n === 2) || (opts.dropEveryFirst && n === 1)) {
+          req.socket.destroy();
+          return;
+        }
+        req.resume();
+        req.on('end', () => {
+          answered.push({ delivery: String(req.headers['x-keycord-delivery']), connection: (req.socket as unknown as { id: number }).id });
+          res.end('ok');
+        });
+      });
+      server.on('connection', (socket) => {
+        (socket as unknown as { id: number }).id = ++connections;
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const { port } = server.address() as { port: number };
+      return {
+        url: `http://127.0.0.1:${port}/hook`,
+        answered,
+        connections: () => connections,
+        close: () => new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+      };
+    }
+
+    /** Two deliveries of two events to `url`, one after the other, each through its first attempt. */
+    async function twoDeliveries(url: string) {
+      const s = await h.seller();
+      const { app } = await hookedApp(s, url, ['license.banned']);
+      const { dispatchEventTry } = await import('../src/jobs/definitions/dispatch-event.js');
+      const handedOff: number[] = [];
+      const ids: number[] = [];
+      for (const n of [1, 2]) {
+        const [row] = await h.deps.db.query<{ id: string }>(
+          `insert into outbox (application_id, kind, type, payload, relayed_at) values ($1, 'event', 'license.banned', $2::jsonb, now()) returning id`,
+          [app.id, JSON.stringify({ license: { id: n } })],
+        );
+        await dispatchEventTry(h.deps, Number(row!.id), { listeners: [], lastTry: false, sendDeliveries: async (d) => void handedOff.push(...d.map((x) => x.id)) });
+        const [delivery] = await h.deps.db.query<{ id: string }>('select id from webhook_deliveries where event_id = $1', [row!.id]);
+        ids.push(Number(delivery!.id));
+      }
+      const rows = await h.deps.db.query<{ id: string; status: string; attempts: number }>('select id, status, attempts from webhook_deliveries where id = any($1::bigint[]) order by id', [ids]);
+      return { ids, handedOff, rows: rows.map((r) => ({ id: Number(r.id), status: r.status, attempts: r.attempts })) };
+    }
+
+    it('two deliveries to the same receiver go over one connection', async () => {
+      const rx = await countingReceiver();
+      try {
+        const { ids, rows } = await twoDeliveries(rx.url);
+        expect(rx.answered.map((a) => a.delivery)).toEqual(ids.map(String));
+        expect(rx.connections()).toBe(1);
+        expect(rows.map((r) => r.status)).toEqual(['delivered', 'delivered']);
+      } finally {
+        await rx.close();
+      }
+    });
+
+    it('a connection the receiver closed between deliveries neither loses nor repeats the next one', async () => {
+      const rx = await countingReceiver({ dropSecondOnConnection: true });
+      try {
+        const { ids, rows, handedOff } = await twoDeliveries(rx.url);
+        // The second POST met the closed connection, went again on a fresh one, and arrived once.
+        expect(rx.answered.map((a) => a.delivery)).toEqual(ids.map(String));
+        expect(rx.connections()).toBe(2);
+        expect(rows).toEqual(ids.map((id) => ({ id, status: 'delivered', attempts: 1 })));
+        expect(handedOff).toEqual([]);
+      } finally {
+        await rx.close();
+      }
+    });
+
+    it('a fresh connection closed before an answer is a failed attempt, not sent again at once', async () => {
+      const rx = await countingReceiver({ dropEveryFirst: true });
+      try {
+        const { ids, rows, handedOff } = await twoDeliveries(rx.url);
+        // Each delivery opened its own connection and was dropped there: the receiver may have seen it.
+        expect(rx.answered).toEqual([]);
+        expect(rx.connections()).toBe(2);
+        expect(rows).toEqual(ids.map((id) => ({ id, status: 'pending', attempts: 1 })));
+        expect(handedOff).toEqual(ids);
+      } finally {
+        await rx.close();
+      }
+    });
+  });
+
   describe('private webhook addresses', () => {
     it('classifies loopback, private, link-local and mapped addresses as private', () => {
       for (const a of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.169.254', '::1', 'fe80::1', 'fd00::1', '::ffff:127.0.0.1', '0.0.0.0', '100.64.0.1']) {

@@ -8,7 +8,7 @@ import { loadInstallationId, queuePrefixFor } from './installation.js';
 import type { JobProvider } from './job-provider.js';
 import { jobSpecsFor } from './job-specs.js';
 import { OutboxRelay } from './outbox-relay.js';
-import { closeQueues, createQueues, QUEUES, webhookBackoff, type Queues } from './queues.js';
+import { closeQueues, createQueues, QUEUES, WEBHOOK_ATTEMPTS, webhookBackoff, type Queues } from './queues.js';
 import { Reconciler } from './reconciler.js';
 import { createRedis, RedisMonitor } from './redis.js';
 
@@ -57,7 +57,12 @@ export async function startJobSystem(deps: Deps, config: { redisUrl: string; job
         lockDuration: config.jobs.lockMs,
         stalledInterval: config.jobs.lockMs,
         maxStalledCount: 10,
-        settings: { backoffStrategy: (attemptsMade: number) => webhookBackoff(attemptsMade, config.jobs.webhookRetryBaseMs) },
+        // A delivery job added after attempts made elsewhere (its first, by the fan-out; earlier
+        // ones, when the reconciler re-adds it) has that many fewer attempts: its schedule goes on from there.
+        settings: {
+          backoffStrategy: (attemptsMade: number, _type?: string, _err?: Error, job?: { opts: { attempts?: number } }) =>
+            webhookBackoff(attemptsMade + Math.max(0, WEBHOOK_ATTEMPTS - (job?.opts.attempts ?? WEBHOOK_ATTEMPTS)), config.jobs.webhookRetryBaseMs),
+        },
       });
       w.on('error', () => {}); // connection trouble is reported once by the RedisMonitor
       w.on('failed', (job, err) => deps.log.warn({ queue: name, job: job?.id, attempt: job?.attemptsMade, err: err.message }, 'job attempt failed'));

@@ -24,13 +24,19 @@ export interface PendingDelivery {
   redeliveryOutboxId: number | null;
 }
 
+/**
+ * Pending deliveries of dispatched events: until its event is marked dispatched, a delivery is its
+ * dispatch job's (which makes the first attempt), so adding a job for it here could send it twice.
+ */
 export async function pendingDeliveries(deps: Deps): Promise<PendingDelivery[]> {
   const rows = await deps.db.query<{ id: string | number; attempts: number; last_at: Date | string | null; redelivery: string | number | null }>(
     `select d.id, d.attempts,
        (select max(a.created_at) from webhook_attempts a where a.delivery_id = d.id) as last_at,
        (select max(o.id) from outbox o where o.kind = 'command' and o.type = 'redeliver_webhook'
           and o.payload->>'delivery_id' = d.id::text) as redelivery
-     from webhook_deliveries d where d.status = 'pending' order by d.id limit ${PASS_LIMIT}`,
+     from webhook_deliveries d where d.status = 'pending'
+       and not exists (select 1 from outbox e where e.id = d.event_id and e.dispatched_at is null)
+     order by d.id limit ${PASS_LIMIT}`,
   );
   return rows.map((r) => ({
     id: Number(r.id),

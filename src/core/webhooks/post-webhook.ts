@@ -1,7 +1,5 @@
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import http from 'node:http';
-import https from 'node:https';
-import type { LookupFunction } from 'node:net';
+import { errors, type Dispatcher } from 'undici';
+import { receiverPool } from './receiver-pools.js';
 import { isPrivateAddress } from './webhook-url.js';
 
 export interface PostResult {
@@ -14,23 +12,16 @@ export interface PostResult {
 
 const MAX_BODY = 2048;
 
-/** DNS lookup that refuses private answers: checked at connect time, so rebinding cannot bypass. */
-const publicOnlyLookup: LookupFunction = (hostname, options, callback) => {
-  dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
-    if (err) return callback(err, '', 0);
-    const list = addresses as unknown as LookupAddress[];
-    const bad = list.find((a) => isPrivateAddress(a.address));
-    if (bad || list.length === 0) return callback(new Error(`refused: ${hostname} resolves to a private address`), '', 0);
-    if ((options as { all?: boolean }).all) return (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, list);
-    callback(null, list[0]!.address, list[0]!.family);
-  });
-};
-
 /**
- * One POST: a hard timeout for the whole exchange, no redirects followed (a 3xx is just a failed
- * attempt), and — unless private targets are allowed — no connection to a private address.
+ * One POST over the receiver's keep-alive pool: a hard timeout for the whole exchange, no
+ * redirects followed (a 3xx is just a failed attempt), and — unless private targets are allowed —
+ * no connection to a private address (literal hosts here, resolved ones at connect time).
+ *
+ * A receiver may close an idle keep-alive connection just as a POST goes out on it. That request
+ * reached nothing (the socket had served earlier responses and this one got no answer), so it is
+ * sent once more on a fresh connection; any other failure is the attempt's result.
  */
-export function postWebhook(
+export async function postWebhook(
   url: string,
   body: string,
   headers: Record<string, string>,
@@ -38,51 +29,66 @@ export function postWebhook(
 ): Promise<PostResult> {
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
-  return new Promise((resolve) => {
-    let settled = false;
-    // Declared before `done`: a refusal before the request exists settles without a timer.
-    let timer: NodeJS.Timeout | undefined;
-    const done = (r: Omit<PostResult, 'durationMs'>) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      resolve({ ...r, durationMs: elapsed() });
-    };
-    let target: URL;
+  let target: URL;
+  try {
+    target = new URL(url);
+  } catch {
+    return { statusCode: null, body: null, error: 'invalid URL', durationMs: elapsed() };
+  }
+  if (target.protocol !== 'http:' && target.protocol !== 'https:') return { statusCode: null, body: null, error: 'invalid URL', durationMs: elapsed() };
+  if (!opts.allowPrivate && isPrivateLiteral(target.hostname)) {
+    return { statusCode: null, body: null, error: 'refused: private address', durationMs: elapsed() };
+  }
+  const pool = receiverPool(target.origin, { allowPrivate: opts.allowPrivate, connectTimeoutMs: opts.timeoutMs, timeoutMs: opts.timeoutMs });
+  const request: Dispatcher.RequestOptions = {
+    method: 'POST',
+    path: `${target.pathname}${target.search}`,
+    headers: { 'content-type': 'application/json', 'user-agent': 'Keycord-Webhooks/1', ...headers },
+    body,
+    signal: AbortSignal.timeout(opts.timeoutMs),
+  };
+  try {
+    const res = await pool.request(request).catch((err: unknown) => {
+      if (closedWhileIdle(err)) return pool.request(request);
+      throw err;
+    });
     try {
-      target = new URL(url);
-    } catch {
-      return done({ statusCode: null, body: null, error: 'invalid URL' });
+      return { statusCode: res.statusCode, body: await firstBytes(res.body), error: null, durationMs: elapsed() };
+    } catch (err) {
+      return { statusCode: res.statusCode, body: null, error: describe(err, opts.timeoutMs), durationMs: elapsed() };
     }
-    if (!opts.allowPrivate && isPrivateLiteral(target.hostname)) {
-      return done({ statusCode: null, body: null, error: 'refused: private address' });
-    }
-    const client = target.protocol === 'https:' ? https : http;
-    const req = client.request(
-      target,
-      {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'user-agent': 'Keycord-Webhooks/1', 'content-length': Buffer.byteLength(body), ...headers },
-        ...(opts.allowPrivate ? {} : { lookup: publicOnlyLookup }),
-        agent: false,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          if (size < MAX_BODY) chunks.push(c);
-          size += c.length;
-        });
-        res.on('end', () => done({ statusCode: res.statusCode ?? null, body: Buffer.concat(chunks).subarray(0, MAX_BODY).toString('utf8'), error: null }));
-        res.on('error', (e) => done({ statusCode: res.statusCode ?? null, body: null, error: e.message }));
-      },
-    );
-    timer = setTimeout(() => {
-      req.destroy(new Error(`timed out after ${opts.timeoutMs} ms`));
-    }, opts.timeoutMs);
-    req.on('error', (e) => done({ statusCode: null, body: null, error: e.message }));
-    req.end(body);
-  });
+  } catch (err) {
+    return { statusCode: null, body: null, error: describe(err, opts.timeoutMs), durationMs: elapsed() };
+  }
+}
+
+/** The response body's first 2 KB; the rest is read and dropped so the connection can be reused. */
+async function firstBytes(stream: Dispatcher.ResponseData['body']): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    if (size < MAX_BODY) chunks.push(chunk);
+    size += chunk.length;
+  }
+  return Buffer.concat(chunks).subarray(0, MAX_BODY).toString('utf8');
+}
+
+/**
+ * A socket closed by the other side before any byte of this response, on a connection that had
+ * already carried responses (bytes read before this request): the receiver's keep-alive timeout
+ * beat our request to it. A fresh connection that fails the same way is a real failure.
+ */
+function closedWhileIdle(err: unknown): boolean {
+  if (!(err instanceof errors.SocketError)) return false;
+  return (err.socket?.bytesRead ?? 0) > 0;
+}
+
+function describe(err: unknown, timeoutMs: number): string {
+  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return `timed out after ${timeoutMs} ms`;
+  if (err instanceof errors.HeadersTimeoutError || err instanceof errors.BodyTimeoutError || err instanceof errors.ConnectTimeoutError) return `timed out after ${timeoutMs} ms`;
+  const cause = (err as { cause?: unknown })?.cause;
+  if (err instanceof Error) return cause instanceof Error && err.message === 'fetch failed' ? cause.message : err.message;
+  return String(err);
 }
 
 function isPrivateLiteral(hostname: string): boolean {

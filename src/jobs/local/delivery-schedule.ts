@@ -32,9 +32,15 @@ export class DeliverySchedule {
     private readonly opts: { retryBaseMs: number; concurrency: number },
   ) {}
 
-  /** New deliveries of a dispatched event: due now, unless already scheduled (a re-run fan-out). */
-  added(ids: number[]): void {
-    for (const id of ids) if (!this.slots.has(id) && !this.running.has(id)) this.set(id, { dueAt: 0, attemptsMade: 0 });
+  /**
+   * Deliveries a dispatched event left to the schedule (their first attempt failed, or a re-run
+   * fan-out found them attempted): due after the backoff of the attempts made, unless already scheduled.
+   */
+  added(deliveries: { id: number; attemptsMade: number }[], now = Date.now()): void {
+    for (const { id, attemptsMade } of deliveries) {
+      if (this.slots.has(id) || this.running.has(id)) continue;
+      this.set(id, { dueAt: attemptsMade > 0 ? now + webhookBackoff(attemptsMade, this.opts.retryBaseMs) : 0, attemptsMade });
+    }
   }
 
   /** The seller asked for it again: a fresh schedule, starting now. */

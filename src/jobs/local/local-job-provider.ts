@@ -35,7 +35,8 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig)
   const { log } = deps;
   const installationId = await loadInstallationId(deps.db);
   const listeners: EventListener[] = [];
-  const deliveries = new DeliverySchedule(deps, { retryBaseMs: config.webhookRetryBaseMs, concurrency: Math.max(10, config.workerConcurrency * 4) });
+  const deliveryConcurrency = Math.max(10, config.workerConcurrency * 4);
+  const deliveries = new DeliverySchedule(deps, { retryBaseMs: config.webhookRetryBaseMs, concurrency: deliveryConcurrency });
   const eventRetries = new RetrySchedule(EVENT_RETRY);
   const generationRetries = new RetrySchedule(GENERATION_RETRY);
   let stopping = false;
@@ -43,20 +44,29 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig)
   let maintenance: Promise<void> | undefined;
   let nextLoadAt = 0;
 
-  const dispatchEvents = async () => {
-    for (const { id } of await undispatchedEvents(deps)) {
-      if (stopping) return;
-      if (!eventRetries.ready(id)) continue;
-      const lastTry = eventRetries.isLastTry(id);
-      try {
-        await dispatchEventTry(deps, id, { listeners, lastTry, sendDeliveries: async (ids) => deliveries.added(ids) });
-        eventRetries.forget(id);
-      } catch (err) {
-        log.warn({ event: id, err: (err as Error).message }, lastTry ? 'event dispatch failed; giving up' : 'event dispatch failed; will retry');
-        if (lastTry) eventRetries.forget(id);
-        else eventRetries.failed(id);
-      }
+  const dispatchEvent = async (id: number) => {
+    if (!eventRetries.ready(id)) return;
+    const lastTry = eventRetries.isLastTry(id);
+    try {
+      await dispatchEventTry(deps, id, { listeners, lastTry, sendDeliveries: async (handedOff) => deliveries.added(handedOff) });
+      eventRetries.forget(id);
+    } catch (err) {
+      log.warn({ event: id, err: (err as Error).message }, lastTry ? 'event dispatch failed; giving up' : 'event dispatch failed; will retry');
+      if (lastTry) eventRetries.forget(id);
+      else eventRetries.failed(id);
     }
+  };
+
+  // A dispatch makes its deliveries' first attempts, so it waits on receivers: several run at once,
+  // as many as webhook attempts do.
+  const dispatchEvents = async () => {
+    const events = await undispatchedEvents(deps);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(deliveryConcurrency, events.length) }, async () => {
+        while (next < events.length && !stopping) await dispatchEvent(events[next++]!.id);
+      }),
+    );
   };
 
   const runGeneration = async (jobId: number) => {

@@ -1,0 +1,47 @@
+/**
+ * Runs one statement for many callers: calls made while the previous run is in flight wait and go
+ * together in the next. Alone (an event now and then) a call runs at once, as it would without
+ * this; under a burst, the deliveries in flight share each statement instead of paying one
+ * round trip — and the database's per-statement cost — each. A failed run fails every call in it,
+ * as that many separate statements would have failed with the database away.
+ */
+export class Coalescer<I, O> {
+  private waiting: { input: I; resolve: (output: O) => void; reject: (err: unknown) => void }[] = [];
+  private running = false;
+
+  constructor(
+    private readonly run: (inputs: I[]) => Promise<O[]>,
+    private readonly maxBatch = 500,
+  ) {}
+
+  call(input: I): Promise<O> {
+    return new Promise<O>((resolve, reject) => {
+      this.waiting.push({ input, resolve, reject });
+      if (!this.running) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    while (this.waiting.length > 0) {
+      const batch = this.waiting.splice(0, this.maxBatch);
+      try {
+        const outputs = await this.run(batch.map((b) => b.input));
+        batch.forEach((b, i) => b.resolve(outputs[i]!));
+      } catch (err) {
+        for (const b of batch) b.reject(err);
+      }
+    }
+    this.running = false;
+  }
+}
+
+/** One coalescer per key (a database client), made on first use. */
+export function coalescerPer<K extends object, I, O>(make: (key: K) => Coalescer<I, O>): (key: K) => Coalescer<I, O> {
+  const made = new WeakMap<K, Coalescer<I, O>>();
+  return (key) => {
+    let c = made.get(key);
+    if (!c) made.set(key, (c = make(key)));
+    return c;
+  };
+}

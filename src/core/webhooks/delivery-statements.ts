@@ -1,0 +1,148 @@
+import { inArray } from 'drizzle-orm';
+import type { Db } from '../../db/client.js';
+import { outbox } from '../../db/schema.js';
+import { Coalescer, coalescerPer } from './coalesce.js';
+
+/**
+ * The statements of event dispatch, each shared by the dispatches in flight at once (Coalescer):
+ * read the events, fan them out, record their attempts with their dispatch marks. Every row is
+ * keyed by its event (or delivery), so each caller gets back exactly what it alone would have.
+ */
+
+export type OutboxRow = typeof outbox.$inferSelect;
+
+export const readEvent = (db: Db, eventId: number): Promise<OutboxRow | null> => eventReader(db).call(eventId);
+
+const eventReader = coalescerPer(
+  (db: Db) =>
+    new Coalescer<number, OutboxRow | null>(async (ids) => {
+      const rows = await db.orm.select().from(outbox).where(inArray(outbox.id, [...new Set(ids)]));
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      return ids.map((id) => byId.get(id) ?? null);
+    }),
+);
+
+// Each event's application's webhooks: subscribed, active ones (or the one a `webhook.test` names)
+// get a delivery; the event's deliveries still pending (a retried dispatch) come back with the new
+// ones, each with what sending it takes (URL, secret, state, attempts so far). The `due` union
+// reads the snapshot from before the insert, so it is "new" plus "already there", each once.
+// Pending rows are found through the (webhook_id, event_id) unique index.
+const FAN_OUT = `with ev as (
+  select * from jsonb_to_recordset($1::jsonb) as e(event_id bigint, application_id int, type text, body text, only_hook int)
+), targets as (
+  select w.id as webhook_id, w.active, w.events, w.url, w.secret_enc, ev.event_id, ev.type, ev.body, ev.only_hook
+  from ev join webhooks w on w.application_id = ev.application_id
+), inserted as (
+  insert into webhook_deliveries (webhook_id, event_id, event_type, body)
+  select webhook_id, event_id, type, body from targets
+  where case when only_hook is not null then webhook_id = only_hook else active and type = any(events) end
+  on conflict do nothing
+  returning id, webhook_id, event_id, attempts
+), due as (
+  select id, webhook_id, event_id, attempts from inserted
+  union
+  select d.id, d.webhook_id, d.event_id, d.attempts from webhook_deliveries d
+  join targets t on t.webhook_id = d.webhook_id and t.event_id = d.event_id
+  where d.status = 'pending'
+)
+select due.id, due.event_id, due.attempts, t.url, t.secret_enc, t.active
+from due join targets t on t.webhook_id = due.webhook_id and t.event_id = due.event_id
+order by due.id`;
+
+export interface FanOutInput {
+  eventId: number;
+  applicationId: number;
+  type: string;
+  body: string;
+  /** The one webhook a `webhook.test` goes to. */
+  onlyWebhookId: number | null;
+}
+
+/** A pending delivery of a fanned-out event, with what sending it takes. */
+export interface FannedOutDelivery {
+  id: number;
+  /** Attempts recorded so far (non-zero when a retried fan-out finds it). */
+  attempts: number;
+  url: string;
+  secretEnc: string;
+  hookActive: boolean;
+}
+
+export const fanOut = (db: Db, input: FanOutInput): Promise<FannedOutDelivery[]> => fanOutRunner(db).call(input);
+
+const fanOutRunner = coalescerPer(
+  (db: Db) =>
+    new Coalescer<FanOutInput, FannedOutDelivery[]>(async (inputs) => {
+      const records = inputs.map((i) => ({ event_id: i.eventId, application_id: i.applicationId, type: i.type, body: i.body, only_hook: i.onlyWebhookId }));
+      const rows = await db.query<{ id: number | string; event_id: number | string; attempts: number; url: string; secret_enc: string; active: boolean }>(FAN_OUT, [
+        JSON.stringify(records),
+      ]);
+      const byEvent = new Map<number, FannedOutDelivery[]>();
+      for (const r of rows) {
+        const list = byEvent.get(Number(r.event_id)) ?? [];
+        list.push({ id: Number(r.id), attempts: Number(r.attempts), url: r.url, secretEnc: r.secret_enc, hookActive: r.active });
+        byEvent.set(Number(r.event_id), list);
+      }
+      return inputs.map((i) => byEvent.get(i.eventId) ?? []);
+    }),
+);
+
+// Each attempt's log row and its delivery's new state in one statement, so all or none land; and
+// the dispatch marks of the events whose fan-out is over, in the same round trip.
+const RECORD_ATTEMPTS = `with sent as (
+  select * from jsonb_to_recordset($1::jsonb)
+    as s(delivery_id bigint, status_code int, duration_ms int, response_body text, error text, delivered boolean, at timestamptz)
+), logged as (
+  insert into webhook_attempts (delivery_id, status_code, duration_ms, response_body, error)
+  select delivery_id, status_code, duration_ms, response_body, error from sent
+), updated as (
+  update webhook_deliveries d set
+    attempts = d.attempts + 1,
+    last_status_code = s.status_code,
+    status = case when s.delivered then 'delivered' else d.status end,
+    delivered_at = case when s.delivered then s.at else d.delivered_at end
+  from sent s where d.id = s.delivery_id
+), dispatched as (
+  update outbox o set dispatched_at = m.at
+  from jsonb_to_recordset($2::jsonb) as m(event_id bigint, at timestamptz)
+  where o.id = m.event_id and o.dispatched_at is null
+)
+select 1`;
+
+export interface AttemptRecord {
+  deliveryId: number;
+  statusCode: number | null;
+  durationMs: number;
+  responseBody: string | null;
+  error: string | null;
+  delivered: boolean;
+  at: Date;
+}
+
+export interface RecordInput {
+  attempts: AttemptRecord[];
+  /** The event whose dispatch this completes, and when. */
+  dispatched?: { eventId: number; at: Date };
+}
+
+export const recordDispatchOutcome = (db: Db, input: RecordInput): Promise<void> => recorder(db).call(input);
+
+const recorder = coalescerPer(
+  (db: Db) =>
+    new Coalescer<RecordInput, void>(async (inputs) => {
+      const attempts = inputs.flatMap((i) =>
+        i.attempts.map((a) => ({
+          delivery_id: a.deliveryId,
+          status_code: a.statusCode,
+          duration_ms: a.durationMs,
+          response_body: a.responseBody,
+          error: a.error,
+          delivered: a.delivered,
+          at: a.at.toISOString(),
+        })),
+      );
+      const marks = inputs.flatMap((i) => (i.dispatched ? [{ event_id: i.dispatched.eventId, at: i.dispatched.at.toISOString() }] : []));
+      await db.query(RECORD_ATTEMPTS, [JSON.stringify(attempts), JSON.stringify(marks)]);
+      return inputs.map(() => undefined);
+    }),
+);
