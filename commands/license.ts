@@ -1,13 +1,15 @@
 import { SlashCommandBuilder, type SlashCommandSubcommandBuilder } from '@discordjs/builders';
 import { InteractionContextType } from 'discord-api-types/v10';
+import { roleAllows } from '../src/core/applications/access.js';
+import { notFound } from '../src/core/errors.js';
 import { deleteLicense } from '../src/core/licenses/delete-license.js';
-import { getLicense } from '../src/core/licenses/get-license.js';
 import { banLicense, extendLicense, updateLicenseNotes } from '../src/core/licenses/license-actions.js';
+import { toLicenseView } from '../src/core/licenses/license-view.js';
 import { resetLicenseHwid } from '../src/core/licenses/reset-license-hwid.js';
 import type { Command } from '../src/discord/command.js';
 import { commandOptions, ephemeral, numberOption, stringOption } from '../src/discord/interaction.js';
 import { licenseInfoEmbed } from '../src/discord/render.js';
-import { licenseIdByKey, sellerSession } from '../src/discord/seller.js';
+import { sellerLicenseSession } from '../src/discord/seller.js';
 
 const withKey = (s: SlashCommandSubcommandBuilder) => s.addStringOption((o) => o.setName('key').setDescription('The license key').setRequired(true).setMaxLength(256));
 
@@ -24,15 +26,20 @@ export const license: Command = {
     .addSubcommand((s) => withKey(s.setName('reset-hwid').setDescription('Unbind its HWID (no cooldown for sellers)'))),
 
   async execute(ctx) {
-    const { link, actor } = await sellerSession(ctx);
     const { subcommand, options } = commandOptions(ctx.interaction);
     const key = stringOption(options, 'key');
+    // The link, the linking developer's role and the license come in one query; each write below
+    // then checks access again inside its own transaction, as the HTTP door's writes do.
+    const { actor, role, license } = await sellerLicenseSession(ctx, key);
     if (!key) return ephemeral('❌ Give the license key.');
-    const id = await licenseIdByKey(ctx, link.app.id, key);
+    if (!license) throw notFound('License');
+    const { id } = license.row;
     const deps = ctx.bot.deps;
     switch (subcommand) {
       case 'info':
-        return ephemeral('', { embeds: [licenseInfoEmbed(await getLicense(deps, actor, id))] });
+        // As GET /api/licenses/:id: hidden (not found) once the developer has no part in the application.
+        if (!role || !roleAllows(role, 'read')) throw notFound('License');
+        return ephemeral('', { embeds: [licenseInfoEmbed(toLicenseView(license.row, license.plan, deps.clock.now()))] });
       case 'delete':
         await deleteLicense(deps, actor, id);
         return ephemeral('🗑️ License deleted.');

@@ -1,6 +1,7 @@
 import { InteractionResponseType, type APIInteraction } from 'discord-api-types/v10';
-import { customerActorFor, requireGuildLink } from '../core/discord/guild-link.js';
-import { listCustomerLicenses, redeemLicense, resetCustomerHwid } from '../core/customers/customer-licenses.js';
+import { customerActorFor, notLinked, requireGuildId, requireGuildLink } from '../core/discord/guild-link.js';
+import { readCustomerLicenses } from '../core/discord/read-customer-licenses.js';
+import { redeemLicense, resetCustomerHwid } from '../core/customers/customer-licenses.js';
 import { discordTime, ephemeral, modalValues, type HandlerResult, type InteractionContext } from './interaction.js';
 import { customerLicensesEmbed, redeemModal, resetMenu } from './render.js';
 
@@ -40,9 +41,15 @@ export async function submitRedeem(ctx: InteractionContext): Promise<HandlerResu
   return ephemeral(`✅ Redeemed your **${result.planName}** license.${roleNote}`);
 }
 
+/** The clicking user's licenses in the linked application, read together with the link. */
+async function ownLicenses(ctx: InteractionContext) {
+  const read = await readCustomerLicenses(ctx.bot.deps.db, requireGuildId(ctx.guildId), ctx.user.id, ctx.bot.deps.clock.now());
+  if (!read) throw notLinked();
+  return read.licenses;
+}
+
 export async function showMyLicenses(ctx: InteractionContext): Promise<HandlerResult> {
-  const link = await requireGuildLink(ctx.bot.deps.db.orm, ctx.guildId);
-  const list = await listCustomerLicenses(ctx.bot.deps, link.app.id, ctx.user.id);
+  const list = await ownLicenses(ctx);
   if (list.length === 0) return ephemeral('You have no licenses here yet. Use **Redeem key** to add one.');
   return ephemeral('', { embeds: [customerLicensesEmbed(list)] });
 }
@@ -51,8 +58,7 @@ const RESET_PROMPT = 'Which license should be freed from its current computer?';
 
 /** The reset menu; `page` set means a Previous/Next click, which turns the page in place. */
 export async function showResetMenu(ctx: InteractionContext, page?: number): Promise<HandlerResult> {
-  const link = await requireGuildLink(ctx.bot.deps.db.orm, ctx.guildId);
-  const list = await listCustomerLicenses(ctx.bot.deps, link.app.id, ctx.user.id);
+  const list = await ownLicenses(ctx);
   if (list.length === 0) return ephemeral('You have no licenses here to reset.');
   if (page === undefined) return ephemeral(RESET_PROMPT, { components: resetMenu(list) });
   return { response: { type: InteractionResponseType.UpdateMessage, data: { content: RESET_PROMPT, components: resetMenu(list, page) } } };

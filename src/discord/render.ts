@@ -7,7 +7,7 @@ import {
   StringSelectMenuBuilder,
   TextInputBuilder,
 } from '@discordjs/builders';
-import { ButtonStyle, TextInputStyle, type APIModalInteractionResponseCallbackData } from 'discord-api-types/v10';
+import { ButtonStyle, TextInputStyle, type APIEmbed, type APIModalInteractionResponseCallbackData } from 'discord-api-types/v10';
 import type { CustomerLicense } from '../core/customers/customer-licenses.js';
 import type { LicenseView } from '../core/licenses/license-view.js';
 import { encodeCustomId } from './custom-ids.js';
@@ -18,6 +18,23 @@ import type { MessageFile } from './discord-api.js';
  * Keys never go into a public message; up to 25 are shown in a code block, more as a .txt file.
  */
 export const MAX_INLINE_KEYS = 25;
+
+/**
+ * The embeds every read command answers with are built as plain objects: the builders validate
+ * each setter through shapeshift, which constructs (and discards) an error with a stack trace for
+ * every nullable field it checks — a tenth of a /license info. Discord's limits are still checked,
+ * so a rendering past one fails here, with the stack in the log, as the builders made it fail.
+ */
+function withinLimits(embed: APIEmbed): APIEmbed {
+  const fields = embed.fields ?? [];
+  const over =
+    (embed.title?.length ?? 0) > 256 ||
+    (embed.description?.length ?? 0) > 4096 ||
+    fields.length > 25 ||
+    fields.some((f) => f.name.length < 1 || f.name.length > 256 || f.value.length < 1 || f.value.length > 1024);
+  if (over) throw new RangeError('the embed is past one of Discord’s limits');
+  return embed;
+}
 
 const ts = (d: Date | string | null) => (d ? `<t:${Math.floor(new Date(d).getTime() / 1000)}:f>` : 'never');
 
@@ -48,7 +65,6 @@ export function panelMessage(appName: string) {
 }
 
 export function customerLicensesEmbed(list: CustomerLicense[]) {
-  const embed = new EmbedBuilder().setTitle('Your licenses').setColor(0x57f287);
   const entries = list.map(
     (l) => `**${l.planName}** · \`${maskKey(l.licenseKey)}\`\nStatus: ${l.status} · Expires: ${l.expiresAt ? ts(l.expiresAt) : l.status === 'inactive' ? 'starts at first use' : 'never'} · HWID: ${l.hwidBound ? 'bound' : 'not bound'}`,
   );
@@ -62,8 +78,7 @@ export function customerLicensesEmbed(list: CustomerLicense[]) {
     shown++;
   }
   if (shown < entries.length) text += `\n\n…and ${entries.length - shown} more`;
-  embed.setDescription(text);
-  return embed.toJSON();
+  return withinLimits({ title: 'Your licenses', color: 0x57f287, description: text });
 }
 
 /** Shows enough of a key to recognise it, in case someone looks over a shoulder. */
@@ -100,10 +115,10 @@ export function resetMenu(list: CustomerLicense[], page = 0) {
 }
 
 export function licenseInfoEmbed(l: LicenseView) {
-  return new EmbedBuilder()
-    .setTitle(`License ${l.license_key}`)
-    .setColor(l.status === 'active' ? 0x57f287 : l.status === 'banned' ? 0xed4245 : 0xfee75c)
-    .addFields(
+  return withinLimits({
+    title: `License ${l.license_key}`,
+    color: l.status === 'active' ? 0x57f287 : l.status === 'banned' ? 0xed4245 : 0xfee75c,
+    fields: [
       { name: 'Plan', value: `${l.plan.name} (${l.plan.duration_days === 0 ? 'lifetime' : `${l.plan.duration_days} days`})`, inline: true },
       { name: 'Status', value: l.status, inline: true },
       { name: 'Owner', value: l.discord_user_id ? `<@${l.discord_user_id}>` : 'unclaimed', inline: true },
@@ -112,8 +127,8 @@ export function licenseInfoEmbed(l: LicenseView) {
       { name: 'HWIDs', value: l.hwids.length ? l.hwids.map((h) => `\`${h.slice(0, 64)}\``).join('\n') : 'none', inline: false },
       { name: 'Last used', value: ts(l.last_used), inline: true },
       { name: 'Notes', value: l.notes?.slice(0, 1000) || '—', inline: false },
-    )
-    .toJSON();
+    ],
+  });
 }
 
 export function plansEmbed(appName: string, plans: { id: number; name: string; duration_days: number; max_hwids: number | null; discord_role_id: string | null }[]) {
@@ -128,13 +143,13 @@ export function plansEmbed(appName: string, plans: { id: number; name: string; d
 }
 
 export function statsEmbed(appName: string, s: { licenses: Record<string, number>; validations: { last_24h: number; last_7d: number; success_rate: number | null } }) {
-  return new EmbedBuilder()
-    .setTitle(`${appName} — statistics`)
-    .addFields(
+  return withinLimits({
+    title: `${appName} — statistics`,
+    fields: [
       { name: 'Licenses', value: `${s.licenses.total} total\n${s.licenses.active} active · ${s.licenses.inactive} unused\n${s.licenses.expired} expired · ${s.licenses.banned} banned` },
       { name: 'Validations', value: `${s.validations.last_24h} today · ${s.validations.last_7d} in 7 days\nSuccess rate: ${s.validations.success_rate === null ? '—' : `${(s.validations.success_rate * 100).toFixed(1)}%`}` },
-    )
-    .toJSON();
+    ],
+  });
 }
 
 export function setupModal(sellerRoleId: string | null, logChannelId: string | null): APIModalInteractionResponseCallbackData {

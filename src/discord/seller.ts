@@ -1,7 +1,6 @@
-import { and, eq } from 'drizzle-orm';
-import { licenses } from '../db/schema.js';
-import { requireGuildLink, sellerActorFor } from '../core/discord/guild-link.js';
-import { notFound } from '../core/errors.js';
+import { notLinked, requireGuildId, requireGuildLink, sellerActorFor } from '../core/discord/guild-link.js';
+import { readGuildLicense } from '../core/discord/read-guild-license.js';
+import { readGuildStatistics } from '../core/discord/read-guild-statistics.js';
 import { normalizeKey } from '../core/licenses/key-format.js';
 import { requireSeller, type InteractionContext } from './interaction.js';
 
@@ -12,12 +11,21 @@ export async function sellerSession(ctx: InteractionContext) {
   return { link, actor: sellerActorFor(link, ctx.user) };
 }
 
-/** A license of the linked application by its key (sellers type keys, not ids). */
-export async function licenseIdByKey(ctx: InteractionContext, applicationId: number, key: string): Promise<number> {
-  const [row] = await ctx.bot.deps.db.orm
-    .select({ id: licenses.id })
-    .from(licenses)
-    .where(and(eq(licenses.applicationId, applicationId), eq(licenses.licenseKey, normalizeKey(key))));
-  if (!row) throw notFound('License');
-  return row.id;
+/**
+ * The session and the license a seller names by key (sellers type keys, not ids), read in one
+ * query; `license` is null when the linked application has no such key.
+ */
+export async function sellerLicenseSession(ctx: InteractionContext, key: string | undefined) {
+  const read = await readGuildLicense(ctx.bot.deps.db, requireGuildId(ctx.guildId), key ? normalizeKey(key) : null);
+  if (!read) throw notLinked();
+  requireSeller(ctx, read.link);
+  return { ...read, actor: sellerActorFor(read.link, ctx.user) };
+}
+
+/** The session and the linked application's statistics, read in one query. */
+export async function sellerStatisticsSession(ctx: InteractionContext) {
+  const read = await readGuildStatistics(ctx.bot.deps.db, requireGuildId(ctx.guildId), ctx.bot.deps.clock.now());
+  if (!read) throw notLinked();
+  requireSeller(ctx, read.link);
+  return read;
 }

@@ -13,7 +13,9 @@ const MAX_DEPTH = 64;
 /** The path of the first unstorable string, built only when one is found (this runs per request). */
 function findUnstorable(value: unknown, path: string, depth = 0): string | null {
   if (typeof value === 'string') return UNSTORABLE.test(value) ? path : null;
-  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH) return null;
+  // Bytes (a raw body kept for its signature) are numbers, not text: walking a Buffer would visit
+  // every byte as a field of its own, a fifth of a Discord interaction's CPU, to find nothing.
+  if (value === null || typeof value !== 'object' || depth > MAX_DEPTH || ArrayBuffer.isView(value)) return null;
   for (const key in value) {
     if (!Object.hasOwn(value, key)) continue;
     if (UNSTORABLE.test(key)) return `${path}.${key}`;

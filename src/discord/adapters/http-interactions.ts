@@ -49,6 +49,7 @@ export async function discordInteractionRoutes(app: FastifyInstance, opts: Disco
     scope.post('/discord/interactions', { schema: { hide: true } }, async (request, reply) => {
       const signature = request.headers['x-signature-ed25519'];
       const timestamp = request.headers['x-signature-timestamp'];
+      // The bytes as they arrived, parsed only once their signature verifies.
       const raw = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
       if (typeof signature !== 'string' || typeof timestamp !== 'string' || !/^\d{1,12}$/.test(timestamp) || !verifyDiscordSignature(key, signature, timestamp, raw)) {
         return reply.code(401).send(errorBody('UNAUTHORIZED', 'Invalid request signature'));

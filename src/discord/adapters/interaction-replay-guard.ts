@@ -62,6 +62,8 @@ export interface ReplayGuardOptions {
 export class InteractionReplayGuard {
   readonly recent: RecentInteractionIds;
   private readonly redisPrefix: string;
+  /** Ids waiting for the Redis claim of this turn of the event loop. */
+  private claims: { key: string; ttlMs: number; settle: (first: boolean) => void }[] = [];
 
   constructor(private readonly opts: ReplayGuardOptions) {
     this.recent = new RecentInteractionIds(opts.cap);
@@ -77,14 +79,34 @@ export class InteractionReplayGuard {
     return (await this.firstAcrossReplicas(id as string, forgetAt - now)) ? 'fresh' : 'replayed';
   }
 
-  private async firstAcrossReplicas(id: string, ttlMs: number): Promise<boolean> {
+  /**
+   * Whether no replica claimed the id before (SET NX). Under load many interactions arrive in one
+   * turn of the event loop; their claims go to Redis as one pipeline, one write and one reply
+   * read instead of one per interaction. Each claim is still its own SET NX, answered on its own.
+   */
+  private firstAcrossReplicas(id: string, ttlMs: number): Promise<boolean> {
     const redis = this.opts.redis;
-    if (!redis || redis.status !== 'ready') return true;
+    if (!redis || redis.status !== 'ready') return Promise.resolve(true);
+    return new Promise((settle) => {
+      if (this.claims.push({ key: this.redisPrefix + id, ttlMs, settle }) === 1) setImmediate(() => this.sendClaims(redis));
+    });
+  }
+
+  private async sendClaims(redis: Redis): Promise<void> {
+    const claims = this.claims;
+    this.claims = [];
     try {
-      const set = redis.set(this.redisPrefix + id, '1', 'PX', Math.max(1, Math.ceil(ttlMs)), 'NX');
-      return (await settleWithin(set, REDIS_TIMEOUT_MS, 'timeout' as const)) !== null;
+      const pipeline = redis.pipeline();
+      for (const c of claims) pipeline.set(c.key, '1', 'PX', Math.max(1, Math.ceil(c.ttlMs)), 'NX');
+      const replies = await settleWithin(pipeline.exec(), REDIS_TIMEOUT_MS, 'timeout' as const);
+      // A claim Redis did not answer (timeout, error) counts as first: this process's memory
+      // already refused any repeat it saw, and Redis being away must not refuse service.
+      claims.forEach((c, i) => {
+        const reply = replies === 'timeout' ? undefined : replies?.[i];
+        c.settle(!reply || reply[0] !== null || reply[1] !== null);
+      });
     } catch {
-      return true;
+      for (const c of claims) c.settle(true);
     }
   }
 }

@@ -1,0 +1,239 @@
+/**
+ * `npm run bench:discord` — how fast does Keycord answer Discord commands over HTTP interactions,
+ * next to the cheapest honest ways to answer an interaction with the same libraries?
+ *
+ * A fresh database is seeded through the real doors (bench/support/discord-seed.ts: licenses made
+ * by the API, the server linked by /setup, a customer's keys redeemed in Discord). The server runs
+ * in a child process (bench/discord-server.ts): Keycord as `keycord start --role api` with Redis
+ * (the replay guard shares interaction ids there) and the bot in HTTP mode, and a bare Fastify
+ * with two baselines. autocannon drives everything from here, every interaction with its own id
+ * and a fresh Ed25519 signature (signed before each run, so the run itself only sends):
+ *   hello     bare Fastify: POST a JSON body, answer a fixed interaction response
+ *   verify    bare Fastify: check the Ed25519 signature, answer the same (the target's baseline)
+ *   info      Keycord: /license info <key> by a seller
+ *   licenses  Keycord: a customer's "My licenses" panel button
+ *   stats     Keycord: /stats by a seller
+ *   ban       Keycord: /license ban <key> by a seller (a write; a different key each time)
+ * Targets are measured in turn, round after round, so a machine whose speed drifts (a shared
+ * host) shifts every target alike; every round is printed, then all rounds combined and each
+ * target's ratio to `verify`. Every answer is checked against the one expected. Numbers are
+ * printed, never asserted (DESIGN.md: benchmarks).
+ *
+ *   BENCH_ROUNDS        rounds (default 3)
+ *   BENCH_ROUND_S       seconds per target per round (default 10)
+ *   BENCH_WRITE_S       seconds of ban per round (default 5)
+ *   BENCH_WARMUP_S      warm-up per target before the first round (default 3)
+ *   BENCH_LICENSES      licenses seeded (default 2000)
+ *   BENCH_CONNECTIONS   autocannon connections (default 50)
+ *   BENCH_CPU_PROF=1    a V8 CPU profile of the server per measured Keycord run, in bench/profiles/
+ *   BENCH_DATABASE_URL  admin connection used to create/drop the bench database
+ *   BENCH_REDIS_URL     Redis (default redis://127.0.0.1:6379)
+ */
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { encodeCustomId } from '../src/discord/custom-ids.js';
+import { createBenchDatabase } from './support/bench-database.js';
+import { forkUntilReady, stopChild } from './support/child-process.js';
+import { cpuPerRequest, cpuSnapshot, hostSpeedCheckMs, type CpuPerRequest } from './support/cpu.js';
+import { BENCH_CUSTOMER, BENCH_SELLER, seedLinkedServer } from './support/discord-seed.js';
+import { BARE_REPLY, type DiscordParentMessage, type DiscordServerMessage } from './support/discord-server-protocol.js';
+import { flushRedisPrefix } from './support/keycord-instance.js';
+import { combineRuns, runLoad, type LoadResult, type Target } from './support/load.js';
+import { buttonClick, chatCommand, discordKeys, SignedRequestPool, signRequest, BENCH_DISCORD_APPLICATION, type DiscordKeys } from './support/signed-interactions.js';
+import { BENCH_ROOT, envInt, keycordEnv } from './support/validate-setup.js';
+
+const ROUNDS = envInt('BENCH_ROUNDS', 3);
+const ROUND_S = envInt('BENCH_ROUND_S', 10);
+const WRITE_S = envInt('BENCH_WRITE_S', 5);
+const WARMUP_S = envInt('BENCH_WARMUP_S', 3);
+const LICENSES = envInt('BENCH_LICENSES', 2000);
+const CONNECTIONS = envInt('BENCH_CONNECTIONS', 50);
+const OWNED = 3;
+const TARGET_RATIO = 0.5;
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PROFILE = process.env.BENCH_CPU_PROF === '1';
+const PROFILE_DIR = join(BENCH_ROOT, 'bench', 'profiles');
+const SERVER = fileURLToPath(new URL('./discord-server.ts', import.meta.url));
+
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const ms = (n: number) => `${fmt(n, 2)} ms`;
+
+interface BenchTarget {
+  name: string;
+  kind: 'bare' | 'read' | 'write';
+  what: string;
+  target: Target;
+  /** Signed requests of this target; none for the unsigned hello. */
+  pool?: SignedRequestPool;
+  /** req/s of its last run, to size the next run's signed requests. */
+  lastRate: number;
+  runs: LoadResult[];
+  cpu: (CpuPerRequest | null)[];
+}
+
+interface Run {
+  result: LoadResult;
+  cpu: CpuPerRequest | null;
+  hostCheckMs: number;
+  signedLive: number;
+}
+
+function ask<T extends DiscordServerMessage['type']>(child: ChildProcess, message: DiscordParentMessage, answer: T): Promise<void> {
+  return new Promise((resolve) => {
+    const onMessage = (m: DiscordServerMessage) => {
+      if (m.type !== answer) return;
+      child.off('message', onMessage);
+      resolve();
+    };
+    child.on('message', onMessage);
+    child.send(message);
+  });
+}
+
+/** One request by hand, whose answer every benchmarked answer of the target must then equal. */
+async function expectedAnswer(url: string, request: { body: string; headers: Record<string, string> }, check: (text: string) => boolean, what: string): Promise<string> {
+  const res = await fetch(url, { method: 'POST', headers: request.headers, body: request.body });
+  const text = await res.text();
+  if (res.status !== 200 || !check(text)) throw new Error(`${what} answered ${res.status} ${text}`);
+  return text;
+}
+
+/** A target whose every request is a freshly signed interaction from `make`. */
+async function signedTarget(name: string, kind: BenchTarget['kind'], what: string, base: string, path: string, keys: DiscordKeys, make: () => unknown, check: (text: string) => boolean): Promise<BenchTarget> {
+  const url = `${base}${path}`;
+  const expected = await expectedAnswer(url, signRequest(keys, make()), check, name);
+  const pool = new SignedRequestPool(keys, make);
+  const target: Target = {
+    name,
+    url,
+    body: '',
+    expectBody: expected,
+    sequence: {
+      headers: {},
+      next: () => ({ method: 'POST', path, ...pool.take() }),
+      accepts: (body) => body === expected,
+    },
+  };
+  return { name, kind, what, target, pool, lastRate: 0, runs: [], cpu: [] };
+}
+
+function line(label: string, r: LoadResult, extra = ''): string {
+  const problems = r.non2xx + r.errors + r.timeouts + r.mismatches === 0 ? 'all answers as expected' : `non-2xx ${r.non2xx}, errors ${r.errors}, timeouts ${r.timeouts}, wrong bodies ${r.mismatches}`;
+  return `  ${label.padEnd(9)} ${fmt(r.reqPerSec).padStart(7)} req/s   p50 ${ms(r.p50).padStart(9)}   p99 ${ms(r.p99).padStart(9)}   ${fmt(r.requests).padStart(7)} requests; ${problems}${extra}`;
+}
+
+async function main() {
+  const db = await createBenchDatabase('keycord_bench_discord');
+  const keys = discordKeys();
+  const queuePrefix = `kcbench_discord_${randomBytes(4).toString('hex')}`;
+  const env: Record<string, string> = {
+    ...keycordEnv(db.url, randomBytes(32).toString('hex')),
+    REDIS_URL,
+    QUEUE_PREFIX: queuePrefix,
+    DISCORD_MODE: 'http',
+    DISCORD_PUBLIC_KEY: keys.publicKeyHex,
+    DISCORD_APPLICATION_ID: BENCH_DISCORD_APPLICATION,
+    // No measured command calls Discord's REST API (no follow-ups, no role grants); a closed port
+    // makes any unexpected call fail loudly in the server's log instead of reaching the internet.
+    DISCORD_API_URL: 'http://127.0.0.1:9/api',
+  };
+  let child: ChildProcess | undefined;
+  const cleanup = async () => {
+    if (child) await stopChild(child).catch(() => {});
+    await flushRedisPrefix(REDIS_URL, queuePrefix).catch(() => {});
+    await db.drop().catch((err: Error) => console.error(`could not drop ${db.name}: ${err.message}`));
+  };
+  process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
+  try {
+    const seeded = await seedLinkedServer(env, keys, { licenses: LICENSES, owned: OWNED });
+    const started = await forkUntilReady(SERVER, { env, cwd: BENCH_ROOT, label: 'bench server' }, (m) => ((m as DiscordServerMessage).type === 'listening' ? (m as Extract<DiscordServerMessage, { type: 'listening' }>) : undefined));
+    child = started.child;
+    const keycordBase = `http://127.0.0.1:${started.value.keycordPort}`;
+    const bareBase = `http://127.0.0.1:${started.value.barePort}`;
+    const infoKey = seeded.licenseKeys[Math.floor(seeded.licenseKeys.length / 2)]!;
+    const banKeys = seeded.licenseKeys.slice(0, Math.floor(seeded.licenseKeys.length / 2));
+    let nextBan = 0;
+    const info = () => chatCommand(BENCH_SELLER, 'license', [{ name: 'key', value: infoKey }], 'info');
+    const bareReply = JSON.stringify(BARE_REPLY);
+
+    const helloBody = JSON.stringify(info());
+    const targets: BenchTarget[] = [
+      {
+        name: 'hello',
+        kind: 'bare',
+        what: 'bare Fastify: POST a JSON interaction, answer a fixed ephemeral message',
+        target: { name: 'hello', url: `${bareBase}/hello`, body: helloBody, expectBody: await expectedAnswer(`${bareBase}/hello`, { body: helloBody, headers: { 'content-type': 'application/json' } }, (t) => t === bareReply, 'hello') },
+        lastRate: 0,
+        runs: [],
+        cpu: [],
+      },
+      await signedTarget('verify', 'bare', 'bare Fastify: Ed25519 verify (node:crypto, KeyObject made once) + the same answer', bareBase, '/interactions', keys, info, (t) => t === bareReply),
+      await signedTarget('info', 'read', `Keycord: /license info (one key of ${fmt(LICENSES)})`, keycordBase, '/discord/interactions', keys, info, (t) => t.includes(infoKey)),
+      await signedTarget('licenses', 'read', `Keycord: "My licenses" button (customer with ${OWNED} keys)`, keycordBase, '/discord/interactions', keys, () => buttonClick(BENCH_CUSTOMER, encodeCustomId({ kind: 'panel', action: 'licenses' })), (t) => t.includes('Your licenses')),
+      await signedTarget('stats', 'read', `Keycord: /stats (${fmt(LICENSES)} licenses)`, keycordBase, '/discord/interactions', keys, () => chatCommand(BENCH_SELLER, 'stats'), (t) => t.includes('statistics')),
+      await signedTarget('ban', 'write', `Keycord: /license ban, a different key each time (of ${fmt(banKeys.length)})`, keycordBase, '/discord/interactions', keys, () => chatCommand(BENCH_SELLER, 'license', [{ name: 'key', value: banKeys[nextBan++ % banKeys.length]! }, { name: 'reason', value: 'bench' }], 'ban'), (t) => t.includes('License banned')),
+    ];
+
+    console.log('Keycord Discord interactions benchmark');
+    console.log(`  machine   ${cpus().length} CPUs (${cpus()[0]?.model.trim()}), Node ${process.version}, PostgreSQL and Redis at 127.0.0.1`);
+    console.log(`  database  ${db.name}: ${fmt(LICENSES)} licenses, the server linked by /setup, ${OWNED} keys redeemed by the customer`);
+    console.log(`  load      autocannon, ${CONNECTIONS} connections, server in a child process; every interaction a new id, signed before its run`);
+    console.log(`  runs      warm-up ${WARMUP_S} s per target, then ${ROUNDS} rounds of ${ROUND_S} s per target (ban ${WRITE_S} s)`);
+    for (const t of targets) console.log(`  ${t.name.padEnd(9)} ${t.what}`);
+    console.log('');
+
+    const serverPid = child.pid!;
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+    if (PROFILE) await mkdir(PROFILE_DIR, { recursive: true });
+    const measure = async (t: BenchTarget, durationS: number, round: number): Promise<Run> => {
+      // Enough signed requests for the whole run at 1.5x the last rate (and at least 5,000/s, a
+      // warm-up being short); past that it signs live, which takes CPU from the run, and says so.
+      t.pool?.prepare(Math.ceil(Math.max(t.lastRate, 5000) * durationS * 1.5));
+      const hostCheckMs = hostSpeedCheckMs();
+      const profiled = PROFILE && t.kind !== 'bare';
+      if (profiled) await ask(child!, { type: 'profile-start' }, 'profiling');
+      const before = cpuSnapshot(serverPid, db.name);
+      const result = await runLoad(t.target, { connections: CONNECTIONS, durationS, windowS: durationS });
+      const after = cpuSnapshot(serverPid, db.name);
+      if (profiled) await ask(child!, { type: 'profile-stop', file: join(PROFILE_DIR, `discord-${t.name}-${stamp}-${round}.cpuprofile`) }, 'profiled');
+      t.lastRate = result.reqPerSec;
+      return { result, cpu: cpuPerRequest(before, after, result.requests, result.seconds), hostCheckMs, signedLive: t.pool?.signedLive ?? 0 };
+    };
+
+    for (const t of targets) await measure(t, WARMUP_S, 0);
+    for (let round = 1; round <= ROUNDS; round++) {
+      console.log(`round ${round} of ${ROUNDS}:`);
+      for (const t of targets) {
+        const run = await measure(t, t.kind === 'write' ? WRITE_S : ROUND_S, round);
+        t.runs.push(run.result);
+        t.cpu.push(run.cpu);
+        const cpu = run.cpu ? `; server ${fmt(run.cpu.server)} µs, postgres ${fmt(run.cpu.postgres)} µs per request` : '';
+        const live = run.signedLive ? `; ${fmt(run.signedLive)} signed during the run` : '';
+        console.log(line(t.name, run.result, `; host check ${fmt(run.hostCheckMs)} ms${cpu}${live}`));
+      }
+    }
+
+    const combined = new Map(targets.map((t) => [t.name, combineRuns(t.name, t.runs)]));
+    const verify = combined.get('verify')!;
+    const hello = combined.get('hello')!;
+    console.log('');
+    console.log(`all rounds (ratio = req/s over the verify route's req/s in the same rounds; target for reads ≥ ${fmt(TARGET_RATIO, 1)}x):`);
+    for (const t of targets) {
+      const r = combined.get(t.name)!;
+      const ratio = r.reqPerSec / verify.reqPerSec;
+      const cpus = t.cpu.filter((c): c is CpuPerRequest => c !== null);
+      const avg = (k: 'server' | 'postgres') => cpus.reduce((s, c) => s + c[k], 0) / Math.max(1, cpus.length);
+      const verdict = t.kind === 'read' ? `  ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'}` : '';
+      console.log(line(t.name, r, `; ${fmt(ratio, 3)}x verify, ${fmt(r.reqPerSec / hello.reqPerSec, 3)}x hello; server ${fmt(avg('server'))} µs, postgres ${fmt(avg('postgres'))} µs per request${verdict}`));
+    }
+    if (PROFILE) console.log(`\nCPU profiles of the server (Keycord runs): bench/profiles/discord-*-${stamp}-*.cpuprofile`);
+  } finally {
+    await cleanup();
+  }
+}
+
+await main();

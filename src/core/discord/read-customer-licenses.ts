@@ -1,0 +1,46 @@
+import type { Db } from '../../db/client.js';
+import type { LicenseStatus } from '../../db/schema.js';
+import type { CustomerLicense } from '../customers/customer-licenses.js';
+import { effectiveStatus } from '../licenses/license-view.js';
+import { GUILD_LINK_COLUMNS, guildLinkFromRow, toDate, type GuildLink, type GuildLinkRow } from './guild-link.js';
+
+/** As many licenses as "My licenses" and the reset menu ever list. */
+const LISTED = 100;
+
+// One row per license of the user in the linked application (oldest first), or one row with
+// no license when they have none; no row at all when the server is not linked.
+const SELECT = `select ${GUILD_LINK_COLUMNS}, x.id, x.license_key, x.status, x.expires_at, x.hwid_bound, x.plan_name
+from discord_guilds g
+join applications a on a.id = g.application_id
+left join lateral (
+  select l.id, l.license_key, l.status, l.expires_at, cardinality(l.hwids) > 0 as hwid_bound, p.name as plan_name
+  from licenses l join plans p on p.id = l.plan_id
+  where l.application_id = g.application_id and l.discord_user_id = $2
+  order by l.id limit ${LISTED}) x on true
+where g.guild_id = $1`;
+
+type Row = GuildLinkRow & {
+  id: number | null;
+  license_key: string;
+  status: LicenseStatus;
+  expires_at: Date | string | null;
+  hwid_bound: boolean;
+  plan_name: string;
+};
+
+/**
+ * The customer's side in one query: the server's link (null when not linked) and the licenses
+ * the Discord user owns in the linked application, with the status every door shows.
+ */
+export async function readCustomerLicenses(db: Db, guildId: string, discordUserId: string, now: Date): Promise<{ link: GuildLink; licenses: CustomerLicense[] } | null> {
+  const rows = await db.query<Row>(SELECT, [guildId, discordUserId]);
+  const first = rows[0];
+  if (!first) return null;
+  const licenses = rows
+    .filter((r) => r.id !== null)
+    .map((r) => {
+      const expiresAt = r.expires_at === null ? null : toDate(r.expires_at);
+      return { id: r.id!, licenseKey: r.license_key, planName: r.plan_name, status: effectiveStatus(r.status, expiresAt, now), expiresAt, hwidBound: r.hwid_bound };
+    });
+  return { link: guildLinkFromRow(first), licenses };
+}

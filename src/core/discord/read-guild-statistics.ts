@@ -1,0 +1,140 @@
+import type { Db } from '../../db/client.js';
+import type { LicenseStatus } from '../../db/schema.js';
+import type { Role } from '../applications/access.js';
+import { effectiveStatusText } from '../licenses/license-view.js';
+import { GUILD_LINK_COLUMNS, guildLinkFromRow, type GuildLink, type GuildLinkRow } from './guild-link.js';
+
+const DAY = 86_400_000;
+
+/** The part of the seller statistics (API.md) that /stats shows, with the same definitions. */
+export interface GuildStatistics {
+  licenses: Record<LicenseStatus | 'total', number>;
+  validations: { last_24h: number; last_7d: number; success_rate: number | null };
+}
+
+export interface GuildStatisticsRead {
+  link: GuildLink;
+  role: Role | null;
+  statistics: GuildStatistics;
+}
+
+/**
+ * How long an application's /stats figures are reused in this process. Counting licenses by
+ * status reads every license of the application (most of a /stats' cost, growing with the
+ * application), while the validation counters reach the database only at each usage flush, so the
+ * figures are seconds behind by design anyway. The link and the role are never reused: who may
+ * see the figures is read fresh on every command.
+ */
+export const GUILD_STATISTICS_TTL_MS = 2_000;
+
+const LINK = `select ${GUILD_LINK_COLUMNS}, m.role
+from discord_guilds g
+join applications a on a.id = g.application_id
+left join application_members m on m.application_id = g.application_id and m.developer_id = g.developer_id
+where g.guild_id = $1`;
+
+// Licenses by effective status (the one rule of expiry, as everywhere) and
+// the daily counters of the last seven UTC days, the last of which is "last 24 h".
+const LINK_AND_FIGURES = `select ${GUILD_LINK_COLUMNS}, m.role,
+  (select coalesce(json_object_agg(s.status, s.n), '{}'::json) from (
+     select ${effectiveStatusText('l', '$2')} as status, count(*)::int as n
+     from licenses l where l.application_id = g.application_id group by 1) s) as statuses,
+  c.today, c.week, c.week_failures
+from discord_guilds g
+join applications a on a.id = g.application_id
+left join application_members m on m.application_id = g.application_id and m.developer_id = g.developer_id
+cross join lateral (
+  select coalesce(sum(d.validations) filter (where d.day = $4::date), 0)::int as today,
+    coalesce(sum(d.validations), 0)::int as week, coalesce(sum(d.failures), 0)::int as week_failures
+  from daily_counters d where d.application_id = g.application_id and d.day between $3::date and $4::date) c
+where g.guild_id = $1`;
+
+type LinkRow = GuildLinkRow & { role: Role | null };
+type FiguresRow = LinkRow & { statuses: Partial<Record<LicenseStatus, number>>; today: number; week: number; week_failures: number };
+
+const utcDay = (at: number) => new Date(at).toISOString().slice(0, 10);
+
+interface Entry {
+  statistics: GuildStatistics;
+  /** The UTC day the figures were counted for: a new day starts a new "today". */
+  day: string;
+  staleAt: number;
+}
+
+/**
+ * Figures by application, each for `ttlMs`, and which application each server was last linked
+ * to (so a command knows whether fresh figures are likely before it reads the link). Both maps
+ * drop their oldest entry past `maxEntries`.
+ */
+class StatisticsCache {
+  private readonly entries = new Map<number, Entry>();
+  private readonly applicationOfGuild = new Map<string, number>();
+
+  constructor(
+    private readonly ttlMs: number,
+    private readonly maxEntries = 10_000,
+  ) {}
+
+  get(applicationId: number | undefined, day: string): GuildStatistics | undefined {
+    const hit = applicationId === undefined ? undefined : this.entries.get(applicationId);
+    return hit && hit.day === day && hit.staleAt > Date.now() ? hit.statistics : undefined;
+  }
+
+  applicationOf(guildId: string): number | undefined {
+    return this.applicationOfGuild.get(guildId);
+  }
+
+  remember(guildId: string, applicationId: number, day: string, statistics: GuildStatistics): void {
+    bounded(this.entries, this.maxEntries).set(applicationId, { statistics, day, staleAt: Date.now() + this.ttlMs });
+    bounded(this.applicationOfGuild, this.maxEntries).set(guildId, applicationId);
+  }
+}
+
+/** `map` with room for one more key (Map iterates in insertion order: the first is the oldest). */
+function bounded<K, V>(map: Map<K, V>, max: number): Map<K, V> {
+  if (map.size >= max) map.delete(map.keys().next().value!);
+  return map;
+}
+
+// One cache per database client, so instances sharing a process but not a database never mix.
+const caches = new WeakMap<Db, StatisticsCache>();
+function cacheOf(db: Db): StatisticsCache {
+  let cache = caches.get(db);
+  if (!cache) caches.set(db, (cache = new StatisticsCache(GUILD_STATISTICS_TTL_MS)));
+  return cache;
+}
+
+function figuresFrom(r: FiguresRow): GuildStatistics {
+  const counts = { inactive: 0, active: 0, expired: 0, banned: 0, ...r.statuses };
+  const week = Number(r.week);
+  return {
+    licenses: { total: counts.inactive + counts.active + counts.expired + counts.banned, ...counts },
+    validations: {
+      last_24h: Number(r.today),
+      last_7d: week,
+      success_rate: week === 0 ? null : Math.round(((week - Number(r.week_failures)) / week) * 10_000) / 10_000,
+    },
+  };
+}
+
+/**
+ * /stats: the server's link (null when not linked), the linking developer's role, and the
+ * figures — in one query: the link and role alone when this process counted the linked
+ * application's figures moments ago, else the link, role and figures together. (Two only when
+ * the figures went stale in between, or the server was linked to another application.)
+ */
+export async function readGuildStatistics(db: Db, guildId: string, now: Date): Promise<GuildStatisticsRead | null> {
+  const cache = cacheOf(db);
+  const today = utcDay(now.getTime());
+  if (cache.get(cache.applicationOf(guildId), today)) {
+    const [linked] = await db.query<LinkRow>(LINK, [guildId]);
+    if (!linked) return null;
+    const cached = cache.get(linked.application_id, today);
+    if (cached) return { link: guildLinkFromRow(linked), role: linked.role, statistics: cached };
+  }
+  const [r] = await db.query<FiguresRow>(LINK_AND_FIGURES, [guildId, now.toISOString(), utcDay(now.getTime() - 6 * DAY), today]);
+  if (!r) return null;
+  const statistics = figuresFrom(r);
+  cache.remember(guildId, r.application_id, today, statistics);
+  return { link: guildLinkFromRow(r), role: r.role, statistics };
+}

@@ -1,0 +1,96 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { banLicense } from '../src/core/licenses/license-actions.js';
+import { sellerActorFor, findGuildLink } from '../src/core/discord/guild-link.js';
+import { encodeCustomId } from '../src/discord/custom-ids.js';
+import { startHarness, type Harness, type LicenseView } from './support/harness.js';
+import { button, GUILD, MANAGE_GUILD, sendInteraction, slash, type KeyPair, type Member } from './support/discord-interactions.js';
+import { startLinkedDiscord, type LinkedDiscord } from './support/linked-discord.js';
+
+/**
+ * What a Discord command costs the database, counted on the wire (deterministic, unlike time).
+ * A read command answers in at most two round trips; a write costs the core's own write plus
+ * at most one read of what the command names. Each command is warmed first: a statement's
+ * first use on a connection pays a Describe.
+ */
+
+const READ_BUDGET = 2;
+const admin: Member = { id: '100000000000000001', name: 'Admin', permissions: MANAGE_GUILD };
+const buyer: Member = { id: '100000000000000077', name: 'Buyer' };
+
+let linked: LinkedDiscord;
+let h: Harness;
+let keys: KeyPair;
+let owned: LicenseView;
+let spare: LicenseView;
+
+beforeAll(async () => {
+  linked = await startLinkedDiscord({ start: (discord) => startHarness({ discord, countRoundTrips: true }), admin });
+  ({ h, keys } = linked);
+  [owned, spare] = (await linked.seller.generate(linked.plan.id, 2)) as [LicenseView, LicenseView];
+  await h.deps.db.query('update licenses set discord_user_id = $1 where id = $2', [buyer.id, owned.id]);
+});
+afterAll(() => linked?.close());
+
+/** Round trips of one interaction (fresh id each time), after `warm` unmeasured runs of it. */
+async function cost(payload: () => unknown, check: (answer: any) => void, warm = 3) {
+  for (let i = 0; i < warm; i++) check(await sendInteraction(h.app, keys, payload()));
+  let answer: any;
+  const counted = await h.roundTrips!.measure(async () => {
+    answer = await sendInteraction(h.app, keys, payload());
+  });
+  check(answer);
+  return counted;
+}
+
+describe('a Discord read command costs at most two database round trips', () => {
+  it('/license info', async () => {
+    const counted = await cost(
+      () => slash(admin, 'license', [{ name: 'key', value: owned.license_key }], 'info'),
+      (answer) => expect(answer.data.embeds[0].description ?? JSON.stringify(answer.data.embeds[0])).toContain(owned.license_key),
+    );
+    expect(counted.roundTrips, JSON.stringify(counted)).toBeLessThanOrEqual(READ_BUDGET);
+  });
+
+  it('/stats', async () => {
+    const counted = await cost(
+      () => slash(admin, 'stats'),
+      (answer) => expect(answer.data.embeds[0].title).toContain('My App'),
+    );
+    expect(counted.roundTrips, JSON.stringify(counted)).toBeLessThanOrEqual(READ_BUDGET);
+  });
+
+  it("the customer's My licenses button", async () => {
+    const counted = await cost(
+      () => button(buyer, encodeCustomId({ kind: 'panel', action: 'licenses' })),
+      (answer) => expect(JSON.stringify(answer.data.embeds)).toContain(owned.license_key.slice(-4)),
+    );
+    expect(counted.roundTrips, JSON.stringify(counted)).toBeLessThanOrEqual(READ_BUDGET);
+  });
+});
+
+describe('a Discord write command costs what the core write costs, plus one read', () => {
+  it('/license ban', async () => {
+    const actor = sellerActorFor((await findGuildLink(h.deps.db.orm, GUILD))!, admin);
+    const unban = () => h.deps.db.query("update licenses set status = 'inactive', ban_reason = null where id = $1", [spare.id]);
+    const coreBan = async () => {
+      await unban();
+      return h.roundTrips!.measure(() => banLicense(h.deps, actor, spare.id, 'chargeback'));
+    };
+    const discordBan = async () => {
+      await unban();
+      let answer: any;
+      const counted = await h.roundTrips!.measure(async () => {
+        answer = await sendInteraction(h.app, keys, slash(admin, 'license', [{ name: 'key', value: spare.license_key }, { name: 'reason', value: 'chargeback' }], 'ban'));
+      });
+      expect(answer.data.content).toContain('License banned');
+      return counted;
+    };
+    for (let i = 0; i < 3; i++) {
+      await coreBan();
+      await discordBan();
+    }
+    const core = await coreBan();
+    const discord = await discordBan();
+    expect(discord.roundTrips, `discord ${JSON.stringify(discord)}, core ${JSON.stringify(core)}`).toBeLessThanOrEqual(core.roundTrips + 1);
+  });
+});
