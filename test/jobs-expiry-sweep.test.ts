@@ -136,6 +136,9 @@ describe.each(JOB_PROVIDERS)('the expiry sweep with the $name job provider', (pr
     expect((await client(h, '/api/licenses/check-expiration', { app_id: app.app_id, license_key: lic!.license_key })).json()).toMatchObject({ status: 'expired', expired: true, remaining_seconds: 0 });
     expect((await s.call('GET', `/api/licenses/${lic!.id}`)).json().status).toBe('expired');
     expect((await s.call('GET', `/api/statistics?application_id=${app.id}`)).json().licenses).toMatchObject({ expired: 1, inactive: 0 });
+    const listed = async (status: string) => (await s.call('GET', `/api/applications/${app.id}/licenses?status=${status}`)).json().map((l: { id: number }) => l.id);
+    expect(await listed('expired')).toEqual([lic!.id]);
+    expect(await listed('inactive')).toEqual([]);
 
     // (Licenses of the tests above end by this date too: the sweep's count covers them all.)
     expect((await expirySweep(h.deps, { noticeDays })).expired).toBeGreaterThanOrEqual(1);

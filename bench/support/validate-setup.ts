@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config.js';
 import { startKeycord } from '../../src/start-keycord.js';
 import { forkUntilReady, stopChild } from './child-process.js';
-import { seedThroughApi, type Seeded } from './seed.js';
+import { BENCH_REDIS_URL } from './keycord-instance.js';
+import { activateEveryKey, seedThroughApi, type BoundKey, type Seeded } from './seed.js';
 import type { ParentMessage, ServerMessage } from '../validate-server.js';
 
 /** What the validation benchmarks share: the environment, the seed and the server child process. */
@@ -20,11 +21,17 @@ export const envInt = (name: string, fallback: number) => {
   return n;
 };
 
-/** The environment both the seeding app (here) and the server (child) run Keycord with. */
+/**
+ * The environment both the seeding app (here) and the server (child) run Keycord with. Redis
+ * too, as `keycord start --role api` needs it to run apart from the workers; the queue prefix is
+ * this run's own (`flushRedisPrefix` it afterwards).
+ */
 export function keycordEnv(databaseUrl: string, secret: string): Record<string, string> {
   return {
     NODE_ENV: 'production',
     DATABASE_URL: databaseUrl,
+    REDIS_URL: BENCH_REDIS_URL,
+    QUEUE_PREFIX: `kcbench_validate_${secret.slice(0, 8)}`,
     KEYCORD_SECRET: secret,
     LOG_LEVEL: 'warn',
     HOST: '127.0.0.1',
@@ -33,15 +40,23 @@ export function keycordEnv(databaseUrl: string, secret: string): Record<string, 
   };
 }
 
-/** Migrates the bench database and seeds `licenses` licenses through the real API. */
-export async function seed(env: Record<string, string>, licenses: number): Promise<Seeded & { postgresVersion: string; poolSize: number }> {
+/**
+ * Migrates the bench database and seeds `licenses` licenses through the real API; with
+ * `bindEveryKey`, every key is then active on a HWID of its own (`boundKeys`), for random-key runs.
+ */
+export async function seed(
+  env: Record<string, string>,
+  licenses: number,
+  opts: { bindEveryKey?: boolean } = {},
+): Promise<Seeded & { postgresVersion: string; poolSize: number; boundKeys: BoundKey[] }> {
   const config = loadConfig({ ...process.env, ...env });
   // Seeding runs no jobs: the generation answers synchronously (≤ 1,000 keys a call).
   const keycord = await startKeycord(config, { role: 'api', jobs: 'none' });
   try {
     const seeded = await seedThroughApi(keycord.app!, licenses);
+    const boundKeys = opts.bindEveryKey ? await activateEveryKey(keycord.deps.db, seeded.applicationId) : [];
     const [v] = await keycord.deps.db.query<{ server_version: string }>('show server_version');
-    return { ...seeded, postgresVersion: v?.server_version ?? '?', poolSize: config.databasePoolSize };
+    return { ...seeded, postgresVersion: v?.server_version ?? '?', poolSize: config.databasePoolSize, boundKeys };
   } finally {
     await keycord.close();
   }

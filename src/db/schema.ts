@@ -159,9 +159,23 @@ export const licenses = pgTable(
     index('licenses_application_status_idx').on(t.applicationId, t.status),
     index('licenses_plan_idx').on(t.planId),
     index('licenses_discord_user_idx').on(t.applicationId, t.discordUserId),
+    // Pages of an application's licenses, newest first: an index-only walk, whatever the page.
+    index('licenses_application_id_idx').on(t.applicationId, t.id),
     check('licenses_status_check', sql`${t.status} in ('inactive', 'active', 'expired', 'banned')`),
   ],
 );
+
+/**
+ * Licenses per application, kept by statement-level triggers on `licenses` (migration
+ * 0006_list_paging), so a list's X-Total-Count is one row read rather than a count of the
+ * application. No row = no licenses.
+ */
+export const licenseCounts = pgTable('license_counts', {
+  applicationId: integer('application_id')
+    .primaryKey()
+    .references(() => applications.id, { onDelete: 'cascade' }),
+  licenses: bigint('licenses', { mode: 'number' }).notNull().default(0),
+});
 
 /** Append-only record of every change, whoever made it. */
 export const auditLogs = pgTable(
@@ -178,7 +192,7 @@ export const auditLogs = pgTable(
     ip: text('ip'),
     createdAt: createdAt(),
   },
-  (t) => [index('audit_logs_application_idx').on(t.applicationId, t.createdAt)],
+  (t) => [index('audit_logs_application_idx').on(t.applicationId, t.createdAt), index('audit_logs_application_id_idx').on(t.applicationId, t.id)],
 );
 
 /** Daily per-application counters, fed by the batched usage recorder rather than per request. */
@@ -431,5 +445,8 @@ export const validationLogs = pgTable(
     count: integer('count').notNull().default(1),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
   },
-  (t) => [index('validation_logs_application_idx').on(t.applicationId, t.createdAt)],
+  (t) => [
+    index('validation_logs_application_idx').on(t.applicationId, t.createdAt),
+    index('validation_logs_application_id_idx').on(t.applicationId, t.id),
+  ],
 );

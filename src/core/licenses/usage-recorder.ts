@@ -26,6 +26,51 @@ const MAX_PENDING_RECORDS = 100_000;
 
 const DAY_MS = 86_400_000;
 
+/** Rows of each kind per flush statement: bounds a statement's size and the locks it holds. */
+const FLUSH_BATCH = 1000;
+
+/**
+ * A flush batch in one atomic statement (one round trip): the licenses' last use, the daily
+ * counters and the validation log lines, each part an array parameter expanded by unnest.
+ * Data-modifying CTEs always run to completion, whether or not the outer query reads them.
+ * Times travel as text[]: postgres.js serialises text and int arrays on every driver.
+ */
+const FLUSH_SQL = `with used as (
+  update licenses l set last_used = u.at::timestamptz, ip_address = u.ip
+  from unnest($1::int[], $2::text[], $3::text[]) as u(id, at, ip)
+  where l.id = u.id and (l.last_used is null or l.last_used < u.at::timestamptz)
+), counted as (
+  insert into daily_counters (application_id, day, validations, failures)
+  select a, d::date, v, f from unnest($4::int[], $5::text[], $6::int[], $7::int[]) as c(a, d, v, f)
+  on conflict (application_id, day) do update
+    set validations = daily_counters.validations + excluded.validations,
+        failures = daily_counters.failures + excluded.failures
+), logged as (
+  insert into validation_logs (application_id, license_id, code, hwid, ip, created_at, count)
+  select a, l, c, h, i, t::timestamptz, n
+  from unnest($8::int[], $9::int[], $10::text[], $11::text[], $12::text[], $13::text[], $14::int[]) as r(a, l, c, h, i, t, n)
+)
+select 1`;
+
+function flushParams(ids: number[], uses: Map<number, Use>, counters: Counter[], lines: ValidationRecord[]): unknown[] {
+  return [
+    ids,
+    ids.map((id) => isoTime(uses.get(id)!.at)),
+    ids.map((id) => uses.get(id)!.ip),
+    counters.map((c) => c.applicationId),
+    counters.map((c) => c.day),
+    counters.map((c) => c.validations),
+    counters.map((c) => c.failures),
+    lines.map((r) => r.applicationId),
+    lines.map((r) => r.licenseId),
+    lines.map((r) => r.code),
+    lines.map((r) => r.hwid),
+    lines.map((r) => r.ip),
+    lines.map((r) => isoTime(r.at)),
+    lines.map((r) => r.count),
+  ];
+}
+
 /**
  * `toISOString`, remembering the last answer: a flush converts thousands of times that arrive in
  * order, many within the same millisecond.
@@ -144,67 +189,22 @@ export class UsageRecorder {
     this.uses = new Map();
     this.counters = new Map();
     this.records = new Map();
-    // Each part is written on its own, and only a part that failed is kept for the next flush,
-    // so nothing is counted twice.
-    if (uses.size > 0) {
-      // Sorted ids: concurrent flushes from several instances lock rows in the same order.
-      const ids = [...uses.keys()].sort((a, b) => a - b);
-      await this.attempt(
-        () =>
-          // Times travel as text[]: postgres.js serialises text and int arrays on every driver.
-          this.db.query(
-            `update licenses l set last_used = u.at::timestamptz, ip_address = u.ip
-             from unnest($1::int[], $2::text[], $3::text[]) as u(id, at, ip)
-             where l.id = u.id and (l.last_used is null or l.last_used < u.at::timestamptz)`,
-            [ids, ids.map((id) => isoTime(uses.get(id)!.at)), ids.map((id) => uses.get(id)!.ip)],
-          ),
-        () => this.mergeBack(uses, new Map(), new Map()),
-      );
-    }
-    if (counters.size > 0) {
-      const cs = [...counters.values()].sort((a, b) => a.applicationId - b.applicationId || a.day.localeCompare(b.day));
-      await this.attempt(
-        () =>
-          this.db.query(
-            `insert into daily_counters (application_id, day, validations, failures)
-             select a, d::date, v, f from unnest($1::int[], $2::text[], $3::int[], $4::int[]) as c(a, d, v, f)
-             on conflict (application_id, day) do update
-               set validations = daily_counters.validations + excluded.validations,
-                   failures = daily_counters.failures + excluded.failures`,
-            [cs.map((c) => c.applicationId), cs.map((c) => c.day), cs.map((c) => c.validations), cs.map((c) => c.failures)],
-          ),
-        () => this.mergeBack(new Map(), counters, new Map()),
-      );
-    }
-    if (records.size > 0) {
-      const lines = [...records.values()];
-      await this.attempt(
-        () =>
-          this.db.query(
-            `insert into validation_logs (application_id, license_id, code, hwid, ip, created_at, count)
-             select a, l, c, h, i, t::timestamptz, n
-             from unnest($1::int[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[]) as r(a, l, c, h, i, t, n)`,
-            [
-              lines.map((r) => r.applicationId),
-              lines.map((r) => r.licenseId),
-              lines.map((r) => r.code),
-              lines.map((r) => r.hwid),
-              lines.map((r) => r.ip),
-              lines.map((r) => isoTime(r.at)),
-              lines.map((r) => r.count),
-            ],
-          ),
-        () => this.mergeBack(new Map(), new Map(), records),
-      );
-    }
-  }
-
-  private async attempt(write: () => Promise<unknown>, keep: () => void) {
-    try {
-      await write();
-    } catch (err) {
-      this.log.warn({ err }, 'usage flush failed; keeping the data for the next flush');
-      keep();
+    // Sorted ids: concurrent flushes from several instances lock license rows in the same order.
+    const ids = [...uses.keys()].sort((a, b) => a - b);
+    const cs = [...counters.entries()].sort(([, a], [, b]) => a.applicationId - b.applicationId || a.day.localeCompare(b.day));
+    const lines = [...records.entries()];
+    // One statement per batch, whatever the number of keys: a flush of thousands of distinct
+    // keys is a handful of round trips, and each batch is all written or all kept (nothing twice).
+    const batches = Math.max(ids.length, cs.length, lines.length) / FLUSH_BATCH;
+    for (let b = 0; b < batches; b++) {
+      const slice = <T>(xs: T[]) => xs.slice(b * FLUSH_BATCH, (b + 1) * FLUSH_BATCH);
+      const batch = { ids: slice(ids), counters: slice(cs), records: slice(lines) };
+      try {
+        await this.db.query(FLUSH_SQL, flushParams(batch.ids, uses, batch.counters.map(([, c]) => c), batch.records.map(([, r]) => r)));
+      } catch (err) {
+        this.log.warn({ err }, 'usage flush failed; keeping the data for the next flush');
+        this.mergeBack(new Map(batch.ids.map((id) => [id, uses.get(id)!])), new Map(batch.counters), new Map(batch.records));
+      }
     }
   }
 

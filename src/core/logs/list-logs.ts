@@ -1,8 +1,9 @@
-import { and, count, desc, eq, gte, lte, type SQL } from 'drizzle-orm';
+import { and, count, desc, eq, gte, inArray, lt, lte, type SQL } from 'drizzle-orm';
 import { auditLogs, validationLogs } from '../../db/schema.js';
 import type { SellerActor } from '../actor.js';
 import { requireApplication } from '../applications/access.js';
 import type { Deps } from '../deps.js';
+import { pageIdsQuery } from '../page-ids.js';
 
 export interface LogQuery {
   type: 'audit' | 'validation';
@@ -10,6 +11,10 @@ export interface LogQuery {
   until?: Date | undefined;
   page: number;
   perPage: number;
+  /** Keyset continuation: the page starts after (below) this entry id, whatever `page` says. */
+  afterId?: number | undefined;
+  /** The total already counted for this walk (logs only grow at the top, where a walk never goes). */
+  knownTotal?: number | undefined;
 }
 
 /** The audit trail of an application, or its validation records, newest first. */
@@ -24,15 +29,20 @@ export interface LogEntry {
   created_at: string;
 }
 
-export async function listLogs(deps: Deps, actor: SellerActor, applicationId: number, q: LogQuery): Promise<{ total: number; items: LogEntry[] }> {
+type LogTable = typeof auditLogs | typeof validationLogs;
+
+/**
+ * One page of either log. As with license lists, the page's ids come first from the
+ * (application_id, id) index — an index-only walk for a far page number, none for a keyset page —
+ * and only those entries are read. One id more than the page tells whether another page follows.
+ */
+export async function listLogs(deps: Deps, actor: SellerActor, applicationId: number, q: LogQuery): Promise<{ total: number; items: LogEntry[]; more: boolean }> {
   await requireApplication(deps.db.orm, actor, applicationId, 'read');
-  const offset = (q.page - 1) * q.perPage;
   if (q.type === 'audit') {
-    const where = and(eq(auditLogs.applicationId, applicationId), ...range(auditLogs.createdAt, q));
-    const [total] = await deps.db.orm.select({ n: count() }).from(auditLogs).where(where);
-    const rows = await deps.db.orm.select().from(auditLogs).where(where).orderBy(desc(auditLogs.id)).limit(q.perPage).offset(offset);
+    const { total, rows, more } = await pageOf(deps, auditLogs, applicationId, q);
     return {
-      total: total?.n ?? 0,
+      total,
+      more,
       items: rows.map((r) => ({
         id: r.id,
         type: 'audit' as const,
@@ -45,11 +55,10 @@ export async function listLogs(deps: Deps, actor: SellerActor, applicationId: nu
       })),
     };
   }
-  const where = and(eq(validationLogs.applicationId, applicationId), ...range(validationLogs.createdAt, q));
-  const [total] = await deps.db.orm.select({ n: count() }).from(validationLogs).where(where);
-  const rows = await deps.db.orm.select().from(validationLogs).where(where).orderBy(desc(validationLogs.id)).limit(q.perPage).offset(offset);
+  const { total, rows, more } = await pageOf(deps, validationLogs, applicationId, q);
   return {
-    total: total?.n ?? 0,
+    total,
+    more,
     items: rows.map((r) => ({
       id: r.id,
       type: 'validation' as const,
@@ -61,6 +70,26 @@ export async function listLogs(deps: Deps, actor: SellerActor, applicationId: nu
       created_at: r.createdAt.toISOString(),
     })),
   };
+}
+
+async function pageOf<T extends LogTable>(deps: Deps, table: T, applicationId: number, q: LogQuery) {
+  const where = and(eq(table.applicationId, applicationId), ...range(table.createdAt, q));
+  const bound = q.afterId === undefined ? undefined : lt(table.id, q.afterId);
+  const pageIds = pageIdsQuery(table.id, and(where, bound), { offset: q.afterId === undefined ? (q.page - 1) * q.perPage : 0, size: q.perPage }).ids;
+  const counted = async () => {
+    if (q.knownTotal !== undefined) return q.knownTotal;
+    const [row] = await deps.db.orm.select({ n: count() }).from(table as LogTable).where(where);
+    return row?.n ?? 0;
+  };
+  const [total, rows] = await Promise.all([
+    counted(),
+    deps.db.orm
+      .select()
+      .from(table as LogTable)
+      .where(inArray(table.id, pageIds))
+      .orderBy(desc(table.id)),
+  ]);
+  return { total, rows: rows.slice(0, q.perPage) as T['$inferSelect'][], more: rows.length > q.perPage };
 }
 
 function range(column: typeof auditLogs.createdAt | typeof validationLogs.createdAt, q: LogQuery): SQL[] {

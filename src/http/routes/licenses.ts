@@ -11,18 +11,21 @@ import { listLicenseUsers } from '../../core/licenses/list-license-users.js';
 import { resetLicenseHwid } from '../../core/licenses/reset-license-hwid.js';
 import type { Deps } from '../../core/deps.js';
 import { requireDeveloper, sellerActor } from '../authenticate.js';
-import { pageQuery, sendPage } from '../pagination.js';
+import { cursorQuery, pageOfRequest, pageQuery, sendKeysetPage } from '../pagination.js';
 import { bodyId, id, idParams } from '../schemas.js';
 
 const tags = ['Licenses'];
 
 const listQuery = z.object({
   ...pageQuery,
+  ...cursorQuery,
   status: z.enum(LICENSE_STATUSES).optional(),
   plan_id: id.optional(),
   search: z.string().max(200).optional(),
   discord_user_id: z.string().regex(/^\d{17,20}$/).optional(),
 });
+
+const filtersOf = ({ status, plan_id, search, discord_user_id }: z.infer<typeof listQuery>) => ({ status, plan_id, search, discord_user_id });
 
 export const licenseRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
   app.addHook('onRequest', requireDeveloper(deps));
@@ -56,16 +59,16 @@ export const licenseRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
     '/api/applications/:appId/licenses',
     { schema: { tags, summary: "An application's licenses", params: z.object({ appId: id }), querystring: listQuery } },
     async (request, reply) => {
-      const { page, per_page, ...filters } = request.query;
-      const result = await listLicenses(deps, sellerActor(request), request.params.appId, filters, { page, perPage: per_page });
-      return sendPage(request, reply, { page, per_page }, result);
+      const page = pageOfRequest(request.query);
+      const result = await listLicenses(deps, sellerActor(request), request.params.appId, filtersOf(request.query), { page: page.page, perPage: page.per_page, afterId: page.cursor?.afterId });
+      return sendKeysetPage(request, reply, page, result);
     },
   );
 
   app.get('/api/licenses/mine', { schema: { tags, summary: 'Licenses of every application you can see', querystring: listQuery } }, async (request, reply) => {
-    const { page, per_page, ...filters } = request.query;
-    const result = await listMyLicenses(deps, sellerActor(request), filters, { page, perPage: per_page });
-    return sendPage(request, reply, { page, per_page }, result);
+    const page = pageOfRequest(request.query);
+    const result = await listMyLicenses(deps, sellerActor(request), filtersOf(request.query), { page: page.page, perPage: page.per_page, afterId: page.cursor?.afterId });
+    return sendKeysetPage(request, reply, page, result);
   });
 
   app.get('/api/licenses/:id', { schema: { tags, summary: 'One license', params: idParams } }, async (request) =>

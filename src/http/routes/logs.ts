@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { listLogs } from '../../core/logs/list-logs.js';
 import type { Deps } from '../../core/deps.js';
 import { requireDeveloper, sellerActor } from '../authenticate.js';
-import { pageQuery, sendPage } from '../pagination.js';
+import { cursorQuery, pageOfRequest, pageQuery, sendKeysetPage } from '../pagination.js';
 import { dateTime, idParams } from '../schemas.js';
 
 export const logRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
@@ -15,19 +15,22 @@ export const logRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { de
         tags: ['Logs'],
         summary: 'Audit log or validation records',
         params: idParams,
-        querystring: z.object({ ...pageQuery, type: z.enum(['audit', 'validation']).default('audit'), since: dateTime.optional(), until: dateTime.optional() }),
+        querystring: z.object({ ...pageQuery, ...cursorQuery, type: z.enum(['audit', 'validation']).default('audit'), since: dateTime.optional(), until: dateTime.optional() }),
       },
     },
     async (request, reply) => {
-      const { page, per_page, type, since, until } = request.query;
+      const { type, since, until } = request.query;
+      const page = pageOfRequest(request.query);
       const result = await listLogs(deps, sellerActor(request), request.params.id, {
         type,
         since: since ? new Date(since) : undefined,
         until: until ? new Date(until) : undefined,
-        page,
-        perPage: per_page,
+        page: page.page,
+        perPage: page.per_page,
+        afterId: page.cursor?.afterId,
+        knownTotal: page.cursor?.total,
       });
-      return sendPage(request, reply, { page, per_page }, result);
+      return sendKeysetPage(request, reply, page, result, { carryTotal: true });
     },
   );
 };
