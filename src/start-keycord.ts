@@ -1,10 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { ConfigError, type Config } from './config.js';
 import type { Deps } from './core/deps.js';
-import { GatewayAdapter } from './discord/adapters/gateway.js';
+import type { GatewayAdapter } from './discord/adapters/gateway.js';
 import type { DiscordBot } from './discord/bot.js';
-import { createDiscordBot } from './discord/create-discord.js';
-import { expiryNotifier } from './discord/expiry-notices.js';
 import { API_VERSION, buildApp } from './http/app.js';
 import type { JobProvider } from './jobs/job-provider.js';
 import { serverOf } from './log.js';
@@ -12,6 +10,7 @@ import { startJobSystem, type JobSystem } from './jobs/job-system.js';
 import { startLocalJobProvider } from './jobs/local/local-job-provider.js';
 import { createDeps, runMigrations, type RuntimeOverrides } from './runtime.js';
 import type { ShutdownStep } from './shutdown.js';
+import { closeReceiverPools } from './core/webhooks/receiver-pools.js';
 
 export const ROLES = ['api', 'worker', 'bot', 'all'] as const;
 export type Role = (typeof ROLES)[number];
@@ -74,6 +73,10 @@ export async function startKeycord(config: Config, opts: StartOptions = {}): Pro
   deps.usage.start();
 
   const runsApi = role === 'api' || role === 'all';
+  // Loaded before the job provider starts, so nothing is awaited between its start and the
+  // listener below (see there).
+  const bot = await loadDiscordBot(deps, config, opts);
+  const expiryNotices = bot && config.discord.token ? await import('./discord/expiry-notices.js') : undefined;
   // Redis is for jobs only: the API starts and serves whether or not it answers.
   const jobs = jobMode === 'none' || local ? undefined : await startJobSystem(deps, config, { withWorkers: jobMode === 'workers' });
   if (jobs) {
@@ -90,13 +93,14 @@ export async function startKeycord(config: Config, opts: StartOptions = {}): Pro
   const jobProvider: JobProvider | undefined = jobs ?? localJobs;
   const runsJobs = local || jobMode === 'workers';
 
-  const bot = createDiscordBot(deps, config.discord, opts.discordProgressEveryMs ? { progressEveryMs: opts.discordProgressEveryMs } : {}) ?? undefined;
   if (!bot) log.info('Discord bot off: set DISCORD_PUBLIC_KEY (HTTP interactions) or DISCORD_TOKEN (gateway), and DISCORD_APPLICATION_ID');
   // Expiry DMs are sent by whichever process runs the workers (they consume the events). No await
   // since the provider started: its first dispatch waits on the database, so it sees the listener.
-  if (bot && jobProvider && runsJobs && config.discord.token) jobProvider.onEvent(expiryNotifier(deps, bot.context.api));
+  if (bot && expiryNotices && jobProvider && runsJobs) jobProvider.onEvent(expiryNotices.expiryNotifier(deps, bot.context.api));
   let gateway: GatewayAdapter | undefined;
   if (bot && config.discord.mode === 'gateway' && (role === 'bot' || role === 'all')) {
+    // discord.js (~30 MB resident) is only for the gateway: HTTP interactions never load it.
+    const { GatewayAdapter } = await import('./discord/adapters/gateway.js');
     gateway = new GatewayAdapter(bot, log);
     await gateway.start(config.discord.token!, config.discord.apiUrl);
   }
@@ -119,6 +123,8 @@ export async function startKeycord(config: Config, opts: StartOptions = {}): Pro
     { name: 'gateway', run: () => gateway?.stop() },
     { name: 'discord', run: () => bot?.idle() },
     { name: 'jobs', run: () => jobProvider?.close() },
+    // After the workers: deliveries in flight finish on their kept-alive sockets, then those close.
+    { name: 'webhook receivers', run: () => closeReceiverPools() },
   ];
   const finalSteps: ShutdownStep[] = [
     { name: 'usage', run: () => deps.usage.stop() },
@@ -145,6 +151,16 @@ export async function startKeycord(config: Config, opts: StartOptions = {}): Pro
         for (const step of [...shutdownSteps, ...finalSteps]) await step.run();
       })()),
   };
+}
+
+/**
+ * The bot's handlers, its commands and its REST client are loaded only when Discord is configured:
+ * a process without a bot does not carry them in memory.
+ */
+async function loadDiscordBot(deps: Deps, config: Config, opts: StartOptions): Promise<DiscordBot | undefined> {
+  if (config.discord.mode === 'off' || !config.discord.applicationId) return undefined;
+  const { createDiscordBot } = await import('./discord/create-discord.js');
+  return createDiscordBot(deps, config.discord, opts.discordProgressEveryMs ? { progressEveryMs: opts.discordProgressEveryMs } : {}) ?? undefined;
 }
 
 /** The local provider runs every job in the process that has the API and the bot: no split. */

@@ -59,13 +59,34 @@ describe.skipIf(!libsodium)('the signing thread', () => {
     const failures: Error[] = [];
     const thread = new SigningThread((err) => failures.push(err), 200);
     const key = keyPair();
-    // Its answers are lost from here on, as if it hung.
+    // The thread starts with the first signature; its answers are lost from then on, as if it hung.
+    await signVia(thread, key.secretKey, '1767225600', 'first');
     thread.threadForTests!.removeAllListeners('message');
     const started = Date.now();
     const signatures = await Promise.all(Array.from({ length: 10 }, (_, i) => signVia(thread, key.secretKey, '1767225600', `held ${i}`)));
     expect(Date.now() - started).toBeLessThan(3000);
     signatures.forEach((signature, i) => expect(verify(null, responseMessage('1767225600', `held ${i}`), key.publicKey, signature)).toBe(true));
     expect(failures.map((e) => e.message)).toEqual(['the signing thread did not answer within 200 ms']);
+    await thread.stop();
+  });
+
+  it('starts with the first signature, ends after a while without one, and starts again for the next', async () => {
+    const failures: Error[] = [];
+    const thread = new SigningThread((err) => failures.push(err), 5000, 300);
+    const key = keyPair();
+    expect(thread.threadForTests).toBeNull();
+    const first = await signVia(thread, key.secretKey, '1767225600', 'first');
+    const started = thread.threadForTests;
+    expect(started).not.toBeNull();
+    await new Promise((resolve) => started!.once('exit', resolve));
+    expect(thread.threadForTests).toBeNull();
+    const second = await signVia(thread, key.secretKey, '1767225601', 'second');
+    expect(thread.threadForTests).not.toBeNull();
+    expect(thread.threadForTests).not.toBe(started);
+    expect(verify(null, responseMessage('1767225600', 'first'), key.publicKey, first)).toBe(true);
+    expect(verify(null, responseMessage('1767225601', 'second'), key.publicKey, second)).toBe(true);
+    // Ending an idle thread is not a failure: the thread keeps being used.
+    expect(failures).toEqual([]);
     await thread.stop();
   });
 

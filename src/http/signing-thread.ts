@@ -21,36 +21,42 @@ interface Pending {
  * If the thread fails, its batch and everything after are signed inline (`onFailure` is told
  * once): an answer is never left unsigned or unanswered. libsodium only: the thread exists where
  * sodium-native loaded (see ed25519.ts).
+ *
+ * A thread is a V8 heap and a Node runtime of its own (~18 MB resident), so it starts with the
+ * first signature and ends after `idleMs` without one; the next signature starts it again.
  */
 export class SigningThread {
-  private worker: Worker | null;
+  private worker: Worker | null = null;
+  /** Stopped, or the thread failed: everything is signed inline from then on. */
+  private inline = false;
   private queue: Pending[] = [];
   private inFlight: { id: number; batch: Pending[]; sentAt: number } | null = null;
   private flushScheduled = false;
   private nextId = 1;
+  private lastSignedAt = 0;
   private readonly watchdog: NodeJS.Timeout;
 
   constructor(
     private readonly onFailure: (err: Error) => void = () => {},
     stallMs = 5000,
+    idleMs = 60_000,
   ) {
-    this.worker = new Worker(new URL('./signing-worker.mjs', import.meta.url));
-    // The thread never keeps the process alive; `stop` ends it with the app.
-    this.worker.unref();
-    this.worker.on('message', (m: { id: number; signatures: ArrayBuffer }) => this.answered(m));
-    this.worker.on('error', (err) => this.failed(err));
-    this.worker.on('exit', (code) => this.failed(new Error(`the signing thread exited (code ${code})`)));
     // A thread that stops answering would leave its answers hanging: after `stallMs` without an
-    // answer to the batch in flight it counts as failed (a batch takes milliseconds).
+    // answer to the batch in flight it counts as failed (a batch takes milliseconds). One that
+    // has had nothing to sign for `idleMs` is ended, to give its memory back.
     this.watchdog = setInterval(() => {
-      if (this.inFlight && performance.now() - this.inFlight.sentAt > stallMs) this.failed(new Error(`the signing thread did not answer within ${stallMs} ms`));
-    }, Math.min(1000, stallMs)).unref();
+      const now = performance.now();
+      if (this.inFlight && now - this.inFlight.sentAt > stallMs) this.failed(new Error(`the signing thread did not answer within ${stallMs} ms`));
+      else if (this.worker && !this.inFlight && this.queue.length === 0 && now - this.lastSignedAt > idleMs) this.retireIdle();
+    }, Math.min(1000, stallMs, idleMs)).unref();
   }
 
   /** Signs `timestamp ‖ payload`; `done` is called once, from a later turn of the event loop. */
   sign(secretKey: SodiumSecretKey, timestamp: string, payload: string | Buffer, done: SignatureCallback): void {
     this.queue.push({ secretKey, timestamp, payload, done });
-    if (!this.worker) return this.drainInline();
+    if (this.inline) return this.drainInline();
+    this.lastSignedAt = performance.now();
+    this.worker ??= this.startWorker();
     if (!this.inFlight && !this.flushScheduled) {
       this.flushScheduled = true;
       // After this turn's I/O callbacks, so everything answered in this turn goes in one batch.
@@ -62,14 +68,33 @@ export class SigningThread {
   async stop(): Promise<void> {
     const worker = this.worker;
     this.worker = null;
+    this.inline = true;
     clearInterval(this.watchdog);
     this.drainInline();
     if (worker) await worker.terminate();
   }
 
-  /** The thread's own handle, for tests that need to make it fail. */
+  /** The thread's own handle (once a signature started it), for tests that need to make it fail. */
   get threadForTests(): Worker | null {
     return this.worker;
+  }
+
+  private startWorker(): Worker {
+    const worker = new Worker(new URL('./signing-worker.mjs', import.meta.url));
+    // The thread never keeps the process alive; `stop` ends it with the app.
+    worker.unref();
+    // Events of a thread that was since retired or replaced are no longer this one's business.
+    worker.on('message', (m: { id: number; signatures: ArrayBuffer }) => worker === this.worker && this.answered(m));
+    worker.on('error', (err) => worker === this.worker && this.failed(err));
+    worker.on('exit', (code) => worker === this.worker && this.failed(new Error(`the signing thread exited (code ${code})`)));
+    return worker;
+  }
+
+  /** Nothing to sign for a while: the thread ends, not failed; the next signature starts another. */
+  private retireIdle() {
+    const worker = this.worker;
+    this.worker = null;
+    void worker?.terminate().catch(() => {});
   }
 
   private flush() {
@@ -123,6 +148,7 @@ export class SigningThread {
     const worker = this.worker;
     if (!worker) return; // stopped on purpose, or already failed
     this.worker = null;
+    this.inline = true;
     clearInterval(this.watchdog);
     this.onFailure(err);
     this.drainInline();
