@@ -1,20 +1,15 @@
-import { SlashCommandBuilder } from '@discordjs/builders';
-import { InteractionContextType } from 'discord-api-types/v10';
 import { asc, eq } from 'drizzle-orm';
 import { plans } from '../src/db/schema.js';
 import { startGenerationJob } from '../src/core/jobs/start-generation-job.js';
 import { generateLicenses } from '../src/core/licenses/generate-licenses.js';
-import type { Command } from '../src/discord/command.js';
+import { sellerCommand, type Command } from '../src/discord/command.js';
 import { commandOptions, deferEphemeral, ephemeral, idOption, numberOption, stringOption } from '../src/discord/interaction.js';
 import { keysMessage, MAX_INLINE_KEYS } from '../src/discord/render.js';
 import { sellerSession } from '../src/discord/seller.js';
 import { waitForGeneration } from '../src/discord/generation-progress.js';
 
 export const generate: Command = {
-  data: new SlashCommandBuilder()
-    .setName('generate')
-    .setDescription('Generate license keys')
-    .setContexts(InteractionContextType.Guild)
+  data: sellerCommand('generate', 'Generate license keys')
     .addStringOption((o) => o.setName('plan').setDescription('The plan').setRequired(true).setAutocomplete(true))
     .addIntegerOption((o) => o.setName('count').setDescription('How many keys').setRequired(true).setMinValue(1).setMaxValue(100_000))
     .addStringOption((o) => o.setName('format').setDescription('Key format').addChoices({ name: 'random (32 hex)', value: 'random' }, { name: 'custom mask', value: 'custom' }))

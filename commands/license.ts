@@ -1,12 +1,11 @@
-import { SlashCommandBuilder, type SlashCommandSubcommandBuilder } from '@discordjs/builders';
-import { InteractionContextType } from 'discord-api-types/v10';
+import type { SlashCommandSubcommandBuilder } from '@discordjs/builders';
 import { roleAllows } from '../src/core/applications/access.js';
 import { notFound } from '../src/core/errors.js';
 import { deleteLicense } from '../src/core/licenses/delete-license.js';
 import { banLicense, extendLicense, updateLicenseNotes } from '../src/core/licenses/license-actions.js';
 import { toLicenseView } from '../src/core/licenses/license-view.js';
 import { resetLicenseHwid } from '../src/core/licenses/reset-license-hwid.js';
-import type { Command } from '../src/discord/command.js';
+import { sellerCommand, type Command } from '../src/discord/command.js';
 import { commandOptions, ephemeral, numberOption, stringOption } from '../src/discord/interaction.js';
 import { licenseInfoEmbed } from '../src/discord/render.js';
 import { sellerLicenseSession } from '../src/discord/seller.js';
@@ -14,10 +13,7 @@ import { sellerLicenseSession } from '../src/discord/seller.js';
 const withKey = (s: SlashCommandSubcommandBuilder) => s.addStringOption((o) => o.setName('key').setDescription('The license key').setRequired(true).setMaxLength(256));
 
 export const license: Command = {
-  data: new SlashCommandBuilder()
-    .setName('license')
-    .setDescription('Look after one license')
-    .setContexts(InteractionContextType.Guild)
+  data: sellerCommand('license', 'Look after one license')
     .addSubcommand((s) => withKey(s.setName('info').setDescription('Show a license')))
     .addSubcommand((s) => withKey(s.setName('delete').setDescription('Delete a license')))
     .addSubcommand((s) => withKey(s.setName('notes').setDescription('Set its notes')).addStringOption((o) => o.setName('notes').setDescription('Notes (empty clears them)').setMaxLength(1000)))

@@ -1,13 +1,11 @@
-import { SlashCommandBuilder } from '@discordjs/builders';
-import { InteractionContextType } from 'discord-api-types/v10';
 import { listPlans } from '../src/core/plans/list-plans.js';
-import type { Command } from '../src/discord/command.js';
+import { sellerCommand, type Command } from '../src/discord/command.js';
 import { ephemeral } from '../src/discord/interaction.js';
 import { plansEmbed } from '../src/discord/render.js';
 import { sellerSession } from '../src/discord/seller.js';
 
 export const plans: Command = {
-  data: new SlashCommandBuilder().setName('plans').setDescription("The linked application's plans").setContexts(InteractionContextType.Guild),
+  data: sellerCommand('plans', "The linked application's plans"),
   async execute(ctx) {
     const { link, actor } = await sellerSession(ctx);
     return ephemeral('', { embeds: [plansEmbed(link.app.name, await listPlans(ctx.bot.deps, actor, link.app.id))] });

@@ -1,16 +1,11 @@
-import { SlashCommandBuilder } from '@discordjs/builders';
-import { ChannelType, InteractionResponseType, PermissionFlagsBits, InteractionContextType } from 'discord-api-types/v10';
-import type { Command } from '../src/discord/command.js';
+import { ChannelType, InteractionResponseType } from 'discord-api-types/v10';
+import { sellerCommand, type Command } from '../src/discord/command.js';
 import { canManageServer, ephemeral, idOption, commandOptions } from '../src/discord/interaction.js';
 import { setupModal } from '../src/discord/render.js';
 
 /** /setup: the API key goes into a modal, never into a visible command option. */
 export const setup: Command = {
-  data: new SlashCommandBuilder()
-    .setName('setup')
-    .setDescription('Link this server to a Keycord application')
-    .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild)
-    .setContexts(InteractionContextType.Guild)
+  data: sellerCommand('setup', 'Link this server to a Keycord application')
     .addRoleOption((o) => o.setName('seller_role').setDescription('Members with this role may use seller commands'))
     .addChannelOption((o) => o.setName('log_channel').setDescription('Where expiry notices are posted').addChannelTypes(ChannelType.GuildText)),
   async execute(ctx) {

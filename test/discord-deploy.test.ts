@@ -70,6 +70,23 @@ describe('deploying the slash commands', () => {
     expect(names.some((n) => /key|token|secret/i.test(n))).toBe(false);
   });
 
+  it('shows seller commands to Manage Server by default and member commands to everyone', async () => {
+    const sent = (await deployed(GUILD)).json as Definition[];
+    const visibility = Object.fromEntries(sent.map((c) => [c.name, c.default_member_permissions ?? null]));
+    const manageServer = String(PermissionFlagsBits.ManageGuild);
+    expect(visibility).toEqual({
+      setup: manageServer,
+      generate: manageServer,
+      license: manageServer,
+      plans: manageServer,
+      stats: manageServer,
+      panel: manageServer,
+      redeem: null,
+      licenses: null,
+      'reset-hwid': null,
+    });
+  });
+
   it('offers autocomplete for the plan of /generate', async () => {
     const generate = ((await deployed(GUILD)).json as Definition[]).find((c) => c.name === 'generate')!;
     const plan = generate.options!.find((o) => o.name === 'plan')!;

@@ -1,3 +1,4 @@
+import { PermissionFlagsBits } from 'discord-api-types/v10';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHarness, type Harness, type Seller } from './support/harness.js';
 import type { DiscordStub } from './support/discord-stub.js';
@@ -65,6 +66,16 @@ describe('a seller in Discord', () => {
     expect(res.json().data.content).toMatch(/Only sellers/);
   });
 
+  it('lets an Administrator without Manage Server run seller commands (Administrator grants every permission)', async () => {
+    const administrator: Member = { id: '100000000000000002', name: 'Owner', permissions: String(PermissionFlagsBits.Administrator) };
+    const res = await send(slash(administrator, 'plans'));
+    expect(res.json().data.content ?? '').not.toMatch(/Only sellers/);
+    expect(res.json().data.embeds[0].title).toBeTruthy();
+    // A member with permissions that do not include Manage Server is still refused.
+    const moderator: Member = { id: '100000000000000003', name: 'Mod', permissions: String(PermissionFlagsBits.KickMembers | PermissionFlagsBits.BanMembers) };
+    expect((await send(slash(moderator, 'plans'))).json().data.content).toMatch(/Only sellers/);
+  });
+
   it('shows license info and resets a HWID', async () => {
     const [lic] = await seller.generate(plan.id);
     await h.app.inject({ method: 'POST', url: '/api/licenses/validate', payload: { app_id: app.app_id, license_key: lic!.license_key, hwid: 'PC-1' } });
@@ -83,5 +94,14 @@ describe('a seller in Discord', () => {
     expect(res.json().data.content).toContain('Panel posted');
     const [post] = stub.find('POST', new RegExp(`/channels/${CHANNEL}/messages$`));
     expect(post!.json.components[0].components.map((c: { custom_id: string }) => c.custom_id)).toEqual(['lic:redeem', 'lic:licenses', 'lic:reset']);
+  });
+
+  it('posts the panel where the command ran when the interaction names its channel only by channel_id', async () => {
+    stub.clear();
+    const payload = slash(admin, 'panel') as { channel?: unknown; channel_id?: string };
+    delete payload.channel;
+    expect(payload.channel_id).toBe(CHANNEL);
+    expect((await send(payload)).json().data.content).toContain('Panel posted');
+    expect(stub.find('POST', new RegExp(`/channels/${CHANNEL}/messages$`))).toHaveLength(1);
   });
 });

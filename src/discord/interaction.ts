@@ -3,6 +3,7 @@ import {
   InteractionResponseType,
   InteractionType,
   MessageFlags,
+  PermissionFlagsBits,
   type APIApplicationCommandInteractionDataOption,
   type APIEmbed,
   type APIInteraction,
@@ -37,8 +38,6 @@ export interface InteractionContext {
   roles: string[];
 }
 
-const MANAGE_GUILD = 1n << 5n;
-
 export function contextFor(bot: BotContext, interaction: APIInteraction): InteractionContext {
   const user = interaction.member?.user ?? interaction.user;
   if (!user?.id) throw new AppError('VALIDATION_ERROR', 'The interaction has no user.', 400);
@@ -63,7 +62,16 @@ function safeBigInt(v: string | undefined): bigint {
   }
 }
 
-export const canManageServer = (ctx: InteractionContext) => (ctx.permissions & MANAGE_GUILD) === MANAGE_GUILD;
+/**
+ * Whether a member's computed permissions (the `permissions` Discord sends with the member) grant
+ * `flag`: Administrator grants every permission, as Discord and discord.js's
+ * `PermissionsBitField.has` (checkAdmin) treat it. (discord.js itself is loaded only for the
+ * gateway, ~30 MB resident, so this one rule is not borrowed from it.)
+ */
+export const hasPermission = (permissions: bigint, flag: bigint) =>
+  (permissions & PermissionFlagsBits.Administrator) === PermissionFlagsBits.Administrator || (permissions & flag) === flag;
+
+export const canManageServer = (ctx: InteractionContext) => hasPermission(ctx.permissions, PermissionFlagsBits.ManageGuild);
 
 /** Seller commands: Manage Server, or the seller role the server was linked with. */
 export function requireSeller(ctx: InteractionContext, link: GuildLink) {
