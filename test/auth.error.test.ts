@@ -138,7 +138,9 @@ describe('API key input', () => {
     const results = await Promise.all(Array.from({ length: 104 }, (_, i) => s.call('POST', '/api/auth/api-keys', { name: `key ${i}` })));
     expect(results.filter((r) => r.statusCode === 201)).toHaveLength(100);
     for (const r of results.filter((x) => x.statusCode !== 201)) expectError(r, 409, 'LIMIT_REACHED');
-    expect((await s.call('GET', '/api/auth/api-keys')).json()).toHaveLength(100);
+    const listed = await s.call('GET', '/api/auth/api-keys?per_page=500');
+    expect(listed.headers['x-total-count']).toBe('100');
+    expect(listed.json()).toHaveLength(100);
   });
 
   it('answers 404 for revoking a key that does not exist, and 400 for a malformed id', async () => {

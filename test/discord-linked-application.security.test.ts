@@ -171,9 +171,9 @@ describe('a Discord seller in the core', () => {
 
   it('cannot reach the other application by its ids', async () => {
     const seller = await actor();
-    await notFound(listPlans(h.deps, seller, appB.id));
+    await notFound(listPlans(h.deps, seller, appB.id, { page: 1, perPage: 50 }));
     await notFound(getStatistics(h.deps, seller, appB.id));
     await notFound(getLicense(h.deps, seller, boundB.id));
-    expect((await listPlans(h.deps, seller, appA.id)).map((p) => p.id)).toEqual([planA.id]);
+    expect((await listPlans(h.deps, seller, appA.id, { page: 1, perPage: 50 })).items.map((p) => p.id)).toEqual([planA.id]);
   });
 });

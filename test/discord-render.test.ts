@@ -232,12 +232,15 @@ describe('seller renderings', () => {
   });
 
   it('lists plans with duration, HWID limit and role', () => {
-    const e = plansEmbed('Acme', [
+    const items = [
       { id: 1, name: 'Monthly', duration_days: 30, max_hwids: 2, discord_role_id: '900000000000000020' },
       { id: 2, name: 'Forever', duration_days: 0, max_hwids: null, discord_role_id: null },
-    ]);
+    ];
+    const e = plansEmbed('Acme', { total: 2, items });
     expect(e.description).toBe('**Monthly** (#1) · 30 days · 2 HWIDs · grants <@&900000000000000020>\n**Forever** (#2) · lifetime');
-    expect(plansEmbed('Acme', []).description).toContain('No plans yet');
+    expect(plansEmbed('Acme', { total: 0, items: [] }).description).toContain('No plans yet');
+    // More plans than one embed shows: the rest are counted, not dropped silently.
+    expect(plansEmbed('Acme', { total: 40, items }).description).toContain('…and 38 more');
   });
 
   it('summarises statistics, with no success rate before any validation', () => {

@@ -131,14 +131,21 @@ export function licenseInfoEmbed(l: LicenseView) {
   });
 }
 
-export function plansEmbed(appName: string, plans: { id: number; name: string; duration_days: number; max_hwids: number | null; discord_role_id: string | null }[]) {
+/** How many plans /plans shows: one line each, well inside an embed's 4,096 characters. */
+export const PLANS_SHOWN = 25;
+
+export function plansEmbed(
+  appName: string,
+  plans: { total: number; items: { id: number; name: string; duration_days: number; max_hwids: number | null; discord_role_id: string | null }[] },
+) {
+  const lines = plans.items.map(
+    (p) => `**${p.name}** (#${p.id}) · ${p.duration_days === 0 ? 'lifetime' : `${p.duration_days} days`}${p.max_hwids ? ` · ${p.max_hwids} HWIDs` : ''}${p.discord_role_id ? ` · grants <@&${p.discord_role_id}>` : ''}`,
+  );
+  const more = plans.total - plans.items.length;
+  if (more > 0) lines.push(`…and ${more} more (GET /api/applications/:id/plans lists them all).`);
   return new EmbedBuilder()
     .setTitle(`${appName} — plans`)
-    .setDescription(
-      plans.length === 0
-        ? 'No plans yet. Create one with the API (POST /api/plans).'
-        : plans.map((p) => `**${p.name}** (#${p.id}) · ${p.duration_days === 0 ? 'lifetime' : `${p.duration_days} days`}${p.max_hwids ? ` · ${p.max_hwids} HWIDs` : ''}${p.discord_role_id ? ` · grants <@&${p.discord_role_id}>` : ''}`).join('\n'),
-    )
+    .setDescription(lines.length === 0 ? 'No plans yet. Create one with the API (POST /api/plans).' : lines.join('\n'))
     .toJSON();
 }
 

@@ -10,6 +10,12 @@ export const pageQuery = {
   per_page: positiveIntegerText(MAX_PER_PAGE, 50),
 };
 
+/** The query of a list that pages by number only. */
+export const pageOnlyQuery = z.object(pageQuery);
+
+/** API.md's `page`/`per_page` as the core's page request. */
+export const pageRequestOf = (q: { page: number; per_page: number }) => ({ page: q.page, perPage: q.per_page });
+
 /**
  * Where a keyset page starts: the page number it stands for (for the Link header), the last id
  * of the page before, and for append-only lists the total counted on the walk's first page.

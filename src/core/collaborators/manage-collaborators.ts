@@ -1,10 +1,11 @@
-import { and, asc, eq, or, sql } from 'drizzle-orm';
+import { and, asc, count, eq, or, sql } from 'drizzle-orm';
 import { applicationMembers, developers } from '../../db/schema.js';
 import type { SellerActor } from '../actor.js';
 import { requireApplication } from '../applications/access.js';
 import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
 import { conflict, forbidden, notFound } from '../errors.js';
+import { pageWindow, readPage, type PageRequest } from '../page.js';
 
 /** Roles a collaborator may be given; ownership is not transferable through this API. */
 export type CollaboratorRole = 'admin' | 'manager' | 'viewer';
@@ -18,15 +19,23 @@ const toView = (m: { developerId: number; username: string; role: string; create
 
 const memberColumns = { developerId: applicationMembers.developerId, username: developers.username, role: applicationMembers.role, createdAt: applicationMembers.createdAt };
 
-export async function listCollaborators(deps: Deps, actor: SellerActor, applicationId: number) {
+export async function listCollaborators(deps: Deps, actor: SellerActor, applicationId: number, page: PageRequest) {
   await requireApplication(deps.db.orm, actor, applicationId, 'read');
-  const rows = await deps.db.orm
-    .select(memberColumns)
-    .from(applicationMembers)
-    .innerJoin(developers, eq(developers.id, applicationMembers.developerId))
-    .where(eq(applicationMembers.applicationId, applicationId))
-    .orderBy(asc(applicationMembers.createdAt));
-  return rows.map(toView);
+  const members = eq(applicationMembers.applicationId, applicationId);
+  const { limit, offset } = pageWindow(page);
+  return readPage(
+    deps.db.orm.select({ n: count() }).from(applicationMembers).where(members),
+    deps.db.orm
+      .select(memberColumns)
+      .from(applicationMembers)
+      .innerJoin(developers, eq(developers.id, applicationMembers.developerId))
+      .where(members)
+      // The developer id breaks ties: a page boundary between members added in the same instant stays put.
+      .orderBy(asc(applicationMembers.createdAt), asc(applicationMembers.developerId))
+      .limit(limit)
+      .offset(offset),
+    toView,
+  );
 }
 
 /** Admins and the owner add collaborators by email or username. */

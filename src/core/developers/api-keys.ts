@@ -1,9 +1,10 @@
-import { and, asc, eq } from 'drizzle-orm';
+import { and, asc, count, eq } from 'drizzle-orm';
 import { developerTokens, developers } from '../../db/schema.js';
 import type { SellerActor } from '../actor.js';
 import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
 import { conflict, notFound } from '../errors.js';
+import { pageWindow, readPage, type PageRequest } from '../page.js';
 import { issueToken } from './issue-token.js';
 import { tokenCacheOf } from './token-cache.js';
 
@@ -32,13 +33,14 @@ export async function createApiKey(deps: Deps, actor: SellerActor, input: { name
   });
 }
 
-export async function listApiKeys(deps: Deps, actor: SellerActor) {
-  const rows = await deps.db.orm
-    .select()
-    .from(developerTokens)
-    .where(and(eq(developerTokens.developerId, actor.developerId), eq(developerTokens.kind, 'api_key')))
-    .orderBy(asc(developerTokens.id));
-  return rows.map(toApiKeyView);
+export async function listApiKeys(deps: Deps, actor: SellerActor, page: PageRequest) {
+  const mine = and(eq(developerTokens.developerId, actor.developerId), eq(developerTokens.kind, 'api_key'));
+  const { limit, offset } = pageWindow(page);
+  return readPage(
+    deps.db.orm.select({ n: count() }).from(developerTokens).where(mine),
+    deps.db.orm.select().from(developerTokens).where(mine).orderBy(asc(developerTokens.id)).limit(limit).offset(offset),
+    toApiKeyView,
+  );
 }
 
 export async function deleteApiKey(deps: Deps, actor: SellerActor, id: number) {

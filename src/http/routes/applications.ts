@@ -11,6 +11,7 @@ import { updateApplication } from '../../core/applications/update-application.js
 import type { Deps } from '../../core/deps.js';
 import { requireDeveloper, sellerActor } from '../authenticate.js';
 import { idParams } from '../schemas.js';
+import { pageOnlyQuery, pageRequestOf, sendPage } from '../pagination.js';
 
 const tags = ['Applications'];
 const name = z.string().trim().min(1).max(100);
@@ -19,8 +20,8 @@ const description = z.string().max(1000).nullable();
 export const applicationRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
   app.addHook('onRequest', requireDeveloper(deps));
 
-  app.get('/api/applications', { schema: { tags, summary: 'Applications you own or collaborate on' } }, async (request) =>
-    listApplications(deps, sellerActor(request)),
+  app.get('/api/applications', { schema: { tags, summary: 'Applications you own or collaborate on', querystring: pageOnlyQuery } }, async (request, reply) =>
+    sendPage(request, reply, request.query, await listApplications(deps, sellerActor(request), pageRequestOf(request.query))),
   );
 
   app.post(

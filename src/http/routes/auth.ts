@@ -7,6 +7,7 @@ import { registerDeveloper } from '../../core/developers/register-developer.js';
 import type { Deps } from '../../core/deps.js';
 import { requireDeveloper, sellerActor } from '../authenticate.js';
 import { idParams } from '../schemas.js';
+import { pageOnlyQuery, pageRequestOf, sendPage } from '../pagination.js';
 
 const tags = ['Auth'];
 
@@ -61,8 +62,8 @@ export const authRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { d
       async (request, reply) => reply.code(201).send(await createApiKey(deps, sellerActor(request), request.body)),
     );
 
-    authed.get('/api/auth/api-keys', { schema: { tags, summary: 'List API keys' } }, async (request) =>
-      listApiKeys(deps, sellerActor(request)),
+    authed.get('/api/auth/api-keys', { schema: { tags, summary: 'List API keys', querystring: pageOnlyQuery } }, async (request, reply) =>
+      sendPage(request, reply, request.query, await listApiKeys(deps, sellerActor(request), pageRequestOf(request.query))),
     );
 
     authed.delete('/api/auth/api-keys/:id', { schema: { tags, summary: 'Revoke an API key', params: idParams } }, async (request) => {

@@ -4,6 +4,7 @@ import { addCollaborator, listCollaborators, removeCollaborator, updateCollabora
 import type { Deps } from '../../core/deps.js';
 import { requireDeveloper, sellerActor } from '../authenticate.js';
 import { id, idParams } from '../schemas.js';
+import { pageOnlyQuery, pageRequestOf, sendPage } from '../pagination.js';
 
 const tags = ['Collaborators'];
 const role = z.enum(['admin', 'manager', 'viewer']);
@@ -12,8 +13,10 @@ const memberParams = z.object({ id, developerId: id });
 export const collaboratorRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
   app.addHook('onRequest', requireDeveloper(deps));
 
-  app.get('/api/applications/:id/collaborators', { schema: { tags, summary: 'Who works on the application', params: idParams } }, async (request) =>
-    listCollaborators(deps, sellerActor(request), request.params.id),
+  app.get(
+    '/api/applications/:id/collaborators',
+    { schema: { tags, summary: 'Who works on the application', params: idParams, querystring: pageOnlyQuery } },
+    async (request, reply) => sendPage(request, reply, request.query, await listCollaborators(deps, sellerActor(request), request.params.id, pageRequestOf(request.query))),
   );
 
   app.post(

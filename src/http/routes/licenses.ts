@@ -11,7 +11,7 @@ import { listLicenseUsers } from '../../core/licenses/list-license-users.js';
 import { resetLicenseHwid } from '../../core/licenses/reset-license-hwid.js';
 import type { Deps } from '../../core/deps.js';
 import { requireDeveloper, sellerActor } from '../authenticate.js';
-import { cursorQuery, pageOfRequest, pageQuery, sendKeysetPage } from '../pagination.js';
+import { cursorQuery, pageOfRequest, pageOnlyQuery, pageQuery, pageRequestOf, sendKeysetPage, sendPage } from '../pagination.js';
 import { bodyId, id, idParams } from '../schemas.js';
 
 const tags = ['Licenses'];
@@ -89,8 +89,10 @@ export const licenseRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
     resetLicenseHwid(deps, sellerActor(request), request.params.id),
   );
 
-  app.get('/api/licenses/:id/users', { schema: { tags, summary: 'Application users registered with this license', params: idParams } }, async (request) =>
-    listLicenseUsers(deps, sellerActor(request), request.params.id),
+  app.get(
+    '/api/licenses/:id/users',
+    { schema: { tags, summary: 'Application users registered with this license', params: idParams, querystring: pageOnlyQuery } },
+    async (request, reply) => sendPage(request, reply, request.query, await listLicenseUsers(deps, sellerActor(request), request.params.id, pageRequestOf(request.query))),
   );
 
   app.post(

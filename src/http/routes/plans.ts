@@ -7,6 +7,7 @@ import { updatePlan } from '../../core/plans/update-plan.js';
 import type { Deps } from '../../core/deps.js';
 import { requireDeveloper, sellerActor } from '../authenticate.js';
 import { bodyId, idParams } from '../schemas.js';
+import { pageOnlyQuery, pageRequestOf, sendPage } from '../pagination.js';
 
 const tags = ['Plans'];
 
@@ -30,8 +31,8 @@ export const planRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { d
     async (request, reply) => reply.code(201).send(await createPlan(deps, sellerActor(request), request.body)),
   );
 
-  app.get('/api/applications/:id/plans', { schema: { tags, summary: "An application's plans", params: idParams } }, async (request) =>
-    listPlans(deps, sellerActor(request), request.params.id),
+  app.get('/api/applications/:id/plans', { schema: { tags, summary: "An application's plans", params: idParams, querystring: pageOnlyQuery } }, async (request, reply) =>
+    sendPage(request, reply, request.query, await listPlans(deps, sellerActor(request), request.params.id, pageRequestOf(request.query))),
   );
 
   app.put('/api/plans/:id', { schema: { tags, summary: 'Update a plan', params: idParams, body: planFields.partial() } }, async (request) =>
