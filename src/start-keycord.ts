@@ -10,6 +10,7 @@ import { startJobSystem, type JobSystem } from './jobs/job-system.js';
 import { startLocalJobProvider } from './jobs/local/local-job-provider.js';
 import { createDeps, runMigrations, type RuntimeOverrides } from './runtime.js';
 import type { ShutdownStep } from './shutdown.js';
+import type { ContractViolation } from './http/contract-check.js';
 import { closeReceiverPools } from './core/webhooks/receiver-pools.js';
 
 export const ROLES = ['api', 'worker', 'bot', 'all'] as const;
@@ -27,6 +28,8 @@ export interface StartOptions {
   jobs?: 'workers' | 'producer' | 'none';
   /** Replaces parts of the runtime (a test clock, tighter limits). */
   overrides?: RuntimeOverrides;
+  /** The test suite's response-contract guard (see BuildAppOptions). */
+  contractViolations?: ContractViolation[];
   /** How often a long Discord /generate edits its progress message. */
   discordProgressEveryMs?: number;
 }
@@ -113,6 +116,7 @@ export async function startKeycord(config: Config, opts: StartOptions = {}): Pro
         logRequests: config.logLevel === 'debug' || config.logLevel === 'trace',
         ...(jobs ? { jobs } : {}),
         operators: config.jobs.operators,
+        ...(opts.contractViolations ? { contractViolations: opts.contractViolations } : {}),
         rateLimits: { ...config.rateLimits, prefix: jobs?.queuePrefix ?? config.jobs.queuePrefix },
         ...(bot && config.discord.mode === 'http' ? { discord: { bot, publicKey: config.discord.publicKey! } } : {}),
       })

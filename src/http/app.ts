@@ -1,5 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
+import { installContractCheck, type ContractViolation } from './contract-check.js';
+import { installResponseContract } from './responses.js';
 import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Deps } from '../core/deps.js';
@@ -53,6 +55,8 @@ export interface BuildAppOptions {
   discord?: { bot: DiscordBot; publicKey: string };
   /** Timeouts and the connection cap (HTTP_* settings); the configuration defaults without it. */
   http?: HttpServerLimits;
+  /** The test suite's guard: answers their routes' declared responses do not describe land here. */
+  contractViolations?: ContractViolation[];
 }
 
 export const API_VERSION = '0.1.0';
@@ -89,6 +93,8 @@ export async function buildApp(deps: Deps, opts: BuildAppOptions = {}): Promise<
   installEncryptedAnswers(app);
   installClientSigning(app, { thread: opts.signingThread ?? true });
   installRoutePolicy(app);
+  installResponseContract(app);
+  if (opts.contractViolations) installContractCheck(app, opts.contractViolations);
   installOperationIds(app);
   installClientGuard(app, deps);
   installIdempotency(app, deps);

@@ -13,11 +13,14 @@ import type { JobSystem } from '../../src/jobs/job-system.js';
 import { startKeycord } from '../../src/start-keycord.js';
 import type { Config } from '../../src/config.js';
 import type { DiscordBot } from '../../src/discord/bot.js';
+import type { ContractViolation } from '../../src/http/contract-check.js';
 
 export const TEST_SECRET = 'test-secret-0123456789abcdef0123456789abcdef';
 
 export interface Harness {
   app: FastifyInstance;
+  /** Answers their routes' declared responses did not describe, so far (see HarnessOptions.contractCheck). */
+  contractViolations: ContractViolation[];
   deps: Deps;
   config: Config;
   /** Present with `jobs`: the BullMQ side, on a queue prefix of this file's own. */
@@ -54,6 +57,11 @@ export type LicenseView = { id: number; license_key: string; status: string };
 let counter = 0;
 
 export interface HarnessOptions {
+  /**
+   * Check every answer against its route's declared responses (default on): `close()` then
+   * fails with each answer the OpenAPI document does not describe.
+   */
+  contractCheck?: boolean;
   clock?: Clock;
   limits?: Partial<CoreLimits>;
   env?: Record<string, string>;
@@ -106,7 +114,9 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   });
   // Assembled as `keycord start` assembles it (role api, plus workers when asked for), from config alone.
   // The local provider is one process by design: it refuses role api, so it runs as role all.
+  const contractViolations: ContractViolation[] = [];
   const keycord = await startKeycord(config, {
+    ...(opts.contractCheck === false ? {} : { contractViolations }),
     role: opts.jobs === 'local' ? 'all' : 'api',
     jobs: opts.jobs === 'local' ? 'workers' : (opts.jobs ?? 'none'),
     discordProgressEveryMs: 100,
@@ -161,12 +171,14 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     ...(roundTrips ? { roundTrips } : {}),
     call,
     seller,
+    contractViolations,
     close: async () => {
       await keycord.close();
       await roundTrips?.close();
       if (jobs) await flushRedisPrefix(config.redisUrl, queuePrefix);
       await database?.drop();
       await rm(dataDir, { recursive: true, force: true });
+      if (contractViolations.length) throw new Error(`answers the OpenAPI document does not describe:\n${contractViolations.map((v) => `  ${v.route} ${v.status}: ${v.problem}`).join('\n')}`);
     },
   };
 }

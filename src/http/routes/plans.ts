@@ -4,12 +4,27 @@ import { createPlan } from '../../core/plans/create-plan.js';
 import { deletePlan } from '../../core/plans/delete-plan.js';
 import { listPlans } from '../../core/plans/list-plans.js';
 import { updatePlan } from '../../core/plans/update-plan.js';
+import type { toPlanView } from '../../core/plans/plan-view.js';
+import { errorResponse } from '../responses.js';
 import type { Deps } from '../../core/deps.js';
 import { requireDeveloper, sellerActor } from '../authenticate.js';
 import { bodyId, idParams } from '../schemas.js';
 import { pageOnlyQuery, pageRequestOf, sendPage } from '../pagination.js';
 
 const tags = ['Plans'];
+
+/** A plan, as every plan route answers it. */
+export const planView = z.object({
+  id: z.number().int(),
+  application_id: z.number().int(),
+  name: z.string(),
+  duration_days: z.number().int().describe('0 = lifetime'),
+  max_hwids: z.number().int().nullable(),
+  hwid_reset_cooldown_hours: z.number().int().nullable(),
+  discord_role_id: z.string().nullable(),
+  created_at: z.string().describe('ISO 8601'),
+  updated_at: z.string().describe('ISO 8601'),
+}) satisfies z.ZodType<ReturnType<typeof toPlanView>>;
 
 const planFields = z.object({
   name: z.string().trim().min(1).max(100),
@@ -26,16 +41,24 @@ export const planRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { d
     '/api/plans/',
     {
       config: { idempotent: true },
-      schema: { tags, summary: 'Create a plan', body: planFields.extend({ application_id: bodyId }) },
+      schema: {
+        tags,
+        summary: 'Create a plan',
+        body: planFields.extend({ application_id: bodyId }),
+        response: { 201: planView, 404: errorResponse.describe('No such application (or not yours)') },
+      },
     },
     async (request, reply) => reply.code(201).send(await createPlan(deps, sellerActor(request), request.body)),
   );
 
-  app.get('/api/applications/:id/plans', { schema: { tags, summary: "An application's plans", params: idParams, querystring: pageOnlyQuery } }, async (request, reply) =>
-    sendPage(request, reply, request.query, await listPlans(deps, sellerActor(request), request.params.id, pageRequestOf(request.query))),
+  app.get(
+    '/api/applications/:id/plans',
+    { schema: { tags, summary: "An application's plans", params: idParams, querystring: pageOnlyQuery, response: { 200: z.array(planView) } } },
+    async (request, reply) =>
+      sendPage(request, reply, request.query, await listPlans(deps, sellerActor(request), request.params.id, pageRequestOf(request.query))),
   );
 
-  app.put('/api/plans/:id', { schema: { tags, summary: 'Update a plan', params: idParams, body: planFields.partial() } }, async (request) =>
+  app.put('/api/plans/:id', { schema: { tags, summary: 'Update a plan', params: idParams, body: planFields.partial(), response: { 200: planView } } }, async (request) =>
     updatePlan(deps, sellerActor(request), request.params.id, request.body),
   );
 
@@ -47,6 +70,10 @@ export const planRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { d
         summary: 'Delete a plan (409 while licenses use it, unless force=true)',
         params: idParams,
         querystring: z.object({ force: z.enum(['true', 'false']).default('false') }),
+        response: {
+          200: z.object({ message: z.string(), licenses_deleted: z.number().int() }),
+          409: errorResponse.describe('Licenses still use the plan (PLAN_IN_USE): delete with force=true'),
+        },
       },
     },
     async (request) => {
