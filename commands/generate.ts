@@ -1,7 +1,6 @@
-import { asc, eq } from 'drizzle-orm';
-import { plans } from '../src/db/schema.js';
 import { startGenerationJob } from '../src/core/jobs/start-generation-job.js';
-import { generateLicenses } from '../src/core/licenses/generate-licenses.js';
+import { generateLicenses, generatesNow } from '../src/core/licenses/generate-licenses.js';
+import { matchingPlans } from '../src/core/plans/list-plans.js';
 import { sellerCommand, type Command } from '../src/discord/command.js';
 import { commandOptions, deferEphemeral, ephemeral, idOption, numberOption, stringOption } from '../src/discord/interaction.js';
 import { keysMessage, MAX_INLINE_KEYS } from '../src/discord/render.js';
@@ -57,24 +56,20 @@ export const generate: Command = {
       const made = await generateLicenses(deps, actor, input);
       return ephemeral(keysMessage(made.map((l) => l.license_key), `✅ Generated ${made.length} key${made.length === 1 ? '' : 's'}`).content);
     }
-    if (count <= deps.limits.maxSyncGenerate) {
+    if (generatesNow(deps, count)) {
       return deferEphemeral(async () => deliver((await generateLicenses(deps, actor, input)).map((l) => l.license_key)));
     }
     // Validate and queue before acknowledging, so a bad request is an immediate ephemeral error.
     const job = await startGenerationJob(deps, actor, input);
     return deferEphemeral(async () => {
-      const keys = await waitForGeneration(ctx, job.id, (text) => api.editOriginal(token, { content: text }).then(() => {}));
+      const keys = await waitForGeneration(ctx, actor, job.id, (text) => api.editOriginal(token, { content: text }).then(() => {}));
       await deliver(keys);
     });
   },
 
   async autocomplete(ctx, focused) {
-    const { link } = await sellerSession(ctx);
-    const rows = await ctx.bot.deps.db.orm.select().from(plans).where(eq(plans.applicationId, link.app.id)).orderBy(asc(plans.id));
-    const q = focused.value.toLowerCase();
-    return rows
-      .filter((p) => p.name.toLowerCase().includes(q))
-      .slice(0, 25)
-      .map((p) => ({ name: `${p.name} (${p.durationDays === 0 ? 'lifetime' : `${p.durationDays} days`})`.slice(0, 100), value: String(p.id) }));
+    const { link, actor } = await sellerSession(ctx);
+    const plans = await matchingPlans(ctx.bot.deps, actor, link.app.id, focused.value);
+    return plans.map((p) => ({ name: `${p.name} (${p.duration_days === 0 ? 'lifetime' : `${p.duration_days} days`})`.slice(0, 100), value: String(p.id) }));
   },
 };

@@ -1,6 +1,6 @@
-import { eq } from 'drizzle-orm';
-import { applications, discordGuilds, type outbox } from '../db/schema.js';
+import type { outbox } from '../db/schema.js';
 import type { Deps } from '../core/deps.js';
+import { expiryNoticeTargets } from '../core/discord/expiry-notice-targets.js';
 import type { DiscordApi } from './discord-api.js';
 import { expiryNoticeText } from './render.js';
 
@@ -17,9 +17,9 @@ export function expiryNotifier(deps: Deps, api: DiscordApi) {
     if (event.type !== 'license.expiring_soon' && event.type !== 'license.expired') return;
     const license = (event.payload as LicensePayload).license;
     if (!license || event.applicationId === null) return;
-    const [app] = await deps.db.orm.select({ name: applications.name }).from(applications).where(eq(applications.id, event.applicationId));
-    if (!app) return;
-    const text = expiryNoticeText(event.type, app.name, license);
+    const targets = await expiryNoticeTargets(deps.db, event.applicationId);
+    if (!targets) return;
+    const text = expiryNoticeText(event.type, targets.applicationName, license);
     if (license.discord_user_id) {
       try {
         const delivered = await api.sendDm(license.discord_user_id, { content: text });
@@ -28,13 +28,11 @@ export function expiryNotifier(deps: Deps, api: DiscordApi) {
         deps.log.warn({ err: (err as Error).message, license: license.id }, 'expiry notice DM failed');
       }
     }
-    const links = await deps.db.orm.select().from(discordGuilds).where(eq(discordGuilds.applicationId, event.applicationId));
-    for (const link of links) {
-      if (!link.logChannelId) continue;
+    for (const channel of targets.logChannelIds) {
       const owner = license.discord_user_id ? ` (owner <@${license.discord_user_id}>)` : '';
       await api
-        .postMessage(link.logChannelId, { content: `${event.type === 'license.expired' ? '⌛' : '⏰'} ${text.replace('Your', 'A')}${owner}`, allowed_mentions: { parse: [] } })
-        .catch((err: Error) => deps.log.warn({ err: err.message, channel: link.logChannelId }, 'could not post to the log channel'));
+        .postMessage(channel, { content: `${event.type === 'license.expired' ? '⌛' : '⏰'} ${text.replace('Your', 'A')}${owner}`, allowed_mentions: { parse: [] } })
+        .catch((err: Error) => deps.log.warn({ err: err.message, channel }, 'could not post to the log channel'));
     }
   };
 }

@@ -19,8 +19,14 @@ export interface GenerateLicensesInput {
   discord_user_id?: string | null | undefined;
 }
 
+/**
+ * Whether `count` keys are made within the request (up to `maxSyncGenerate`) or by a bulk
+ * generation job: the one place that decides, for the HTTP route and the Discord command alike.
+ */
+export const generatesNow = (deps: Pick<Deps, 'limits'>, count: number) => count <= deps.limits.maxSyncGenerate;
+
 export async function generateLicenses(deps: Deps, actor: SellerActor, input: GenerateLicensesInput) {
-  if (input.count > deps.limits.maxSyncGenerate) {
+  if (!generatesNow(deps, input.count)) {
     throw badRequest(`count may be at most ${deps.limits.maxSyncGenerate} per request`, 'VALIDATION_ERROR', [{ path: 'count', message: 'too large' }]);
   }
   const spec = keySpecFrom(input);

@@ -3,6 +3,7 @@ import { applicationMembers, licenseCounts, licenses, plans, type LicenseStatus 
 import type { SellerActor } from '../actor.js';
 import { requireApplication } from '../applications/access.js';
 import type { Deps } from '../deps.js';
+import { containsPattern } from '../like-pattern.js';
 import { pageIdsQuery } from '../page-ids.js';
 import { EXPIRING_STATUSES, toLicenseView } from './license-view.js';
 
@@ -22,8 +23,6 @@ export interface Page {
 
 const hasFilters = (f: LicenseFilters) => f.status !== undefined || f.plan_id !== undefined || !!f.search || !!f.discord_user_id;
 
-const escapeLike = (s: string) => s.replace(/[\\%_]/g, (c) => '\\' + c);
-
 function filterConditions(f: LicenseFilters, now: Date): SQL[] {
   const conds: SQL[] = [];
   // Status filters see the effective status (the one rule of expiry, `effectiveStatus`): an
@@ -38,7 +37,7 @@ function filterConditions(f: LicenseFilters, now: Date): SQL[] {
   if (f.plan_id !== undefined) conds.push(eq(licenses.planId, f.plan_id));
   if (f.discord_user_id) conds.push(eq(licenses.discordUserId, f.discord_user_id));
   if (f.search) {
-    const pattern = `%${escapeLike(f.search)}%`;
+    const pattern = containsPattern(f.search);
     conds.push(or(ilike(licenses.licenseKey, pattern), ilike(licenses.notes, pattern))!);
   }
   return conds;
