@@ -1,9 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
-import { and, eq, lt, or, isNull } from 'drizzle-orm';
-import { idempotencyKeys } from '../db/schema.js';
 import type { Deps } from '../core/deps.js';
 import { sha256Hex } from '../core/crypto.js';
-import { badRequest, conflict } from '../core/errors.js';
+import { badRequest } from '../core/errors.js';
+import { claimIdempotencyKey, forgetIdempotencyKey, storeIdempotentAnswer } from '../core/idempotency-keys.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -14,10 +13,6 @@ declare module 'fastify' {
     idempotency: { developerId: number; key: string } | null;
   }
 }
-
-const KEEP_MS = 24 * 3600_000;
-/** A first request that never finished (its process died) stops blocking retries after this. */
-const ABANDONED_MS = 60_000;
 
 /**
  * `Idempotency-Key` on create routes: the first 2xx response is stored (sealed) per developer and key and
@@ -37,51 +32,26 @@ export function installIdempotency(app: FastifyInstance, deps: Deps) {
     const developerId = request.actor.developerId;
     const route = `${request.method} ${request.routeOptions.url}`;
     const requestHash = sha256Hex(`${route}\n${request.url}\n${JSON.stringify(request.body ?? null)}`);
-    const now = deps.clock.now().getTime();
-    const db = deps.db.orm;
-    await db
-      .delete(idempotencyKeys)
-      .where(
-        and(
-          eq(idempotencyKeys.developerId, developerId),
-          eq(idempotencyKeys.key, key),
-          or(lt(idempotencyKeys.createdAt, new Date(now - KEEP_MS)), and(isNull(idempotencyKeys.statusCode), lt(idempotencyKeys.createdAt, new Date(now - ABANDONED_MS)))),
-        ),
-      );
-    const claimed = await db
-      .insert(idempotencyKeys)
-      .values({ developerId, key, route, requestHash, createdAt: new Date(now) })
-      .onConflictDoNothing()
-      .returning({ key: idempotencyKeys.key });
-    if (claimed.length > 0) {
+    const claimed = await claimIdempotencyKey(deps, { developerId, key, route, requestHash });
+    if (claimed.run) {
       request.idempotency = { developerId, key };
       return;
     }
-    const [stored] = await db
-      .select()
-      .from(idempotencyKeys)
-      .where(and(eq(idempotencyKeys.developerId, developerId), eq(idempotencyKeys.key, key)));
-    if (!stored) throw conflict('The request with this Idempotency-Key changed meanwhile; retry');
-    if (stored.requestHash !== requestHash) {
-      throw conflict('This Idempotency-Key was used with a different request', 'IDEMPOTENCY_MISMATCH');
-    }
-    if (stored.statusCode === null) throw conflict('A request with this Idempotency-Key is still in progress', 'IDEMPOTENCY_IN_PROGRESS');
     return reply
-      .code(stored.statusCode)
+      .code(claimed.statusCode)
       .header('content-type', 'application/json; charset=utf-8')
       .header('idempotent-replayed', 'true')
-      .send(openReplay(deps, stored.responseBody));
+      .send(claimed.body);
   };
 
   const remember = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
     const claim = request.idempotency;
     if (!claim) return payload;
     request.idempotency = null;
-    const where = and(eq(idempotencyKeys.developerId, claim.developerId), eq(idempotencyKeys.key, claim.key));
     if (reply.statusCode >= 200 && reply.statusCode < 300 && typeof payload === 'string') {
-      await deps.db.orm.update(idempotencyKeys).set({ statusCode: reply.statusCode, responseBody: deps.box.seal(payload) }).where(where);
+      await storeIdempotentAnswer(deps, claim.developerId, claim.key, reply.statusCode, payload);
     } else {
-      await deps.db.orm.delete(idempotencyKeys).where(where);
+      await forgetIdempotencyKey(deps, claim.developerId, claim.key);
     }
     return payload;
   };
@@ -92,16 +62,6 @@ export function installIdempotency(app: FastifyInstance, deps: Deps) {
     route.preHandler = [...toArray(route.preHandler), claim];
     route.onSend = [...toArray(route.onSend), remember as never];
   });
-}
-
-/**
- * Replays are stored sealed (SecretBox, AES-256-GCM under KEYCORD_SECRET): create answers carry
- * secrets shown once — an application's secret, a new API key, a webhook secret — and the table
- * keeps them for 24 h. Rows written before sealing (plain JSON) are still replayed until they age out.
- */
-function openReplay(deps: Deps, stored: string | null): string {
-  if (stored === null) return 'null';
-  return stored.startsWith('v1.') ? deps.box.open(stored).toString('utf8') : stored;
 }
 
 const toArray = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);

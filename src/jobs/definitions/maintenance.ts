@@ -1,9 +1,9 @@
 /** Job: the periodic pass — expiry sweep (notices, expired licenses) and forgetting old rows. */
-import { and, isNotNull, lt, sql } from 'drizzle-orm';
 import type { JobsConfig } from '../../config.js';
 import type { Deps } from '../../core/deps.js';
 import { expirySweep } from '../../core/licenses/expiry-sweep.js';
-import { idempotencyKeys, outbox } from '../../db/schema.js';
+import { forgetRelayedEvents } from '../../core/events/forget-relayed-events.js';
+import { forgetExpiredIdempotencyKeys } from '../../core/idempotency-keys.js';
 import type { HandlerContext } from '../handlers.js';
 import type { JobDefinition } from './job-definition.js';
 
@@ -12,9 +12,8 @@ export const expirySweepSchedulerId = (installation: string) => `expiry-sweep-${
 
 export async function maintenanceTry(deps: Deps, config: Pick<JobsConfig, 'expiryNoticeDays'>) {
   const swept = await expirySweep(deps, { noticeDays: config.expiryNoticeDays });
-  const now = deps.clock.now().getTime();
-  await deps.db.orm.delete(outbox).where(and(isNotNull(outbox.relayedAt), lt(outbox.relayedAt, new Date(now - 7 * 86_400_000))));
-  await deps.db.orm.delete(idempotencyKeys).where(lt(idempotencyKeys.createdAt, sql`${new Date(now - 86_400_000).toISOString()}::timestamptz`));
+  await forgetRelayedEvents(deps);
+  await forgetExpiredIdempotencyKeys(deps);
   return swept;
 }
 
