@@ -1,10 +1,9 @@
-import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixedClock } from '../src/core/clock.js';
 import { createDiscordBot } from '../src/discord/create-discord.js';
 import { client, startHarness, type Harness, type Seller } from './support/harness.js';
 import { startDiscordStub, type DiscordStub, startRefusingDiscord } from './support/discord-stub.js';
-import { button, CHANNEL, discordKeyPair, GUILD, MANAGE_GUILD, modal, postInteraction, select, slash, type KeyPair, type Member, linkServer } from './support/discord-interactions.js';
+import { button, discordKeyPair, GUILD, MANAGE_GUILD, modal, postInteraction, select, slash, type KeyPair, type Member, linkServer } from './support/discord-interactions.js';
 
 const HOUR = 3_600_000;
 const ROLE = '900000000000000050';

@@ -1,4 +1,3 @@
-import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { GatewayAdapter } from '../src/discord/adapters/gateway.js';
 import { createDiscordBot } from '../src/discord/create-discord.js';

@@ -8,7 +8,7 @@ import { client, startHarness, type Harness, type LicenseView, type PlanView, ty
 import { startDiscordStub, type DiscordStub } from './support/discord-stub.js';
 import {
   sendInteraction,
-  ephemeralText as ephemeral, autocomplete, button, GUILD, linkServer, MANAGE_GUILD, modal, postInteraction, select, slash, discordKeyPair, type KeyPair, type Member } from './support/discord-interactions.js';
+  ephemeralText as ephemeral, autocomplete, button, GUILD, linkServer, MANAGE_GUILD, modal, select, slash, discordKeyPair, type KeyPair, type Member } from './support/discord-interactions.js';
 
 /**
  * One developer owns two applications, A and B; the server is linked to A with that developer's

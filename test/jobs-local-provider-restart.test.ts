@@ -43,7 +43,7 @@ describe('the local job provider across restarts', () => {
   it('stopped in the middle of a retry schedule, the next start finishes the delivery once, under the same id', async () => {
     const rx = await startReceiver((_r, n) => (n <= 2 ? 500 : 204));
     try {
-      const { hook, lic } = await bannedLicenseWithHook(rx.url);
+      const { hook } = await bannedLicenseWithHook(rx.url);
       const first = await startProvider();
       await waitFor(async () => ((await deliveryRow(hook.id))?.attempts ?? 0) >= 1 || undefined, 15_000, 'a first, failed attempt');
       await first.close();
@@ -68,7 +68,7 @@ describe('the local job provider across restarts', () => {
     const retryBaseMs = 600_000;
     const rx = await startReceiver(() => 500);
     try {
-      const { hook, lic } = await bannedLicenseWithHook(rx.url);
+      const { hook } = await bannedLicenseWithHook(rx.url);
       const first = await startProvider({ webhookRetryBaseMs: retryBaseMs });
       await waitFor(async () => ((await deliveryRow(hook.id))?.attempts ?? 0) >= 1 || undefined, 15_000, 'a first, failed attempt');
       await first.close();
@@ -97,7 +97,7 @@ describe('the local job provider across restarts', () => {
   it('gives up on a delivery whose last attempt was recorded before the process stopped, without another attempt', async () => {
     const rx = await startReceiver(() => 500);
     try {
-      const { hook, lic } = await bannedLicenseWithHook(rx.url);
+      const { hook } = await bannedLicenseWithHook(rx.url);
       const first = await startProvider({ webhookRetryBaseMs: 600_000 });
       const delivery = await waitFor(async () => {
         const d = await deliveryRow(hook.id);
