@@ -5,7 +5,10 @@
  * Fastify of its own with none of Keycord's hooks — the two bare baselines:
  *   POST /hello         Fastify parsing a JSON body and answering a fixed interaction response;
  *   POST /interactions  the same, after checking the Ed25519 signature over timestamp + raw body
- *                       with node:crypto and a KeyObject made once (what Keycord uses too).
+ *                       with node:crypto and a KeyObject made once (what Keycord uses too);
+ *   POST /interactions/ban  verify as above, then the ban's transaction by the command's key
+ *                       (UPDATE license, INSERT audit, INSERT outbox: prepared statements on a
+ *                       postgres.js pool of Keycord's size), the baseline of /license ban.
  * Tells the parent both ports over IPC.
  *
  * Environment: the usual Keycord variables (DATABASE_URL, REDIS_URL, DISCORD_PUBLIC_KEY, …).
@@ -13,10 +16,12 @@
 import { createPublicKey, verify } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
-import Fastify from 'fastify';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import postgres from 'postgres';
 import { loadConfig } from '../src/config.js';
 import { startKeycord } from '../src/start-keycord.js';
-import { BARE_REPLY, type DiscordParentMessage, type DiscordServerMessage } from './support/discord-server-protocol.js';
+import { applyBareChange } from './support/bare-seller-routes.js';
+import { BARE_BAN_REPLY, BARE_REPLY, type DiscordParentMessage, type DiscordServerMessage } from './support/discord-server-protocol.js';
 
 const send = (message: DiscordServerMessage) => process.send?.(message);
 
@@ -26,19 +31,31 @@ const keycord = await startKeycord(config, { role: 'api' });
 await keycord.app!.listen({ host: '127.0.0.1', port: 0 });
 
 const bare = Fastify();
+const bareSql = postgres(config.databaseUrl!, { max: config.databasePoolSize, onnotice: () => {} });
 bare.post('/hello', async () => BARE_REPLY);
 const key = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(config.discord.publicKey, 'hex')]), format: 'der', type: 'spki' });
 await bare.register(async (scope) => {
   scope.removeAllContentTypeParsers();
   scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-  scope.post('/interactions', async (request, reply) => {
+  const verified = (request: FastifyRequest, reply: FastifyReply): Buffer | undefined => {
     const signature = request.headers['x-signature-ed25519'];
     const timestamp = request.headers['x-signature-timestamp'];
     const body = request.body as Buffer;
     if (typeof signature !== 'string' || typeof timestamp !== 'string' || !verify(null, Buffer.concat([Buffer.from(timestamp), body]), key, Buffer.from(signature, 'hex'))) {
-      return reply.code(401).send({ error: 'invalid request signature' });
+      void reply.code(401).send({ error: 'invalid request signature' });
+      return undefined;
     }
-    return BARE_REPLY;
+    return body;
+  };
+  scope.post('/interactions', async (request, reply) => (verified(request, reply) ? BARE_REPLY : reply));
+  scope.post('/interactions/ban', async (request, reply) => {
+    const body = verified(request, reply);
+    if (!body) return reply;
+    type Option = { name: string; value?: string; options?: Option[] };
+    const options = (JSON.parse(body.toString('utf8')) as { data: { options: Option[] } }).data.options[0]?.options ?? [];
+    const option = (name: string) => options.find((o) => o.name === name)?.value;
+    const banned = await applyBareChange(bareSql, 'ban', { column: 'license_key', value: option('key') ?? '' }, { reason: option('reason') ?? '' }, request.ip);
+    return banned ? BARE_BAN_REPLY : reply.code(404).send({ error: 'not found' });
   });
 });
 await bare.listen({ host: '127.0.0.1', port: 0 });

@@ -5,3 +5,6 @@ export type DiscordParentMessage = { type: 'stop' } | { type: 'profile-start' } 
 
 /** What both bare routes answer: an ephemeral message, as a Discord handler would. */
 export const BARE_REPLY = { type: 4, data: { content: 'hello', flags: 64 } };
+
+/** What the bare ban route answers once its transaction committed. */
+export const BARE_BAN_REPLY = { type: 4, data: { content: 'License banned', flags: 64 } };
