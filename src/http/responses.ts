@@ -17,11 +17,13 @@ export const messageResponse = z.object({ message: z.string() });
 
 type ResponseMap = Record<string, z.ZodType>;
 
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
 const describeError = (description: string) => errorResponse.describe(description);
 
 /**
  * The errors a route can answer by its policy and its inputs, which no handler needs to repeat:
- * 400 for bad input, 413/415 for a body too large or of another type, 401/403/429 for a seller
+ * 400 for bad input, 413/415 for a body too large or of another type (any method that may carry one), 401/403/429 for a seller
  * route's token, role and rate limit, 429 for a login route's limit, 503 while the database is
  * down. A route adds its own (404, 409, …) next to its success bodies; what it declares wins.
  */
@@ -29,7 +31,8 @@ export function impliedErrors(route: Pick<RouteOptions, 'config' | 'schema' | 'm
   const schema = (route.schema ?? {}) as Record<string, unknown>;
   const policy = routePolicy(route);
   const errors: ResponseMap = {};
-  if (schema.params || schema.querystring || schema.body || policy.access === 'client') errors[400] = describeError('The request is not valid');
+  // Any request can be refused as bad input: its query, its body, or text no database can store.
+  errors[400] = describeError('The request is not valid');
   if (policy.access === 'seller') {
     errors[401] = describeError('No valid token');
     errors[403] = describeError('The token may not do this');
@@ -38,7 +41,8 @@ export function impliedErrors(route: Pick<RouteOptions, 'config' | 'schema' | 'm
   }
   // An Idempotency-Key reused with another body, or while its first request runs.
   if ((route.config as { idempotent?: boolean } | undefined)?.idempotent) errors[409] = describeError('Conflict (an Idempotency-Key reused with another body or still in progress, or the resource itself)');
-  if (schema.body) {
+  // Fastify reads a body on every method that may carry one, declared or not.
+  if ([route.method].flat().some((m) => BODY_METHODS.has(m))) {
     errors[413] = describeError('The body is too large');
     errors[415] = describeError('The body is not JSON');
   }

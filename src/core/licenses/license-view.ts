@@ -50,3 +50,6 @@ export function toLicenseView(l: LicenseRow, plan: PlanRef, now: Date) {
 }
 
 export type LicenseView = ReturnType<typeof toLicenseView>;
+
+/** The stored statuses of a license, for the doors' schemas (the doors name no table). */
+export { LICENSE_STATUSES } from '../../db/schema.js';

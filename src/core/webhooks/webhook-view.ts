@@ -29,3 +29,6 @@ export const toDeliveryView = (d: typeof webhookDeliveries.$inferSelect, attempt
     created_at: a.createdAt.toISOString(),
   })),
 });
+
+/** The states of a delivery, for the doors' schemas (the doors name no table). */
+export { DELIVERY_STATUSES } from '../../db/schema.js';

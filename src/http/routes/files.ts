@@ -16,8 +16,22 @@ import { downloadSignedText } from '../../client/answer-binding.js';
 import { pageQuery, sendPage } from '../pagination.js';
 import { idParams } from '../schemas.js';
 import { signResponseHex } from '../ed25519.js';
+import { errorResponse, messageResponse } from '../responses.js';
+import { clientErrorResponse } from '../views/client-answer.js';
+import { clientErrors } from '../views/client-reply.js';
+import type { toFileView } from '../../core/files/file-view.js';
 
 const tags = ['Files'];
+
+const fileView = z.object({
+  id: z.number().int(),
+  application_id: z.number().int(),
+  name: z.string(),
+  size: z.number().int().describe('Bytes'),
+  sha256: z.string().describe('Hex SHA-256 of the content'),
+  content_type: z.string(),
+  created_at: z.string().describe('ISO 8601'),
+}) satisfies z.ZodType<ReturnType<typeof toFileView>>;
 
 /** Room for the multipart framing around the file (boundaries, part headers, the `name` field). */
 const MULTIPART_OVERHEAD_BYTES = 64 * 1024;
@@ -88,6 +102,12 @@ const sellerFileRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { de
           'A multipart/form-data body with one file part (any field name). An optional text field `name`, sent before the file, ' +
           "overrides the part's filename. Over the limit: 413 PAYLOAD_TOO_LARGE and nothing is kept.",
         params: idParams,
+        response: {
+          201: fileView,
+          400: errorResponse.describe('The body is not valid multipart data, ends early, or has no file part'),
+          413: errorResponse.describe('The file is over the limit (PAYLOAD_TOO_LARGE): nothing is kept'),
+          415: errorResponse.describe('The body is not multipart/form-data (UNSUPPORTED_MEDIA_TYPE)'),
+        },
       },
     },
     async (request, reply) => {
@@ -98,7 +118,7 @@ const sellerFileRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { de
 
   app.get(
     '/api/applications/:id/files',
-    { schema: { tags, summary: "An application's files", params: idParams, querystring: z.object(pageQuery) } },
+    { schema: { tags, summary: "An application's files", params: idParams, querystring: z.object(pageQuery), response: { 200: z.array(fileView) } } },
     async (request, reply) => {
       const { page, per_page } = request.query;
       const result = await listFiles(deps, sellerActor(request), request.params.id, { page, perPage: per_page });
@@ -106,8 +126,10 @@ const sellerFileRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { de
     },
   );
 
-  app.delete('/api/files/:id', { schema: { tags, summary: 'Remove a file (its bytes go once no other file has them)', params: idParams } }, async (request) =>
-    deleteFile(deps, sellerActor(request), request.params.id),
+  app.delete(
+    '/api/files/:id',
+    { schema: { tags, summary: 'Remove a file (its bytes go once no other file has them)', params: idParams, response: { 200: messageResponse } } },
+    async (request) => deleteFile(deps, sellerActor(request), request.params.id),
   );
 };
 
@@ -128,6 +150,17 @@ const clientFileRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { de
           hwid: z.string().max(256).optional(),
           nonce: nonce.optional(),
         }),
+        response: {
+          200: {
+            description:
+              'The file, streamed (its own Content-Type). X-Content-SHA256 is its hex SHA-256; X-Signature-Ed25519 signs ' +
+              'X-Signature-Timestamp + "\\nGET /api/files/:id/download\\n<file id>\\n<nonce or empty>\\n<sha256>" with the application key.',
+            content: { 'application/octet-stream': { schema: z.string().meta({ format: 'binary' }).describe('The file bytes') } },
+          },
+          ...clientErrors,
+          403: clientErrorResponse.describe('The license key + HWID do not validate, or the user token is not valid (FORBIDDEN; the reason in the message)'),
+          404: clientErrorResponse.describe('No application has this app_id, or it has no such file (NOT_FOUND)'),
+        },
       },
     },
     async (request, reply) => {
@@ -161,7 +194,8 @@ const clientFileRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { de
         .header('X-Content-SHA256', download.sha256)
         .header('X-Signature-Timestamp', timestamp)
         .header('X-Signature-Ed25519', signResponseHex(clientApp.signingKey, timestamp, downloadSignedText(request.params.id, request.query.nonce, download.sha256)))
-        .send(download.stream);
+        // A stream goes out as is, never through the serializer; the schema documents it as bytes.
+        .send(download.stream as unknown as string);
     },
   );
 };

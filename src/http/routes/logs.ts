@@ -1,10 +1,27 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { listLogs } from '../../core/logs/list-logs.js';
+import { listLogs, type LogEntry } from '../../core/logs/list-logs.js';
 import type { Deps } from '../../core/deps.js';
 import { requireDeveloper, sellerActor } from '../authenticate.js';
 import { cursorQuery, pageOfRequest, pageQuery, sendKeysetPage } from '../pagination.js';
 import { dateTime, idParams } from '../schemas.js';
+
+const logEntryView = z.object({
+  id: z.number().int(),
+  type: z.enum(['audit', 'validation']),
+  actor: z
+    .object({
+      kind: z.string().describe('developer, discord, client or system'),
+      id: z.string().nullable(),
+      name: z.string().nullable(),
+    })
+    .describe('Who did it'),
+  action: z.string().describe('e.g. license.banned, or license.validated for a validation record'),
+  target: z.string().nullable().describe('What it was done to, as kind:id (license:42)'),
+  details: z.record(z.string(), z.unknown()).describe("The action's particulars; a validation record's code, hwid and count"),
+  ip: z.string().nullable(),
+  created_at: z.string().describe('ISO 8601'),
+}) satisfies z.ZodType<LogEntry>;
 
 export const logRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
   app.addHook('onRequest', requireDeveloper(deps));
@@ -16,6 +33,7 @@ export const logRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { de
         summary: 'Audit log or validation records',
         params: idParams,
         querystring: z.object({ ...pageQuery, ...cursorQuery, type: z.enum(['audit', 'validation']).default('audit'), since: dateTime.optional(), until: dateTime.optional() }),
+        response: { 200: z.array(logEntryView).describe('Newest first; X-Next-Cursor continues the walk') },
       },
     },
     async (request, reply) => {

@@ -5,6 +5,10 @@ import { unauthorized } from '../../core/errors.js';
 import { createUser, getUserProfile, loginUser, tokenApplicationId, updateUserLicense, validateUserLicense } from '../../core/users/user-auth.js';
 import { bearerToken } from '../authenticate.js';
 import { bindClientAnswer, nonce, resolveClientApp } from '../client-app.js';
+import { appUserView } from '../views/app-user.js';
+import { clientAnswer, clientErrorResponse } from '../views/client-answer.js';
+import { clientErrors, plainOrEncrypted, unknownApplication } from '../views/client-reply.js';
+import { licenseStatus, planRef } from '../views/license.js';
 
 const tags = ['User authentication'];
 const appId = z.uuid();
@@ -16,11 +20,53 @@ const clientNonce = nonce.optional();
 
 const clientApp = resolveClientApp;
 
+const token = z.string().describe('A user token (JWT, HS256): Authorization: Bearer <token> on user routes');
+const withToken = { message: z.string(), token };
+const withUser = { ...withToken, user: appUserView };
+
+/** A failed license check: the code is validate's (EXPIRED, BANNED, HWID_MISMATCH, …). */
+const licenseRefused = clientErrorResponse.describe("The license does not validate: code is validate's (NOT_FOUND, EXPIRED, BANNED, HWID_REQUIRED, HWID_MISMATCH, APP_PAUSED)");
+
+const profile = z.object({
+  user: z.object({
+    id: z.number().int(),
+    username: z.string(),
+    hwid: z.string().nullable(),
+    created_at: z.string().describe('ISO 8601'),
+    last_login: z.string().nullable().describe('ISO 8601'),
+  }),
+  license: z
+    .object({
+      license_key: z.string(),
+      status: licenseStatus,
+      plan: planRef.nullable(),
+      activated_at: z.string().nullable().describe('ISO 8601'),
+      expires_at: z.string().nullable().describe('ISO 8601'),
+    })
+    .nullable()
+    .describe('null once the license is deleted'),
+});
+profile satisfies z.ZodType<Awaited<ReturnType<typeof getUserProfile>>>;
+
 /** End users of an application; every answer is signed with the application's key. */
 export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
   app.post(
     '/api/user-auth/create',
-    { config: { access: 'client', limit: 'login' }, schema: { tags, summary: 'Register a user with a license', body: z.object({ app_id: appId, license_key: licenseKey, username, password, hwid, nonce: clientNonce }) } },
+    {
+      config: { access: 'client', limit: 'login' },
+      schema: {
+        tags,
+        summary: 'Register a user with a license',
+        body: z.object({ app_id: appId, license_key: licenseKey, username, password, hwid, nonce: clientNonce }),
+        response: {
+          201: plainOrEncrypted(clientAnswer(withUser)),
+          ...clientErrors,
+          403: licenseRefused,
+          404: unknownApplication,
+          409: clientErrorResponse.describe('The license already has a user (LICENSE_IN_USE), or the username is taken (USERNAME_TAKEN)'),
+        },
+      },
+    },
     async (request, reply) => {
       const { body } = request;
       bindClientAnswer(request, body.nonce, { username: body.username, license_key: body.license_key, hwid: body.hwid });
@@ -31,7 +77,21 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
 
   app.post(
     '/api/user-auth/login',
-    { config: { access: 'client', limit: 'login' }, schema: { tags, summary: 'Log in with username, password and HWID', body: z.object({ app_id: appId, username: z.string().min(1).max(64), password: z.string().min(1).max(256), hwid, nonce: clientNonce }) } },
+    {
+      config: { access: 'client', limit: 'login' },
+      schema: {
+        tags,
+        summary: 'Log in with username, password and HWID',
+        body: z.object({ app_id: appId, username: z.string().min(1).max(64), password: z.string().min(1).max(256), hwid, nonce: clientNonce }),
+        response: {
+          200: plainOrEncrypted(clientAnswer(withUser)),
+          ...clientErrors,
+          401: clientErrorResponse.describe('Invalid username or password (UNAUTHORIZED)'),
+          403: licenseRefused,
+          404: unknownApplication,
+        },
+      },
+    },
     async (request) => {
       bindClientAnswer(request, request.body.nonce, { username: request.body.username, hwid: request.body.hwid });
       return loginUser(deps, await clientApp(deps, request, request.body.app_id), { ...request.body, ip: request.ip });
@@ -40,7 +100,20 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
 
   app.post(
     '/api/user-auth/validate-license',
-    { config: { access: 'client' }, schema: { tags, summary: "Validate a user's license and get their token", body: z.object({ app_id: appId, license_key: licenseKey, hwid, nonce: clientNonce }) } },
+    {
+      config: { access: 'client' },
+      schema: {
+        tags,
+        summary: "Validate a user's license and get their token",
+        body: z.object({ app_id: appId, license_key: licenseKey, hwid, nonce: clientNonce }),
+        response: {
+          200: plainOrEncrypted(clientAnswer(withToken)),
+          ...clientErrors,
+          403: licenseRefused,
+          404: clientErrorResponse.describe('No application has this app_id, or no user is registered with this license (NOT_FOUND)'),
+        },
+      },
+    },
     async (request) => {
       bindClientAnswer(request, request.body.nonce, { license_key: request.body.license_key, hwid: request.body.hwid });
       return validateUserLicense(deps, await clientApp(deps, request, request.body.app_id), { ...request.body, ip: request.ip });
@@ -49,7 +122,23 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
 
   app.post(
     '/api/user-auth/update-license',
-    { config: { access: 'client' }, schema: { tags, summary: 'Move a user to a new, unused license', body: z.object({ app_id: appId, old_license_key: licenseKey, new_license_key: licenseKey, hwid, nonce: clientNonce }) } },
+    {
+      config: { access: 'client' },
+      schema: {
+        tags,
+        summary: 'Move a user to a new, unused license (the old one ends at once)',
+        body: z.object({ app_id: appId, old_license_key: licenseKey, new_license_key: licenseKey, hwid, nonce: clientNonce }),
+        response: {
+          200: plainOrEncrypted(clientAnswer(withUser)),
+          ...clientErrors,
+          403: clientErrorResponse.describe(
+            "The user is bound to another device (HWID_MISMATCH), the new key does not exist (NOT_FOUND), or it does not validate (validate's codes)",
+          ),
+          404: clientErrorResponse.describe('No application has this app_id, or no user is registered with the old license (NOT_FOUND)'),
+          409: clientErrorResponse.describe('The new license has already been used (LICENSE_IN_USE)'),
+        },
+      },
+    },
     async (request) => {
       const { body } = request;
       bindClientAnswer(request, body.nonce, { old_license_key: body.old_license_key, new_license_key: body.new_license_key, hwid: body.hwid });
@@ -57,14 +146,31 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
     },
   );
 
-  app.get('/api/user-auth/me', { config: { access: 'client' }, schema: { tags, summary: 'The user of a token, with their license', querystring: z.object({ nonce: clientNonce }) } }, async (request) => {
-    const token = bearerToken(request);
-    bindClientAnswer(request, request.query.nonce, { user_token: token ?? undefined });
-    const id = token ? tokenApplicationId(token) : null;
-    if (!token || !id) throw unauthorized('A user token is required');
-    const a = await deps.apps.get(id);
-    if (!a) throw unauthorized('The user token is invalid or expired');
-    request.clientApp = a;
-    return getUserProfile(deps, a, token);
-  });
+  app.get(
+    '/api/user-auth/me',
+    {
+      config: { access: 'client' },
+      schema: {
+        tags,
+        summary: 'The user of a token, with their license (Authorization: Bearer <user token>)',
+        querystring: z.object({ nonce: clientNonce }),
+        response: {
+          200: plainOrEncrypted(clientAnswer(profile.shape)),
+          ...clientErrors,
+          401: clientErrorResponse.describe('No user token, or it is invalid or expired, or its user no longer exists (UNAUTHORIZED)'),
+          404: clientErrorResponse.describe('An encrypted request whose app_id names no application'),
+        },
+      },
+    },
+    async (request) => {
+      const token = bearerToken(request);
+      bindClientAnswer(request, request.query.nonce, { user_token: token ?? undefined });
+      const id = token ? tokenApplicationId(token) : null;
+      if (!token || !id) throw unauthorized('A user token is required');
+      const a = await deps.apps.get(id);
+      if (!a) throw unauthorized('The user token is invalid or expired');
+      request.clientApp = a;
+      return getUserProfile(deps, a, token);
+    },
+  );
 };

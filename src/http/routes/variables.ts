@@ -10,19 +10,34 @@ import { MAX_VARIABLE_VALUE_BYTES, VARIABLE_NAME, VARIABLE_NAME_RULE, valueFits 
 import { requireDeveloper, sellerActor } from '../authenticate.js';
 import { bindClientAnswer, clientCredentials, nonce, resolveClientApp } from '../client-app.js';
 import { pageQuery, sendPage } from '../pagination.js';
+import { errorResponse, messageResponse } from '../responses.js';
 import { idParams } from '../schemas.js';
+import { clientAnswer, clientErrorResponse } from '../views/client-answer.js';
+import type { toVariableView } from '../../core/variables/variable-view.js';
 
 const tags = ['Variables'];
 const name = z.string().regex(VARIABLE_NAME, VARIABLE_NAME_RULE);
 const value = z.string().refine(valueFits, `at most ${MAX_VARIABLE_VALUE_BYTES} bytes (UTF-8)`);
 const isPublic = z.boolean().describe('true: any client with the app_id may read it; false: a validating license or a user token is needed');
 
+const variableView = z.object({
+  id: z.number().int(),
+  application_id: z.number().int(),
+  name: z.string(),
+  value: z.string(),
+  public: z.boolean(),
+  created_at: z.string().describe('ISO 8601'),
+  updated_at: z.string().describe('ISO 8601'),
+}) satisfies z.ZodType<ReturnType<typeof toVariableView>>;
+
+const clientVariableView = clientAnswer({ name: z.string(), value: z.string() });
+
 const sellerVariableRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
   app.addHook('onRequest', requireDeveloper(deps));
 
   app.get(
     '/api/applications/:id/variables',
-    { schema: { tags, summary: "An application's variables", params: idParams, querystring: z.object(pageQuery) } },
+    { schema: { tags, summary: "An application's variables", params: idParams, querystring: z.object(pageQuery), response: { 200: z.array(variableView) } } },
     async (request, reply) => {
       const { page, per_page } = request.query;
       const result = await listVariables(deps, sellerActor(request), request.params.id, { page, perPage: per_page });
@@ -34,18 +49,35 @@ const sellerVariableRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
     '/api/applications/:id/variables',
     {
       config: { idempotent: true },
-      schema: { tags, summary: 'Add a variable (409 if the name is taken)', params: idParams, body: z.object({ name, value, public: isPublic.default(false) }) },
+      schema: {
+        tags,
+        summary: 'Add a variable (409 if the name is taken)',
+        params: idParams,
+        body: z.object({ name, value, public: isPublic.default(false) }),
+        response: {
+          201: variableView,
+          409: errorResponse.describe('The name is taken (CONFLICT), the application has as many variables as it may (LIMIT_REACHED), or an Idempotency-Key reused'),
+        },
+      },
     },
     async (request, reply) => reply.code(201).send(await createVariable(deps, sellerActor(request), request.params.id, request.body)),
   );
 
   app.put(
     '/api/variables/:id',
-    { schema: { tags, summary: 'Change a variable', params: idParams, body: z.object({ name: name.optional(), value: value.optional(), public: isPublic.optional() }) } },
+    {
+      schema: {
+        tags,
+        summary: 'Change a variable',
+        params: idParams,
+        body: z.object({ name: name.optional(), value: value.optional(), public: isPublic.optional() }),
+        response: { 200: variableView, 409: errorResponse.describe('Another variable of the application has that name (CONFLICT)') },
+      },
+    },
     async (request) => updateVariable(deps, sellerActor(request), request.params.id, request.body),
   );
 
-  app.delete('/api/variables/:id', { schema: { tags, summary: 'Remove a variable', params: idParams } }, async (request) =>
+  app.delete('/api/variables/:id', { schema: { tags, summary: 'Remove a variable', params: idParams, response: { 200: messageResponse } } }, async (request) =>
     deleteVariable(deps, sellerActor(request), request.params.id),
   );
 };
@@ -66,6 +98,12 @@ const clientVariableRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
           hwid: z.string().max(256).optional(),
           nonce: nonce.optional(),
         }),
+        response: {
+          200: clientVariableView,
+          403: clientErrorResponse.describe('A private variable (or an unknown name) without a license + HWID that validate or a user token (FORBIDDEN)'),
+          404: clientErrorResponse.describe('No application with this app_id, or (for a caller who proved a right) no variable of that name'),
+          503: clientErrorResponse.describe('The database is unavailable: try again shortly'),
+        },
       },
     },
     async (request) => {

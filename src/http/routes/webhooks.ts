@@ -10,8 +10,11 @@ import {
   sendTestEvent,
   updateWebhook,
 } from '../../core/webhooks/manage-webhooks.js';
+import type { toDeliveryView, toWebhookView } from '../../core/webhooks/webhook-view.js';
 import type { Deps } from '../../core/deps.js';
+import { DELIVERY_STATUSES } from '../../core/webhooks/webhook-view.js';
 import { requireDeveloper, sellerActor } from '../authenticate.js';
+import { errorResponse, messageResponse } from '../responses.js';
 import { pageQuery, sendPage } from '../pagination.js';
 import { id, idParams } from '../schemas.js';
 
@@ -22,34 +25,103 @@ const fields = z.object({
   active: z.boolean().optional(),
 });
 
+const webhookFields = {
+  id: z.number().int(),
+  application_id: z.number().int(),
+  url: z.string(),
+  events: z.array(z.string()).describe(`Event types: ${EVENT_TYPES.join(', ')}`),
+  active: z.boolean(),
+  created_at: z.string().describe('ISO 8601'),
+  updated_at: z.string().describe('ISO 8601'),
+};
+const webhookView = z.object(webhookFields) satisfies z.ZodType<ReturnType<typeof toWebhookView>>;
+/** Only the answer that creates the webhook shows its secret. */
+const createdWebhook = z.object({ ...webhookFields, secret: z.string().describe('The HMAC-SHA256 signing secret, shown once') });
+
+const deliveryView = z.object({
+  id: z.number().int().describe('X-Keycord-Delivery'),
+  webhook_id: z.number().int(),
+  event_id: z.number().int(),
+  event_type: z.string(),
+  status: z.enum(DELIVERY_STATUSES),
+  attempts: z.number().int(),
+  last_status_code: z.number().int().nullable(),
+  created_at: z.string().describe('ISO 8601'),
+  delivered_at: z.string().nullable().describe('ISO 8601'),
+  attempt_log: z
+    .array(
+      z.object({
+        status_code: z.number().int().nullable().describe("null when the receiver did not answer (see error)"),
+        duration_ms: z.number().int(),
+        response_body: z.string().nullable().describe('The first 2 KB of the answer'),
+        error: z.string().nullable(),
+        created_at: z.string().describe('ISO 8601'),
+      }),
+    )
+    .describe('Each attempt, oldest first (empty in the answer to a redeliver)'),
+}) satisfies z.ZodType<ReturnType<typeof toDeliveryView>>;
+
+const badUrl = errorResponse.describe(
+  'The request is not valid (VALIDATION_ERROR), or the url resolves to a private address (WEBHOOK_URL_PRIVATE) or does not resolve (WEBHOOK_URL_UNRESOLVABLE)',
+);
+
 export const webhookRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
   app.addHook('onRequest', requireDeveloper(deps));
 
-  app.get('/api/applications/:id/webhooks', { schema: { tags, summary: "An application's webhooks", params: idParams } }, async (request) =>
-    listWebhooks(deps, sellerActor(request), request.params.id),
+  app.get(
+    '/api/applications/:id/webhooks',
+    { schema: { tags, summary: "An application's webhooks", params: idParams, response: { 200: z.array(webhookView) } } },
+    async (request) => listWebhooks(deps, sellerActor(request), request.params.id),
   );
 
   app.post(
     '/api/applications/:id/webhooks',
-    { config: { idempotent: true }, schema: { tags, summary: 'Add a webhook (secret shown once)', params: idParams, body: fields } },
-    async (request, reply) => reply.code(201).send(await createWebhook(deps, sellerActor(request), request.params.id, request.body)),
+    {
+      config: { idempotent: true },
+      schema: {
+        tags,
+        summary: 'Add a webhook (secret shown once)',
+        params: idParams,
+        body: fields,
+        response: {
+          201: createdWebhook,
+          400: badUrl,
+          409: errorResponse.describe('The application has its maximum of webhooks (LIMIT_REACHED), or an Idempotency-Key reused with another body or still in progress'),
+        },
+      },
+    },
+    async (request, reply) => {
+      const created = await createWebhook(deps, sellerActor(request), request.params.id, request.body);
+      return reply.code(201).send({ ...created, secret: created.secret! });
+    },
   );
 
-  app.put('/api/webhooks/:id', { schema: { tags, summary: 'Change a webhook', params: idParams, body: fields.partial() } }, async (request) =>
-    updateWebhook(deps, sellerActor(request), request.params.id, request.body),
+  app.put(
+    '/api/webhooks/:id',
+    { schema: { tags, summary: 'Change a webhook', params: idParams, body: fields.partial(), response: { 200: webhookView, 400: badUrl } } },
+    async (request) => updateWebhook(deps, sellerActor(request), request.params.id, request.body),
   );
 
-  app.delete('/api/webhooks/:id', { schema: { tags, summary: 'Remove a webhook', params: idParams } }, async (request) =>
+  app.delete('/api/webhooks/:id', { schema: { tags, summary: 'Remove a webhook', params: idParams, response: { 200: messageResponse } } }, async (request) =>
     deleteWebhook(deps, sellerActor(request), request.params.id),
   );
 
-  app.post('/api/webhooks/:id/test', { schema: { tags, summary: 'Send a webhook.test event', params: idParams } }, async (request, reply) =>
-    reply.code(202).send(await sendTestEvent(deps, sellerActor(request), request.params.id)),
+  app.post(
+    '/api/webhooks/:id/test',
+    {
+      schema: {
+        tags,
+        summary: 'Send a webhook.test event',
+        params: idParams,
+        response: { 202: z.object({ message: z.string(), event_id: z.number().int().describe('The event, as the delivery body carries it') }) },
+      },
+    },
+    async (request, reply) => reply.code(202).send(await sendTestEvent(deps, sellerActor(request), request.params.id)),
   );
 
   app.get(
     '/api/webhooks/:id/deliveries',
-    { schema: { tags, summary: 'Deliveries with each attempt', params: idParams, querystring: z.object(pageQuery) } },
+    { schema: { tags, summary: 'Deliveries with each attempt', params: idParams, querystring: z.object(pageQuery), response: { 200: z.array(deliveryView) } } },
     async (request, reply) => {
       const { page, per_page } = request.query;
       const result = await listDeliveries(deps, sellerActor(request), request.params.id, { page, perPage: per_page });
@@ -59,7 +131,14 @@ export const webhookRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
 
   app.post(
     '/api/webhooks/:id/deliveries/:deliveryId/redeliver',
-    { schema: { tags, summary: 'Send a delivery again', params: z.object({ id, deliveryId: id }) } },
+    {
+      schema: {
+        tags,
+        summary: 'Send a delivery again',
+        params: z.object({ id, deliveryId: id }),
+        response: { 202: z.object({ message: z.string(), delivery: deliveryView }) },
+      },
+    },
     async (request, reply) => reply.code(202).send(await redeliver(deps, sellerActor(request), request.params.id, request.params.deliveryId)),
   );
 };
