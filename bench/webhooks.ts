@@ -26,20 +26,28 @@
  * one attempt each). Numbers are printed, never asserted (DESIGN.md: benchmarks).
  *
  *   BENCH_EVENTS           events per burst (default 2000)
- *   BENCH_ROUNDS           rounds (default 3)
+ *   BENCH_ROUNDS           rounds (default 3), after a warm-up round that is not counted
+ *   BENCH_WARMUP           0 skips the warm-up round
  *   BENCH_PACED_EVENTS     paced events per Keycord provider (default 100; 0 skips)
  *   BENCH_PACED_RATE       paced events per second (default 20)
  *   BENCH_POLL_MS          OUTBOX_POLL_MS (default Keycord's)
  *   BENCH_TIMEOUT_S        give up waiting for a burst's deliveries after this long (default 300)
  *   BENCH_DATABASE_URL, BENCH_REDIS_URL
+ *   WORKER_CONCURRENCY     as Keycord's; the bare ways run at the same webhook concurrency
+ * For finding causes (not for results):
+ *   BENCH_WAYS             e.g. keycord-bullmq,bare-bullmq: only those ways
+ *   BENCH_WORKER_NODE_OPTIONS  node flags of the worker children, e.g. --cpu-prof --cpu-prof-dir=/tmp/prof
+ *   BENCH_BEFORE_BURST, BENCH_AFTER_BURST  shell commands run around each burst (BENCH_WAY set
+ *                          after), e.g. to reset and read Redis INFO commandstats or pg_stat_database
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import type { ChildProcess } from 'node:child_process';
+import { execSync, type ChildProcess } from 'node:child_process';
 import { Queue } from 'bullmq';
 import { loadConfig } from '../src/config.js';
+import { webhookConcurrency } from '../src/jobs/definitions/deliver-webhook.js';
 import type { SellerActor } from '../src/core/actor.js';
 import { banLicense } from '../src/core/licenses/license-actions.js';
 import { hostSpeedCheckMs } from './support/cpu.js';
@@ -65,6 +73,7 @@ import {
 
 const EVENTS = envInt('BENCH_EVENTS', 2000);
 const ROUNDS = envInt('BENCH_ROUNDS', 3);
+const WARMUP = process.env.BENCH_WARMUP !== '0';
 const PACED_EVENTS = process.env.BENCH_PACED_EVENTS === '0' ? 0 : envInt('BENCH_PACED_EVENTS', 100);
 const PACED_RATE = envInt('BENCH_PACED_RATE', 20);
 const TIMEOUT_MS = envInt('BENCH_TIMEOUT_S', 300) * 1000;
@@ -244,7 +253,8 @@ async function main() {
     for (const close of open) await close();
   });
   const config = loadConfig({ KEYCORD_SECRET: 'x'.repeat(32) });
-  const concurrency = Math.max(10, config.jobs.workerConcurrency * 4);
+  // Keycord's webhook concurrency (the dispatch jobs', the local provider's), and the bare ways' too.
+  const concurrency = webhookConcurrency({ workerConcurrency: envInt('WORKER_CONCURRENCY', config.jobs.workerConcurrency) });
   console.log('Keycord webhook delivery vs bare baselines, alternating rounds');
   console.log(`  machine   ${cpus().length} CPUs (${cpus()[0]?.model.trim()}), ${machineLine()}; PostgreSQL and Redis at 127.0.0.1`);
   console.log(`  burst     ${fmt(EVENTS)} license.banned events per way per round, ${ROUNDS} rounds; concurrency ${concurrency} everywhere; OUTBOX_POLL_MS ${POLL_MS}`);
@@ -268,7 +278,7 @@ async function main() {
   bareChild = (
     await forkUntilReady(
       BARE_WORKER,
-      { env: { BARE_REDIS_URL: BENCH_REDIS_URL, BARE_QUEUE_PREFIX: barePrefix, BARE_QUEUE: 'bare-webhooks', BARE_RECEIVER_URL: rx.urlFor('/bare-bullmq'), BARE_SECRET: bareSecret, BARE_CONCURRENCY: String(concurrency) }, label: 'bare BullMQ worker' },
+      { execArgv: process.env.BENCH_WORKER_NODE_OPTIONS?.split(' ').filter(Boolean) ?? [], env: { BARE_REDIS_URL: BENCH_REDIS_URL, BARE_QUEUE_PREFIX: barePrefix, BARE_QUEUE: 'bare-webhooks', BARE_RECEIVER_URL: rx.urlFor('/bare-bullmq'), BARE_SECRET: bareSecret, BARE_CONCURRENCY: String(concurrency) }, label: 'bare BullMQ worker' },
       (m) => ((m as BareWorkerMessage).type === 'ready' ? true : undefined),
     )
   ).child;
@@ -291,16 +301,21 @@ async function main() {
   await rx.waitFor('/bare-local', 2, 1, 30_000);
 
   type Way = 'keycord bullmq' | 'bare bullmq' | 'keycord local' | 'bare local';
-  const ways: Way[] = ['keycord bullmq', 'bare bullmq', 'keycord local', 'bare local'];
+  const allWays: Way[] = ['keycord bullmq', 'bare bullmq', 'keycord local', 'bare local'];
+  // BENCH_WAYS=keycord-bullmq,bare-bullmq… runs some of them only (profiling, counting statements).
+  const only = process.env.BENCH_WAYS?.split(',').map((w) => w.trim().replace(/-/g, ' '));
+  const ways = only ? allWays.filter((w) => only.includes(w)) : allWays;
   const results = new Map<Way, BurstResult[]>(ways.map((w) => [w, []]));
   const ranges: { way: Way; from: number }[] = [];
   let nextFrom = 1_000_000;
   const fmtResult = (r: Omit<BurstResult, 'check' | 'ok'>) => `${fmt(r.perS).padStart(6)} deliveries/s  p50 ${fmt(r.p50).padStart(6)}  p99 ${fmt(r.p99).padStart(6)} ms`;
 
   console.log('');
-  for (let round = 1; round <= ROUNDS; round++) {
+  // Round 0 warms every way up (JIT, connections, pools) with a burst of its own: not counted, but
+  // checked like the others. Without it, round 1 measured mostly how much code each way has to warm.
+  for (let round = WARMUP ? 0 : 1; round <= ROUNDS; round++) {
     const hostMs = hostSpeedCheckMs();
-    console.log(`round ${round}  (host speed check ${fmt(hostMs)} ms)`);
+    console.log(round === 0 ? `warm-up round, not counted  (host speed check ${fmt(hostMs)} ms)` : `round ${round}  (host speed check ${fmt(hostMs)} ms)`);
     const perS = new Map<Way, number>();
     for (const way of ways) {
       const from = nextFrom;
@@ -308,6 +323,7 @@ async function main() {
       ranges.push({ way, from });
       let r: Omit<BurstResult, 'check' | 'ok'>;
       const child = way === 'keycord bullmq' ? bullmqSide.k.workerPid : way === 'bare bullmq' ? bareChild.pid : undefined;
+      if (process.env.BENCH_BEFORE_BURST) execSync(process.env.BENCH_BEFORE_BURST, { stdio: 'inherit' });
       const cpuBefore = cpuTimes(child);
       const wallStart = Date.now();
       if (way === 'keycord bullmq') r = await keycordBurst(bullmqSide, from);
@@ -325,17 +341,20 @@ async function main() {
         r = await finishBurst(rx, '/bare-local', from, Date.now());
       }
       perS.set(way, r.perS);
-      results.get(way)!.push({ ...r, check: '', ok: true });
+      if (round > 0) results.get(way)!.push({ ...r, check: '', ok: true });
       console.log(`  ${way.padEnd(15)} ${fmtResult(r)}${'stages' in r ? `  (${String(r.stages)})` : ''}`);
       const use = cpuUse(cpuBefore, cpuTimes(child), Date.now() - wallStart);
       if (use) {
         const per = (seconds: number | null) => (seconds === null ? '-' : `${fmt((seconds * 1e6) / EVENTS)} µs`);
         console.log(`                  CPU per delivery: worker child ${per(use.worker)}, this process ${per(use.node)}, postgres ${per(use.postgres)}, redis ${per(use.redis)}; others on the machine ${fmt(use.other / (use.wallMs / 1000), 2)} cores`);
       }
+      if (process.env.BENCH_AFTER_BURST) execSync(process.env.BENCH_AFTER_BURST, { stdio: 'inherit', env: { ...process.env, BENCH_WAY: way } });
     }
-    console.log(
-      `  ratio           bullmq ${fmt(perS.get('keycord bullmq')! / perS.get('bare bullmq')!, 2)}x   local ${fmt(perS.get('keycord local')! / perS.get('bare local')!, 2)}x   (target ≥ ${TARGET}x)`,
-    );
+    if (ways.length === allWays.length) {
+      console.log(
+        `  ratio           bullmq ${fmt(perS.get('keycord bullmq')! / perS.get('bare bullmq')!, 2)}x   local ${fmt(perS.get('keycord local')! / perS.get('bare local')!, 2)}x   (target ≥ ${TARGET}x)`,
+      );
+    }
   }
 
   // Paced: real bans at a steady rate below capacity, where the relay's polling shows.
@@ -391,6 +410,7 @@ async function main() {
   console.log('');
   console.log(`summary (median of ${ROUNDS} rounds; latency from the burst's start)`);
   for (const w of ways) console.log(`  ${w.padEnd(15)} ${fmt(med(w)).padStart(6)} deliveries/s   p99 ${fmt(p99(w)).padStart(6)} ms`);
+  if (ways.length < allWays.length) return void (await closeAll());
   const bullmqRatio = med('keycord bullmq') / med('bare bullmq');
   const localRatio = med('keycord local') / med('bare local');
   console.log(`  ratio bullmq    ${fmt(bullmqRatio, 2)}x  (${bullmqRatio >= TARGET ? 'meets' : 'BELOW'} ${TARGET}x)`);
@@ -399,6 +419,10 @@ async function main() {
   console.log(`  exactly once, signatures, database: ${allOk ? 'OK' : 'NOT OK'}`);
   if (!allOk) process.exitCode = 1;
 
+  await closeAll();
+}
+
+async function closeAll() {
   for (const close of [...open].reverse()) await close().catch((err: Error) => console.error(err.message));
 }
 

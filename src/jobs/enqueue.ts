@@ -41,3 +41,27 @@ export async function enqueueUnlessHeld(spec: JobSpec, stillWanted: () => Promis
   }
   throw new Error(`job ${spec.jobId}: ${MAX_IDS_PER_JOB} ids in a row are held by stale jobs`);
 }
+
+/**
+ * `enqueueUnlessHeld` for many jobs of one queue at once: one pipelined look for their ids, one
+ * `addBulk` for those no job holds (the common case: a relay's fresh batch), and the careful path
+ * above, job by job, for ids something holds already. Two processes racing still add each job
+ * once: BullMQ keeps whatever job an id has, as with `add`.
+ */
+export async function enqueueManyUnlessHeld(queue: Queue, jobs: { spec: JobSpec; stillWanted: () => Promise<boolean> }[]): Promise<void> {
+  if (jobs.length === 0) return;
+  const client = await queue.backend.client;
+  const pipeline = client.pipeline();
+  for (const { spec } of jobs) pipeline.hgetall(queue.toKey(spec.jobId));
+  const found = (await pipeline.exec()) ?? [];
+  const free: JobSpec[] = [];
+  const held: typeof jobs = [];
+  jobs.forEach((job, i) => {
+    const [err, hash] = found[i] ?? [new Error('no answer'), null];
+    if (err) throw err;
+    if (!hash || Object.keys(hash as object).length === 0) free.push(job.spec);
+    else held.push(job);
+  });
+  if (free.length) await queue.addBulk(free.map((s) => ({ name: s.name, data: s.data, opts: { ...s.opts, jobId: s.jobId } })));
+  await Promise.all(held.map(({ spec, stillWanted }) => enqueueUnlessHeld(spec, stillWanted)));
+}

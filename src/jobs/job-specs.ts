@@ -23,6 +23,8 @@ export function jobSpecsFor(queues: Queues, installation: string) {
   });
   return {
     ids,
+    /** The queue every event job goes to (the relay adds a batch of them at once). */
+    eventQueue: queues.events,
     event: (outboxId: number, type: string): JobSpec => ({
       queue: queues.events,
       name: type,

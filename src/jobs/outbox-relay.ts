@@ -1,11 +1,11 @@
-import { asc, inArray, isNull } from 'drizzle-orm';
-import { outbox } from '../db/schema.js';
+import { sql } from 'drizzle-orm';
+import { rowsOf } from '../db/client.js';
+import { OUTBOX_COLUMNS, outboxRowFrom, type OutboxRow, type RawOutboxRow } from '../core/webhooks/delivery-statements.js';
 import type { Deps } from '../core/deps.js';
 import { deliveryPending, generationJobUnfinished } from '../core/jobs/unfinished-work.js';
-import { enqueueUnlessHeld } from './enqueue.js';
+import { enqueueManyUnlessHeld, enqueueUnlessHeld } from './enqueue.js';
 import type { JobSpecs } from './job-specs.js';
-
-type OutboxRow = typeof outbox.$inferSelect;
+import { keepRelayedEvents } from './relayed-events.js';
 
 /**
  * Moves committed outbox rows to BullMQ. Rows are claimed with FOR UPDATE SKIP LOCKED (several
@@ -40,29 +40,37 @@ export class OutboxRelay {
   /** Relays one batch; returns how many rows it moved. */
   async relayOnce(): Promise<number> {
     return this.deps.db.orm.transaction(async (tx) => {
-      const rows = await tx
-        .select()
-        .from(outbox)
-        .where(isNull(outbox.relayedAt))
-        .orderBy(asc(outbox.id))
-        .limit(this.opts.batchSize ?? 200)
-        .for('update', { skipLocked: true });
-      if (rows.length === 0) return 0;
+      // Claimed and marked in one statement; the marks commit only once the jobs are in Redis.
+      const claimed = rowsOf<RawOutboxRow>(
+        await tx.execute(sql`update outbox set relayed_at = ${this.deps.clock.now().toISOString()}::timestamptz
+          where id in (select id from outbox where relayed_at is null order by id limit ${this.opts.batchSize ?? 200} for update skip locked)
+          returning ${sql.raw(OUTBOX_COLUMNS)}`),
+      );
+      if (claimed.length === 0) return 0;
+      const rows = claimed.map(outboxRowFrom).sort((a, b) => a.id - b.id);
+      // Kept before the jobs exist, so a job this process's workers take at once finds its row.
+      keepRelayedEvents(this.deps.db, rows);
       await this.enqueue(rows);
-      await tx.update(outbox).set({ relayedAt: this.deps.clock.now() }).where(inArray(outbox.id, rows.map((r) => r.id)));
-      return rows.length;
+      return claimed.length;
     });
   }
 
   private async enqueue(rows: OutboxRow[]) {
     const { specs } = this;
-    await Promise.all(
-      rows.map(async (r) => {
-        if (r.kind === 'event') {
-          // Crashing after the enqueue but before the commit relays a row again: its job, then
-          // already run, is told apart from a stale one by the row's dispatch mark.
-          await enqueueUnlessHeld(specs.event(r.id, r.type), async () => r.dispatchedAt === null);
-        } else if (r.type === 'generate_licenses') {
+    // Events, the bulk of the outbox, go in together: one look for their ids, one addBulk.
+    const events = rows.filter((r) => r.kind === 'event');
+    const commands = rows.filter((r) => r.kind !== 'event');
+    await Promise.all([
+      events.length === 0
+        ? undefined
+        : enqueueManyUnlessHeld(
+            specs.eventQueue,
+            // Crashing after the enqueue but before the commit relays a row again: its job, then
+            // already run, is told apart from a stale one by the row's dispatch mark.
+            events.map((r) => ({ spec: specs.event(r.id, r.type), stillWanted: async () => r.dispatchedAt === null })),
+          ),
+      ...commands.map(async (r) => {
+        if (r.type === 'generate_licenses') {
           const jobId = Number(r.payload.job_id);
           await enqueueUnlessHeld(specs.generation(jobId), () => generationJobUnfinished(this.deps, jobId));
         } else if (r.type === 'redeliver_webhook') {
@@ -72,7 +80,7 @@ export class OutboxRelay {
           this.deps.log.error({ type: r.type, id: r.id }, 'unknown outbox command; skipping it');
         }
       }),
-    );
+    ]);
   }
 
   private async run() {

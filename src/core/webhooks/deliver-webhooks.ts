@@ -17,20 +17,49 @@ export const eventBody = (e: OutboxRow) =>
  * Creates one delivery per subscribed, active webhook of the event's application (or the one
  * webhook a `webhook.test` names). Safe to run again for the same event (a retried job): the
  * unique (webhook, event) pair keeps it to one delivery each, and every pending delivery is
- * returned for sending, with what sending it takes. Two statements: read the event, then fan out —
- * each shared with the other dispatches in flight (delivery-statements.ts).
+ * returned for sending, with what sending it takes. Two statements: read the event (unless the
+ * caller has it), then fan out — each shared with the other dispatches in flight (delivery-statements.ts).
  */
-export async function fanOutEvent(deps: Deps, eventId: number): Promise<{ event: OutboxRow | null; deliveries: number[]; pending: FannedOutDelivery[] }> {
-  const event = await readEvent(deps.db, eventId);
-  if (!event || event.kind !== 'event' || event.applicationId === null) return { event, deliveries: [], pending: [] };
+export async function fanOutEvent(
+  deps: Deps,
+  eventId: number,
+  known?: OutboxRow,
+): Promise<{ event: OutboxRow | null; body: string; deliveries: number[]; pending: FannedOutDelivery[] }> {
+  // A caller that has just read the row (the local provider's pass) saves this statement.
+  const event = known && known.id === eventId ? known : await readEvent(deps.db, eventId);
+  if (!event || event.kind !== 'event' || event.applicationId === null) return { event, body: '', deliveries: [], pending: [] };
+  const body = eventBody(event);
   const pending = await fanOut(deps.db, {
     eventId: event.id,
     applicationId: event.applicationId,
     type: event.type,
-    body: eventBody(event),
+    body,
     onlyWebhookId: event.type === 'webhook.test' ? Number(event.payload.webhook_id) : null,
   });
-  return { event, deliveries: pending.map((d) => d.id), pending };
+  return { event, body, deliveries: pending.map((d) => d.id), pending };
+}
+
+/** Opened secrets are kept this long, for this many webhooks at most. */
+const SECRET_TTL_MS = 60_000;
+const MAX_OPENED_SECRETS = 1000;
+const openedByBox = new WeakMap<Deps['box'], Map<string, { secret: string; until: number }>>();
+
+/**
+ * A webhook's signing secret, opened (AES-GCM) once a minute rather than once per delivery. Keyed by
+ * the sealed form itself, so a rotated secret (a new sealed value) is never served from here; the
+ * oldest entry goes past the bound.
+ */
+function openedSecret(deps: Deps, sealed: string): string {
+  let openedSecrets = openedByBox.get(deps.box);
+  if (!openedSecrets) openedByBox.set(deps.box, (openedSecrets = new Map()));
+  const now = Date.now();
+  const held = openedSecrets.get(sealed);
+  if (held && held.until > now) return held.secret;
+  const secret = deps.box.open(sealed).toString('utf8');
+  openedSecrets.delete(sealed);
+  openedSecrets.set(sealed, { secret, until: now + SECRET_TTL_MS });
+  if (openedSecrets.size > MAX_OPENED_SECRETS) openedSecrets.delete(openedSecrets.keys().next().value!);
+  return secret;
 }
 
 /** One POST of one delivery and what came of it, not yet recorded. */
@@ -45,7 +74,7 @@ export interface SentAttempt {
  * every attempt, and the signature is made fresh (its timestamp is the attempt's).
  */
 export async function sendDelivery(deps: Deps, d: { id: number; eventType: string; body: string; url: string; secretEnc: string }): Promise<SentAttempt> {
-  const secret = deps.box.open(d.secretEnc).toString('utf8');
+  const secret = openedSecret(deps, d.secretEnc);
   const t = Math.floor(Date.now() / 1000);
   const result = await postWebhook(
     d.url,

@@ -5,10 +5,11 @@
 import type { Job } from 'bullmq';
 import { z } from 'zod';
 import type { Deps } from '../../core/deps.js';
-import { eventBody, fanOutEvent, markDispatched, recordAttempts, sendDelivery, type FannedOutDelivery } from '../../core/webhooks/deliver-webhooks.js';
-import { WEBHOOK_ATTEMPTS, webhookBackoff } from './deliver-webhook.js';
+import { fanOutEvent, markDispatched, recordAttempts, sendDelivery, type FannedOutDelivery } from '../../core/webhooks/deliver-webhooks.js';
+import { WEBHOOK_ATTEMPTS, webhookBackoff, webhookConcurrency } from './deliver-webhook.js';
 import type { outbox } from '../../db/schema.js';
 import type { HandlerContext } from '../handlers.js';
+import { takeRelayedEvent } from '../relayed-events.js';
 import { isLastAttempt, owned, type JobDefinition, type RetryPolicy } from './job-definition.js';
 
 export const dispatchEventPayload = z.object({ outbox_id: z.number().int(), ...owned });
@@ -37,12 +38,17 @@ export interface HandedOffDelivery {
 export async function dispatchEventTry(
   deps: Deps,
   outboxId: number,
-  opts: { listeners: readonly EventListener[]; sendDeliveries: (deliveries: HandedOffDelivery[]) => Promise<void>; lastTry: boolean },
+  opts: {
+    listeners: readonly EventListener[];
+    sendDeliveries: (deliveries: HandedOffDelivery[]) => Promise<void>;
+    lastTry: boolean;
+    /** The event's outbox row, when the caller has just read it: not read again. */
+    event?: typeof outbox.$inferSelect;
+  },
 ): Promise<{ deliveries: number }> {
   try {
-    const { event, pending } = await fanOutEvent(deps, outboxId);
+    const { event, body, pending } = await fanOutEvent(deps, outboxId, opts.event);
     const firstTry = (d: FannedOutDelivery) => event !== null && d.attempts === 0 && (d.hookActive || event.type === 'webhook.test');
-    const body = event ? eventBody(event) : '';
     const sent = await Promise.all(
       pending.filter(firstTry).map((d) => sendDelivery(deps, { id: d.id, eventType: event!.type, body, url: d.url, secretEnc: d.secretEnc })),
     );
@@ -75,12 +81,14 @@ export async function dispatchEventTry(
 export const dispatchEventJob: JobDefinition = {
   queue: 'events',
   // A dispatch makes its deliveries' first attempts, so it waits on receivers as deliveries do.
-  concurrency: (config) => Math.max(10, config.workerConcurrency * 4),
+  concurrency: webhookConcurrency,
   process: (ctx: HandlerContext, job: Job) => {
     const { outbox_id } = dispatchEventPayload.parse(job.data);
+    const event = takeRelayedEvent(ctx.deps.db, outbox_id);
     return dispatchEventTry(ctx.deps, outbox_id, {
       listeners: ctx.eventListeners,
       lastTry: isLastAttempt(job),
+      ...(event ? { event } : {}),
       sendDeliveries: async (deliveries) => {
         await ctx.queues.webhooks.addBulk(
           deliveries.map(({ id, attemptsMade }) => {

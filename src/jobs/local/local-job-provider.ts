@@ -1,9 +1,11 @@
 import type { JobsConfig } from '../../config.js';
 import type { Deps } from '../../core/deps.js';
-import { unfinishedGenerationJobs, undispatchedEvents } from '../../core/jobs/unfinished-work.js';
+import { unfinishedGenerationJobs } from '../../core/jobs/unfinished-work.js';
+import type { OutboxRow } from '../../core/webhooks/delivery-statements.js';
 import { loadInstallationId } from '../installation.js';
 import type { JobProvider } from '../job-provider.js';
 import { dispatchEventTry, EVENT_RETRY, type EventListener } from '../definitions/dispatch-event.js';
+import { webhookConcurrency } from '../definitions/deliver-webhook.js';
 import { GENERATION_RETRY, generateLicensesTry } from '../definitions/generate-licenses.js';
 import { maintenanceTry } from '../definitions/maintenance.js';
 import { DeliverySchedule } from './delivery-schedule.js';
@@ -35,7 +37,7 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig)
   const { log } = deps;
   const installationId = await loadInstallationId(deps.db);
   const listeners: EventListener[] = [];
-  const deliveryConcurrency = Math.max(10, config.workerConcurrency * 4);
+  const deliveryConcurrency = webhookConcurrency(config);
   const deliveries = new DeliverySchedule(deps, { retryBaseMs: config.webhookRetryBaseMs, concurrency: deliveryConcurrency });
   const eventRetries = new RetrySchedule(EVENT_RETRY);
   const generationRetries = new RetrySchedule(GENERATION_RETRY);
@@ -43,12 +45,17 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig)
   let generation: Promise<void> | undefined;
   let maintenance: Promise<void> | undefined;
   let nextLoadAt = 0;
+  // Unfinished generation jobs are looked for when there may be one to start: at start and on the
+  // reconcile interval, after a generate_licenses command is taken, after a run ends, and while a
+  // failed one waits for its retry — not on every pass of a webhook burst.
+  let generationCheckDue = true;
 
-  const dispatchEvent = async (id: number) => {
+  const dispatchEvent = async (event: OutboxRow) => {
+    const { id } = event;
     if (!eventRetries.ready(id)) return;
     const lastTry = eventRetries.isLastTry(id);
     try {
-      await dispatchEventTry(deps, id, { listeners, lastTry, sendDeliveries: async (handedOff) => deliveries.added(handedOff) });
+      await dispatchEventTry(deps, id, { listeners, lastTry, event, sendDeliveries: async (handedOff) => deliveries.added(handedOff) });
       eventRetries.forget(id);
     } catch (err) {
       log.warn({ event: id, err: (err as Error).message }, lastTry ? 'event dispatch failed; giving up' : 'event dispatch failed; will retry');
@@ -59,12 +66,11 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig)
 
   // A dispatch makes its deliveries' first attempts, so it waits on receivers: several run at once,
   // as many as webhook attempts do.
-  const dispatchEvents = async () => {
-    const events = await undispatchedEvents(deps);
+  const dispatchEvents = async (events: OutboxRow[]) => {
     let next = 0;
     await Promise.all(
       Array.from({ length: Math.min(deliveryConcurrency, events.length) }, async () => {
-        while (next < events.length && !stopping) await dispatchEvent(events[next++]!.id);
+        while (next < events.length && !stopping) await dispatchEvent(events[next++]!);
       }),
     );
   };
@@ -86,24 +92,31 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig)
   };
 
   const startGeneration = async () => {
-    if (generation) return;
-    const next = (await unfinishedGenerationJobs(deps)).find((id) => generationRetries.ready(id));
+    if (generation || !(generationCheckDue || generationRetries.hasWaiting())) return;
+    const unfinished = await unfinishedGenerationJobs(deps);
+    generationCheckDue = false;
+    const next = unfinished.find((id) => generationRetries.ready(id));
     if (next === undefined || stopping) return;
-    generation = runGeneration(next).finally(() => (generation = undefined));
+    generation = runGeneration(next).finally(() => {
+      generation = undefined;
+      generationCheckDue = true;
+    });
   };
 
   /** One pass; returns whether a full batch was claimed (more rows are waiting). */
   const pass = async (): Promise<boolean> => {
-    const claimed = await claimOutboxRows(deps, CLAIM_BATCH);
+    const { claimed, undispatched } = await claimOutboxRows(deps, CLAIM_BATCH);
     for (const row of claimed) {
       if (row.kind === 'command' && row.type === 'redeliver_webhook') deliveries.redelivered(Number(row.payload.delivery_id));
-      // generate_licenses needs nothing here: the job row is what startGeneration reads.
+      // The job row is what startGeneration reads.
+      if (row.kind === 'command' && row.type === 'generate_licenses') generationCheckDue = true;
     }
     if (Date.now() >= nextLoadAt) {
       await deliveries.load();
+      generationCheckDue = true;
       nextLoadAt = Date.now() + config.reconcileEveryMs;
     }
-    await dispatchEvents();
+    await dispatchEvents(undispatched);
     deliveries.startDue();
     await startGeneration();
     return claimed.length === CLAIM_BATCH;

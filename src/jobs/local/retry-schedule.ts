@@ -24,6 +24,11 @@ export class RetrySchedule {
     this.failures.set(id, { count, nextAt: now + exponentialBackoff(count, this.policy.backoffMs) });
   }
 
+  /** Whether any failed try waits for its next one. */
+  hasWaiting(): boolean {
+    return this.failures.size > 0;
+  }
+
   /** Done, or given up on: the database says so now. */
   forget(id: number): void {
     this.failures.delete(id);
