@@ -27,6 +27,9 @@ beforeAll(async () => {
     const member = await h.seller(role);
     expect((await owner.call('POST', `/api/applications/${app.id}/collaborators`, { login: member.username, role })).statusCode).toBe(201);
   }
+  for (const n of [1, 2, 3]) {
+    expect((await owner.call('POST', `/api/applications/${app.id}/webhooks`, { url: `http://127.0.0.1:9/hook-${n}`, events: ['license.banned'] })).statusCode).toBe(201);
+  }
   const [lic] = await owner.generate(plan.id);
   licenseId = lic!.id;
   // A license has one user account at most: its list is read one per page.
@@ -41,12 +44,13 @@ const lists = () => [
   { name: 'collaborators', url: `/api/applications/${app.id}/collaborators`, total: 3 },
   { name: 'API keys', url: '/api/auth/api-keys', total: 3 },
   { name: 'license users', url: `/api/licenses/${licenseId}/users`, total: 1 },
+  { name: 'webhooks', url: `/api/applications/${app.id}/webhooks`, total: 3 },
 ];
 
 const idOf = (item: Record<string, unknown>) => JSON.stringify(item.id ?? item.developer_id ?? item);
 
 describe('short lists page like every list', () => {
-  it.each([0, 1, 2, 3, 4])('list %i: pages with its total and links, nothing repeated or skipped', async (i) => {
+  it.each([0, 1, 2, 3, 4, 5])('list %i: pages with its total and links, nothing repeated or skipped', async (i) => {
     const { name, url, total } = lists()[i]!;
     // Two per page for the lists of three (pages of 2 and 1), one per page for the list of one.
     const perPage = total === 1 ? 1 : 2;
@@ -75,7 +79,7 @@ describe('short lists page like every list', () => {
     expect((await owner.call('GET', `${url}?page=3&per_page=${perPage}`)).json(), name).toEqual([]);
   });
 
-  it.each([0, 1, 2, 3, 4])('list %i: answers 400 to a page or per_page that is not one', async (i) => {
+  it.each([0, 1, 2, 3, 4, 5])('list %i: answers 400 to a page or per_page that is not one', async (i) => {
     const { name, url } = lists()[i]!;
     for (const q of ['per_page=0', 'per_page=501', 'page=0', 'page=x', 'per_page=1e2']) {
       const res = await owner.call('GET', `${url}?${q}`);

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray } from 'drizzle-orm';
+import { and, asc, count, desc, eq, inArray } from 'drizzle-orm';
 import { webhookAttempts, webhookDeliveries, webhooks } from '../../db/schema.js';
 import type { Executor } from '../../db/client.js';
 import type { SellerActor } from '../actor.js';
@@ -8,6 +8,7 @@ import { randomToken } from '../crypto.js';
 import type { Deps } from '../deps.js';
 import { conflict, notFound } from '../errors.js';
 import { emitEvent, enqueueCommand, type EventType } from '../events/emit-event.js';
+import { pageWindow, readPage, type PageRequest } from '../page.js';
 import { assertPublicWebhookUrl } from './webhook-url.js';
 import { toDeliveryView, toWebhookView } from './webhook-view.js';
 
@@ -42,10 +43,15 @@ export async function createWebhook(deps: Deps, actor: SellerActor, applicationI
   });
 }
 
-export async function listWebhooks(deps: Deps, actor: SellerActor, applicationId: number) {
+export async function listWebhooks(deps: Deps, actor: SellerActor, applicationId: number, page: PageRequest) {
   await requireApplication(deps.db.orm, actor, applicationId, 'read');
-  const rows = await deps.db.orm.select().from(webhooks).where(eq(webhooks.applicationId, applicationId)).orderBy(asc(webhooks.id));
-  return rows.map((w) => toWebhookView(w));
+  const hooks = eq(webhooks.applicationId, applicationId);
+  const { limit, offset } = pageWindow(page);
+  return readPage(
+    deps.db.orm.select({ n: count() }).from(webhooks).where(hooks),
+    deps.db.orm.select().from(webhooks).where(hooks).orderBy(asc(webhooks.id)).limit(limit).offset(offset),
+    (w) => toWebhookView(w),
+  );
 }
 
 export async function updateWebhook(deps: Deps, actor: SellerActor, webhookId: number, input: Partial<WebhookInput>) {
@@ -86,23 +92,22 @@ export async function sendTestEvent(deps: Deps, actor: SellerActor, webhookId: n
   });
 }
 
-export async function listDeliveries(deps: Deps, actor: SellerActor, webhookId: number, page: { page: number; perPage: number }) {
+/** A webhook's deliveries, newest first, each with its attempts: counted by the database, not by reading every id. */
+export async function listDeliveries(deps: Deps, actor: SellerActor, webhookId: number, page: PageRequest) {
   await requireWebhook(deps.db.orm, actor, webhookId, 'read');
-  const all = await deps.db.orm.select({ id: webhookDeliveries.id }).from(webhookDeliveries).where(eq(webhookDeliveries.webhookId, webhookId));
-  const rows = await deps.db.orm
-    .select()
-    .from(webhookDeliveries)
-    .where(eq(webhookDeliveries.webhookId, webhookId))
-    .orderBy(desc(webhookDeliveries.id))
-    .limit(page.perPage)
-    .offset((page.page - 1) * page.perPage);
+  const ofHook = eq(webhookDeliveries.webhookId, webhookId);
+  const { limit, offset } = pageWindow(page);
+  const { total, items: rows } = await readPage(
+    deps.db.orm.select({ n: count() }).from(webhookDeliveries).where(ofHook),
+    deps.db.orm.select().from(webhookDeliveries).where(ofHook).orderBy(desc(webhookDeliveries.id)).limit(limit).offset(offset),
+    (d) => d,
+  );
   const attempts = rows.length
     ? await deps.db.orm.select().from(webhookAttempts).where(inArray(webhookAttempts.deliveryId, rows.map((r) => r.id))).orderBy(asc(webhookAttempts.id))
     : [];
-  return {
-    total: all.length,
-    items: rows.map((d) => toDeliveryView(d, attempts.filter((a) => a.deliveryId === d.id))),
-  };
+  const byDelivery = new Map<number, (typeof attempts)[number][]>();
+  for (const a of attempts) byDelivery.set(a.deliveryId, [...(byDelivery.get(a.deliveryId) ?? []), a]);
+  return { total, items: rows.map((d) => toDeliveryView(d, byDelivery.get(d.id) ?? [])) };
 }
 
 /**

@@ -15,7 +15,7 @@ import type { Deps } from '../../core/deps.js';
 import { DELIVERY_STATUSES } from '../../core/webhooks/webhook-view.js';
 import { requireDeveloper, sellerActor } from '../authenticate.js';
 import { errorResponse, messageResponse } from '../responses.js';
-import { pageQuery, sendPage } from '../pagination.js';
+import { pageOnlyQuery, pageQuery, pageRequestOf, sendPage } from '../pagination.js';
 import { id, idParams } from '../schemas.js';
 
 const tags = ['Webhooks'];
@@ -70,8 +70,8 @@ export const webhookRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
 
   app.get(
     '/api/applications/:id/webhooks',
-    { schema: { tags, summary: "An application's webhooks", params: idParams, response: { 200: z.array(webhookView) } } },
-    async (request) => listWebhooks(deps, sellerActor(request), request.params.id),
+    { schema: { tags, summary: "An application's webhooks", params: idParams, querystring: pageOnlyQuery, response: { 200: z.array(webhookView) } } },
+    async (request, reply) => sendPage(request, reply, request.query, await listWebhooks(deps, sellerActor(request), request.params.id, pageRequestOf(request.query))),
   );
 
   app.post(
