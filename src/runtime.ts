@@ -10,7 +10,7 @@ import { DatabaseAvailability } from './db/database-availability.js';
 import { runMigrations } from './db/migrate.js';
 import { createLogger, type Logger } from './log.js';
 
-export const DEFAULT_MAX_SYNC_GENERATE = 1000;
+const DEFAULT_MAX_SYNC_GENERATE = 1000;
 export const DEFAULT_MAX_BULK_GENERATE = 100_000;
 
 export interface RuntimeOverrides {

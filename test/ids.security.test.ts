@@ -128,7 +128,7 @@ describe('the OpenAPI document', () => {
     expect(param).toMatchObject({ in: 'path', required: true, schema: { type: 'string', pattern: '^[1-9][0-9]*$' } });
     const perPage = doc.paths['/api/applications/{appId}/licenses'].get.parameters.find((p: { name: string }) => p.name === 'per_page');
     expect(perPage.schema).toMatchObject({ type: 'string', pattern: '^[1-9][0-9]*$', default: '50' });
-    const body = doc.paths['/api/plans/'].post.requestBody.content['application/json'].schema;
+    const body = doc.paths['/api/plans'].post.requestBody.content['application/json'].schema;
     expect(body.properties.application_id).toMatchObject({ type: 'integer', minimum: 1, maximum: 2147483647 });
   });
 });

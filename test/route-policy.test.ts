@@ -50,7 +50,7 @@ describe('route policy', () => {
         'POST /api/user-auth/validate-license',
         'POST /api/user-auth/update-license',
         'GET /api/user-auth/me',
-        'GET /api/variables/{name}',
+        'GET /api/variables/{id}', // GET /api/variables/:name, sharing PUT/DELETE's template (src/http/openapi-document.ts)
         'GET /api/files/{id}/download',
       ].sort(),
     );

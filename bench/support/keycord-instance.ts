@@ -21,7 +21,7 @@ import type { WorkerMessage } from './keycord-worker.js';
 import { forkUntilReady, stopChild } from './child-process.js';
 
 /** Admin connection used to create and drop the bench database (trust auth on this machine). */
-export const BENCH_ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const BENCH_ADMIN_URL = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 export const BENCH_REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
 export function envInt(name: string, fallback: number): number {

@@ -17,8 +17,8 @@ import {
  * pair standing in for the Discord application's — as test/support/discord-interactions.ts does.
  */
 
-export const BENCH_GUILD = '900000000000000001';
-export const BENCH_CHANNEL = '900000000000000002';
+const BENCH_GUILD = '900000000000000001';
+const BENCH_CHANNEL = '900000000000000002';
 export const BENCH_DISCORD_APPLICATION = '800000000000000001';
 const DISCORD_EPOCH_MS = 1_420_070_400_000n;
 

@@ -28,7 +28,7 @@ const HASHED = new Set<keyof RequestSubject>(['license_key', 'old_license_key', 
 /** `{route: "POST /api/user-auth/login", username: "bob", hwid_sha256: "…"}`: the `request` field of an answer. */
 export type RequestIdentity = { route: string } & Record<string, string | number>;
 
-export const sha256Hex = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+const sha256Hex = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
 export function requestIdentity(route: string, subject: RequestSubject): RequestIdentity {
   const identity: RequestIdentity = { route };

@@ -28,4 +28,3 @@ export const forbidden = (message = 'Your role does not allow this action') =>
   new AppError('FORBIDDEN', message, 403);
 export const notFound = (what = 'Resource') => new AppError('NOT_FOUND', `${what} not found`, 404);
 export const conflict = (message: string, code = 'CONFLICT') => new AppError(code, message, 409);
-export const unavailable = (message: string) => new AppError('UNAVAILABLE', message, 503);

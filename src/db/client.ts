@@ -8,7 +8,7 @@ import { lockDataDir } from './data-dir-lock.js';
 import { preparedByDefault } from './prepared-by-default.js';
 import * as schema from './schema.js';
 
-export type Orm = PgDatabase<PgQueryResultHKT, typeof schema>;
+type Orm = PgDatabase<PgQueryResultHKT, typeof schema>;
 /** What a transaction callback receives; it has the same query API as the Orm. */
 export type Tx = Parameters<Parameters<Orm['transaction']>[0]>[0];
 export type Executor = Orm | Tx;

@@ -5,7 +5,7 @@ import type { Sql } from 'postgres';
  * batches, `IN` lists) whose text changes with the row count, so a named statement per shape would
  * only fill each connection's statement cache.
  */
-export const MAX_PREPARED_PARAMETERS = 64;
+const MAX_PREPARED_PARAMETERS = 64;
 
 /**
  * drizzle hands postgres.js `prepare: false` unless a query was built with `.prepare(name)`, and

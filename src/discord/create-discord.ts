@@ -4,7 +4,7 @@ import { DiscordBot } from './bot.js';
 import { DiscordApi } from './discord-api.js';
 
 /** Discord allows a message edit every so often; progress of a long /generate respects that. */
-export const PROGRESS_EVERY_MS = 2000;
+const PROGRESS_EVERY_MS = 2000;
 
 /** The bot's handlers and REST client, or null when Discord is not configured. */
 export function createDiscordBot(deps: Deps, config: DiscordConfig, opts: { progressEveryMs?: number } = {}) {

@@ -32,6 +32,7 @@ import { installRateLimits } from './rate-limits.js';
 import { installEncryptedAnswers } from './body-encryption.js';
 import { installRoutePolicy } from './route-policy.js';
 import { installOperationIds } from './operation-ids.js';
+import { OPENAPI_SERVERS, OPENAPI_TAGS, tidyOpenapiDocument } from './openapi-document.js';
 import { installClientGuard } from './client-guard.js';
 import { applyServerLimits, DEFAULT_HTTP_LIMITS, fastifyServerOptions, type HttpServerLimits } from './server-limits.js';
 
@@ -110,12 +111,15 @@ export async function buildApp(deps: Deps, opts: BuildAppOptions = {}): Promise<
     openapi: {
       openapi: '3.1.0',
       info: { title: 'Keycord API', version: opts.version ?? API_VERSION, description: 'Software licensing: seller API and client API. See API.md.' },
+      servers: OPENAPI_SERVERS,
+      tags: OPENAPI_TAGS,
       components: {
         securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A session token (kc_sess_…) or an API key (kc_live_…)' } },
       },
       security: [{ bearer: [] }],
     },
     transform: jsonSchemaTransform,
+    transformObject: (document) => ('openapiObject' in document ? tidyOpenapiDocument(document.openapiObject) : document.swaggerObject),
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

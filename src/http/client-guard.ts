@@ -11,14 +11,14 @@ import { FixedWindows } from './fixed-windows.js';
 const DEFAULT_CLIENT_LIMIT = 300;
 const WINDOW_MS = 60_000;
 /** At ~200 bytes a window, the client limits hold at most ~20 MB whatever clients send. */
-export const MAX_CLIENT_WINDOWS = 100_000;
+const MAX_CLIENT_WINDOWS = 100_000;
 
 /**
  * Fixed one-minute windows per application and IP, in this process: validation must never wait
  * on Redis (API.md), so client limits are per API instance. Keyed by the application's internal
  * id, never by what the client wrote: every unknown `app_id` shares one window per IP.
  */
-export class ClientRateCounter {
+class ClientRateCounter {
   private readonly windows: FixedWindows;
 
   constructor(maxWindows = MAX_CLIENT_WINDOWS) {

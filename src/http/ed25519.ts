@@ -58,7 +58,7 @@ export function sodiumSign(secretKey: SodiumSecretKey, message: Buffer): Buffer 
 }
 
 /** The Ed25519 signature of `message` by `key`, by libsodium where it loaded, else OpenSSL. */
-export function ed25519Sign(key: KeyObject, message: Buffer): Buffer {
+function ed25519Sign(key: KeyObject, message: Buffer): Buffer {
   const secretKey = sodiumSecretKey(key);
   return secretKey ? sodiumSign(secretKey, message) : sign(null, message, key);
 }

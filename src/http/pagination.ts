@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { INT4_MAX, positiveIntegerText } from './schemas.js';
 
-export const MAX_PER_PAGE = 500;
+const MAX_PER_PAGE = 500;
 
 /** Decimal digits only, like ids: `?page=0x2` or `?per_page=1e2` are 400s, not pages 2 and 100. */
 export const pageQuery = {
@@ -27,7 +27,7 @@ export interface Cursor {
   total?: number | undefined;
 }
 
-export const encodeCursor = (c: Cursor) =>
+const encodeCursor = (c: Cursor) =>
   Buffer.from([c.page, c.afterId, ...(c.total === undefined ? [] : [c.total])].join('.')).toString('base64url');
 
 function decodeCursor(text: string): Cursor | null {

@@ -14,7 +14,7 @@ interface StoreLike {
 }
 
 /** At ~200 bytes a window, local counting holds at most ~20 MB whatever clients send. */
-export const MAX_LOCAL_WINDOWS = 100_000;
+const MAX_LOCAL_WINDOWS = 100_000;
 
 /** In-process fixed windows; also the fallback whenever Redis does not answer. */
 class LocalCounters implements StoreLike {

@@ -27,7 +27,7 @@ const describeError = (description: string) => errorResponse.describe(descriptio
  * route's token, role and rate limit, 429 for a login route's limit, 503 while the database is
  * down. A route adds its own (404, 409, …) next to its success bodies; what it declares wins.
  */
-export function impliedErrors(route: Pick<RouteOptions, 'config' | 'schema' | 'method' | 'url'>): ResponseMap {
+function impliedErrors(route: Pick<RouteOptions, 'config' | 'schema' | 'method' | 'url'>): ResponseMap {
   const schema = (route.schema ?? {}) as Record<string, unknown>;
   const policy = routePolicy(route);
   const errors: ResponseMap = {};

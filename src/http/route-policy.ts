@@ -5,7 +5,7 @@ import type { FastifyInstance, RouteOptions } from 'fastify';
  * `client` (a customer app by `app_id`: the client guard's per-application limit, encrypted bodies,
  * signed answers) or `public` (anyone: health, sign-up, log-in).
  */
-export type RouteAccess = 'seller' | 'client' | 'public';
+type RouteAccess = 'seller' | 'client' | 'public';
 
 /**
  * How a route is rate limited: `login` (per IP, tightly: a password is tried there), `seller` (per

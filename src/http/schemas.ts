@@ -38,10 +38,3 @@ export const dateTime = z.iso
     return time >= EARLIEST_TIME && time <= LATEST_TIME;
   }, 'a time between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z');
 
-export const messageResponse = z.object({ message: z.string() });
-export const errorResponse = z.object({
-  success: z.literal(false),
-  code: z.string(),
-  message: z.string(),
-  details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
-});

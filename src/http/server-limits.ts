@@ -58,7 +58,7 @@ const CLIENT_ERRORS: Record<string, [status: number, code: string, message: stri
  * Node's answer to a request it cannot hand to Fastify (timed out, headers too large, not HTTP),
  * in the API.md error shape rather than Fastify's own; the connection is closed after it.
  */
-export function answerClientError(err: Error & { code?: string }, socket: Socket): void {
+function answerClientError(err: Error & { code?: string }, socket: Socket): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   const [status, code, message] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'BAD_REQUEST', 'The request is not valid HTTP'];
   writeRawError(socket, status, code, message);

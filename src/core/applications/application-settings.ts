@@ -15,7 +15,7 @@ export const applicationSettingsSchema = z.object(settingFields).strict();
 
 export type ApplicationSettings = z.output<typeof applicationSettingsSchema>;
 
-export const DEFAULT_APPLICATION_SETTINGS: Readonly<ApplicationSettings> = Object.freeze({
+const DEFAULT_APPLICATION_SETTINGS: Readonly<ApplicationSettings> = Object.freeze({
   hwid_lock: true,
   max_hwids: 1,
   hwid_reset_cooldown_hours: 24,

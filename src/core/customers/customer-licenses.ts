@@ -1,10 +1,9 @@
-import { and, asc, eq, gt, inArray, isNull, or } from 'drizzle-orm';
+import { and, eq, gt, inArray, isNull, or } from 'drizzle-orm';
 import { licenses, plans } from '../../db/schema.js';
 import type { Actor } from '../actor.js';
 import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
 import { normalizeKey } from '../licenses/key-format.js';
-import { effectiveStatus } from '../licenses/license-view.js';
 import { resetOwnLicenseHwid, type CustomerResetOutcome } from '../licenses/reset-license-hwid.js';
 
 export interface CustomerLicense {
@@ -56,25 +55,6 @@ export async function redeemLicense(deps: Deps, actor: Extract<Actor, { kind: 'd
     await writeAudit(tx, actor, { applicationId, action: 'license.redeemed', target: `license:${claimed.id}`, details: { discord_user_id: actor.discordUserId } });
     return { ok: true, licenseId: claimed.id, planName: plan?.name ?? '', discordRoleId: plan?.discordRoleId ?? null };
   });
-}
-
-export async function listCustomerLicenses(deps: Deps, applicationId: number, discordUserId: string): Promise<CustomerLicense[]> {
-  const now = deps.clock.now();
-  const rows = await deps.db.orm
-    .select({ license: licenses, plan: plans })
-    .from(licenses)
-    .innerJoin(plans, eq(plans.id, licenses.planId))
-    .where(and(eq(licenses.applicationId, applicationId), eq(licenses.discordUserId, discordUserId)))
-    .orderBy(asc(licenses.id))
-    .limit(100);
-  return rows.map(({ license, plan }) => ({
-    id: license.id,
-    licenseKey: license.licenseKey,
-    planName: plan.name,
-    status: effectiveStatus(license.status, license.expiresAt, now),
-    expiresAt: license.expiresAt,
-    hwidBound: license.hwids.length > 0,
-  }));
 }
 
 /** A customer's reset of their own license, with the plan's (else the application's) cooldown. */

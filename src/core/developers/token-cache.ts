@@ -55,7 +55,7 @@ export class TokenCache {
  * How long another instance's revocation may go unnoticed here. Short: at hundreds of requests a
  * second per token, two seconds already saves all but one lookup in hundreds.
  */
-export const TOKEN_CACHE_TTL_MS = 2_000;
+const TOKEN_CACHE_TTL_MS = 2_000;
 
 // One cache per database client: instances (and test harnesses) that share a process but not a
 // database never see each other's tokens, and the cache goes when its client does.

@@ -7,7 +7,7 @@ import { GUILD_LINK_COLUMNS, guildLinkFromRow, type GuildLink, type GuildLinkRow
 const DAY = 86_400_000;
 
 /** The part of the seller statistics (API.md) that /stats shows, with the same definitions. */
-export interface GuildStatistics {
+interface GuildStatistics {
   licenses: Record<LicenseStatus | 'total', number>;
   validations: { last_24h: number; last_7d: number; success_rate: number | null };
 }
@@ -25,7 +25,7 @@ export interface GuildStatisticsRead {
  * figures are seconds behind by design anyway. The link and the role are never reused: who may
  * see the figures is read fresh on every command.
  */
-export const GUILD_STATISTICS_TTL_MS = 2_000;
+const GUILD_STATISTICS_TTL_MS = 2_000;
 
 const LINK = `select ${GUILD_LINK_COLUMNS}, m.role
 from discord_guilds g

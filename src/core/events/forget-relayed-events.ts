@@ -3,7 +3,7 @@ import { outbox } from '../../db/schema.js';
 import type { Deps } from '../deps.js';
 
 /** How long a relayed event stays in the outbox (the reconciler and redeliveries look back this far). */
-export const RELAYED_EVENTS_KEPT_MS = 7 * 86_400_000;
+const RELAYED_EVENTS_KEPT_MS = 7 * 86_400_000;
 
 /** Drops outbox rows relayed more than RELAYED_EVENTS_KEPT_MS ago (the maintenance job). */
 export async function forgetRelayedEvents(deps: Deps): Promise<void> {

@@ -3,7 +3,7 @@
  * headers and later go back out in download headers, so they are cleaned rather than trusted:
  * a name keeps no directory part or control characters, a content type is a bare `type/subtype`.
  */
-export const MAX_FILE_NAME_CHARS = 255;
+const MAX_FILE_NAME_CHARS = 255;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/;

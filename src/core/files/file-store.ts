@@ -17,9 +17,9 @@ const SHA256_HEX = /^[0-9a-f]{64}$/;
 /** Namespace of the advisory locks taken per content hash (any constant no one else uses). */
 const CONTENT_LOCK_NAMESPACE = 0x4b434631; // "KCF1"
 
-export const tempDir = (dir: string) => join(dir, 'tmp');
+const tempDir = (dir: string) => join(dir, 'tmp');
 
-export function blobPath(dir: string, sha256: string): string {
+function blobPath(dir: string, sha256: string): string {
   // The hash always comes from our own hashing, but it names a path: never let it be anything else.
   if (!SHA256_HEX.test(sha256)) throw new Error(`not a sha256: ${sha256}`);
   return join(dir, sha256);

@@ -11,5 +11,3 @@ export const toJobView = (j: typeof jobs.$inferSelect) => ({
   created_at: j.createdAt.toISOString(),
   completed_at: j.completedAt?.toISOString() ?? null,
 });
-
-export type JobView = ReturnType<typeof toJobView>;

@@ -9,7 +9,7 @@ import { jobLicenseRoom } from '../licenses/license-capacity.js';
 import { makeKeys, type KeySpec } from '../licenses/key-format.js';
 import { system } from '../actor.js';
 
-export interface GenerationParams {
+interface GenerationParams {
   plan_id: number;
   spec: KeySpec;
   notes: string | null;

@@ -33,7 +33,7 @@ const insertKeysSql = (keys: string[], f: NewLicenseFields) => sql`
     on conflict do nothing`;
 
 /** The batch insert, answering the rows it made (the synchronous generate shows them). */
-export async function insertKeyBatch(tx: Executor, keys: string[], f: NewLicenseFields): Promise<InsertedLicense[]> {
+async function insertKeyBatch(tx: Executor, keys: string[], f: NewLicenseFields): Promise<InsertedLicense[]> {
   const result = await tx.execute(sql`${insertKeysSql(keys, f)}
     returning id, license_key, status, created_at, updated_at`);
   return rowsOf<{ id: number; license_key: string; status: LicenseStatus; created_at: Date | string; updated_at: Date | string }>(result).map((r) => ({

@@ -6,19 +6,19 @@ import { badRequest } from '../errors.js';
  * X = A–Z/0–9, # = 0–9, @ = A–Z and anything else is literal. Keys are upper-case, so lookups can
  * normalise what a customer typed.
  */
-export const MIN_MASK_BITS = 60;
+const MIN_MASK_BITS = 60;
 const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 const DIGITS = '0123456789';
 const LETTERS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 const HEX = '0123456789ABCDEF';
 const PLACEHOLDERS: Record<string, string> = { X: ALPHANUMERIC, '#': DIGITS, '@': LETTERS };
 
-export const MASK_PATTERN = /^[A-Z0-9#@\-_.:]{1,128}$/;
-export const PREFIX_PATTERN = /^[A-Z0-9\-_.:]{0,32}$/;
+const MASK_PATTERN = /^[A-Z0-9#@\-_.:]{1,128}$/;
+const PREFIX_PATTERN = /^[A-Z0-9\-_.:]{0,32}$/;
 
 export type KeySpec = { format: 'random'; prefix: string } | { format: 'custom'; prefix: string; mask: string };
 
-export function maskEntropyBits(mask: string): number {
+function maskEntropyBits(mask: string): number {
   let bits = 0;
   for (const ch of mask) {
     const alphabet = PLACEHOLDERS[ch];

@@ -5,7 +5,7 @@ import { roleAllows, type Need, type Role } from '../applications/access.js';
 import { forbidden, notFound } from '../errors.js';
 
 export type LicenseRow = typeof licenses.$inferSelect;
-export type LicensePlan = Pick<typeof plans.$inferSelect, 'id' | 'name' | 'durationDays'>;
+type LicensePlan = Pick<typeof plans.$inferSelect, 'id' | 'name' | 'durationDays'>;
 
 export interface SellerLicense {
   license: LicenseRow;

@@ -6,7 +6,7 @@ import type { Deps } from '../deps.js';
 import { emitEvent, licenseEventData } from '../events/emit-event.js';
 import { changeLicense } from './change-license.js';
 
-export const RESET_MESSAGE = 'HWID reset and license disabled';
+const RESET_MESSAGE = 'HWID reset and license disabled';
 
 const resetColumns = (l: typeof licenses.$inferSelect, now: Date) => ({
   hwids: [] as string[],

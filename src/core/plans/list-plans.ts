@@ -19,7 +19,7 @@ export async function listPlans(deps: Deps, actor: SellerActor, applicationId: n
 }
 
 /** How many plans an autocomplete offers (Discord shows 25 choices at most). */
-export const MATCHING_PLANS_MAX = 25;
+const MATCHING_PLANS_MAX = 25;
 
 /** The plans whose name contains `text` (any case), oldest first: what a seller picks from while typing. */
 export async function matchingPlans(deps: Deps, actor: SellerActor, applicationId: number, text: string) {

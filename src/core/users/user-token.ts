@@ -6,7 +6,7 @@ import type { SecretBox } from '../crypto.js';
  * KEYCORD_SECRET, so a token of one application is worthless for another, and rotating
  * KEYCORD_SECRET ends every session.
  */
-export const USER_TOKEN_TTL_S = 3600;
+const USER_TOKEN_TTL_S = 3600;
 
 export interface UserTokenClaims {
   sub: string;

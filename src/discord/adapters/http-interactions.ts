@@ -8,15 +8,15 @@ import type { DiscordBot } from '../bot.js';
 import { InteractionReplayGuard } from './interaction-replay-guard.js';
 
 /** How old a signed request, and the interaction it carries, may be; older ones are refused as possible replays. */
-export const MAX_SIGNATURE_AGE_S = 300;
+const MAX_SIGNATURE_AGE_S = 300;
 
 const SPKI_ED25519_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
-export function publicKeyFromHex(hex: string): KeyObject {
+function publicKeyFromHex(hex: string): KeyObject {
   return createPublicKey({ key: Buffer.concat([SPKI_ED25519_PREFIX, Buffer.from(hex, 'hex')]), format: 'der', type: 'spki' });
 }
 
-export function verifyDiscordSignature(key: KeyObject, signatureHex: string, timestamp: string, rawBody: Buffer): boolean {
+function verifyDiscordSignature(key: KeyObject, signatureHex: string, timestamp: string, rawBody: Buffer): boolean {
   if (!/^[0-9a-f]{128}$/i.test(signatureHex)) return false;
   return verify(null, Buffer.concat([Buffer.from(timestamp), rawBody]), key, Buffer.from(signatureHex, 'hex'));
 }

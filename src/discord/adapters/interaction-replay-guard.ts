@@ -10,7 +10,7 @@ export type InteractionIdVerdict = 'fresh' | 'replayed' | 'out-of-window' | 'not
  * bounds memory without ever refusing real users, and what it reopens is the id closest to the
  * end of its window.
  */
-export const MAX_REMEMBERED_INTERACTIONS = 100_000;
+const MAX_REMEMBERED_INTERACTIONS = 100_000;
 
 /** A Redis that does not answer in this time is skipped; Discord wants an answer within 3 s. */
 const REDIS_TIMEOUT_MS = 500;

@@ -11,8 +11,8 @@ import type { Queues } from '../../jobs/queues.js';
 import { bearerToken } from '../authenticate.js';
 import { LOGIN_PAGE_CSP, loginPage } from './admin-login-page.js';
 
-export const ADMIN_QUEUES_PATH = '/admin/queues';
-export const ADMIN_LOGIN_PATH = `${ADMIN_QUEUES_PATH}/login`;
+const ADMIN_QUEUES_PATH = '/admin/queues';
+const ADMIN_LOGIN_PATH = `${ADMIN_QUEUES_PATH}/login`;
 const ADMIN_LOGOUT_PATH = `${ADMIN_QUEUES_PATH}/logout`;
 const COOKIE = 'keycord_admin';
 /** A login form is two short fields; anything bigger is not one. */

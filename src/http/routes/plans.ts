@@ -14,7 +14,7 @@ import { pageOnlyQuery, pageRequestOf, sendPage } from '../pagination.js';
 const tags = ['Plans'];
 
 /** A plan, as every plan route answers it. */
-export const planView = z.object({
+const planView = z.object({
   id: z.number().int(),
   application_id: z.number().int(),
   name: z.string(),

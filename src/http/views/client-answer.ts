@@ -7,7 +7,7 @@ import { errorResponse } from '../responses.js';
  * `request` it answers, and the `nonce` when one came. A client route's schemas must declare them,
  * or the serializer would strip them from the signed body.
  */
-export const answerBinding = {
+const answerBinding = {
   request: z
     .object({ route: z.string().describe('METHOD /path of the route') })
     .catchall(z.union([z.string(), z.number()]))

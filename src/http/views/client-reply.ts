@@ -10,7 +10,7 @@ import { clientErrorResponse } from './client-answer.js';
  * An answer to a request sent with `X-Body-Encryption: aes-256-gcm` (API.md, body-encryption.ts):
  * the plain JSON answer, encrypted with the application's body key, signed over these bytes.
  */
-export const encryptedAnswer = z
+const encryptedAnswer = z
   .object({
     app_id: z.string().describe('The application (UUID), in clear'),
     payload: z.string().describe('base64(iv12 ‖ ciphertext ‖ tag16) of the plain JSON answer'),
