@@ -106,7 +106,16 @@ async function expectedAnswer(url: string, request: { body: string; headers: Rec
 }
 
 /** A target whose every request is a freshly signed interaction from `make`. */
-async function signedTarget(name: string, kind: BenchTarget['kind'], what: string, base: string, path: string, keys: DiscordKeys, make: () => unknown, check: (text: string) => boolean): Promise<BenchTarget> {
+async function signedTarget(
+  name: string,
+  kind: BenchTarget['kind'],
+  what: string,
+  base: string,
+  path: string,
+  keys: DiscordKeys,
+  make: () => unknown,
+  check: (text: string) => boolean,
+): Promise<BenchTarget> {
   const url = `${base}${path}`;
   const expected = await expectedAnswer(url, signRequest(keys, make()), check, name);
   const pool = new SignedRequestPool(keys, make);
@@ -153,7 +162,9 @@ async function main() {
   process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
   try {
     const seeded = await seedLinkedServer(env, keys, { licenses: LICENSES, owned: OWNED });
-    const started = await forkUntilReady(SERVER, { env, cwd: BENCH_ROOT, label: 'bench server' }, (m) => ((m as DiscordServerMessage).type === 'listening' ? (m as Extract<DiscordServerMessage, { type: 'listening' }>) : undefined));
+    const started = await forkUntilReady(SERVER, { env, cwd: BENCH_ROOT, label: 'bench server' }, (m) =>
+      (m as DiscordServerMessage).type === 'listening' ? (m as Extract<DiscordServerMessage, { type: 'listening' }>) : undefined,
+    );
     child = started.child;
     const keycordBase = `http://127.0.0.1:${started.value.keycordPort}`;
     const bareBase = `http://127.0.0.1:${started.value.barePort}`;
@@ -172,17 +183,76 @@ async function main() {
         name: 'hello',
         kind: 'bare',
         what: 'bare Fastify: POST a JSON interaction, answer a fixed ephemeral message',
-        target: { name: 'hello', url: `${bareBase}/hello`, body: helloBody, expectBody: await expectedAnswer(`${bareBase}/hello`, { body: helloBody, headers: { 'content-type': 'application/json' } }, (t) => t === bareReply, 'hello') },
+        target: {
+          name: 'hello',
+          url: `${bareBase}/hello`,
+          body: helloBody,
+          expectBody: await expectedAnswer(`${bareBase}/hello`, { body: helloBody, headers: { 'content-type': 'application/json' } }, (t) => t === bareReply, 'hello'),
+        },
         lastRate: 0,
         runs: [],
         cpu: [],
       },
       await signedTarget('verify', 'bare', 'bare Fastify: Ed25519 verify (node:crypto, KeyObject made once) + the same answer', bareBase, '/interactions', keys, info, (t) => t === bareReply),
       await signedTarget('info', 'read', `Keycord: /license info (one key of ${fmt(LICENSES)})`, keycordBase, '/discord/interactions', keys, info, (t) => t.includes(infoKey)),
-      await signedTarget('licenses', 'read', `Keycord: "My licenses" button (customer with ${OWNED} keys)`, keycordBase, '/discord/interactions', keys, () => buttonClick(BENCH_CUSTOMER, encodeCustomId({ kind: 'panel', action: 'licenses' })), (t) => t.includes('Your licenses')),
-      await signedTarget('stats', 'read', `Keycord: /stats (${fmt(LICENSES)} licenses)`, keycordBase, '/discord/interactions', keys, () => chatCommand(BENCH_SELLER, 'stats'), (t) => t.includes('statistics')),
-      await signedTarget('bare-ban', 'bare-write', `bare Fastify: verify + the ban's transaction by key (of ${fmt(bareBanKeys.length)})`, bareBase, '/interactions/ban', keys, () => chatCommand(BENCH_SELLER, 'license', [{ name: 'key', value: bareBanKeys[nextBareBan++ % bareBanKeys.length]! }, { name: 'reason', value: 'bench' }], 'ban'), (t) => t.includes('License banned')),
-      await signedTarget('ban', 'write', `Keycord: /license ban, a different key each time (of ${fmt(banKeys.length)})`, keycordBase, '/discord/interactions', keys, () => chatCommand(BENCH_SELLER, 'license', [{ name: 'key', value: banKeys[nextBan++ % banKeys.length]! }, { name: 'reason', value: 'bench' }], 'ban'), (t) => t.includes('License banned')),
+      await signedTarget(
+        'licenses',
+        'read',
+        `Keycord: "My licenses" button (customer with ${OWNED} keys)`,
+        keycordBase,
+        '/discord/interactions',
+        keys,
+        () => buttonClick(BENCH_CUSTOMER, encodeCustomId({ kind: 'panel', action: 'licenses' })),
+        (t) => t.includes('Your licenses'),
+      ),
+      await signedTarget(
+        'stats',
+        'read',
+        `Keycord: /stats (${fmt(LICENSES)} licenses)`,
+        keycordBase,
+        '/discord/interactions',
+        keys,
+        () => chatCommand(BENCH_SELLER, 'stats'),
+        (t) => t.includes('statistics'),
+      ),
+      await signedTarget(
+        'bare-ban',
+        'bare-write',
+        `bare Fastify: verify + the ban's transaction by key (of ${fmt(bareBanKeys.length)})`,
+        bareBase,
+        '/interactions/ban',
+        keys,
+        () =>
+          chatCommand(
+            BENCH_SELLER,
+            'license',
+            [
+              { name: 'key', value: bareBanKeys[nextBareBan++ % bareBanKeys.length]! },
+              { name: 'reason', value: 'bench' },
+            ],
+            'ban',
+          ),
+        (t) => t.includes('License banned'),
+      ),
+      await signedTarget(
+        'ban',
+        'write',
+        `Keycord: /license ban, a different key each time (of ${fmt(banKeys.length)})`,
+        keycordBase,
+        '/discord/interactions',
+        keys,
+        () =>
+          chatCommand(
+            BENCH_SELLER,
+            'license',
+            [
+              { name: 'key', value: banKeys[nextBan++ % banKeys.length]! },
+              { name: 'reason', value: 'bench' },
+            ],
+            'ban',
+          ),
+        (t) => t.includes('License banned'),
+      ),
     ];
 
     console.log('Keycord Discord interactions benchmark');
@@ -241,7 +311,13 @@ async function main() {
         t.kind === 'write' && bareWrite
           ? `; ${fmt(r.reqPerSec / bareWrite.reqPerSec, 3)}x bare-ban (≥ ${fmt(WRITE_TARGET_RATIO, 1)}x: ${r.reqPerSec / bareWrite.reqPerSec >= WRITE_TARGET_RATIO ? 'met' : 'NOT met'}), p99 ${fmt(r.p99 / bareWrite.p99, 2)}x bare-ban's`
           : '';
-      console.log(line(t.name, r, `; ${fmt(ratio, 3)}x verify, ${fmt(r.reqPerSec / hello.reqPerSec, 3)}x hello; server ${fmt(avg('server'))} µs, postgres ${fmt(avg('postgres'))} µs per request${verdict}${writeVerdict}`));
+      console.log(
+        line(
+          t.name,
+          r,
+          `; ${fmt(ratio, 3)}x verify, ${fmt(r.reqPerSec / hello.reqPerSec, 3)}x hello; server ${fmt(avg('server'))} µs, postgres ${fmt(avg('postgres'))} µs per request${verdict}${writeVerdict}`,
+        ),
+      );
     }
     if (PROFILE) console.log(`\nCPU profiles of the server (Keycord runs): bench/profiles/discord-*-${stamp}-*.cpuprofile`);
   } finally {

@@ -21,7 +21,21 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import postgres from 'postgres';
 import { DEFAULT_MAX_BULK_GENERATE } from '../src/runtime.js';
-import { cleanupOnInterrupt, cpuLine, cpuTimes, cpuUse, type CpuUse, envInt, fmt, machineLine, seedSeller, sleep, startBenchKeycord, type KeycordInstance, type SeededSeller } from './support/keycord-instance.js';
+import {
+  cleanupOnInterrupt,
+  cpuLine,
+  cpuTimes,
+  cpuUse,
+  type CpuUse,
+  envInt,
+  fmt,
+  machineLine,
+  seedSeller,
+  sleep,
+  startBenchKeycord,
+  type KeycordInstance,
+  type SeededSeller,
+} from './support/keycord-instance.js';
 
 const COUNT = envInt('BENCH_COUNT', 100_000);
 const TIMEOUT_MS = envInt('BENCH_TIMEOUT_S', 600) * 1000;
@@ -93,7 +107,9 @@ async function copyRows(k: KeycordInstance, seller: SeededSeller, count: number)
     function* chunks() {
       for (let made = 0; made < count; made += CHUNK) {
         const n = Math.min(CHUNK, count - made);
-        const hex = randomBytes(16 * n).toString('hex').toUpperCase();
+        const hex = randomBytes(16 * n)
+          .toString('hex')
+          .toUpperCase();
         let text = '';
         for (let i = 0; i < n; i++) text += `${seller.applicationId}\t${seller.planId}\t${hex.slice(i * 32, i * 32 + 32)}\t${seller.durationDays}\t\\N\t\\N\t\\N\n`;
         yield text;
@@ -134,10 +150,9 @@ async function main() {
 
     console.log(`end to end, ${fmt(COUNT)} keys:`);
     const e2e = await generateEndToEnd(seller, COUNT, true);
-    const [check] = await k.deps.db.query<{ rows: number; distinct_keys: number }>(
-      'select count(*)::int as rows, count(distinct license_key)::int as distinct_keys from licenses where job_id = $1',
-      [e2e.jobId],
-    );
+    const [check] = await k.deps.db.query<{ rows: number; distinct_keys: number }>('select count(*)::int as rows, count(distinct license_key)::int as distinct_keys from licenses where job_id = $1', [
+      e2e.jobId,
+    ]);
     const verified = check?.rows === COUNT && check.distinct_keys === COUNT;
     console.log(`  verified: ${fmt(check?.distinct_keys ?? 0)} distinct keys in ${fmt(check?.rows ?? 0)} rows for job ${e2e.jobId} — ${verified ? 'OK' : 'MISMATCH'}`);
     if (!verified) process.exitCode = 1;
@@ -156,11 +171,15 @@ async function main() {
     const queueMs = e2e.firstProgressMs ?? e2e.totalMs;
     console.log('');
     console.log('results:');
-    console.log(`  end to end   ${fmt(e2e.totalMs).padStart(7)} ms   ${fmt(COUNT / (e2e.totalMs / 1000)).padStart(8)} keys/s   (202 after ${fmt(e2e.acceptedMs, 1)} ms; first batch seen after ${fmt(queueMs)} ms; ${batches} batches of ≤ ${fmt(batch)}; ${e2e.polls} polls)`);
+    console.log(
+      `  end to end   ${fmt(e2e.totalMs).padStart(7)} ms   ${fmt(COUNT / (e2e.totalMs / 1000)).padStart(8)} keys/s   (202 after ${fmt(e2e.acceptedMs, 1)} ms; first batch seen after ${fmt(queueMs)} ms; ${batches} batches of ≤ ${fmt(batch)}; ${e2e.polls} polls)`,
+    );
     if (e2e.rowMs !== null) console.log(`               job row: created_at → completed_at ${fmt(e2e.rowMs)} ms (server side, without the 50 ms polling)`);
     if (e2e.firstProgressMs !== null && batches > 1) {
       const perBatch = (e2e.totalMs - e2e.firstProgressMs) / (batches - 1);
-      console.log(`               of which: ${fmt(queueMs)} ms to the first committed batch (outbox relay poll ≤ ${k.config.jobs.outboxPollMs} ms, queue, batch 1), then ~${fmt(perBatch)} ms per batch`);
+      console.log(
+        `               of which: ${fmt(queueMs)} ms to the first committed batch (outbox relay poll ≤ ${k.config.jobs.outboxPollMs} ms, queue, batch 1), then ~${fmt(perBatch)} ms per batch`,
+      );
     }
     console.log(`  raw COPY     ${fmt(copy.ms).padStart(7)} ms   ${fmt(COUNT / (copy.ms / 1000)).padStart(8)} keys/s   (key making included)`);
     console.log(`  CPU, end to end: ${cpuLine(e2e.cpu, cpus().length)}`);

@@ -19,12 +19,7 @@ export interface GcStats {
   longestMs: number;
 }
 
-export type ServerMessage =
-  | { type: 'listening'; port: number }
-  | { type: 'stopped' }
-  | { type: 'profiling' }
-  | { type: 'profiled'; file: string }
-  | { type: 'gc-stats'; stats: GcStats };
+export type ServerMessage = { type: 'listening'; port: number } | { type: 'stopped' } | { type: 'profiling' } | { type: 'profiled'; file: string } | { type: 'gc-stats'; stats: GcStats };
 export type ParentMessage = { type: 'stop' } | { type: 'profile-start' } | { type: 'profile-stop'; file: string } | { type: 'gc-stats' };
 
 const send = (message: ServerMessage) => process.send?.(message);

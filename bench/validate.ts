@@ -166,7 +166,11 @@ async function main() {
         },
         validate: { ...first, random: { bodies: validateBodies, accepts: (body) => body.includes('"code":"VALID"') } },
       };
-      const plan = await lookupPlan(db.url, seeded.applicationId, keys.slice(0, 50).map((k) => k.licenseKey));
+      const plan = await lookupPlan(
+        db.url,
+        seeded.applicationId,
+        keys.slice(0, 50).map((k) => k.licenseKey),
+      );
       console.log(`  lookup    validation's license read, prepared (generic plan), 50 keys:`);
       for (const line of plan) console.log(`              ${line}`);
     }
@@ -206,8 +210,14 @@ async function main() {
           console.log(`${summary(`round ${round} ${side}`, run.result)}   host check ${fmt(run.hostCheckMs)} ms${cpu}`);
         }
       }
-      const bareAll = combineRuns('bare', runs.bare.map((r) => r.result));
-      const validateAll = combineRuns('validate', runs.validate.map((r) => r.result));
+      const bareAll = combineRuns(
+        'bare',
+        runs.bare.map((r) => r.result),
+      );
+      const validateAll = combineRuns(
+        'validate',
+        runs.validate.map((r) => r.result),
+      );
       console.log(summary(`${mode} bare`, bareAll));
       console.log(summary(`${mode} validate`, validateAll));
       const perRound = runs.validate.map((v, i) => v.result.reqPerSec / runs.bare[i]!.result.reqPerSec);
@@ -215,7 +225,10 @@ async function main() {
 
       const cpu = { bare: combineCpu(runs.bare), validate: combineCpu(runs.validate) };
       if (cpu.bare && cpu.validate) {
-        for (const [label, c] of [['bare', cpu.bare], ['validate', cpu.validate]] as const) {
+        for (const [label, c] of [
+          ['bare', cpu.bare],
+          ['validate', cpu.validate],
+        ] as const) {
           const total = c.server + c.postgres + c.loadgen;
           console.log(
             `CPU per request ${label.padEnd(9)} server ${fmt(c.server, 1).padStart(5)} µs   postgres ${fmt(c.postgres, 1).padStart(5)} µs   autocannon ${fmt(c.loadgen, 1).padStart(5)} µs   total ${fmt(total, 1).padStart(5)} µs` +
@@ -223,7 +236,11 @@ async function main() {
           );
         }
       }
-      const gc = runs.validate.reduce((s, r) => ({ pauses: s.pauses + r.gc.pauses, totalMs: s.totalMs + r.gc.totalMs, longestMs: Math.max(s.longestMs, r.gc.longestMs) }), { pauses: 0, totalMs: 0, longestMs: 0 });
+      const gc = runs.validate.reduce((s, r) => ({ pauses: s.pauses + r.gc.pauses, totalMs: s.totalMs + r.gc.totalMs, longestMs: Math.max(s.longestMs, r.gc.longestMs) }), {
+        pauses: 0,
+        totalMs: 0,
+        longestMs: 0,
+      });
       console.log(`server GC during validate rounds: ${fmt(gc.pauses)} pauses, ${fmt((gc.totalMs / (validateAll.seconds * 1000)) * 100, 1)}% of the time, longest ${ms(gc.longestMs)}`);
 
       const writes = await tableWrites(db.url);

@@ -182,7 +182,11 @@ async function startKeycordSide(name: string, path: string, provider: 'bullmq' |
   const seller = await seedSeller(k.app);
   const { json: generated } = await seller.call<{ licenses: { id: number }[] }>('POST', '/api/licenses/generate', { plan_id: seller.planId, count: PACED_EVENTS + 1, format: 'random' });
   const [first, ...pacedLicenses] = generated.licenses.map((l) => l.id);
-  const { json: hook } = await seller.call<{ id: number; secret: string }>('POST', `/api/applications/${seller.applicationId}/webhooks`, { url: rx.urlFor(path), events: ['license.banned'], active: true });
+  const { json: hook } = await seller.call<{ id: number; secret: string }>('POST', `/api/applications/${seller.applicationId}/webhooks`, {
+    url: rx.urlFor(path),
+    events: ['license.banned'],
+    active: true,
+  });
   // Warm-up: one real ban through the whole path; its payload is the template of the burst's events.
   await seller.call('POST', `/api/licenses/${first}/ban`, { reason: 'bench' });
   await rx.waitFor(path, first!, 1, 30_000);
@@ -206,7 +210,7 @@ async function finishBurst(rx: Receiver, path: string, from: number, startedAt: 
   await rx.waitFor(path, from, EVENTS, TIMEOUT_MS);
   const got = rx.of(path, from, EVENTS);
   const latencies = got.map((a) => a.at - startedAt).sort((x, y) => x - y);
-  return { perS: EVENTS / (Math.max(...got.map((a) => a.at)) - startedAt) * 1000, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+  return { perS: (EVENTS / (Math.max(...got.map((a) => a.at)) - startedAt)) * 1000, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
 }
 
 /** Exactly once and signatures, for ids [from, from + count), once listening is over. */
@@ -216,7 +220,10 @@ function checkArrivals(rx: Receiver, path: string, from: number, count: number, 
   const licenses = new Set(got.map((a) => a.licenseId));
   const bad = got.filter((a) => !verifySignature(secret, a)).length;
   const ok = got.length === count && perDelivery.size === count && licenses.size === count && bad === 0;
-  return { ok, line: `${fmt(got.length)} requests, ${fmt(perDelivery.size)} delivery ids, ${fmt(count - licenses.size)} missing, ${fmt(got.length - perDelivery.size)} repeated, ${fmt(bad)} bad signatures` };
+  return {
+    ok,
+    line: `${fmt(got.length)} requests, ${fmt(perDelivery.size)} delivery ids, ${fmt(count - licenses.size)} missing, ${fmt(got.length - perDelivery.size)} repeated, ${fmt(bad)} bad signatures`,
+  };
 }
 
 async function keycordDatabaseCheck(side: KeycordSide, from: number, count: number) {
@@ -278,7 +285,18 @@ async function main() {
   bareChild = (
     await forkUntilReady(
       BARE_WORKER,
-      { execArgv: process.env.BENCH_WORKER_NODE_OPTIONS?.split(' ').filter(Boolean) ?? [], env: { BARE_REDIS_URL: BENCH_REDIS_URL, BARE_QUEUE_PREFIX: barePrefix, BARE_QUEUE: 'bare-webhooks', BARE_RECEIVER_URL: rx.urlFor('/bare-bullmq'), BARE_SECRET: bareSecret, BARE_CONCURRENCY: String(concurrency) }, label: 'bare BullMQ worker' },
+      {
+        execArgv: process.env.BENCH_WORKER_NODE_OPTIONS?.split(' ').filter(Boolean) ?? [],
+        env: {
+          BARE_REDIS_URL: BENCH_REDIS_URL,
+          BARE_QUEUE_PREFIX: barePrefix,
+          BARE_QUEUE: 'bare-webhooks',
+          BARE_RECEIVER_URL: rx.urlFor('/bare-bullmq'),
+          BARE_SECRET: bareSecret,
+          BARE_CONCURRENCY: String(concurrency),
+        },
+        label: 'bare BullMQ worker',
+      },
       (m) => ((m as BareWorkerMessage).type === 'ready' ? true : undefined),
     )
   ).child;
@@ -346,7 +364,9 @@ async function main() {
       const use = cpuUse(cpuBefore, cpuTimes(child), Date.now() - wallStart);
       if (use) {
         const per = (seconds: number | null) => (seconds === null ? '-' : `${fmt((seconds * 1e6) / EVENTS)} µs`);
-        console.log(`                  CPU per delivery: worker child ${per(use.worker)}, this process ${per(use.node)}, postgres ${per(use.postgres)}, redis ${per(use.redis)}; others on the machine ${fmt(use.other / (use.wallMs / 1000), 2)} cores`);
+        console.log(
+          `                  CPU per delivery: worker child ${per(use.worker)}, this process ${per(use.node)}, postgres ${per(use.postgres)}, redis ${per(use.redis)}; others on the machine ${fmt(use.other / (use.wallMs / 1000), 2)} cores`,
+        );
       }
       if (process.env.BENCH_AFTER_BURST) execSync(process.env.BENCH_AFTER_BURST, { stdio: 'inherit', env: { ...process.env, BENCH_WAY: way } });
     }
@@ -376,7 +396,10 @@ async function main() {
       const count = side.pacedLicenses.length;
       // Paced licenses are consecutive ids, generated in one request.
       await rx.waitFor(side.path, from, count, TIMEOUT_MS);
-      const latencies = rx.of(side.path, from, count).map((a) => a.at - answeredAt.get(a.licenseId)!).sort((x, y) => x - y);
+      const latencies = rx
+        .of(side.path, from, count)
+        .map((a) => a.at - answeredAt.get(a.licenseId)!)
+        .sort((x, y) => x - y);
       const p50 = percentile(latencies, 50);
       paced.push({ name: side.name, p50, p99: percentile(latencies, 99), from, side });
       console.log(
@@ -404,7 +427,11 @@ async function main() {
     console.log(`checked paced ${p.name.padEnd(15)}: ${arrivals.line} — ${arrivals.ok ? 'OK' : 'NO'}`);
   }
 
-  const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
+  const median = (xs: number[]) =>
+    percentile(
+      [...xs].sort((a, b) => a - b),
+      50,
+    );
   const med = (w: Way) => median(results.get(w)!.map((r) => r.perS));
   const p99 = (w: Way) => median(results.get(w)!.map((r) => r.p99));
   console.log('');

@@ -54,7 +54,12 @@ export const generate: Command = {
 
     if (count <= MAX_INLINE_KEYS && !user) {
       const made = await generateLicenses(deps, actor, input);
-      return ephemeral(keysMessage(made.map((l) => l.license_key), `✅ Generated ${made.length} key${made.length === 1 ? '' : 's'}`).content);
+      return ephemeral(
+        keysMessage(
+          made.map((l) => l.license_key),
+          `✅ Generated ${made.length} key${made.length === 1 ? '' : 's'}`,
+        ).content,
+      );
     }
     if (generatesNow(deps, count)) {
       return deferEphemeral(async () => deliver((await generateLicenses(deps, actor, input)).map((l) => l.license_key)));

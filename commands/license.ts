@@ -18,7 +18,9 @@ export const license: Command = {
     .addSubcommand((s) => withKey(s.setName('delete').setDescription('Delete a license')))
     .addSubcommand((s) => withKey(s.setName('notes').setDescription('Set its notes')).addStringOption((o) => o.setName('notes').setDescription('Notes (empty clears them)').setMaxLength(1000)))
     .addSubcommand((s) => withKey(s.setName('ban').setDescription('Ban a license')).addStringOption((o) => o.setName('reason').setDescription('Why').setMaxLength(500)))
-    .addSubcommand((s) => withKey(s.setName('extend').setDescription('Add days')).addIntegerOption((o) => o.setName('days').setDescription('Days to add').setRequired(true).setMinValue(1).setMaxValue(36_500)))
+    .addSubcommand((s) =>
+      withKey(s.setName('extend').setDescription('Add days')).addIntegerOption((o) => o.setName('days').setDescription('Days to add').setRequired(true).setMinValue(1).setMaxValue(36_500)),
+    )
     .addSubcommand((s) => withKey(s.setName('reset-hwid').setDescription('Unbind its HWID (no cooldown for sellers)'))),
 
   async execute(ctx) {

@@ -6,8 +6,9 @@ import { panelMessage } from '../src/discord/render.js';
 import { sellerSession } from '../src/discord/seller.js';
 
 export const panel: Command = {
-  data: sellerCommand('panel', 'Post the customer panel (redeem, my licenses, reset HWID)')
-    .addChannelOption((o) => o.setName('channel').setDescription('Where to post it (default: here)').addChannelTypes(ChannelType.GuildText)),
+  data: sellerCommand('panel', 'Post the customer panel (redeem, my licenses, reset HWID)').addChannelOption((o) =>
+    o.setName('channel').setDescription('Where to post it (default: here)').addChannelTypes(ChannelType.GuildText),
+  ),
   async execute(ctx) {
     const { link, actor } = await sellerSession(ctx);
     // Discord sends the channel object with newer interactions and only `channel_id` with some; either will do.

@@ -10,9 +10,7 @@ import { DEFAULT_HTTP_LIMITS, type HttpServerLimits } from './http/server-limits
  * Every environment variable Keycord reads, parsed in one place. A bad value stops start-up with
  * a message naming the variable, so an operator never chases a misconfiguration at run time.
  */
-const booleanString = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const booleanString = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 /** Where `JOB_PROVIDER=bullmq` looks for Redis when REDIS_URL is not set. */
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -38,16 +36,18 @@ const envSchema = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   /** Largest file a seller may upload (bytes); the bytes live under DATA_DIR/files. */
   MAX_FILE_BYTES: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).default(104_857_600),
-  KEYCORD_SECRET: z
-    .string()
-    .min(32, 'must be at least 32 characters (use `openssl rand -hex 32`)')
-    .optional(),
+  KEYCORD_SECRET: z.string().min(32, 'must be at least 32 characters (use `openssl rand -hex 32`)').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** How often coalesced validation side effects (last_used, ip, counters) are written. */
   USAGE_FLUSH_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
   /** How long an application's settings and signing key stay cached per API instance. */
   APP_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(5000),
-  SESSION_TTL_HOURS: z.coerce.number().int().min(1).max(24 * 90).default(24 * 7),
+  SESSION_TTL_HOURS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 90)
+    .default(24 * 7),
   MAX_APPLICATIONS: z.coerce.number().int().min(1).default(50),
   MAX_LICENSES_PER_APPLICATION: z.coerce.number().int().min(1).default(1_000_000),
   /**
@@ -64,7 +64,10 @@ const envSchema = z.object({
       if (t === 'true' || t === 'yes') return true;
       if (t === 'false' || t === 'no' || t === '0') return false;
       if (/^\d{1,2}$/.test(t)) return Number(t);
-      const entries = t.split(',').map((e) => e.trim()).filter(Boolean);
+      const entries = t
+        .split(',')
+        .map((e) => e.trim())
+        .filter(Boolean);
       const bad = entries.find((e) => !isAddressOrCidr(e));
       if (entries.length === 0 || bad !== undefined) {
         ctx.addIssue({ code: 'custom', message: `true, false, a hop count, or addresses/CIDR ranges separated by commas${bad ? ` ("${bad.slice(0, 60)}" is none of these)` : ''}` });
@@ -91,7 +94,10 @@ const envSchema = z.object({
    * Prefix of every BullMQ key in Redis; tests give each file its own. Unset, it is
    * `keycord:<first 8 of the installation id>`, so installations sharing a Redis never collide.
    */
-  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_:-]{1,64}$/).optional(),
+  QUEUE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_:-]{1,64}$/)
+    .optional(),
   /** How often the worker compares the queues with what the database says is unfinished. */
   JOB_RECONCILE_EVERY: z
     .string()
@@ -116,7 +122,12 @@ const envSchema = z.object({
   KEYCORD_OPERATORS: z
     .string()
     .default('')
-    .transform((v) => v.split(',').map((u) => u.trim().toLowerCase()).filter(Boolean)),
+    .transform((v) =>
+      v
+        .split(',')
+        .map((u) => u.trim().toLowerCase())
+        .filter(Boolean),
+    ),
   GENERATE_BATCH_SIZE: z.coerce.number().int().min(100).max(50_000).default(5000),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(5),
   /** BullMQ lock: a job whose worker stopped renewing it is taken over after this. */
@@ -129,11 +140,20 @@ const envSchema = z.object({
   /** Login and sign-up attempts per IP per minute (developers and application users). */
   AUTH_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(10),
   DISCORD_MODE: z.enum(['gateway', 'http', 'off']).optional(),
-  DISCORD_PUBLIC_KEY: z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be the 64-hex public key of the Discord application').optional(),
+  DISCORD_PUBLIC_KEY: z
+    .string()
+    .regex(/^[0-9a-fA-F]{64}$/, 'must be the 64-hex public key of the Discord application')
+    .optional(),
   DISCORD_TOKEN: z.string().min(20).optional(),
-  DISCORD_APPLICATION_ID: z.string().regex(/^\d{15,22}$/, 'must be a Discord snowflake').optional(),
+  DISCORD_APPLICATION_ID: z
+    .string()
+    .regex(/^\d{15,22}$/, 'must be a Discord snowflake')
+    .optional(),
   DISCORD_API_URL: z.url().default('https://discord.com/api'),
-  DISCORD_GUILD_ID: z.string().regex(/^\d{15,22}$/, 'must be a Discord snowflake').optional(),
+  DISCORD_GUILD_ID: z
+    .string()
+    .regex(/^\d{15,22}$/, 'must be a Discord snowflake')
+    .optional(),
 });
 
 /** API.md: `http` when DISCORD_PUBLIC_KEY is set, else `gateway` when DISCORD_TOKEN is, else off. */

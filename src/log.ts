@@ -34,18 +34,7 @@ const REDACT = [
  * as API.md allows) and license keys on the client GET routes. A HWID is not among them: alone
  * it unlocks nothing, and support needs it to explain a HWID_MISMATCH.
  */
-const SECRET_QUERY_NAMES = new Set([
-  'authorization',
-  'access_token',
-  'api_key',
-  'key',
-  'license_key',
-  'old_license_key',
-  'new_license_key',
-  'password',
-  'secret',
-  'token',
-]);
+const SECRET_QUERY_NAMES = new Set(['authorization', 'access_token', 'api_key', 'key', 'license_key', 'old_license_key', 'new_license_key', 'password', 'secret', 'token']);
 
 const REDACTED = '[redacted]';
 

@@ -26,7 +26,8 @@ export interface RuntimeOverrides {
  */
 export async function createDeps(config: Config, overrides: RuntimeOverrides = {}): Promise<Deps> {
   const log = overrides.log ?? createLogger(config.logLevel);
-  const db = overrides.db ?? (await createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize, preparedStatements: config.databasePreparedStatements, log }));
+  const db =
+    overrides.db ?? (await createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize, preparedStatements: config.databasePreparedStatements, log }));
   const box = new SecretBox(config.secret);
   return {
     db,

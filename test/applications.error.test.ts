@@ -28,7 +28,10 @@ describe('creating an application with bad input', () => {
     ];
     for (const [settings, path] of cases) {
       const body = expectError(await s.call('POST', '/api/applications', { name: 'x', settings }), 400, 'VALIDATION_ERROR');
-      expect(body.details?.map((d) => d.path), JSON.stringify(settings)).toEqual([path]);
+      expect(
+        body.details?.map((d) => d.path),
+        JSON.stringify(settings),
+      ).toEqual([path]);
     }
     expect((await s.call('GET', '/api/applications')).json()).toEqual([]);
   });

@@ -11,8 +11,7 @@ beforeAll(async () => {
 afterAll(() => h?.close());
 
 type AppRow = { secret_enc: string; private_key_enc: string; public_key: string; whole: string };
-const appRow = async (id: number) =>
-  (await h.deps.db.query<AppRow>('select secret_enc, private_key_enc, public_key, row_to_json(a)::text as whole from applications a where id = $1', [id]))[0]!;
+const appRow = async (id: number) => (await h.deps.db.query<AppRow>('select secret_enc, private_key_enc, public_key, row_to_json(a)::text as whole from applications a where id = $1', [id]))[0]!;
 
 describe('application secrets at rest', () => {
   it('stores the secret and the private key only sealed with KEYCORD_SECRET', async () => {

@@ -25,7 +25,7 @@ describe('passwords at rest', () => {
     expect(row!.whole).not.toContain(password);
     expect(res.body).not.toContain('argon2');
 
-    const audit = await sql<{ text: string }>('select coalesce(string_agg(row_to_json(a)::text, \'\n\'), \'\') as text from audit_logs a');
+    const audit = await sql<{ text: string }>("select coalesce(string_agg(row_to_json(a)::text, '\n'), '') as text from audit_logs a");
     expect(audit[0]!.text).not.toContain(password);
   });
 
@@ -43,10 +43,9 @@ describe('tokens at rest', () => {
   it('keeps API keys and session tokens only as SHA-256 digests', async () => {
     const s = await h.seller();
     const key = (await s.call('POST', '/api/auth/api-keys', { name: 'secret-check' })).json().key as string;
-    const rows = await sql<{ kind: string; token_hash: string; whole: string }>(
-      'select kind, token_hash, row_to_json(t)::text as whole from developer_tokens t where developer_id = $1 order by id',
-      [s.developerId],
-    );
+    const rows = await sql<{ kind: string; token_hash: string; whole: string }>('select kind, token_hash, row_to_json(t)::text as whole from developer_tokens t where developer_id = $1 order by id', [
+      s.developerId,
+    ]);
     expect(rows.map((r) => r.kind)).toEqual(['session', 'api_key']);
     const digest = (t: string) => createHash('sha256').update(t).digest('hex');
     expect(rows[0]!.token_hash).toBe(digest(s.token));

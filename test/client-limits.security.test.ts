@@ -44,7 +44,7 @@ describe('client requests with junk app_ids', () => {
     expectError(await validate(randomUUID(), '10.6.0.3'), 404, 'NOT_FOUND');
   });
 
-  it("count a known application in its own window, however its app_id is spelt", async () => {
+  it('count a known application in its own window, however its app_id is spelt', async () => {
     const s = await h.seller();
     const { app } = await s.setup({ settings: { rate_limit_per_minute: 2 } });
     expect((await validate(app.app_id, '10.6.0.4')).statusCode).toBe(200);

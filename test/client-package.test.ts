@@ -115,12 +115,18 @@ describe.each(PACKAGES)('the packed SDK as $specifier in a customer app', ({ nam
 
   it('imports nothing but Node built-ins and its own files', async () => {
     const prefix = name === 'keycord' ? 'dist/client/' : 'dist/';
-    const built = packed.get(name)!.files.map((f) => f.path).filter((path) => path.startsWith(prefix) && /\.(js|cjs|d\.ts|d\.cts)$/.test(path));
+    const built = packed
+      .get(name)!
+      .files.map((f) => f.path)
+      .filter((path) => path.startsWith(prefix) && /\.(js|cjs|d\.ts|d\.cts)$/.test(path));
     expect(built).toEqual(expect.arrayContaining(['index.js', 'index.cjs', 'index.d.ts', 'index.d.cts'].map((file) => prefix + file)));
     for (const path of built) {
       const text = await readFile(join(customerApp, dist, path.slice(prefix.length)), 'utf8');
       const specifiers = [...text.matchAll(/(?:from\s+|require\(|import\()\s*["']([^"']+)["']/g)].map((m) => m[1]!);
-      expect(specifiers.filter((s) => !s.startsWith('node:') && !s.startsWith('./')), path).toEqual([]);
+      expect(
+        specifiers.filter((s) => !s.startsWith('node:') && !s.startsWith('./')),
+        path,
+      ).toEqual([]);
     }
   });
 });
@@ -153,7 +159,10 @@ export const refused = (err: unknown) => err instanceof KeycordVerificationError
     await Promise.all(
       configs.map(async ({ name, module, moduleResolution, files, resolves }) => {
         await writeFile(join(customerApp, name), JSON.stringify({ compilerOptions: { ...compilerOptions, module, moduleResolution }, files }));
-        const result = await run(process.execPath, [TSC, '-p', name, '--traceResolution'], { cwd: customerApp, maxBuffer: 64 * 1024 * 1024 }).catch((err: { stdout: string }) => ({ stdout: err.stdout, failed: true }));
+        const result = await run(process.execPath, [TSC, '-p', name, '--traceResolution'], { cwd: customerApp, maxBuffer: 64 * 1024 * 1024 }).catch((err: { stdout: string }) => ({
+          stdout: err.stdout,
+          failed: true,
+        }));
         expect('failed' in result ? result.stdout.split('\n').filter((line) => line.includes('error')) : [], name).toEqual([]);
         for (const { dist } of PACKAGES) for (const file of resolves) expect(result.stdout, name).toContain(resolved(dist, file));
       }),

@@ -34,8 +34,7 @@ const modes = [
   { mode: 'encrypted', options: { encrypt: true } },
 ] as const;
 
-const sdk = (extra: Partial<ConstructorParameters<typeof KeycordClient>[0]> = {}) =>
-  new KeycordClient({ baseUrl: base, appId: app.app_id, publicKey: app.public_key, secret: app.secret, ...extra });
+const sdk = (extra: Partial<ConstructorParameters<typeof KeycordClient>[0]> = {}) => new KeycordClient({ baseUrl: base, appId: app.app_id, publicKey: app.public_key, secret: app.secret, ...extra });
 
 interface Recorded {
   status: number;
@@ -291,7 +290,10 @@ describe('the server names the request in every signed client answer', () => {
     for (const bad of ['short', 'x'.repeat(65), 'has a space', 'new\nline-nonce']) {
       for (const res of await Promise.all(send(bad))) {
         const err = expectError(res, 400, 'VALIDATION_ERROR');
-        expect(err.details?.map((d) => d.path), JSON.stringify(bad)).toEqual([expect.stringMatching(/^(body|querystring)\.nonce$/)]);
+        expect(
+          err.details?.map((d) => d.path),
+          JSON.stringify(bad),
+        ).toEqual([expect.stringMatching(/^(body|querystring)\.nonce$/)]);
       }
     }
     expect((await s.call('GET', `/api/licenses/${lic!.id}`)).json().status).toBe('inactive');

@@ -18,8 +18,7 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-const sdk = (extra: Partial<ConstructorParameters<typeof KeycordClient>[0]> = {}) =>
-  new KeycordClient({ baseUrl: base, appId: app.app_id, publicKey: app.public_key, ...extra });
+const sdk = (extra: Partial<ConstructorParameters<typeof KeycordClient>[0]> = {}) => new KeycordClient({ baseUrl: base, appId: app.app_id, publicKey: app.public_key, ...extra });
 
 /** A man in the middle on 127.0.0.1 that can rewrite or replay Keycord's answers. */
 async function proxy(rewrite: (body: Buffer, headers: Record<string, string>) => { body: Buffer; headers: Record<string, string> }) {
@@ -103,7 +102,10 @@ describe('private variables and files through the SDK', () => {
     await s.call('POST', `/api/applications/${app.id}/variables`, { name: 'motd', value: 'hello', public: true });
     await s.call('POST', `/api/applications/${app.id}/variables`, { name: 'api_key', value: 's3cret', public: false });
     const data = Buffer.from('binary payload '.repeat(1000));
-    const form = multipart([{ name: 'name', value: 'Überlader v2.bin' }, { name: 'file', filename: 'x.bin', data }]);
+    const form = multipart([
+      { name: 'name', value: 'Überlader v2.bin' },
+      { name: 'file', filename: 'x.bin', data },
+    ]);
     const up = await s.call('POST', `/api/applications/${app.id}/files`, form.payload as never, form.headers);
     expect(up.statusCode).toBe(201);
     const fileId = up.json().id as number;
@@ -169,14 +171,24 @@ describe('the encrypted body convention on the server', () => {
     const wrong = bodyKey('not-the-secret', app.app_id);
     const bad = await post(h, '/api/licenses/validate', { app_id: app.app_id, payload: encryptBody(wrong, '{"license_key":"X"}') });
     expect(bad.statusCode).toBe(400); // plain request with an envelope body is simply invalid input
-    const res = await h.app.inject({ method: 'POST', url: '/api/licenses/validate', headers: { 'x-body-encryption': 'aes-256-gcm' }, payload: { app_id: app.app_id, payload: encryptBody(wrong, '{"license_key":"X"}') } });
+    const res = await h.app.inject({
+      method: 'POST',
+      url: '/api/licenses/validate',
+      headers: { 'x-body-encryption': 'aes-256-gcm' },
+      payload: { app_id: app.app_id, payload: encryptBody(wrong, '{"license_key":"X"}') },
+    });
     expect(res.statusCode).toBe(400);
     expect(res.json()).toMatchObject({ success: false, code: 'DECRYPTION_FAILED' });
     expect(res.headers['x-signature-ed25519']).toMatch(/^[0-9a-f]{128}$/);
     const good = encryptBody(bodyKey(app.secret, app.app_id), '{"license_key":"X"}');
     const flipped = Buffer.from(good, 'base64');
     flipped[20] = flipped[20]! ^ 1;
-    const tampered = await h.app.inject({ method: 'POST', url: '/api/licenses/validate', headers: { 'x-body-encryption': 'aes-256-gcm' }, payload: { app_id: app.app_id, payload: flipped.toString('base64') } });
+    const tampered = await h.app.inject({
+      method: 'POST',
+      url: '/api/licenses/validate',
+      headers: { 'x-body-encryption': 'aes-256-gcm' },
+      payload: { app_id: app.app_id, payload: flipped.toString('base64') },
+    });
     expect(tampered.json().code).toBe('DECRYPTION_FAILED');
   });
 
@@ -218,8 +230,11 @@ describe('examples/validate.ts', () => {
     const [lic] = await s.generate(plan.id);
     const run = (env: Record<string, string>) =>
       new Promise<{ code: number | null; out: string }>((resolve) => {
-        execFile(process.execPath, ['--import', 'tsx', 'examples/validate.ts'], { env: { ...process.env, KEYCORD_URL: base, APP_ID: app.app_id, PUBLIC_KEY: app.public_key, ...env } }, (err, stdout, stderr) =>
-          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
+        execFile(
+          process.execPath,
+          ['--import', 'tsx', 'examples/validate.ts'],
+          { env: { ...process.env, KEYCORD_URL: base, APP_ID: app.app_id, PUBLIC_KEY: app.public_key, ...env } },
+          (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout + stderr }),
         );
       });
     const ok = await run({ LICENSE_KEY: lic!.license_key });

@@ -9,7 +9,8 @@ let plan: { id: number };
 const members: Record<string, Seller> = {};
 
 beforeAll(async () => {
-  h = await startHarness();
+  // Usage is flushed by the test when it wants it (a timer flush mid-test would break the batching check).
+  h = await startHarness({ env: { USAGE_FLUSH_MS: '60000' } });
   owner = await h.seller('owner');
   ({ app, plan } = await owner.setup());
   for (const role of ['admin', 'manager', 'viewer'] as const) {
@@ -43,7 +44,11 @@ const ROUTES: { name: string; need: Need; call: (s: Seller) => Promise<{ statusC
   { name: 'list plans', need: 'read', call: (s) => s.call('GET', `/api/applications/${app.id}/plans`) },
   { name: 'create plan', need: 'manage', call: (s) => s.call('POST', '/api/plans/', { application_id: app.id, name: 'P', duration_days: 1 }) },
   { name: 'update plan', need: 'manage', call: (s) => s.call('PUT', `/api/plans/${plan.id}`, { name: 'Monthly' }) },
-  { name: 'delete plan', need: 'manage', call: async (s) => s.call('DELETE', `/api/plans/${(await owner.call('POST', '/api/plans/', { application_id: app.id, name: 'Tmp', duration_days: 1 })).json().id}`) },
+  {
+    name: 'delete plan',
+    need: 'manage',
+    call: async (s) => s.call('DELETE', `/api/plans/${(await owner.call('POST', '/api/plans/', { application_id: app.id, name: 'Tmp', duration_days: 1 })).json().id}`),
+  },
   { name: 'generate', need: 'manage', call: (s) => s.call('POST', '/api/licenses/generate', { plan_id: plan.id, count: 1 }) },
   { name: 'list licenses', need: 'read', call: (s) => s.call('GET', `/api/applications/${app.id}/licenses`) },
   { name: 'get license', need: 'read', call: async (s) => s.call('GET', `/api/licenses/${(await owner.generate(plan.id))[0]!.id}`) },
@@ -58,8 +63,17 @@ const ROUTES: { name: string; need: Need; call: (s: Seller) => Promise<{ statusC
   { name: 'list collaborators', need: 'read', call: (s) => s.call('GET', `/api/applications/${app.id}/collaborators`) },
   { name: 'list variables', need: 'read', call: (s) => s.call('GET', `/api/applications/${app.id}/variables`) },
   { name: 'create variable', need: 'manage', call: (s) => s.call('POST', `/api/applications/${app.id}/variables`, { name: `v${++seq}`, value: 'x', public: false }) },
-  { name: 'update variable', need: 'manage', call: async (s) => s.call('PUT', `/api/variables/${(await owner.call('POST', `/api/applications/${app.id}/variables`, { name: `u${++seq}`, value: 'x', public: false })).json().id}`, { value: 'y' }) },
-  { name: 'delete variable', need: 'manage', call: async (s) => s.call('DELETE', `/api/variables/${(await owner.call('POST', `/api/applications/${app.id}/variables`, { name: `d${++seq}`, value: 'x', public: false })).json().id}`) },
+  {
+    name: 'update variable',
+    need: 'manage',
+    call: async (s) =>
+      s.call('PUT', `/api/variables/${(await owner.call('POST', `/api/applications/${app.id}/variables`, { name: `u${++seq}`, value: 'x', public: false })).json().id}`, { value: 'y' }),
+  },
+  {
+    name: 'delete variable',
+    need: 'manage',
+    call: async (s) => s.call('DELETE', `/api/variables/${(await owner.call('POST', `/api/applications/${app.id}/variables`, { name: `d${++seq}`, value: 'x', public: false })).json().id}`),
+  },
   { name: 'list files', need: 'read', call: (s) => s.call('GET', `/api/applications/${app.id}/files`) },
   { name: 'upload file', need: 'manage', call: (s) => upload(s) },
   { name: 'delete file', need: 'manage', call: async (s) => s.call('DELETE', `/api/files/${(await upload(owner)).json().id}`) },

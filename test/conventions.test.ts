@@ -264,10 +264,16 @@ describe('the audit log', () => {
     const [l] = await s.generate(plan.id, 2);
     await s.call('POST', `/api/licenses/${l!.id}/ban`, { reason: 'fraud' });
 
-    const rows = await h.deps.db.query<{ application_id: number | null; actor_kind: string; actor_id: string; actor_name: string; action: string; target: string; details: Record<string, unknown>; ip: string }>(
-      'select application_id, actor_kind, actor_id, actor_name, action, target, details, ip from audit_logs where actor_id = $1 order by id',
-      [String(s.developerId)],
-    );
+    const rows = await h.deps.db.query<{
+      application_id: number | null;
+      actor_kind: string;
+      actor_id: string;
+      actor_name: string;
+      action: string;
+      target: string;
+      details: Record<string, unknown>;
+      ip: string;
+    }>('select application_id, actor_kind, actor_id, actor_name, action, target, details, ip from audit_logs where actor_id = $1 order by id', [String(s.developerId)]);
     expect(rows.map((r) => r.action)).toEqual(['developer.registered', 'application.created', 'plan.created', 'license.generated', 'license.banned']);
     for (const r of rows) expect(r).toMatchObject({ actor_kind: 'developer', actor_id: String(s.developerId), actor_name: s.username, ip: '127.0.0.1' });
     const byAction = Object.fromEntries(rows.map((r) => [r.action, r]));

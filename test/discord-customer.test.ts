@@ -64,8 +64,7 @@ async function newKey(planId: number) {
   return lic!;
 }
 
-const ownerOf = async (licenseId: number) =>
-  (await h.deps.db.query<{ discord_user_id: string | null }>('select discord_user_id from licenses where id = $1', [licenseId]))[0]!.discord_user_id;
+const ownerOf = async (licenseId: number) => (await h.deps.db.query<{ discord_user_id: string | null }>('select discord_user_id from licenses where id = $1', [licenseId]))[0]!.discord_user_id;
 
 const redeem = (member: Member, key: string) => send(modal(member, 'lic:redeem-modal', { license_key: key }));
 const resetOf = (member: Member, licenseId: number) => send(select(member, 'lic:reset-select', [String(licenseId)]));
@@ -96,7 +95,9 @@ describe('redeeming a key', () => {
     expect(grant!.headers.authorization).toBe('Bot test-bot-token-0123456789');
     expect(decodeURIComponent(String(grant!.headers['x-audit-log-reason']))).toContain('Monthly');
 
-    const [audit] = await h.deps.db.query<{ actor_kind: string; actor_id: string }>(`select actor_kind, actor_id from audit_logs where action = 'license.redeemed' and target = $1`, [`license:${lic.id}`]);
+    const [audit] = await h.deps.db.query<{ actor_kind: string; actor_id: string }>(`select actor_kind, actor_id from audit_logs where action = 'license.redeemed' and target = $1`, [
+      `license:${lic.id}`,
+    ]);
     expect(audit).toEqual({ actor_kind: 'discord', actor_id: alice.id });
   });
 
@@ -233,8 +234,7 @@ describe("a customer's licenses", () => {
     const owned = await seller.generate(lifetime.id, 30);
     allKeys.push(...owned.map((l) => l.license_key));
     await h.deps.db.query('update licenses set discord_user_id = $1 where id = any($2::int[])', [dave.id, owned.map((l) => l.id)]);
-    const options = (answer: { data: { components: { components: { options?: { value: string }[] }[] }[] } }) =>
-      answer.data.components[0]!.components[0]!.options!.map((o) => Number(o.value));
+    const options = (answer: { data: { components: { components: { options?: { value: string }[] }[] }[] } }) => answer.data.components[0]!.components[0]!.options!.map((o) => Number(o.value));
     const buttons = (answer: { data: { components: { components: { custom_id: string; disabled?: boolean }[] }[] } }) =>
       answer.data.components[1]!.components.map((b) => [b.custom_id, b.disabled ?? false]);
 
@@ -327,4 +327,3 @@ describe('privacy', () => {
     for (const a of answers) for (const key of allKeys) expect(JSON.stringify(a)).not.toContain(key);
   });
 });
-

@@ -76,7 +76,10 @@ describe('interactions from the gateway', () => {
   });
 
   it('defer /generate of 30 keys, then edit the original reply with keys.txt', async () => {
-    const payload = slash(admin, 'generate', [{ name: 'plan', value: String(plan.id) }, { name: 'count', value: 30 }]);
+    const payload = slash(admin, 'generate', [
+      { name: 'plan', value: String(plan.id) },
+      { name: 'count', value: 30 },
+    ]);
     await dispatch(payload);
     await h.bot!.idle();
     const callback = callbackOf(payload)[0]!;
@@ -92,7 +95,10 @@ describe('interactions from the gateway', () => {
   });
 
   it('answer 5 keys in the first response itself, ephemerally', async () => {
-    const payload = slash(admin, 'generate', [{ name: 'plan', value: String(plan.id) }, { name: 'count', value: 5 }]);
+    const payload = slash(admin, 'generate', [
+      { name: 'plan', value: String(plan.id) },
+      { name: 'count', value: 5 },
+    ]);
     await dispatch(payload);
     await h.bot!.idle();
     const body = callbackOf(payload)[0]!.json;
@@ -134,7 +140,10 @@ describe('packets the gateway adapter ignores', () => {
     try {
       const bot = createDiscordBot(h.deps, { ...h.config.discord, apiUrl: refusing.apiUrl })!;
       const adapter = new GatewayAdapter(bot, log as unknown as Logger);
-      const payload = slash(admin, 'generate', [{ name: 'plan', value: String(plan.id) }, { name: 'count', value: 30 }]);
+      const payload = slash(admin, 'generate', [
+        { name: 'plan', value: String(plan.id) },
+        { name: 'count', value: 30 },
+      ]);
       const before = (await h.deps.db.query<{ n: string }>('select count(*) as n from licenses'))[0]!.n;
       await expect(adapter.onRaw({ t: 'INTERACTION_CREATE', d: payload })).resolves.toBeUndefined();
       await bot.idle();
@@ -146,4 +155,3 @@ describe('packets the gateway adapter ignores', () => {
     }
   });
 });
-

@@ -36,7 +36,10 @@ describe('a developer who no longer has a part in the linked application', () =>
   it('is refused at once, although /stats figures were counted a moment ago', async () => {
     expect((await sendInteraction(h.app, keys, stats())).data.embeds[0].fields[0].value).toContain('1 total');
     expect((await sendInteraction(h.app, keys, info())).data.embeds[0].title).toBe(`License ${license.license_key}`);
-    const [membership] = await h.deps.db.query<{ role: string }>('delete from application_members where application_id = $1 and developer_id = $2 returning role', [linked.app.id, linked.seller.developerId]);
+    const [membership] = await h.deps.db.query<{ role: string }>('delete from application_members where application_id = $1 and developer_id = $2 returning role', [
+      linked.app.id,
+      linked.seller.developerId,
+    ]);
     try {
       expect(await text(stats())).toBe('❌ Application not found');
       expect(await text(info())).toBe('❌ License not found');

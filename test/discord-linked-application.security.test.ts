@@ -8,7 +8,19 @@ import { client, startHarness, type Harness, type LicenseView, type PlanView, ty
 import { startDiscordStub, type DiscordStub } from './support/discord-stub.js';
 import {
   sendInteraction,
-  ephemeralText as ephemeral, autocomplete, button, GUILD, linkServer, MANAGE_GUILD, modal, select, slash, discordKeyPair, type KeyPair, type Member } from './support/discord-interactions.js';
+  ephemeralText as ephemeral,
+  autocomplete,
+  button,
+  GUILD,
+  linkServer,
+  MANAGE_GUILD,
+  modal,
+  select,
+  slash,
+  discordKeyPair,
+  type KeyPair,
+  type Member,
+} from './support/discord-interactions.js';
 
 /**
  * One developer owns two applications, A and B; the server is linked to A with that developer's
@@ -57,7 +69,9 @@ const ephemeralText = (payload: unknown) => ephemeral(h.app, keys, payload);
 async function stateOfB() {
   const q = (sql: string) => h.deps.db.query<Record<string, unknown>>(sql, [appB.id]);
   return {
-    licenses: await q('select id, license_key, status, hwids, notes, ban_reason, expires_at, duration_days, discord_user_id, last_hwid_reset_at, updated_at from licenses where application_id = $1 order by id'),
+    licenses: await q(
+      'select id, license_key, status, hwids, notes, ban_reason, expires_at, duration_days, discord_user_id, last_hwid_reset_at, updated_at from licenses where application_id = $1 order by id',
+    ),
     plans: await q('select * from plans where application_id = $1 order by id'),
     jobs: await q('select id from jobs where application_id = $1'),
     audit: await q('select id, action from audit_logs where application_id = $1 order by id'),
@@ -164,7 +178,10 @@ describe('a Discord seller in the core', () => {
   // so a command added later cannot forget to.
   const actor = async () => sellerActorFor(await requireGuildLink(h.deps.db.orm, GUILD), admin);
   const notFound = async (work: Promise<unknown>) => {
-    const err = await work.then(() => null, (e: unknown) => e);
+    const err = await work.then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(AppError);
     expect(err).toMatchObject({ status: 404, code: 'NOT_FOUND' });
   };

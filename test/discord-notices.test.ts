@@ -55,7 +55,10 @@ describe.each(JOB_PROVIDERS)('Discord notices with the $name job provider', (pro
       const made = await seller.generate(plan.id, 3);
       expect(made).toHaveLength(3);
       [owned, unreachable, unclaimed] = [made[0]!, made[1]!, made[2]!];
-      for (const [who, lic] of [[alice, owned], [closed, unreachable]] as const) {
+      for (const [who, lic] of [
+        [alice, owned],
+        [closed, unreachable],
+      ] as const) {
         const res = await send(modal(who, 'lic:redeem-modal', { license_key: lic.license_key }));
         expect(res.json().data.content).toContain('Redeemed');
       }
@@ -102,10 +105,14 @@ describe.each(JOB_PROVIDERS)('Discord notices with the $name job provider', (pro
       expect(info).toHaveBeenCalledWith({ user: closed.id, license: unreachable.id }, 'expiry notice not delivered: the user does not accept DMs');
 
       // Give a retry every chance to show up: every expired event dispatched, none waiting for a retry.
-      await waitFor(async () => {
-        const [left] = await h.deps.db.query<{ n: number }>(`select count(*)::int as n from outbox where type = 'license.expired' and dispatched_at is null`);
-        return left!.n === 0 || undefined;
-      }, 15_000, 'every license.expired event dispatched');
+      await waitFor(
+        async () => {
+          const [left] = await h.deps.db.query<{ n: number }>(`select count(*)::int as n from outbox where type = 'license.expired' and dispatched_at is null`);
+          return left!.n === 0 || undefined;
+        },
+        15_000,
+        'every license.expired event dispatched',
+      );
       await new Promise((r) => setTimeout(r, 300));
       expect(dmsTo(closed.id)).toHaveLength(1);
       info.mockRestore();

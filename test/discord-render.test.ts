@@ -56,7 +56,23 @@ describe('the custom id codec', () => {
     expect(encodeCustomId({ kind: 'reset-select' })).toBe('lic:reset-select');
   });
 
-  it.each(['', 'nonsense', 'lic', 'lic:', 'lic:delete', 'lic:reset-page', 'lic:reset-page:-1', 'lic:reset-page:x', 'lic:reset-page:1234', 'LIC:REDEEM', 'setup', 'setup:-', ':::', 'other:redeem', '🙂'])('decodes garbage %j to null', (raw) => {
+  it.each([
+    '',
+    'nonsense',
+    'lic',
+    'lic:',
+    'lic:delete',
+    'lic:reset-page',
+    'lic:reset-page:-1',
+    'lic:reset-page:x',
+    'lic:reset-page:1234',
+    'LIC:REDEEM',
+    'setup',
+    'setup:-',
+    ':::',
+    'other:redeem',
+    '🙂',
+  ])('decodes garbage %j to null', (raw) => {
     expect(decodeCustomId(raw)).toBeNull();
   });
 });

@@ -47,7 +47,13 @@ async function replica(guard?: InteractionReplayGuard, now?: () => number) {
 
 describe('a signed interaction posted again', () => {
   it('is handled once: the exact same request a second time is refused with 409 and changes nothing', async () => {
-    const request = signedInteraction(keys, slash(admin, 'generate', [{ name: 'plan', value: String(plan.id) }, { name: 'count', value: 1 }]));
+    const request = signedInteraction(
+      keys,
+      slash(admin, 'generate', [
+        { name: 'plan', value: String(plan.id) },
+        { name: 'count', value: 1 },
+      ]),
+    );
     const before = await licenseCount();
     const first = await h.app.inject(request);
     expect(first.json().data.content).toContain('Generated 1 key');
@@ -90,7 +96,13 @@ describe('the id of an interaction', () => {
   it('is refused when older than five minutes or as far in the future, however fresh the signature', async () => {
     const before = await licenseCount();
     for (const at of [Date.now() - WINDOW_MS - 10_000, Date.now() - 86_400_000, Date.now() + WINDOW_MS + 10_000]) {
-      const old = { ...slash(admin, 'generate', [{ name: 'plan', value: String(plan.id) }, { name: 'count', value: 1 }]), id: snowflake(at) };
+      const old = {
+        ...slash(admin, 'generate', [
+          { name: 'plan', value: String(plan.id) },
+          { name: 'count', value: 1 },
+        ]),
+        id: snowflake(at),
+      };
       expectError(await postInteraction(h.app, keys, old), 401, 'UNAUTHORIZED');
     }
     expect(await licenseCount()).toBe(before);

@@ -71,10 +71,12 @@ const send = (payload: unknown) => sendInteraction(h.app, keys, payload);
 const ephemeralText = (payload: unknown) => ephemeral(h.app, keys, payload);
 
 const licenseRow = async (id: number) =>
-  (await h.deps.db.query<{ discord_user_id: string | null; hwids: string[]; status: string; last_hwid_reset_at: Date | null }>(
-    'select discord_user_id, hwids, status, last_hwid_reset_at from licenses where id = $1',
-    [id],
-  ))[0]!;
+  (
+    await h.deps.db.query<{ discord_user_id: string | null; hwids: string[]; status: string; last_hwid_reset_at: Date | null }>(
+      'select discord_user_id, hwids, status, last_hwid_reset_at from licenses where id = $1',
+      [id],
+    )
+  )[0]!;
 const guildRow = async (guildId: string) => (await h.deps.db.query<Record<string, unknown>>('select * from discord_guilds where guild_id = $1', [guildId]))[0];
 
 describe("a customer and other people's licenses", () => {
@@ -98,7 +100,7 @@ describe("a customer and other people's licenses", () => {
     expect(await h.deps.db.query(`select 1 from audit_logs where action = 'license.hwid_reset' and target = $1`, [`license:${bobs.id}`])).toHaveLength(0);
   });
 
-  it("cannot reset their own license of another application from this server", async () => {
+  it('cannot reset their own license of another application from this server', async () => {
     const before = await licenseRow(alicesElsewhere.id);
     expect(await ephemeralText(select(alice, 'lic:reset-select', [String(alicesElsewhere.id)]))).toBe('❌ That license is not one of yours.');
     expect(await licenseRow(alicesElsewhere.id)).toEqual(before);
@@ -112,7 +114,7 @@ describe("a customer and other people's licenses", () => {
     expect(await ephemeralText(select(alice, 'lic:reset-select', []))).toBe('Please choose a license from the list.');
   });
 
-  it("cannot claim a key someone else redeemed, and is not told whose it is", async () => {
+  it('cannot claim a key someone else redeemed, and is not told whose it is', async () => {
     const text = await ephemeralText(modal(alice, 'lic:redeem-modal', { license_key: bobs.license_key }));
     expect(text).toContain('already been redeemed by another account');
     expect(text).not.toContain(bob.id);
@@ -143,7 +145,14 @@ describe("a customer and other people's licenses", () => {
 describe('seller commands', () => {
   const sellerCommands = () =>
     [
-      ['/generate', (m: Member) => slash(m, 'generate', [{ name: 'plan', value: String(plan.id) }, { name: 'count', value: 1 }])],
+      [
+        '/generate',
+        (m: Member) =>
+          slash(m, 'generate', [
+            { name: 'plan', value: String(plan.id) },
+            { name: 'count', value: 1 },
+          ]),
+      ],
       ['/license info', (m: Member) => slash(m, 'license', [{ name: 'key', value: 'ANY-KEY' }], 'info')],
       ['/license delete', (m: Member) => slash(m, 'license', [{ name: 'key', value: 'ANY-KEY' }], 'delete')],
       ['/plans', (m: Member) => slash(m, 'plans')],
@@ -174,7 +183,14 @@ describe('seller commands', () => {
     expect((await send(slash(helper, 'plans'))).data.embeds[0].description).toContain('Monthly');
     expect((await send(slash(helper, 'stats'))).data.embeds[0].title).toContain('statistics');
     expect((await send(slash(helper, 'license', [{ name: 'key', value: lic!.license_key }], 'info'))).data.embeds[0].title).toBe(`License ${lic!.license_key}`);
-    expect(await ephemeralText(slash(helper, 'generate', [{ name: 'plan', value: String(plan.id) }, { name: 'count', value: 2 }]))).toContain('Generated 2 keys');
+    expect(
+      await ephemeralText(
+        slash(helper, 'generate', [
+          { name: 'plan', value: String(plan.id) },
+          { name: 'count', value: 2 },
+        ]),
+      ),
+    ).toContain('Generated 2 keys');
     expect((await send(autocomplete(helper, 'generate', 'plan', ''))).data.choices).toEqual([{ name: 'Monthly (30 days)', value: String(plan.id) }]);
     stub.clear();
     expect(await ephemeralText(slash(helper, 'panel'))).toContain('Panel posted');
@@ -186,7 +202,7 @@ describe('seller commands', () => {
     expect(await ephemeralText(inGuild(slash(helper, 'plans'), GUILD2))).toContain('Only sellers');
   });
 
-  it("cannot look up a key of another application", async () => {
+  it('cannot look up a key of another application', async () => {
     const [theirs] = await rival.generate(rivalPlan.id);
     expect(await ephemeralText(slash(admin, 'license', [{ name: 'key', value: theirs!.license_key }], 'info'))).toBe('❌ License not found');
   });
@@ -301,7 +317,21 @@ describe('the interactions endpoint', () => {
     ['an unknown command', { ...base, type: 2, member, data: { name: 'rm-rf', type: 1 } }],
     ['a command whose name is a number', { ...base, type: 2, member, data: { name: 42 } }],
     ['options that are not a list', { ...base, type: 2, member: { ...member, permissions: MANAGE_GUILD }, data: { name: 'generate', options: 'count=5' } }],
-    ['option values of the wrong type', { ...base, type: 2, member: { ...member, permissions: MANAGE_GUILD }, data: { name: 'generate', options: [{ name: 'plan', type: 3, value: { id: 1 } }, { name: 'count', type: 4, value: [5] }] } }],
+    [
+      'option values of the wrong type',
+      {
+        ...base,
+        type: 2,
+        member: { ...member, permissions: MANAGE_GUILD },
+        data: {
+          name: 'generate',
+          options: [
+            { name: 'plan', type: 3, value: { id: 1 } },
+            { name: 'count', type: 4, value: [5] },
+          ],
+        },
+      },
+    ],
     ['an unknown button', { ...base, type: 3, member, data: { custom_id: 'lic:self-destruct', component_type: 2 } }],
     ['a button without a custom id', { ...base, type: 3, member, data: { component_type: 2 } }],
     ['a custom id that is a number', { ...base, type: 3, member, data: { custom_id: 7 } }],
@@ -354,7 +384,10 @@ describe('the interactions endpoint', () => {
       modal(alice, 'lic:redeem-modal', { license_key: 'ABCD-EFGH' }),
       select(alice, 'lic:reset-select', ['1']),
       slash(admin, 'plans'),
-      slash(admin, 'generate', [{ name: 'plan', value: String(plan.id) }, { name: 'count', value: 1 }]),
+      slash(admin, 'generate', [
+        { name: 'plan', value: String(plan.id) },
+        { name: 'count', value: 1 },
+      ]),
     ]) {
       expect(await ephemeralText(inGuild(payload, UNLINKED))).toContain('not linked');
     }

@@ -25,7 +25,12 @@ const send = (payload: unknown) => postInteraction(h.app, keys, payload);
 
 describe('a seller in Discord', () => {
   it('generates 5 keys as an ephemeral code block', async () => {
-    const res = await send(slash(admin, 'generate', [{ name: 'plan', value: String(plan.id) }, { name: 'count', value: 5 }]));
+    const res = await send(
+      slash(admin, 'generate', [
+        { name: 'plan', value: String(plan.id) },
+        { name: 'count', value: 5 },
+      ]),
+    );
     expect(res.statusCode).toBe(200);
     const body = res.json();
     expect(body.type).toBe(4);
@@ -37,7 +42,10 @@ describe('a seller in Discord', () => {
 
   it('generates 500 keys: defers, then edits the reply with a keys.txt', async () => {
     stub.clear();
-    const payload = slash(admin, 'generate', [{ name: 'plan', value: String(plan.id) }, { name: 'count', value: 500 }]);
+    const payload = slash(admin, 'generate', [
+      { name: 'plan', value: String(plan.id) },
+      { name: 'count', value: 500 },
+    ]);
     const res = await send(payload);
     expect(res.json()).toEqual({ type: 5, data: { flags: 64 } });
     await h.bot!.idle();
@@ -48,7 +56,10 @@ describe('a seller in Discord', () => {
 
   it('generates 1500 keys through the bulk job with progress edits', async () => {
     stub.clear();
-    const payload = slash(admin, 'generate', [{ name: 'plan', value: String(plan.id) }, { name: 'count', value: 1500 }]);
+    const payload = slash(admin, 'generate', [
+      { name: 'plan', value: String(plan.id) },
+      { name: 'count', value: 1500 },
+    ]);
     expect((await send(payload)).json().type).toBe(5);
     await h.bot!.idle();
     const edits = stub.find('PATCH', /messages\/@original$/);
@@ -61,7 +72,12 @@ describe('a seller in Discord', () => {
   });
 
   it('refuses seller commands to other members, ephemerally', async () => {
-    const res = await send(slash(buyer, 'generate', [{ name: 'plan', value: String(plan.id) }, { name: 'count', value: 1 }]));
+    const res = await send(
+      slash(buyer, 'generate', [
+        { name: 'plan', value: String(plan.id) },
+        { name: 'count', value: 1 },
+      ]),
+    );
     expect(res.json().data).toMatchObject({ flags: 64 });
     expect(res.json().data.content).toMatch(/Only sellers/);
   });

@@ -38,11 +38,7 @@ describe('a .env file in the working directory', () => {
       ].join('\n') + '\n',
     );
     // Nothing of the file's in the environment but PORT (which startKeycordProcess sets).
-    keycord = await startKeycordProcess(
-      { DATABASE_URL: undefined, KEYCORD_SECRET: undefined, QUEUE_PREFIX: undefined, LOG_LEVEL: undefined, REDIS_URL, NODE_ENV: 'production' },
-      [],
-      { cwd: workDir },
-    );
+    keycord = await startKeycordProcess({ DATABASE_URL: undefined, KEYCORD_SECRET: undefined, QUEUE_PREFIX: undefined, LOG_LEVEL: undefined, REDIS_URL, NODE_ENV: 'production' }, [], { cwd: workDir });
     const output = keycord.output();
     expect(output).toContain(`read settings from ${join(workDir, '.env')}`);
     // The database, the secret and the queue prefix came from the file…

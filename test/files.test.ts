@@ -72,10 +72,12 @@ async function licensedApp(h: Harness, s: Seller) {
 }
 
 async function userToken(h: Harness, app: AppView, licenseId: number) {
-  const [row] = await h.deps.db.query<{ id: number }>(
-    'insert into app_users (application_id, username, password_hash, license_id) values ($1, $2, $3, $4) returning id',
-    [app.id, `user${Date.now() % 100000}`, await hashPassword('not used here'), licenseId],
-  );
+  const [row] = await h.deps.db.query<{ id: number }>('insert into app_users (application_id, username, password_hash, license_id) values ($1, $2, $3, $4) returning id', [
+    app.id,
+    `user${Date.now() % 100000}`,
+    await hashPassword('not used here'),
+    licenseId,
+  ]);
   return signUserToken(userTokenKey(h.deps.box, app.app_id), { sub: String(row!.id), app: app.app_id, lic: licenseId }, Date.now());
 }
 

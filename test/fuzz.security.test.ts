@@ -2,21 +2,7 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDiscordStub, type DiscordStub } from './support/discord-stub.js';
 import { autocomplete, button, discordKeyPair, linkServer, MANAGE_GUILD, modal, select, signedInteraction, slash, type KeyPair, type Member } from './support/discord-interactions.js';
-import {
-  edgesOf,
-  ODD_HEADERS,
-  ODD_IDS,
-  ODD_QUERIES,
-  ODD_RAW_BODIES,
-  ODD_VALUES,
-  pick,
-  plausible,
-  sample,
-  seededRandom,
-  withField,
-  type JsonSchema,
-  type Random,
-} from './support/fuzz.js';
+import { edgesOf, ODD_HEADERS, ODD_IDS, ODD_QUERIES, ODD_RAW_BODIES, ODD_VALUES, pick, plausible, sample, seededRandom, withField, type JsonSchema, type Random } from './support/fuzz.js';
 import { startHarness, type Harness, type Seller } from './support/harness.js';
 import { multipart } from './support/multipart.js';
 
@@ -201,12 +187,22 @@ function hiddenAttempts(random: Random): Attempt[] {
 function uploadAttempts(random: Random): Attempt[] {
   const url = `/api/applications/${pathIds.applications}/files`;
   const auth = { authorization: `Bearer ${seller.token}` };
-  const body = multipart([{ name: 'name', value: 'fuzz.txt' }, { name: 'file', filename: 'fuzz.bin', data: Buffer.from('f'.repeat(64)) }]);
-  const cuts = sample(random, Array.from({ length: body.payload.length - 1 }, (_, i) => i + 1), 12);
+  const body = multipart([
+    { name: 'name', value: 'fuzz.txt' },
+    { name: 'file', filename: 'fuzz.bin', data: Buffer.from('f'.repeat(64)) },
+  ]);
+  const cuts = sample(
+    random,
+    Array.from({ length: body.payload.length - 1 }, (_, i) => i + 1),
+    12,
+  );
   const out = cuts.map((end) => ({ label: `POST ${url} cut at ${end}`, request: { method: 'POST' as const, url, payload: body.payload.subarray(0, end), headers: { ...auth, ...body.headers } } }));
   const wrongBoundary = { ...body.headers, 'content-type': 'multipart/form-data; boundary=not-the-one' };
   out.push({ label: `POST ${url} wrong boundary`, request: { method: 'POST', url, payload: body.payload, headers: { ...auth, ...wrongBoundary } } });
-  const twoFiles = multipart([{ name: 'a', filename: 'a.bin', data: Buffer.from('a') }, { name: 'b', filename: 'b.bin', data: Buffer.from('b') }]);
+  const twoFiles = multipart([
+    { name: 'a', filename: 'a.bin', data: Buffer.from('a') },
+    { name: 'b', filename: 'b.bin', data: Buffer.from('b') },
+  ]);
   out.push({ label: `POST ${url} two files`, request: { method: 'POST', url, payload: twoFiles.payload, headers: { ...auth, ...twoFiles.headers } } });
   return out;
 }
@@ -218,7 +214,10 @@ function interactionAttempts(random: Random): Attempt[] {
   const interactions: Record<string, unknown>[] = [
     { type: 1 },
     slash(admin, 'license', [{ name: 'key', value: 'NOPE' }], 'info'),
-    slash(admin, 'generate', [{ name: 'plan', value: 'x' }, { name: 'count', value: 1 }]),
+    slash(admin, 'generate', [
+      { name: 'plan', value: 'x' },
+      { name: 'count', value: 1 },
+    ]),
     slash(customer, 'redeem'),
     autocomplete(admin, 'generate', 'plan', 'x'),
     button(customer, 'lic:reset'),
@@ -228,7 +227,8 @@ function interactionAttempts(random: Random): Attempt[] {
     modal(admin, 'setup:-:-', { app_id: String(known.app_id), api_key: 'kc_live_nope' }),
   ];
   const out: Attempt[] = [];
-  const signed = (label: string, payload: unknown, raw?: string) => out.push({ label: `POST /discord/interactions ${label}`, request: signedInteraction(keys, payload, raw === undefined ? {} : { rawBody: raw }) });
+  const signed = (label: string, payload: unknown, raw?: string) =>
+    out.push({ label: `POST /discord/interactions ${label}`, request: signedInteraction(keys, payload, raw === undefined ? {} : { rawBody: raw }) });
   for (const interaction of interactions) {
     const name = `${interaction.type}:${JSON.stringify(interaction.data ?? {}).slice(0, 30)}`;
     signed(`${name} as sent`, interaction);
@@ -254,8 +254,7 @@ function interactionAttempts(random: Random): Attempt[] {
 }
 
 /** Bull Board's API answers its own UI in its own shape (`{error: {key}}`), which that UI translates. */
-const isBullBoardAnswer = (url: string, body: Record<string, unknown>) =>
-  url.startsWith('/admin/queues/api/') && typeof (body.error as { key?: unknown } | undefined)?.key === 'string';
+const isBullBoardAnswer = (url: string, body: Record<string, unknown>) => url.startsWith('/admin/queues/api/') && typeof (body.error as { key?: unknown } | undefined)?.key === 'string';
 
 /**
  * The bot answers every interaction with 200, even when a handler fails: its 500 is the reply
@@ -280,7 +279,9 @@ function fault(url: string, res: LightMyRequestResponse): string | null {
 describe('a hostile client sending malformed requests to every route', () => {
   // ~3,000 requests: ~10 s alone, several times that on a loaded 2-core machine.
   it('never gets a 5xx, and every JSON refusal has the API error shape', { timeout: 180_000 }, async () => {
-    const doc = (await h.app.inject({ method: 'GET', url: '/openapi.json' })).json() as { paths: Record<string, Record<string, { parameters?: Operation['parameters']; requestBody?: { content: Record<string, { schema: JsonSchema }> } }>> };
+    const doc = (await h.app.inject({ method: 'GET', url: '/openapi.json' })).json() as {
+      paths: Record<string, Record<string, { parameters?: Operation['parameters']; requestBody?: { content: Record<string, { schema: JsonSchema }> } }>>;
+    };
     const operations: Operation[] = Object.entries(doc.paths).flatMap(([path, methods]) =>
       Object.entries(methods).map(([method, op]) => ({
         method: method.toUpperCase(),

@@ -5,10 +5,14 @@ import { JOB_PROVIDERS_AND_PGLITE, startHarnessWith } from './support/job-provid
 import { waitFor } from './support/wait.js';
 
 async function finished(s: Seller, jobId: number) {
-  return waitFor(async () => {
-    const job = (await s.call('GET', `/api/jobs/${jobId}`)).json();
-    return job.status === 'completed' || job.status === 'failed' ? job : undefined;
-  }, 30_000, `job ${jobId}`);
+  return waitFor(
+    async () => {
+      const job = (await s.call('GET', `/api/jobs/${jobId}`)).json();
+      return job.status === 'completed' || job.status === 'failed' ? job : undefined;
+    },
+    30_000,
+    `job ${jobId}`,
+  );
 }
 
 describe.each(JOB_PROVIDERS_AND_PGLITE)('bulk generation with the $name job provider', (provider) => {
@@ -54,11 +58,15 @@ describe.each(JOB_PROVIDERS_AND_PGLITE)('bulk generation with the $name job prov
     const { plan } = await s.setup();
     const { job } = (await s.call('POST', '/api/licenses/generate', { plan_id: plan.id, count: 5500 })).json();
     const seen = new Set<number>();
-    await waitFor(async () => {
-      const j = (await s.call('GET', `/api/jobs/${job.id}`)).json();
-      seen.add(j.generated);
-      return j.status === 'completed' || j.status === 'failed' ? j : undefined;
-    }, 30_000, `job ${job.id}`);
+    await waitFor(
+      async () => {
+        const j = (await s.call('GET', `/api/jobs/${job.id}`)).json();
+        seen.add(j.generated);
+        return j.status === 'completed' || j.status === 'failed' ? j : undefined;
+      },
+      30_000,
+      `job ${job.id}`,
+    );
     // GENERATE_BATCH_SIZE 1000
     expect([...seen].some((g) => g > 0 && g < 5500 && g % 1000 === 0)).toBe(true);
   });

@@ -14,8 +14,7 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-const licensesOf = async (applicationId: number) =>
-  (await h.deps.db.query<{ n: number }>('select count(*)::int as n from licenses where application_id = $1', [applicationId]))[0]!.n;
+const licensesOf = async (applicationId: number) => (await h.deps.db.query<{ n: number }>('select count(*)::int as n from licenses where application_id = $1', [applicationId]))[0]!.n;
 
 describe('MAX_LICENSES_PER_APPLICATION and bulk jobs', () => {
   it('reserves a job’s whole count when it is accepted: of two 3,000-key jobs sent together under a 5,000 limit, the second is refused', async () => {

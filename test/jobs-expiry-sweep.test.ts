@@ -39,8 +39,7 @@ describe.each(JOB_PROVIDERS)('the expiry sweep with the $name job provider', (pr
   });
   afterAll(() => h?.close());
 
-  const events = (type: string) =>
-    h.deps.db.query<{ license_id: number }>(`select (payload->'license'->>'id')::int as license_id from outbox where type = $1 order by id`, [type]);
+  const events = (type: string) => h.deps.db.query<{ license_id: number }>(`select (payload->'license'->>'id')::int as license_id from outbox where type = $1 order by id`, [type]);
 
   it('notices 3 days and 1 day before and marks expired, each exactly once', async () => {
     clock.set(new Date('2026-03-01T00:00:00Z'));
@@ -70,7 +69,10 @@ describe.each(JOB_PROVIDERS)('the expiry sweep with the $name job provider', (pr
     expect(soon).toHaveLength(2);
     expect(expired).toHaveLength(1);
     expect((await s.call('GET', `/api/licenses/${lic!.id}`)).json().status).toBe('expired');
-    const [payload] = await h.deps.db.query<{ payload: { days: number } }>(`select payload from outbox where type = 'license.expiring_soon' and (payload->'license'->>'id')::int = $1 order by id desc limit 1`, [lic!.id]);
+    const [payload] = await h.deps.db.query<{ payload: { days: number } }>(
+      `select payload from outbox where type = 'license.expiring_soon' and (payload->'license'->>'id')::int = $1 order by id desc limit 1`,
+      [lic!.id],
+    );
     expect(payload!.payload.days).toBe(1);
   });
 
@@ -199,10 +201,14 @@ describe.each(JOB_PROVIDERS_AND_PGLITE)('the expiry sweep on its interval with t
     expect((await validate(app, lic.license_key)).json().code).toBe('VALID');
 
     clock.advance(11 * DAY);
-    const dms = await waitFor(() => {
-      const found = stub.find('POST', new RegExp(`^/channels/dm${alice.id}/messages$`));
-      return found.length > 0 && found;
-    }, 15_000, "Alice's expiry DM");
+    const dms = await waitFor(
+      () => {
+        const found = stub.find('POST', new RegExp(`^/channels/dm${alice.id}/messages$`));
+        return found.length > 0 && found;
+      },
+      15_000,
+      "Alice's expiry DM",
+    );
     expect(dms.map((c) => c.json.content)).toEqual([`Your **My App** license \`${maskKey(lic.license_key)}\` has expired.`]);
   });
 });

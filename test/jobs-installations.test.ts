@@ -38,10 +38,14 @@ async function firstBulkJob(h: Harness, count: number) {
 }
 
 async function completed(h: Harness, s: Seller, jobId: number, count: number) {
-  const job = await waitFor(async () => {
-    const j = (await s.call('GET', `/api/jobs/${jobId}`)).json();
-    return j.status === 'completed' || j.status === 'failed' ? j : undefined;
-  }, 30_000, `job ${jobId} of ${h.databaseUrl}`);
+  const job = await waitFor(
+    async () => {
+      const j = (await s.call('GET', `/api/jobs/${jobId}`)).json();
+      return j.status === 'completed' || j.status === 'failed' ? j : undefined;
+    },
+    30_000,
+    `job ${jobId} of ${h.databaseUrl}`,
+  );
   expect(job).toMatchObject({ status: 'completed', generated: count });
   const [row] = await h.deps.db.query<{ n: number }>('select count(*)::int as n from licenses where job_id = $1', [jobId]);
   expect(row!.n).toBe(count);
@@ -79,10 +83,14 @@ describe('installations sharing one Redis', () => {
   it('a worker refuses, without retry, a job that names another installation', async () => {
     const h = await installation({ QUEUE_PREFIX: `kct_foreign_${randomBytes(4).toString('hex')}` }, 'workers');
     const foreign = await h.jobs!.queues.generate.add('generate_licenses', { job_id: 1, installation: 'another-installation' }, { jobId: 'gen-another-1', attempts: 5 });
-    const state = await waitFor(async () => {
-      const s = await foreign.getState();
-      return s === 'failed' || s === 'completed' ? s : undefined;
-    }, 15_000, 'the foreign job to be refused');
+    const state = await waitFor(
+      async () => {
+        const s = await foreign.getState();
+        return s === 'failed' || s === 'completed' ? s : undefined;
+      },
+      15_000,
+      'the foreign job to be refused',
+    );
     expect(state).toBe('failed');
     const refused = await h.jobs!.queues.generate.getJob('gen-another-1');
     expect(refused!.failedReason).toMatch(new RegExp(`^${FOREIGN_JOB}`));

@@ -64,19 +64,27 @@ describe('the local provider killed with kill -9 on the embedded database', () =
       expect(rx.received).toHaveLength(1);
 
       keycord = await start();
-      const done = await waitFor(async () => {
-        const j = await jobNow();
-        return j.status === 'completed' || j.status === 'failed' ? j : undefined;
-      }, 180_000, 'the job to finish after the restart');
+      const done = await waitFor(
+        async () => {
+          const j = await jobNow();
+          return j.status === 'completed' || j.status === 'failed' ? j : undefined;
+        },
+        180_000,
+        'the job to finish after the restart',
+      );
       expect(done).toMatchObject({ status: 'completed', count: COUNT, generated: COUNT });
       const keys = (await fetch(`${keycord.base}/api/jobs/${job.id}/licenses?format=txt`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.text())).trim().split('\n');
       expect(keys).toHaveLength(COUNT);
       expect(new Set(keys).size).toBe(COUNT);
 
-      const [delivery] = await waitFor(async () => {
-        const list = await deliveries();
-        return list[0]?.status === 'delivered' ? list : undefined;
-      }, 60_000, 'the delivery to succeed after the restart');
+      const [delivery] = await waitFor(
+        async () => {
+          const list = await deliveries();
+          return list[0]?.status === 'delivered' ? list : undefined;
+        },
+        60_000,
+        'the delivery to succeed after the restart',
+      );
       expect(delivery).toMatchObject({ status: 'delivered', attempts: 3 });
       expect(rx.received.map((r) => r.headers['x-keycord-delivery'])).toEqual([delivery!.id, delivery!.id, delivery!.id].map(String));
     } finally {

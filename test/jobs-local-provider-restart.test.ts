@@ -51,10 +51,14 @@ describe('the local job provider across restarts', () => {
       expect(between?.status).toBe('pending');
 
       await startProvider();
-      const delivered = await waitFor(async () => {
-        const d = await deliveryRow(hook.id);
-        return d?.status === 'delivered' ? d : undefined;
-      }, 15_000, 'the delivery to succeed after the restart');
+      const delivered = await waitFor(
+        async () => {
+          const d = await deliveryRow(hook.id);
+          return d?.status === 'delivered' ? d : undefined;
+        },
+        15_000,
+        'the delivery to succeed after the restart',
+      );
       expect(delivered.attempts).toBe(3);
       expect(rx.received.map((r) => r.headers['x-keycord-delivery'])).toEqual([delivered.id, delivered.id, delivered.id].map(String));
       const [deliveries] = await h.deps.db.query<{ n: number }>('select count(*)::int as n from webhook_deliveries where webhook_id = $1', [hook.id]);
@@ -72,10 +76,7 @@ describe('the local job provider across restarts', () => {
       const first = await startProvider({ webhookRetryBaseMs: retryBaseMs });
       await waitFor(async () => ((await deliveryRow(hook.id))?.attempts ?? 0) >= 1 || undefined, 15_000, 'a first, failed attempt');
       await first.close();
-      const [last] = await h.deps.db.query<{ at: Date }>(
-        'select max(a.created_at) as at from webhook_attempts a join webhook_deliveries d on d.id = a.delivery_id where d.webhook_id = $1',
-        [hook.id],
-      );
+      const [last] = await h.deps.db.query<{ at: Date }>('select max(a.created_at) as at from webhook_attempts a join webhook_deliveries d on d.id = a.delivery_id where d.webhook_id = $1', [hook.id]);
       const lastAttemptAt = new Date(last!.at).getTime();
 
       // What a restarted provider rebuilds from the database.
@@ -99,16 +100,17 @@ describe('the local job provider across restarts', () => {
     try {
       const { hook } = await bannedLicenseWithHook(rx.url);
       const first = await startProvider({ webhookRetryBaseMs: 600_000 });
-      const delivery = await waitFor(async () => {
-        const d = await deliveryRow(hook.id);
-        return (d?.attempts ?? 0) >= 1 ? d : undefined;
-      }, 15_000, 'a first, failed attempt');
+      const delivery = await waitFor(
+        async () => {
+          const d = await deliveryRow(hook.id);
+          return (d?.attempts ?? 0) >= 1 ? d : undefined;
+        },
+        15_000,
+        'a first, failed attempt',
+      );
       await first.close();
       // The other attempts of the schedule, as a process that died right after the last would leave them.
-      await h.deps.db.query(
-        `insert into webhook_attempts (delivery_id, status_code, duration_ms) select $1::bigint, 500, 1 from generate_series(2, $2::int)`,
-        [delivery.id, WEBHOOK_ATTEMPTS],
-      );
+      await h.deps.db.query(`insert into webhook_attempts (delivery_id, status_code, duration_ms) select $1::bigint, 500, 1 from generate_series(2, $2::int)`, [delivery.id, WEBHOOK_ATTEMPTS]);
       await h.deps.db.query('update webhook_deliveries set attempts = $2 where id = $1', [delivery.id, WEBHOOK_ATTEMPTS]);
 
       const schedule = new DeliverySchedule(h.deps, { retryBaseMs: 10, concurrency: 10 });

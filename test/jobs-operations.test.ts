@@ -34,7 +34,12 @@ describe('the queue dashboard at /admin/queues', () => {
     expect(cookie).toMatch(/^keycord_admin=/);
     const api = await h.app.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: { cookie } });
     expect(api.statusCode).toBe(200);
-    expect(api.json().queues.map((q: { name: string }) => q.name).sort()).toEqual(['events', 'generate', 'maintenance', 'webhooks']);
+    expect(
+      api
+        .json()
+        .queues.map((q: { name: string }) => q.name)
+        .sort(),
+    ).toEqual(['events', 'generate', 'maintenance', 'webhooks']);
   });
 });
 
@@ -114,12 +119,13 @@ describe('webhook retries', () => {
       const [lic] = await s.generate(plan.id);
       await s.call('POST', `/api/licenses/${lic!.id}/ban`, {});
       const [event] = await h.deps.db.query<{ id: number }>(`select id from outbox where type = 'license.banned' order by id desc limit 1`);
-      const [delivery] = await h.deps.db.query<{ id: number }>(
-        `insert into webhook_deliveries (webhook_id, event_id, event_type, body) values ($1, $2, 'license.banned', '{}') returning id`,
-        [hook.id, event!.id],
-      );
+      const [delivery] = await h.deps.db.query<{ id: number }>(`insert into webhook_deliveries (webhook_id, event_id, event_type, body) values ($1, $2, 'license.banned', '{}') returning id`, [
+        hook.id,
+        event!.id,
+      ]);
       const ctx = { deps: h.deps } as HandlerContext;
-      const job = (attemptsMade: number) => ({ data: { delivery_id: Number(delivery!.id), installation: h.jobs!.installationId }, attemptsMade, opts: { attempts: WEBHOOK_ATTEMPTS } }) as unknown as Job;
+      const job = (attemptsMade: number) =>
+        ({ data: { delivery_id: Number(delivery!.id), installation: h.jobs!.installationId }, attemptsMade, opts: { attempts: WEBHOOK_ATTEMPTS } }) as unknown as Job;
       await expect(deliverWebhookJob.process(ctx, job(0))).rejects.toThrow(/will retry/);
       expect((await s.call('GET', `/api/webhooks/${hook.id}/deliveries`)).json()[0].status).toBe('pending');
       await expect(deliverWebhookJob.process(ctx, job(WEBHOOK_ATTEMPTS - 1))).rejects.toThrow(/giving up/);
@@ -164,15 +170,16 @@ describe.each(JOB_PROVIDERS)('graceful shutdown of the $name job provider', (pro
 
     // Handed back, not abandoned: BullMQ would otherwise wait JOB_LOCK_MS (30 s) before the next worker may take it.
     await jobSide();
-    const done = await waitFor(async () => {
-      const j = (await s.call('GET', `/api/jobs/${job.id}`)).json();
-      return j.status === 'completed' || j.status === 'failed' ? j : undefined;
-    }, 20_000, 'the next start to finish the job');
-    expect(done).toMatchObject({ status: 'completed', generated: 10_000 });
-    const [row] = await h.deps.db.query<{ n: number; distinct_keys: number }>(
-      'select count(*)::int as n, count(distinct license_key)::int as distinct_keys from licenses where job_id = $1',
-      [job.id],
+    const done = await waitFor(
+      async () => {
+        const j = (await s.call('GET', `/api/jobs/${job.id}`)).json();
+        return j.status === 'completed' || j.status === 'failed' ? j : undefined;
+      },
+      20_000,
+      'the next start to finish the job',
     );
+    expect(done).toMatchObject({ status: 'completed', generated: 10_000 });
+    const [row] = await h.deps.db.query<{ n: number; distinct_keys: number }>('select count(*)::int as n, count(distinct license_key)::int as distinct_keys from licenses where job_id = $1', [job.id]);
     expect(row).toEqual({ n: 10_000, distinct_keys: 10_000 });
   });
 });

@@ -9,17 +9,18 @@ import { waitFor } from './support/wait.js';
 const deliveryIdOf = (r: Received) => String(r.headers['x-keycord-delivery']);
 
 async function jobWhen(s: Seller, jobId: number, ready: (job: { status: string; generated: number }) => boolean, what: string) {
-  return waitFor(async () => {
-    const job = (await s.call('GET', `/api/jobs/${jobId}`)).json();
-    return ready(job) ? job : undefined;
-  }, 60_000, what);
+  return waitFor(
+    async () => {
+      const job = (await s.call('GET', `/api/jobs/${jobId}`)).json();
+      return ready(job) ? job : undefined;
+    },
+    60_000,
+    what,
+  );
 }
 
 async function jobKeys(h: Harness, jobId: number) {
-  const [row] = await h.deps.db.query<{ n: number; distinct_keys: number }>(
-    'select count(*)::int as n, count(distinct license_key)::int as distinct_keys from licenses where job_id = $1',
-    [jobId],
-  );
+  const [row] = await h.deps.db.query<{ n: number; distinct_keys: number }>('select count(*)::int as n, count(distinct license_key)::int as distinct_keys from licenses where job_id = $1', [jobId]);
   return row;
 }
 
@@ -89,25 +90,38 @@ describe('Redis loses its data while work is unfinished', () => {
       expect(await jobWhen(s, queued.id, (j) => j.status !== 'queued' && j.status !== 'running', 'the queued job to finish')).toMatchObject({ status: 'completed', generated: 3000 });
       expect(await jobKeys(h, queued.id)).toEqual({ n: 3000, distinct_keys: 3000 });
 
-      const deliveries = await waitFor(async () => {
-        const rows = await h.deps.db.query<{ id: string; event_id: string; status: string; attempts: number }>(
-          `select d.id::text, d.event_id::text, d.status, d.attempts from webhook_deliveries d join webhooks w on w.id = d.webhook_id
+      const deliveries = await waitFor(
+        async () => {
+          const rows = await h.deps.db.query<{ id: string; event_id: string; status: string; attempts: number }>(
+            `select d.id::text, d.event_id::text, d.status, d.attempts from webhook_deliveries d join webhooks w on w.id = d.webhook_id
            where w.url = $1 order by d.id`,
-          [rx.url],
-        );
-        return rows.length === 5 && rows.every((d) => d.status === 'delivered') ? rows : undefined;
-      }, 30_000, 'all five deliveries');
+            [rx.url],
+          );
+          return rows.length === 5 && rows.every((d) => d.status === 'delivered') ? rows : undefined;
+        },
+        30_000,
+        'all five deliveries',
+      );
       expect(deliveries.map((d) => d.event_id)).toContain(lost!.id);
       // Each delivery: its failed attempts (the first three), then exactly one success, all under its own id.
       expect(deliveries.map((d) => d.attempts)).toEqual([2, 2, 2, 1, 1]);
       const successes = rx.received.slice(3).map(deliveryIdOf);
       expect(successes.sort()).toEqual(deliveries.map((d) => d.id).sort());
-      expect(rx.received.slice(0, 3).map(deliveryIdOf).sort()).toEqual(deliveries.slice(0, 3).map((d) => d.id).sort());
+      expect(rx.received.slice(0, 3).map(deliveryIdOf).sort()).toEqual(
+        deliveries
+          .slice(0, 3)
+          .map((d) => d.id)
+          .sort(),
+      );
       // An event is marked dispatched when its job ends, which may be just after its deliveries land.
-      await waitFor(async () => {
-        const [undispatched] = await h.deps.db.query<{ n: number }>(`select count(*)::int as n from outbox where kind = 'event' and dispatched_at is null`);
-        return undispatched!.n === 0 ? true : undefined;
-      }, 15_000, 'every event marked dispatched');
+      await waitFor(
+        async () => {
+          const [undispatched] = await h.deps.db.query<{ n: number }>(`select count(*)::int as n from outbox where kind = 'event' and dispatched_at is null`);
+          return undispatched!.n === 0 ? true : undefined;
+        },
+        15_000,
+        'every event marked dispatched',
+      );
     } finally {
       await rx.close();
     }
@@ -133,20 +147,28 @@ describe('Redis restarts empty under running workers', () => {
     try {
       const { ban } = await bannableLicenses(h, rx.url, 1);
       await ban(0);
-      const [pending] = await waitFor(async () => {
-        const rows = await pendingDeliveryAttempts(h);
-        return rows.length === 1 && rows[0]!.attempts === 1 ? rows : undefined;
-      }, 15_000, 'the failed first attempt');
+      const [pending] = await waitFor(
+        async () => {
+          const rows = await pendingDeliveryAttempts(h);
+          return rows.length === 1 && rows[0]!.attempts === 1 ? rows : undefined;
+        },
+        15_000,
+        'the failed first attempt',
+      );
 
       // This Redis keeps nothing on disk: it comes back empty, the retry it held gone with it.
       await redis.stop();
       await redis.start();
 
       // The attempt is recorded after the receiver has answered: wait for the row, not the request.
-      const row = await waitFor(async () => {
-        const [d] = await h.deps.db.query<{ status: string; attempts: number }>('select status, attempts from webhook_deliveries where id = $1', [pending!.id]);
-        return d?.status === 'pending' ? undefined : d;
-      }, 30_000, 'the retry after Redis came back');
+      const row = await waitFor(
+        async () => {
+          const [d] = await h.deps.db.query<{ status: string; attempts: number }>('select status, attempts from webhook_deliveries where id = $1', [pending!.id]);
+          return d?.status === 'pending' ? undefined : d;
+        },
+        30_000,
+        'the retry after Redis came back',
+      );
       expect(row).toEqual({ status: 'delivered', attempts: 2 });
       expect(rx.received.map(deliveryIdOf)).toEqual([pending!.id, pending!.id]);
     } finally {

@@ -53,10 +53,14 @@ describe('Redis goes away', () => {
       await redis.start();
       await waitFor(() => rx.received.length >= 2 || undefined, 30_000, 'events after Redis came back');
       expect(rx.received.map((r) => r.headers['x-keycord-event']).sort()).toEqual(['license.activated', 'license.banned']);
-      const job = await waitFor(async () => {
-        const j = (await s.call('GET', `/api/jobs/${big.json().job.id}`)).json();
-        return j.status === 'completed' ? j : undefined;
-      }, 30_000, 'the bulk job accepted during the outage');
+      const job = await waitFor(
+        async () => {
+          const j = (await s.call('GET', `/api/jobs/${big.json().job.id}`)).json();
+          return j.status === 'completed' ? j : undefined;
+        },
+        30_000,
+        'the bulk job accepted during the outage',
+      );
       expect(job.generated).toBe(1500);
       expect((await h.app.inject({ method: 'GET', url: '/api/health' })).json().status).toBe('ok');
     } finally {

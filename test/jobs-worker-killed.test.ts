@@ -46,10 +46,14 @@ describe('a worker killed in the middle of a bulk generation job', () => {
     const first = await startWorker();
     const { job } = (await s.call('POST', '/api/licenses/generate', { plan_id: plan.id, count: 20_000 })).json();
 
-    const partial = await waitFor(async () => {
-      const j = (await s.call('GET', `/api/jobs/${job.id}`)).json();
-      return j.generated >= 2000 ? j : undefined;
-    }, 30_000, 'the first worker to make progress');
+    const partial = await waitFor(
+      async () => {
+        const j = (await s.call('GET', `/api/jobs/${job.id}`)).json();
+        return j.generated >= 2000 ? j : undefined;
+      },
+      30_000,
+      'the first worker to make progress',
+    );
     first.kill('SIGKILL');
     await new Promise((r) => first.once('exit', r));
     expect(partial.status).toBe('running');
@@ -60,16 +64,17 @@ describe('a worker killed in the middle of a bulk generation job', () => {
     expect((await s.call('GET', `/api/jobs/${job.id}`)).json().generated).toBe(stalled.generated);
 
     await startWorker();
-    const done = await waitFor(async () => {
-      const j = (await s.call('GET', `/api/jobs/${job.id}`)).json();
-      return j.status === 'completed' ? j : undefined;
-    }, 60_000, 'the second worker to finish the job');
+    const done = await waitFor(
+      async () => {
+        const j = (await s.call('GET', `/api/jobs/${job.id}`)).json();
+        return j.status === 'completed' ? j : undefined;
+      },
+      60_000,
+      'the second worker to finish the job',
+    );
     expect(done.generated).toBe(20_000);
 
-    const [row] = await h.deps.db.query<{ n: number; distinct_keys: number }>(
-      'select count(*)::int as n, count(distinct license_key)::int as distinct_keys from licenses where job_id = $1',
-      [job.id],
-    );
+    const [row] = await h.deps.db.query<{ n: number; distinct_keys: number }>('select count(*)::int as n, count(distinct license_key)::int as distinct_keys from licenses where job_id = $1', [job.id]);
     expect(row).toEqual({ n: 20_000, distinct_keys: 20_000 });
   }, 90_000);
 });

@@ -96,9 +96,7 @@ describe('validating a license', () => {
       const s = await h.seller();
       const { app, plan } = await s.setup({ settings: { max_hwids: maxHwids } });
       const [lic] = await s.generate(plan.id);
-      const results = await Promise.all(
-        Array.from({ length: 20 }, (_, i) => validate({ app_id: app.app_id, license_key: lic!.license_key, hwid: `HW-${i}` })),
-      );
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => validate({ app_id: app.app_id, license_key: lic!.license_key, hwid: `HW-${i}` })));
       expect(results.every((r) => r.statusCode === 200)).toBe(true);
       const codes = results.map((r) => r.json().code);
       expect(codes.filter((c) => c === 'VALID')).toHaveLength(maxHwids);

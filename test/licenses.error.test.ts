@@ -42,7 +42,10 @@ describe('generating with a bad format', () => {
     for (const [extra, field] of cases) {
       const err = expectError(await s.call('POST', '/api/licenses/generate', { plan_id: plan.id, count: 1, ...extra }), 400, 'VALIDATION_ERROR');
       // The schema reports `body.<field>`, the core's own checks `<field>`: either names the field.
-      expect(err.details?.map((d) => d.path.replace(/^body\./, '')), JSON.stringify(extra)).toEqual([field]);
+      expect(
+        err.details?.map((d) => d.path.replace(/^body\./, '')),
+        JSON.stringify(extra),
+      ).toEqual([field]);
     }
     expect(await licenseCount(s, app.id)).toBe(0);
   });

@@ -11,8 +11,7 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-const validate = (appId: string, licenseKey: string, hwid?: string) =>
-  client(h, '/api/licenses/validate', { app_id: appId, license_key: licenseKey, ...(hwid ? { hwid } : {}) });
+const validate = (appId: string, licenseKey: string, hwid?: string) => client(h, '/api/licenses/validate', { app_id: appId, license_key: licenseKey, ...(hwid ? { hwid } : {}) });
 const get = async (s: Seller, id: number) => (await s.call('GET', `/api/licenses/${id}`)).json();
 const at = (ms: number) => new Date(ms).toISOString();
 

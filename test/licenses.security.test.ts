@@ -8,8 +8,7 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-const licenseRow = async (id: number) =>
-  (await h.deps.db.query<{ whole: string }>('select row_to_json(l)::text as whole from licenses l where id = $1', [id]))[0]?.whole;
+const licenseRow = async (id: number) => (await h.deps.db.query<{ whole: string }>('select row_to_json(l)::text as whole from licenses l where id = $1', [id]))[0]?.whole;
 const auditCount = async () => Number((await h.deps.db.query<{ n: string }>('select count(*) as n from audit_logs'))[0]!.n);
 
 describe("another seller's license", () => {
@@ -73,10 +72,18 @@ describe('search input', () => {
     const { app, plan } = await s.setup();
     await s.generate(plan.id, 3);
     const [withPercent] = await s.generate(plan.id, 1, { notes: '100% off' });
-    for (const [search, expected] of [['%', [withPercent!.id]], ['_', []], ['\\', []], ["' or 1=1 --", []]] as const) {
+    for (const [search, expected] of [
+      ['%', [withPercent!.id]],
+      ['_', []],
+      ['\\', []],
+      ["' or 1=1 --", []],
+    ] as const) {
       const res = await s.call('GET', `/api/applications/${app.id}/licenses?search=${encodeURIComponent(search)}`);
       expect(res.statusCode, search).toBe(200);
-      expect(res.json().map((l: { id: number }) => l.id), search).toEqual(expected);
+      expect(
+        res.json().map((l: { id: number }) => l.id),
+        search,
+      ).toEqual(expected);
     }
   });
 });

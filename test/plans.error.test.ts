@@ -28,7 +28,10 @@ describe('creating a plan with bad input', () => {
     ];
     for (const [body, path] of cases) {
       const err = expectError(await s.call('POST', '/api/plans/', body), 400, 'VALIDATION_ERROR');
-      expect(err.details?.map((d) => d.path), JSON.stringify(body)).toEqual([path]);
+      expect(
+        err.details?.map((d) => d.path),
+        JSON.stringify(body),
+      ).toEqual([path]);
     }
     expect((await s.call('GET', `/api/applications/${app.id}/plans`)).json()).toEqual([]);
   });

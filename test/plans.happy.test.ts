@@ -90,7 +90,7 @@ describe('updating a plan', () => {
     expect((await s.call('GET', `/api/applications/${app.id}/plans`)).json()).toEqual([updated]);
   });
 
-  it("applies a new duration to keys generated afterwards; existing keys keep theirs", async () => {
+  it('applies a new duration to keys generated afterwards; existing keys keep theirs', async () => {
     const s = await h.seller();
     const { app, plan } = await s.setup();
     const [before] = await s.generate(plan.id);

@@ -8,8 +8,7 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-const planRows = async (applicationId: number) =>
-  h.deps.db.query<{ whole: string }>('select row_to_json(p)::text as whole from plans p where application_id = $1 order by id', [applicationId]);
+const planRows = async (applicationId: number) => h.deps.db.query<{ whole: string }>('select row_to_json(p)::text as whole from plans p where application_id = $1 order by id', [applicationId]);
 
 describe("another seller's plans", () => {
   it('are 404 for create (foreign application_id), list, update and delete, as if missing', async () => {

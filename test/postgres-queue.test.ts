@@ -54,8 +54,14 @@ function hunkTexts(file: string): { before: string; after: string } {
     .slice(section.indexOf('\n@@') + 1)
     .split('\n')
     .filter((line) => !line.startsWith('@@') && line !== '');
-  const before = lines.filter((l) => !l.startsWith('+')).map((l) => l.slice(1)).join('\n');
-  const after = lines.filter((l) => !l.startsWith('-')).map((l) => l.slice(1)).join('\n');
+  const before = lines
+    .filter((l) => !l.startsWith('+'))
+    .map((l) => l.slice(1))
+    .join('\n');
+  const after = lines
+    .filter((l) => !l.startsWith('-'))
+    .map((l) => l.slice(1))
+    .join('\n');
   return { before, after };
 }
 

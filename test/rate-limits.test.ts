@@ -31,15 +31,26 @@ describe('rate limits', () => {
     for (let i = 0; i < 3; i++) expect((await attempt('10.0.0.1')).statusCode).toBe(401);
     expectLimited(await attempt('10.0.0.1'));
     expect((await attempt('10.0.0.2')).statusCode).toBe(401);
-    const userLogin = (ip: string) => h.app.inject({ method: 'POST', url: '/api/user-auth/login', remoteAddress: ip, payload: { app_id: '00000000-0000-4000-8000-000000000000', username: 'x', password: 'y', hwid: 'z' } });
+    const userLogin = (ip: string) =>
+      h.app.inject({ method: 'POST', url: '/api/user-auth/login', remoteAddress: ip, payload: { app_id: '00000000-0000-4000-8000-000000000000', username: 'x', password: 'y', hwid: 'z' } });
     for (let i = 0; i < 3; i++) await userLogin('10.0.0.3');
     expectLimited(await userLogin('10.0.0.3'));
   });
 
   it('limit seller routes per token, in Redis, shared across tokens of nobody else', async () => {
-    const reg = await h.app.inject({ method: 'POST', url: '/api/auth/register', remoteAddress: '10.1.0.1', payload: { email: 'rl@example.test', username: 'ratelimited', password: 'password 12345' } });
+    const reg = await h.app.inject({
+      method: 'POST',
+      url: '/api/auth/register',
+      remoteAddress: '10.1.0.1',
+      payload: { email: 'rl@example.test', username: 'ratelimited', password: 'password 12345' },
+    });
     const token = reg.json().token as string;
-    const reg2 = await h.app.inject({ method: 'POST', url: '/api/auth/register', remoteAddress: '10.1.0.2', payload: { email: 'rl2@example.test', username: 'ratelimited2', password: 'password 12345' } });
+    const reg2 = await h.app.inject({
+      method: 'POST',
+      url: '/api/auth/register',
+      remoteAddress: '10.1.0.2',
+      payload: { email: 'rl2@example.test', username: 'ratelimited2', password: 'password 12345' },
+    });
     for (let i = 0; i < 5; i++) expect((await h.call(token, { method: 'GET', url: '/api/applications' })).statusCode).toBe(200);
     expectLimited(await h.call(token, { method: 'GET', url: '/api/applications' }));
     expect((await h.call(reg2.json().token, { method: 'GET', url: '/api/applications' })).statusCode).toBe(200);
@@ -48,7 +59,12 @@ describe('rate limits', () => {
   });
 
   it("limit client routes per application and IP by the application's setting (0 = none)", async () => {
-    const reg = await h.app.inject({ method: 'POST', url: '/api/auth/register', remoteAddress: '10.2.0.1', payload: { email: 'rl3@example.test', username: 'clientlimits', password: 'password 12345' } });
+    const reg = await h.app.inject({
+      method: 'POST',
+      url: '/api/auth/register',
+      remoteAddress: '10.2.0.1',
+      payload: { email: 'rl3@example.test', username: 'clientlimits', password: 'password 12345' },
+    });
     const token = reg.json().token as string;
     const mk = async (settings: object) => (await h.call(token, { method: 'POST', url: '/api/applications', payload: { name: 'A', settings } })).json();
     const limited = await mk({ rate_limit_per_minute: 3 });

@@ -80,7 +80,19 @@ describe('a Discord write command costs what the core write costs, plus one read
       await unban();
       let answer: any;
       const counted = await h.roundTrips!.measure(async () => {
-        answer = await sendInteraction(h.app, keys, slash(admin, 'license', [{ name: 'key', value: spare.license_key }, { name: 'reason', value: 'chargeback' }], 'ban'));
+        answer = await sendInteraction(
+          h.app,
+          keys,
+          slash(
+            admin,
+            'license',
+            [
+              { name: 'key', value: spare.license_key },
+              { name: 'reason', value: 'chargeback' },
+            ],
+            'ban',
+          ),
+        );
       });
       expect(answer.data.content).toContain('License banned');
       return counted;

@@ -68,10 +68,7 @@ describe('database round trips of seller writes', () => {
     const cost = await h.roundTrips!.measure(() => s.call('POST', `/api/licenses/${measured}/ban`, { reason: 'refund abuse' }));
     expect(cost.roundTrips).toBeLessThanOrEqual(2);
 
-    const [license] = await h.deps.db.query<{ status: string; ban_reason: string; license_key: string }>(
-      'select status, ban_reason, license_key from licenses where id = $1',
-      [measured],
-    );
+    const [license] = await h.deps.db.query<{ status: string; ban_reason: string; license_key: string }>('select status, ban_reason, license_key from licenses where id = $1', [measured]);
     expect(license).toMatchObject({ status: 'banned', ban_reason: 'refund abuse' });
     const audit = await h.deps.db.query<{ actor_kind: string; actor_id: string; action: string; details: string }>(
       "select actor_kind, actor_id, action, details::text from audit_logs where target = $1 and action = 'license.banned'",
@@ -80,10 +77,9 @@ describe('database round trips of seller writes', () => {
     expect(audit).toHaveLength(1);
     expect(audit[0]).toMatchObject({ actor_kind: 'developer', actor_id: String(s.developerId) });
     expect(JSON.parse(audit[0]!.details)).toEqual({ license_key: license!.license_key, reason: 'refund abuse' });
-    const events = await h.deps.db.query<{ kind: string; payload: string }>(
-      "select kind, payload::text from outbox where type = 'license.banned' and payload->'license'->>'id' = $1",
-      [String(measured)],
-    );
+    const events = await h.deps.db.query<{ kind: string; payload: string }>("select kind, payload::text from outbox where type = 'license.banned' and payload->'license'->>'id' = $1", [
+      String(measured),
+    ]);
     expect(events).toHaveLength(1);
     expect(events[0]!.kind).toBe('event');
     expect(JSON.parse(events[0]!.payload)).toMatchObject({ license: { id: measured, license_key: license!.license_key, status: 'banned' } });
@@ -140,19 +136,9 @@ describe('the same writes on the embedded database (PGlite)', () => {
     expect((await seller.call('GET', `/api/licenses/${id}`)).statusCode).toBe(404);
 
     const audit = await e.deps.db.query<{ action: string; details: string }>('select action, details::text from audit_logs where target = $1 order by id', [`license:${id}`]);
-    expect(audit.map((a) => a.action)).toEqual([
-      'license.banned',
-      'license.unbanned',
-      'license.extended',
-      'license.hwid_reset',
-      'license.notes_updated',
-      'license.deleted',
-    ]);
+    expect(audit.map((a) => a.action)).toEqual(['license.banned', 'license.unbanned', 'license.extended', 'license.hwid_reset', 'license.notes_updated', 'license.deleted']);
     expect(JSON.parse(audit[2]!.details)).toEqual({ license_key: license!.license_key, days: 5 });
-    const events = await e.deps.db.query<{ type: string; payload: string }>(
-      "select type, payload::text from outbox where kind = 'event' and payload->'license'->>'id' = $1 order by id",
-      [String(id)],
-    );
+    const events = await e.deps.db.query<{ type: string; payload: string }>("select type, payload::text from outbox where kind = 'event' and payload->'license'->>'id' = $1 order by id", [String(id)]);
     expect(events.map((ev) => ev.type)).toEqual(['license.banned', 'license.hwid_reset', 'license.deleted']);
     expect(JSON.parse(events[0]!.payload)).toMatchObject({ license: { id, status: 'banned', license_key: license!.license_key } });
   });

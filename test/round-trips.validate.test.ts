@@ -54,10 +54,7 @@ describe('database round trips of validation', () => {
     expect(h.deps.usage.pending).toBe(0);
 
     // Two validations of a key within a flush stay one log line with a count of 2.
-    const lines = await h.deps.db.query<{ license_id: number; count: number }>(
-      'select license_id, count from validation_logs where license_id = any($1::int[]) order by id desc limit 50',
-      [ids],
-    );
+    const lines = await h.deps.db.query<{ license_id: number; count: number }>('select license_id, count from validation_logs where license_id = any($1::int[]) order by id desc limit 50', [ids]);
     const [after] = await h.deps.db.query<{ n: number }>('select count(*)::int as n from validation_logs where license_id = any($1::int[])', [ids]);
     expect(after!.n - before!.n).toBe(50);
     expect(new Set(lines.map((l) => l.license_id))).toEqual(new Set(ids));

@@ -44,15 +44,14 @@ afterAll(async () => {
 async function bannedEvent(): Promise<number> {
   const [lic] = await s.generate(planId);
   expect((await s.call('POST', `/api/licenses/${lic!.id}/ban`, { reason: 'chargeback' })).statusCode).toBe(200);
-  const [row] = await h.deps.db.query<{ id: string }>(
-    `select id from outbox where application_id = $1 and type = 'license.banned' and payload->'license'->>'id' = $2`,
-    [applicationId, String(lic!.id)],
-  );
+  const [row] = await h.deps.db.query<{ id: string }>(`select id from outbox where application_id = $1 and type = 'license.banned' and payload->'license'->>'id' = $2`, [
+    applicationId,
+    String(lic!.id),
+  ]);
   return Number(row!.id);
 }
 
-const dispatch = (eventId: number, handedOff: HandedOffDelivery[] = []) =>
-  dispatchEventTry(h.deps, eventId, { listeners: [], lastTry: false, sendDeliveries: async (d) => void handedOff.push(...d) });
+const dispatch = (eventId: number, handedOff: HandedOffDelivery[] = []) => dispatchEventTry(h.deps, eventId, { listeners: [], lastTry: false, sendDeliveries: async (d) => void handedOff.push(...d) });
 
 const deliveryOf = async (eventId: number) =>
   (await h.deps.db.query<{ id: string; status: string; attempts: number }>('select id, status, attempts from webhook_deliveries where event_id = $1', [eventId]))[0]!;

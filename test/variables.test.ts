@@ -29,10 +29,12 @@ async function addVariable(s: Seller, appId: number, body: Record<string, unknow
 
 /** An app user bound to a license, inserted directly, and a user token for them. */
 async function userToken(app: AppView, licenseId: number | null, username = `user${Date.now() % 100000}`) {
-  const [row] = await h.deps.db.query<{ id: number }>(
-    'insert into app_users (application_id, username, password_hash, license_id) values ($1, $2, $3, $4) returning id',
-    [app.id, username, await hashPassword('not used here'), licenseId],
-  );
+  const [row] = await h.deps.db.query<{ id: number }>('insert into app_users (application_id, username, password_hash, license_id) values ($1, $2, $3, $4) returning id', [
+    app.id,
+    username,
+    await hashPassword('not used here'),
+    licenseId,
+  ]);
   const token = signUserToken(userTokenKey(h.deps.box, app.app_id), { sub: String(row!.id), app: app.app_id, lic: licenseId }, Date.now());
   return { userId: row!.id, token };
 }
@@ -101,7 +103,10 @@ describe('variables: the seller side', () => {
     const { app } = await s.setup();
     for (const name of ['', 'has space', 'x'.repeat(65), 'ünïcode', 'a/b', 'semi;colon', 'new\nline']) {
       const err = expectError(await s.call('POST', `/api/applications/${app.id}/variables`, { name, value: 'v' }), 400, 'VALIDATION_ERROR');
-      expect(err.details?.map((d) => d.path), JSON.stringify(name)).toEqual(['body.name']);
+      expect(
+        err.details?.map((d) => d.path),
+        JSON.stringify(name),
+      ).toEqual(['body.name']);
     }
     expect((await s.call('POST', `/api/applications/${app.id}/variables`, { name: 'x'.repeat(64), value: 'v' })).statusCode).toBe(201);
     // 64 KB measured in UTF-8 bytes: 32 769 two-byte characters are over, 65 536 ASCII are not.
@@ -146,7 +151,10 @@ describe('variables: who may touch them', () => {
     const viewer = await h.seller('viewer');
     const manager = await h.seller('manager');
     const { app } = await owner.setup();
-    for (const [who, role] of [[viewer, 'viewer'], [manager, 'manager']] as const) {
+    for (const [who, role] of [
+      [viewer, 'viewer'],
+      [manager, 'manager'],
+    ] as const) {
       expect((await owner.call('POST', `/api/applications/${app.id}/collaborators`, { login: who.username, role })).statusCode).toBe(201);
     }
     const v = await addVariable(owner, app.id, { name: 'motd', value: 'hello' });
@@ -172,7 +180,11 @@ describe('variables: the client side', () => {
     expect(verifySignature(app.public_key, res)).toBe(true);
     expect(verifySignature(app.public_key, { headers: res.headers, body: res.body.replace('2.4.1', '9.9.9') })).toBe(false);
     // Without a nonce there is none in the answer; the request it answers is still named.
-    expect((await readVariable('latest_version', { app_id: app.app_id })).json()).toEqual({ name: 'latest_version', value: '2.4.1', request: { route: 'GET /api/variables/:name', name: 'latest_version' } });
+    expect((await readVariable('latest_version', { app_id: app.app_id })).json()).toEqual({
+      name: 'latest_version',
+      value: '2.4.1',
+      request: { route: 'GET /api/variables/:name', name: 'latest_version' },
+    });
   });
 
   it('refuses a private variable without proof: 403 with the reason, still signed', async () => {

@@ -167,7 +167,15 @@ describe('without a job side', () => {
 
       // No job side runs, so nothing but this test dispatches the event.
       const insertEvent = async (type: string, payload: Record<string, unknown>) =>
-        Number((await h.deps.db.query<{ id: string }>(`insert into outbox (application_id, kind, type, payload, relayed_at) values ($1, 'event', $2, $3::jsonb, now()) returning id`, [app.id, type, JSON.stringify(payload)]))[0]!.id);
+        Number(
+          (
+            await h.deps.db.query<{ id: string }>(`insert into outbox (application_id, kind, type, payload, relayed_at) values ($1, 'event', $2, $3::jsonb, now()) returning id`, [
+              app.id,
+              type,
+              JSON.stringify(payload),
+            ])
+          )[0]!.id,
+        );
       const { fanOutEvent } = await import('../src/core/webhooks/deliver-webhooks.js');
       const eventId = await insertEvent('license.banned', { license: { id: 1 } });
       const first = await fanOutEvent(h.deps, eventId);
@@ -224,10 +232,11 @@ describe('without a job side', () => {
         url: `http://127.0.0.1:${port}/hook`,
         answered,
         connections: () => connections,
-        close: () => new Promise<void>((resolve) => {
-          server.closeAllConnections();
-          server.close(() => resolve());
-        }),
+        close: () =>
+          new Promise<void>((resolve) => {
+            server.closeAllConnections();
+            server.close(() => resolve());
+          }),
       };
     }
 
@@ -301,7 +310,22 @@ describe('without a job side', () => {
     });
 
     // The audit's finds: ranges that embed or route to IPv4 internals, and ones a hand-kept list missed.
-    const auditAddresses = ['::127.0.0.1', '::7f00:1', '::808:808', '64:ff9b::7f00:1', '64:ff9b::a00:1', '2002:7f00:1::1', '2002:c0a8:101::1', 'fec0::1', '198.18.0.1', '198.19.255.254', '2001:db8::1', '192.0.2.1', 'ff02::1', '255.255.255.255'];
+    const auditAddresses = [
+      '::127.0.0.1',
+      '::7f00:1',
+      '::808:808',
+      '64:ff9b::7f00:1',
+      '64:ff9b::a00:1',
+      '2002:7f00:1::1',
+      '2002:c0a8:101::1',
+      'fec0::1',
+      '198.18.0.1',
+      '198.19.255.254',
+      '2001:db8::1',
+      '192.0.2.1',
+      'ff02::1',
+      '255.255.255.255',
+    ];
 
     it('classifies every address outside ordinary unicast as private, the audit finds included', () => {
       for (const a of auditAddresses) expect(isPrivateAddress(a), a).toBe(true);

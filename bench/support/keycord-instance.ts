@@ -98,11 +98,7 @@ const WORKER_SCRIPT = fileURLToPath(new URL('./keycord-worker.ts', import.meta.u
  * WORKER_CONCURRENCY, DATABASE_POOL_SIZE and OUTBOX_POLL_MS are also taken from the environment
  * when set there, so a tuning run needs no code change.
  */
-export async function startBenchKeycord(
-  label: string,
-  env: Record<string, string> = {},
-  opts: { workers?: 'in-process' | 'child' } = {},
-): Promise<KeycordInstance> {
+export async function startBenchKeycord(label: string, env: Record<string, string> = {}, opts: { workers?: 'in-process' | 'child' } = {}): Promise<KeycordInstance> {
   const workers = opts.workers ?? 'in-process';
   const tag = `${Math.floor(Date.now() / 1000)}_${randomBytes(4).toString('hex')}`;
   const databaseName = `keycord_bench_${label}_${tag}`;
@@ -111,11 +107,7 @@ export async function startBenchKeycord(
   url.pathname = `/${databaseName}`;
   const databaseUrl = url.toString();
 
-  const passThrough = Object.fromEntries(
-    ['GENERATE_BATCH_SIZE', 'WORKER_CONCURRENCY', 'DATABASE_POOL_SIZE', 'OUTBOX_POLL_MS']
-      .filter((k) => process.env[k])
-      .map((k) => [k, process.env[k]!]),
-  );
+  const passThrough = Object.fromEntries(['GENERATE_BATCH_SIZE', 'WORKER_CONCURRENCY', 'DATABASE_POOL_SIZE', 'OUTBOX_POLL_MS'].filter((k) => process.env[k]).map((k) => [k, process.env[k]!]));
   const keycordEnv: Record<string, string> = {
     NODE_ENV: 'production',
     LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
@@ -141,9 +133,7 @@ export async function startBenchKeycord(
     if (child) await stopWorker(child);
     await keycord?.close().catch(() => {});
     await flushRedisPrefix(BENCH_REDIS_URL, queuePrefix).catch((err: Error) => console.error(`could not clean Redis prefix ${queuePrefix}: ${err.message}`));
-    await withAdmin((admin) => admin.unsafe(`drop database if exists ${databaseName} with (force)`)).catch((err: Error) =>
-      console.error(`could not drop ${databaseName}: ${err.message}`),
-    );
+    await withAdmin((admin) => admin.unsafe(`drop database if exists ${databaseName} with (force)`)).catch((err: Error) => console.error(`could not drop ${databaseName}: ${err.message}`));
   };
   try {
     // As `keycord start` assembles it: --role all, or --role api with the workers in a child.

@@ -67,9 +67,6 @@ export async function activateEveryKey(db: Db, applicationId: number, now = new 
     [applicationId, now.toISOString()],
   );
   await db.query('vacuum analyze licenses');
-  const rows = await db.query<{ license_key: string; hwid: string }>(
-    `select license_key, hwids[1] as hwid from licenses where application_id = $1 and status = 'active' order by id`,
-    [applicationId],
-  );
+  const rows = await db.query<{ license_key: string; hwid: string }>(`select license_key, hwids[1] as hwid from licenses where application_id = $1 and status = 'active' order by id`, [applicationId]);
   return rows.map((r) => ({ licenseKey: r.license_key, hwid: r.hwid }));
 }

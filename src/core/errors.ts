@@ -20,11 +20,8 @@ export class AppError extends Error {
   }
 }
 
-export const badRequest = (message: string, code = 'VALIDATION_ERROR', details?: ErrorDetail[]) =>
-  new AppError(code, message, 400, details);
-export const unauthorized = (message = 'Missing or invalid credentials') =>
-  new AppError('UNAUTHORIZED', message, 401);
-export const forbidden = (message = 'Your role does not allow this action') =>
-  new AppError('FORBIDDEN', message, 403);
+export const badRequest = (message: string, code = 'VALIDATION_ERROR', details?: ErrorDetail[]) => new AppError(code, message, 400, details);
+export const unauthorized = (message = 'Missing or invalid credentials') => new AppError('UNAUTHORIZED', message, 401);
+export const forbidden = (message = 'Your role does not allow this action') => new AppError('FORBIDDEN', message, 403);
 export const notFound = (what = 'Resource') => new AppError('NOT_FOUND', `${what} not found`, 404);
 export const conflict = (message: string, code = 'CONFLICT') => new AppError(code, message, 409);

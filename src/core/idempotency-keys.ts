@@ -39,7 +39,10 @@ export async function claimIdempotencyKey(deps: Deps, claim: { developerId: numb
 
 /** Stores a claimed key's successful answer for its repeats (sealed: see openReplay). */
 export async function storeIdempotentAnswer(deps: Deps, developerId: number, key: string, statusCode: number, body: string): Promise<void> {
-  await deps.db.orm.update(idempotencyKeys).set({ statusCode, responseBody: deps.box.seal(body) }).where(keyOf(developerId, key));
+  await deps.db.orm
+    .update(idempotencyKeys)
+    .set({ statusCode, responseBody: deps.box.seal(body) })
+    .where(keyOf(developerId, key));
 }
 
 /** Forgets a claimed key whose request failed, so it can be retried with the same key. */

@@ -7,7 +7,10 @@ import type { Db } from '../db/client.js';
  * primary key settles a race). A recreated database gets a new one.
  */
 export async function loadInstallationId(db: Db): Promise<string> {
-  await db.orm.insert(installation).values({ id: randomBytes(8).toString('hex') }).onConflictDoNothing();
+  await db.orm
+    .insert(installation)
+    .values({ id: randomBytes(8).toString('hex') })
+    .onConflictDoNothing();
   const [row] = await db.orm.select({ id: installation.id }).from(installation);
   return row!.id;
 }

@@ -57,8 +57,7 @@ function createPostgresDb(url: string, poolSize: number, preparedStatements: boo
   return {
     kind: 'postgres',
     orm,
-    query: async <T>(text: string, params: unknown[] = []) =>
-      (await client.unsafe(text, params as never[], { prepare: preparedStatements })) as unknown as T[],
+    query: async <T>(text: string, params: unknown[] = []) => (await client.unsafe(text, params as never[], { prepare: preparedStatements })) as unknown as T[],
     close: () => client.end({ timeout: 5 }),
   };
 }

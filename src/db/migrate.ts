@@ -38,9 +38,7 @@ export async function runMigrations(db: Db, options: MigrationOptions = {}): Pro
       tag text primary key,
       applied_at timestamptz not null default now()
     )`);
-    const done = new Set(
-      rowsOf<{ tag: string }>(await tx.execute(sql`select tag from keycord_migrations`)).map((r) => r.tag),
-    );
+    const done = new Set(rowsOf<{ tag: string }>(await tx.execute(sql`select tag from keycord_migrations`)).map((r) => r.tag));
     const pending = entries.filter((entry) => !done.has(entry.tag));
     const ran: string[] = [];
     for (const entry of pending) {

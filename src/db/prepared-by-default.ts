@@ -19,7 +19,8 @@ const MAX_PREPARED_PARAMETERS = 64;
  * named statements across server connections.
  */
 export function preparedByDefault<T extends Sql>(sql: T): T {
-  const wrapScope = (open: (...args: unknown[]) => unknown) =>
+  const wrapScope =
+    (open: (...args: unknown[]) => unknown) =>
     (...args: unknown[]) => {
       const last = args.length - 1;
       const callback = args[last];

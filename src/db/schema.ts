@@ -1,21 +1,5 @@
 import { sql } from 'drizzle-orm';
-import {
-  bigint,
-  bigserial,
-  boolean,
-  check,
-  date,
-  index,
-  integer,
-  jsonb,
-  pgTable,
-  primaryKey,
-  serial,
-  text,
-  timestamp,
-  uniqueIndex,
-  uuid,
-} from 'drizzle-orm/pg-core';
+import { bigint, bigserial, boolean, check, date, index, integer, jsonb, pgTable, primaryKey, serial, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
 /** Most tables belong to one application and go with it. */
@@ -34,10 +18,7 @@ export const developers = pgTable(
     passwordHash: text('password_hash').notNull(),
     createdAt: createdAt(),
   },
-  (t) => [
-    uniqueIndex('developers_email_key').on(sql`lower(${t.email})`),
-    uniqueIndex('developers_username_key').on(sql`lower(${t.username})`),
-  ],
+  (t) => [uniqueIndex('developers_email_key').on(sql`lower(${t.email})`), uniqueIndex('developers_username_key').on(sql`lower(${t.username})`)],
 );
 
 /** Login sessions and API keys. Only a SHA-256 of the token is kept. */
@@ -57,10 +38,7 @@ export const developerTokens = pgTable(
     expiresAt: timestamp('expires_at', { withTimezone: true }),
     lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
   },
-  (t) => [
-    uniqueIndex('developer_tokens_hash_key').on(t.tokenHash),
-    index('developer_tokens_developer_idx').on(t.developerId, t.kind),
-  ],
+  (t) => [uniqueIndex('developer_tokens_hash_key').on(t.tokenHash), index('developer_tokens_developer_idx').on(t.developerId, t.kind)],
 );
 
 export const applications = pgTable(
@@ -98,10 +76,7 @@ export const applicationMembers = pgTable(
     role: text('role', { enum: ['owner', 'admin', 'manager', 'viewer'] }).notNull(),
     createdAt: createdAt(),
   },
-  (t) => [
-    primaryKey({ columns: [t.applicationId, t.developerId] }),
-    index('application_members_developer_idx').on(t.developerId),
-  ],
+  (t) => [primaryKey({ columns: [t.applicationId, t.developerId] }), index('application_members_developer_idx').on(t.developerId)],
 );
 
 export const plans = pgTable(
@@ -266,10 +241,7 @@ export const outbox = pgTable(
     /** Set when an event's fan-out ran: a relayed event without it whose job Redis lost is relayed again. */
     dispatchedAt: timestamp('dispatched_at', { withTimezone: true }),
   },
-  (t) => [
-    index('outbox_pending_idx').on(t.id).where(sql`relayed_at is null`),
-    index('outbox_undispatched_idx').on(t.id).where(sql`kind = 'event' and dispatched_at is null`),
-  ],
+  (t) => [index('outbox_pending_idx').on(t.id).where(sql`relayed_at is null`), index('outbox_undispatched_idx').on(t.id).where(sql`kind = 'event' and dispatched_at is null`)],
 );
 
 /**
@@ -445,8 +417,5 @@ export const validationLogs = pgTable(
     count: integer('count').notNull().default(1),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
   },
-  (t) => [
-    index('validation_logs_application_idx').on(t.applicationId, t.createdAt),
-    index('validation_logs_application_id_idx').on(t.applicationId, t.id),
-  ],
+  (t) => [index('validation_logs_application_idx').on(t.applicationId, t.createdAt), index('validation_logs_application_id_idx').on(t.applicationId, t.id)],
 );

@@ -12,8 +12,7 @@ export interface Command {
 /**
  * A command members use in a server (redeem, their licenses): every member sees it.
  */
-export const memberCommand = (name: string, description: string) =>
-  new SlashCommandBuilder().setName(name).setDescription(description).setContexts(InteractionContextType.Guild);
+export const memberCommand = (name: string, description: string) => new SlashCommandBuilder().setName(name).setDescription(description).setContexts(InteractionContextType.Guild);
 
 /**
  * A seller command: Discord shows it only to members with Manage Server (or Administrator) unless
@@ -21,5 +20,4 @@ export const memberCommand = (name: string, description: string) =>
  * role, typically). Who may run it is still checked at run time (`requireSeller`), since that
  * default is the server's to change.
  */
-export const sellerCommand = (name: string, description: string) =>
-  memberCommand(name, description).setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild);
+export const sellerCommand = (name: string, description: string) => memberCommand(name, description).setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild);

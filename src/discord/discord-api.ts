@@ -1,11 +1,5 @@
 import { DiscordAPIError, REST, RequestMethod, type RawFile, type RequestData, type RouteLike } from '@discordjs/rest';
-import {
-  Routes,
-  type APIInteractionResponse,
-  type APIMessage,
-  type RESTPatchAPIWebhookWithTokenMessageJSONBody,
-  type RESTPostAPIChannelMessageJSONBody,
-} from 'discord-api-types/v10';
+import { Routes, type APIInteractionResponse, type APIMessage, type RESTPatchAPIWebhookWithTokenMessageJSONBody, type RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
 
 export interface MessageFile {
   name: string;

@@ -68,8 +68,7 @@ function safeBigInt(v: string | undefined): bigint {
  * `PermissionsBitField.has` (checkAdmin) treat it. (discord.js itself is loaded only for the
  * gateway, ~30 MB resident, so this one rule is not borrowed from it.)
  */
-const hasPermission = (permissions: bigint, flag: bigint) =>
-  (permissions & PermissionFlagsBits.Administrator) === PermissionFlagsBits.Administrator || (permissions & flag) === flag;
+const hasPermission = (permissions: bigint, flag: bigint) => (permissions & PermissionFlagsBits.Administrator) === PermissionFlagsBits.Administrator || (permissions & flag) === flag;
 
 export const canManageServer = (ctx: InteractionContext) => hasPermission(ctx.permissions, PermissionFlagsBits.ManageGuild);
 

@@ -1,12 +1,4 @@
-import {
-  ActionRowBuilder,
-  ButtonBuilder,
-  EmbedBuilder,
-  LabelBuilder,
-  ModalBuilder,
-  StringSelectMenuBuilder,
-  TextInputBuilder,
-} from '@discordjs/builders';
+import { ActionRowBuilder, ButtonBuilder, EmbedBuilder, LabelBuilder, ModalBuilder, StringSelectMenuBuilder, TextInputBuilder } from '@discordjs/builders';
 import { ButtonStyle, TextInputStyle, type APIEmbed, type APIModalInteractionResponseCallbackData } from 'discord-api-types/v10';
 import type { CustomerLicense } from '../core/customers/customer-licenses.js';
 import type { LicenseView } from '../core/licenses/license-view.js';
@@ -55,9 +47,18 @@ export function panelMessage(appName: string) {
     components: [
       new ActionRowBuilder<ButtonBuilder>()
         .addComponents(
-          new ButtonBuilder().setCustomId(encodeCustomId({ kind: 'panel', action: 'redeem' })).setLabel('Redeem key').setStyle(ButtonStyle.Primary),
-          new ButtonBuilder().setCustomId(encodeCustomId({ kind: 'panel', action: 'licenses' })).setLabel('My licenses').setStyle(ButtonStyle.Secondary),
-          new ButtonBuilder().setCustomId(encodeCustomId({ kind: 'panel', action: 'reset' })).setLabel('Reset HWID').setStyle(ButtonStyle.Danger),
+          new ButtonBuilder()
+            .setCustomId(encodeCustomId({ kind: 'panel', action: 'redeem' }))
+            .setLabel('Redeem key')
+            .setStyle(ButtonStyle.Primary),
+          new ButtonBuilder()
+            .setCustomId(encodeCustomId({ kind: 'panel', action: 'licenses' }))
+            .setLabel('My licenses')
+            .setStyle(ButtonStyle.Secondary),
+          new ButtonBuilder()
+            .setCustomId(encodeCustomId({ kind: 'panel', action: 'reset' }))
+            .setLabel('Reset HWID')
+            .setStyle(ButtonStyle.Danger),
         )
         .toJSON(),
     ],
@@ -66,7 +67,8 @@ export function panelMessage(appName: string) {
 
 export function customerLicensesEmbed(list: CustomerLicense[]) {
   const entries = list.map(
-    (l) => `**${l.planName}** · \`${maskKey(l.licenseKey)}\`\nStatus: ${l.status} · Expires: ${l.expiresAt ? ts(l.expiresAt) : l.status === 'inactive' ? 'starts at first use' : 'never'} · HWID: ${l.hwidBound ? 'bound' : 'not bound'}`,
+    (l) =>
+      `**${l.planName}** · \`${maskKey(l.licenseKey)}\`\nStatus: ${l.status} · Expires: ${l.expiresAt ? ts(l.expiresAt) : l.status === 'inactive' ? 'starts at first use' : 'never'} · HWID: ${l.hwidBound ? 'bound' : 'not bound'}`,
   );
   // Whole entries only, within Discord's 4,096 characters, and a count of what did not fit.
   let text = '';
@@ -107,8 +109,16 @@ export function resetMenu(list: CustomerLicense[], page = 0) {
   if (pages === 1) return [select];
   const pager = new ActionRowBuilder<ButtonBuilder>()
     .addComponents(
-      new ButtonBuilder().setCustomId(encodeCustomId({ kind: 'reset-page', page: Math.max(0, current - 1) })).setLabel('Previous').setStyle(ButtonStyle.Secondary).setDisabled(current === 0),
-      new ButtonBuilder().setCustomId(encodeCustomId({ kind: 'reset-page', page: Math.min(pages - 1, current + 1) })).setLabel('Next').setStyle(ButtonStyle.Secondary).setDisabled(current === pages - 1),
+      new ButtonBuilder()
+        .setCustomId(encodeCustomId({ kind: 'reset-page', page: Math.max(0, current - 1) }))
+        .setLabel('Previous')
+        .setStyle(ButtonStyle.Secondary)
+        .setDisabled(current === 0),
+      new ButtonBuilder()
+        .setCustomId(encodeCustomId({ kind: 'reset-page', page: Math.min(pages - 1, current + 1) }))
+        .setLabel('Next')
+        .setStyle(ButtonStyle.Secondary)
+        .setDisabled(current === pages - 1),
     )
     .toJSON();
   return [select, pager];
@@ -134,12 +144,10 @@ export function licenseInfoEmbed(l: LicenseView) {
 /** How many plans /plans shows: one line each, well inside an embed's 4,096 characters. */
 export const PLANS_SHOWN = 25;
 
-export function plansEmbed(
-  appName: string,
-  plans: { total: number; items: { id: number; name: string; duration_days: number; max_hwids: number | null; discord_role_id: string | null }[] },
-) {
+export function plansEmbed(appName: string, plans: { total: number; items: { id: number; name: string; duration_days: number; max_hwids: number | null; discord_role_id: string | null }[] }) {
   const lines = plans.items.map(
-    (p) => `**${p.name}** (#${p.id}) · ${p.duration_days === 0 ? 'lifetime' : `${p.duration_days} days`}${p.max_hwids ? ` · ${p.max_hwids} HWIDs` : ''}${p.discord_role_id ? ` · grants <@&${p.discord_role_id}>` : ''}`,
+    (p) =>
+      `**${p.name}** (#${p.id}) · ${p.duration_days === 0 ? 'lifetime' : `${p.duration_days} days`}${p.max_hwids ? ` · ${p.max_hwids} HWIDs` : ''}${p.discord_role_id ? ` · grants <@&${p.discord_role_id}>` : ''}`,
   );
   const more = plans.total - plans.items.length;
   if (more > 0) lines.push(`…and ${more} more (GET /api/applications/:id/plans lists them all).`);
@@ -154,7 +162,10 @@ export function statsEmbed(appName: string, s: { licenses: Record<string, number
     title: `${appName} — statistics`,
     fields: [
       { name: 'Licenses', value: `${s.licenses.total} total\n${s.licenses.active} active · ${s.licenses.inactive} unused\n${s.licenses.expired} expired · ${s.licenses.banned} banned` },
-      { name: 'Validations', value: `${s.validations.last_24h} today · ${s.validations.last_7d} in 7 days\nSuccess rate: ${s.validations.success_rate === null ? '—' : `${(s.validations.success_rate * 100).toFixed(1)}%`}` },
+      {
+        name: 'Validations',
+        value: `${s.validations.last_24h} today · ${s.validations.last_7d} in 7 days\nSuccess rate: ${s.validations.success_rate === null ? '—' : `${(s.validations.success_rate * 100).toFixed(1)}%`}`,
+      },
     ],
   });
 }
@@ -164,7 +175,9 @@ export function setupModal(sellerRoleId: string | null, logChannelId: string | n
     .setCustomId(encodeCustomId({ kind: 'setup-modal', sellerRoleId, logChannelId }))
     .setTitle('Link this server to Keycord')
     .addLabelComponents(
-      new LabelBuilder().setLabel('Application ID').setTextInputComponent(new TextInputBuilder().setCustomId('app_id').setStyle(TextInputStyle.Short).setMinLength(36).setMaxLength(36).setRequired(true)),
+      new LabelBuilder()
+        .setLabel('Application ID')
+        .setTextInputComponent(new TextInputBuilder().setCustomId('app_id').setStyle(TextInputStyle.Short).setMinLength(36).setMaxLength(36).setRequired(true)),
       new LabelBuilder().setLabel('API key').setTextInputComponent(new TextInputBuilder().setCustomId('api_key').setStyle(TextInputStyle.Short).setMinLength(10).setMaxLength(200).setRequired(true)),
     )
     .toJSON();
@@ -174,7 +187,11 @@ export function redeemModal(): APIModalInteractionResponseCallbackData {
   return new ModalBuilder()
     .setCustomId(encodeCustomId({ kind: 'redeem-modal' }))
     .setTitle('Redeem a license key')
-    .addLabelComponents(new LabelBuilder().setLabel('License key').setTextInputComponent(new TextInputBuilder().setCustomId('license_key').setStyle(TextInputStyle.Short).setMinLength(4).setMaxLength(200).setRequired(true)))
+    .addLabelComponents(
+      new LabelBuilder()
+        .setLabel('License key')
+        .setTextInputComponent(new TextInputBuilder().setCustomId('license_key').setStyle(TextInputStyle.Short).setMinLength(4).setMaxLength(200).setRequired(true)),
+    )
     .toJSON();
 }
 

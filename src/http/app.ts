@@ -70,7 +70,13 @@ export async function buildApp(deps: Deps, opts: BuildAppOptions = {}): Promise<
     loggerInstance: deps.log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: !opts.logRequests }),
     // A hop count trusts the nearest N proxies (Fastify's runtime takes a number; its types only a function).
-    trustProxy: typeof opts.trustProxy === 'number' ? ((hops: number) => (_address: string, hop: number) => hop < hops)(opts.trustProxy) : (opts.trustProxy ?? false),
+    trustProxy:
+      typeof opts.trustProxy === 'number'
+        ? (
+            (hops: number) => (_address: string, hop: number) =>
+              hop < hops
+          )(opts.trustProxy)
+        : (opts.trustProxy ?? false),
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     frameworkErrors: renderFrameworkError,
@@ -85,7 +91,11 @@ export async function buildApp(deps: Deps, opts: BuildAppOptions = {}): Promise<
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
-  installErrorHandling(app, (_request, reply, status, body) => reply.code(status).send(body), (err) => void deps.dbAvailability.reportError(err));
+  installErrorHandling(
+    app,
+    (_request, reply, status, body) => reply.code(status).send(body),
+    (err) => void deps.dbAvailability.reportError(err),
+  );
   if (opts.trustProxy) installClientAddressCheck(app);
   installDatabaseGate(app, deps);
   app.decorateRequest('actor', null);

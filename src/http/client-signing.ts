@@ -24,10 +24,7 @@ export function installClientSigning(app: FastifyInstance, opts: ClientSigningOp
     if (!binding || typeof payload !== 'object' || payload === null || Array.isArray(payload)) return done(null, payload);
     done(null, boundAnswer(payload, binding, reply.statusCode));
   });
-  const thread =
-    opts.thread && ED25519_BACKEND === 'libsodium'
-      ? new SigningThread((err) => app.log.warn({ err }, 'signing thread failed; client answers are signed inline from now on'))
-      : null;
+  const thread = opts.thread && ED25519_BACKEND === 'libsodium' ? new SigningThread((err) => app.log.warn({ err }, 'signing thread failed; client answers are signed inline from now on')) : null;
   if (thread) {
     app.log.info('client answers are signed on a signing thread (libsodium)');
     app.addHook('onClose', () => thread.stop());

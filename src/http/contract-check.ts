@@ -69,7 +69,5 @@ function droppedPaths(input: unknown, output: unknown, path: string): string[] {
     return Array.isArray(output) ? input.flatMap((item, i) => droppedPaths(item, output[i], `${path}[${i}]`)) : [];
   }
   const out = output as Record<string, unknown>;
-  return Object.entries(input as Record<string, unknown>).flatMap(([k, v]) =>
-    v === undefined ? [] : k in out ? droppedPaths(v, out[k], `${path}.${k}`) : [`${path}.${k}`],
-  );
+  return Object.entries(input as Record<string, unknown>).flatMap(([k, v]) => (v === undefined ? [] : k in out ? droppedPaths(v, out[k], `${path}.${k}`) : [`${path}.${k}`]));
 }

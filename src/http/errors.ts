@@ -53,9 +53,7 @@ export function installErrorHandling(app: FastifyInstance, render: ErrorRenderer
     request.log.error({ err, ref }, 'unhandled error');
     return render(request, reply, 500, errorBody('INTERNAL_ERROR', `Something went wrong (reference ${ref})`));
   });
-  app.setNotFoundHandler((request, reply) =>
-    render(request, reply, 404, errorBody('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`)),
-  );
+  app.setNotFoundHandler((request, reply) => render(request, reply, 404, errorBody('NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}`)));
 }
 
 /** Fastify's own words for the URLs its router refuses, which may echo the whole (hostile) path. */

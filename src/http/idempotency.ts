@@ -37,11 +37,7 @@ export function installIdempotency(app: FastifyInstance, deps: Deps) {
       request.idempotency = { developerId, key };
       return;
     }
-    return reply
-      .code(claimed.statusCode)
-      .header('content-type', 'application/json; charset=utf-8')
-      .header('idempotent-replayed', 'true')
-      .send(claimed.body);
+    return reply.code(claimed.statusCode).header('content-type', 'application/json; charset=utf-8').header('idempotent-replayed', 'true').send(claimed.body);
   };
 
   const remember = async (request: FastifyRequest, reply: FastifyReply, payload: unknown) => {

@@ -27,8 +27,7 @@ export interface Cursor {
   total?: number | undefined;
 }
 
-const encodeCursor = (c: Cursor) =>
-  Buffer.from([c.page, c.afterId, ...(c.total === undefined ? [] : [c.total])].join('.')).toString('base64url');
+const encodeCursor = (c: Cursor) => Buffer.from([c.page, c.afterId, ...(c.total === undefined ? [] : [c.total])].join('.')).toString('base64url');
 
 function decodeCursor(text: string): Cursor | null {
   const m = /^([1-9][0-9]{0,9})\.([1-9][0-9]{0,15})(?:\.(0|[1-9][0-9]{0,15}))?$/.exec(Buffer.from(text, 'base64url').toString('latin1'));
@@ -48,13 +47,7 @@ export const cursorQuery = {
 };
 
 /** Lists answer a bare array; the total and the neighbouring pages travel in headers (API.md). */
-export function sendPage<T>(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  page: { page: number; per_page: number },
-  result: { total: number; items: T[] },
-  keyset?: { next: string | null },
-) {
+export function sendPage<T>(request: FastifyRequest, reply: FastifyReply, page: { page: number; per_page: number }, result: { total: number; items: T[] }, keyset?: { next: string | null }) {
   const last = Math.max(1, Math.ceil(result.total / page.per_page));
   const url = new URL(request.url, 'http://keycord.local');
   // A token passed as ?Authorization= must not be echoed into headers that get logged and cached.
@@ -91,8 +84,7 @@ export function sendKeysetPage<T extends { id: number }>(
   opts: { carryTotal?: boolean } = {},
 ) {
   const lastItem = result.items.at(-1);
-  const next =
-    result.more && lastItem ? encodeCursor({ page: page.page + 1, afterId: lastItem.id, total: opts.carryTotal ? result.total : undefined }) : null;
+  const next = result.more && lastItem ? encodeCursor({ page: page.page + 1, afterId: lastItem.id, total: opts.carryTotal ? result.total : undefined }) : null;
   if (next) reply.header('X-Next-Cursor', next);
   return sendPage(request, reply, page, result, page.cursor ? { next } : undefined);
 }

@@ -8,7 +8,10 @@ export const errorResponse = z
     success: z.literal(false),
     code: z.string().describe('Machine-readable: VALIDATION_ERROR, UNAUTHORIZED, NOT_FOUND, RATE_LIMITED, …'),
     message: z.string(),
-    details: z.array(z.object({ path: z.string(), message: z.string() })).optional().describe('Which input was wrong, for VALIDATION_ERROR'),
+    details: z
+      .array(z.object({ path: z.string(), message: z.string() }))
+      .optional()
+      .describe('Which input was wrong, for VALIDATION_ERROR'),
   })
   .describe('An error (API.md)');
 
@@ -40,7 +43,8 @@ function impliedErrors(route: Pick<RouteOptions, 'config' | 'schema' | 'method' 
     if (schema.params) errors[404] = describeError('No such resource (or not yours)');
   }
   // An Idempotency-Key reused with another body, or while its first request runs.
-  if ((route.config as { idempotent?: boolean } | undefined)?.idempotent) errors[409] = describeError('Conflict (an Idempotency-Key reused with another body or still in progress, or the resource itself)');
+  if ((route.config as { idempotent?: boolean } | undefined)?.idempotent)
+    errors[409] = describeError('Conflict (an Idempotency-Key reused with another body or still in progress, or the resource itself)');
   // Fastify reads a body on every method that may carry one, declared or not.
   if ([route.method].flat().some((m) => BODY_METHODS.has(m))) {
     errors[413] = describeError('The body is too large');

@@ -31,10 +31,7 @@ const LATEST_TIME = Date.UTC(10_000, 0, 1) - 1;
  * applied. The ISO grammar alone admits year 0000 (no such year in Postgres) and
  * 9999-12-31T23:59:59-14:00 (year 10000 in UTC, which JavaScript prints as `+010000-…`).
  */
-export const dateTime = z.iso
-  .datetime({ offset: true })
-  .refine((text) => {
-    const time = Date.parse(text);
-    return time >= EARLIEST_TIME && time <= LATEST_TIME;
-  }, 'a time between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z');
-
+export const dateTime = z.iso.datetime({ offset: true }).refine((text) => {
+  const time = Date.parse(text);
+  return time >= EARLIEST_TIME && time <= LATEST_TIME;
+}, 'a time between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z');

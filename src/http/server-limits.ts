@@ -67,9 +67,7 @@ function answerClientError(err: Error & { code?: string }, socket: Socket): void
 function writeRawError(socket: Socket, status: number, code: string, message: string) {
   if (socket.writable) {
     const body = JSON.stringify(errorBody(code, message));
-    socket.write(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   }
   socket.destroy();
 }
@@ -78,8 +76,7 @@ function writeRawError(socket: Socket, status: number, code: string, message: st
  * A multipart body to a route that takes one: only the upload route streams such bodies, and
  * only where @fastify/multipart is registered does the request have `isMultipart`.
  */
-const streamsUpload = (request: FastifyRequest) =>
-  typeof request.isMultipart === 'function' && /^multipart\/form-data/i.test(request.headers['content-type'] ?? '');
+const streamsUpload = (request: FastifyRequest) => typeof request.isMultipart === 'function' && /^multipart\/form-data/i.test(request.headers['content-type'] ?? '');
 
 /** What Fastify's constructor cannot set: the connection cap, and the shorter request timeout. */
 export function applyServerLimits(app: FastifyInstance, limits: HttpServerLimits) {

@@ -44,11 +44,14 @@ export class SigningThread {
     // A thread that stops answering would leave its answers hanging: after `stallMs` without an
     // answer to the batch in flight it counts as failed (a batch takes milliseconds). One that
     // has had nothing to sign for `idleMs` is ended, to give its memory back.
-    this.watchdog = setInterval(() => {
-      const now = performance.now();
-      if (this.inFlight && now - this.inFlight.sentAt > stallMs) this.failed(new Error(`the signing thread did not answer within ${stallMs} ms`));
-      else if (this.worker && !this.inFlight && this.queue.length === 0 && now - this.lastSignedAt > idleMs) this.retireIdle();
-    }, Math.min(1000, stallMs, idleMs)).unref();
+    this.watchdog = setInterval(
+      () => {
+        const now = performance.now();
+        if (this.inFlight && now - this.inFlight.sentAt > stallMs) this.failed(new Error(`the signing thread did not answer within ${stallMs} ms`));
+        else if (this.worker && !this.inFlight && this.queue.length === 0 && now - this.lastSignedAt > idleMs) this.retireIdle();
+      },
+      Math.min(1000, stallMs, idleMs),
+    ).unref();
   }
 
   /** Signs `timestamp ‖ payload`; `done` is called once, from a later turn of the event loop. */

@@ -59,7 +59,15 @@ function base(member: Member, type: InteractionType, data: unknown) {
     guild_id: GUILD,
     channel: { id: CHANNEL, type: 0 },
     channel_id: CHANNEL,
-    member: { user: { id: member.id, username: member.name, global_name: member.name, discriminator: '0', avatar: null }, roles: member.roles ?? [], permissions: member.permissions ?? '0', joined_at: '2026-01-01T00:00:00Z', deaf: false, mute: false, flags: 0 },
+    member: {
+      user: { id: member.id, username: member.name, global_name: member.name, discriminator: '0', avatar: null },
+      roles: member.roles ?? [],
+      permissions: member.permissions ?? '0',
+      joined_at: '2026-01-01T00:00:00Z',
+      deaf: false,
+      mute: false,
+      flags: 0,
+    },
     app_permissions: '0',
     locale: 'en-US',
     guild_locale: 'en-US',
@@ -77,7 +85,12 @@ export function slash(member: Member, name: string, options: Opt[] = [], subcomm
 }
 
 export function autocomplete(member: Member, name: string, focused: string, value: string) {
-  return base(member, InteractionType.ApplicationCommandAutocomplete, { id: '700000000000000001', name, type: 1, options: [{ name: focused, type: ApplicationCommandOptionType.String, value, focused: true }] });
+  return base(member, InteractionType.ApplicationCommandAutocomplete, {
+    id: '700000000000000001',
+    name,
+    type: 1,
+    options: [{ name: focused, type: ApplicationCommandOptionType.String, value, focused: true }],
+  });
 }
 
 export function button(member: Member, customId: string) {
@@ -97,7 +110,14 @@ export function modal(member: Member, customId: string, fields: Record<string, s
 }
 
 /** /setup as a server admin would: an API key of the seller typed into the setup modal. */
-export async function linkServer(app: FastifyInstance, keys: KeyPair, seller: { call: (m: 'POST', url: string, body: unknown) => Promise<{ json: () => any }> }, admin: Member, appId: string, logChannel = CHANNEL) {
+export async function linkServer(
+  app: FastifyInstance,
+  keys: KeyPair,
+  seller: { call: (m: 'POST', url: string, body: unknown) => Promise<{ json: () => any }> },
+  admin: Member,
+  appId: string,
+  logChannel = CHANNEL,
+) {
   const apiKey = (await seller.call('POST', '/api/auth/api-keys', { name: 'discord' })).json().key as string;
   const res = await postInteraction(app, keys, modal(admin, `setup:-:${logChannel}`, { app_id: appId, api_key: apiKey }));
   if (!String(res.json().data?.content).includes('now linked')) throw new Error(`linking failed: ${res.body}`);

@@ -37,7 +37,11 @@ export async function startDiscordStub(opts: { closedDms?: Set<string> } = {}) {
       if (req.method === 'POST' && dm && closedDms.has(dm[1]!)) return send(403, { code: 50007, message: 'Cannot send messages to this user' });
       if (req.method === 'POST' && /\/callback$/.test(path)) return send(204);
       if (req.method === 'PUT' && /\/roles\//.test(path)) return send(204);
-      if (req.method === 'PUT' && /\/commands$/.test(path)) return send(200, (json as unknown[]).map((c, i) => ({ id: String(i + 1), ...(c as object) })));
+      if (req.method === 'PUT' && /\/commands$/.test(path))
+        return send(
+          200,
+          (json as unknown[]).map((c, i) => ({ id: String(i + 1), ...(c as object) })),
+        );
       return send(200, { id: String(++messageId), channel_id: '1', content: json?.content ?? '', attachments: [] });
     });
   });

@@ -125,8 +125,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const { deps, jobs, jobProvider, bot } = keycord;
   const app = keycord.app!;
 
-  const call = (token: string | null, o: InjectOptions) =>
-    app.inject({ ...o, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(o.headers ?? {}) } });
+  const call = (token: string | null, o: InjectOptions) => app.inject({ ...o, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(o.headers ?? {}) } });
 
   const seller = async (name = 'seller'): Promise<Seller> => {
     const username = `${name}${++counter}${Date.now() % 100000}`;
@@ -141,8 +140,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       token,
       developerId: developer.id,
       username,
-      call: (method, url, body, headers) =>
-        call(token, { method, url, ...(body !== undefined ? { payload: body as object } : {}), ...(headers ? { headers } : {}) }),
+      call: (method, url, body, headers) => call(token, { method, url, ...(body !== undefined ? { payload: body as object } : {}), ...(headers ? { headers } : {}) }),
       setup: async (o = {}) => {
         const a = await s.call('POST', '/api/applications', { name: 'My App', ...(o.settings ? { settings: o.settings } : {}) });
         if (a.statusCode !== 201) throw new Error(`create app failed: ${a.body}`);

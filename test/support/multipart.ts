@@ -20,8 +20,7 @@ export function multipart(parts: Part[], opts: { stream?: boolean; boundary?: st
         yield Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${part.name}"\r\n\r\n${part.value}\r\n`);
       } else {
         yield Buffer.from(
-          `--${boundary}\r\nContent-Disposition: form-data; name="${part.name}"; filename="${part.filename}"\r\n` +
-            `Content-Type: ${part.contentType ?? 'application/octet-stream'}\r\n\r\n`,
+          `--${boundary}\r\nContent-Disposition: form-data; name="${part.name}"; filename="${part.filename}"\r\n` + `Content-Type: ${part.contentType ?? 'application/octet-stream'}\r\n\r\n`,
         );
         if (Buffer.isBuffer(part.data)) yield part.data;
         else yield* part.data;

@@ -85,6 +85,10 @@ check(listed.response.status === 200 && listed.data, 'list answers 200', listed.
 check(listed.response.headers.get('x-total-count') === '3', 'X-Total-Count counts the 3 licenses', listed.response.headers.get('x-total-count'));
 const statuses = Object.fromEntries(listed.data.map((l) => [l.license_key, l.status]));
 const expected = Object.fromEntries(licenses.map((l) => [l.license_key, l.id === first.id ? 'banned' : 'inactive']));
-check(listed.data.length === 3 && JSON.stringify(statuses, Object.keys(expected).sort()) === JSON.stringify(expected, Object.keys(expected).sort()), 'the list has the 3 keys, the first banned', statuses);
+check(
+  listed.data.length === 3 && JSON.stringify(statuses, Object.keys(expected).sort()) === JSON.stringify(expected, Object.keys(expected).sort()),
+  'the list has the 3 keys, the first banned',
+  statuses,
+);
 
 console.log(`openapi-fetch client: register, application ${application.id}, plan ${plan.id}, ${licenses.length} keys, validate ${answer.code}, ban, list of ${listed.data.length}: ok`);

@@ -18,9 +18,7 @@ export function openRaw(port: number): Promise<RawConnection> {
     const closed = new Promise<string>((r) => socket.once('close', () => r(Buffer.concat(chunks).toString('utf8'))));
     // A reset from the server is one way of being disconnected; it ends in 'close' too.
     socket.on('error', () => {});
-    socket.once('connect', () =>
-      resolve({ socket, send: (t) => void socket.write(t), closed, received: () => Buffer.concat(chunks).toString('utf8') }),
-    );
+    socket.once('connect', () => resolve({ socket, send: (t) => void socket.write(t), closed, received: () => Buffer.concat(chunks).toString('utf8') }));
     socket.once('error', reject);
   });
 }

@@ -40,10 +40,7 @@ export async function requireApplication(db: Executor, actor: SellerActor, appli
   const [row] = await db
     .select({ app: APPLICATION_COLUMNS, role: applicationMembers.role })
     .from(applications)
-    .innerJoin(
-      applicationMembers,
-      and(eq(applicationMembers.applicationId, applications.id), eq(applicationMembers.developerId, actor.developerId)),
-    )
+    .innerJoin(applicationMembers, and(eq(applicationMembers.applicationId, applications.id), eq(applicationMembers.developerId, actor.developerId)))
     .where(eq(applications.id, applicationId))
     .limit(1);
   if (!row) throw notFound('Application');

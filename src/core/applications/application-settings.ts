@@ -4,7 +4,11 @@ import { z } from 'zod';
 const settingFields = {
   hwid_lock: z.boolean(),
   max_hwids: z.number().int().min(1).max(100),
-  hwid_reset_cooldown_hours: z.number().int().min(0).max(24 * 365),
+  hwid_reset_cooldown_hours: z
+    .number()
+    .int()
+    .min(0)
+    .max(24 * 365),
   require_encryption: z.boolean(),
   paused: z.boolean(),
   /** Client requests per application and client IP per minute; 0 = no limit. */
@@ -37,5 +41,4 @@ export function mergeSettings(current: unknown, patch: ApplicationSettingsPatch 
   return applicationSettingsSchema.parse({ ...DEFAULT_APPLICATION_SETTINGS, ...(current as object | null), ...stripUndefined(patch ?? {}) });
 }
 
-const stripUndefined = <T extends object>(o: T) =>
-  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+const stripUndefined = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;

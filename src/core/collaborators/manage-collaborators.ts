@@ -48,11 +48,7 @@ export async function addCollaborator(deps: Deps, actor: SellerActor, applicatio
       .from(developers)
       .where(or(eq(sql`lower(${developers.email})`, login), eq(sql`lower(${developers.username})`, login)));
     if (!dev) throw notFound('Developer');
-    const [added] = await tx
-      .insert(applicationMembers)
-      .values({ applicationId, developerId: dev.id, role: input.role })
-      .onConflictDoNothing()
-      .returning();
+    const [added] = await tx.insert(applicationMembers).values({ applicationId, developerId: dev.id, role: input.role }).onConflictDoNothing().returning();
     if (!added) throw conflict('That developer is already part of this application');
     await writeAudit(tx, actor, { applicationId, action: 'collaborator.added', target: `developer:${dev.id}`, details: { role: input.role } });
     return toView({ developerId: dev.id, username: dev.username, role: added.role, createdAt: added.createdAt });
@@ -75,7 +71,10 @@ export async function updateCollaborator(deps: Deps, actor: SellerActor, applica
     await requireApplication(tx, actor, applicationId, 'admin');
     const member = await requireMember(tx, applicationId, developerId);
     if (member.role === 'owner') throw forbidden("The owner's role cannot be changed");
-    await tx.update(applicationMembers).set({ role }).where(and(eq(applicationMembers.applicationId, applicationId), eq(applicationMembers.developerId, developerId)));
+    await tx
+      .update(applicationMembers)
+      .set({ role })
+      .where(and(eq(applicationMembers.applicationId, applicationId), eq(applicationMembers.developerId, developerId)));
     await writeAudit(tx, actor, { applicationId, action: 'collaborator.updated', target: `developer:${developerId}`, details: { from: member.role, to: role } });
     return toView({ ...member, role });
   });

@@ -15,9 +15,7 @@ export interface CustomerLicense {
   hwidBound: boolean;
 }
 
-export type RedeemOutcome =
-  | { ok: true; licenseId: number; planName: string; discordRoleId: string | null }
-  | { ok: false; code: 'NOT_FOUND' | 'ALREADY_YOURS' | 'CLAIMED' | 'UNAVAILABLE' };
+export type RedeemOutcome = { ok: true; licenseId: number; planName: string; discordRoleId: string | null } | { ok: false; code: 'NOT_FOUND' | 'ALREADY_YOURS' | 'CLAIMED' | 'UNAVAILABLE' };
 
 /**
  * Claims an unclaimed key of the application for a Discord user (knowing the key is the proof of
@@ -44,7 +42,10 @@ export async function redeemLicense(deps: Deps, actor: Extract<Actor, { kind: 'd
       )
       .returning();
     if (!claimed) {
-      const [existing] = await tx.select().from(licenses).where(and(eq(licenses.applicationId, applicationId), eq(licenses.licenseKey, key)));
+      const [existing] = await tx
+        .select()
+        .from(licenses)
+        .where(and(eq(licenses.applicationId, applicationId), eq(licenses.licenseKey, key)));
       if (!existing) return { ok: false, code: 'NOT_FOUND' };
       if (existing.discordUserId === actor.discordUserId) return { ok: false, code: 'ALREADY_YOURS' };
       if (existing.discordUserId) return { ok: false, code: 'CLAIMED' };

@@ -6,12 +6,7 @@ export const SESSION_PREFIX = 'kc_sess_';
 export const API_KEY_PREFIX = 'kc_live_';
 
 /** Makes a bearer token and stores only its hash; the plain token is returned once. */
-export async function issueToken(
-  tx: Executor,
-  developerId: number,
-  kind: 'session' | 'api_key',
-  opts: { name?: string; expiresAt?: Date | null } = {},
-) {
+export async function issueToken(tx: Executor, developerId: number, kind: 'session' | 'api_key', opts: { name?: string; expiresAt?: Date | null } = {}) {
   const token = randomToken(kind === 'session' ? SESSION_PREFIX : API_KEY_PREFIX, 32);
   const [row] = await tx
     .insert(developerTokens)

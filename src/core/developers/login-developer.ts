@@ -29,10 +29,14 @@ export async function loginDeveloper(deps: Deps, input: LoginDeveloperInput) {
   const expiresAt = new Date(deps.clock.now().getTime() + deps.limits.sessionTtlHours * 3600_000);
   return deps.db.orm.transaction(async (tx) => {
     const { token, row } = await issueToken(tx, developer.id, 'session', { expiresAt });
-    await writeAudit(tx, { kind: 'developer', developerId: developer.id, name: developer.username, via: 'session', tokenId: row.id, ...(input.ip ? { ip: input.ip } : {}) }, {
-      action: 'developer.logged_in',
-      target: `developer:${developer.id}`,
-    });
+    await writeAudit(
+      tx,
+      { kind: 'developer', developerId: developer.id, name: developer.username, via: 'session', tokenId: row.id, ...(input.ip ? { ip: input.ip } : {}) },
+      {
+        action: 'developer.logged_in',
+        target: `developer:${developer.id}`,
+      },
+    );
     return { token, expires_at: expiresAt.toISOString(), developer: toDeveloperView(developer) };
   });
 }

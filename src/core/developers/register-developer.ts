@@ -17,16 +17,17 @@ export async function registerDeveloper(deps: Deps, input: RegisterDeveloperInpu
   const passwordHash = await hashPassword(input.password);
   try {
     return await deps.db.orm.transaction(async (tx) => {
-      const [developer] = await tx
-        .insert(developers)
-        .values({ email: input.email, username: input.username, passwordHash })
-        .returning();
+      const [developer] = await tx.insert(developers).values({ email: input.email, username: input.username, passwordHash }).returning();
       const expiresAt = new Date(deps.clock.now().getTime() + deps.limits.sessionTtlHours * 3600_000);
       const { token } = await issueToken(tx, developer!.id, 'session', { expiresAt });
-      await writeAudit(tx, { kind: 'developer', developerId: developer!.id, name: developer!.username, via: 'session', tokenId: 0, ...(input.ip ? { ip: input.ip } : {}) }, {
-        action: 'developer.registered',
-        target: `developer:${developer!.id}`,
-      });
+      await writeAudit(
+        tx,
+        { kind: 'developer', developerId: developer!.id, name: developer!.username, via: 'session', tokenId: 0, ...(input.ip ? { ip: input.ip } : {}) },
+        {
+          action: 'developer.registered',
+          target: `developer:${developer!.id}`,
+        },
+      );
       return { developer: toDeveloperView(developer!), token, expires_at: expiresAt.toISOString() };
     });
   } catch (err) {
@@ -41,4 +42,3 @@ export function isUniqueViolation(err: unknown): boolean {
   }
   return false;
 }
-

@@ -38,8 +38,16 @@ export async function linkGuild(deps: Deps, input: LinkGuildInput) {
       linkedBy: input.member.id,
       updatedAt: deps.clock.now(),
     };
-    await tx.insert(discordGuilds).values({ guildId: input.guildId, ...values }).onConflictDoUpdate({ target: discordGuilds.guildId, set: values });
-    await writeAudit(tx, actor, { applicationId: app.id, action: 'discord.linked', target: `guild:${input.guildId}`, details: { seller_role_id: input.sellerRoleId, log_channel_id: input.logChannelId } });
+    await tx
+      .insert(discordGuilds)
+      .values({ guildId: input.guildId, ...values })
+      .onConflictDoUpdate({ target: discordGuilds.guildId, set: values });
+    await writeAudit(tx, actor, {
+      applicationId: app.id,
+      action: 'discord.linked',
+      target: `guild:${input.guildId}`,
+      details: { seller_role_id: input.sellerRoleId, log_channel_id: input.logChannelId },
+    });
     return { applicationName: app.name };
   });
 }

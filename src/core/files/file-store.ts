@@ -25,8 +25,7 @@ function blobPath(dir: string, sha256: string): string {
   return join(dir, sha256);
 }
 
-export const payloadTooLarge = (maxBytes: number) =>
-  new AppError('PAYLOAD_TOO_LARGE', `The file is larger than the limit of ${maxBytes} bytes`, 413);
+export const payloadTooLarge = (maxBytes: number) => new AppError('PAYLOAD_TOO_LARGE', `The file is larger than the limit of ${maxBytes} bytes`, 413);
 
 export interface Received {
   tempPath: string;

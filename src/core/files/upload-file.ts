@@ -40,10 +40,7 @@ export async function uploadFile(deps: Deps, actor: SellerActor, applicationId: 
       await lockContent(tx, received.sha256);
       await moveIntoPlace(deps.files.dir, received.tempPath, received.sha256);
       moved = true;
-      const [file] = await tx
-        .insert(files)
-        .values({ applicationId, name, size: received.size, sha256: received.sha256, contentType })
-        .returning();
+      const [file] = await tx.insert(files).values({ applicationId, name, size: received.size, sha256: received.sha256, contentType }).returning();
       await writeAudit(tx, actor, {
         applicationId,
         action: 'file.uploaded',

@@ -73,10 +73,7 @@ export async function runGenerationJob(deps: Deps, jobId: number, run: Generatio
         jobId: job.id,
       });
       const generated = job.generated + inserted;
-      await tx
-        .update(jobs)
-        .set({ status: 'running', generated, updatedAt: now })
-        .where(eq(jobs.id, jobId));
+      await tx.update(jobs).set({ status: 'running', generated, updatedAt: now }).where(eq(jobs.id, jobId));
       await countGenerated(tx, job.applicationId, now.toISOString().slice(0, 10), inserted);
       return { done: false as const, paused: false as const, generated, count: job.count, inserted };
     });

@@ -63,4 +63,3 @@ export async function eventUndispatched(deps: Deps, eventId: number): Promise<bo
   const rows = await deps.db.query(`select 1 from outbox where id = $1 and dispatched_at is null`, [eventId]);
   return rows.length > 0;
 }
-

@@ -45,9 +45,6 @@ export async function activateLicense(
     [license.id, opts.hwid, opts.maxHwids, now, opts.ip],
   );
   if (row) return { kind: 'activated', license: stateFromRow(row) };
-  const [fresh] = await deps.db.query<LicenseStateRow>(
-    `select ${RETURNING} from licenses l join plans p on p.id = l.plan_id where l.id = $1`,
-    [license.id],
-  );
+  const [fresh] = await deps.db.query<LicenseStateRow>(`select ${RETURNING} from licenses l join plans p on p.id = l.plan_id where l.id = $1`, [license.id]);
   return { kind: 'unchanged', license: fresh ? stateFromRow(fresh) : null };
 }

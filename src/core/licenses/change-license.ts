@@ -30,12 +30,7 @@ const MAX_ATTEMPTS = 100;
  * Runs `write` on a fresh read of the license until it lands on the version it read. Shared by
  * every seller write to one license, so "decide on the current row" holds as it did under a lock.
  */
-export async function withCurrentLicense<T>(
-  deps: Deps,
-  actor: SellerActor,
-  licenseId: number,
-  write: (current: SellerLicense) => Promise<T | undefined>,
-): Promise<T> {
+export async function withCurrentLicense<T>(deps: Deps, actor: SellerActor, licenseId: number, write: (current: SellerLicense) => Promise<T | undefined>): Promise<T> {
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const done = await write(await requireLicense(deps.db, actor, licenseId, 'manage'));
     if (done !== undefined) return done;

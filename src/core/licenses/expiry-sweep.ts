@@ -50,8 +50,22 @@ export async function expirySweep(deps: Deps, opts: { noticeDays: number[]; batc
     await tx
       .update(licenses)
       .set({ status: 'expired', updatedAt: now })
-      .where(and(inArray(licenses.id, due.map((l) => l.id)), inArray(licenses.status, [...EXPIRING_STATUSES])));
-    await notify(tx, due.map((l) => ({ ...l, status: 'expired' as const })), 'expired', 'license.expired', () => ({}));
+      .where(
+        and(
+          inArray(
+            licenses.id,
+            due.map((l) => l.id),
+          ),
+          inArray(licenses.status, [...EXPIRING_STATUSES]),
+        ),
+      );
+    await notify(
+      tx,
+      due.map((l) => ({ ...l, status: 'expired' as const })),
+      'expired',
+      'license.expired',
+      () => ({}),
+    );
     return due.map((l) => l.id);
   });
 
@@ -66,14 +80,7 @@ export async function expirySweep(deps: Deps, opts: { noticeDays: number[]; batc
       const due = await tx
         .select()
         .from(licenses)
-        .where(
-          and(
-            eq(licenses.status, 'active'),
-            gt(licenses.expiresAt, lower),
-            lte(licenses.expiresAt, upper),
-            noNotice(kind),
-          ),
-        )
+        .where(and(eq(licenses.status, 'active'), gt(licenses.expiresAt, lower), lte(licenses.expiresAt, upper), noNotice(kind)))
         .orderBy(asc(licenses.id))
         .limit(batchSize)
         .for('update', { of: licenses, skipLocked: true });
@@ -97,13 +104,7 @@ const noNotice = (kind: string) =>
   sql`not exists (select 1 from ${licenseNotices} n where n.license_id = ${licenses.id} and n.kind = ${kind} and n.expires_at = date_trunc('milliseconds', ${licenses.expiresAt}))`;
 
 /** Claims the notice rows; only licenses whose row is new get an event (and an audit line). */
-async function notify(
-  tx: Tx,
-  due: LicenseRow[],
-  kind: string,
-  type: 'license.expired' | 'license.expiring_soon',
-  extra: (l: LicenseRow) => Record<string, unknown>,
-) {
+async function notify(tx: Tx, due: LicenseRow[], kind: string, type: 'license.expired' | 'license.expiring_soon', extra: (l: LicenseRow) => Record<string, unknown>) {
   const claimed = await tx
     .insert(licenseNotices)
     .values(due.map((l) => ({ licenseId: l.id, kind, expiresAt: l.expiresAt! })))

@@ -20,13 +20,7 @@ async function committedLicenses(tx: Executor, applicationId: number, exceptJobI
   const [reserved] = await tx
     .select({ n: sql<string | number | null>`coalesce(sum(greatest(${jobs.count} - ${jobs.generated}, 0)), 0)` })
     .from(jobs)
-    .where(
-      and(
-        eq(jobs.applicationId, applicationId),
-        inArray(jobs.status, ['queued', 'running']),
-        exceptJobId === undefined ? undefined : ne(jobs.id, exceptJobId),
-      ),
-    );
+    .where(and(eq(jobs.applicationId, applicationId), inArray(jobs.status, ['queued', 'running']), exceptJobId === undefined ? undefined : ne(jobs.id, exceptJobId)));
   return Number(existing?.n ?? 0) + Number(reserved?.n ?? 0);
 }
 

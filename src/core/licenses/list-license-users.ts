@@ -11,9 +11,5 @@ export async function listLicenseUsers(deps: Deps, actor: SellerActor, licenseId
   await requireLicense(deps.db, actor, licenseId, 'read');
   const users = eq(appUsers.licenseId, licenseId);
   const { limit, offset } = pageWindow(page);
-  return readPage(
-    deps.db.orm.select({ n: count() }).from(appUsers).where(users),
-    deps.db.orm.select().from(appUsers).where(users).orderBy(asc(appUsers.id)).limit(limit).offset(offset),
-    toUserView,
-  );
+  return readPage(deps.db.orm.select({ n: count() }).from(appUsers).where(users), deps.db.orm.select().from(appUsers).where(users).orderBy(asc(appUsers.id)).limit(limit).offset(offset), toUserView);
 }

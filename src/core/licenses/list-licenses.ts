@@ -55,12 +55,7 @@ async function pageOf(deps: Deps, where: SQL | undefined, page: Page, total: Tot
   const bound = page.afterId === undefined ? undefined : sql`${licenses.id} < ${page.afterId}::bigint`;
   const window = { offset: page.afterId === undefined ? (page.page - 1) * page.perPage : 0, size: page.perPage };
   const read = (ids: SQL) =>
-    deps.db.orm
-      .select({ license: licenses, plan: plans })
-      .from(licenses)
-      .innerJoin(plans, eq(plans.id, licenses.planId))
-      .where(inArray(licenses.id, ids))
-      .orderBy(desc(licenses.id));
+    deps.db.orm.select({ license: licenses, plan: plans }).from(licenses).innerJoin(plans, eq(plans.id, licenses.planId)).where(inArray(licenses.id, ids)).orderBy(desc(licenses.id));
   let n: number;
   let rows: Awaited<ReturnType<typeof read>>;
   let more: boolean | undefined;
@@ -100,7 +95,10 @@ function totalOf(deps: Deps, where: SQL | undefined, filters: LicenseFilters, co
   return {
     exact: true,
     count: async () => {
-      const [row] = await deps.db.orm.select({ n: sum(licenseCounts.licenses) }).from(licenseCounts).where(counted);
+      const [row] = await deps.db.orm
+        .select({ n: sum(licenseCounts.licenses) })
+        .from(licenseCounts)
+        .where(counted);
       return Number(row?.n ?? 0);
     },
   };
@@ -114,10 +112,7 @@ export async function listLicenses(deps: Deps, actor: SellerActor, applicationId
 
 /** "Get My Licenses": every license in every application the seller is part of. */
 export async function listMyLicenses(deps: Deps, actor: SellerActor, filters: LicenseFilters, page: Page) {
-  const mine = deps.db.orm
-    .select({ id: applicationMembers.applicationId })
-    .from(applicationMembers)
-    .where(eq(applicationMembers.developerId, actor.developerId));
+  const mine = deps.db.orm.select({ id: applicationMembers.applicationId }).from(applicationMembers).where(eq(applicationMembers.developerId, actor.developerId));
   const where = and(inArray(licenses.applicationId, mine), ...filterConditions(filters, deps.clock.now()));
   return pageOf(deps, where, page, totalOf(deps, where, filters, inArray(licenseCounts.applicationId, mine)));
 }

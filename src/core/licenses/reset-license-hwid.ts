@@ -21,10 +21,7 @@ export async function resetLicenseHwid(deps: Deps, actor: SellerActor, licenseId
   return { message: RESET_MESSAGE, license: { id: license.id, license_key: license.license_key, status: license.status, hwid: null } };
 }
 
-export type CustomerResetOutcome =
-  | { ok: true; licenseId: number; licenseKey: string }
-  | { ok: false; code: 'COOLDOWN'; nextAllowedAt: Date }
-  | { ok: false; code: 'NOT_FOUND' };
+export type CustomerResetOutcome = { ok: true; licenseId: number; licenseKey: string } | { ok: false; code: 'COOLDOWN'; nextAllowedAt: Date } | { ok: false; code: 'NOT_FOUND' };
 
 /**
  * A customer's own reset, honouring the cooldown (the plan's, else the application's). The last

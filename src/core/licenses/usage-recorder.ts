@@ -126,13 +126,7 @@ export class UsageRecorder {
     await this.flush();
   }
 
-  recordValidation(
-    applicationId: number,
-    at: Date,
-    ok: boolean,
-    use?: { licenseId: number; ip: string | null },
-    record?: Omit<ValidationRecord, 'applicationId' | 'at' | 'count'>,
-  ): void {
+  recordValidation(applicationId: number, at: Date, ok: boolean, use?: { licenseId: number; ip: string | null }, record?: Omit<ValidationRecord, 'applicationId' | 'at' | 'count'>): void {
     // This runs on every validation, so it allocates as little as it can: the record is spelled
     // out rather than spread, the day string is remembered, a license's last use is updated in place.
     if (record) {
@@ -200,7 +194,15 @@ export class UsageRecorder {
       const slice = <T>(xs: T[]) => xs.slice(b * FLUSH_BATCH, (b + 1) * FLUSH_BATCH);
       const batch = { ids: slice(ids), counters: slice(cs), records: slice(lines) };
       try {
-        await this.db.query(FLUSH_SQL, flushParams(batch.ids, uses, batch.counters.map(([, c]) => c), batch.records.map(([, r]) => r)));
+        await this.db.query(
+          FLUSH_SQL,
+          flushParams(
+            batch.ids,
+            uses,
+            batch.counters.map(([, c]) => c),
+            batch.records.map(([, r]) => r),
+          ),
+        );
       } catch (err) {
         this.log.warn({ err }, 'usage flush failed; keeping the data for the next flush');
         this.mergeBack(new Map(batch.ids.map((id) => [id, uses.get(id)!])), new Map(batch.counters), new Map(batch.records));

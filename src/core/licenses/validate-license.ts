@@ -61,13 +61,12 @@ function outcome(code: ValidationCode, license?: LicenseState, message = MESSAGE
 export async function validateLicense(deps: Deps, app: ClientApplication, input: ValidateLicenseInput): Promise<ValidationOutcome> {
   const now = deps.clock.now();
   const result = await decide(deps, app, input, now);
-  deps.usage.recordValidation(
-    app.id,
-    now,
-    result.success,
-    result.success && result.licenseId !== undefined ? { licenseId: result.licenseId, ip: input.ip ?? null } : undefined,
-    { licenseId: result.licenseId ?? null, code: result.code, hwid: input.hwid?.slice(0, 256) ?? null, ip: input.ip ?? null },
-  );
+  deps.usage.recordValidation(app.id, now, result.success, result.success && result.licenseId !== undefined ? { licenseId: result.licenseId, ip: input.ip ?? null } : undefined, {
+    licenseId: result.licenseId ?? null,
+    code: result.code,
+    hwid: input.hwid?.slice(0, 256) ?? null,
+    ip: input.ip ?? null,
+  });
   return result;
 }
 
@@ -102,9 +101,6 @@ async function decide(deps: Deps, app: ClientApplication, input: ValidateLicense
 
 async function markExpired(deps: Deps, license: LicenseState, now: Date): Promise<LicenseState> {
   if (license.status === 'expired') return license;
-  await deps.db.query(
-    `update licenses set status = 'expired', updated_at = $2 where id = $1 and status = 'active' and expires_at <= $2`,
-    [license.id, now.toISOString()],
-  );
+  await deps.db.query(`update licenses set status = 'expired', updated_at = $2 where id = $1 and status = 'active' and expires_at <= $2`, [license.id, now.toISOString()]);
   return { ...license, status: 'expired' };
 }

@@ -78,7 +78,10 @@ async function pageOf<T extends LogTable>(deps: Deps, table: T, applicationId: n
   const pageIds = pageIdsQuery(table.id, and(where, bound), { offset: q.afterId === undefined ? (q.page - 1) * q.perPage : 0, size: q.perPage }).ids;
   const counted = async () => {
     if (q.knownTotal !== undefined) return q.knownTotal;
-    const [row] = await deps.db.orm.select({ n: count() }).from(table as LogTable).where(where);
+    const [row] = await deps.db.orm
+      .select({ n: count() })
+      .from(table as LogTable)
+      .where(where);
     return row?.n ?? 0;
   };
   const [total, rows] = await Promise.all([

@@ -11,11 +11,7 @@ export async function listPlans(deps: Deps, actor: SellerActor, applicationId: n
   await requireApplication(deps.db.orm, actor, applicationId, 'read');
   const where = eq(plans.applicationId, applicationId);
   const { limit, offset } = pageWindow(page);
-  return readPage(
-    deps.db.orm.select({ n: count() }).from(plans).where(where),
-    deps.db.orm.select().from(plans).where(where).orderBy(asc(plans.id)).limit(limit).offset(offset),
-    toPlanView,
-  );
+  return readPage(deps.db.orm.select({ n: count() }).from(plans).where(where), deps.db.orm.select().from(plans).where(where).orderBy(asc(plans.id)).limit(limit).offset(offset), toPlanView);
 }
 
 /** How many plans an autocomplete offers (Discord shows 25 choices at most). */

@@ -24,7 +24,12 @@ export async function getStatistics(deps: Deps, actor: SellerActor, applicationI
   const statuses = { inactive: 0, active: 0, expired: 0, banned: 0 };
   const days = Array.from({ length: 30 }, (_, i) => new Date(now.getTime() - (29 - i) * DAY).toISOString().slice(0, 10));
   if (appIds.length === 0) {
-    return { licenses: { total: 0, ...statuses }, users: { total: 0 }, validations: { last_24h: 0, last_7d: 0, success_rate: null }, daily: days.map((date) => ({ date, validations: 0, failures: 0, generated: 0 })) };
+    return {
+      licenses: { total: 0, ...statuses },
+      users: { total: 0 },
+      validations: { last_24h: 0, last_7d: 0, success_rate: null },
+      daily: days.map((date) => ({ date, validations: 0, failures: 0, generated: 0 })),
+    };
   }
   const byStatus = await deps.db.orm
     .select({

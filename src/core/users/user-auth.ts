@@ -32,7 +32,10 @@ function tokenFor(deps: Deps, app: ClientApplication, user: User) {
 }
 
 async function licenseByKey(deps: Deps, app: ClientApplication, key: string) {
-  const [row] = await deps.db.orm.select().from(licenses).where(and(eq(licenses.applicationId, app.id), eq(licenses.licenseKey, normalizeKey(key))));
+  const [row] = await deps.db.orm
+    .select()
+    .from(licenses)
+    .where(and(eq(licenses.applicationId, app.id), eq(licenses.licenseKey, normalizeKey(key))));
   return row ?? null;
 }
 
@@ -66,7 +69,12 @@ export async function createUser(deps: Deps, app: ClientApplication, input: Crea
         .values({ applicationId: app.id, licenseId: outcome.licenseId!, username: input.username, passwordHash, hwid: input.hwid, lastLogin: deps.clock.now() })
         .returning();
       await emitEvent(tx, app.id, 'user.created', { user: { id: created!.id, username: created!.username, license_id: created!.licenseId } });
-      await writeAudit(tx, clientActor(app, input.ip), { applicationId: app.id, action: 'user.created', target: `user:${created!.id}`, details: { username: input.username, license_id: created!.licenseId } });
+      await writeAudit(tx, clientActor(app, input.ip), {
+        applicationId: app.id,
+        action: 'user.created',
+        target: `user:${created!.id}`,
+        details: { username: input.username, license_id: created!.licenseId },
+      });
       return created!;
     });
     return { message: 'User created successfully', token: tokenFor(deps, app, user), user: toUserView(user) };

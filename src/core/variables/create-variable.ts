@@ -21,11 +21,7 @@ export async function createVariable(deps: Deps, actor: SellerActor, application
     if ((used?.n ?? 0) >= MAX_VARIABLES_PER_APP) {
       throw conflict(`An application may have at most ${MAX_VARIABLES_PER_APP} variables`, 'LIMIT_REACHED');
     }
-    const [variable] = await tx
-      .insert(variables)
-      .values({ applicationId, name: input.name, value: input.value, public: input.public })
-      .onConflictDoNothing()
-      .returning();
+    const [variable] = await tx.insert(variables).values({ applicationId, name: input.name, value: input.value, public: input.public }).onConflictDoNothing().returning();
     if (!variable) throw conflict(`A variable named "${input.name}" already exists in this application`);
     // The value may be a secret (private variables): the audit keeps its size, not its content.
     await writeAudit(tx, actor, {

@@ -95,11 +95,19 @@ export async function adminQueueRoutes(app: FastifyInstance, opts: { deps: Deps;
         throw err;
       }
       if (!isOperator(session.developer.username)) return sendLoginPage(reply, 403, 'This account is not an operator of this Keycord.');
-      return reply.code(303).header('set-cookie', sessionCookie(request, session.token, sessionMaxAgeS)).header('location', ADMIN_QUEUES_PATH).send();
+      return reply
+        .code(303)
+        .header('set-cookie', sessionCookie(request, session.token, sessionMaxAgeS))
+        .header('location', ADMIN_QUEUES_PATH)
+        .send();
     });
 
     scope.post(ADMIN_LOGOUT_PATH, { config: { access: 'public' }, schema: { hide: true } }, async (request, reply) =>
-      reply.code(303).header('set-cookie', sessionCookie(request, '', 0)).header('location', ADMIN_LOGIN_PATH).send(),
+      reply
+        .code(303)
+        .header('set-cookie', sessionCookie(request, '', 0))
+        .header('location', ADMIN_LOGIN_PATH)
+        .send(),
     );
 
     // Bull Board installs its own error handler for its routes, so refusals are answered here
@@ -116,7 +124,12 @@ export async function adminQueueRoutes(app: FastifyInstance, opts: { deps: Deps;
       } catch (err) {
         if (!(err instanceof AppError)) throw err;
         // An expired or revoked session in the cookie: back to the form, the stale cookie cleared.
-        if (!credential.fromHeader && wantsPage(request)) return reply.code(303).header('set-cookie', sessionCookie(request, '', 0)).header('location', ADMIN_LOGIN_PATH).send();
+        if (!credential.fromHeader && wantsPage(request))
+          return reply
+            .code(303)
+            .header('set-cookie', sessionCookie(request, '', 0))
+            .header('location', ADMIN_LOGIN_PATH)
+            .send();
         return refuse(err);
       }
       if (!isOperator(actor.name)) return refuse(forbidden('Only operators may open the queue dashboard'));

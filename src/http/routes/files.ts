@@ -126,10 +126,8 @@ const sellerFileRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { de
     },
   );
 
-  app.delete(
-    '/api/files/:id',
-    { schema: { tags, summary: 'Remove a file (its bytes go once no other file has them)', params: idParams, response: { 200: messageResponse } } },
-    async (request) => deleteFile(deps, sellerActor(request), request.params.id),
+  app.delete('/api/files/:id', { schema: { tags, summary: 'Remove a file (its bytes go once no other file has them)', params: idParams, response: { 200: messageResponse } } }, async (request) =>
+    deleteFile(deps, sellerActor(request), request.params.id),
   );
 };
 
@@ -184,18 +182,20 @@ const clientFileRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { de
        * compares: together they prove the bytes came from Keycord, for this request.
        */
       const timestamp = String(Math.floor(Date.now() / 1000));
-      return reply
-        .header('Content-Type', download.contentType)
-        .header('Content-Length', String(download.size))
-        .header('Content-Disposition', contentDisposition(download.name))
-        .header('X-Content-Type-Options', 'nosniff')
-        .header('Content-Security-Policy', "default-src 'none'; sandbox")
-        .header('Cache-Control', 'private, no-store')
-        .header('X-Content-SHA256', download.sha256)
-        .header('X-Signature-Timestamp', timestamp)
-        .header('X-Signature-Ed25519', signResponseHex(clientApp.signingKey, timestamp, downloadSignedText(request.params.id, request.query.nonce, download.sha256)))
-        // A stream goes out as is, never through the serializer; the schema documents it as bytes.
-        .send(download.stream as unknown as string);
+      return (
+        reply
+          .header('Content-Type', download.contentType)
+          .header('Content-Length', String(download.size))
+          .header('Content-Disposition', contentDisposition(download.name))
+          .header('X-Content-Type-Options', 'nosniff')
+          .header('Content-Security-Policy', "default-src 'none'; sandbox")
+          .header('Cache-Control', 'private, no-store')
+          .header('X-Content-SHA256', download.sha256)
+          .header('X-Signature-Timestamp', timestamp)
+          .header('X-Signature-Ed25519', signResponseHex(clientApp.signingKey, timestamp, downloadSignedText(request.params.id, request.query.nonce, download.sha256)))
+          // A stream goes out as is, never through the serializer; the schema documents it as bytes.
+          .send(download.stream as unknown as string)
+      );
     },
   );
 };

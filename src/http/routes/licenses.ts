@@ -26,7 +26,10 @@ const listQuery = z.object({
   status: z.enum(LICENSE_STATUSES).optional(),
   plan_id: id.optional(),
   search: z.string().max(200).optional(),
-  discord_user_id: z.string().regex(/^\d{17,20}$/).optional(),
+  discord_user_id: z
+    .string()
+    .regex(/^\d{17,20}$/)
+    .optional(),
 });
 
 /** A key as `generate` answers it (API.md, PoPaAP's shape). */
@@ -66,7 +69,11 @@ export const licenseRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
           prefix: z.string().max(32).nullable().optional(),
           custom_format: z.string().max(128).nullable().optional(),
           notes: z.string().max(1000).nullable().optional(),
-          discord_user_id: z.string().regex(/^\d{17,20}$/).nullable().optional(),
+          discord_user_id: z
+            .string()
+            .regex(/^\d{17,20}$/)
+            .nullable()
+            .optional(),
         }),
         response: {
           200: z.object({ licenses: z.array(generatedLicense) }).describe('Up to the synchronous limit (1000): the keys'),
@@ -94,15 +101,11 @@ export const licenseRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
     },
   );
 
-  app.get(
-    '/api/licenses/mine',
-    { schema: { tags, summary: 'Licenses of every application you can see', querystring: listQuery, response: { 200: z.array(licenseView) } } },
-    async (request, reply) => {
-      const page = pageOfRequest(request.query);
-      const result = await listMyLicenses(deps, sellerActor(request), filtersOf(request.query), { page: page.page, perPage: page.per_page, afterId: page.cursor?.afterId });
-      return sendKeysetPage(request, reply, page, result);
-    },
-  );
+  app.get('/api/licenses/mine', { schema: { tags, summary: 'Licenses of every application you can see', querystring: listQuery, response: { 200: z.array(licenseView) } } }, async (request, reply) => {
+    const page = pageOfRequest(request.query);
+    const result = await listMyLicenses(deps, sellerActor(request), filtersOf(request.query), { page: page.page, perPage: page.per_page, afterId: page.cursor?.afterId });
+    return sendKeysetPage(request, reply, page, result);
+  });
 
   app.get('/api/licenses/:id', { schema: { tags, summary: 'One license', params: idParams, response: { 200: licenseView } } }, async (request) =>
     getLicense(deps, sellerActor(request), request.params.id),
@@ -122,10 +125,8 @@ export const licenseRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
     async (request) => updateLicenseNotes(deps, sellerActor(request), request.params.id, request.body.notes),
   );
 
-  app.delete(
-    '/api/licenses/:id',
-    { schema: { tags, summary: 'Delete a license', params: idParams, response: { 200: messageResponse, 409: errorResponse.describe(keptChanging) } } },
-    async (request) => deleteLicense(deps, sellerActor(request), request.params.id),
+  app.delete('/api/licenses/:id', { schema: { tags, summary: 'Delete a license', params: idParams, response: { 200: messageResponse, 409: errorResponse.describe(keptChanging) } } }, async (request) =>
+    deleteLicense(deps, sellerActor(request), request.params.id),
   );
 
   app.post(

@@ -30,8 +30,18 @@ const planFields = z.object({
   name: z.string().trim().min(1).max(100),
   duration_days: z.number().int().min(0).max(36_500).describe('0 = lifetime'),
   max_hwids: z.number().int().min(1).max(100).nullable().optional(),
-  hwid_reset_cooldown_hours: z.number().int().min(0).max(24 * 365).nullable().optional(),
-  discord_role_id: z.string().regex(/^\d{17,20}$/, 'a Discord snowflake').nullable().optional(),
+  hwid_reset_cooldown_hours: z
+    .number()
+    .int()
+    .min(0)
+    .max(24 * 365)
+    .nullable()
+    .optional(),
+  discord_role_id: z
+    .string()
+    .regex(/^\d{17,20}$/, 'a Discord snowflake')
+    .nullable()
+    .optional(),
 });
 
 export const planRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
@@ -54,8 +64,7 @@ export const planRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { d
   app.get(
     '/api/applications/:id/plans',
     { schema: { tags, summary: "An application's plans", params: idParams, querystring: pageOnlyQuery, response: { 200: z.array(planView) } } },
-    async (request, reply) =>
-      sendPage(request, reply, request.query, await listPlans(deps, sellerActor(request), request.params.id, pageRequestOf(request.query))),
+    async (request, reply) => sendPage(request, reply, request.query, await listPlans(deps, sellerActor(request), request.params.id, pageRequestOf(request.query))),
   );
 
   app.put('/api/plans/:id', { schema: { tags, summary: 'Update a plan', params: idParams, body: planFields.partial(), response: { 200: planView } } }, async (request) =>

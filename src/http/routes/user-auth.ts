@@ -131,9 +131,7 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
         response: {
           200: plainOrEncrypted(clientAnswer(withUser)),
           ...clientErrors,
-          403: clientErrorResponse.describe(
-            "The user is bound to another device (HWID_MISMATCH), the new key does not exist (NOT_FOUND), or it does not validate (validate's codes)",
-          ),
+          403: clientErrorResponse.describe("The user is bound to another device (HWID_MISMATCH), the new key does not exist (NOT_FOUND), or it does not validate (validate's codes)"),
           404: clientErrorResponse.describe('No application has this app_id, or no user is registered with the old license (NOT_FOUND)'),
           409: clientErrorResponse.describe('The new license has already been used (LICENSE_IN_USE)'),
         },

@@ -1,15 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { EVENT_TYPES } from '../../core/events/emit-event.js';
-import {
-  createWebhook,
-  deleteWebhook,
-  listDeliveries,
-  listWebhooks,
-  redeliver,
-  sendTestEvent,
-  updateWebhook,
-} from '../../core/webhooks/manage-webhooks.js';
+import { createWebhook, deleteWebhook, listDeliveries, listWebhooks, redeliver, sendTestEvent, updateWebhook } from '../../core/webhooks/manage-webhooks.js';
 import type { toDeliveryView, toWebhookView } from '../../core/webhooks/webhook-view.js';
 import type { Deps } from '../../core/deps.js';
 import { DELIVERY_STATUSES } from '../../core/webhooks/webhook-view.js';
@@ -51,7 +43,7 @@ const deliveryView = z.object({
   attempt_log: z
     .array(
       z.object({
-        status_code: z.number().int().nullable().describe("null when the receiver did not answer (see error)"),
+        status_code: z.number().int().nullable().describe('null when the receiver did not answer (see error)'),
         duration_ms: z.number().int(),
         response_body: z.string().nullable().describe('The first 2 KB of the answer'),
         error: z.string().nullable(),
@@ -61,9 +53,7 @@ const deliveryView = z.object({
     .describe('Each attempt, oldest first (empty in the answer to a redeliver)'),
 }) satisfies z.ZodType<ReturnType<typeof toDeliveryView>>;
 
-const badUrl = errorResponse.describe(
-  'The request is not valid (VALIDATION_ERROR), or the url resolves to a private address (WEBHOOK_URL_PRIVATE) or does not resolve (WEBHOOK_URL_UNRESOLVABLE)',
-);
+const badUrl = errorResponse.describe('The request is not valid (VALIDATION_ERROR), or the url resolves to a private address (WEBHOOK_URL_PRIVATE) or does not resolve (WEBHOOK_URL_UNRESOLVABLE)');
 
 export const webhookRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
   app.addHook('onRequest', requireDeveloper(deps));
@@ -96,10 +86,8 @@ export const webhookRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
     },
   );
 
-  app.put(
-    '/api/webhooks/:id',
-    { schema: { tags, summary: 'Change a webhook', params: idParams, body: fields.partial(), response: { 200: webhookView, 400: badUrl } } },
-    async (request) => updateWebhook(deps, sellerActor(request), request.params.id, request.body),
+  app.put('/api/webhooks/:id', { schema: { tags, summary: 'Change a webhook', params: idParams, body: fields.partial(), response: { 200: webhookView, 400: badUrl } } }, async (request) =>
+    updateWebhook(deps, sellerActor(request), request.params.id, request.body),
   );
 
   app.delete('/api/webhooks/:id', { schema: { tags, summary: 'Remove a webhook', params: idParams, response: { 200: messageResponse } } }, async (request) =>
