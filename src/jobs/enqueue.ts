@@ -13,8 +13,7 @@ export interface JobSpec {
 /** A job whose id keeps being taken is a bug to report, not a loop to spin in. */
 const MAX_IDS_PER_JOB = 20;
 
-const sameData = (a: Record<string, unknown>, b: Record<string, unknown>) =>
-  Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([k, v]) => b[k] === v);
+const sameData = (a: Record<string, unknown>, b: Record<string, unknown>) => Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([k, v]) => b[k] === v);
 
 /**
  * Adds a job unless Redis already holds it alive. BullMQ silently keeps whatever job has the id

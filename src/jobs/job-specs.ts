@@ -40,8 +40,7 @@ export function jobSpecsFor(queues: Queues, installation: string) {
       opts: { attempts: GENERATION_RETRY.attempts, backoff: { type: 'exponential', delay: GENERATION_RETRY.backoffMs } },
     }),
     delivery: (deliveryId: number, opts?: { delayMs?: number; attemptsLeft?: number }) => delivery(deliveryId, ids.delivery(deliveryId), opts),
-    redelivery: (deliveryId: number, outboxId: number, opts?: { delayMs?: number; attemptsLeft?: number }) =>
-      delivery(deliveryId, ids.redelivery(deliveryId, outboxId), opts),
+    redelivery: (deliveryId: number, outboxId: number, opts?: { delayMs?: number; attemptsLeft?: number }) => delivery(deliveryId, ids.redelivery(deliveryId, outboxId), opts),
   };
 }
 export type JobSpecs = ReturnType<typeof jobSpecsFor>;

@@ -28,14 +28,13 @@ export function jobIdsFor(installation: string) {
     expirySweepScheduler: () => expirySweepSchedulerId(installation),
   };
 }
-export type JobIds = ReturnType<typeof jobIdsFor>;
 
 /** The failure reason of a job a worker refused because it belongs to another installation. */
 export const FOREIGN_JOB = 'FOREIGN_INSTALLATION';
 
 // The webhook schedule is the delivery job's (definitions/deliver-webhook.ts); named here too for
 // the code that reads it beside the queues.
-export { WEBHOOK_ATTEMPTS, WEBHOOK_MAX_DELAY_MS, webhookBackoff, webhookDelay } from './definitions/deliver-webhook.js';
+export { WEBHOOK_ATTEMPTS, WEBHOOK_MAX_DELAY_MS, webhookBackoff } from './definitions/deliver-webhook.js';
 
 export type Queues = Record<QueueName, Queue>;
 

@@ -1,13 +1,5 @@
 import type { Deps } from '../core/deps.js';
-import {
-  deliveryPending,
-  eventUndispatched,
-  generationJobUnfinished,
-  pendingDeliveries,
-  undispatchedEvents,
-  unfinishedGenerationJobs,
-  type PendingDelivery,
-} from '../core/jobs/unfinished-work.js';
+import { deliveryPending, eventUndispatched, generationJobUnfinished, pendingDeliveries, undispatchedEvents, unfinishedGenerationJobs, type PendingDelivery } from '../core/jobs/unfinished-work.js';
 import { enqueueUnlessHeld } from './enqueue.js';
 import type { JobSpecs } from './job-specs.js';
 import { WEBHOOK_ATTEMPTS, webhookDelay } from './definitions/deliver-webhook.js';

@@ -7,11 +7,10 @@ import { signWebhook } from './webhook-signature.js';
 
 export type { FannedOutDelivery } from './delivery-statements.js';
 
-export const WEBHOOK_TIMEOUT_MS = 10_000;
+const WEBHOOK_TIMEOUT_MS = 10_000;
 
 /** The delivery body of API.md: `{id, type, created_at, application_id, data}`. */
-export const eventBody = (e: OutboxRow) =>
-  JSON.stringify({ id: `evt_${e.id}`, type: e.type, created_at: e.createdAt.toISOString(), application_id: e.applicationId, data: e.payload });
+const eventBody = (e: OutboxRow) => JSON.stringify({ id: `evt_${e.id}`, type: e.type, created_at: e.createdAt.toISOString(), application_id: e.applicationId, data: e.payload });
 
 /**
  * Creates one delivery per subscribed, active webhook of the event's application (or the one
@@ -20,11 +19,7 @@ export const eventBody = (e: OutboxRow) =>
  * returned for sending, with what sending it takes. Two statements: read the event (unless the
  * caller has it), then fan out — each shared with the other dispatches in flight (delivery-statements.ts).
  */
-export async function fanOutEvent(
-  deps: Deps,
-  eventId: number,
-  known?: OutboxRow,
-): Promise<{ event: OutboxRow | null; body: string; deliveries: number[]; pending: FannedOutDelivery[] }> {
+export async function fanOutEvent(deps: Deps, eventId: number, known?: OutboxRow): Promise<{ event: OutboxRow | null; body: string; deliveries: number[]; pending: FannedOutDelivery[] }> {
   // A caller that has just read the row (the local provider's pass) saves this statement.
   const event = known && known.id === eventId ? known : await readEvent(deps.db, eventId);
   if (!event || event.kind !== 'event' || event.applicationId === null) return { event, body: '', deliveries: [], pending: [] };
@@ -146,5 +141,8 @@ export async function markFailed(deps: Deps, deliveryId: number) {
  * reconciler stops looking for its job.
  */
 export async function markDispatched(deps: Deps, eventId: number) {
-  await deps.db.orm.update(outbox).set({ dispatchedAt: deps.clock.now() }).where(and(eq(outbox.id, eventId), isNull(outbox.dispatchedAt)));
+  await deps.db.orm
+    .update(outbox)
+    .set({ dispatchedAt: deps.clock.now() })
+    .where(and(eq(outbox.id, eventId), isNull(outbox.dispatchedAt)));
 }

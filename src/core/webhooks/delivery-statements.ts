@@ -103,9 +103,7 @@ const fanOutRunner = coalescerPer(
   (db: Db) =>
     new Coalescer<FanOutInput, FannedOutDelivery[]>(async (inputs) => {
       const records = inputs.map((i) => ({ event_id: i.eventId, application_id: i.applicationId, type: i.type, body: i.body, only_hook: i.onlyWebhookId }));
-      const rows = await db.query<{ id: number | string; event_id: number | string; attempts: number; url: string; secret_enc: string; active: boolean }>(FAN_OUT, [
-        JSON.stringify(records),
-      ]);
+      const rows = await db.query<{ id: number | string; event_id: number | string; attempts: number; url: string; secret_enc: string; active: boolean }>(FAN_OUT, [JSON.stringify(records)]);
       const byEvent = new Map<number, FannedOutDelivery[]>();
       for (const r of rows) {
         const list = byEvent.get(Number(r.event_id)) ?? [];
@@ -138,7 +136,7 @@ const RECORD_ATTEMPTS = `with sent as (
 )
 select 1`;
 
-export interface AttemptRecord {
+interface AttemptRecord {
   deliveryId: number;
   statusCode: number | null;
   durationMs: number;

@@ -21,7 +21,7 @@ export interface WebhookInput {
 const MAX_WEBHOOKS_PER_APP = 20;
 
 /** A webhook, reachable only through an application the seller is part of (else 404). */
-export async function requireWebhook(db: Executor, actor: SellerActor, webhookId: number, need: Need) {
+async function requireWebhook(db: Executor, actor: SellerActor, webhookId: number, need: Need) {
   const [hook] = await db.select().from(webhooks).where(eq(webhooks.id, webhookId)).limit(1);
   await requireOwnedBy(db, actor, hook?.applicationId, need, 'Webhook');
   return hook!;
@@ -47,10 +47,8 @@ export async function listWebhooks(deps: Deps, actor: SellerActor, applicationId
   await requireApplication(deps.db.orm, actor, applicationId, 'read');
   const hooks = eq(webhooks.applicationId, applicationId);
   const { limit, offset } = pageWindow(page);
-  return readPage(
-    deps.db.orm.select({ n: count() }).from(webhooks).where(hooks),
-    deps.db.orm.select().from(webhooks).where(hooks).orderBy(asc(webhooks.id)).limit(limit).offset(offset),
-    (w) => toWebhookView(w),
+  return readPage(deps.db.orm.select({ n: count() }).from(webhooks).where(hooks), deps.db.orm.select().from(webhooks).where(hooks).orderBy(asc(webhooks.id)).limit(limit).offset(offset), (w) =>
+    toWebhookView(w),
   );
 }
 
@@ -103,7 +101,16 @@ export async function listDeliveries(deps: Deps, actor: SellerActor, webhookId: 
     (d) => d,
   );
   const attempts = rows.length
-    ? await deps.db.orm.select().from(webhookAttempts).where(inArray(webhookAttempts.deliveryId, rows.map((r) => r.id))).orderBy(asc(webhookAttempts.id))
+    ? await deps.db.orm
+        .select()
+        .from(webhookAttempts)
+        .where(
+          inArray(
+            webhookAttempts.deliveryId,
+            rows.map((r) => r.id),
+          ),
+        )
+        .orderBy(asc(webhookAttempts.id))
     : [];
   const byDelivery = new Map<number, (typeof attempts)[number][]>();
   for (const a of attempts) byDelivery.set(a.deliveryId, [...(byDelivery.get(a.deliveryId) ?? []), a]);

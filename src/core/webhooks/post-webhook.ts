@@ -21,12 +21,7 @@ const MAX_BODY = 2048;
  * reached nothing (the socket had served earlier responses and this one got no answer), so it is
  * sent once more on a fresh connection; any other failure is the attempt's result.
  */
-export async function postWebhook(
-  url: string,
-  body: string,
-  headers: Record<string, string>,
-  opts: { timeoutMs: number; allowPrivate: boolean },
-): Promise<PostResult> {
+export async function postWebhook(url: string, body: string, headers: Record<string, string>, opts: { timeoutMs: number; allowPrivate: boolean }): Promise<PostResult> {
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
   let target: URL;

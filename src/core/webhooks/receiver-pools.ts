@@ -4,7 +4,7 @@ import { Pool } from 'undici';
 import { isPrivateAddress } from './webhook-url.js';
 
 /** DNS lookup that refuses private answers: checked at connect time, so rebinding cannot bypass. */
-export const publicOnlyLookup: LookupFunction = (hostname, options, callback) => {
+const publicOnlyLookup: LookupFunction = (hostname, options, callback) => {
   dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
     if (err) return callback(err, '', 0);
     const list = addresses as unknown as LookupAddress[];
@@ -16,7 +16,7 @@ export const publicOnlyLookup: LookupFunction = (hostname, options, callback) =>
 };
 
 /** Receivers whose keep-alive connections are kept; the least recently used one goes past this. */
-export const MAX_RECEIVER_ORIGINS = 256;
+const MAX_RECEIVER_ORIGINS = 256;
 /** Connections per receiver at most: as many as deliveries run at once is plenty. */
 const CONNECTIONS_PER_ORIGIN = 64;
 /** An idle connection is closed after this (or sooner when the receiver's Keep-Alive says so). */
@@ -58,9 +58,6 @@ export function receiverPool(origin: string, opts: { allowPrivate: boolean; conn
   }
   return pool;
 }
-
-/** How many receiver origins have pools now (tests: the bound holds). */
-export const receiverPoolCount = () => pools.size;
 
 /** Closes every pool (shutdown, tests). In-flight requests finish first. */
 export async function closeReceiverPools(): Promise<void> {

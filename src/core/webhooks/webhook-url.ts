@@ -25,7 +25,7 @@ export function isPrivateAddress(address: string): boolean {
   }
 }
 
-export function parseWebhookUrl(raw: string): URL {
+function parseWebhookUrl(raw: string): URL {
   let url: URL;
   try {
     url = new URL(raw);

@@ -6,7 +6,7 @@ import { attemptDelivery, markFailed } from '../../core/webhooks/deliver-webhook
 import type { HandlerContext } from '../handlers.js';
 import { isLastAttempt, owned, type JobDefinition } from './job-definition.js';
 
-export const deliverWebhookPayload = z.object({ delivery_id: z.number().int(), ...owned });
+const deliverWebhookPayload = z.object({ delivery_id: z.number().int(), ...owned });
 export const deliveryJobId = (installation: string, deliveryId: number) => `dlv-${installation}-${deliveryId}`;
 /** A seller's redelivery is new work for the same delivery: an id of its own, per request. */
 export const redeliveryJobId = (installation: string, deliveryId: number, outboxId: number) => `dlv-${installation}-${deliveryId}-r${outboxId}`;

@@ -12,7 +12,7 @@ import type { HandlerContext } from '../handlers.js';
 import { takeRelayedEvent } from '../relayed-events.js';
 import { isLastAttempt, owned, type JobDefinition, type RetryPolicy } from './job-definition.js';
 
-export const dispatchEventPayload = z.object({ outbox_id: z.number().int(), ...owned });
+const dispatchEventPayload = z.object({ outbox_id: z.number().int(), ...owned });
 export const eventJobId = (installation: string, outboxId: number) => `evt-${installation}-${outboxId}`;
 export const EVENT_RETRY: RetryPolicy = { attempts: 10, backoffMs: 1000 };
 
@@ -49,9 +49,7 @@ export async function dispatchEventTry(
   try {
     const { event, body, pending } = await fanOutEvent(deps, outboxId, opts.event);
     const firstTry = (d: FannedOutDelivery) => event !== null && d.attempts === 0 && (d.hookActive || event.type === 'webhook.test');
-    const sent = await Promise.all(
-      pending.filter(firstTry).map((d) => sendDelivery(deps, { id: d.id, eventType: event!.type, body, url: d.url, secretEnc: d.secretEnc })),
-    );
+    const sent = await Promise.all(pending.filter(firstTry).map((d) => sendDelivery(deps, { id: d.id, eventType: event!.type, body, url: d.url, secretEnc: d.secretEnc })));
     let listenerFailure: { err: unknown } | undefined;
     if (event) {
       for (const listener of opts.listeners) {

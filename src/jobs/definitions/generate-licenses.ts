@@ -7,7 +7,7 @@ import { failGenerationJob, runGenerationJob, type GenerationProgress } from '..
 import type { HandlerContext } from '../handlers.js';
 import { isLastAttempt, owned, type JobDefinition, type RetryPolicy } from './job-definition.js';
 
-export const generateLicensesPayload = z.object({ job_id: z.number().int(), ...owned });
+const generateLicensesPayload = z.object({ job_id: z.number().int(), ...owned });
 export const generationJobId = (installation: string, jobId: number) => `gen-${installation}-${jobId}`;
 export const GENERATION_RETRY: RetryPolicy = { attempts: 5, backoffMs: 2000 };
 

@@ -19,10 +19,7 @@ export interface LocalJobProvider extends JobProvider {
   readonly kind: 'local';
 }
 
-type LocalJobsConfig = Pick<
-  JobsConfig,
-  'outboxPollMs' | 'reconcileEveryMs' | 'expirySweepEveryMs' | 'expiryNoticeDays' | 'generateBatchSize' | 'workerConcurrency' | 'webhookRetryBaseMs'
->;
+type LocalJobsConfig = Pick<JobsConfig, 'outboxPollMs' | 'reconcileEveryMs' | 'expirySweepEveryMs' | 'expiryNoticeDays' | 'generateBatchSize' | 'workerConcurrency' | 'webhookRetryBaseMs'>;
 
 /**
  * The `local` job provider: every job runs in this process, driven from the database, which holds

@@ -1,7 +1,7 @@
 import type { Deps } from '../../core/deps.js';
 import { OUTBOX_COLUMNS, outboxRowFrom, type OutboxRow, type RawOutboxRow } from '../../core/webhooks/delivery-statements.js';
 
-export interface ClaimedRow {
+interface ClaimedRow {
   id: number;
   kind: 'event' | 'command';
   type: string;
