@@ -35,6 +35,17 @@ describe('database round trips of validation', () => {
     expect(cost.roundTrips).toBeLessThanOrEqual(2);
   });
 
+  it('validations arriving together share their lookups: 100 at once over 20 keys cost a handful of statements, not 100', async () => {
+    const { app, keys } = await activatedKeys(20);
+    const bodies = Array.from({ length: 100 }, (_, i) => ({ app_id: app.app_id, license_key: keys[i % 20]!.license_key, hwid: `PC-${i % 20}` }));
+    await Promise.all(bodies.slice(0, 20).map(validate)); // warm every pooled connection's statement
+    const cost = await h.roundTrips!.measure(async () => {
+      const answers = await Promise.all(bodies.map(validate));
+      expect(answers.every((a) => a.json().code === 'VALID')).toBe(true);
+    });
+    expect(cost.statements, JSON.stringify(cost)).toBeLessThanOrEqual(10);
+  });
+
   it('a usage flush of 50 distinct keys is one statement in one round trip, and writes every key', async () => {
     const { app, keys } = await activatedKeys(50);
     // Warm the flush statement on every pooled connection it may land on.
