@@ -20,8 +20,7 @@ import { cpus } from 'node:os';
 import postgres from 'postgres';
 import { createBenchDatabase, type BenchDatabase } from './support/bench-database.js';
 import { hostSpeedCheckMs } from './support/cpu.js';
-import { flushRedisPrefix } from './support/keycord-instance.js';
-import { envInt, keycordEnv, seed, startServer, stopServer } from './support/validate-setup.js';
+import { envInt, keycordEnv, releaseBench, seed, startServer } from './support/validate-setup.js';
 
 const LICENSES = envInt('BENCH_LICENSES', 100_000);
 const PER_PAGE = envInt('BENCH_PER_PAGE', 50);
@@ -47,11 +46,7 @@ async function main() {
   let db: BenchDatabase | undefined;
   let child: ChildProcess | undefined;
   let env: Record<string, string> | undefined;
-  const cleanup = async () => {
-    if (child) await stopServer(child).catch(() => child?.kill('SIGKILL'));
-    if (db) await db.drop();
-    if (env) await flushRedisPrefix(env.REDIS_URL!, env.QUEUE_PREFIX!).catch((err: Error) => console.error(`could not clean Redis: ${err.message}`));
-  };
+  const cleanup = () => releaseBench({ child, db, env });
   process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
 
   try {

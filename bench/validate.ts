@@ -27,10 +27,9 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { LICENSE_LOOKUP_SQL } from '../src/core/licenses/license-lookup.js';
 import { createBenchDatabase, type BenchDatabase } from './support/bench-database.js';
-import { flushRedisPrefix } from './support/keycord-instance.js';
 import { cpuPerRequest, cpuSnapshot, hostSpeedCheckMs, type CpuPerRequest } from './support/cpu.js';
 import { combineRuns, runLoad, type LoadResult, type Target } from './support/load.js';
-import { ask, BENCH_ROOT, envInt, expectedBody, keycordEnv, seed, startServer, stopServer, validateTarget } from './support/validate-setup.js';
+import { ask, BENCH_ROOT, envInt, expectedBody, keycordEnv, releaseBench, seed, startServer, validateTarget } from './support/validate-setup.js';
 
 const MODES = (process.env.BENCH_MODES ?? 'repeated,random').split(',').map((m) => m.trim());
 const ROUNDS = envInt('BENCH_ROUNDS', 4);
@@ -108,11 +107,7 @@ async function main() {
   let db: BenchDatabase | undefined;
   let child: ChildProcess | undefined;
   let env: Record<string, string> | undefined;
-  const cleanup = async () => {
-    if (child) await stopServer(child).catch(() => child?.kill('SIGKILL'));
-    if (db) await db.drop();
-    if (env) await flushRedisPrefix(env.REDIS_URL!, env.QUEUE_PREFIX!).catch((err: Error) => console.error(`could not clean Redis: ${err.message}`));
-  };
+  const cleanup = () => releaseBench({ child, db, env });
   process.once('SIGINT', () => {
     console.log('\ninterrupted; cleaning up');
     void cleanup().finally(() => process.exit(130));

@@ -7,9 +7,8 @@
  * pool, at the same concurrency, and records each delivery in one statement. A full batch means
  * more wait: the next pass runs at once, as the local provider does.
  */
-import { createHmac } from 'node:crypto';
 import postgres from 'postgres';
-import { Pool } from 'undici';
+import { bareSignedPoster } from './bare-signed-post.js';
 
 const CLAIM_BATCH = 200;
 
@@ -23,26 +22,11 @@ export async function startBareLocalDelivery(opts: { databaseUrl: string; receiv
   const sql = postgres(opts.databaseUrl, { max: opts.poolSize, prepare: true, onnotice: () => {} });
   await sql`create table if not exists bare_outbox (id bigserial primary key, body text not null, taken_at timestamptz)`;
   await sql`create table if not exists bare_deliveries (event_id bigint primary key, status_code int not null, delivered_at timestamptz not null)`;
-  const receiver = new URL(opts.receiverUrl);
-  const pool = new Pool(receiver.origin, { connections: 64, keepAliveTimeout: 4_000, headersTimeout: 10_000, bodyTimeout: 10_000 });
+  const poster = bareSignedPoster(opts.receiverUrl, opts.secret);
 
   const deliver = async (row: { id: string; body: string }) => {
-    const t = Math.floor(Date.now() / 1000);
-    const v1 = createHmac('sha256', opts.secret).update(`${t}.${row.body}`).digest('hex');
-    const res = await pool.request({
-      method: 'POST',
-      path: receiver.pathname,
-      headers: {
-        'content-type': 'application/json',
-        'user-agent': 'bare-webhooks/1',
-        'X-Keycord-Event': 'license.banned',
-        'X-Keycord-Delivery': `bare-local-${row.id}`,
-        'X-Keycord-Signature': `t=${t},v1=${v1}`,
-      },
-      body: row.body,
-    });
-    await res.body.text();
-    await sql`insert into bare_deliveries (event_id, status_code, delivered_at) values (${row.id}, ${res.statusCode}, now()) on conflict do nothing`;
+    const statusCode = await poster.post(row.body, `bare-local-${row.id}`);
+    await sql`insert into bare_deliveries (event_id, status_code, delivered_at) values (${row.id}, ${statusCode}, now()) on conflict do nothing`;
   };
 
   const pass = async (): Promise<boolean> => {
@@ -86,7 +70,7 @@ export async function startBareLocalDelivery(opts: { databaseUrl: string; receiv
       running = false;
       wake?.();
       await loop;
-      await pool.close();
+      await poster.close();
       await sql.end({ timeout: 5 });
     },
   };

@@ -10,10 +10,9 @@
  *   BARE_SECRET                                     the signing secret
  *   BARE_CONCURRENCY                                jobs at once (Keycord's webhook concurrency)
  */
-import { createHmac } from 'node:crypto';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { Pool } from 'undici';
+import { bareSignedPoster } from './bare-signed-post.js';
 
 export type BareWorkerMessage = { type: 'ready' };
 export interface BareDeliveryJob {
@@ -26,30 +25,14 @@ const env = (name: string) => {
   if (!v) throw new Error(`${name} is required`);
   return v;
 };
-const receiver = new URL(env('BARE_RECEIVER_URL'));
-const secret = env('BARE_SECRET');
-const pool = new Pool(receiver.origin, { connections: 64, keepAliveTimeout: 4_000, headersTimeout: 10_000, bodyTimeout: 10_000 });
+const poster = bareSignedPoster(env('BARE_RECEIVER_URL'), env('BARE_SECRET'));
 const connection = new Redis(env('BARE_REDIS_URL'), { maxRetriesPerRequest: null });
 
 const worker = new Worker<BareDeliveryJob>(
   env('BARE_QUEUE'),
   async (job) => {
-    const t = Math.floor(Date.now() / 1000);
-    const v1 = createHmac('sha256', secret).update(`${t}.${job.data.body}`).digest('hex');
-    const res = await pool.request({
-      method: 'POST',
-      path: receiver.pathname,
-      headers: {
-        'content-type': 'application/json',
-        'user-agent': 'bare-webhooks/1',
-        'X-Keycord-Event': 'license.banned',
-        'X-Keycord-Delivery': job.data.delivery,
-        'X-Keycord-Signature': `t=${t},v1=${v1}`,
-      },
-      body: job.data.body,
-    });
-    await res.body.text();
-    if (res.statusCode < 200 || res.statusCode >= 300) throw new Error(`receiver answered ${res.statusCode}`);
+    const statusCode = await poster.post(job.data.body, job.data.delivery);
+    if (statusCode < 200 || statusCode >= 300) throw new Error(`receiver answered ${statusCode}`);
   },
   { connection, prefix: env('BARE_QUEUE_PREFIX'), concurrency: Number(env('BARE_CONCURRENCY')) },
 );
@@ -63,7 +46,7 @@ const stop = async () => {
   if (stopping) return;
   stopping = true;
   await worker.close();
-  await pool.close();
+  await poster.close();
   connection.disconnect();
   process.disconnect?.();
 };

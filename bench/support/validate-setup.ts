@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config.js';
 import { startKeycord } from '../../src/start-keycord.js';
 import { forkUntilReady, stopChild } from './child-process.js';
-import { BENCH_REDIS_URL } from './keycord-instance.js';
+import type { BenchDatabase } from './bench-database.js';
+import { BENCH_REDIS_URL, flushRedisPrefix } from './keycord-instance.js';
 import { activateEveryKey, seedThroughApi, type BoundKey, type Seeded } from './seed.js';
 import type { ParentMessage, ServerMessage } from '../validate-server.js';
 
@@ -103,4 +104,12 @@ export async function validateTarget(base: string, seeded: Seeded, name = 'valid
     }
   });
   return { name, url, body, expectBody };
+}
+
+/** Releases what a server bench made, whichever parts it got to: the server, the database, the run's Redis keys. */
+export async function releaseBench(made: { child?: ChildProcess | undefined; db?: BenchDatabase | undefined; env?: Record<string, string> | undefined }) {
+  const { child, db, env } = made;
+  if (child) await stopServer(child).catch(() => child.kill('SIGKILL'));
+  if (db) await db.drop();
+  if (env) await flushRedisPrefix(env.REDIS_URL!, env.QUEUE_PREFIX!).catch((err: Error) => console.error(`could not clean Redis: ${err.message}`));
 }
