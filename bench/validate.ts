@@ -16,6 +16,8 @@
  *   BENCH_ROUND_S          seconds per target per round (default 10)
  *   BENCH_WARMUP_S         warm-up per target and mode (default 5)
  *   BENCH_LICENSES         licenses seeded (default 100000)
+ *   BENCH_BLACKLIST        blacklist entries seeded for the application (default 0; e.g. 10000: HWIDs,
+ *                          v4 and v6 ranges, none matching the bench's client)
  *   BENCH_CPU_PROF=1       write a V8 CPU profile of the server per measured run to bench/profiles/
  *   BENCH_DATABASE_URL     admin connection used to create/drop the bench database
  */
@@ -36,6 +38,7 @@ const ROUNDS = envInt('BENCH_ROUNDS', 4);
 const ROUND_S = envInt('BENCH_ROUND_S', 10);
 const WARMUP_S = envInt('BENCH_WARMUP_S', 5);
 const LICENSES = envInt('BENCH_LICENSES', 100_000);
+const BLACKLIST = envInt('BENCH_BLACKLIST', 0);
 const CONNECTIONS = 50;
 const TARGET_RATIO = 1.0;
 const TARGET_P99_MS = 15;
@@ -102,6 +105,21 @@ async function lookupPlan(databaseUrl: string, applicationId: number, keys: stri
   }
 }
 
+/** `count` entries, a third each HWIDs, IPv4 /24s and IPv6 /48s, none matching the bench's client. */
+async function seedBlacklist(url: string, applicationId: number, count: number) {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const third = Math.ceil(count / 3);
+    await sql`insert into blacklist_entries (application_id, type, value, network)
+      select ${applicationId}::int, 'hwid', 'BENCH-BAD-' || i, null from generate_series(1, ${third}::int) i
+      union all select ${applicationId}::int, 'ip', v, v::cidr from (select '10.' || (i / 256) || '.' || (i % 256) || '.0/24' as v from generate_series(0, ${third - 1}::int) i) r
+      union all select ${applicationId}::int, 'ip', v, v::cidr from (select '2001:db8:' || to_hex(i) || '::/48' as v from generate_series(0, ${count - 2 * third - 1}::int) i) r`;
+    await sql`update applications set blacklist_version = blacklist_version + 1 where id = ${applicationId}`;
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
 async function main() {
   const secret = randomBytes(32).toString('hex');
   let db: BenchDatabase | undefined;
@@ -117,13 +135,14 @@ async function main() {
     db = await createBenchDatabase();
     env = keycordEnv(db.url, secret);
     const seeded = await seed(env, LICENSES, { bindEveryKey: MODES.includes('random') });
+    if (BLACKLIST > 0) await seedBlacklist(db.url, seeded.applicationId, BLACKLIST);
     const server = await startServer(env);
     child = server.child;
     const base = `http://127.0.0.1:${server.port}`;
 
     console.log(`Keycord validation benchmark`);
     console.log(`  machine   ${cpus().length} CPUs (${cpus()[0]?.model.trim()}), Node ${process.version}, PostgreSQL ${seeded.postgresVersion} at 127.0.0.1`);
-    console.log(`  database  ${db.name}: ${fmt(seeded.licenseCount)} licenses; pool ${seeded.poolSize} per client`);
+    console.log(`  database  ${db.name}: ${fmt(seeded.licenseCount)} licenses; pool ${seeded.poolSize} per client; ${fmt(BLACKLIST)} blacklist entries`);
     console.log(`  load      autocannon, ${CONNECTIONS} connections, server in a child process; warm-up ${WARMUP_S} s per target and mode`);
     console.log(`  rounds    ${ROUNDS} per mode, ${ROUND_S} s per target per round, order alternating; modes: ${MODES.join(', ')}`);
     console.log(`  requests  bare: POST /bench/bare (one indexed SELECT via postgres.js, row as JSON)`);

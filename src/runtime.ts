@@ -1,4 +1,5 @@
 import type { Config } from './config.js';
+import { BlacklistCache } from './core/blacklists/blacklist-cache.js';
 import { ApplicationCache } from './core/applications/application-cache.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { SecretBox } from './core/crypto.js';
@@ -44,6 +45,7 @@ export async function createDeps(config: Config, overrides: RuntimeOverrides = {
       ...overrides.limits,
     },
     apps: new ApplicationCache(db, box, config.appCacheTtlMs),
+    blacklists: new BlacklistCache(db),
     usage: new UsageRecorder(db, log, config.usageFlushMs),
     lookup: new LicenseLookup(db),
     webhooks: { allowPrivateUrls: config.jobs.allowPrivateWebhookUrls },

@@ -29,7 +29,7 @@ export interface KeycordClientOptions {
   fetch?: typeof fetch;
 }
 
-export type ValidationCode = 'VALID' | 'NOT_FOUND' | 'EXPIRED' | 'BANNED' | 'HWID_REQUIRED' | 'HWID_MISMATCH' | 'APP_PAUSED';
+export type ValidationCode = 'VALID' | 'NOT_FOUND' | 'EXPIRED' | 'BANNED' | 'HWID_REQUIRED' | 'HWID_MISMATCH' | 'APP_PAUSED' | 'BLACKLISTED';
 
 export interface ValidationResult {
   success: boolean;

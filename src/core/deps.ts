@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import type { Clock } from './clock.js';
 import type { SecretBox } from './crypto.js';
 import type { ApplicationCache } from './applications/application-cache.js';
+import type { BlacklistCache } from './blacklists/blacklist-cache.js';
 import type { UsageRecorder } from './licenses/usage-recorder.js';
 import type { LicenseLookup } from './licenses/license-lookup.js';
 
@@ -27,6 +28,8 @@ export interface Deps {
   box: SecretBox;
   limits: CoreLimits;
   apps: ApplicationCache;
+  /** Each application's blacklist, held in process (coherent through `applications.blacklist_version`). */
+  blacklists: BlacklistCache;
   usage: UsageRecorder;
   lookup: LicenseLookup;
   webhooks: { allowPrivateUrls: boolean };

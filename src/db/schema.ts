@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, boolean, check, date, index, integer, jsonb, pgTable, primaryKey, serial, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, boolean, check, cidr, date, index, integer, jsonb, pgTable, primaryKey, serial, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
 /** Most tables belong to one application and go with it. */
@@ -56,6 +56,11 @@ export const applications = pgTable(
     publicKey: text('public_key').notNull(),
     privateKeyEnc: text('private_key_enc').notNull(),
     settings: jsonb('settings').notNull().$type<Record<string, unknown>>(),
+    /**
+     * Bumped by every blacklist change. The client path reads it with the application (cached for
+     * APP_CACHE_TTL_MS) and reloads its in-process copy of the blacklist when it moved.
+     */
+    blacklistVersion: integer('blacklist_version').notNull().default(0),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -418,4 +423,23 @@ export const validationLogs = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
   },
   (t) => [index('validation_logs_application_idx').on(t.applicationId, t.createdAt), index('validation_logs_application_id_idx').on(t.applicationId, t.id)],
+);
+
+/**
+ * HWIDs and addresses an application refuses on its client routes. `value` is the normalized text
+ * (an address, or `network/prefix` for a range); `network` keeps an `ip` entry as a Postgres
+ * `cidr`, so the database itself rejects a malformed range and SQL can match addresses with `>>=`.
+ */
+export const blacklistEntries = pgTable(
+  'blacklist_entries',
+  {
+    id: serial('id').primaryKey(),
+    applicationId: applicationRef(),
+    type: text('type', { enum: ['hwid', 'ip'] }).notNull(),
+    value: text('value').notNull(),
+    network: cidr('network'),
+    reason: text('reason'),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('blacklist_entries_value_key').on(t.applicationId, t.type, t.value), check('blacklist_entries_network_check', sql`(${t.type} = 'ip') = (${t.network} is not null)`)],
 );

@@ -17,6 +17,7 @@ import { clientLicenseRoutes } from './routes/client-licenses.js';
 import { healthRoutes, type HealthCheck } from './routes/health.js';
 import { licenseRoutes } from './routes/licenses.js';
 import { planRoutes } from './routes/plans.js';
+import { blacklistRoutes } from './routes/blacklist.js';
 import { jobRoutes } from './routes/jobs.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { variableRoutes } from './routes/variables.js';
@@ -140,6 +141,7 @@ export async function buildApp(deps: Deps, opts: BuildAppOptions = {}): Promise<
   await app.register(authRoutes, { deps });
   await app.register(applicationRoutes, { deps });
   await app.register(planRoutes, { deps });
+  await app.register(blacklistRoutes, { deps });
   await app.register(clientLicenseRoutes, { deps });
   await app.register(licenseRoutes, { deps });
   await app.register(jobRoutes, { deps });

@@ -19,6 +19,7 @@ export const OPENAPI_TAGS = [
   { name: 'Collaborators', description: "Other developers' access to an application, by role." },
   { name: 'Logs', description: 'Audit and validation logs of an application.' },
   { name: 'Statistics', description: 'License, user and validation counts.' },
+  { name: 'Blacklists', description: 'HWIDs and IP addresses or CIDR ranges (v4, v6) refused on every client route with the signed code BLACKLISTED.' },
 ];
 
 /** Relative: the instance that serves this document (OpenAPI resolves it against the document's URL). */

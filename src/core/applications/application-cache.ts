@@ -11,6 +11,8 @@ export interface ClientApplication {
   settings: ApplicationSettings;
   signingKey: KeyObject;
   secret: string;
+  /** Which blacklist version this copy was read with (see BlacklistCache). */
+  blacklistVersion: number;
 }
 
 interface Entry {
@@ -117,8 +119,8 @@ export class ApplicationCache {
   }
 
   private async load(appId: string): Promise<ClientApplication | null> {
-    const [row] = await this.db.query<{ id: number; app_id: string; settings: unknown; secret_enc: string; private_key_enc: string }>(
-      'select id, app_id, settings, secret_enc, private_key_enc from applications where app_id = $1',
+    const [row] = await this.db.query<{ id: number; app_id: string; settings: unknown; secret_enc: string; private_key_enc: string; blacklist_version: number }>(
+      'select id, app_id, settings, secret_enc, private_key_enc, blacklist_version from applications where app_id = $1',
       [appId],
     );
     if (!row) return null;
@@ -128,6 +130,7 @@ export class ApplicationCache {
       settings: mergeSettings(row.settings, undefined),
       signingKey: privateKeyFromDer(this.box.open(row.private_key_enc)),
       secret: this.box.open(row.secret_enc).toString('utf8'),
+      blacklistVersion: row.blacklist_version,
     };
   }
 }

@@ -1,10 +1,13 @@
 import type { ClientApplication } from '../applications/application-cache.js';
+import { blacklistRefusal } from '../blacklists/blacklist-refusal.js';
 import type { Deps } from '../deps.js';
 import { normalizeKey } from './key-format.js';
 import { effectiveStatus } from './license-view.js';
 
 /** Read-only: tells a client app how long a key has left, without activating it. */
-export async function checkExpiration(deps: Deps, app: ClientApplication, input: { license_key: string }) {
+export async function checkExpiration(deps: Deps, app: ClientApplication, input: { license_key: string; ip?: string | null }) {
+  const refused = await blacklistRefusal(deps, app, { ip: input.ip });
+  if (refused) return refused;
   const license = await deps.lookup.find(app.id, normalizeKey(input.license_key));
   if (!license) return { success: false as const, code: 'NOT_FOUND' as const, message: 'License not found' };
   const now = deps.clock.now();

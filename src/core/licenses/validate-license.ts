@@ -1,10 +1,11 @@
 import type { ClientApplication } from '../applications/application-cache.js';
+import { BLACKLISTED_MESSAGE } from '../blacklists/blacklist-cache.js';
 import type { Deps } from '../deps.js';
 import { activateLicense } from './activate-license.js';
 import { normalizeKey } from './key-format.js';
 import type { LicenseState } from './license-lookup.js';
 
-export type ValidationCode = 'VALID' | 'NOT_FOUND' | 'EXPIRED' | 'BANNED' | 'HWID_REQUIRED' | 'HWID_MISMATCH' | 'APP_PAUSED';
+export type ValidationCode = 'VALID' | 'NOT_FOUND' | 'EXPIRED' | 'BANNED' | 'HWID_REQUIRED' | 'HWID_MISMATCH' | 'APP_PAUSED' | 'BLACKLISTED';
 
 export interface ValidationOutcome {
   success: boolean;
@@ -35,6 +36,7 @@ const MESSAGES: Record<ValidationCode, string> = {
   HWID_REQUIRED: 'This application requires a HWID',
   HWID_MISMATCH: 'License is bound to another device',
   APP_PAUSED: 'Application is paused',
+  BLACKLISTED: BLACKLISTED_MESSAGE,
 };
 
 function outcome(code: ValidationCode, license?: LicenseState, message = MESSAGES[code]): ValidationOutcome {
@@ -72,6 +74,10 @@ export async function validateLicense(deps: Deps, app: ClientApplication, input:
 
 async function decide(deps: Deps, app: ClientApplication, input: ValidateLicenseInput, now: Date): Promise<ValidationOutcome> {
   if (app.settings.paused) return outcome('APP_PAUSED');
+  // Before the key is even looked up: a blacklisted device or address binds and changes nothing.
+  // The list is held in process (BlacklistCache): no database work unless it changed.
+  const blacklist = deps.blacklists.peek(app) ?? (await deps.blacklists.get(app));
+  if (blacklist.blocks(input.hwid?.trim(), input.ip)) return outcome('BLACKLISTED');
   const license = await deps.lookup.find(app.id, normalizeKey(input.license_key));
   if (!license) return outcome('NOT_FOUND');
   if (license.status === 'banned') return outcome('BANNED', license);

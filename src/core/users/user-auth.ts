@@ -8,6 +8,7 @@ import { emitEvent } from '../events/emit-event.js';
 import { isUniqueViolation } from '../developers/register-developer.js';
 import { normalizeKey } from '../licenses/key-format.js';
 import { effectiveStatus } from '../licenses/license-view.js';
+import { blacklistRefusal } from '../blacklists/blacklist-refusal.js';
 import { validateLicense, type ValidationOutcome } from '../licenses/validate-license.js';
 import { burnPasswordCheck, hashPassword, verifyPassword } from '../passwords.js';
 import { signUserToken, userTokenKey, verifyUserToken } from './user-token.js';
@@ -53,6 +54,8 @@ export interface CreateUserInput {
 }
 
 export async function createUser(deps: Deps, app: ClientApplication, input: CreateUserInput) {
+  const refused = await blacklistRefusal(deps, app, input);
+  if (refused) return refused;
   const license = await licenseByKey(deps, app, input.license_key);
   if (license && (await userOfLicense(deps, license.id))) throw conflict('This license is already registered to a user', 'LICENSE_IN_USE');
   const outcome = await validateLicense(deps, app, { license_key: input.license_key, hwid: input.hwid, ip: input.ip ?? null });
@@ -86,6 +89,8 @@ export async function createUser(deps: Deps, app: ClientApplication, input: Crea
 
 /** Unknown user and wrong password look the same, in the same time. */
 export async function loginUser(deps: Deps, app: ClientApplication, input: { username: string; password: string; hwid: string; ip?: string | null }) {
+  const refused = await blacklistRefusal(deps, app, input);
+  if (refused) return refused;
   const [user] = await deps.db.orm
     .select()
     .from(appUsers)
@@ -105,6 +110,8 @@ export async function loginUser(deps: Deps, app: ClientApplication, input: { use
 
 /** A license check that answers with the token of the user registered with that license. */
 export async function validateUserLicense(deps: Deps, app: ClientApplication, input: { license_key: string; hwid: string; ip?: string | null }) {
+  const refused = await blacklistRefusal(deps, app, input);
+  if (refused) return refused;
   const outcome = await validateLicense(deps, app, { license_key: input.license_key, hwid: input.hwid, ip: input.ip ?? null });
   if (!outcome.success) refuse(outcome);
   const user = await userOfLicense(deps, outcome.licenseId!);
@@ -117,6 +124,8 @@ export async function validateUserLicense(deps: Deps, app: ClientApplication, in
  * user; the new key must validate with that HWID, which binds and consumes it.
  */
 export async function updateUserLicense(deps: Deps, app: ClientApplication, input: { old_license_key: string; new_license_key: string; hwid: string; ip?: string | null }) {
+  const refused = await blacklistRefusal(deps, app, input);
+  if (refused) return refused;
   const old = await licenseByKey(deps, app, input.old_license_key);
   const user = old ? await userOfLicense(deps, old.id) : null;
   if (!old || !user) throw new AppError('NOT_FOUND', 'No user is registered with the old license', 404);

@@ -4,6 +4,7 @@ import { checkExpiration } from '../../core/licenses/check-expiration.js';
 import { validateLicense, type ValidationCode, type ValidationOutcome } from '../../core/licenses/validate-license.js';
 import type { Deps } from '../../core/deps.js';
 import { bindClientAnswer, nonce, resolveClientApp } from '../client-app.js';
+import { blacklistedAnswer, blacklistedFields } from '../views/blacklisted.js';
 import { clientAnswer } from '../views/client-answer.js';
 import { clientErrors, plainOrEncrypted, unknownApplication } from '../views/client-reply.js';
 import { licenseStatus, planRef } from '../views/license.js';
@@ -25,6 +26,7 @@ const VALIDATION_CODES: { [C in ValidationCode]: C } = {
   HWID_REQUIRED: 'HWID_REQUIRED',
   HWID_MISMATCH: 'HWID_MISMATCH',
   APP_PAUSED: 'APP_PAUSED',
+  BLACKLISTED: 'BLACKLISTED',
 };
 
 const validationFields = {
@@ -53,7 +55,7 @@ const expirationFields = {
   remaining_seconds: z.number().int().nullable().describe('null for lifetime or not yet activated'),
 };
 const unknownKeyFields = { success: z.literal(false), code: z.literal('NOT_FOUND'), message: z.string() };
-z.union([z.object(expirationFields), z.object(unknownKeyFields)]) satisfies z.ZodType<Awaited<ReturnType<typeof checkExpiration>>>;
+z.union([z.object(expirationFields), z.object(unknownKeyFields), z.object(blacklistedFields)]) satisfies z.ZodType<Awaited<ReturnType<typeof checkExpiration>>>;
 
 export const clientLicenseRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
   app.post(
@@ -87,15 +89,15 @@ export const clientLicenseRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async 
       schema: {
         tags,
         summary: 'How long a key has left (signed response)',
-        description: 'An unknown key is a 200 with success: false and code NOT_FOUND.',
+        description: 'An unknown key is a 200 with success: false and code NOT_FOUND; a blacklisted client address, code BLACKLISTED.',
         body: z.object(clientBase),
-        response: { 200: plainOrEncrypted(z.union([clientAnswer(expirationFields), clientAnswer(unknownKeyFields)])), ...clientErrors, 404: unknownApplication },
+        response: { 200: plainOrEncrypted(z.union([clientAnswer(expirationFields), clientAnswer(unknownKeyFields), blacklistedAnswer])), ...clientErrors, 404: unknownApplication },
       },
     },
     async (request) => {
       bindClientAnswer(request, request.body.nonce, { license_key: request.body.license_key });
       const clientApp = await resolveClientApp(deps, request, request.body.app_id);
-      return checkExpiration(deps, clientApp, request.body);
+      return checkExpiration(deps, clientApp, { license_key: request.body.license_key, ip: request.ip });
     },
   );
 };

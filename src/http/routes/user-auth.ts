@@ -6,6 +6,7 @@ import { createUser, getUserProfile, loginUser, tokenApplicationId, updateUserLi
 import { bearerToken } from '../authenticate.js';
 import { bindClientAnswer, nonce, resolveClientApp } from '../client-app.js';
 import { appUserView } from '../views/app-user.js';
+import { blacklistedAnswer } from '../views/blacklisted.js';
 import { clientAnswer, clientErrorResponse } from '../views/client-answer.js';
 import { clientErrors, plainOrEncrypted, unknownApplication } from '../views/client-reply.js';
 import { licenseStatus, planRef } from '../views/license.js';
@@ -59,6 +60,7 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
         summary: 'Register a user with a license',
         body: z.object({ app_id: appId, license_key: licenseKey, username, password, hwid, nonce: clientNonce }),
         response: {
+          200: plainOrEncrypted(blacklistedAnswer),
           201: plainOrEncrypted(clientAnswer(withUser)),
           ...clientErrors,
           403: licenseRefused,
@@ -71,7 +73,8 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
       const { body } = request;
       bindClientAnswer(request, body.nonce, { username: body.username, license_key: body.license_key, hwid: body.hwid });
       const a = await clientApp(deps, request, request.body.app_id);
-      return reply.code(201).send(await createUser(deps, a, { ...request.body, ip: request.ip }));
+      const created = await createUser(deps, a, { ...request.body, ip: request.ip });
+      return 'code' in created ? created : reply.code(201).send(created);
     },
   );
 
@@ -84,7 +87,7 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
         summary: 'Log in with username, password and HWID',
         body: z.object({ app_id: appId, username: z.string().min(1).max(64), password: z.string().min(1).max(256), hwid, nonce: clientNonce }),
         response: {
-          200: plainOrEncrypted(clientAnswer(withUser)),
+          200: plainOrEncrypted(z.union([clientAnswer(withUser), blacklistedAnswer])),
           ...clientErrors,
           401: clientErrorResponse.describe('Invalid username or password (UNAUTHORIZED)'),
           403: licenseRefused,
@@ -107,7 +110,7 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
         summary: "Validate a user's license and get their token",
         body: z.object({ app_id: appId, license_key: licenseKey, hwid, nonce: clientNonce }),
         response: {
-          200: plainOrEncrypted(clientAnswer(withToken)),
+          200: plainOrEncrypted(z.union([clientAnswer(withToken), blacklistedAnswer])),
           ...clientErrors,
           403: licenseRefused,
           404: clientErrorResponse.describe('No application has this app_id, or no user is registered with this license (NOT_FOUND)'),
@@ -129,7 +132,7 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
         summary: 'Move a user to a new, unused license (the old one ends at once)',
         body: z.object({ app_id: appId, old_license_key: licenseKey, new_license_key: licenseKey, hwid, nonce: clientNonce }),
         response: {
-          200: plainOrEncrypted(clientAnswer(withUser)),
+          200: plainOrEncrypted(z.union([clientAnswer(withUser), blacklistedAnswer])),
           ...clientErrors,
           403: clientErrorResponse.describe("The user is bound to another device (HWID_MISMATCH), the new key does not exist (NOT_FOUND), or it does not validate (validate's codes)"),
           404: clientErrorResponse.describe('No application has this app_id, or no user is registered with the old license (NOT_FOUND)'),
