@@ -1,4 +1,5 @@
 import type { Command } from '../src/discord/command.js';
+import { blacklist } from './blacklist.js';
 import { generate } from './generate.js';
 import { license } from './license.js';
 import { licenses } from './licenses.js';
@@ -10,6 +11,6 @@ import { setup } from './setup.js';
 import { stats } from './stats.js';
 
 /** Every slash command, one file each; the deploy script and the interaction router read this. */
-export const commands: readonly Command[] = [setup, generate, license, plans, stats, panel, redeem, licenses, resetHwid];
+export const commands: readonly Command[] = [setup, generate, license, plans, stats, panel, blacklist, redeem, licenses, resetHwid];
 
 export const commandsByName: ReadonlyMap<string, Command> = new Map(commands.map((c) => [c.data.name, c]));

@@ -12,7 +12,7 @@ import { startDiscordStub, type DiscordStub } from './support/discord-stub.js';
 import { GUILD } from './support/discord-interactions.js';
 
 const APP_ID = '800000000000000001';
-const ALL = ['setup', 'generate', 'license', 'plans', 'stats', 'panel', 'redeem', 'licenses', 'reset-hwid'];
+const ALL = ['setup', 'generate', 'license', 'plans', 'stats', 'panel', 'blacklist', 'redeem', 'licenses', 'reset-hwid'];
 
 type Option = { name: string; description: string; type: number; autocomplete?: boolean; options?: Option[] };
 type Definition = { name: string; description: string; default_member_permissions?: string | null; options?: Option[] };
@@ -34,7 +34,7 @@ const deployed = async (guildId?: string) => {
 };
 
 describe('deploying the slash commands', () => {
-  it('PUTs all nine commands to the guild when a guild id is given', async () => {
+  it('PUTs every command to the guild when a guild id is given', async () => {
     const call = await deployed(GUILD);
     expect(call.method).toBe('PUT');
     expect(call.path).toBe(`/applications/${APP_ID}/guilds/${GUILD}/commands`);
@@ -81,6 +81,7 @@ describe('deploying the slash commands', () => {
       plans: manageServer,
       stats: manageServer,
       panel: manageServer,
+      blacklist: manageServer,
       redeem: null,
       licenses: null,
       'reset-hwid': null,

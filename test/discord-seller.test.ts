@@ -104,6 +104,69 @@ describe('a seller in Discord', () => {
     expect(audit).toEqual({ actor_kind: 'discord', actor_id: admin.id });
   });
 
+  it('keeps the blacklist: adds a HWID that validation then refuses, lists it, removes it', async () => {
+    const [lic] = await seller.generate(plan.id);
+    const added = (
+      await send(
+        slash(
+          admin,
+          'blacklist',
+          [
+            { name: 'type', value: 'hwid' },
+            { name: 'value', value: 'CRACKED-PC' },
+            { name: 'reason', value: 'shared key' },
+          ],
+          'add',
+        ),
+      )
+    ).json();
+    expect(added.data).toMatchObject({ flags: 64 });
+    const id = Number(/entry #(\d+)/.exec(added.data.content)![1]);
+    const validate = () => h.app.inject({ method: 'POST', url: '/api/licenses/validate', payload: { app_id: app.app_id, license_key: lic!.license_key, hwid: 'CRACKED-PC' } });
+    expect((await validate()).json().code).toBe('BLACKLISTED');
+    expect((await seller.call('GET', `/api/licenses/${lic!.id}`)).json().hwids).toEqual([]);
+    const listed = (await send(slash(admin, 'blacklist', [], 'list'))).json().data.content;
+    expect(listed).toContain(`#${id} · HWID \`CRACKED-PC\` — shared key`);
+    expect((await send(slash(admin, 'blacklist', [{ name: 'id', value: id }], 'remove'))).json().data.content).toContain(`Entry #${id} removed`);
+    expect((await validate()).json().code).toBe('VALID');
+    const [audit] = await h.deps.db.query<{ actor_kind: string }>(`select actor_kind from audit_logs where action = 'blacklist.removed' order by id desc limit 1`);
+    expect(audit).toEqual({ actor_kind: 'discord' });
+  });
+
+  it('refuses a bad blacklist entry and a customer, ephemerally', async () => {
+    const bad = (
+      await send(
+        slash(
+          admin,
+          'blacklist',
+          [
+            { name: 'type', value: 'ip' },
+            { name: 'value', value: '10.0.0.0/33' },
+          ],
+          'add',
+        ),
+      )
+    ).json().data;
+    expect(bad.flags).toBe(64);
+    expect(bad.content).toMatch(/^❌/);
+    const refused = (
+      await send(
+        slash(
+          buyer,
+          'blacklist',
+          [
+            { name: 'type', value: 'hwid' },
+            { name: 'value', value: 'X' },
+          ],
+          'add',
+        ),
+      )
+    ).json().data;
+    expect(refused).toMatchObject({ flags: 64 });
+    expect(refused.content).toMatch(/Only sellers/);
+    expect((await send(slash(admin, 'blacklist', [{ name: 'id', value: 999999 }], 'remove'))).json().data.content).toMatch(/^❌.*not found/i);
+  });
+
   it('posts the panel to a channel', async () => {
     stub.clear();
     const res = await send(slash(admin, 'panel'));
