@@ -2,6 +2,7 @@ import { addBlacklistEntry, deleteBlacklistEntry, listBlacklist } from '../src/c
 import { sellerCommand, type Command } from '../src/discord/command.js';
 import { commandOptions, ephemeral, numberOption, stringOption } from '../src/discord/interaction.js';
 import { sellerSession } from '../src/discord/seller.js';
+import { INT4_MAX } from '../src/http/schemas.js';
 
 /** Entries one /blacklist list shows: one line each, well inside a message's 2,000 characters. */
 const LIST_PAGE = 15;
@@ -24,13 +25,13 @@ export const blacklist: Command = {
       s
         .setName('remove')
         .setDescription('Remove an entry')
-        .addIntegerOption((o) => o.setName('id').setDescription('The entry id (from /blacklist list)').setRequired(true).setMinValue(1)),
+        .addIntegerOption((o) => o.setName('id').setDescription('The entry id (from /blacklist list)').setRequired(true).setMinValue(1).setMaxValue(INT4_MAX)),
     )
     .addSubcommand((s) =>
       s
         .setName('list')
         .setDescription('The entries, oldest first')
-        .addIntegerOption((o) => o.setName('page').setDescription(`Page (${LIST_PAGE} per page)`).setMinValue(1)),
+        .addIntegerOption((o) => o.setName('page').setDescription(`Page (${LIST_PAGE} per page)`).setMinValue(1).setMaxValue(INT4_MAX)),
     ),
 
   async execute(ctx) {
@@ -47,12 +48,13 @@ export const blacklist: Command = {
       }
       case 'remove': {
         const id = numberOption(options, 'id');
-        if (!id || id < 1) return ephemeral('❌ Give the entry id (see /blacklist list).');
+        // Bounded as the HTTP route's id is: a larger number is no entry, not a database error.
+        if (!id || !Number.isInteger(id) || id < 1 || id > INT4_MAX) return ephemeral('❌ Give the entry id (see /blacklist list).');
         await deleteBlacklistEntry(deps, actor, id);
         return ephemeral(`✅ Entry #${id} removed.`);
       }
       case 'list': {
-        const page = Math.max(1, numberOption(options, 'page') ?? 1);
+        const page = Math.min(INT4_MAX, Math.max(1, Math.trunc(numberOption(options, 'page') ?? 1)));
         const { total, items } = await listBlacklist(deps, actor, link.app.id, { page, perPage: LIST_PAGE });
         if (total === 0) return ephemeral('The blacklist is empty. Add entries with /blacklist add.');
         const pages = Math.ceil(total / LIST_PAGE);

@@ -134,37 +134,27 @@ describe('a seller in Discord', () => {
   });
 
   it('refuses a bad blacklist entry and a customer, ephemerally', async () => {
-    const bad = (
-      await send(
+    const add = (member: Member, type: string, value: string) =>
+      send(
         slash(
-          admin,
+          member,
           'blacklist',
           [
-            { name: 'type', value: 'ip' },
-            { name: 'value', value: '10.0.0.0/33' },
+            { name: 'type', value: type },
+            { name: 'value', value },
           ],
           'add',
         ),
-      )
-    ).json().data;
+      );
+    const bad = (await add(admin, 'ip', '10.0.0.0/33')).json().data;
     expect(bad.flags).toBe(64);
     expect(bad.content).toMatch(/^❌/);
-    const refused = (
-      await send(
-        slash(
-          buyer,
-          'blacklist',
-          [
-            { name: 'type', value: 'hwid' },
-            { name: 'value', value: 'X' },
-          ],
-          'add',
-        ),
-      )
-    ).json().data;
+    const refused = (await add(buyer, 'hwid', 'X')).json().data;
     expect(refused).toMatchObject({ flags: 64 });
     expect(refused.content).toMatch(/Only sellers/);
     expect((await send(slash(admin, 'blacklist', [{ name: 'id', value: 999999 }], 'remove'))).json().data.content).toMatch(/^❌.*not found/i);
+    // An id past the database's integer range is refused as input, not a database error.
+    expect((await send(slash(admin, 'blacklist', [{ name: 'id', value: 2 ** 40 }], 'remove'))).json().data).toMatchObject({ flags: 64, content: expect.stringMatching(/^❌ Give the entry id/) });
   });
 
   it('posts the panel to a channel', async () => {
