@@ -1,7 +1,11 @@
 import { createPublicKey, verify } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { normalizeIp } from '../src/core/blacklists/ip-range.js';
+import { hashPassword } from '../src/core/passwords.js';
+import { signUserToken, userTokenKey } from '../src/core/users/user-token.js';
+import { expectError } from './support/expect-error.js';
 import { client, startHarness, type Harness, type Seller } from './support/harness.js';
+import { multipart } from './support/multipart.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -205,5 +209,47 @@ describe('blacklisted clients', () => {
     const users = await h.deps.db.query<{ username: string; hwid: string }>('select username, hwid from app_users where application_id = $1', [app.id]);
     expect(users).toEqual([{ username: 'player1', hwid: 'PC-A' }]);
     expect((await s.call('GET', `/api/licenses/${other!.id}`)).json()).toMatchObject({ status: 'inactive', hwids: [] });
+  });
+
+  it('private variables and file downloads refuse a blacklisted HWID or address (403 BLACKLISTED), by license and by user token alike', async () => {
+    const s = await h.seller();
+    const { app, plan } = await s.setup();
+    const [lic] = await s.generate(plan.id);
+    expect((await s.call('POST', `/api/applications/${app.id}/variables`, { name: 'api_key', value: 'tok_private', public: false })).statusCode).toBe(201);
+    const body = multipart([{ name: 'file', filename: 'tool.bin', data: Buffer.from('the tool') }]);
+    const file = await h.app.inject({ method: 'POST', url: `/api/applications/${app.id}/files`, payload: body.payload, headers: { ...body.headers, authorization: `Bearer ${s.token}` } });
+    expect(file.statusCode, file.body).toBe(201);
+    const fileId = (file.json() as { id: number }).id;
+    const [user] = await h.deps.db.query<{ id: number }>('insert into app_users (application_id, username, password_hash, license_id) values ($1, $2, $3, $4) returning id', [
+      app.id,
+      'player1',
+      await hashPassword('not used here'),
+      lic!.id,
+    ]);
+    const token = signUserToken(userTokenKey(h.deps.box, app.app_id), { sub: String(user!.id), app: app.app_id, lic: lic!.id }, Date.now());
+    const variable = (query: Record<string, string>, headers: Record<string, string> = {}, remoteAddress?: string) =>
+      h.app.inject({ method: 'GET', url: '/api/variables/api_key', query: { app_id: app.app_id, ...query }, headers, ...(remoteAddress ? { remoteAddress } : {}) });
+    const download = (query: Record<string, string>, remoteAddress?: string) =>
+      h.app.inject({ method: 'GET', url: `/api/files/${fileId}/download`, query: { app_id: app.app_id, ...query }, ...(remoteAddress ? { remoteAddress } : {}) });
+
+    // Before any entry: both paths open both resources.
+    expect((await variable({ license_key: lic!.license_key, hwid: 'PC-1' })).json()).toMatchObject({ value: 'tok_private' });
+    expect((await variable({}, { authorization: `Bearer ${token}` }, '203.0.113.9')).json()).toMatchObject({ value: 'tok_private' });
+    expect((await download({ license_key: lic!.license_key, hwid: 'PC-1' })).body).toBe('the tool');
+
+    await blacklist(s, app.id, 'hwid', 'PC-1');
+    await blacklist(s, app.id, 'ip', '203.0.113.0/24');
+    for (const res of [
+      await variable({ license_key: lic!.license_key, hwid: 'PC-1' }),
+      await variable({}, { authorization: `Bearer ${token}` }, '203.0.113.9'),
+      await variable({ hwid: 'PC-1' }, { authorization: `Bearer ${token}` }),
+      await download({ license_key: lic!.license_key, hwid: 'PC-1' }),
+      await download({ license_key: lic!.license_key, hwid: 'PC-2' }, '203.0.113.50'),
+    ]) {
+      const err = expectError(res, 403, 'FORBIDDEN');
+      expect(err.message).toContain('BLACKLISTED');
+    }
+    // The user token from an address outside the range still works.
+    expect((await variable({}, { authorization: `Bearer ${token}` }, '198.51.100.1')).json()).toMatchObject({ value: 'tok_private' });
   });
 });

@@ -1,6 +1,7 @@
 import { and, eq } from 'drizzle-orm';
 import { appUsers } from '../../db/schema.js';
 import type { ClientApplication } from '../applications/application-cache.js';
+import { blacklistRefusal } from '../blacklists/blacklist-refusal.js';
 import type { Deps } from '../deps.js';
 import { validateLicense } from '../licenses/validate-license.js';
 import { userTokenKey, verifyUserToken } from './user-token.js';
@@ -17,9 +18,12 @@ export type ClientProof = { ok: true; via: 'license' | 'user'; licenseId: number
 /**
  * What unlocks private client resources (private variables, file downloads): a license key with
  * a HWID that validates — by the same rules and codes as /validate — or a valid user token of
- * this application whose user still exists.
+ * this application whose user still exists. A blacklisted HWID or address is refused first, on
+ * either path (a user token must not carry a blacklisted device past the list).
  */
 export async function proveClient(deps: Deps, app: ClientApplication, creds: ClientCredentials): Promise<ClientProof> {
+  const refused = await blacklistRefusal(deps, app, { hwid: creds.hwid, ip: creds.ip });
+  if (refused) return { ok: false, code: refused.code, message: refused.message };
   if (creds.userToken) {
     const claims = verifyUserToken(userTokenKey(deps.box, app.appId), creds.userToken, app.appId, deps.clock.now().getTime());
     if (!claims) return { ok: false, code: 'UNAUTHORIZED', message: 'The user token is invalid or expired' };
