@@ -6,6 +6,7 @@ import { SecretBox } from './core/crypto.js';
 import type { CoreLimits, Deps } from './core/deps.js';
 import { LicenseLookup } from './core/licenses/license-lookup.js';
 import { UsageRecorder } from './core/licenses/usage-recorder.js';
+import { detectSharing } from './core/sharing/detect-sharing.js';
 import { createDb, type Db } from './db/client.js';
 import { DatabaseAvailability } from './db/database-availability.js';
 import { runMigrations } from './db/migrate.js';
@@ -30,7 +31,7 @@ export async function createDeps(config: Config, overrides: RuntimeOverrides = {
   const db =
     overrides.db ?? (await createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize, preparedStatements: config.databasePreparedStatements, log }));
   const box = new SecretBox(config.secret);
-  return {
+  const deps: Deps = {
     db,
     dbAvailability: new DatabaseAvailability(() => db.query('select 1'), log),
     clock: overrides.clock ?? systemClock,
@@ -51,6 +52,9 @@ export async function createDeps(config: Config, overrides: RuntimeOverrides = {
     webhooks: { allowPrivateUrls: config.jobs.allowPrivateWebhookUrls },
     files: { dir: config.filesDir, maxBytes: config.maxFileBytes },
   };
+  // Key-sharing detection reads what each usage flush wrote, off the request path.
+  deps.usage.watch((lines) => detectSharing(deps, lines).then(() => {}));
+  return deps;
 }
 
 export { runMigrations };

@@ -80,6 +80,7 @@ export async function startKeycord(config: Config, opts: StartOptions = {}): Pro
   // listener below (see there).
   const bot = await loadDiscordBot(deps, config, opts);
   const expiryNotices = bot && config.discord.token ? await import('./discord/expiry-notices.js') : undefined;
+  const sharingAlerts = bot && config.discord.token ? await import('./discord/sharing-alerts.js') : undefined;
   // Redis is for jobs only: the API starts and serves whether or not it answers.
   const jobs = jobMode === 'none' || local ? undefined : await startJobSystem(deps, config, { withWorkers: jobMode === 'workers' });
   if (jobs) {
@@ -100,6 +101,8 @@ export async function startKeycord(config: Config, opts: StartOptions = {}): Pro
   // Expiry DMs are sent by whichever process runs the workers (they consume the events). No await
   // since the provider started: its first dispatch waits on the database, so it sees the listener.
   if (bot && expiryNotices && jobProvider && runsJobs) jobProvider.onEvent(expiryNotices.expiryNotifier(deps, bot.context.api));
+  // Key-sharing alerts go to the log channels the same way.
+  if (bot && sharingAlerts && jobProvider && runsJobs) jobProvider.onEvent(sharingAlerts.sharingAlerter(deps, bot.context.api));
   let gateway: GatewayAdapter | undefined;
   if (bot && config.discord.mode === 'gateway' && (role === 'bot' || role === 'all')) {
     // discord.js (~30 MB resident) is only for the gateway: HTTP interactions never load it.

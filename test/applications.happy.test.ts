@@ -15,6 +15,7 @@ const DEFAULT_SETTINGS = {
   require_encryption: false,
   paused: false,
   rate_limit_per_minute: 300,
+  sharing: { max_ips_per_24h: null, max_hwid_mismatches_per_1h: null, action: 'alert' },
 };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 

@@ -12,7 +12,7 @@ import { startDiscordStub, type DiscordStub } from './support/discord-stub.js';
 import { GUILD } from './support/discord-interactions.js';
 
 const APP_ID = '800000000000000001';
-const ALL = ['setup', 'generate', 'license', 'plans', 'stats', 'panel', 'blacklist', 'redeem', 'licenses', 'reset-hwid'];
+const ALL = ['setup', 'generate', 'license', 'plans', 'stats', 'panel', 'blacklist', 'user', 'variable', 'webhook', 'app', 'audit', 'export', 'redeem', 'licenses', 'reset-hwid'];
 
 type Option = { name: string; description: string; type: number; autocomplete?: boolean; options?: Option[] };
 type Definition = { name: string; description: string; default_member_permissions?: string | null; options?: Option[] };
@@ -82,6 +82,12 @@ describe('deploying the slash commands', () => {
       stats: manageServer,
       panel: manageServer,
       blacklist: manageServer,
+      user: manageServer,
+      variable: manageServer,
+      webhook: manageServer,
+      app: manageServer,
+      audit: manageServer,
+      export: manageServer,
       redeem: null,
       licenses: null,
       'reset-hwid': null,
@@ -96,14 +102,17 @@ describe('deploying the slash commands', () => {
     expect(generate.options!.find((o) => o.name === 'user')).toMatchObject({ type: ApplicationCommandOptionType.User });
   });
 
-  it('gives /license its six subcommands, each with the key', async () => {
+  it('gives /license its subcommands: seven on one key (autocompleted), search and bulk by filter', async () => {
     const license = ((await deployed(GUILD)).json as Definition[]).find((c) => c.name === 'license')!;
     const subs = license.options!;
-    expect(subs.map((s) => s.name)).toEqual(['info', 'delete', 'notes', 'ban', 'extend', 'reset-hwid']);
-    for (const s of subs) {
-      expect(s.type).toBe(ApplicationCommandOptionType.Subcommand);
-      expect(s.options!.find((o) => o.name === 'key')).toMatchObject({ required: true });
+    expect(subs.map((s) => s.name)).toEqual(['info', 'delete', 'notes', 'ban', 'extend', 'reset-hwid', 'unban', 'search', 'bulk']);
+    for (const s of subs) expect(s.type).toBe(ApplicationCommandOptionType.Subcommand);
+    for (const s of subs.slice(0, 7)) expect(s.options!.find((o) => o.name === 'key')).toMatchObject({ required: true, autocomplete: true });
+    for (const s of subs.slice(7)) {
+      expect(s.options!.map((o) => o.name)).toEqual(expect.arrayContaining(['status', 'plan', 'search', 'user']));
+      expect(s.options!.find((o) => o.name === 'plan')).toMatchObject({ autocomplete: true });
     }
+    expect(subs.find((s) => s.name === 'bulk')!.options![0]).toMatchObject({ name: 'action', required: true });
   });
 });
 

@@ -32,6 +32,7 @@ describe('creating a plan', () => {
       max_hwids: 2,
       hwid_reset_cooldown_hours: 12,
       discord_role_id: '123456789012345678',
+      sharing: null,
       created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
       updated_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
     });

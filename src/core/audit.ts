@@ -28,3 +28,9 @@ export function auditRow(actor: Actor, entry: AuditEntry) {
 export async function writeAudit(tx: Executor, actor: Actor, entry: AuditEntry): Promise<void> {
   await tx.insert(auditLogs).values(auditRow(actor, entry));
 }
+
+/** Many entries by one actor in one statement (a bulk action's, one per license). */
+export async function writeAudits(tx: Executor, actor: Actor, entries: AuditEntry[]): Promise<void> {
+  if (entries.length === 0) return;
+  await tx.insert(auditLogs).values(entries.map((e) => auditRow(actor, e)));
+}

@@ -94,6 +94,8 @@ export const plans = pgTable(
     maxHwids: integer('max_hwids'),
     hwidResetCooldownHours: integer('hwid_reset_cooldown_hours'),
     discordRoleId: text('discord_role_id'),
+    /** Key-sharing thresholds for this plan's licenses, replacing the application's; null = the application's. */
+    sharing: jsonb('sharing').$type<Record<string, unknown>>(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -206,15 +208,19 @@ export const idempotencyKeys = pgTable(
   (t) => [primaryKey({ columns: [t.developerId, t.key] }), index('idempotency_keys_created_idx').on(t.createdAt)],
 );
 
-export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed'] as const;
+/** `pending`: a bulk action waiting for its seller's confirmation (never run until confirmed). */
+export const JOB_STATUSES = ['pending', 'queued', 'running', 'completed', 'failed'] as const;
 
-/** Long-running work a seller asked for (bulk generation); progress lives here, not in Redis. */
+/**
+ * Long-running work a seller asked for (bulk generation, bulk license actions); progress lives
+ * here, not in Redis. `count` is the work asked for, `generated` how much of it is done.
+ */
 export const jobs = pgTable(
   'jobs',
   {
     id: serial('id').primaryKey(),
     applicationId: applicationRef(),
-    type: text('type', { enum: ['generate_licenses'] }).notNull(),
+    type: text('type', { enum: ['generate_licenses', 'bulk_licenses'] }).notNull(),
     status: text('status', { enum: JOB_STATUSES }).notNull().default('queued'),
     count: integer('count').notNull(),
     generated: integer('generated').notNull().default(0),
@@ -422,7 +428,12 @@ export const validationLogs = pgTable(
     count: integer('count').notNull().default(1),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
   },
-  (t) => [index('validation_logs_application_idx').on(t.applicationId, t.createdAt), index('validation_logs_application_id_idx').on(t.applicationId, t.id)],
+  (t) => [
+    index('validation_logs_application_idx').on(t.applicationId, t.createdAt),
+    index('validation_logs_application_id_idx').on(t.applicationId, t.id),
+    // Key-sharing detection counts one license's IPs and HWID mismatches in a window.
+    index('validation_logs_license_idx').on(t.licenseId, t.createdAt).where(sql`license_id is not null`),
+  ],
 );
 
 /**
@@ -442,4 +453,40 @@ export const blacklistEntries = pgTable(
     createdAt: createdAt(),
   },
   (t) => [uniqueIndex('blacklist_entries_value_key').on(t.applicationId, t.type, t.value), check('blacklist_entries_network_check', sql`(${t.type} = 'ip') = (${t.network} is not null)`)],
+);
+
+export const SHARING_WINDOW_KINDS = ['ips_24h', 'hwid_mismatches_1h'] as const;
+export const SHARING_FLAG_STATUSES = ['open', 'banned', 'hwid_reset', 'ignored'] as const;
+
+/**
+ * Licenses key-sharing detection flagged: one row per license, window kind and window start, so
+ * the event, the alert and the ban happen once per window however many processes flush usage.
+ * `status` follows what was done about it (the automatic ban, or a seller's button).
+ */
+export const sharingFlags = pgTable(
+  'sharing_flags',
+  {
+    id: serial('id').primaryKey(),
+    applicationId: applicationRef(),
+    licenseId: integer('license_id')
+      .notNull()
+      .references(() => licenses.id, { onDelete: 'cascade' }),
+    kind: text('kind', { enum: SHARING_WINDOW_KINDS }).notNull(),
+    windowStart: timestamp('window_start', { withTimezone: true }).notNull(),
+    windowEnd: timestamp('window_end', { withTimezone: true }).notNull(),
+    ips: integer('ips').notNull(),
+    hwidMismatches: integer('hwid_mismatches').notNull(),
+    action: text('action', { enum: ['alert', 'ban'] }).notNull(),
+    status: text('status', { enum: SHARING_FLAG_STATUSES }).notNull().default('open'),
+    /** Who acted on the flag (a Discord member's name, or the detection itself for a ban). */
+    resolvedBy: text('resolved_by'),
+    resolvedAt: timestamp('resolved_at', { withTimezone: true }),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('sharing_flags_window_key').on(t.licenseId, t.kind, t.windowStart),
+    index('sharing_flags_application_idx').on(t.applicationId, t.createdAt),
+    check('sharing_flags_kind_check', sql`${t.kind} in ('ips_24h', 'hwid_mismatches_1h')`),
+    check('sharing_flags_status_check', sql`${t.status} in ('open', 'banned', 'hwid_reset', 'ignored')`),
+  ],
 );

@@ -5,7 +5,9 @@ import { AppError } from '../core/errors.js';
 import { decodeCustomId } from './custom-ids.js';
 import { showMyLicenses, showRedeemModal, showResetMenu, submitRedeem, submitReset } from './customer-flows.js';
 import { contextFor, ephemeral, type BotContext, type HandlerResult, type InteractionContext } from './interaction.js';
+import { answerBulkButton } from './license-bulk.js';
 import { submitSetup } from './setup-flow.js';
+import { answerSharingButton } from './sharing-alerts.js';
 
 /**
  * The one set of handlers both doors (gateway and HTTP interactions) drive. `handle` never
@@ -70,6 +72,8 @@ export class DiscordBot {
         }
         if (id?.kind === 'reset-select') return submitReset(ctx);
         if (id?.kind === 'reset-page') return showResetMenu(ctx, id.page);
+        if (id?.kind === 'sharing') return answerSharingButton(ctx, id);
+        if (id?.kind === 'bulk') return answerBulkButton(ctx, id);
         return ephemeral('❌ This button is no longer supported.');
       }
       case InteractionType.ModalSubmit: {

@@ -8,7 +8,17 @@ export type CustomId =
   | { kind: 'reset-select' }
   /** A page of the reset menu (25 licenses each: Discord's limit for a select). */
   | { kind: 'reset-page'; page: number }
-  | { kind: 'setup-modal'; sellerRoleId: string | null; logChannelId: string | null };
+  | { kind: 'setup-modal'; sellerRoleId: string | null; logChannelId: string | null }
+  /** A key-sharing alert's buttons, naming the flag (`share:ban:<flagId>`). */
+  | { kind: 'sharing'; action: SharingButton; flagId: number }
+  /** Confirm or cancel a pending /license bulk request: its job id and the nonce it was recorded with (`bulk:ok:<jobId>:<nonce>`). */
+  | { kind: 'bulk'; answer: 'ok' | 'no'; jobId: number; nonce: string };
+
+const SHARING_BUTTONS = ['ban', 'reset', 'ignore'] as const;
+export type SharingButton = (typeof SHARING_BUTTONS)[number];
+const isSharingButton = (v: string | undefined): v is SharingButton => SHARING_BUTTONS.includes(v as SharingButton);
+/** A flag id: digits without a leading zero, within int4 (a forged larger one is no id at all). */
+const flagIdOf = (v: string | undefined) => (v && /^[1-9]\d{0,9}$/.test(v) && Number(v) <= 2_147_483_647 ? Number(v) : null);
 
 const snowflakeOrNone = (v: string | undefined) => (v && /^\d{15,22}$/.test(v) ? v : null);
 
@@ -24,6 +34,10 @@ export function encodeCustomId(id: CustomId): string {
       return `lic:reset-page:${id.page}`;
     case 'setup-modal':
       return `setup:${id.sellerRoleId ?? '-'}:${id.logChannelId ?? '-'}`;
+    case 'sharing':
+      return `share:${id.action}:${id.flagId}`;
+    case 'bulk':
+      return `bulk:${id.answer}:${id.jobId}:${id.nonce}`;
   }
 }
 
@@ -35,6 +49,17 @@ export function decodeCustomId(raw: unknown): CustomId | null {
     if (a === 'redeem-modal') return { kind: 'redeem-modal' };
     if (a === 'reset-select') return { kind: 'reset-select' };
     if (a === 'reset-page' && b !== undefined && /^\d{1,3}$/.test(b)) return { kind: 'reset-page', page: Number(b) };
+  }
+  if (scope === 'share' && isSharingButton(a)) {
+    const flagId = flagIdOf(b);
+    if (flagId !== null && raw.split(':').length === 3) return { kind: 'sharing', action: a, flagId };
+  }
+  if (scope === 'bulk') {
+    const [, answer, jobId, nonce, ...rest] = raw.split(':');
+    // A nonce is 12 random bytes in base64url; anything else (or more parts) is no bulk id.
+    if ((answer === 'ok' || answer === 'no') && flagIdOf(jobId) !== null && nonce && /^[A-Za-z0-9_-]{16}$/.test(nonce) && rest.length === 0) {
+      return { kind: 'bulk', answer, jobId: flagIdOf(jobId)!, nonce };
+    }
   }
   if (scope === 'setup' && a !== undefined && b !== undefined) return { kind: 'setup-modal', sellerRoleId: snowflakeOrNone(a), logChannelId: snowflakeOrNone(b) };
   return null;

@@ -1,10 +1,25 @@
-import { DiscordAPIError, REST, RequestMethod, type RawFile, type RequestData, type RouteLike } from '@discordjs/rest';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { DefaultUserAgent, DiscordAPIError, REST, RequestMethod, type RawFile, type RequestData, type RouteLike } from '@discordjs/rest';
+import { request } from 'undici';
 import { Routes, type APIInteractionResponse, type APIMessage, type RESTPatchAPIWebhookWithTokenMessageJSONBody, type RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
 
 export interface MessageFile {
   name: string;
   data: Buffer | string;
 }
+
+/** A file too large to hold in memory: read from `open()` (again on a retry), `size` bytes. */
+export interface StreamedFile {
+  name: string;
+  contentType: string;
+  size: number;
+  open(): Readable;
+}
+
+/** Tries of a streamed upload: Discord's 429 (after its `retry_after`) and 5xx are tried again. */
+const UPLOAD_TRIES = 3;
+const MAX_RETRY_AFTER_MS = 10_000;
 
 /** Discord's "Cannot send messages to this user" (closed DMs, blocked bot). */
 const CANNOT_DM = 50007;
@@ -16,12 +31,14 @@ const CANNOT_DM = 50007;
  */
 export class DiscordApi {
   readonly rest: REST;
+  private readonly apiUrl: string;
 
   constructor(
     readonly applicationId: string,
     opts: { apiUrl: string; token?: string | undefined },
   ) {
     this.rest = new REST({ api: opts.apiUrl, version: '10', retries: 2, timeout: 10_000 });
+    this.apiUrl = `${opts.apiUrl.replace(/\/+$/, '')}/v10`;
     if (opts.token) this.rest.setToken(opts.token);
   }
 
@@ -36,6 +53,47 @@ export class DiscordApi {
       ...(files ? { files: toRaw(files) } : {}),
       auth: false,
     })) as APIMessage;
+  }
+
+  /**
+   * `editOriginal` with one file streamed into the multipart body (@discordjs/rest takes whole
+   * Buffers): the body is `payload_json`, then `files[0]` read from `file.open()`, with its
+   * length known up front (a Content-Length, no chunked upload). Same route and auth as
+   * `editOriginal`: the interaction token in the path, no bot token.
+   */
+  async editOriginalWithStream(token: string, body: RESTPatchAPIWebhookWithTokenMessageJSONBody, file: StreamedFile): Promise<void> {
+    if (!/^[\w.-]{1,100}$/.test(file.name)) throw new Error(`unsafe attachment name ${JSON.stringify(file.name)}`);
+    const boundary = `keycord-${randomBytes(16).toString('hex')}`;
+    const payload = JSON.stringify({ ...body, attachments: [{ id: 0, filename: file.name }] });
+    const head = Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="payload_json"\r\nContent-Type: application/json\r\n\r\n${payload}\r\n` +
+        `--${boundary}\r\nContent-Disposition: form-data; name="files[0]"; filename="${file.name}"\r\nContent-Type: ${file.contentType}\r\n\r\n`,
+    );
+    const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+    async function* multipart() {
+      yield head;
+      for await (const chunk of file.open()) yield chunk as Buffer;
+      yield tail;
+    }
+    const url = `${this.apiUrl}${Routes.webhookMessage(this.applicationId, token)}`;
+    for (let attempt = 1; ; attempt++) {
+      const res = await request(url, {
+        method: 'PATCH',
+        headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(head.length + file.size + tail.length), 'user-agent': DefaultUserAgent },
+        body: Readable.from(multipart(), { objectMode: false }),
+        headersTimeout: 60_000,
+        bodyTimeout: 60_000,
+      });
+      const text = await res.body.text();
+      if (res.statusCode < 300) return;
+      const answer = parseJson(text);
+      const retryable = res.statusCode === 429 || res.statusCode >= 500;
+      if (!retryable || attempt >= UPLOAD_TRIES) {
+        throw new Error(`Discord refused the upload of ${file.name}: ${res.statusCode}${answer?.code ? ` (code ${answer.code})` : ''} ${String(answer?.message ?? '').slice(0, 200)}`);
+      }
+      const wait = res.statusCode === 429 ? Math.min(MAX_RETRY_AFTER_MS, Math.max(0, Number(answer?.retry_after ?? 1) * 1000)) : 500 * attempt;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
   }
 
   async followUp(token: string, body: RESTPostAPIChannelMessageJSONBody & { flags?: number }, files?: MessageFile[]) {
@@ -79,6 +137,15 @@ export class DiscordApi {
   async putCommands(commands: unknown[], guildId?: string) {
     const route = guildId ? Routes.applicationGuildCommands(this.applicationId, guildId) : Routes.applicationCommands(this.applicationId);
     return (await this.rest.put(route, { body: commands })) as unknown[];
+  }
+}
+
+function parseJson(text: string): { code?: unknown; message?: unknown; retry_after?: unknown } | null {
+  try {
+    const v: unknown = JSON.parse(text);
+    return typeof v === 'object' && v !== null ? v : null;
+  } catch {
+    return null;
   }
 }
 

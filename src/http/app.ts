@@ -26,6 +26,8 @@ import { userAuthRoutes } from './routes/user-auth.js';
 import { collaboratorRoutes } from './routes/collaborators.js';
 import { logRoutes } from './routes/logs.js';
 import { statisticsRoutes } from './routes/statistics.js';
+import { sharingRoutes } from './routes/sharing.js';
+import { userRoutes } from './routes/users.js';
 import type { JobSystem } from '../jobs/job-system.js';
 import type { DiscordBot } from '../discord/bot.js';
 import { installStorableTextGuard } from './storable-text.js';
@@ -152,6 +154,8 @@ export async function buildApp(deps: Deps, opts: BuildAppOptions = {}): Promise<
   await app.register(collaboratorRoutes, { deps });
   await app.register(logRoutes, { deps });
   await app.register(statisticsRoutes, { deps });
+  await app.register(sharingRoutes, { deps });
+  await app.register(userRoutes, { deps });
   // Loaded only where they serve: Discord's door when the bot is on, the Bull Board dashboard (with
   // its own UI and validation libraries) when BullMQ runs the jobs. Each is memory held for good.
   if (opts.discord) {

@@ -12,6 +12,7 @@ export const OPENAPI_TAGS = [
   { name: 'Licenses', description: 'Seller side of licenses: generate (now or as a job), list, read, ban, extend, reset the HWID.' },
   { name: 'Client', description: "Called by the seller's software with its `app_id`, no bearer: validation, expiry and variables. Answers are signed (`X-Signature-Ed25519`)." },
   { name: 'User authentication', description: 'End users of an application: accounts bound to a license, logins and user tokens.' },
+  { name: 'Users', description: "Seller side of an application's end-user accounts: list and search, read, delete, reset a password." },
   { name: 'Jobs', description: 'Bulk generation jobs: progress and the keys they made.' },
   { name: 'Webhooks', description: "Signed event deliveries to the seller's endpoints, their history and redelivery." },
   { name: 'Variables', description: 'Key/value settings an application reads at run time.' },
@@ -19,6 +20,7 @@ export const OPENAPI_TAGS = [
   { name: 'Collaborators', description: "Other developers' access to an application, by role." },
   { name: 'Logs', description: 'Audit and validation logs of an application.' },
   { name: 'Statistics', description: 'License, user and validation counts.' },
+  { name: 'Key sharing', description: 'Licenses key-sharing detection flagged (too many IPs in a day, or HWID mismatches in an hour), with their figures and what was done.' },
   { name: 'Blacklists', description: 'HWIDs and IP addresses or CIDR ranges (v4, v6) refused on every client route with the signed code BLACKLISTED.' },
 ];
 

@@ -70,7 +70,8 @@ export class OutboxRelay {
             events.map((r) => ({ spec: specs.event(r.id, r.type), stillWanted: async () => r.dispatchedAt === null })),
           ),
       ...commands.map(async (r) => {
-        if (r.type === 'generate_licenses') {
+        // Both kinds of jobs-table rows run on the generation queue (core/jobs/run-job.ts).
+        if (r.type === 'generate_licenses' || r.type === 'bulk_licenses') {
           const jobId = Number(r.payload.job_id);
           await enqueueUnlessHeld(specs.generation(jobId), () => generationJobUnfinished(this.deps, jobId));
         } else if (r.type === 'redeliver_webhook') {

@@ -8,6 +8,10 @@ export interface RecordedCall {
   json: any;
   /** Attachments of a multipart request, by file name. */
   files: Record<string, string>;
+  /** The same attachments as received, byte for byte (binary files: PNG, gzip). */
+  fileBytes: Record<string, Buffer>;
+  /** Bytes of the request body. */
+  size: number;
 }
 
 /**
@@ -24,8 +28,8 @@ export async function startDiscordStub(opts: { closedDms?: Set<string> } = {}) {
     req.on('end', () => {
       const raw = Buffer.concat(chunks);
       const path = (req.url ?? '').replace(/^\/api\/v10/, '').split('?')[0]!;
-      const { json, files } = parseBody(req.headers['content-type'] ?? '', raw);
-      const call: RecordedCall = { method: req.method ?? 'GET', path, headers: req.headers, json, files };
+      const { json, files, fileBytes } = parseBody(req.headers['content-type'] ?? '', raw);
+      const call: RecordedCall = { method: req.method ?? 'GET', path, headers: req.headers, json, files, fileBytes, size: raw.length };
       calls.push(call);
       const send = (status: number, body?: unknown) => {
         // Like Discord: a 204 carries no body and no content type.
@@ -59,30 +63,40 @@ export async function startDiscordStub(opts: { closedDms?: Set<string> } = {}) {
 
 export type DiscordStub = Awaited<ReturnType<typeof startDiscordStub>>;
 
-function parseBody(contentType: string, raw: Buffer): { json: any; files: Record<string, string> } {
+function parseBody(contentType: string, raw: Buffer): { json: any; files: Record<string, string>; fileBytes: Record<string, Buffer> } {
   const files: Record<string, string> = {};
-  if (raw.length === 0) return { json: undefined, files };
+  const fileBytes: Record<string, Buffer> = {};
+  if (raw.length === 0) return { json: undefined, files, fileBytes };
   const boundary = /boundary=(?:"([^"]+)"|([^;]+))/.exec(contentType);
   if (!boundary) {
     try {
-      return { json: JSON.parse(raw.toString('utf8')), files };
+      return { json: JSON.parse(raw.toString('utf8')), files, fileBytes };
     } catch {
-      return { json: raw.toString('utf8'), files };
+      return { json: raw.toString('utf8'), files, fileBytes };
     }
   }
   let json: any;
-  const text = raw.toString('latin1');
-  for (const part of text.split(`--${boundary[1] ?? boundary[2]}`)) {
+  // Parts are cut out of the Buffer (no whole-body string): bodies of several MB stay cheap.
+  const delimiter = Buffer.from(`--${boundary[1] ?? boundary[2]}`);
+  let at = raw.indexOf(delimiter);
+  while (at >= 0) {
+    const next = raw.indexOf(delimiter, at + delimiter.length);
+    if (next < 0) break;
+    const part = raw.subarray(at + delimiter.length, next);
+    at = next;
     const split = part.indexOf('\r\n\r\n');
     if (split < 0) continue;
-    const head = part.slice(0, split);
-    const body = Buffer.from(part.slice(split + 4).replace(/\r\n$/, ''), 'latin1').toString('utf8');
+    const head = part.subarray(0, split).toString('utf8');
+    let bytes = part.subarray(split + 4);
+    if (bytes.subarray(-2).toString('latin1') === '\r\n') bytes = bytes.subarray(0, -2);
     const name = /name="([^"]+)"/.exec(head)?.[1];
     const filename = /filename="([^"]+)"/.exec(head)?.[1];
-    if (filename) files[filename] = body;
-    else if (name === 'payload_json') json = JSON.parse(body);
+    if (filename) {
+      fileBytes[filename] = Buffer.from(bytes);
+      files[filename] = bytes.toString('utf8');
+    } else if (name === 'payload_json') json = JSON.parse(bytes.toString('utf8'));
   }
-  return { json, files };
+  return { json, files, fileBytes };
 }
 
 /** A Discord that refuses every call with one error, recording what was asked. */

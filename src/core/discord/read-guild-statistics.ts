@@ -6,11 +6,26 @@ import { GUILD_LINK_COLUMNS, guildLinkFromRow, type GuildLink, type GuildLinkRow
 
 const DAY = 86_400_000;
 
+/** A UTC day of /stats' chart: the daily counters, and the licenses first activated that day. */
+interface StatisticsDay {
+  date: string;
+  validations: number;
+  failures: number;
+  /** New licenses: keys generated that day. */
+  generated: number;
+  activations: number;
+}
+
 /** The part of the seller statistics (API.md) that /stats shows, with the same definitions. */
 interface GuildStatistics {
   licenses: Record<LicenseStatus | 'total', number>;
   validations: { last_24h: number; last_7d: number; success_rate: number | null };
+  /** The last `CHART_DAYS` UTC days, oldest first, today last. */
+  daily: StatisticsDay[];
 }
+
+/** Days the /stats chart covers. */
+const CHART_DAYS = 30;
 
 export interface GuildStatisticsRead {
   link: GuildLink;
@@ -33,24 +48,31 @@ join applications a on a.id = g.application_id
 left join application_members m on m.application_id = g.application_id and m.developer_id = g.developer_id
 where g.guild_id = $1`;
 
-// Licenses by effective status (the one rule of expiry, as everywhere) and
-// the daily counters of the last seven UTC days, the last of which is "last 24 h".
+// One read of the application's licenses, grouped by effective status (the one rule of expiry,
+// as everywhere) and by the UTC day of their first activation when it falls in the chart's days
+// (activated_at is set once, by the first activation, and never cleared): the status counts and
+// the activations per day come from the same scan. Then the daily counters of the chart's days
+// (validations, failures, keys generated), the last of which is "last 24 h".
 const LINK_AND_FIGURES = `select ${GUILD_LINK_COLUMNS}, m.role,
-  (select coalesce(json_object_agg(s.status, s.n), '{}'::json) from (
-     select ${effectiveStatusText('l', '$2')} as status, count(*)::int as n
-     from licenses l where l.application_id = g.application_id group by 1) s) as statuses,
-  c.today, c.week, c.week_failures
+  (select coalesce(json_agg(json_build_array(s.status, s.day, s.n)), '[]'::json) from (
+     select ${effectiveStatusText('l', '$2')} as status,
+       case when l.activated_at >= $3::timestamptz then to_char(l.activated_at at time zone 'UTC', 'YYYY-MM-DD') end as day,
+       count(*)::int as n
+     from licenses l where l.application_id = g.application_id group by 1, 2) s) as licenses,
+  (select coalesce(json_agg(json_build_array(to_char(d.day, 'YYYY-MM-DD'), d.validations, d.failures, d.generated)), '[]'::json)
+     from daily_counters d where d.application_id = g.application_id and d.day between $4::date and $5::date) as counters
 from discord_guilds g
 join applications a on a.id = g.application_id
 left join application_members m on m.application_id = g.application_id and m.developer_id = g.developer_id
-cross join lateral (
-  select coalesce(sum(d.validations) filter (where d.day = $4::date), 0)::int as today,
-    coalesce(sum(d.validations), 0)::int as week, coalesce(sum(d.failures), 0)::int as week_failures
-  from daily_counters d where d.application_id = g.application_id and d.day between $3::date and $4::date) c
 where g.guild_id = $1`;
 
 type LinkRow = GuildLinkRow & { role: Role | null };
-type FiguresRow = LinkRow & { statuses: Partial<Record<LicenseStatus, number>>; today: number; week: number; week_failures: number };
+type FiguresRow = LinkRow & {
+  /** [effective status, UTC day of first activation within the chart's days or null, count] */
+  licenses: [LicenseStatus, string | null, number][];
+  /** [day, validations, failures, generated] */
+  counters: [string, number, number, number][];
+};
 
 const utcDay = (at: number) => new Date(at).toISOString().slice(0, 10);
 
@@ -104,16 +126,29 @@ function cacheOf(db: Db): StatisticsCache {
   return cache;
 }
 
-function figuresFrom(r: FiguresRow): GuildStatistics {
-  const counts = { inactive: 0, active: 0, expired: 0, banned: 0, ...r.statuses };
-  const week = Number(r.week);
+function figuresFrom(r: FiguresRow, days: string[]): GuildStatistics {
+  const counts = { inactive: 0, active: 0, expired: 0, banned: 0 };
+  const activations = new Map<string, number>();
+  for (const [status, day, n] of r.licenses) {
+    counts[status] += Number(n);
+    if (day) activations.set(day, (activations.get(day) ?? 0) + Number(n));
+  }
+  const counters = new Map(r.counters.map((c) => [c[0], c]));
+  const daily = days.map((date) => {
+    const c = counters.get(date);
+    return { date, validations: Number(c?.[1] ?? 0), failures: Number(c?.[2] ?? 0), generated: Number(c?.[3] ?? 0), activations: activations.get(date) ?? 0 };
+  });
+  // Counters are per UTC day: "last 24 h" is today's row and "last 7 d" the last seven rows.
+  const week = daily.slice(-7).reduce((a, d) => a + d.validations, 0);
+  const weekFailures = daily.slice(-7).reduce((a, d) => a + d.failures, 0);
   return {
     licenses: { total: counts.inactive + counts.active + counts.expired + counts.banned, ...counts },
     validations: {
-      last_24h: Number(r.today),
+      last_24h: daily.at(-1)!.validations,
       last_7d: week,
-      success_rate: week === 0 ? null : Math.round(((week - Number(r.week_failures)) / week) * 10_000) / 10_000,
+      success_rate: week === 0 ? null : Math.round(((week - weekFailures) / week) * 10_000) / 10_000,
     },
+    daily,
   };
 }
 
@@ -132,9 +167,10 @@ export async function readGuildStatistics(db: Db, guildId: string, now: Date): P
     const cached = cache.get(linked.application_id, today);
     if (cached) return { link: guildLinkFromRow(linked), role: linked.role, statistics: cached };
   }
-  const [r] = await db.query<FiguresRow>(LINK_AND_FIGURES, [guildId, now.toISOString(), utcDay(now.getTime() - 6 * DAY), today]);
+  const days = Array.from({ length: CHART_DAYS }, (_, i) => utcDay(now.getTime() - (CHART_DAYS - 1 - i) * DAY));
+  const [r] = await db.query<FiguresRow>(LINK_AND_FIGURES, [guildId, now.toISOString(), `${days[0]}T00:00:00.000Z`, days[0], today]);
   if (!r) return null;
-  const statistics = figuresFrom(r);
+  const statistics = figuresFrom(r, days);
   cache.remember(guildId, r.application_id, today, statistics);
   return { link: guildLinkFromRow(r), role: r.role, statistics };
 }

@@ -9,6 +9,7 @@ export const EVENT_TYPES = [
   'license.expired',
   'license.banned',
   'license.deleted',
+  'license.sharing_suspected',
   'user.created',
   'webhook.test',
 ] as const;
@@ -23,8 +24,14 @@ export async function emitEvent(tx: Executor, applicationId: number, type: Event
   return row!.id;
 }
 
+/** Many events of one application in one statement (a bulk action's, one per license). */
+export async function emitEvents(tx: Executor, applicationId: number, events: { type: EventType; data: Record<string, unknown> }[]) {
+  if (events.length === 0) return;
+  await tx.insert(outbox).values(events.map((e) => ({ applicationId, kind: 'event' as const, type: e.type, payload: e.data })));
+}
+
 /** Starts background work the same way, so a job is never lost between commit and enqueue. */
-export type CommandType = 'generate_licenses' | 'redeliver_webhook';
+export type CommandType = 'generate_licenses' | 'redeliver_webhook' | 'bulk_licenses';
 
 export async function enqueueCommand(tx: Executor, applicationId: number, type: CommandType, data: Record<string, unknown>) {
   await tx.insert(outbox).values({ applicationId, kind: 'command', type, payload: data });

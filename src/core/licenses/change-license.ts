@@ -3,7 +3,7 @@ import type { Deps } from '../deps.js';
 import { conflict } from '../errors.js';
 import { licenseEventData, type EventType } from '../events/emit-event.js';
 import { toLicenseView } from './license-view.js';
-import { writeLicenseChange } from './license-writes.js';
+import { writeLicenseChange, type LicenseWrite } from './license-writes.js';
 import { requireLicense, type LicenseRow, type SellerLicense } from './require-license.js';
 
 /** The columns a seller action may set; `writeLicenseChange` stores exactly these. */
@@ -47,16 +47,21 @@ export function changeLicense(deps: Deps, actor: SellerActor, licenseId: number,
   return withCurrentLicense(deps, actor, licenseId, async ({ license, plan, version }) => {
     const now = deps.clock.now();
     const updated: LicenseRow = { ...license, ...change.apply(license, now), updatedAt: now };
-    const written = await writeLicenseChange(deps.db, version, updated, {
-      actor,
-      audit: {
-        applicationId: license.applicationId,
-        action: change.action,
-        target: `license:${licenseId}`,
-        details: { license_key: license.licenseKey, ...change.details },
-      },
-      ...(change.event ? { event: { type: change.event, data: licenseEventData(updated) } } : {}),
-    });
+    const written = await writeLicenseChange(deps.db, version, updated, licenseChangeWrite(actor, license, updated, change));
     return written ? toLicenseView(updated, plan, now) : undefined;
   });
+}
+
+/** The audit entry and the event a change of one license leaves (the bulk actions write the same). */
+export function licenseChangeWrite(actor: SellerActor, before: LicenseRow, after: LicenseRow, change: LicenseChange): LicenseWrite {
+  return {
+    actor,
+    audit: {
+      applicationId: before.applicationId,
+      action: change.action,
+      target: `license:${before.id}`,
+      details: { license_key: before.licenseKey, ...change.details },
+    },
+    ...(change.event ? { event: { type: change.event, data: licenseEventData(after) } } : {}),
+  };
 }

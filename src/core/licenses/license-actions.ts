@@ -1,7 +1,7 @@
 import type { SellerActor } from '../actor.js';
 import type { Deps } from '../deps.js';
 import { badRequest, conflict } from '../errors.js';
-import { changeLicense } from './change-license.js';
+import { changeLicense, type LicenseChange } from './change-license.js';
 
 /** Seller actions on one license. Each is a `changeLicense` with its own rule. */
 
@@ -12,24 +12,27 @@ export const updateLicenseNotes = (deps: Deps, actor: SellerActor, licenseId: nu
     apply: () => ({ notes }),
   });
 
-export const banLicense = (deps: Deps, actor: SellerActor, licenseId: number, reason: string | null) =>
-  changeLicense(deps, actor, licenseId, {
-    action: 'license.banned',
-    event: 'license.banned',
-    details: { reason },
-    apply: () => ({ status: 'banned', banReason: reason }),
-  });
+/** The ban, as one license's action and the bulk ban share it. */
+export const banChange = (reason: string | null): LicenseChange => ({
+  action: 'license.banned',
+  event: 'license.banned',
+  details: { reason },
+  apply: () => ({ status: 'banned', banReason: reason }),
+});
+
+export const banLicense = (deps: Deps, actor: SellerActor, licenseId: number, reason: string | null) => changeLicense(deps, actor, licenseId, banChange(reason));
 
 /** An unbanned key returns to what its dates and HWIDs say it is. */
-export const unbanLicense = (deps: Deps, actor: SellerActor, licenseId: number) =>
-  changeLicense(deps, actor, licenseId, {
-    action: 'license.unbanned',
-    apply: (l, now) => {
-      if (l.status !== 'banned') throw conflict('License is not banned', 'NOT_BANNED');
-      const status = l.expiresAt && l.expiresAt <= now ? 'expired' : l.hwids.length > 0 ? 'active' : 'inactive';
-      return { status, banReason: null };
-    },
-  });
+const unbanChange: LicenseChange = {
+  action: 'license.unbanned',
+  apply: (l, now) => {
+    if (l.status !== 'banned') throw conflict('License is not banned', 'NOT_BANNED');
+    const status = l.expiresAt && l.expiresAt <= now ? 'expired' : l.hwids.length > 0 ? 'active' : 'inactive';
+    return { status, banReason: null };
+  },
+};
+
+export const unbanLicense = (deps: Deps, actor: SellerActor, licenseId: number) => changeLicense(deps, actor, licenseId, unbanChange);
 
 /**
  * Adds days. A key never activated gets a longer duration (its clock has not started); an

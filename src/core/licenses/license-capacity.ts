@@ -12,7 +12,7 @@ async function lockApplication(tx: Executor, applicationId: number) {
 }
 
 /**
- * Keys the application holds plus the keys its unfinished bulk jobs have yet to make: a job
+ * Keys the application holds plus the keys its unfinished generation jobs have yet to make: a job
  * reserves its whole count when it is accepted, not when its batches land.
  */
 async function committedLicenses(tx: Executor, applicationId: number, exceptJobId?: number): Promise<number> {
@@ -20,7 +20,10 @@ async function committedLicenses(tx: Executor, applicationId: number, exceptJobI
   const [reserved] = await tx
     .select({ n: sql<string | number | null>`coalesce(sum(greatest(${jobs.count} - ${jobs.generated}, 0)), 0)` })
     .from(jobs)
-    .where(and(eq(jobs.applicationId, applicationId), inArray(jobs.status, ['queued', 'running']), exceptJobId === undefined ? undefined : ne(jobs.id, exceptJobId)));
+    // Generation jobs only: a bulk ban or delete makes no keys.
+    .where(
+      and(eq(jobs.applicationId, applicationId), eq(jobs.type, 'generate_licenses'), inArray(jobs.status, ['queued', 'running']), exceptJobId === undefined ? undefined : ne(jobs.id, exceptJobId)),
+    );
   return Number(existing?.n ?? 0) + Number(reserved?.n ?? 0);
 }
 

@@ -23,7 +23,8 @@ export interface Page {
 
 const hasFilters = (f: LicenseFilters) => f.status !== undefined || f.plan_id !== undefined || !!f.search || !!f.discord_user_id;
 
-function filterConditions(f: LicenseFilters, now: Date): SQL[] {
+/** The conditions of a license filter, as the list, the export and the bulk actions read it. */
+export function filterConditions(f: LicenseFilters, now: Date): SQL[] {
   const conds: SQL[] = [];
   // Status filters see the effective status (the one rule of expiry, `effectiveStatus`): an
   // active or inactive key past its end counts as expired. Spelled out rather than through

@@ -34,6 +34,9 @@ const FLUSH_BATCH = 1000;
  * counters and the validation log lines, each part an array parameter expanded by unnest.
  * Data-modifying CTEs always run to completion, whether or not the outer query reads them.
  * Times travel as text[]: postgres.js serialises text and int arrays on every driver.
+ * The statement answers which licenses of the batch key-sharing detection watches (their plan's
+ * or application's `sharing` sets a threshold, and they are not banned), so a flush of licenses
+ * nobody watches costs nothing more.
  */
 const FLUSH_SQL = `with used as (
   update licenses l set last_used = u.at::timestamptz, ip_address = u.ip
@@ -50,7 +53,16 @@ const FLUSH_SQL = `with used as (
   select a, l, c, h, i, t::timestamptz, n
   from unnest($8::int[], $9::int[], $10::text[], $11::text[], $12::text[], $13::text[], $14::int[]) as r(a, l, c, h, i, t, n)
 )
-select 1`;
+select distinct l.id as license_id
+from unnest($9::int[]) as w(id)
+join licenses l on l.id = w.id
+join plans p on p.id = l.plan_id
+join applications a on a.id = l.application_id
+cross join lateral (select coalesce(p.sharing, a.settings->'sharing') as s) x
+where l.status <> 'banned' and (x.s->>'max_ips_per_24h' is not null or x.s->>'max_hwid_mismatches_per_1h' is not null)`;
+
+/** What a flush hands to key-sharing detection: the new log lines of the licenses it watches. */
+export type WatchedLines = (records: ValidationRecord[]) => Promise<void>;
 
 function flushParams(ids: number[], uses: Map<number, Use>, counters: Counter[], lines: ValidationRecord[]): unknown[] {
   return [
@@ -108,12 +120,21 @@ export class UsageRecorder {
   private day = '';
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
+  private watcher: WatchedLines | undefined;
 
   constructor(
     private readonly db: Db,
     private readonly log: Logger,
     private readonly flushMs: number,
   ) {}
+
+  /**
+   * After each flush, `watcher` gets the written lines of the watched licenses (key-sharing
+   * detection); a flush resolves once it has run. Its failure is logged: the lines are written.
+   */
+  watch(watcher: WatchedLines): void {
+    this.watcher = watcher;
+  }
 
   start(): void {
     this.timer ??= setInterval(() => void this.flush(), this.flushMs);
@@ -190,11 +211,12 @@ export class UsageRecorder {
     // One statement per batch, whatever the number of keys: a flush of thousands of distinct
     // keys is a handful of round trips, and each batch is all written or all kept (nothing twice).
     const batches = Math.max(ids.length, cs.length, lines.length) / FLUSH_BATCH;
+    const watched: ValidationRecord[] = [];
     for (let b = 0; b < batches; b++) {
       const slice = <T>(xs: T[]) => xs.slice(b * FLUSH_BATCH, (b + 1) * FLUSH_BATCH);
       const batch = { ids: slice(ids), counters: slice(cs), records: slice(lines) };
       try {
-        await this.db.query(
+        const rows = await this.db.query<{ license_id: number }>(
           FLUSH_SQL,
           flushParams(
             batch.ids,
@@ -203,10 +225,17 @@ export class UsageRecorder {
             batch.records.map(([, r]) => r),
           ),
         );
+        if (rows.length) {
+          const watchedIds = new Set(rows.map((r) => r.license_id));
+          for (const [, r] of batch.records) if (r.licenseId !== null && watchedIds.has(r.licenseId)) watched.push(r);
+        }
       } catch (err) {
         this.log.warn({ err }, 'usage flush failed; keeping the data for the next flush');
         this.mergeBack(new Map(batch.ids.map((id) => [id, uses.get(id)!])), new Map(batch.counters), new Map(batch.records));
       }
+    }
+    if (watched.length && this.watcher) {
+      await this.watcher(watched).catch((err: unknown) => this.log.warn({ err }, 'key-sharing detection failed after a usage flush; it runs again with the next validations of these licenses'));
     }
   }
 

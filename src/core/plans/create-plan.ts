@@ -1,4 +1,5 @@
 import { plans } from '../../db/schema.js';
+import { SHARING_OFF, type SharingSettings } from '../applications/application-settings.js';
 import type { SellerActor } from '../actor.js';
 import { requireApplication } from '../applications/access.js';
 import { writeAudit } from '../audit.js';
@@ -11,7 +12,14 @@ export interface PlanFields {
   max_hwids?: number | null | undefined;
   hwid_reset_cooldown_hours?: number | null | undefined;
   discord_role_id?: string | null | undefined;
+  /** Replaces the application's sharing setting for this plan's licenses (fields left out: off / alert); null = the application's. */
+  sharing?: Partial<SharingSettings> | null | undefined;
 }
+
+/** A plan's sharing override as stored: whole, so it never depends on the application's. */
+export const storedPlanSharing = (sharing: Partial<SharingSettings> | null) => (sharing === null ? null : { ...SHARING_OFF, ...stripUndefined(sharing) });
+
+const stripUndefined = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 
 export async function createPlan(deps: Deps, actor: SellerActor, input: PlanFields & { application_id: number }) {
   return deps.db.orm.transaction(async (tx) => {
@@ -25,6 +33,7 @@ export async function createPlan(deps: Deps, actor: SellerActor, input: PlanFiel
         maxHwids: input.max_hwids ?? null,
         hwidResetCooldownHours: input.hwid_reset_cooldown_hours ?? null,
         discordRoleId: input.discord_role_id ?? null,
+        sharing: storedPlanSharing(input.sharing ?? null),
       })
       .returning();
     await writeAudit(tx, actor, { applicationId: input.application_id, action: 'plan.created', target: `plan:${plan!.id}`, details: { ...input } });

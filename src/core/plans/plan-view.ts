@@ -1,4 +1,8 @@
 import type { plans } from '../../db/schema.js';
+import { sharingSettingsSchema, type SharingSettings } from '../applications/application-settings.js';
+
+/** A plan's sharing override as stored; anything unreadable counts as none (the application's applies). */
+const planSharingOf = (stored: unknown): SharingSettings | null => (stored == null ? null : (sharingSettingsSchema.safeParse(stored).data ?? null));
 
 export const toPlanView = (p: typeof plans.$inferSelect) => ({
   id: p.id,
@@ -8,6 +12,7 @@ export const toPlanView = (p: typeof plans.$inferSelect) => ({
   max_hwids: p.maxHwids,
   hwid_reset_cooldown_hours: p.hwidResetCooldownHours,
   discord_role_id: p.discordRoleId,
+  sharing: planSharingOf(p.sharing),
   created_at: p.createdAt.toISOString(),
   updated_at: p.updatedAt.toISOString(),
 });

@@ -3,7 +3,7 @@ import { plans } from '../../db/schema.js';
 import type { SellerActor } from '../actor.js';
 import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
-import type { PlanFields } from './create-plan.js';
+import { storedPlanSharing, type PlanFields } from './create-plan.js';
 import { toPlanView } from './plan-view.js';
 import { requirePlan } from './require-plan.js';
 
@@ -19,6 +19,7 @@ export async function updatePlan(deps: Deps, actor: SellerActor, planId: number,
         ...(input.max_hwids !== undefined ? { maxHwids: input.max_hwids } : {}),
         ...(input.hwid_reset_cooldown_hours !== undefined ? { hwidResetCooldownHours: input.hwid_reset_cooldown_hours } : {}),
         ...(input.discord_role_id !== undefined ? { discordRoleId: input.discord_role_id } : {}),
+        ...(input.sharing !== undefined ? { sharing: storedPlanSharing(input.sharing) } : {}),
         updatedAt: deps.clock.now(),
       })
       .where(eq(plans.id, planId))

@@ -5,6 +5,7 @@ import { deletePlan } from '../../core/plans/delete-plan.js';
 import { listPlans } from '../../core/plans/list-plans.js';
 import { updatePlan } from '../../core/plans/update-plan.js';
 import type { toPlanView } from '../../core/plans/plan-view.js';
+import { sharingSettingsSchema } from '../../core/applications/application-settings.js';
 import { errorResponse } from '../responses.js';
 import type { Deps } from '../../core/deps.js';
 import { requireDeveloper, sellerActor } from '../authenticate.js';
@@ -22,6 +23,7 @@ const planView = z.object({
   max_hwids: z.number().int().nullable(),
   hwid_reset_cooldown_hours: z.number().int().nullable(),
   discord_role_id: z.string().nullable(),
+  sharing: sharingSettingsSchema.nullable().describe("Key-sharing thresholds for this plan's licenses, replacing the application's setting; null = the application's"),
   created_at: z.string().describe('ISO 8601'),
   updated_at: z.string().describe('ISO 8601'),
 }) satisfies z.ZodType<ReturnType<typeof toPlanView>>;
@@ -42,6 +44,11 @@ const planFields = z.object({
     .regex(/^\d{17,20}$/, 'a Discord snowflake')
     .nullable()
     .optional(),
+  sharing: sharingSettingsSchema
+    .partial()
+    .nullable()
+    .optional()
+    .describe("Replaces the application's `sharing` setting for this plan's licenses (a field left out: null, action alert); null = the application's"),
 });
 
 export const planRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {

@@ -1,9 +1,13 @@
-/** Job: a bulk license generation, in batches, resumable from the count the database holds. */
+/**
+ * Job: a row of the jobs table — a bulk license generation or a confirmed bulk ban/delete — run in
+ * batches, resumable from what the database holds (core/jobs/run-job.ts picks the runner by type).
+ */
 import { WaitingError, type Job } from 'bullmq';
 import { z } from 'zod';
 import type { JobsConfig } from '../../config.js';
 import type { Deps } from '../../core/deps.js';
-import { failGenerationJob, runGenerationJob, type GenerationProgress } from '../../core/jobs/run-generation-job.js';
+import { runJob } from '../../core/jobs/run-job.js';
+import { failGenerationJob, type GenerationProgress } from '../../core/jobs/run-generation-job.js';
 import type { HandlerContext } from '../handlers.js';
 import { isLastAttempt, owned, type JobDefinition, type RetryPolicy } from './job-definition.js';
 
@@ -22,7 +26,7 @@ export async function generateLicensesTry(
   opts: { lastTry: boolean; shouldPause: () => boolean; onProgress?: GenerationProgress },
 ) {
   try {
-    return await runGenerationJob(deps, jobId, {
+    return await runJob(deps, jobId, {
       batchSize: config.generateBatchSize,
       shouldPause: opts.shouldPause,
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),

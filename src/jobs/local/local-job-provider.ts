@@ -106,7 +106,7 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig)
     for (const row of claimed) {
       if (row.kind === 'command' && row.type === 'redeliver_webhook') deliveries.redelivered(Number(row.payload.delivery_id));
       // The job row is what startGeneration reads.
-      if (row.kind === 'command' && row.type === 'generate_licenses') generationCheckDue = true;
+      if (row.kind === 'command' && (row.type === 'generate_licenses' || row.type === 'bulk_licenses')) generationCheckDue = true;
     }
     if (Date.now() >= nextLoadAt) {
       await deliveries.load();

@@ -1,0 +1,109 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHART_COLORS, CHART_HEIGHT, CHART_WIDTH, compactNumber, niceTicks, renderStatsChart, statsChartSvg, type ChartDay } from '../src/discord/stats-chart.js';
+import { client, startHarness, type Harness } from './support/harness.js';
+import { ephemeralText, MANAGE_GUILD, postInteraction, slash, type KeyPair, type Member } from './support/discord-interactions.js';
+import type { DiscordStub } from './support/discord-stub.js';
+import { startLinkedDiscord, type LinkedDiscord } from './support/linked-discord.js';
+import { countColor, decodePng, distinctColors } from './support/png.js';
+
+const admin: Member = { id: '100000000000000001', name: 'Admin', permissions: MANAGE_GUILD };
+const buyer: Member = { id: '100000000000000009', name: 'Buyer' };
+
+const DAY = 86_400_000;
+const days = (n: number, f: (i: number) => Omit<ChartDay, 'date'>): ChartDay[] =>
+  Array.from({ length: n }, (_, i) => ({ date: new Date(Date.UTC(2026, 10, 4) + i * DAY).toISOString().slice(0, 10), ...f(i) }));
+const busy = days(30, (i) => ({ validations: 1000 + ((i * 37) % 400), activations: 5 + (i % 6), generated: i % 4 === 0 ? 12 : 0 }));
+
+describe('the /stats chart', () => {
+  it('is a 960 × 540 PNG with the three series drawn in their colours', async () => {
+    const png = decodePng(await renderStatsChart(busy));
+    expect([png.width, png.height]).toEqual([CHART_WIDTH, CHART_HEIGHT]);
+    expect(distinctColors(png)).toBeGreaterThan(20);
+    expect(countColor(png, CHART_COLORS.background)).toBeGreaterThan((CHART_WIDTH * CHART_HEIGHT) / 3);
+    for (const series of ['validations', 'activations', 'generated'] as const) expect(countColor(png, CHART_COLORS[series]), series).toBeGreaterThan(200);
+  });
+
+  it('draws numbers and dates without any font, leaving only the words out', async () => {
+    const withFonts = decodePng(await renderStatsChart(busy));
+    const bare = decodePng(await renderStatsChart(busy, { systemFonts: false }));
+    expect([bare.width, bare.height]).toEqual([CHART_WIDTH, CHART_HEIGHT]);
+    // Axis values and day labels are strokes in the axis colour; the title is white text.
+    expect(countColor(bare, CHART_COLORS.axis)).toBeGreaterThan(300);
+    expect(countColor(bare, '#ffffff')).toBe(0);
+    expect(countColor(withFonts, '#ffffff')).toBeGreaterThan(50);
+  });
+
+  it('renders an application with no activity at all (flat series, a 0–4 scale)', async () => {
+    const png = decodePng(await renderStatsChart(days(30, () => ({ validations: 0, activations: 0, generated: 0 }))));
+    expect(png.width).toBe(CHART_WIDTH);
+    expect(distinctColors(png)).toBeGreaterThan(5);
+    expect(niceTicks(0)).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it('keeps the SVG free of anything but figures, with nice axis steps', () => {
+    const svg = statsChartSvg(busy);
+    expect(svg.startsWith('<svg')).toBe(true);
+    expect(svg).not.toMatch(/<script|href=/);
+    expect(niceTicks(1420)).toEqual([0, 500, 1000, 1500]);
+    expect(niceTicks(7)).toEqual([0, 2, 4, 6, 8]);
+    expect([950, 1500, 12_000, 3_200_000].map(compactNumber)).toEqual(['950', '1.5k', '12k', '3.2M']);
+  });
+});
+
+describe('/stats in Discord', () => {
+  let linked: LinkedDiscord;
+  let h: Harness;
+  let stub: DiscordStub;
+  let keys: KeyPair;
+
+  beforeAll(async () => {
+    linked = await startLinkedDiscord({ start: (discord) => startHarness({ discord }), admin });
+    ({ h, stub, keys } = linked);
+    const made = await linked.seller.generate(linked.plan.id, 3);
+    // Two first activations today (the third key stays unused); a second validation is no new activation.
+    for (const lic of made.slice(0, 2)) {
+      for (let i = 0; i < 2; i++) expect((await client(h, '/api/licenses/validate', { app_id: linked.app.app_id, license_key: lic.license_key, hwid: 'PC-1' })).json().code).toBe('VALID');
+    }
+  });
+  afterAll(() => linked?.close());
+
+  it('answers with the figures at once, then attaches stats.png to the same ephemeral reply', async () => {
+    stub.clear();
+    const payload = slash(admin, 'stats');
+    const res = await postInteraction(h.app, keys, payload);
+    const answer = res.json();
+    expect(answer.type).toBe(4);
+    expect(answer.data.flags).toBe(64);
+    expect(answer.data.embeds[0].fields[0].value).toContain('3 total');
+    await h.bot!.idle();
+    const [edit, ...more] = stub.find('PATCH', new RegExp(`/webhooks/800000000000000001/${payload.token}/messages/@original$`));
+    expect(more).toHaveLength(0);
+    expect(edit!.headers['content-type']).toMatch(/^multipart\/form-data/);
+    expect(edit!.headers.authorization).toBeUndefined();
+    expect(edit!.json.attachments).toEqual([{ id: 0, filename: 'stats.png' }]);
+    expect(edit!.json.embeds[0].image).toEqual({ url: 'attachment://stats.png' });
+    expect(edit!.json.embeds[0].fields).toEqual(answer.data.embeds[0].fields);
+    expect(edit!.json.embeds[0].footer.text).toMatch(/validations.*activations.*new licenses/);
+    const png = decodePng(edit!.fileBytes['stats.png']!);
+    expect([png.width, png.height]).toEqual([CHART_WIDTH, CHART_HEIGHT]);
+    expect(distinctColors(png)).toBeGreaterThan(10);
+    expect(countColor(png, CHART_COLORS.activations)).toBeGreaterThan(50);
+    expect(countColor(png, CHART_COLORS.generated)).toBeGreaterThan(50);
+  });
+
+  it('counts activations per day from first activations, and new licenses from the generated counter', async () => {
+    const { readGuildStatistics } = await import('../src/core/discord/read-guild-statistics.js');
+    const read = await readGuildStatistics(h.deps.db, '900000000000000001', h.deps.clock.now());
+    const today = read!.statistics.daily.at(-1)!;
+    expect(read!.statistics.daily).toHaveLength(30);
+    expect(today).toMatchObject({ date: h.deps.clock.now().toISOString().slice(0, 10), activations: 2, generated: 3 });
+    expect(read!.statistics.daily.slice(0, -1).every((d) => d.activations === 0 && d.generated === 0)).toBe(true);
+  });
+
+  it('is refused to a member who is not a seller, with no upload', async () => {
+    stub.clear();
+    expect(await ephemeralText(h.app, keys, slash(buyer, 'stats'))).toBe('❌ Only sellers can use this command (Manage Server or the seller role).');
+    await h.bot!.idle();
+    expect(stub.calls).toHaveLength(0);
+  });
+});
