@@ -1,11 +1,10 @@
 import { createPublicKey, verify } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { normalizeIp } from '../src/core/blacklists/ip-range.js';
-import { hashPassword } from '../src/core/passwords.js';
-import { signUserToken, userTokenKey } from '../src/core/users/user-token.js';
 import { expectError } from './support/expect-error.js';
 import { client, startHarness, type Harness, type Seller } from './support/harness.js';
 import { multipart } from './support/multipart.js';
+import { insertUserWithToken } from './support/user-tokens.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -220,13 +219,7 @@ describe('blacklisted clients', () => {
     const file = await h.app.inject({ method: 'POST', url: `/api/applications/${app.id}/files`, payload: body.payload, headers: { ...body.headers, authorization: `Bearer ${s.token}` } });
     expect(file.statusCode, file.body).toBe(201);
     const fileId = (file.json() as { id: number }).id;
-    const [user] = await h.deps.db.query<{ id: number }>('insert into app_users (application_id, username, password_hash, license_id) values ($1, $2, $3, $4) returning id', [
-      app.id,
-      'player1',
-      await hashPassword('not used here'),
-      lic!.id,
-    ]);
-    const token = signUserToken(userTokenKey(h.deps.box, app.app_id), { sub: String(user!.id), app: app.app_id, lic: lic!.id }, Date.now());
+    const { token } = await insertUserWithToken(h, app, lic!.id, 'player1');
     const variable = (query: Record<string, string>, headers: Record<string, string> = {}, remoteAddress?: string) =>
       h.app.inject({ method: 'GET', url: '/api/variables/api_key', query: { app_id: app.app_id, ...query }, headers, ...(remoteAddress ? { remoteAddress } : {}) });
     const download = (query: Record<string, string>, remoteAddress?: string) =>

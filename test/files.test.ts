@@ -6,11 +6,10 @@ import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { downloadSignedText } from '../src/client/answer-binding.js';
 import { KeycordApiError, KeycordClient } from '../src/client/index.js';
-import { hashPassword } from '../src/core/passwords.js';
-import { signUserToken, userTokenKey } from '../src/core/users/user-token.js';
 import { expectError } from './support/expect-error.js';
 import { startHarness, type AppView, type Harness, type Seller } from './support/harness.js';
 import { multipart, type Part } from './support/multipart.js';
+import { insertUserWithToken } from './support/user-tokens.js';
 
 /** `big` has the default 100 MB limit; `small` takes at most 1 KiB, to test the limit cheaply. */
 let big: Harness;
@@ -72,13 +71,7 @@ async function licensedApp(h: Harness, s: Seller) {
 }
 
 async function userToken(h: Harness, app: AppView, licenseId: number) {
-  const [row] = await h.deps.db.query<{ id: number }>('insert into app_users (application_id, username, password_hash, license_id) values ($1, $2, $3, $4) returning id', [
-    app.id,
-    `user${Date.now() % 100000}`,
-    await hashPassword('not used here'),
-    licenseId,
-  ]);
-  return signUserToken(userTokenKey(h.deps.box, app.app_id), { sub: String(row!.id), app: app.app_id, lic: licenseId }, Date.now());
+  return (await insertUserWithToken(h, app, licenseId)).token;
 }
 
 describe('files: uploading', () => {

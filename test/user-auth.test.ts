@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expirySweep } from '../src/core/licenses/expiry-sweep.js';
-import { signUserToken, userTokenKey } from '../src/core/users/user-token.js';
 import { client, startHarness, type Harness, type Seller } from './support/harness.js';
+import { userTokenFor } from './support/user-tokens.js';
 
 let h: Harness;
 let s: Seller;
@@ -119,11 +119,11 @@ describe('end users of an application', () => {
     const [head, body] = (created.token as string).split('.');
     const forged = `${head}.${body}.${Buffer.from('x'.repeat(32)).toString('base64url')}`;
     expect((await me(forged)).statusCode).toBe(401);
-    const expired = signUserToken(userTokenKey(h.deps.box, app.app_id), { sub: String(created.user.id), app: app.app_id, lic: lic!.id }, Date.now() - 2 * 3600_000);
+    const expired = await userTokenFor(h, app.app_id, created.user.id, Date.now() - 2 * 3600_000);
     expect((await me(expired)).statusCode).toBe(401);
     const other = await h.seller('other');
     const { app: otherApp } = await other.setup();
-    const foreign = signUserToken(userTokenKey(h.deps.box, otherApp.app_id), { sub: String(created.user.id), app: otherApp.app_id, lic: null }, Date.now());
+    const foreign = await userTokenFor(h, otherApp.app_id, created.user.id);
     expect((await me(foreign)).statusCode).toBe(401);
     expect((await me('garbage')).statusCode).toBe(401);
     expect((await h.app.inject({ method: 'GET', url: '/api/user-auth/me' })).statusCode).toBe(401);

@@ -1,9 +1,8 @@
 import { createPublicKey, verify } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashPassword } from '../src/core/passwords.js';
-import { signUserToken, userTokenKey } from '../src/core/users/user-token.js';
 import { expectError } from './support/expect-error.js';
 import { startHarness, type AppView, type Harness, type Seller } from './support/harness.js';
+import { insertUserWithToken, userTokenFor } from './support/user-tokens.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -28,16 +27,7 @@ async function addVariable(s: Seller, appId: number, body: Record<string, unknow
 }
 
 /** An app user bound to a license, inserted directly, and a user token for them. */
-async function userToken(app: AppView, licenseId: number | null, username = `user${Date.now() % 100000}`) {
-  const [row] = await h.deps.db.query<{ id: number }>('insert into app_users (application_id, username, password_hash, license_id) values ($1, $2, $3, $4) returning id', [
-    app.id,
-    username,
-    await hashPassword('not used here'),
-    licenseId,
-  ]);
-  const token = signUserToken(userTokenKey(h.deps.box, app.app_id), { sub: String(row!.id), app: app.app_id, lic: licenseId }, Date.now());
-  return { userId: row!.id, token };
-}
+const userToken = (app: AppView, licenseId: number | null, username?: string) => insertUserWithToken(h, app, licenseId, username);
 
 describe('variables: the seller side', () => {
   it('creates, lists (paged, with X-Total-Count and Link), changes and deletes variables', async () => {
@@ -268,7 +258,7 @@ describe('variables: the client side', () => {
     const foreign = await userToken(otherApp, null, 'foreigner');
     expectError(await readVariable('api_key', { app_id: app.app_id }, { authorization: `Bearer ${foreign.token}` }), 403, 'FORBIDDEN');
     // An expired token.
-    const expired = signUserToken(userTokenKey(h.deps.box, app.app_id), { sub: String(userId), app: app.app_id, lic: lic!.id }, Date.now() - 2 * 3600_000);
+    const expired = await userTokenFor(h, app.app_id, userId, Date.now() - 2 * 3600_000);
     expectError(await readVariable('api_key', { app_id: app.app_id }, { authorization: `Bearer ${expired}` }), 403, 'FORBIDDEN');
     // A seller's session token is not a user token.
     expectError(await readVariable('api_key', { app_id: app.app_id }, { authorization: `Bearer ${s.token}` }), 403, 'FORBIDDEN');

@@ -4,7 +4,7 @@ import type { ClientApplication } from '../applications/application-cache.js';
 import { blacklistRefusal } from '../blacklists/blacklist-refusal.js';
 import type { Deps } from '../deps.js';
 import { validateLicense } from '../licenses/validate-license.js';
-import { userTokenKey, verifyUserToken } from './user-token.js';
+import { holdsPassword, userTokenKey, verifyUserToken } from './user-token.js';
 
 export interface ClientCredentials {
   licenseKey?: string | undefined;
@@ -15,23 +15,29 @@ export interface ClientCredentials {
 
 export type ClientProof = { ok: true; via: 'license' | 'user'; licenseId: number | null; userId: number | null } | { ok: false; code: string; message: string };
 
+const INVALID_TOKEN: ClientProof = { ok: false, code: 'UNAUTHORIZED', message: 'The user token is invalid or expired' };
+
 /**
  * What unlocks private client resources (private variables, file downloads): a license key with
  * a HWID that validates — by the same rules and codes as /validate — or a valid user token of
- * this application whose user still exists. A blacklisted HWID or address is refused first, on
- * either path (a user token must not carry a blacklisted device past the list).
+ * this application whose user still exists and whose password has not been reset since it was
+ * issued. A blacklisted HWID or address is refused first, on either path (a user token must not
+ * carry a blacklisted device past the list).
  */
 export async function proveClient(deps: Deps, app: ClientApplication, creds: ClientCredentials): Promise<ClientProof> {
   const refused = await blacklistRefusal(deps, app, { hwid: creds.hwid, ip: creds.ip });
   if (refused) return { ok: false, code: refused.code, message: refused.message };
   if (creds.userToken) {
-    const claims = verifyUserToken(userTokenKey(deps.box, app.appId), creds.userToken, app.appId, deps.clock.now().getTime());
-    if (!claims) return { ok: false, code: 'UNAUTHORIZED', message: 'The user token is invalid or expired' };
+    const key = userTokenKey(deps.box, app.appId);
+    const claims = verifyUserToken(key, creds.userToken, app.appId, deps.clock.now().getTime());
+    if (!claims) return INVALID_TOKEN;
     const [user] = await deps.db.orm
-      .select({ id: appUsers.id, licenseId: appUsers.licenseId })
+      .select({ id: appUsers.id, licenseId: appUsers.licenseId, passwordHash: appUsers.passwordHash })
       .from(appUsers)
       .where(and(eq(appUsers.id, Number(claims.sub)), eq(appUsers.applicationId, app.id)));
     if (!user) return { ok: false, code: 'UNAUTHORIZED', message: 'The user no longer exists' };
+    // Issued before the password was reset: refused as an expired token is.
+    if (!holdsPassword(key, claims, user.passwordHash)) return INVALID_TOKEN;
     return { ok: true, via: 'user', licenseId: user.licenseId, userId: user.id };
   }
   if (!creds.licenseKey) return { ok: false, code: 'UNAUTHORIZED', message: 'A license key and HWID, or a user token, are required' };

@@ -107,7 +107,8 @@ export async function deleteUser(deps: Deps, actor: SellerActor, userId: number)
 
 /**
  * Replaces the password with a strong random one, returned once and stored only as its hash.
- * Hashed before the transaction, so no row lock waits on Argon2.
+ * Hashed before the transaction, so no row lock waits on Argon2. Every user token issued before
+ * is refused from then on (it carries a fingerprint of the old hash: see user-token.ts).
  */
 export async function resetUserPassword(deps: Deps, actor: SellerActor, userId: number) {
   const password = randomBytes(RESET_PASSWORD_BYTES).toString('base64url');

@@ -11,7 +11,7 @@ import { effectiveStatus } from '../licenses/license-view.js';
 import { blacklistRefusal } from '../blacklists/blacklist-refusal.js';
 import { validateLicense, type ValidationOutcome } from '../licenses/validate-license.js';
 import { burnPasswordCheck, hashPassword, verifyPassword } from '../passwords.js';
-import { signUserToken, userTokenKey, verifyUserToken } from './user-token.js';
+import { holdsPassword, signUserToken, userTokenKey, verifyUserToken } from './user-token.js';
 import { toUserView } from './user-view.js';
 
 /**
@@ -29,7 +29,7 @@ function refuse(outcome: ValidationOutcome): never {
 }
 
 function tokenFor(deps: Deps, app: ClientApplication, user: User) {
-  return signUserToken(userTokenKey(deps.box, app.appId), { sub: String(user.id), app: app.appId, lic: user.licenseId }, deps.clock.now().getTime());
+  return signUserToken(userTokenKey(deps.box, app.appId), { sub: String(user.id), app: app.appId, lic: user.licenseId }, user.passwordHash, deps.clock.now().getTime());
 }
 
 async function licenseByKey(deps: Deps, app: ClientApplication, key: string) {
@@ -104,8 +104,15 @@ export async function loginUser(deps: Deps, app: ClientApplication, input: { use
   if (!license) throw new AppError('NOT_FOUND', 'The license of this user no longer exists', 403);
   const outcome = await validateLicense(deps, app, { license_key: license.licenseKey, hwid: input.hwid, ip: input.ip ?? null });
   if (!outcome.success) refuse(outcome);
-  const [updated] = await deps.db.orm.update(appUsers).set({ lastLogin: deps.clock.now(), hwid: input.hwid }).where(eq(appUsers.id, user.id)).returning();
-  return { message: 'Connection successful', token: tokenFor(deps, app, updated!), user: toUserView(updated!) };
+  // Only while the hash is still the one the password was checked against: a reset committed
+  // meanwhile must not hand out a token bound to the new password.
+  const [updated] = await deps.db.orm
+    .update(appUsers)
+    .set({ lastLogin: deps.clock.now(), hwid: input.hwid })
+    .where(and(eq(appUsers.id, user.id), eq(appUsers.passwordHash, user.passwordHash)))
+    .returning();
+  if (!updated) throw unauthorized('Invalid username or password');
+  return { message: 'Connection successful', token: tokenFor(deps, app, updated), user: toUserView(updated) };
 }
 
 /** A license check that answers with the token of the user registered with that license. */
@@ -177,7 +184,8 @@ export function tokenApplicationId(token: string): string | null {
 }
 
 export async function getUserProfile(deps: Deps, app: ClientApplication, token: string) {
-  const claims = verifyUserToken(userTokenKey(deps.box, app.appId), token, app.appId, deps.clock.now().getTime());
+  const key = userTokenKey(deps.box, app.appId);
+  const claims = verifyUserToken(key, token, app.appId, deps.clock.now().getTime());
   if (!claims) throw unauthorized('The user token is invalid or expired');
   const [row] = await deps.db.orm
     .select({ user: appUsers, license: licenses, plan: plans })
@@ -186,6 +194,8 @@ export async function getUserProfile(deps: Deps, app: ClientApplication, token: 
     .leftJoin(plans, eq(plans.id, licenses.planId))
     .where(and(eq(appUsers.id, Number(claims.sub)), eq(appUsers.applicationId, app.id)));
   if (!row) throw unauthorized('The user no longer exists');
+  // Issued before the password was reset: refused as an expired token is.
+  if (!holdsPassword(key, claims, row.user.passwordHash)) throw unauthorized('The user token is invalid or expired');
   const now = deps.clock.now();
   const { license_id: _omit, ...user } = toUserView(row.user);
   return {
