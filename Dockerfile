@@ -11,6 +11,9 @@ COPY bin ./bin
 COPY src ./src
 COPY commands ./commands
 COPY migrations ./migrations
+# A font for the words of the /stats chart (title, legend); without one its numbers and dates
+# still draw (they are strokes), the words are left out.
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-dejavu-core && rm -rf /var/lib/apt/lists/*
 # The embedded database, the generated secret (when KEYCORD_SECRET is unset) and uploaded files.
 ENV DATA_DIR=/data
 RUN mkdir -p /data && chown node:node /data

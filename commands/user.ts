@@ -43,7 +43,7 @@ export const user: Command = {
         return ephemeral(`🗑️ User ${inlineCode(found.username)} deleted. Their license is unchanged.`);
       case 'reset-password': {
         const { password } = await resetUserPassword(deps, actor, found.id);
-        return ephemeral(`🔑 New password for ${inlineCode(found.username)} (shown only now, pass it on privately):\n\`\`\`\n${password}\n\`\`\``);
+        return ephemeral(`🔑 New password for ${inlineCode(found.username)} (shown only now, pass it on privately; their signed-in sessions have ended):\n\`\`\`\n${password}\n\`\`\``);
       }
       default:
         return ephemeral('❌ Unknown subcommand.');

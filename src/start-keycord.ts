@@ -81,6 +81,7 @@ export async function startKeycord(config: Config, opts: StartOptions = {}): Pro
   const bot = await loadDiscordBot(deps, config, opts);
   const expiryNotices = bot && config.discord.token ? await import('./discord/expiry-notices.js') : undefined;
   const sharingAlerts = bot && config.discord.token ? await import('./discord/sharing-alerts.js') : undefined;
+  const logAlerts = bot && config.discord.token ? await import('./discord/log-alerts.js') : undefined;
   // Redis is for jobs only: the API starts and serves whether or not it answers.
   const jobs = jobMode === 'none' || local ? undefined : await startJobSystem(deps, config, { withWorkers: jobMode === 'workers' });
   if (jobs) {
@@ -103,6 +104,8 @@ export async function startKeycord(config: Config, opts: StartOptions = {}): Pro
   if (bot && expiryNotices && jobProvider && runsJobs) jobProvider.onEvent(expiryNotices.expiryNotifier(deps, bot.context.api));
   // Key-sharing alerts go to the log channels the same way.
   if (bot && sharingAlerts && jobProvider && runsJobs) jobProvider.onEvent(sharingAlerts.sharingAlerter(deps, bot.context.api));
+  // So do jobs finishing and webhooks failing for good (internal events: no webhook receives them).
+  if (bot && logAlerts && jobProvider && runsJobs) jobProvider.onEvent(logAlerts.logAlerter(deps, bot.context.api));
   let gateway: GatewayAdapter | undefined;
   if (bot && config.discord.mode === 'gateway' && (role === 'bot' || role === 'all')) {
     // discord.js (~30 MB resident) is only for the gateway: HTTP interactions never load it.

@@ -280,6 +280,8 @@ export const webhooks = pgTable(
     active: boolean('active').notNull().default(true),
     /** HMAC key, encrypted with KEYCORD_SECRET (it must be recovered to sign). */
     secretEnc: text('secret_enc').notNull(),
+    /** When the log channels were last told a delivery of it failed for good (at most once an hour). */
+    failingAlertedAt: timestamp('failing_alerted_at', { withTimezone: true }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },

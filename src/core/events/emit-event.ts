@@ -16,10 +16,18 @@ export const EVENT_TYPES = [
 export type EventType = (typeof EVENT_TYPES)[number];
 
 /**
+ * Events for Keycord's own listeners (the Discord log channels), never for a seller's webhooks: no
+ * webhook can subscribe to them (webhooks take EVENT_TYPES) and the fan-out skips them.
+ */
+export const INTERNAL_EVENT_TYPES = ['job.finished', 'webhook.failing'] as const;
+export type InternalEventType = (typeof INTERNAL_EVENT_TYPES)[number];
+export const isInternalEvent = (type: string): type is InternalEventType => (INTERNAL_EVENT_TYPES as readonly string[]).includes(type);
+
+/**
  * Records an event in the outbox, inside the caller's transaction: the event exists exactly when
  * the change that caused it committed. The relay hands it to the workers (webhooks, Discord).
  */
-export async function emitEvent(tx: Executor, applicationId: number, type: EventType, data: Record<string, unknown>) {
+export async function emitEvent(tx: Executor, applicationId: number, type: EventType | InternalEventType, data: Record<string, unknown>) {
   const [row] = await tx.insert(outbox).values({ applicationId, kind: 'event', type, payload: data }).returning({ id: outbox.id });
   return row!.id;
 }

@@ -12,6 +12,7 @@ import { enqueueCommand } from '../events/emit-event.js';
 import { applyBulkBatch, countBulkTargets, type BulkAction, type BulkRequest } from '../licenses/bulk-license-action.js';
 import type { LicenseFilters } from '../licenses/list-licenses.js';
 import { requirePlan } from '../plans/require-plan.js';
+import { emitJobFinished } from './job-finished.js';
 import type { GenerationRun } from './run-generation-job.js';
 
 /** Up to this many licenses a confirmed bulk action is done at once, in one transaction; beyond, it is a job. */
@@ -141,6 +142,7 @@ export async function confirmBulkAction(deps: Deps, actor: SellerActor, jobId: n
     if (count <= BULK_INLINE_MAX) {
       const { changed } = await applyBulkBatch(tx, actor, job.applicationId, params, { ...range, limit: BULK_INLINE_MAX, now });
       await tx.update(jobs).set({ status: 'completed', generated: changed, count: changed, completedAt: now, updatedAt: now }).where(eq(jobs.id, jobId));
+      await emitJobFinished(tx, { ...job, status: 'completed', generated: changed, count: changed, completedAt: now, updatedAt: now });
       await writeAudit(tx, actor, { applicationId: job.applicationId, action: 'job.completed', target: `job:${jobId}`, details: { type: 'bulk_licenses', action, count: changed } });
       return { outcome: 'done', action, changed };
     }
@@ -190,8 +192,10 @@ export async function runBulkLicenseJob(deps: Deps, jobId: number, run: Pick<Gen
       } catch (err) {
         if (!(err instanceof AppError)) throw err;
         const error = `The seller who asked may no longer change these licenses; stopped after ${job.generated}`;
+        const failed = { ...job, status: 'failed' as const, error, updatedAt: now };
         await tx.update(jobs).set({ status: 'failed', error, updatedAt: now }).where(eq(jobs.id, jobId));
-        return { done: true, job: { ...job, status: 'failed', error } };
+        await emitJobFinished(tx, failed);
+        return { done: true, job: failed };
       }
       const { changed, lastId } = await applyBulkBatch(tx, params.requested_by, job.applicationId, params, { afterId: params.after_id, upToId: params.up_to_id, limit: batchSize, now });
       const generated = job.generated + changed;
@@ -200,6 +204,7 @@ export async function runBulkLicenseJob(deps: Deps, jobId: number, run: Pick<Gen
       const next = { ...params, after_id: lastId } as unknown as Record<string, unknown>;
       if (changed < batchSize) {
         await tx.update(jobs).set({ status: 'completed', generated, count, params: next, completedAt: now, updatedAt: now }).where(eq(jobs.id, jobId));
+        await emitJobFinished(tx, { ...job, status: 'completed', generated, count, params: next, completedAt: now, updatedAt: now });
         await writeAudit(tx, system('bulk-job'), {
           applicationId: job.applicationId,
           action: 'job.completed',

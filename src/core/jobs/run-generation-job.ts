@@ -4,6 +4,7 @@ import { jobs, plans } from '../../db/schema.js';
 import type { Deps } from '../deps.js';
 import { writeAudit } from '../audit.js';
 import { emitEvent } from '../events/emit-event.js';
+import { emitJobFinished } from './job-finished.js';
 import { countGenerated, insertKeyBatchCount } from '../licenses/insert-unique-keys.js';
 import { jobLicenseRoom } from '../licenses/license-capacity.js';
 import { makeKeys, type KeySpec } from '../licenses/key-format.js';
@@ -47,21 +48,27 @@ export async function runGenerationJob(deps: Deps, jobId: number, run: Generatio
       const remaining = job.count - job.generated;
       const now = deps.clock.now();
       if (remaining <= 0) {
+        const completed = { ...job, generated: job.count, status: 'completed' as const, completedAt: now, updatedAt: now };
         await tx.update(jobs).set({ status: 'completed', completedAt: now, updatedAt: now }).where(eq(jobs.id, jobId));
         await emitEvent(tx, job.applicationId, 'license.generated', { plan_id: params.plan_id, count: job.count, job_id: job.id });
+        await emitJobFinished(tx, completed);
         await writeAudit(tx, system('generation-job'), { applicationId: job.applicationId, action: 'job.completed', target: `job:${job.id}`, details: { count: job.count, requested_by: job.actor } });
-        return { done: true as const, job: { ...job, generated: job.count, status: 'completed' as const } };
+        return { done: true as const, job: completed };
       }
       const [plan] = await tx.select().from(plans).where(eq(plans.id, params.plan_id));
       if (!plan) {
-        await tx.update(jobs).set({ status: 'failed', error: 'The plan was deleted', updatedAt: now }).where(eq(jobs.id, jobId));
-        return { done: true as const, job };
+        const failed = { ...job, status: 'failed' as const, error: 'The plan was deleted', updatedAt: now };
+        await tx.update(jobs).set({ status: 'failed', error: failed.error, updatedAt: now }).where(eq(jobs.id, jobId));
+        await emitJobFinished(tx, failed);
+        return { done: true as const, job: failed };
       }
       const limit = deps.limits.maxLicensesPerApplication;
       if ((await jobLicenseRoom(tx, job.applicationId, job.id, limit)) < remaining) {
         const error = `The application reached its limit of ${limit} licenses; the job stopped after ${job.generated} of ${job.count} keys`;
+        const failed = { ...job, status: 'failed' as const, error, updatedAt: now };
         await tx.update(jobs).set({ status: 'failed', error, updatedAt: now }).where(eq(jobs.id, jobId));
-        return { done: true as const, job: { ...job, status: 'failed' as const, error } };
+        await emitJobFinished(tx, failed);
+        return { done: true as const, job: failed };
       }
       const keys = [...new Set(makeKeys(params.spec, Math.min(batchSize, remaining)))];
       const inserted = await insertKeyBatchCount(tx, keys, {
@@ -91,10 +98,14 @@ export async function runGenerationJob(deps: Deps, jobId: number, run: Generatio
   }
 }
 
-/** Marks a job failed for good (the worker gave up on it). */
+/** Marks a job (of either type) failed for good (the worker gave up on it), with its `job.finished` event. */
 export async function failGenerationJob(deps: Deps, jobId: number, error: string) {
-  await deps.db.orm
-    .update(jobs)
-    .set({ status: 'failed', error: error.slice(0, 500), updatedAt: deps.clock.now() })
-    .where(sql`${jobs.id} = ${jobId} and ${jobs.status} in ('queued', 'running')`);
+  await deps.db.orm.transaction(async (tx) => {
+    const [failed] = await tx
+      .update(jobs)
+      .set({ status: 'failed', error: error.slice(0, 500), updatedAt: deps.clock.now() })
+      .where(sql`${jobs.id} = ${jobId} and ${jobs.status} in ('queued', 'running')`)
+      .returning();
+    if (failed) await emitJobFinished(tx, { ...failed, status: 'failed' });
+  });
 }

@@ -1,6 +1,7 @@
 import { and, eq, isNull } from 'drizzle-orm';
-import { outbox, webhookDeliveries } from '../../db/schema.js';
+import { outbox } from '../../db/schema.js';
 import type { Deps } from '../deps.js';
+import { isInternalEvent } from '../events/emit-event.js';
 import { fanOut, readEvent, recordDispatchOutcome, type FannedOutDelivery, type OutboxRow } from './delivery-statements.js';
 import { postWebhook, type PostResult } from './post-webhook.js';
 import { signWebhook } from './webhook-signature.js';
@@ -22,7 +23,8 @@ const eventBody = (e: OutboxRow) => JSON.stringify({ id: `evt_${e.id}`, type: e.
 export async function fanOutEvent(deps: Deps, eventId: number, known?: OutboxRow): Promise<{ event: OutboxRow | null; body: string; deliveries: number[]; pending: FannedOutDelivery[] }> {
   // A caller that has just read the row (the local provider's pass) saves this statement.
   const event = known && known.id === eventId ? known : await readEvent(deps.db, eventId);
-  if (!event || event.kind !== 'event' || event.applicationId === null) return { event, body: '', deliveries: [], pending: [] };
+  // Internal events (job.finished, webhook.failing) are for the listeners only: no statement, no delivery.
+  if (!event || event.kind !== 'event' || event.applicationId === null || isInternalEvent(event.type)) return { event, body: '', deliveries: [], pending: [] };
   const body = eventBody(event);
   const pending = await fanOut(deps.db, {
     eventId: event.id,
@@ -120,7 +122,8 @@ export async function attemptDelivery(deps: Deps, deliveryId: number): Promise<A
   if (!row) return 'dropped';
   if (row.status === 'delivered') return 'delivered';
   if (!row.active && row.event_type !== 'webhook.test') {
-    await markFailed(deps, deliveryId);
+    // Paused by its seller, not failing: no alert.
+    await markFailed(deps, deliveryId, { alert: false });
     return 'dropped';
   }
   const sent = await sendDelivery(deps, { id: deliveryId, eventType: row.event_type, body: row.body, url: row.url, secretEnc: row.secret_enc });
@@ -128,12 +131,39 @@ export async function attemptDelivery(deps: Deps, deliveryId: number): Promise<A
   return sent.delivered ? 'delivered' : 'retry';
 }
 
-/** After the last retry (about a day of them), the delivery is marked failed. */
-export async function markFailed(deps: Deps, deliveryId: number) {
-  await deps.db.orm
-    .update(webhookDeliveries)
-    .set({ status: 'failed' })
-    .where(and(eq(webhookDeliveries.id, deliveryId), eq(webhookDeliveries.status, 'pending')));
+/** A webhook's log-channel alerts: at most one per this interval, however many of its deliveries fail. */
+const WEBHOOK_FAILING_ALERT_EVERY = '1 hour';
+
+// The delivery is marked failed and, unless one was raised within the hour (or the webhook is
+// paused), an internal `webhook.failing` event is written — one statement. The hour is kept on the
+// webhook row, so concurrent give-ups of one webhook raise one alert: the second update waits on
+// the row lock, then re-reads `failing_alerted_at` and matches nothing.
+const MARK_FAILED = `with failed as (
+  update webhook_deliveries set status = 'failed'
+  where id = $1::bigint and status = 'pending'
+  returning id, webhook_id, event_type, attempts, last_status_code
+), alerted as (
+  update webhooks w set failing_alerted_at = $2::timestamptz
+  from failed f
+  where $3::boolean and w.id = f.webhook_id and w.active
+    and (w.failing_alerted_at is null or w.failing_alerted_at <= $2::timestamptz - interval '${WEBHOOK_FAILING_ALERT_EVERY}')
+  returning w.id, w.url, w.application_id
+)
+insert into outbox (application_id, kind, type, payload)
+select a.application_id, 'event', 'webhook.failing', jsonb_build_object(
+  'webhook', jsonb_build_object('id', a.id, 'url', a.url),
+  'delivery', jsonb_build_object('id', f.id, 'event_type', f.event_type),
+  'attempts', f.attempts,
+  'last_status_code', f.last_status_code)
+from alerted a join failed f on f.webhook_id = a.id`;
+
+/**
+ * After the last retry (about a day of them), the delivery is marked failed, and the log channels
+ * are told (`webhook.failing`, never with the secret) at most once an hour per webhook. `alert:
+ * false` for a delivery dropped because its webhook was paused.
+ */
+export async function markFailed(deps: Deps, deliveryId: number, opts: { alert?: boolean } = {}) {
+  await deps.db.query(MARK_FAILED, [deliveryId, deps.clock.now().toISOString(), opts.alert ?? true]);
 }
 
 /**

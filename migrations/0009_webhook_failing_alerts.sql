@@ -1,0 +1,1 @@
+ALTER TABLE "webhooks" ADD COLUMN "failing_alerted_at" timestamp with time zone;
