@@ -83,8 +83,13 @@ async function createPgliteDb(dataDir: string, log: Logger | undefined): Promise
     if (existsSync(join(dir, 'PG_VERSION'))) log?.info(`opening the embedded database in ${dir}`);
     else log?.info(`creating the embedded database in ${dir} (first start only; this can take half a minute)`);
     // Loaded only here: PGlite's module alone is ~40 MB of a process that runs on Postgres.
-    const [{ PGlite }, { drizzle: drizzlePglite }] = await Promise.all([import('@electric-sql/pglite'), import('drizzle-orm/pglite')]);
-    const pg = await PGlite.create(dir, { startParams: [...PGlite.defaultStartParams, ...EMBEDDED_SETTINGS] });
+    const [{ PGlite }, { drizzle: drizzlePglite }, { pg_trgm }] = await Promise.all([
+      import('@electric-sql/pglite'),
+      import('drizzle-orm/pglite'),
+      // The license search's trigram indexes (migration 0010): PGlite bundles the extension.
+      import('@electric-sql/pglite/contrib/pg_trgm'),
+    ]);
+    const pg = await PGlite.create(dir, { startParams: [...PGlite.defaultStartParams, ...EMBEDDED_SETTINGS], extensions: { pg_trgm } });
     const orm = drizzlePglite(pg, { schema }) as unknown as Orm;
     return {
       kind: 'pglite',

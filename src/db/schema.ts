@@ -143,6 +143,11 @@ export const licenses = pgTable(
     index('licenses_discord_user_idx').on(t.applicationId, t.discordUserId),
     // Pages of an application's licenses, newest first: an index-only walk, whatever the page.
     index('licenses_application_id_idx').on(t.applicationId, t.id),
+    // The list's `search` (key or notes containing a text, case-insensitive: /license search, the
+    // export, bulk actions): trigram indexes (pg_trgm) answer `ilike '%…%'` without reading every
+    // license of the application.
+    index('licenses_key_trgm_idx').using('gin', sql`${t.licenseKey} gin_trgm_ops`),
+    index('licenses_notes_trgm_idx').using('gin', sql`${t.notes} gin_trgm_ops`),
     check('licenses_status_check', sql`${t.status} in ('inactive', 'active', 'expired', 'banned')`),
   ],
 );
