@@ -319,9 +319,10 @@ async function main() {
         t.cpu.push(run.cpu);
         t.drainS.push(run.rest.drainS);
         // Only /stats calls Discord's REST API; a few of its edits may land in the next target's window.
-        const rest = t.name === 'stats'
-          ? `; ${fmt(run.rest.calls)} REST calls (${fmt(run.rest.bytes / run.rest.calls / 1024, 1)} KB each), all in ${fmt(run.rest.drainS, 2)} s after the load: ${fmt(run.result.requests / (run.result.seconds + run.rest.drainS))} complete/s`
-          : '';
+        const rest =
+          t.name === 'stats'
+            ? `; ${fmt(run.rest.calls)} REST calls (${fmt(run.rest.bytes / run.rest.calls / 1024, 1)} KB each), all in ${fmt(run.rest.drainS, 2)} s after the load: ${fmt(run.result.requests / (run.result.seconds + run.rest.drainS))} complete/s`
+            : '';
         const cpu = run.cpu ? `; server ${fmt(run.cpu.server)} µs, postgres ${fmt(run.cpu.postgres)} µs per request` : '';
         const live = run.signedLive ? `; ${fmt(run.signedLive)} signed during the run` : '';
         console.log(line(t.name, run.result, `; host check ${fmt(run.hostCheckMs)} ms${cpu}${live}${rest}`));
