@@ -15,10 +15,13 @@ import type { ParentMessage, ServerMessage } from '../validate-server.js';
 export const BENCH_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SERVER = fileURLToPath(new URL('../validate-server.ts', import.meta.url));
 
+/** A whole number from the environment; 0 is allowed only where the default is 0 (an optional extra, e.g. BENCH_BLACKLIST). */
 export const envInt = (name: string, fallback: number) => {
   const raw = process.env[name];
-  const n = raw === undefined || raw === '' ? fallback : Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`);
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  const least = fallback === 0 ? 0 : 1;
+  if (!Number.isInteger(n) || n < least) throw new Error(`${name} must be a whole number of at least ${least}, got "${raw}"`);
   return n;
 };
 
