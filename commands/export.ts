@@ -3,7 +3,7 @@ import { MAX_EXPORT_SEARCH, startLicenseExport } from '../src/core/licenses/expo
 import { matchingPlans } from '../src/core/plans/list-plans.js';
 import { sellerCommand, type Command } from '../src/discord/command.js';
 import { commandOptions, deferEphemeral, ephemeral, stringOption } from '../src/discord/interaction.js';
-import { deliverLicenseExport } from '../src/discord/license-export.js';
+import { deliverLicenseExport, takeExportSlot } from '../src/discord/license-export.js';
 import { sellerSession } from '../src/discord/seller.js';
 
 /**
@@ -35,7 +35,19 @@ export const exportCommand: Command = {
     });
     if (exp.total === 0) return ephemeral('No licenses match these filters: nothing to export.');
     const day = ctx.bot.deps.clock.now().toISOString().slice(0, 10);
-    return deferEphemeral(() => deliverLicenseExport(ctx, exp, { baseName: `licenses-${day}` }));
+    return deferEphemeral(async () => {
+      // Taken once the reply is deferred, released whatever happens: a slot cannot leak.
+      const slot = takeExportSlot(link.app.id);
+      if ('busy' in slot) {
+        await ctx.bot.api.editOriginal(ctx.interaction.token, { content: `⏳ ${slot.busy}` });
+        return;
+      }
+      try {
+        await deliverLicenseExport(ctx, exp, { baseName: `licenses-${day}` });
+      } finally {
+        slot.release();
+      }
+    });
   },
 
   async autocomplete(ctx, focused) {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { csvCell, EXPORT_COLUMNS, type LicenseExport } from '../src/core/licenses/export-licenses.js';
 import { DiscordApi } from '../src/discord/discord-api.js';
 import type { InteractionContext } from '../src/discord/interaction.js';
-import { deliverLicenseExport } from '../src/discord/license-export.js';
+import { deliverLicenseExport, takeExportSlot } from '../src/discord/license-export.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { autocomplete, ephemeralText, MANAGE_GUILD, postInteraction, slash, type KeyPair, type Member } from './support/discord-interactions.js';
 import type { DiscordStub, RecordedCall } from './support/discord-stub.js';
@@ -147,6 +147,22 @@ describe('/export of a few licenses', () => {
     expect(await text([{ name: 'search', value: 'no such license anywhere' }])).toBe('No licenses match these filters: nothing to export.');
     await h.bot!.idle();
     expect(stub.calls).toHaveLength(0);
+  });
+
+  it('waits its turn: a second export of the same application while one runs is told so, nothing uploaded', async () => {
+    const held = takeExportSlot(linked.app.id);
+    if ('busy' in held) throw new Error('the slot should be free');
+    try {
+      const { first, edits } = await runExport();
+      expect(first.type).toBe(5);
+      expect(edits).toHaveLength(1);
+      expect(edits[0]!.json.content).toContain('An export of this application is already running');
+      expect(Object.keys(edits[0]!.fileBytes)).toHaveLength(0);
+    } finally {
+      held.release();
+    }
+    const { last } = await runExport();
+    expect(attachment(last!).name).toMatch(/\.csv$/);
   });
 
   it('is refused to a member who is not a seller', async () => {

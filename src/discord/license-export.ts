@@ -16,6 +16,22 @@ const DISCORD_UPLOAD_LIMIT = 10 * 1024 * 1024 - 64 * 1024;
 /** Exports this large show "Exported N of M…" while they run (smaller ones take a moment). */
 const PROGRESS_FROM = 5_000;
 
+/**
+ * Exports this process builds at once, and one per application: each reads its licenses in
+ * batches and spools up to ~15 MB to a temporary file, so a burst of /export (or one seller
+ * repeating it) waits its turn instead of filling the disk and the database's connections.
+ */
+const MAX_EXPORTS_AT_ONCE = 3;
+const exporting = new Set<number>();
+
+/** Takes an export slot for the application; null (with the reason) when none is free. */
+export function takeExportSlot(applicationId: number): { release(): void } | { busy: string } {
+  if (exporting.has(applicationId)) return { busy: 'An export of this application is already running: wait for it to finish, then try again.' };
+  if (exporting.size >= MAX_EXPORTS_AT_ONCE) return { busy: 'Several exports are running right now: try again in a minute.' };
+  exporting.add(applicationId);
+  return { release: () => exporting.delete(applicationId) };
+}
+
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 
 /** Writes `text`, waiting when the file stream's buffer is full (so memory stays bounded). */
