@@ -1,6 +1,6 @@
 import { listLogs } from '../src/core/logs/list-logs.js';
 import { sellerCommand, type Command } from '../src/discord/command.js';
-import { commandOptions, ephemeral, numberOption } from '../src/discord/interaction.js';
+import { commandOptions, ephemeral, pageOption } from '../src/discord/interaction.js';
 import { sellerSession } from '../src/discord/seller.js';
 import { INT4_MAX } from '../src/http/schemas.js';
 
@@ -20,7 +20,7 @@ export const audit: Command = {
   async execute(ctx) {
     const { link, actor } = await sellerSession(ctx);
     const { options } = commandOptions(ctx.interaction);
-    const page = Math.min(INT4_MAX, Math.max(1, Math.trunc(numberOption(options, 'page') ?? 1)));
+    const page = pageOption(options);
     const { total, items } = await listLogs(ctx.bot.deps, actor, link.app.id, { type: 'audit', page, perPage: AUDIT_PAGE });
     if (total === 0) return ephemeral('The audit log is empty.');
     const pages = Math.ceil(total / AUDIT_PAGE);

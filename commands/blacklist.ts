@@ -1,6 +1,6 @@
 import { addBlacklistEntry, deleteBlacklistEntry, listBlacklist } from '../src/core/blacklists/manage-blacklist.js';
 import { sellerCommand, type Command } from '../src/discord/command.js';
-import { commandOptions, ephemeral, numberOption, stringOption } from '../src/discord/interaction.js';
+import { commandOptions, ephemeral, numberOption, stringOption, pageOption } from '../src/discord/interaction.js';
 import { sellerSession } from '../src/discord/seller.js';
 import { INT4_MAX } from '../src/http/schemas.js';
 
@@ -54,7 +54,7 @@ export const blacklist: Command = {
         return ephemeral(`✅ Entry #${id} removed.`);
       }
       case 'list': {
-        const page = Math.min(INT4_MAX, Math.max(1, Math.trunc(numberOption(options, 'page') ?? 1)));
+        const page = pageOption(options);
         const { total, items } = await listBlacklist(deps, actor, link.app.id, { page, perPage: LIST_PAGE });
         if (total === 0) return ephemeral('The blacklist is empty. Add entries with /blacklist add.');
         const pages = Math.ceil(total / LIST_PAGE);

@@ -11,7 +11,7 @@ import { matchingLicenseKeys } from '../src/core/licenses/matching-license-keys.
 import { resetLicenseHwid } from '../src/core/licenses/reset-license-hwid.js';
 import { matchingPlans } from '../src/core/plans/list-plans.js';
 import { sellerCommand, type Command } from '../src/discord/command.js';
-import { commandOptions, ephemeral, idOption, numberOption, stringOption, type InteractionContext } from '../src/discord/interaction.js';
+import { commandOptions, ephemeral, idOption, numberOption, stringOption, type InteractionContext, pageOption } from '../src/discord/interaction.js';
 import { bulkButtons, bulkQuestion } from '../src/discord/license-bulk.js';
 import { SEARCH_PAGE, searchMessage } from '../src/discord/license-search.js';
 import { licenseInfoEmbed } from '../src/discord/render.js';
@@ -73,7 +73,7 @@ async function search(ctx: InteractionContext, options: Options) {
   const { link, actor } = await sellerSession(ctx);
   const read = readFilters(options);
   if ('error' in read) return ephemeral(read.error);
-  const page = Math.min(INT4_MAX, Math.max(1, Math.trunc(numberOption(options, 'page') ?? 1)));
+  const page = pageOption(options);
   // The list GET /api/applications/:id/licenses answers, with the seller's permissions.
   const result = await listLicenses(ctx.bot.deps, actor, link.app.id, read.filters, { page, perPage: SEARCH_PAGE });
   return ephemeral(searchMessage(result, page, describeFilters(read.filters)));

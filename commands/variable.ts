@@ -2,7 +2,7 @@ import { deleteVariable } from '../src/core/variables/delete-variable.js';
 import { listVariables } from '../src/core/variables/list-variables.js';
 import { getVariableByName, matchingVariables, setVariable } from '../src/core/variables/set-variable.js';
 import { sellerCommand, type Command } from '../src/discord/command.js';
-import { commandOptions, ephemeral, numberOption, stringOption } from '../src/discord/interaction.js';
+import { commandOptions, ephemeral, stringOption, pageOption } from '../src/discord/interaction.js';
 import { sellerSession } from '../src/discord/seller.js';
 import { INT4_MAX } from '../src/http/schemas.js';
 
@@ -56,7 +56,7 @@ export const variable: Command = {
     const deps = ctx.bot.deps;
     switch (subcommand) {
       case 'list': {
-        const page = Math.min(INT4_MAX, Math.max(1, Math.trunc(numberOption(options, 'page') ?? 1)));
+        const page = pageOption(options);
         const { total, items } = await listVariables(deps, actor, link.app.id, { page, perPage: LIST_PAGE });
         if (total === 0) return ephemeral('No variables yet. Add one with /variable set.');
         const pages = Math.ceil(total / LIST_PAGE);

@@ -14,6 +14,7 @@ import {
 import type { Deps } from '../core/deps.js';
 import { AppError } from '../core/errors.js';
 import type { GuildLink } from '../core/discord/guild-link.js';
+import { INT4_MAX } from '../http/schemas.js';
 import type { DiscordApi } from './discord-api.js';
 
 /** What a handler answers: the first response, and optionally work to do once it is sent. */
@@ -115,6 +116,14 @@ export function numberOption(options: Map<string, Option>, name: string): number
   if (typeof o?.value === 'number') return o.value;
   if (typeof o?.value === 'string' && /^\d+$/.test(o.value)) return Number(o.value);
   return undefined;
+}
+
+/**
+ * A list's `page` option: 1 when absent, and bounded as the HTTP routes bound ids and pages (a
+ * number past int4 is the last page there is, never a database error).
+ */
+export function pageOption(options: Map<string, Option>): number {
+  return Math.min(INT4_MAX, Math.max(1, Math.trunc(numberOption(options, 'page') ?? 1)));
 }
 
 /** Snowflake options (user, role, channel) arrive as id strings. */
