@@ -180,15 +180,22 @@ export async function renderStatsChart(days: readonly ChartDay[], opts: { system
   return image.asPng();
 }
 
-/** A chart per set of figures: /stats reuses cached figures for a moment, and so their image. */
-const rendered = new WeakMap<readonly ChartDay[], Promise<Buffer>>();
+/**
+ * Charts already drawn, by their figures' content: /stats requests arriving together (each may
+ * have read its own copy of the same figures) and every request while the figures do not move
+ * share one rendering. Bounded: the oldest chart goes first.
+ */
+const RENDERED_MAX = 32;
+const rendered = new Map<string, Promise<Buffer>>();
 
 export function statsChartPng(days: readonly ChartDay[]): Promise<Buffer> {
-  let png = rendered.get(days);
+  const key = JSON.stringify(days);
+  let png = rendered.get(key);
   if (!png) {
     png = renderStatsChart(days);
-    rendered.set(days, png);
-    png.catch(() => rendered.delete(days));
+    rendered.set(key, png);
+    if (rendered.size > RENDERED_MAX) rendered.delete(rendered.keys().next().value!);
+    png.catch(() => rendered.delete(key));
   }
   return png;
 }
