@@ -82,6 +82,7 @@ export async function startKeycord(config: Config, opts: StartOptions = {}): Pro
   const expiryNotices = bot && config.discord.token ? await import('./discord/expiry-notices.js') : undefined;
   const sharingAlerts = bot && config.discord.token ? await import('./discord/sharing-alerts.js') : undefined;
   const logAlerts = bot && config.discord.token ? await import('./discord/log-alerts.js') : undefined;
+  const orderDelivery = bot && config.discord.token ? await import('./discord/order-delivery.js') : undefined;
   // Redis is for jobs only: the API starts and serves whether or not it answers.
   const jobs = jobMode === 'none' || local ? undefined : await startJobSystem(deps, config, { withWorkers: jobMode === 'workers' });
   if (jobs) {
@@ -106,6 +107,8 @@ export async function startKeycord(config: Config, opts: StartOptions = {}): Pro
   if (bot && sharingAlerts && jobProvider && runsJobs) jobProvider.onEvent(sharingAlerts.sharingAlerter(deps, bot.context.api));
   // So do jobs finishing and webhooks failing for good (internal events: no webhook receives them).
   if (bot && logAlerts && jobProvider && runsJobs) jobProvider.onEvent(logAlerts.logAlerter(deps, bot.context.api));
+  // Store orders with a buyer's Discord id: keys by DM and the plan's role, after the order committed.
+  if (bot && orderDelivery && jobProvider && runsJobs) jobProvider.onEvent(orderDelivery.orderDeliverer(deps, bot.context.api));
   let gateway: GatewayAdapter | undefined;
   if (bot && config.discord.mode === 'gateway' && (role === 'bot' || role === 'all')) {
     // discord.js (~30 MB resident) is only for the gateway: HTTP interactions never load it.

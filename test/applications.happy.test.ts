@@ -16,6 +16,9 @@ const DEFAULT_SETTINGS = {
   paused: false,
   rate_limit_per_minute: 300,
   sharing: { max_ips_per_24h: null, max_hwid_mismatches_per_1h: null, action: 'alert' },
+  max_concurrent: null,
+  heartbeat_interval_s: 300,
+  max_offline_hours: 72,
 };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 

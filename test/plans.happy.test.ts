@@ -33,6 +33,9 @@ describe('creating a plan', () => {
       hwid_reset_cooldown_hours: 12,
       discord_role_id: '123456789012345678',
       sharing: null,
+      max_concurrent: null,
+      heartbeat_interval_s: null,
+      max_offline_hours: null,
       created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
       updated_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
     });

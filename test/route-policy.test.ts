@@ -45,6 +45,9 @@ describe('route policy', () => {
         'POST /api/auth/login',
         'POST /api/licenses/validate',
         'POST /api/licenses/check-expiration',
+        'POST /api/licenses/heartbeat',
+        'POST /api/licenses/release',
+        'POST /api/licenses/lease',
         'POST /api/user-auth/create',
         'POST /api/user-auth/login',
         'POST /api/user-auth/validate-license',
@@ -52,6 +55,7 @@ describe('route policy', () => {
         'GET /api/user-auth/me',
         'GET /api/variables/{id}', // GET /api/variables/:name, sharing PUT/DELETE's template (src/http/openapi-document.ts)
         'GET /api/files/{id}/download',
+        'POST /api/integrations/{id}/{provider}', // the store's call, verified by the store's signature
       ].sort(),
     );
   });

@@ -10,6 +10,22 @@
 import { createHash, createPublicKey, randomBytes, verify, type KeyObject } from 'node:crypto';
 import { answersRequest, DOWNLOAD_ROUTE, downloadSignedText, requestIdentity, type RequestIdentity, type RequestSubject } from './answer-binding.js';
 import { bodyKey, decryptBody, encryptBody } from './body-crypto.js';
+import { OfflineLease, type LeaseResult, type OfflineLeaseOptions } from './lease.js';
+
+export {
+  OfflineLease,
+  renewalTime,
+  verifyLease,
+  type LeaseCheck,
+  type LeaseCode,
+  type LeasePayload,
+  type LeaseResult,
+  type LeaseSource,
+  type LeaseStore,
+  type LeaseVerification,
+  type OfflineLeaseOptions,
+  type VerifyLeaseOptions,
+} from './lease.js';
 
 export interface KeycordClientOptions {
   /** Where Keycord runs, e.g. https://licenses.example.com */
@@ -46,6 +62,23 @@ export interface ExpirationResult {
   expires_at?: string | null;
   expired?: boolean;
   remaining_seconds?: number | null;
+}
+
+/** A floating-seat heartbeat: VALID while this machine holds a seat, SEATS_FULL, or any validate code. */
+export interface HeartbeatResult {
+  success: boolean;
+  code: ValidationCode | 'SEATS_FULL';
+  message: string;
+  seats_used: number | null;
+  /** null: the application has no floating seats (the answer is validate's). */
+  seats_max: number | null;
+  /** Heartbeat again within this many seconds; the seat lapses after twice as long. */
+  next_heartbeat_s: number;
+}
+
+export interface ReleaseResult {
+  success: boolean;
+  code: 'RELEASED' | 'NOT_HELD' | 'NOT_FOUND';
 }
 
 export interface UserSession {
@@ -105,6 +138,30 @@ export class KeycordClient {
   checkExpiration(input: { licenseKey: string }): Promise<ExpirationResult> {
     const license_key = input.licenseKey.trim();
     return this.post('/api/licenses/check-expiration', { license_key }, { license_key });
+  }
+
+  /** Takes or keeps a floating seat for this machine; call again within `next_heartbeat_s`. */
+  heartbeat(input: { licenseKey: string; hwid: string }): Promise<HeartbeatResult> {
+    const license_key = input.licenseKey.trim();
+    const hwid = input.hwid.trim();
+    return this.post('/api/licenses/heartbeat', { license_key, hwid }, { license_key, hwid });
+  }
+
+  /** Gives this machine's seat back at once (on exit), so another machine can take it. */
+  release(input: { licenseKey: string; hwid: string }): Promise<ReleaseResult> {
+    const license_key = input.licenseKey.trim();
+    const hwid = input.hwid.trim();
+    return this.post('/api/licenses/release', { license_key, hwid }, { license_key, hwid });
+  }
+
+  /**
+   * Asks for an offline lease for this machine (validate's decision first). Check it offline with
+   * `verifyLease`; or let `lease()` hold and renew it.
+   */
+  requestLease(input: { licenseKey: string; hwid: string; ttlHours?: number }): Promise<LeaseResult> {
+    const license_key = input.licenseKey.trim();
+    const hwid = input.hwid.trim();
+    return this.post('/api/licenses/lease', { license_key, hwid, ...(input.ttlHours !== undefined ? { ttl_hours: input.ttlHours } : {}) }, { license_key, hwid });
   }
 
   register(input: { licenseKey: string; username: string; password: string; hwid: string }): Promise<UserSession> {
@@ -227,6 +284,14 @@ export class KeycordClient {
       throw new KeycordVerificationError(`The answer's timestamp is more than ${this.maxSkew} s off`);
     }
   }
+}
+
+/**
+ * Online-then-offline use: an OfflineLease for this machine that asks Keycord for leases (renewing
+ * when half of one has run) and verifies the one it holds offline when Keycord cannot be reached.
+ */
+export function lease(options: KeycordClientOptions & Omit<OfflineLeaseOptions, 'publicKey' | 'now'>): OfflineLease {
+  return new OfflineLease(new KeycordClient(options), { ...options, ...(options.now ? { now: options.now } : {}) });
 }
 
 /** 128 random bits, hex: unpredictable, so no answer can have been recorded for it. */

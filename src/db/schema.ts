@@ -96,10 +96,16 @@ export const plans = pgTable(
     discordRoleId: text('discord_role_id'),
     /** Key-sharing thresholds for this plan's licenses, replacing the application's; null = the application's. */
     sharing: jsonb('sharing').$type<Record<string, unknown>>(),
+    /** Floating seats: HWIDs that may run at once, replacing the application's setting; null = the application's. */
+    maxConcurrent: integer('max_concurrent'),
+    /** Seconds between a client's heartbeats, replacing the application's setting; null = the application's. */
+    heartbeatIntervalS: integer('heartbeat_interval_s'),
+    /** Longest offline lease (hours) for this plan's licenses, replacing the application's setting; 0 = leases off; null = the application's. */
+    maxOfflineHours: integer('max_offline_hours'),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [index('plans_application_idx').on(t.applicationId)],
+  (t) => [index('plans_application_idx').on(t.applicationId), check('plans_max_offline_hours_check', sql`${t.maxOfflineHours} is null or ${t.maxOfflineHours} between 0 and 8760`)],
 );
 
 export const LICENSE_STATUSES = ['inactive', 'active', 'expired', 'banned'] as const;
@@ -496,4 +502,61 @@ export const sharingFlags = pgTable(
     check('sharing_flags_kind_check', sql`${t.kind} in ('ips_24h', 'hwid_mismatches_1h')`),
     check('sharing_flags_status_check', sql`${t.status} in ('open', 'banned', 'hwid_reset', 'ignored')`),
   ],
+);
+
+/**
+ * Floating seats: a HWID holds one while its heartbeats arrive within 2 × the heartbeat interval.
+ * Held here, not in Redis: the database is already on the heartbeat's path, a seat survives a
+ * restart, and the grant is one statement (keycord_seat_heartbeat, migration 0013).
+ */
+export const licenseSeats = pgTable(
+  'license_seats',
+  {
+    licenseId: integer('license_id')
+      .notNull()
+      .references(() => licenses.id, { onDelete: 'cascade' }),
+    hwid: text('hwid').notNull(),
+    lastHeartbeatAt: timestamp('last_heartbeat_at', { withTimezone: true }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.licenseId, t.hwid] })],
+);
+
+/** A store (Sellix, SellAuth, Stripe) that issues keys of an application when it sells (migration 0011). */
+export const storeIntegrations = pgTable(
+  'store_integrations',
+  {
+    id: serial('id').primaryKey(),
+    applicationId: applicationRef(),
+    provider: text('provider', { enum: ['sellix', 'sellauth', 'stripe'] }).notNull(),
+    /** The store's webhook signing secret, encrypted with KEYCORD_SECRET (it must be recovered to verify). */
+    secretEnc: text('secret_enc').notNull(),
+    /** `[{ product_id, plan_id, quantity_per_unit }]`: which plan a store product issues. */
+    products: jsonb('products').$type<{ product_id: string; plan_id: number; quantity_per_unit: number }[]>().notNull(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index('store_integrations_application_idx').on(t.applicationId), check('store_integrations_provider_check', sql`${t.provider} in ('sellix', 'sellauth', 'stripe')`)],
+);
+
+/** One row per (integration, order, line): inserted with the keys, so an order is fulfilled exactly once. */
+export const storeOrders = pgTable(
+  'store_orders',
+  {
+    id: serial('id').primaryKey(),
+    integrationId: integer('integration_id')
+      .notNull()
+      .references(() => storeIntegrations.id, { onDelete: 'cascade' }),
+    orderId: text('order_id').notNull(),
+    /** The cart line (a Sellix cart product, a SellAuth invoice item); '' for a whole order. */
+    lineId: text('line_id').notNull().default(''),
+    status: text('status', { enum: ['fulfilled', 'refunded'] })
+      .notNull()
+      .default('fulfilled'),
+    planId: integer('plan_id'),
+    licenseIds: integer('license_ids').array().notNull().default(sql`'{}'`),
+    discordUserId: text('discord_user_id'),
+    createdAt: createdAt(),
+    refundedAt: timestamp('refunded_at', { withTimezone: true }),
+  },
+  (t) => [uniqueIndex('store_orders_order_key').on(t.integrationId, t.orderId, t.lineId), check('store_orders_status_check', sql`${t.status} in ('fulfilled', 'refunded')`)],
 );

@@ -16,7 +16,7 @@ export async function sellerSession(ctx: InteractionContext) {
  * query; `license` is null when the linked application has no such key.
  */
 export async function sellerLicenseSession(ctx: InteractionContext, key: string | undefined) {
-  const read = await readGuildLicense(ctx.bot.deps.db, requireGuildId(ctx.guildId), key ? normalizeKey(key) : null);
+  const read = await readGuildLicense(ctx.bot.deps.db, requireGuildId(ctx.guildId), key ? normalizeKey(key) : null, ctx.bot.deps.clock.now());
   if (!read) throw notLinked();
   requireSeller(ctx, read.link);
   return { ...read, actor: sellerActorFor(read.link, ctx.user) };

@@ -14,6 +14,8 @@ import { installIdempotency } from './idempotency.js';
 import { applicationRoutes } from './routes/applications.js';
 import { authRoutes } from './routes/auth.js';
 import { clientLicenseRoutes } from './routes/client-licenses.js';
+import { clientSeatRoutes } from './routes/client-seats.js';
+import { clientLeaseRoutes } from './routes/client-leases.js';
 import { healthRoutes, type HealthCheck } from './routes/health.js';
 import { licenseRoutes } from './routes/licenses.js';
 import { planRoutes } from './routes/plans.js';
@@ -28,6 +30,7 @@ import { logRoutes } from './routes/logs.js';
 import { statisticsRoutes } from './routes/statistics.js';
 import { sharingRoutes } from './routes/sharing.js';
 import { userRoutes } from './routes/users.js';
+import { integrationRoutes } from './routes/integrations.js';
 import type { JobSystem } from '../jobs/job-system.js';
 import type { DiscordBot } from '../discord/bot.js';
 import { installStorableTextGuard } from './storable-text.js';
@@ -145,6 +148,8 @@ export async function buildApp(deps: Deps, opts: BuildAppOptions = {}): Promise<
   await app.register(planRoutes, { deps });
   await app.register(blacklistRoutes, { deps });
   await app.register(clientLicenseRoutes, { deps });
+  await app.register(clientSeatRoutes, { deps });
+  await app.register(clientLeaseRoutes, { deps });
   await app.register(licenseRoutes, { deps });
   await app.register(jobRoutes, { deps });
   await app.register(webhookRoutes, { deps });
@@ -156,6 +161,7 @@ export async function buildApp(deps: Deps, opts: BuildAppOptions = {}): Promise<
   await app.register(statisticsRoutes, { deps });
   await app.register(sharingRoutes, { deps });
   await app.register(userRoutes, { deps });
+  await app.register(integrationRoutes, { deps });
   // Loaded only where they serve: Discord's door when the bot is on, the Bull Board dashboard (with
   // its own UI and validation libraries) when BullMQ runs the jobs. Each is memory held for good.
   if (opts.discord) {

@@ -57,8 +57,8 @@ export function sodiumSign(secretKey: SodiumSecretKey, message: Buffer): Buffer 
   return signature;
 }
 
-/** The Ed25519 signature of `message` by `key`, by libsodium where it loaded, else OpenSSL. */
-function ed25519Sign(key: KeyObject, message: Buffer): Buffer {
+/** The Ed25519 signature of `message` by `key`, by libsodium where it loaded, else OpenSSL (also signs offline leases). */
+export function ed25519Sign(key: KeyObject, message: Buffer): Buffer {
   const secretKey = sodiumSecretKey(key);
   return secretKey ? sodiumSign(secretKey, message) : sign(null, message, key);
 }

@@ -22,6 +22,7 @@ export const OPENAPI_TAGS = [
   { name: 'Statistics', description: 'License, user and validation counts.' },
   { name: 'Key sharing', description: 'Licenses key-sharing detection flagged (too many IPs in a day, or HWID mismatches in an hour), with their figures and what was done.' },
   { name: 'Blacklists', description: 'HWIDs and IP addresses or CIDR ranges (v4, v6) refused on every client route with the signed code BLACKLISTED.' },
+  { name: 'Store integrations', description: 'Sellix, SellAuth and Stripe: a sale issues keys of a plan exactly once per order; a refund or chargeback bans them.' },
 ];
 
 /** Relative: the instance that serves this document (OpenAPI resolves it against the document's URL). */

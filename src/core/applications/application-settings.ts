@@ -34,11 +34,20 @@ const settingFields = {
   /** Client requests per application and client IP per minute; 0 = no limit. */
   rate_limit_per_minute: z.number().int().min(0).max(1_000_000),
   sharing: sharingSettingsSchema,
+  /** Floating seats: HWIDs that may hold a seat at once (heartbeat); null = off. */
+  max_concurrent: z.number().int().min(1).max(1000).nullable(),
+  /** Seconds between a client's heartbeats; a seat lapses after two missed intervals. */
+  heartbeat_interval_s: z.number().int().min(10).max(86_400),
+  /** Longest offline lease (POST /api/licenses/lease) in hours; 0 = leases off. */
+  max_offline_hours: z.number().int().min(0).max(8760),
 };
 
 export const applicationSettingsSchema = z.object(settingFields).strict();
 
 export type ApplicationSettings = z.output<typeof applicationSettingsSchema>;
+
+/** The default heartbeat interval, also for reads in SQL of settings stored before it existed. */
+export const DEFAULT_HEARTBEAT_INTERVAL_S = 300;
 
 const DEFAULT_APPLICATION_SETTINGS: Readonly<ApplicationSettings> = Object.freeze({
   hwid_lock: true,
@@ -48,6 +57,9 @@ const DEFAULT_APPLICATION_SETTINGS: Readonly<ApplicationSettings> = Object.freez
   paused: false,
   rate_limit_per_minute: 300,
   sharing: SHARING_OFF,
+  max_concurrent: null,
+  heartbeat_interval_s: DEFAULT_HEARTBEAT_INTERVAL_S,
+  max_offline_hours: 72,
 });
 
 /**

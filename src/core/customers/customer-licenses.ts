@@ -3,6 +3,7 @@ import { licenses, plans } from '../../db/schema.js';
 import type { Actor } from '../actor.js';
 import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
+import type { SeatUse } from '../licenses/floating-seats.js';
 import { normalizeKey } from '../licenses/key-format.js';
 import { resetOwnLicenseHwid, type CustomerResetOutcome } from '../licenses/reset-license-hwid.js';
 
@@ -13,6 +14,8 @@ export interface CustomerLicense {
   status: string;
   expiresAt: Date | null;
   hwidBound: boolean;
+  /** Floating seats in use ("1 of 3"); null or absent = the license has none. */
+  seats?: SeatUse | null;
 }
 
 export type RedeemOutcome = { ok: true; licenseId: number; planName: string; discordRoleId: string | null } | { ok: false; code: 'NOT_FOUND' | 'ALREADY_YOURS' | 'CLAIMED' | 'UNAVAILABLE' };

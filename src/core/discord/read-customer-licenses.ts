@@ -1,6 +1,8 @@
 import type { Db } from '../../db/client.js';
 import type { LicenseStatus } from '../../db/schema.js';
 import type { CustomerLicense } from '../customers/customer-licenses.js';
+import { DEFAULT_HEARTBEAT_INTERVAL_S } from '../applications/application-settings.js';
+import { seatColumnsSql, seatUseOf } from '../licenses/floating-seats.js';
 import { effectiveStatus } from '../licenses/license-view.js';
 import { GUILD_LINK_COLUMNS, guildLinkFromRow, toDate, type GuildLink, type GuildLinkRow } from './guild-link.js';
 
@@ -9,11 +11,12 @@ const LISTED = 100;
 
 // One row per license of the user in the linked application (oldest first), or one row with
 // no license when they have none; no row at all when the server is not linked.
-const SELECT = `select ${GUILD_LINK_COLUMNS}, x.id, x.license_key, x.status, x.expires_at, x.hwid_bound, x.plan_name
+const SELECT = `select ${GUILD_LINK_COLUMNS}, x.id, x.license_key, x.status, x.expires_at, x.hwid_bound, x.plan_name, x.seats_max, x.seats_used
 from discord_guilds g
 join applications a on a.id = g.application_id
 left join lateral (
-  select l.id, l.license_key, l.status, l.expires_at, cardinality(l.hwids) > 0 as hwid_bound, p.name as plan_name
+  select l.id, l.license_key, l.status, l.expires_at, cardinality(l.hwids) > 0 as hwid_bound, p.name as plan_name,
+    ${seatColumnsSql('$3', '$4')}
   from licenses l join plans p on p.id = l.plan_id
   where l.application_id = g.application_id and l.discord_user_id = $2
   order by l.id limit ${LISTED}) x on true
@@ -26,6 +29,8 @@ type Row = GuildLinkRow & {
   expires_at: Date | string | null;
   hwid_bound: boolean;
   plan_name: string;
+  seats_max: number | null;
+  seats_used: number | null;
 };
 
 /**
@@ -33,14 +38,14 @@ type Row = GuildLinkRow & {
  * the Discord user owns in the linked application, with the status every door shows.
  */
 export async function readCustomerLicenses(db: Db, guildId: string, discordUserId: string, now: Date): Promise<{ link: GuildLink; licenses: CustomerLicense[] } | null> {
-  const rows = await db.query<Row>(SELECT, [guildId, discordUserId]);
+  const rows = await db.query<Row>(SELECT, [guildId, discordUserId, now.toISOString(), DEFAULT_HEARTBEAT_INTERVAL_S]);
   const first = rows[0];
   if (!first) return null;
   const licenses = rows
     .filter((r) => r.id !== null)
     .map((r) => {
       const expiresAt = r.expires_at === null ? null : toDate(r.expires_at);
-      return { id: r.id!, licenseKey: r.license_key, planName: r.plan_name, status: effectiveStatus(r.status, expiresAt, now), expiresAt, hwidBound: r.hwid_bound };
+      return { id: r.id!, licenseKey: r.license_key, planName: r.plan_name, status: effectiveStatus(r.status, expiresAt, now), expiresAt, hwidBound: r.hwid_bound, seats: seatUseOf(r) };
     });
   return { link: guildLinkFromRow(first), licenses };
 }

@@ -1,6 +1,8 @@
 import type { Db } from '../../db/client.js';
 import type { LicenseStatus, licenses, plans } from '../../db/schema.js';
 import type { Role } from '../applications/access.js';
+import { DEFAULT_HEARTBEAT_INTERVAL_S } from '../applications/application-settings.js';
+import { seatColumnsSql, seatUseOf, type SeatUse } from '../licenses/floating-seats.js';
 import { GUILD_LINK_COLUMNS, guildLinkFromRow, toDate, type GuildLink, type GuildLinkRow } from './guild-link.js';
 
 type LicenseRow = typeof licenses.$inferSelect;
@@ -11,7 +13,7 @@ export interface GuildLicenseRead {
   /** The linking developer's role in the linked application; null once they are no longer part of it. */
   role: Role | null;
   /** The license with that key in the linked application, if there is one. */
-  license: { row: LicenseRow; plan: PlanRef } | null;
+  license: { row: LicenseRow; plan: PlanRef; seats: SeatUse | null } | null;
 }
 
 // The license is matched inside the linked application only: a key of another application of
@@ -21,7 +23,8 @@ const SELECT = `select ${GUILD_LINK_COLUMNS}, m.role,
   l.hwids as l_hwids, l.activated_at as l_activated_at, l.expires_at as l_expires_at, l.ip_address as l_ip_address,
   l.last_used as l_last_used, l.notes as l_notes, l.discord_user_id as l_discord_user_id, l.ban_reason as l_ban_reason,
   l.last_hwid_reset_at as l_last_hwid_reset_at, l.job_id as l_job_id, l.created_at as l_created_at, l.updated_at as l_updated_at,
-  p.name as plan_name, p.duration_days as plan_duration_days
+  p.name as plan_name, p.duration_days as plan_duration_days,
+  ${seatColumnsSql('$3', '$4')}
 from discord_guilds g
 join applications a on a.id = g.application_id
 left join application_members m on m.application_id = g.application_id and m.developer_id = g.developer_id
@@ -50,6 +53,8 @@ type Row = GuildLinkRow & {
   l_updated_at: Date | string;
   plan_name: string;
   plan_duration_days: number;
+  seats_max: number | null;
+  seats_used: number | null;
 };
 
 const orNull = (v: Date | string | null) => (v === null ? null : toDate(v));
@@ -57,11 +62,11 @@ const orNull = (v: Date | string | null) => (v === null ? null : toDate(v));
 /**
  * What a seller command about one license needs, in one query: the server's link (null when the
  * server is not linked), the linking developer's role, and the license of that key (already
- * normalised) in the linked application. Nothing is cached, so an unlink or a removed member
+ * normalised) in the linked application, with its floating seats in use at `now`. Nothing is cached, so an unlink or a removed member
  * shows on the very next command, from any process.
  */
-export async function readGuildLicense(db: Db, guildId: string, licenseKey: string | null): Promise<GuildLicenseRead | null> {
-  const [r] = await db.query<Row>(SELECT, [guildId, licenseKey]);
+export async function readGuildLicense(db: Db, guildId: string, licenseKey: string | null, now: Date): Promise<GuildLicenseRead | null> {
+  const [r] = await db.query<Row>(SELECT, [guildId, licenseKey, now.toISOString(), DEFAULT_HEARTBEAT_INTERVAL_S]);
   if (!r) return null;
   const link = guildLinkFromRow(r);
   if (r.l_id === null) return { link, role: r.role, license: null };
@@ -85,5 +90,5 @@ export async function readGuildLicense(db: Db, guildId: string, licenseKey: stri
     createdAt: toDate(r.l_created_at),
     updatedAt: toDate(r.l_updated_at),
   };
-  return { link, role: r.role, license: { row, plan: { id: r.l_plan_id, name: r.plan_name, durationDays: r.plan_duration_days } } };
+  return { link, role: r.role, license: { row, plan: { id: r.l_plan_id, name: r.plan_name, durationDays: r.plan_duration_days }, seats: seatUseOf(r) } };
 }

@@ -12,6 +12,8 @@ export const EVENT_TYPES = [
   'license.sharing_suspected',
   'user.created',
   'webhook.test',
+  'order.fulfilled',
+  'order.refunded',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

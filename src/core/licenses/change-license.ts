@@ -1,4 +1,4 @@
-import type { SellerActor } from '../actor.js';
+import type { Actor, SellerActor } from '../actor.js';
 import type { Deps } from '../deps.js';
 import { conflict } from '../errors.js';
 import { licenseEventData, type EventType } from '../events/emit-event.js';
@@ -53,7 +53,7 @@ export function changeLicense(deps: Deps, actor: SellerActor, licenseId: number,
 }
 
 /** The audit entry and the event a change of one license leaves (the bulk actions write the same). */
-export function licenseChangeWrite(actor: SellerActor, before: LicenseRow, after: LicenseRow, change: LicenseChange): LicenseWrite {
+export function licenseChangeWrite(actor: Actor, before: LicenseRow, after: LicenseRow, change: LicenseChange): LicenseWrite {
   return {
     actor,
     audit: {

@@ -1,4 +1,6 @@
-import type { SellerActor } from '../actor.js';
+import type { plans } from '../../db/schema.js';
+import type { Executor } from '../../db/client.js';
+import type { Actor, SellerActor } from '../actor.js';
 import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
 import { emitEvent } from '../events/emit-event.js';
@@ -29,37 +31,47 @@ export async function generateLicenses(deps: Deps, actor: SellerActor, input: Ge
   if (!generatesNow(deps, input.count)) {
     throw badRequest(`count may be at most ${deps.limits.maxSyncGenerate} per request`, 'VALIDATION_ERROR', [{ path: 'count', message: 'too large' }]);
   }
-  const spec = keySpecFrom(input);
-  const now = deps.clock.now();
+  keySpecFrom(input); // a bad format is refused before the plan is looked up, as before
   return deps.db.orm.transaction(async (tx) => {
     const { plan } = await requirePlan(tx, actor, input.plan_id, 'manage');
-    await assertLicenseCapacity(tx, plan.applicationId, input.count, deps.limits.maxLicensesPerApplication);
-    const rows = await insertUniqueKeys(tx, spec, input.count, {
-      applicationId: plan.applicationId,
-      planId: plan.id,
-      durationDays: plan.durationDays,
-      notes: input.notes ?? null,
-      discordUserId: input.discord_user_id ?? null,
-    });
-    await countGenerated(tx, plan.applicationId, now.toISOString().slice(0, 10), rows.length);
-    await emitEvent(tx, plan.applicationId, 'license.generated', {
-      plan_id: plan.id,
-      count: rows.length,
-      licenses: rows.map((l) => ({ id: l.id, license_key: l.licenseKey })),
-    });
-    await writeAudit(tx, actor, {
-      applicationId: plan.applicationId,
-      action: 'license.generated',
-      target: `plan:${plan.id}`,
-      details: { count: rows.length, format: input.format, first_id: rows[0]?.id, last_id: rows.at(-1)?.id },
-    });
-    return rows.map((l) => ({
-      id: l.id,
-      license_key: l.licenseKey,
-      status: l.status,
-      created_at: l.createdAt.toISOString(),
-      updated_at: l.updatedAt.toISOString(),
-      plan: toPlanRef(plan),
-    }));
+    return issueLicenses(tx, deps, actor, plan, input);
   });
+}
+
+/**
+ * The keys of `plan`, made inside the caller's transaction with everything /generate leaves
+ * behind (capacity check, daily count, license.generated event, audit entry). /generate calls it
+ * after the seller's role check; a store order (src/core/integrations) with its order row.
+ */
+export async function issueLicenses(tx: Executor, deps: Deps, actor: Actor, plan: typeof plans.$inferSelect, input: Omit<GenerateLicensesInput, 'plan_id'>) {
+  const spec = keySpecFrom(input);
+  const now = deps.clock.now();
+  await assertLicenseCapacity(tx, plan.applicationId, input.count, deps.limits.maxLicensesPerApplication);
+  const rows = await insertUniqueKeys(tx, spec, input.count, {
+    applicationId: plan.applicationId,
+    planId: plan.id,
+    durationDays: plan.durationDays,
+    notes: input.notes ?? null,
+    discordUserId: input.discord_user_id ?? null,
+  });
+  await countGenerated(tx, plan.applicationId, now.toISOString().slice(0, 10), rows.length);
+  await emitEvent(tx, plan.applicationId, 'license.generated', {
+    plan_id: plan.id,
+    count: rows.length,
+    licenses: rows.map((l) => ({ id: l.id, license_key: l.licenseKey })),
+  });
+  await writeAudit(tx, actor, {
+    applicationId: plan.applicationId,
+    action: 'license.generated',
+    target: `plan:${plan.id}`,
+    details: { count: rows.length, format: input.format, first_id: rows[0]?.id, last_id: rows.at(-1)?.id },
+  });
+  return rows.map((l) => ({
+    id: l.id,
+    license_key: l.licenseKey,
+    status: l.status,
+    created_at: l.createdAt.toISOString(),
+    updated_at: l.updatedAt.toISOString(),
+    plan: toPlanRef(plan),
+  }));
 }

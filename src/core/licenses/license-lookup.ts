@@ -14,6 +14,11 @@ export interface LicenseState {
   planName: string;
   planDurationDays: number;
   planMaxHwids: number | null;
+  /** Floating-seat overrides of the plan (null = the application's setting). */
+  planMaxConcurrent: number | null;
+  planHeartbeatIntervalS: number | null;
+  /** The plan's longest offline lease in hours (0 = off; null = the application's setting). */
+  planMaxOfflineHours: number | null;
 }
 
 interface Waiting {
@@ -25,7 +30,8 @@ interface Waiting {
 
 /** Exported so the validation bench can print its plan (it must stay an index probe per key). */
 export const LICENSE_LOOKUP_SQL = `select q.i::int as i, l.id, l.license_key, l.status, l.hwids, l.activated_at, l.expires_at, l.duration_days,
-  p.id as plan_id, p.name as plan_name, p.duration_days as plan_duration_days, p.max_hwids as plan_max_hwids
+  p.id as plan_id, p.name as plan_name, p.duration_days as plan_duration_days, p.max_hwids as plan_max_hwids,
+  p.max_concurrent as plan_max_concurrent, p.heartbeat_interval_s as plan_heartbeat_interval_s, p.max_offline_hours as plan_max_offline_hours
 from unnest($1::int[], $2::text[]) with ordinality as q(application_id, license_key, i)
 join licenses l on l.application_id = q.application_id and l.license_key = q.license_key
 join plans p on p.id = l.plan_id`;
@@ -43,6 +49,9 @@ interface Row {
   plan_name: string;
   plan_duration_days: number;
   plan_max_hwids: number | null;
+  plan_max_concurrent: number | null;
+  plan_heartbeat_interval_s: number | null;
+  plan_max_offline_hours: number | null;
 }
 
 const toDate = (v: Date | string | null) => (v === null ? null : v instanceof Date ? v : new Date(v));
@@ -101,6 +110,9 @@ function toState(r: Row): LicenseState {
     planName: r.plan_name,
     planDurationDays: r.plan_duration_days,
     planMaxHwids: r.plan_max_hwids,
+    planMaxConcurrent: r.plan_max_concurrent,
+    planHeartbeatIntervalS: r.plan_heartbeat_interval_s,
+    planMaxOfflineHours: r.plan_max_offline_hours,
   };
 }
 

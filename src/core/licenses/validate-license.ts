@@ -28,6 +28,14 @@ export interface ValidateLicenseInput {
   ip?: string | null;
 }
 
+export interface ValidateLicenseOptions {
+  /**
+   * Asked once the key is found: false = this license's machines are decided elsewhere (floating
+   * seats), so the HWID slot rule (`max_hwids`) is not applied and no HWID is bound. Default: true.
+   */
+  hwidSlots?: (license: LicenseState) => boolean;
+}
+
 const MESSAGES: Record<ValidationCode, string> = {
   VALID: 'License is valid',
   NOT_FOUND: 'License not found',
@@ -60,9 +68,9 @@ function outcome(code: ValidationCode, license?: LicenseState, message = MESSAGE
  * Anything that changes state (first activation, a new HWID slot, expiry) is written before the
  * answer, atomically, so concurrent first activations bind exactly `max_hwids` HWIDs.
  */
-export async function validateLicense(deps: Deps, app: ClientApplication, input: ValidateLicenseInput): Promise<ValidationOutcome> {
+export async function validateLicense(deps: Deps, app: ClientApplication, input: ValidateLicenseInput, options: ValidateLicenseOptions = {}): Promise<ValidationOutcome> {
   const now = deps.clock.now();
-  const result = await decide(deps, app, input, now);
+  const result = await decide(deps, app, input, now, options);
   deps.usage.recordValidation(app.id, now, result.success, result.success && result.licenseId !== undefined ? { licenseId: result.licenseId, ip: input.ip ?? null } : undefined, {
     licenseId: result.licenseId ?? null,
     code: result.code,
@@ -72,7 +80,7 @@ export async function validateLicense(deps: Deps, app: ClientApplication, input:
   return result;
 }
 
-async function decide(deps: Deps, app: ClientApplication, input: ValidateLicenseInput, now: Date): Promise<ValidationOutcome> {
+async function decide(deps: Deps, app: ClientApplication, input: ValidateLicenseInput, now: Date, options: ValidateLicenseOptions): Promise<ValidationOutcome> {
   if (app.settings.paused) return outcome('APP_PAUSED');
   // Before the key is even looked up: a blacklisted device or address binds and changes nothing.
   // The list is held in process (BlacklistCache): no database work unless it changed.
@@ -80,13 +88,14 @@ async function decide(deps: Deps, app: ClientApplication, input: ValidateLicense
   if (blacklist.blocks(input.hwid?.trim(), input.ip)) return outcome('BLACKLISTED');
   const license = await deps.lookup.find(app.id, normalizeKey(input.license_key));
   if (!license) return outcome('NOT_FOUND');
+  const hwidSlots = options.hwidSlots?.(license) ?? true;
   if (license.status === 'banned') return outcome('BANNED', license);
   if (license.status === 'expired' || (license.expiresAt && license.expiresAt <= now)) {
     return outcome('EXPIRED', await markExpired(deps, license, now));
   }
   const hwid = input.hwid?.trim() || undefined;
-  const hwidLock = app.settings.hwid_lock;
-  if (hwidLock && !hwid) return outcome('HWID_REQUIRED', license);
+  if (app.settings.hwid_lock && !hwid) return outcome('HWID_REQUIRED', license);
+  const hwidLock = app.settings.hwid_lock && hwidSlots;
   const bound = hwidLock ? license.hwids.includes(hwid!) : true;
   if (license.status === 'active' && bound) return outcome('VALID', license);
 

@@ -14,6 +14,11 @@ export interface PlanFields {
   discord_role_id?: string | null | undefined;
   /** Replaces the application's sharing setting for this plan's licenses (fields left out: off / alert); null = the application's. */
   sharing?: Partial<SharingSettings> | null | undefined;
+  /** Floating seats for this plan's licenses, replacing the application's setting; null = the application's. */
+  max_concurrent?: number | null | undefined;
+  heartbeat_interval_s?: number | null | undefined;
+  /** Longest offline lease in hours for this plan's licenses (0 = leases off), replacing the application's setting; null = the application's. */
+  max_offline_hours?: number | null | undefined;
 }
 
 /** A plan's sharing override as stored: whole, so it never depends on the application's. */
@@ -34,6 +39,9 @@ export async function createPlan(deps: Deps, actor: SellerActor, input: PlanFiel
         hwidResetCooldownHours: input.hwid_reset_cooldown_hours ?? null,
         discordRoleId: input.discord_role_id ?? null,
         sharing: storedPlanSharing(input.sharing ?? null),
+        maxConcurrent: input.max_concurrent ?? null,
+        heartbeatIntervalS: input.heartbeat_interval_s ?? null,
+        maxOfflineHours: input.max_offline_hours ?? null,
       })
       .returning();
     await writeAudit(tx, actor, { applicationId: input.application_id, action: 'plan.created', target: `plan:${plan!.id}`, details: { ...input } });

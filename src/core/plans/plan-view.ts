@@ -13,6 +13,9 @@ export const toPlanView = (p: typeof plans.$inferSelect) => ({
   hwid_reset_cooldown_hours: p.hwidResetCooldownHours,
   discord_role_id: p.discordRoleId,
   sharing: planSharingOf(p.sharing),
+  max_concurrent: p.maxConcurrent,
+  heartbeat_interval_s: p.heartbeatIntervalS,
+  max_offline_hours: p.maxOfflineHours,
   created_at: p.createdAt.toISOString(),
   updated_at: p.updatedAt.toISOString(),
 });

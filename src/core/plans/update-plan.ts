@@ -20,6 +20,9 @@ export async function updatePlan(deps: Deps, actor: SellerActor, planId: number,
         ...(input.hwid_reset_cooldown_hours !== undefined ? { hwidResetCooldownHours: input.hwid_reset_cooldown_hours } : {}),
         ...(input.discord_role_id !== undefined ? { discordRoleId: input.discord_role_id } : {}),
         ...(input.sharing !== undefined ? { sharing: storedPlanSharing(input.sharing) } : {}),
+        ...(input.max_concurrent !== undefined ? { maxConcurrent: input.max_concurrent } : {}),
+        ...(input.heartbeat_interval_s !== undefined ? { heartbeatIntervalS: input.heartbeat_interval_s } : {}),
+        ...(input.max_offline_hours !== undefined ? { maxOfflineHours: input.max_offline_hours } : {}),
         updatedAt: deps.clock.now(),
       })
       .where(eq(plans.id, planId))

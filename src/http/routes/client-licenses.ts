@@ -18,7 +18,7 @@ const clientBase = {
 };
 
 /** Every code validate decides (a Record, so a code added to the core without it here fails to compile). */
-const VALIDATION_CODES: { [C in ValidationCode]: C } = {
+export const VALIDATION_CODES: { [C in ValidationCode]: C } = {
   VALID: 'VALID',
   NOT_FOUND: 'NOT_FOUND',
   EXPIRED: 'EXPIRED',

@@ -24,6 +24,9 @@ const planView = z.object({
   hwid_reset_cooldown_hours: z.number().int().nullable(),
   discord_role_id: z.string().nullable(),
   sharing: sharingSettingsSchema.nullable().describe("Key-sharing thresholds for this plan's licenses, replacing the application's setting; null = the application's"),
+  max_concurrent: z.number().int().nullable().describe("Floating seats: HWIDs that may hold a seat at once, replacing the application's setting; null = the application's"),
+  heartbeat_interval_s: z.number().int().nullable().describe("Seconds between heartbeats, replacing the application's setting; null = the application's"),
+  max_offline_hours: z.number().int().nullable().describe("Longest offline lease in hours (0 = leases off), replacing the application's setting; null = the application's"),
   created_at: z.string().describe('ISO 8601'),
   updated_at: z.string().describe('ISO 8601'),
 }) satisfies z.ZodType<ReturnType<typeof toPlanView>>;
@@ -49,6 +52,9 @@ const planFields = z.object({
     .nullable()
     .optional()
     .describe("Replaces the application's `sharing` setting for this plan's licenses (a field left out: null, action alert); null = the application's"),
+  max_concurrent: z.number().int().min(1).max(1000).nullable().optional().describe("Floating seats, replacing the application's `max_concurrent`; null = the application's"),
+  heartbeat_interval_s: z.number().int().min(10).max(86_400).nullable().optional().describe("Replaces the application's `heartbeat_interval_s`; null = the application's"),
+  max_offline_hours: z.number().int().min(0).max(8760).nullable().optional().describe("Replaces the application's `max_offline_hours` (0 = leases off); null = the application's"),
 });
 
 export const planRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {

@@ -1,0 +1,140 @@
+/**
+ * `npm run bench:heartbeat` — how fast is POST /api/licenses/heartbeat (floating seats) compared
+ * with the same bare one-SELECT route bench:validate measures against?
+ *
+ * The setup is bench:validate's (bench/support/validate-setup.ts): a fresh database seeded through
+ * the real API, every key active on a HWID of its own, the server (real app + bare route) in a child
+ * process, autocannon here with 50 connections, alternating rounds. The application gets floating
+ * seats (max_concurrent 3), so each heartbeat is validate's decision plus the seat statement.
+ *   repeated  one key and HWID in every request (the seat is held: renewed each time)
+ *   random    a random key per request, each with its own HWID (one seat per key)
+ * Numbers are printed, never asserted (DESIGN.md: benchmarks).
+ *
+ *   BENCH_MODES        modes to run, comma-separated (default "repeated,random")
+ *   BENCH_ROUNDS       rounds per mode (default 4)
+ *   BENCH_ROUND_S      seconds per target per round (default 10)
+ *   BENCH_WARMUP_S     warm-up per target and mode (default 5)
+ *   BENCH_LICENSES     licenses seeded (default 20000)
+ *   BENCH_DATABASE_URL admin connection used to create/drop the bench database
+ */
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { cpus } from 'node:os';
+import postgres from 'postgres';
+import { createBenchDatabase, type BenchDatabase } from './support/bench-database.js';
+import { combineRuns, runLoad, type LoadResult, type Target } from './support/load.js';
+import { envInt, expectedBody, keycordEnv, releaseBench, seed, startServer } from './support/validate-setup.js';
+
+const MODES = (process.env.BENCH_MODES ?? 'repeated,random').split(',').map((m) => m.trim());
+const ROUNDS = envInt('BENCH_ROUNDS', 4);
+const ROUND_S = envInt('BENCH_ROUND_S', 10);
+const WARMUP_S = envInt('BENCH_WARMUP_S', 5);
+const LICENSES = envInt('BENCH_LICENSES', 20_000);
+const CONNECTIONS = 50;
+const SEATS = 3;
+const TARGET_RATIO = 0.8;
+
+for (const mode of MODES) if (mode !== 'repeated' && mode !== 'random') throw new Error(`BENCH_MODES: unknown mode "${mode}" (repeated, random)`);
+
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const ms = (n: number) => `${fmt(n, 2)} ms`;
+const summary = (label: string, r: LoadResult) =>
+  `${label.padEnd(20)} ${fmt(r.reqPerSec).padStart(7)} req/s   p50 ${ms(r.p50).padStart(8)}   p99 ${ms(r.p99).padStart(8)}   (${fmt(r.requests)} requests; non-2xx ${r.non2xx}, errors ${r.errors}, wrong bodies ${r.mismatches})`;
+
+/** Floating seats on for the bench application (before the server starts, so no cache holds the old settings). */
+async function turnSeatsOn(url: string, applicationId: number) {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await sql`update applications set settings = settings || ${sql.json({ max_concurrent: SEATS })} where id = ${applicationId}`;
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+async function main() {
+  const secret = randomBytes(32).toString('hex');
+  let db: BenchDatabase | undefined;
+  let child: ChildProcess | undefined;
+  let env: Record<string, string> | undefined;
+  const cleanup = () => releaseBench({ child, db, env });
+  process.once('SIGINT', () => {
+    console.log('\ninterrupted; cleaning up');
+    void cleanup().finally(() => process.exit(130));
+  });
+
+  try {
+    db = await createBenchDatabase();
+    env = keycordEnv(db.url, secret);
+    const seeded = await seed(env, LICENSES, { bindEveryKey: true });
+    await turnSeatsOn(db.url, seeded.applicationId);
+    const server = await startServer(env);
+    child = server.child;
+    const base = `http://127.0.0.1:${server.port}`;
+
+    console.log('Keycord heartbeat (floating seats) benchmark');
+    console.log(`  machine   ${cpus().length} CPUs (${cpus()[0]?.model.trim()}), Node ${process.version}, PostgreSQL ${seeded.postgresVersion} at 127.0.0.1`);
+    console.log(`  database  ${db.name}: ${fmt(seeded.licenseCount)} licenses, max_concurrent ${SEATS}; pool ${seeded.poolSize}`);
+    console.log(`  load      autocannon, ${CONNECTIONS} connections; warm-up ${WARMUP_S} s; ${ROUNDS} rounds of ${ROUND_S} s per target, order alternating`);
+    console.log('  requests  bare: POST /bench/bare (one indexed SELECT); heartbeat: POST /api/licenses/heartbeat → VALID, Ed25519-signed');
+    console.log('');
+
+    const keys = seeded.boundKeys;
+    const heartbeatUrl = `${base}/api/licenses/heartbeat`;
+    const bareUrl = `${base}/bench/bare`;
+    const heartbeatBody = (k: { licenseKey: string; hwid: string }) => JSON.stringify({ app_id: seeded.appId, license_key: k.licenseKey, hwid: k.hwid });
+    const bareBody = (k: { licenseKey: string }) => JSON.stringify({ application_id: seeded.applicationId, license_key: k.licenseKey });
+    const one = keys[Math.floor(keys.length / 2)]!;
+    const checkHeartbeat = (res: Response, json: Record<string, unknown>) => {
+      if (res.status !== 200 || json.code !== 'VALID' || json.seats_max !== SEATS || !res.headers.get('x-signature-ed25519'))
+        throw new Error(`heartbeat answered ${res.status} ${JSON.stringify(json)}`);
+    };
+    const checkBare = (res: Response, json: Record<string, unknown>) => {
+      if (res.status !== 200 || typeof json.license_key !== 'string') throw new Error(`bare route answered ${res.status} ${JSON.stringify(json)}`);
+    };
+    // The first heartbeat takes the seat; from the second on the answer (seats_used 1) is what every request gets.
+    await expectedBody(heartbeatUrl, heartbeatBody(one), checkHeartbeat);
+
+    const targets: Record<string, { bare: Target; heartbeat: Target }> = {
+      repeated: {
+        bare: { name: 'bare', url: bareUrl, body: bareBody(one), expectBody: await expectedBody(bareUrl, bareBody(one), checkBare) },
+        heartbeat: { name: 'heartbeat', url: heartbeatUrl, body: heartbeatBody(one), expectBody: await expectedBody(heartbeatUrl, heartbeatBody(one), checkHeartbeat) },
+      },
+      random: {
+        bare: { name: 'bare', url: bareUrl, body: bareBody(one), expectBody: '', random: { bodies: keys.map(bareBody), accepts: (b) => b.includes('"license_key":"') } },
+        heartbeat: { name: 'heartbeat', url: heartbeatUrl, body: heartbeatBody(one), expectBody: '', random: { bodies: keys.map(heartbeatBody), accepts: (b) => b.includes('"code":"VALID"') } },
+      },
+    };
+
+    const verdicts: string[] = [];
+    for (const mode of MODES) {
+      const { bare, heartbeat } = targets[mode]!;
+      console.log(`── ${mode}`);
+      for (const t of [bare, heartbeat]) await runLoad(t, { connections: CONNECTIONS, durationS: WARMUP_S });
+      const runs = { bare: [] as LoadResult[], heartbeat: [] as LoadResult[] };
+      for (let round = 1; round <= ROUNDS; round++) {
+        const order = round % 2 === 1 ? (['bare', 'heartbeat'] as const) : (['heartbeat', 'bare'] as const);
+        for (const side of order) {
+          const result = await runLoad(side === 'bare' ? bare : heartbeat, { connections: CONNECTIONS, durationS: ROUND_S, windowS: ROUND_S });
+          runs[side].push(result);
+          console.log(summary(`round ${round} ${side}`, result));
+        }
+      }
+      const bareAll = combineRuns('bare', runs.bare);
+      const heartbeatAll = combineRuns('heartbeat', runs.heartbeat);
+      console.log(summary(`${mode} bare`, bareAll));
+      console.log(summary(`${mode} heartbeat`, heartbeatAll));
+      console.log(`per-round ratio heartbeat/bare: ${runs.heartbeat.map((r, i) => fmt(r.reqPerSec / runs.bare[i]!.reqPerSec, 3)).join(' ')}`);
+      const ratio = heartbeatAll.reqPerSec / bareAll.reqPerSec;
+      const verdict = `${mode}: ratio heartbeat/bare ${fmt(ratio, 3)}x req/s; p50 ${ms(heartbeatAll.p50)} vs ${ms(bareAll.p50)}, p99 ${ms(heartbeatAll.p99)} vs ${ms(bareAll.p99)}; target (≥ ${fmt(TARGET_RATIO, 1)}x) ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'}`;
+      console.log(verdict);
+      console.log('');
+      verdicts.push(verdict);
+    }
+    console.log('summary');
+    for (const v of verdicts) console.log(`  ${v}`);
+  } finally {
+    await cleanup();
+  }
+}
+
+await main();
