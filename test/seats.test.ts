@@ -125,6 +125,18 @@ describe('floating seats', () => {
     expect(cost.roundTrips, JSON.stringify({ cost, validation })).toBeLessThanOrEqual(validation.roundTrips + 1);
   });
 
+  it('heartbeats arriving together share their seat statement: 60 at once over 20 machines cost a handful of statements, not 60', async () => {
+    const { as } = await seatedKey({ max_concurrent: 20, hwid_lock: false });
+    const machines = Array.from({ length: 20 }, (_, i) => `PC-${i}`);
+    await Promise.all(machines.map((m) => heartbeat(as(m)))); // every machine takes its seat, and warms the statements
+    const cost = await h.roundTrips!.measure(async () => {
+      const answers = await Promise.all(Array.from({ length: 60 }, (_, i) => heartbeat(as(machines[i % 20]!))));
+      expect(answers.map((a) => a.json().code)).toEqual(Array(60).fill('VALID'));
+      expect(answers.every((a) => a.json().seats_used === 20)).toBe(true);
+    });
+    expect(cost.statements, JSON.stringify(cost)).toBeLessThanOrEqual(12);
+  });
+
   it('the SDK holds and gives back a seat (signed, nonce-bound answers)', async () => {
     const { app, as } = await seatedKey({ max_concurrent: 1, heartbeat_interval_s: 60 });
     const base = await h.app.listen({ host: '127.0.0.1', port: 0 });

@@ -1,3 +1,4 @@
+import type { Db } from '../../db/client.js';
 import type { ClientApplication } from '../applications/application-cache.js';
 import type { Deps } from '../deps.js';
 import { normalizeKey } from './key-format.js';
@@ -63,13 +64,7 @@ export async function heartbeatLicense(deps: Deps, app: ClientApplication, input
   const base = { success: decision.success, code: decision.code as HeartbeatCode, message: decision.message };
   if (!seats) return { ...base, seats_used: null, seats_max: null, next_heartbeat_s: app.settings.heartbeat_interval_s };
   if (!decision.success || decision.licenseId === undefined) return { ...base, seats_used: null, seats_max: seats.max, next_heartbeat_s: seats.intervalS };
-  const [row] = await deps.db.query<{ granted: boolean; seats_used: number }>('select granted, seats_used from keycord_seat_heartbeat($1, $2, $3, $4::timestamptz, $5)', [
-    decision.licenseId,
-    input.hwid.trim(),
-    seats.max,
-    deps.clock.now().toISOString(),
-    2 * seats.intervalS,
-  ]);
+  const row = await seatBatcherOf(deps.db).take({ licenseId: decision.licenseId, hwid: input.hwid.trim(), max: seats.max, ttlS: 2 * seats.intervalS, now: deps.clock.now() });
   const granted = row?.granted === true;
   return {
     success: granted,
@@ -79,6 +74,84 @@ export async function heartbeatLicense(deps: Deps, app: ClientApplication, input
     seats_max: seats.max,
     next_heartbeat_s: seats.intervalS,
   };
+}
+
+interface SeatRequest {
+  licenseId: number;
+  hwid: string;
+  max: number;
+  ttlS: number;
+  now: Date;
+}
+
+interface SeatAnswer {
+  granted: boolean;
+  seats_used: number;
+}
+
+/** Heartbeats decided in one call at most: bounds the statement and the locks one commit holds. */
+const SEAT_BATCH_MAX = 256;
+
+/**
+ * Seat decisions of the heartbeats that arrive together (the same turn of the event loop, as
+ * validate's lookups are batched), made in one call to keycord_seat_heartbeats: one round trip and
+ * one commit for the lot instead of one each. The call takes one time, the latest the entries read:
+ * they arrived within the same turn, so it is theirs to the millisecond or so.
+ */
+class SeatBatcher {
+  private waiting: { request: SeatRequest; resolve: (a: SeatAnswer) => void; reject: (e: unknown) => void }[] = [];
+  private scheduled = false;
+
+  constructor(private readonly db: Db) {}
+
+  take(request: SeatRequest): Promise<SeatAnswer> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ request, resolve, reject });
+      if (this.waiting.length >= SEAT_BATCH_MAX) this.flush();
+      else if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const batch = this.waiting;
+    this.waiting = [];
+    if (batch.length) void this.decide(batch);
+  }
+
+  private async decide(group: SeatBatcher['waiting']): Promise<void> {
+    try {
+      const rows = await this.db.query<{ i: number; granted: boolean; seats_used: number }>(
+        'select i, granted, seats_used from keycord_seat_heartbeats($1::int[], $2::text[], $3::int[], $4::timestamptz, $5::int[])',
+        [
+          group.map((w) => w.request.licenseId),
+          group.map((w) => w.request.hwid),
+          group.map((w) => w.request.max),
+          new Date(Math.max(...group.map((w) => w.request.now.getTime()))).toISOString(),
+          group.map((w) => w.request.ttlS),
+        ],
+      );
+      const answers = new Map(rows.map((r) => [Number(r.i), r]));
+      group.forEach((w, index) => {
+        const a = answers.get(index + 1);
+        if (a) w.resolve({ granted: a.granted === true, seats_used: a.seats_used });
+        else w.reject(new Error('the seat batch gave no answer for an entry'));
+      });
+    } catch (err) {
+      for (const w of group) w.reject(err);
+    }
+  }
+}
+
+// One batcher per database client, so instances sharing a process but not a database never mix.
+const batchers = new WeakMap<Db, SeatBatcher>();
+function seatBatcherOf(db: Db): SeatBatcher {
+  let batcher = batchers.get(db);
+  if (!batcher) batchers.set(db, (batcher = new SeatBatcher(db)));
+  return batcher;
 }
 
 export type ReleaseCode = 'RELEASED' | 'NOT_HELD' | 'NOT_FOUND';
