@@ -2,13 +2,13 @@ import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import { licenses, plans, storeOrders } from '../../db/schema.js';
 import type { Executor } from '../../db/client.js';
 import { system, type Actor } from '../actor.js';
-import { writeAudit, writeAudits } from '../audit.js';
+import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
 import { badRequest, conflict, unauthorized } from '../errors.js';
-import { emitEvent, emitEvents } from '../events/emit-event.js';
+import { emitEvent } from '../events/emit-event.js';
 import { generatesNow, issueLicenses } from '../licenses/generate-licenses.js';
+import { changeLicenses } from '../licenses/change-many.js';
 import { banChange } from '../licenses/license-actions.js';
-import { licenseChangeWrite } from '../licenses/change-license.js';
 import { integrationForStore } from './manage-integrations.js';
 import { PROVIDERS } from './providers.js';
 import { RECEIVED, type StoreAnswer, type StoreNotice, type StoreProviderName, type StoreRequest } from './store-provider.js';
@@ -123,29 +123,7 @@ async function refundOrder(deps: Deps, integration: Integration, orderId: string
     if (orders.length === 0) return null;
     const ids = orders.flatMap((o) => o.licenseIds);
     const rows = ids.length ? await tx.select().from(licenses).where(inArray(licenses.id, ids)).orderBy(asc(licenses.id)).for('update') : [];
-    const change = banChange('refunded');
-    const writes = rows.map((row) => licenseChangeWrite(actor, row, { ...row, ...change.apply(row, now), updatedAt: now }, change));
-    if (rows.length) {
-      await tx
-        .update(licenses)
-        .set({ ...change.apply(rows[0]!, now), updatedAt: now })
-        .where(
-          inArray(
-            licenses.id,
-            rows.map((r) => r.id),
-          ),
-        );
-    }
-    await writeAudits(
-      tx,
-      actor,
-      writes.map((w) => w.audit),
-    );
-    await emitEvents(
-      tx,
-      integration.applicationId,
-      writes.flatMap((w) => (w.event ? [w.event] : [])),
-    );
+    await changeLicenses(tx, actor, integration.applicationId, rows, banChange('refunded'), now);
     await tx
       .update(storeOrders)
       .set({ status: 'refunded', refundedAt: sql`${now.toISOString()}::timestamptz` })

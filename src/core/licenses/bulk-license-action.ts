@@ -2,14 +2,10 @@ import { and, asc, count, eq, gt, inArray, lte, ne, type SQL } from 'drizzle-orm
 import { licenses } from '../../db/schema.js';
 import type { Executor } from '../../db/client.js';
 import type { SellerActor } from '../actor.js';
-import { writeAudits } from '../audit.js';
-import { emitEvents } from '../events/emit-event.js';
-import { licenseChangeWrite, type LicenseChange } from './change-license.js';
+import { changeLicenses, recordLicenseWrites } from './change-many.js';
 import { licenseDeletionWrite } from './delete-license.js';
 import { banChange } from './license-actions.js';
-import type { LicenseWrite } from './license-writes.js';
 import { filterConditions, type LicenseFilters } from './list-licenses.js';
-import type { LicenseRow } from './require-license.js';
 
 const BULK_ACTIONS = ['ban', 'delete'] as const;
 export type BulkAction = (typeof BULK_ACTIONS)[number];
@@ -68,42 +64,16 @@ export async function applyBulkBatch(tx: Executor, actor: SellerActor, applicati
     .for('update');
   if (rows.length === 0) return { changed: 0, lastId: opts.afterId };
   const ids = rows.map((r) => r.id);
-  let writes: LicenseWrite[];
   if (request.action === 'delete') {
-    writes = rows.map((r) => licenseDeletionWrite(actor, r));
     await tx.delete(licenses).where(inArray(licenses.id, ids));
+    await recordLicenseWrites(
+      tx,
+      actor,
+      applicationId,
+      rows.map((r) => licenseDeletionWrite(actor, r)),
+    );
   } else {
-    writes = await changeRows(tx, actor, rows, banChange(request.reason), now);
+    await changeLicenses(tx, actor, applicationId, rows, banChange(request.reason), now);
   }
-  await writeAudits(
-    tx,
-    actor,
-    writes.map((w) => w.audit),
-  );
-  await emitEvents(
-    tx,
-    applicationId,
-    writes.flatMap((w) => (w.event ? [w.event] : [])),
-  );
   return { changed: rows.length, lastId: ids.at(-1)! };
-}
-
-/** Rows whose change sets the same columns are updated by one statement (a ban: all of them). */
-async function changeRows(tx: Executor, actor: SellerActor, rows: LicenseRow[], change: LicenseChange, now: Date): Promise<LicenseWrite[]> {
-  type Group = { set: Partial<LicenseRow>; ids: number[] };
-  const groups = new Map<string, Group>();
-  const writes = rows.map((row) => {
-    const set = change.apply(row, now);
-    const key = JSON.stringify(set);
-    const group: Group = groups.get(key) ?? { set, ids: [] };
-    group.ids.push(row.id);
-    groups.set(key, group);
-    return licenseChangeWrite(actor, row, { ...row, ...set, updatedAt: now }, change);
-  });
-  for (const { set, ids } of groups.values())
-    await tx
-      .update(licenses)
-      .set({ ...set, updatedAt: now })
-      .where(inArray(licenses.id, ids));
-  return writes;
 }

@@ -1,7 +1,8 @@
 import type { ClientApplication } from '../applications/application-cache.js';
 import type { Deps } from '../deps.js';
 import type { LicenseState } from './license-lookup.js';
-import { validateLicense, type ValidationCode } from './validate-license.js';
+import type { LeaseCode, LeasePayload } from '../../client/lease.js';
+import { validateLicense } from './validate-license.js';
 
 /**
  * Offline leases (API.md "Offline leases and floating seats"): after the validate decision, a
@@ -14,19 +15,6 @@ import { validateLicense, type ValidationCode } from './validate-license.js';
  * A clock set back within the lease can still keep it alive until its end: that cannot be
  * prevented offline, and is bounded by `max_offline_hours`.
  */
-type LeaseCode = ValidationCode | 'LEASES_DISABLED';
-
-interface LeasePayload {
-  v: 1;
-  app_id: string;
-  license_key: string;
-  hwid: string;
-  plan: { id: number; name: string };
-  /** ISO 8601; null for a lifetime license. */
-  license_expires_at: string | null;
-  lease_expires_at: string;
-  issued_at: string;
-}
 
 export interface LeaseOutcome {
   success: boolean;
