@@ -214,6 +214,27 @@ describe('/variable', () => {
 });
 
 describe('/webhook', () => {
+  it('lists as many webhooks as an application may have within one Discord message, cutting whole lines and saying so', async () => {
+    const rx = await startReceiver();
+    try {
+      // Up to the application's limit (20), each with a long address: the lines together pass 2,000 characters.
+      for (let i = 0; ; i++) {
+        const res = await seller.call('POST', `/api/applications/${app.id}/webhooks`, { url: `${rx.url}/hooks/${i}/${'x'.repeat(150)}`, events: ['license.banned'] });
+        if (res.statusCode === 409) break;
+        expect(res.statusCode, res.body).toBe(201);
+      }
+      const text = await run('webhook', 'list');
+      expect(text.length).toBeLessThanOrEqual(2000);
+      expect(text).toMatch(/^\*\*Webhooks\*\* \(20\)/);
+      expect(text).toMatch(/\n… \(cut to fit a Discord message: narrow the list or ask for another page\)$/);
+      // Whole lines only: every line but the note is a webhook line, complete to its last field.
+      for (const line of text.split('\n').slice(1, -1)) expect(line).toMatch(/^#\d+ · `.*` · (active|paused) · (all events|\d+ events?)$/);
+    } finally {
+      await rx.close();
+      for (const hook of (await seller.call('GET', `/api/applications/${app.id}/webhooks?per_page=100`)).json() as { id: number }[]) await seller.call('DELETE', `/api/webhooks/${hook.id}`);
+    }
+  });
+
   it('adds a webhook (secret shown once, ephemerally), lists it, sends it a test event and shows the delivery', async () => {
     const rx = await startReceiver();
     try {

@@ -1,3 +1,4 @@
+import { fitContent, MESSAGE_CONTENT_MAX } from '../src/discord/message-limits.js';
 import { describe, expect, it } from 'vitest';
 import { decodeCustomId, encodeCustomId, type CustomId } from '../src/discord/custom-ids.js';
 import { discordTime } from '../src/discord/interaction.js';
@@ -271,5 +272,23 @@ describe('seller renderings', () => {
     const m = setupModal('900000000000000010', null);
     expect(decodeCustomId(m.custom_id)).toEqual({ kind: 'setup-modal', sellerRoleId: '900000000000000010', logChannelId: null });
     expect(inputsOf(m).map((i) => i.custom_id)).toEqual(['app_id', 'api_key']);
+  });
+});
+
+describe('message content within Discord limit', () => {
+  it('leaves a short text alone, cuts a long one at its last whole line, and a single long line at the limit', () => {
+    expect(fitContent('short')).toBe('short');
+    const lines = Array.from({ length: 40 }, (_, i) => `line ${i} ${'x'.repeat(60)}`).join('\n');
+    const cut = fitContent(lines);
+    expect(cut.length).toBeLessThanOrEqual(MESSAGE_CONTENT_MAX);
+    expect(cut.endsWith('(cut to fit a Discord message: narrow the list or ask for another page)')).toBe(true);
+    expect(lines.startsWith(cut.slice(0, cut.lastIndexOf('\n…')))).toBe(true);
+    expect(
+      cut
+        .slice(0, cut.lastIndexOf('\n…'))
+        .split('\n')
+        .every((l) => /^line \d+ x{60}$/.test(l)),
+    ).toBe(true);
+    expect(fitContent('y'.repeat(5000)).length).toBeLessThanOrEqual(MESSAGE_CONTENT_MAX);
   });
 });

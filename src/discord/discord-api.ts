@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { DefaultUserAgent, DiscordAPIError, REST, RequestMethod, type RawFile, type RequestData, type RouteLike } from '@discordjs/rest';
 import { request } from 'undici';
+import { withFittedContent } from './message-limits.js';
 import { Routes, type APIInteractionResponse, type APIMessage, type RESTPatchAPIWebhookWithTokenMessageJSONBody, type RESTPostAPIChannelMessageJSONBody } from 'discord-api-types/v10';
 
 export interface MessageFile {
@@ -87,7 +88,7 @@ export class DiscordApi {
   async editOriginalWithStream(token: string, body: RESTPatchAPIWebhookWithTokenMessageJSONBody, file: StreamedFile): Promise<void> {
     if (!/^[\w.-]{1,100}$/.test(file.name)) throw new Error(`unsafe attachment name ${JSON.stringify(file.name)}`);
     const boundary = `keycord-${randomBytes(16).toString('hex')}`;
-    const payload = JSON.stringify({ ...body, attachments: [{ id: 0, filename: file.name }] });
+    const payload = JSON.stringify({ ...withFittedContent(body), attachments: [{ id: 0, filename: file.name }] });
     const head = Buffer.from(
       `--${boundary}\r\nContent-Disposition: form-data; name="payload_json"\r\nContent-Type: application/json\r\n\r\n${payload}\r\n` +
         `--${boundary}\r\nContent-Disposition: form-data; name="files[0]"; filename="${file.name}"\r\nContent-Type: ${file.contentType}\r\n\r\n`,
@@ -174,7 +175,9 @@ function parseJson(text: string): { code?: unknown; message?: unknown; retry_aft
 
 const toRaw = (files: MessageFile[]): RawFile[] => files.map((f) => ({ name: f.name, data: typeof f.data === 'string' ? Buffer.from(f.data) : f.data }));
 
-function withAttachments<T extends object>(body: T, files?: MessageFile[]): T {
-  if (!files?.length) return body;
-  return { ...body, attachments: files.map((f, id) => ({ id, filename: f.name })) };
+/** Every message body the bot sends: its content within Discord's limit, its files declared. */
+function withAttachments<T extends { content?: string | null | undefined }>(body: T, files?: MessageFile[]): T {
+  const fitted = withFittedContent(body);
+  if (!files?.length) return fitted;
+  return { ...fitted, attachments: files.map((f, id) => ({ id, filename: f.name })) };
 }

@@ -16,6 +16,7 @@ import { AppError } from '../core/errors.js';
 import type { GuildLink } from '../core/discord/guild-link.js';
 import { INT4_MAX } from '../http/schemas.js';
 import type { DiscordApi } from './discord-api.js';
+import { fitContent } from './message-limits.js';
 
 /** What a handler answers: the first response, and optionally work to do once it is sent. */
 export interface HandlerResult {
@@ -80,7 +81,7 @@ export function requireSeller(ctx: InteractionContext, link: GuildLink) {
 }
 
 export function ephemeral(content: string, extra: { embeds?: APIEmbed[]; components?: APIActionRowComponent<APIComponentInMessageActionRow>[] } = {}): HandlerResult {
-  return { response: { type: InteractionResponseType.ChannelMessageWithSource, data: { content, flags: MessageFlags.Ephemeral, allowed_mentions: { parse: [] }, ...extra } } };
+  return { response: { type: InteractionResponseType.ChannelMessageWithSource, data: { content: fitContent(content), flags: MessageFlags.Ephemeral, allowed_mentions: { parse: [] }, ...extra } } };
 }
 
 /** Anything that may take more than a moment acknowledges first (Discord allows 3 s). */
