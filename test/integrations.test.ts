@@ -173,6 +173,25 @@ describe('Sellix', () => {
     expect(await licensesOf(s, app.id)).toHaveLength(0);
   });
 
+  it('a call to an unknown integration, under another provider, or with a body that is not JSON is refused with the error shape, nothing issued', async () => {
+    const s = await h.seller();
+    const { app, integration } = await connect(s, 'sellix', 'sellix-prod');
+    const body = fixture('sellix-product-dynamic', { order: orderId('sx'), product: 'sellix-prod' });
+    const url = integration.url;
+    const unknown = await sellixCall(url.replace(`/integrations/${integration.id}/`, '/integrations/2147483000/'), body, 'product:dynamic', 'sellix-prod');
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.json()).toMatchObject({ success: false, code: expect.any(String), message: expect.any(String) });
+    for (const other of ['stripe', 'sellauth', 'gumroad']) {
+      const res = await sellixCall(url.replace(/\/sellix$/, `/${other}`), body, 'product:dynamic', 'sellix-prod');
+      expect([400, 401, 404], `${other}: ${res.body}`).toContain(res.statusCode);
+      expect(res.json()).toMatchObject({ success: false, code: expect.any(String) });
+    }
+    const garbage = await sellixCall(url, '{"not json', 'product:dynamic', 'sellix-prod');
+    expect(garbage.statusCode, garbage.body).toBeGreaterThanOrEqual(400);
+    expect(garbage.statusCode).toBeLessThan(500);
+    expect(await licensesOf(s, app.id)).toHaveLength(0);
+  });
+
   it('an unknown product is a clear 400 and issues nothing', async () => {
     const s = await h.seller();
     const { app, integration } = await connect(s, 'sellix', 'sellix-prod');
