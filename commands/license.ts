@@ -133,7 +133,7 @@ export const license: Command = {
       case 'info':
         // As GET /api/licenses/:id: hidden (not found) once the developer has no part in the application.
         if (!role || !roleAllows(role, 'read')) throw notFound('License');
-        return ephemeral('', { embeds: [licenseInfoEmbed(toLicenseView(license.row, license.plan, deps.clock.now()), license.seats)] });
+        return ephemeral('', { embeds: [licenseInfoEmbed(toLicenseView(license.row, license.plan, deps.clock.now()), license.seats, license.leases)] });
       case 'delete':
         await deleteLicense(deps, actor, id);
         return ephemeral('🗑️ License deleted.');

@@ -521,6 +521,24 @@ export const licenseSeats = pgTable(
   (t) => [primaryKey({ columns: [t.licenseId, t.hwid] })],
 );
 
+/**
+ * Offline leases as issued (migration 0015): one row per machine, its latest lease, so the views
+ * can show which machines may run offline and until when. A lease itself is a signed token the
+ * client keeps; this row only records it (lease-state.ts), it grants nothing.
+ */
+export const licenseLeases = pgTable(
+  'license_leases',
+  {
+    licenseId: integer('license_id')
+      .notNull()
+      .references(() => licenses.id, { onDelete: 'cascade' }),
+    hwid: text('hwid').notNull(),
+    issuedAt: timestamp('issued_at', { withTimezone: true }).notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.licenseId, t.hwid] })],
+);
+
 /** A store (Sellix, SellAuth, Stripe) that issues keys of an application when it sells (migration 0011). */
 export const storeIntegrations = pgTable(
   'store_integrations',

@@ -2,6 +2,7 @@ import { ActionRowBuilder, ButtonBuilder, EmbedBuilder, LabelBuilder, ModalBuild
 import { ButtonStyle, TextInputStyle, type APIEmbed, type APIModalInteractionResponseCallbackData } from 'discord-api-types/v10';
 import type { CustomerLicense } from '../core/customers/customer-licenses.js';
 import type { SeatUse } from '../core/licenses/floating-seats.js';
+import type { LeaseUse } from '../core/licenses/lease-state.js';
 import type { LicenseView } from '../core/licenses/license-view.js';
 import { encodeCustomId } from './custom-ids.js';
 import type { MessageFile } from './discord-api.js';
@@ -69,7 +70,7 @@ export function panelMessage(appName: string) {
 export function customerLicensesEmbed(list: CustomerLicense[]) {
   const entries = list.map(
     (l) =>
-      `**${l.planName}** · \`${maskKey(l.licenseKey)}\`\nStatus: ${l.status} · Expires: ${l.expiresAt ? ts(l.expiresAt) : l.status === 'inactive' ? 'starts at first use' : 'never'} · HWID: ${l.hwidBound ? 'bound' : 'not bound'}${l.seats ? ` · ${seatsText(l.seats)}` : ''}`,
+      `**${l.planName}** · \`${maskKey(l.licenseKey)}\`\nStatus: ${l.status} · Expires: ${l.expiresAt ? ts(l.expiresAt) : l.status === 'inactive' ? 'starts at first use' : 'never'} · HWID: ${l.hwidBound ? 'bound' : 'not bound'}${l.seats ? ` · ${seatsText(l.seats)}` : ''}${l.leases ? `\nOffline lease: ${leasesText(l.leases)}` : ''}`,
   );
   // Whole entries only, within Discord's 4,096 characters, and a count of what did not fit.
   let text = '';
@@ -128,7 +129,10 @@ export function resetMenu(list: CustomerLicense[], page = 0) {
 /** Floating seats as both views say them. */
 const seatsText = (seats: SeatUse) => `Seats: ${seats.used} of ${seats.max} in use`;
 
-export function licenseInfoEmbed(l: LicenseView, seats: SeatUse | null = null) {
+/** Live offline leases as both views say them: "until <end> (2 machines)". */
+const leasesText = (leases: LeaseUse) => `until ${ts(leases.until)} (${leases.machines} ${leases.machines === 1 ? 'machine' : 'machines'})`;
+
+export function licenseInfoEmbed(l: LicenseView, seats: SeatUse | null = null, leases: LeaseUse | null = null) {
   return withinLimits({
     title: `License ${l.license_key}`,
     color: l.status === 'active' ? 0x57f287 : l.status === 'banned' ? 0xed4245 : 0xfee75c,
@@ -140,6 +144,7 @@ export function licenseInfoEmbed(l: LicenseView, seats: SeatUse | null = null) {
       { name: 'Expires', value: l.expires_at ? ts(l.expires_at) : l.plan.duration_days === 0 ? 'never' : 'at first use + duration', inline: true },
       { name: 'HWIDs', value: l.hwids.length ? l.hwids.map((h) => `\`${h.slice(0, 64)}\``).join('\n') : 'none', inline: false },
       ...(seats ? [{ name: 'Seats', value: `${seats.used} of ${seats.max} in use`, inline: true }] : []),
+      ...(leases ? [{ name: 'Offline lease', value: leasesText(leases), inline: true }] : []),
       { name: 'Last used', value: ts(l.last_used), inline: true },
       { name: 'Notes', value: l.notes?.slice(0, 1000) || '—', inline: false },
     ],

@@ -4,6 +4,7 @@ import type { Actor } from '../actor.js';
 import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
 import type { SeatUse } from '../licenses/floating-seats.js';
+import type { LeaseUse } from '../licenses/lease-state.js';
 import { normalizeKey } from '../licenses/key-format.js';
 import { resetOwnLicenseHwid, type CustomerResetOutcome } from '../licenses/reset-license-hwid.js';
 
@@ -16,6 +17,8 @@ export interface CustomerLicense {
   hwidBound: boolean;
   /** Floating seats in use ("1 of 3"); null or absent = the license has none. */
   seats?: SeatUse | null;
+  /** Machines holding an offline lease that has not ended, and the latest end; null or absent = none. */
+  leases?: LeaseUse | null;
 }
 
 export type RedeemOutcome = { ok: true; licenseId: number; planName: string; discordRoleId: string | null } | { ok: false; code: 'NOT_FOUND' | 'ALREADY_YOURS' | 'CLAIMED' | 'UNAVAILABLE' };

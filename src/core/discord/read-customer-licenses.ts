@@ -3,6 +3,7 @@ import type { LicenseStatus } from '../../db/schema.js';
 import type { CustomerLicense } from '../customers/customer-licenses.js';
 import { DEFAULT_HEARTBEAT_INTERVAL_S } from '../applications/application-settings.js';
 import { seatColumnsSql, seatUseOf } from '../licenses/floating-seats.js';
+import { leaseColumnsSql, leaseUseOf } from '../licenses/lease-state.js';
 import { effectiveStatus } from '../licenses/license-view.js';
 import { GUILD_LINK_COLUMNS, guildLinkFromRow, toDate, type GuildLink, type GuildLinkRow } from './guild-link.js';
 
@@ -11,12 +12,13 @@ const LISTED = 100;
 
 // One row per license of the user in the linked application (oldest first), or one row with
 // no license when they have none; no row at all when the server is not linked.
-const SELECT = `select ${GUILD_LINK_COLUMNS}, x.id, x.license_key, x.status, x.expires_at, x.hwid_bound, x.plan_name, x.seats_max, x.seats_used
+const SELECT = `select ${GUILD_LINK_COLUMNS}, x.id, x.license_key, x.status, x.expires_at, x.hwid_bound, x.plan_name, x.seats_max, x.seats_used, x.leases_active, x.leases_until
 from discord_guilds g
 join applications a on a.id = g.application_id
 left join lateral (
   select l.id, l.license_key, l.status, l.expires_at, cardinality(l.hwids) > 0 as hwid_bound, p.name as plan_name,
-    ${seatColumnsSql('$3', '$4')}
+    ${seatColumnsSql('$3', '$4')},
+    ${leaseColumnsSql('$3')}
   from licenses l join plans p on p.id = l.plan_id
   where l.application_id = g.application_id and l.discord_user_id = $2
   order by l.id limit ${LISTED}) x on true
@@ -31,6 +33,8 @@ type Row = GuildLinkRow & {
   plan_name: string;
   seats_max: number | null;
   seats_used: number | null;
+  leases_active: number | null;
+  leases_until: Date | string | null;
 };
 
 /**
@@ -45,7 +49,16 @@ export async function readCustomerLicenses(db: Db, guildId: string, discordUserI
     .filter((r) => r.id !== null)
     .map((r) => {
       const expiresAt = r.expires_at === null ? null : toDate(r.expires_at);
-      return { id: r.id!, licenseKey: r.license_key, planName: r.plan_name, status: effectiveStatus(r.status, expiresAt, now), expiresAt, hwidBound: r.hwid_bound, seats: seatUseOf(r) };
+      return {
+        id: r.id!,
+        licenseKey: r.license_key,
+        planName: r.plan_name,
+        status: effectiveStatus(r.status, expiresAt, now),
+        expiresAt,
+        hwidBound: r.hwid_bound,
+        seats: seatUseOf(r),
+        leases: leaseUseOf(r),
+      };
     });
   return { link: guildLinkFromRow(first), licenses };
 }

@@ -3,6 +3,7 @@ import type { LicenseStatus, licenses, plans } from '../../db/schema.js';
 import type { Role } from '../applications/access.js';
 import { DEFAULT_HEARTBEAT_INTERVAL_S } from '../applications/application-settings.js';
 import { seatColumnsSql, seatUseOf, type SeatUse } from '../licenses/floating-seats.js';
+import { leaseColumnsSql, leaseUseOf, type LeaseUse } from '../licenses/lease-state.js';
 import { GUILD_LINK_COLUMNS, guildLinkFromRow, toDate, type GuildLink, type GuildLinkRow } from './guild-link.js';
 
 type LicenseRow = typeof licenses.$inferSelect;
@@ -13,7 +14,7 @@ export interface GuildLicenseRead {
   /** The linking developer's role in the linked application; null once they are no longer part of it. */
   role: Role | null;
   /** The license with that key in the linked application, if there is one. */
-  license: { row: LicenseRow; plan: PlanRef; seats: SeatUse | null } | null;
+  license: { row: LicenseRow; plan: PlanRef; seats: SeatUse | null; leases: LeaseUse | null } | null;
 }
 
 // The license is matched inside the linked application only: a key of another application of
@@ -24,7 +25,8 @@ const SELECT = `select ${GUILD_LINK_COLUMNS}, m.role,
   l.last_used as l_last_used, l.notes as l_notes, l.discord_user_id as l_discord_user_id, l.ban_reason as l_ban_reason,
   l.last_hwid_reset_at as l_last_hwid_reset_at, l.job_id as l_job_id, l.created_at as l_created_at, l.updated_at as l_updated_at,
   p.name as plan_name, p.duration_days as plan_duration_days,
-  ${seatColumnsSql('$3', '$4')}
+  ${seatColumnsSql('$3', '$4')},
+  ${leaseColumnsSql('$3')}
 from discord_guilds g
 join applications a on a.id = g.application_id
 left join application_members m on m.application_id = g.application_id and m.developer_id = g.developer_id
@@ -55,6 +57,8 @@ type Row = GuildLinkRow & {
   plan_duration_days: number;
   seats_max: number | null;
   seats_used: number | null;
+  leases_active: number | null;
+  leases_until: Date | string | null;
 };
 
 const orNull = (v: Date | string | null) => (v === null ? null : toDate(v));
@@ -62,8 +66,9 @@ const orNull = (v: Date | string | null) => (v === null ? null : toDate(v));
 /**
  * What a seller command about one license needs, in one query: the server's link (null when the
  * server is not linked), the linking developer's role, and the license of that key (already
- * normalised) in the linked application, with its floating seats in use at `now`. Nothing is cached, so an unlink or a removed member
- * shows on the very next command, from any process.
+ * normalised) in the linked application, with its floating seats in use and offline leases live
+ * at `now`. Nothing is cached, so an unlink or a removed member shows on the very next command,
+ * from any process.
  */
 export async function readGuildLicense(db: Db, guildId: string, licenseKey: string | null, now: Date): Promise<GuildLicenseRead | null> {
   const [r] = await db.query<Row>(SELECT, [guildId, licenseKey, now.toISOString(), DEFAULT_HEARTBEAT_INTERVAL_S]);
@@ -90,5 +95,5 @@ export async function readGuildLicense(db: Db, guildId: string, licenseKey: stri
     createdAt: toDate(r.l_created_at),
     updatedAt: toDate(r.l_updated_at),
   };
-  return { link, role: r.role, license: { row, plan: { id: r.l_plan_id, name: r.plan_name, durationDays: r.plan_duration_days }, seats: seatUseOf(r) } };
+  return { link, role: r.role, license: { row, plan: { id: r.l_plan_id, name: r.plan_name, durationDays: r.plan_duration_days }, seats: seatUseOf(r), leases: leaseUseOf(r) } };
 }

@@ -2,6 +2,7 @@ import type { ClientApplication } from '../applications/application-cache.js';
 import type { Deps } from '../deps.js';
 import type { LicenseState } from './license-lookup.js';
 import type { LeaseCode, LeasePayload } from '../../client/lease.js';
+import { recordLease } from './lease-state.js';
 import { validateLicense } from './validate-license.js';
 
 /**
@@ -14,6 +15,9 @@ import { validateLicense } from './validate-license.js';
  * `issued_at` so the SDK refuses a lease "from the future" (a clock set back before it was issued).
  * A clock set back within the lease can still keep it alive until its end: that cannot be
  * prevented offline, and is bounded by `max_offline_hours`.
+ *
+ * Each lease issued is written down (lease-state.ts) so the seller's and the customer's views can
+ * show which machines may run offline and until when.
  */
 
 export interface LeaseOutcome {
@@ -49,7 +53,8 @@ function maxOfflineHoursOf(app: ClientApplication, license: Pick<LicenseState, '
 
 /**
  * The validate decision (the same lookup, HWID binding and blacklist refusal, nothing more read),
- * then, for a VALID key where leases are on, a signed lease. Never more round trips than validate.
+ * then, for a VALID key where leases are on, a signed lease and the one statement that records it:
+ * one round trip more than validate, on a path a machine takes once per half-lease (hours).
  */
 export async function leaseLicense(deps: Deps, app: ClientApplication, input: LeaseInput, sign: LeaseSigner): Promise<LeaseOutcome> {
   const hwid = input.hwid.trim();
@@ -88,5 +93,7 @@ export async function leaseLicense(deps: Deps, app: ClientApplication, input: Le
   };
   const body = Buffer.from(JSON.stringify(payload)).toString('base64url');
   const signature = sign(Buffer.from(body, 'ascii')).toString('base64url');
+  // Recorded before the answer, so a view read after the client has its lease shows it.
+  await recordLease(deps.db, { licenseId: seen.license.id, hwid, issuedAt: now, expiresAt: end });
   return { ...base, lease: `${body}.${signature}`, lease_expires_at: payload.lease_expires_at };
 }
