@@ -151,4 +151,31 @@ describe('validating a license', () => {
     const [counter] = await h.deps.db.query<{ validations: number; failures: number }>('select validations, failures from daily_counters where application_id = $1', [app.id]);
     expect(counter).toMatchObject({ validations: 3, failures: 1 });
   });
+
+  it('keeps last_used to the minute: from the same address within a minute no license write, another address or a minute later is written', async () => {
+    const s = await h.seller();
+    const { app, plan } = await s.setup({ settings: { rate_limit_per_minute: 0 } });
+    const [lic] = await s.generate(plan.id);
+    const body = { app_id: app.app_id, license_key: lic!.license_key, hwid: 'PC' };
+    const from = (remoteAddress: string) => h.app.inject({ method: 'POST', url: '/api/licenses/validate', payload: body, remoteAddress });
+    const stored = async () => (await s.call('GET', `/api/licenses/${lic!.id}`)).json() as { last_used: string; ip_address: string };
+    const start = clock.now().getTime();
+    expect((await from('10.0.0.1')).json().code).toBe('VALID'); // the first activation writes last_used itself
+    await h.deps.usage.flush();
+    clock.advance(59_000);
+    expect((await from('10.0.0.1')).json().code).toBe('VALID');
+    await h.deps.usage.flush();
+    expect(await stored()).toMatchObject({ last_used: new Date(start).toISOString(), ip_address: '10.0.0.1' });
+    // The validation log has it all the same.
+    const [logged] = await h.deps.db.query<{ n: number }>('select sum(count)::int as n from validation_logs where license_id = $1', [lic!.id]);
+    expect(logged!.n).toBe(2);
+
+    expect((await from('10.0.0.2')).json().code).toBe('VALID');
+    await h.deps.usage.flush();
+    expect(await stored()).toMatchObject({ last_used: new Date(start + 59_000).toISOString(), ip_address: '10.0.0.2' });
+    clock.advance(60_000);
+    expect((await from('10.0.0.2')).json().code).toBe('VALID');
+    await h.deps.usage.flush();
+    expect(await stored()).toMatchObject({ last_used: new Date(start + 119_000).toISOString(), ip_address: '10.0.0.2' });
+  });
 });

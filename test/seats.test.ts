@@ -113,16 +113,53 @@ describe('floating seats', () => {
     expect((await release({ app_id: app.app_id, license_key: 'K', hwid: '' })).statusCode).toBe(400);
   });
 
-  it('a heartbeat of a held seat costs one statement (one round trip) more than a validation of the same key', async () => {
-    const { as } = await seatedKey({ max_concurrent: 3, hwid_lock: false });
-    for (let i = 0; i < 2; i++) {
-      await heartbeat(as('A')); // warm: the first use of a statement on a connection pays a Describe
-      await validate(as('A'));
+  it('a heartbeat of a held seat costs no more statements than a validation of the same key: its renewal waits for the usage flush', async () => {
+    const { as, lic } = await seatedKey({ max_concurrent: 3, hwid_lock: false }); // interval 300 s: a seat lives 600 s
+    const renewedAt = async () => {
+      const [row] = await h.deps.db.query<{ at: Date }>('select last_heartbeat_at as at from license_seats where license_id = $1 and hwid = $2', [lic.id, 'A']);
+      return row ? new Date(row.at).toISOString() : null;
+    };
+    const start = clock.now().getTime();
+    try {
+      for (let i = 0; i < 2; i++) {
+        await heartbeat(as('A')); // warm: the first use of a statement on a connection pays a Describe
+        await validate(as('A'));
+      }
+      await h.deps.usage.flush();
+      clock.advance(100_000);
+      const validation = await h.roundTrips!.measure(async () => expect((await validate(as('A'))).json().code).toBe('VALID'));
+      const cost = await h.roundTrips!.measure(async () => expect((await heartbeat(as('A'))).json()).toMatchObject({ code: 'VALID', seats_used: 1 }));
+      expect(cost.statements, JSON.stringify({ cost, validation })).toBe(validation.statements);
+      expect(cost.roundTrips, JSON.stringify({ cost, validation })).toBeLessThanOrEqual(validation.roundTrips);
+      expect(await renewedAt()).toBe(new Date(start).toISOString());
+      await h.deps.usage.flush();
+      expect(await renewedAt()).toBe(new Date(start + 100_000).toISOString());
+
+      // Closer to its lapse than the recorder's horizon (2 flushes + 5 s = 125 s here), a seat is renewed before the answer.
+      clock.advance(600_000 - h.deps.usage.seatRenewalHorizonMs + 1);
+      const near = await h.roundTrips!.measure(async () => expect((await heartbeat(as('A'))).json()).toMatchObject({ code: 'VALID', seats_used: 1 }));
+      expect(near.statements, JSON.stringify({ near, validation })).toBe(validation.statements + 1);
+      expect(await renewedAt()).toBe(clock.now().toISOString());
+    } finally {
+      clock.set(new Date(start));
     }
-    const validation = await h.roundTrips!.measure(async () => expect((await validate(as('A'))).json().code).toBe('VALID'));
-    const cost = await h.roundTrips!.measure(async () => expect((await heartbeat(as('A'))).json().code).toBe('VALID'));
-    expect(cost.statements, JSON.stringify({ cost, validation })).toBe(validation.statements + 1);
-    expect(cost.roundTrips, JSON.stringify({ cost, validation })).toBeLessThanOrEqual(validation.roundTrips + 1);
+  });
+
+  it('a seat released while its renewal waits stays released after the flush', async () => {
+    const { as, lic } = await seatedKey({ max_concurrent: 1, hwid_lock: false });
+    const start = clock.now().getTime();
+    try {
+      expect((await heartbeat(as('A'))).json().code).toBe('VALID');
+      clock.advance(10_000);
+      expect((await heartbeat(as('A'))).json().code).toBe('VALID'); // renewal deferred
+      expect((await release(as('A'))).json().code).toBe('RELEASED');
+      await h.deps.usage.flush();
+      const [seats] = await h.deps.db.query<{ n: number }>('select count(*)::int as n from license_seats where license_id = $1', [lic.id]);
+      expect(seats!.n).toBe(0);
+      expect((await heartbeat(as('B'))).json()).toMatchObject({ code: 'VALID', seats_used: 1 });
+    } finally {
+      clock.set(new Date(start));
+    }
   });
 
   it('heartbeats arriving together share their seat statement: 60 at once over 20 machines cost a handful of statements, not 60', async () => {

@@ -1,9 +1,7 @@
 import type { Deps } from '../deps.js';
-import { stateFromRow, type LicenseState, type LicenseStateRow } from './license-lookup.js';
+import { licenseStateColumns, stateFromRow, type LicenseState, type LicenseStateRow } from './license-lookup.js';
 
-const RETURNING = `0 as i, l.id, l.license_key, l.status, l.hwids, l.activated_at, l.expires_at, l.duration_days,
-  p.id as plan_id, p.name as plan_name, p.duration_days as plan_duration_days, p.max_hwids as plan_max_hwids,
-  p.max_concurrent as plan_max_concurrent, p.heartbeat_interval_s as plan_heartbeat_interval_s, p.max_offline_hours as plan_max_offline_hours`;
+const RETURNING = licenseStateColumns('0');
 
 /**
  * Binds `hwid` (or, with the HWID lock off, just activates) in one conditional UPDATE. Postgres

@@ -2,7 +2,8 @@ import type { Db } from '../../db/client.js';
 import type { ClientApplication } from '../applications/application-cache.js';
 import type { Deps } from '../deps.js';
 import { normalizeKey } from './key-format.js';
-import type { LicenseState } from './license-lookup.js';
+import type { LicenseState, SeatSnapshot } from './license-lookup.js';
+import { TurnBatch } from '../turn-batch.js';
 import { validateLicense, type ValidationCode } from './validate-license.js';
 
 /**
@@ -51,20 +52,34 @@ export interface HeartbeatInput {
 
 const SEATS_FULL_MESSAGE = 'Every seat of this license is in use';
 
-/** The validate decision (one shared lookup), then, where seats are on, one seat statement. */
+/**
+ * The validate decision, whose one shared lookup also reads this HWID's seat. A seat that is held
+ * and stays live past the usage recorder's horizon is renewed with its next flush, as `last_used`
+ * is: the common heartbeat — a running machine keeping its seat — writes nothing before answering.
+ * Anything else (taking a seat, a seat near its lapse) is decided at once by one seat statement.
+ */
 export async function heartbeatLicense(deps: Deps, app: ClientApplication, input: HeartbeatInput): Promise<HeartbeatOutcome> {
-  const seen: { seats: SeatSettings | null } = { seats: null };
+  const hwid = input.hwid.trim();
+  const now = deps.clock.now();
+  const seen: { seats: SeatSettings | null; seat: SeatSnapshot | undefined } = { seats: null, seat: undefined };
   const decision = await validateLicense(deps, app, input, {
+    lookup: (applicationId, licenseKey) => deps.lookup.findWithSeat(applicationId, licenseKey, { hwid, intervalS: app.settings.heartbeat_interval_s, now }),
     hwidSlots: (license) => {
       seen.seats = seatSettingsOf(app, license);
+      seen.seat = license.seat;
       return seen.seats === null;
     },
   });
-  const { seats } = seen;
+  const { seats, seat } = seen;
   const base = { success: decision.success, code: decision.code as HeartbeatCode, message: decision.message };
   if (!seats) return { ...base, seats_used: null, seats_max: null, next_heartbeat_s: app.settings.heartbeat_interval_s };
   if (!decision.success || decision.licenseId === undefined) return { ...base, seats_used: null, seats_max: seats.max, next_heartbeat_s: seats.intervalS };
-  const row = await seatBatcherOf(deps.db).take({ licenseId: decision.licenseId, hwid: input.hwid.trim(), max: seats.max, ttlS: 2 * seats.intervalS, now: deps.clock.now() });
+  const ttlS = 2 * seats.intervalS;
+  const renewedAt = seat?.renewedAt;
+  if (renewedAt && renewedAt.getTime() + ttlS * 1000 - now.getTime() > deps.usage.seatRenewalHorizonMs && deps.usage.deferSeatRenewal(decision.licenseId, hwid, now)) {
+    return { ...base, seats_used: seat.live, seats_max: seats.max, next_heartbeat_s: seats.intervalS };
+  }
+  const row = await seatGrantsOf(deps.db).add({ licenseId: decision.licenseId, hwid, max: seats.max, ttlS, now });
   const granted = row?.granted === true;
   return {
     success: granted,
@@ -89,69 +104,27 @@ interface SeatAnswer {
   seats_used: number;
 }
 
-/** Heartbeats decided in one call at most: bounds the statement and the locks one commit holds. */
-const SEAT_BATCH_MAX = 256;
-
 /**
- * Seat decisions of the heartbeats that arrive together (the same turn of the event loop, as
- * validate's lookups are batched), made in one call to keycord_seat_heartbeats: one round trip and
- * one commit for the lot instead of one each. The call takes one time, the latest the entries read:
- * they arrived within the same turn, so it is theirs to the millisecond or so.
+ * Seat decisions of the heartbeats that arrive together, made in one call to
+ * keycord_seat_heartbeats: one round trip and one commit for the lot instead of one each. The call
+ * takes one time, the latest the entries read: they arrived within the same turn.
  */
-class SeatBatcher {
-  private waiting: { request: SeatRequest; resolve: (a: SeatAnswer) => void; reject: (e: unknown) => void }[] = [];
-  private scheduled = false;
-
-  constructor(private readonly db: Db) {}
-
-  take(request: SeatRequest): Promise<SeatAnswer> {
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ request, resolve, reject });
-      if (this.waiting.length >= SEAT_BATCH_MAX) this.flush();
-      else if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
-  }
-
-  private flush(): void {
-    this.scheduled = false;
-    const batch = this.waiting;
-    this.waiting = [];
-    if (batch.length) void this.decide(batch);
-  }
-
-  private async decide(group: SeatBatcher['waiting']): Promise<void> {
-    try {
-      const rows = await this.db.query<{ i: number; granted: boolean; seats_used: number }>(
-        'select i, granted, seats_used from keycord_seat_heartbeats($1::int[], $2::text[], $3::int[], $4::timestamptz, $5::int[])',
-        [
-          group.map((w) => w.request.licenseId),
-          group.map((w) => w.request.hwid),
-          group.map((w) => w.request.max),
-          new Date(Math.max(...group.map((w) => w.request.now.getTime()))).toISOString(),
-          group.map((w) => w.request.ttlS),
-        ],
-      );
-      const answers = new Map(rows.map((r) => [Number(r.i), r]));
-      group.forEach((w, index) => {
-        const a = answers.get(index + 1);
-        if (a) w.resolve({ granted: a.granted === true, seats_used: a.seats_used });
-        else w.reject(new Error('the seat batch gave no answer for an entry'));
-      });
-    } catch (err) {
-      for (const w of group) w.reject(err);
-    }
-  }
+async function decideSeats(db: Db, batch: SeatRequest[]): Promise<(SeatAnswer | undefined)[]> {
+  const rows = await db.query<{ i: number; granted: boolean; seats_used: number }>(
+    'select i, granted, seats_used from keycord_seat_heartbeats($1::int[], $2::text[], $3::int[], $4::timestamptz, $5::int[])',
+    [batch.map((r) => r.licenseId), batch.map((r) => r.hwid), batch.map((r) => r.max), new Date(Math.max(...batch.map((r) => r.now.getTime()))).toISOString(), batch.map((r) => r.ttlS)],
+  );
+  const answers: (SeatAnswer | undefined)[] = new Array(batch.length);
+  for (const r of rows) answers[Number(r.i) - 1] = { granted: r.granted === true, seats_used: r.seats_used };
+  return answers;
 }
 
-// One batcher per database client, so instances sharing a process but not a database never mix.
-const batchers = new WeakMap<Db, SeatBatcher>();
-function seatBatcherOf(db: Db): SeatBatcher {
-  let batcher = batchers.get(db);
-  if (!batcher) batchers.set(db, (batcher = new SeatBatcher(db)));
-  return batcher;
+// One batch per database client, so instances sharing a process but not a database never mix.
+const seatGrants = new WeakMap<Db, TurnBatch<SeatRequest, SeatAnswer | undefined>>();
+function seatGrantsOf(db: Db): TurnBatch<SeatRequest, SeatAnswer | undefined> {
+  let batch = seatGrants.get(db);
+  if (!batch) seatGrants.set(db, (batch = new TurnBatch((requests) => decideSeats(db, requests))));
+  return batch;
 }
 
 export type ReleaseCode = 'RELEASED' | 'NOT_HELD' | 'NOT_FOUND';

@@ -1,5 +1,6 @@
 import type { Db } from '../../db/client.js';
 import type { LicenseStatus } from '../../db/schema.js';
+import { TurnBatch } from '../turn-batch.js';
 
 /** The part of a license (and its plan) that validation decides on. */
 export interface LicenseState {
@@ -10,6 +11,9 @@ export interface LicenseState {
   activatedAt: Date | null;
   expiresAt: Date | null;
   durationDays: number;
+  /** The last use the usage recorder wrote, and from which address. */
+  lastUsed: Date | null;
+  lastIp: string | null;
   planId: number;
   planName: string;
   planDurationDays: number;
@@ -19,22 +23,44 @@ export interface LicenseState {
   planHeartbeatIntervalS: number | null;
   /** The plan's longest offline lease in hours (0 = off; null = the application's setting). */
   planMaxOfflineHours: number | null;
+  /** Read only by a heartbeat's lookup (`findWithSeat`). */
+  seat?: SeatSnapshot;
 }
 
-interface Waiting {
-  applicationId: number;
-  licenseKey: string;
-  resolve: (s: LicenseState | null) => void;
-  reject: (e: unknown) => void;
+/**
+ * This HWID's floating seat, read with the license by a heartbeat's lookup: when its last renewal
+ * was (null = it holds none) and how many seats of the license are live now, this one included.
+ */
+export interface SeatSnapshot {
+  renewedAt: Date | null;
+  live: number;
 }
+
+/** The columns a LicenseState is read from (`l` the license, `p` its plan); `i` the entry's position. */
+export const licenseStateColumns = (i: string) => `${i} as i, l.id, l.license_key, l.status, l.hwids, l.activated_at, l.expires_at, l.duration_days,
+  l.last_used, l.ip_address, p.id as plan_id, p.name as plan_name, p.duration_days as plan_duration_days, p.max_hwids as plan_max_hwids,
+  p.max_concurrent as plan_max_concurrent, p.heartbeat_interval_s as plan_heartbeat_interval_s, p.max_offline_hours as plan_max_offline_hours`;
+const LICENSE_COLUMNS = licenseStateColumns('q.i::int');
 
 /** Exported so the validation bench can print its plan (it must stay an index probe per key). */
-export const LICENSE_LOOKUP_SQL = `select q.i::int as i, l.id, l.license_key, l.status, l.hwids, l.activated_at, l.expires_at, l.duration_days,
-  p.id as plan_id, p.name as plan_name, p.duration_days as plan_duration_days, p.max_hwids as plan_max_hwids,
-  p.max_concurrent as plan_max_concurrent, p.heartbeat_interval_s as plan_heartbeat_interval_s, p.max_offline_hours as plan_max_offline_hours
+export const LICENSE_LOOKUP_SQL = `select ${LICENSE_COLUMNS}
 from unnest($1::int[], $2::text[]) with ordinality as q(application_id, license_key, i)
 join licenses l on l.application_id = q.application_id and l.license_key = q.license_key
 join plans p on p.id = l.plan_id`;
+
+/**
+ * A heartbeat's lookup: the license, and in the same probe its seat for this HWID and the count of
+ * live seats (a seat lapses 2 × the heartbeat interval — the plan's, else the application's, given
+ * per entry — after its last renewal). `$3` the HWIDs, `$4` the application intervals, `$5` now.
+ */
+const SEAT_LOOKUP_SQL = `select ${LICENSE_COLUMNS},
+  s.last_heartbeat_at as seat_renewed_at,
+  (select count(*)::int from license_seats z where z.license_id = l.id
+    and z.last_heartbeat_at > $5::timestamptz - make_interval(secs => 2 * coalesce(p.heartbeat_interval_s, q.interval_s))) as seats_live
+from unnest($1::int[], $2::text[], $3::text[], $4::int[]) with ordinality as q(application_id, license_key, hwid, interval_s, i)
+join licenses l on l.application_id = q.application_id and l.license_key = q.license_key
+join plans p on p.id = l.plan_id
+left join license_seats s on s.license_id = l.id and s.hwid = q.hwid`;
 
 interface Row {
   i: number;
@@ -45,6 +71,8 @@ interface Row {
   activated_at: Date | string | null;
   expires_at: Date | string | null;
   duration_days: number;
+  last_used: Date | string | null;
+  ip_address: string | null;
   plan_id: number;
   plan_name: string;
   plan_duration_days: number;
@@ -54,7 +82,31 @@ interface Row {
   plan_max_offline_hours: number | null;
 }
 
+interface SeatRow extends Row {
+  seat_renewed_at: Date | string | null;
+  seats_live: number;
+}
+
 const toDate = (v: Date | string | null) => (v === null ? null : v instanceof Date ? v : new Date(v));
+
+interface KeyRequest {
+  applicationId: number;
+  licenseKey: string;
+}
+
+interface SeatRequest extends KeyRequest {
+  hwid: string;
+  /** The application's heartbeat interval, for plans that set none. */
+  intervalS: number;
+  now: Date;
+}
+
+/** Rows answered by ordinality `i` (1-based), put back in the requests' order; null = no such key. */
+function inRequestOrder<R extends { i: number }, T>(count: number, rows: R[], map: (r: R) => T): (T | null)[] {
+  const answers: (T | null)[] = new Array(count).fill(null);
+  for (const r of rows) answers[Number(r.i) - 1] = map(r);
+  return answers;
+}
 
 /**
  * Validation's one database read. Lookups that arrive in the same turn of the event loop share
@@ -62,38 +114,35 @@ const toDate = (v: Date | string | null) => (v === null ? null : v instanceof Da
  * under load. Reads are never cached: a ban or reset is seen by the very next validation.
  */
 export class LicenseLookup {
-  private waiting: Waiting[] = [];
-  private scheduled = false;
+  private readonly keys: TurnBatch<KeyRequest, LicenseState | null>;
+  private readonly seats: TurnBatch<SeatRequest, LicenseState | null>;
 
-  constructor(
-    private readonly db: Db,
-    private readonly maxBatch = 256,
-  ) {}
-
-  find(applicationId: number, licenseKey: string): Promise<LicenseState | null> {
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ applicationId, licenseKey, resolve, reject });
-      if (this.waiting.length >= this.maxBatch) this.flush();
-      else if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
+  constructor(db: Db, maxBatch = 256) {
+    this.keys = new TurnBatch(async (batch) => {
+      const rows = await db.query<Row>(LICENSE_LOOKUP_SQL, [batch.map((w) => w.applicationId), batch.map((w) => w.licenseKey)]);
+      return inRequestOrder(batch.length, rows, toState);
+    }, maxBatch);
+    this.seats = new TurnBatch(async (batch) => {
+      // One time for the batch, the latest: its requests arrived within the same turn.
+      const now = new Date(Math.max(...batch.map((w) => w.now.getTime())));
+      const rows = await db.query<SeatRow>(SEAT_LOOKUP_SQL, [
+        batch.map((w) => w.applicationId),
+        batch.map((w) => w.licenseKey),
+        batch.map((w) => w.hwid),
+        batch.map((w) => w.intervalS),
+        now.toISOString(),
+      ]);
+      return inRequestOrder(batch.length, rows, (r): LicenseState => ({ ...toState(r), seat: { renewedAt: toDate(r.seat_renewed_at), live: r.seats_live } }));
+    }, maxBatch);
   }
 
-  private flush() {
-    this.scheduled = false;
-    const batch = this.waiting;
-    if (batch.length === 0) return;
-    this.waiting = [];
-    this.db
-      .query<Row>(LICENSE_LOOKUP_SQL, [batch.map((w) => w.applicationId), batch.map((w) => w.licenseKey)])
-      .then((rows) => {
-        const found = new Map<number, LicenseState>();
-        for (const r of rows) found.set(Number(r.i), toState(r));
-        batch.forEach((w, index) => w.resolve(found.get(index + 1) ?? null));
-      })
-      .catch((err) => batch.forEach((w) => w.reject(err)));
+  find(applicationId: number, licenseKey: string): Promise<LicenseState | null> {
+    return this.keys.add({ applicationId, licenseKey });
+  }
+
+  /** The license as `find` reads it, with this HWID's floating seat (`seat`), in the same probe. */
+  findWithSeat(applicationId: number, licenseKey: string, seat: { hwid: string; intervalS: number; now: Date }): Promise<LicenseState | null> {
+    return this.seats.add({ applicationId, licenseKey, ...seat });
   }
 }
 
@@ -106,6 +155,8 @@ function toState(r: Row): LicenseState {
     activatedAt: toDate(r.activated_at),
     expiresAt: toDate(r.expires_at),
     durationDays: r.duration_days,
+    lastUsed: toDate(r.last_used),
+    lastIp: r.ip_address,
     planId: r.plan_id,
     planName: r.plan_name,
     planDurationDays: r.plan_duration_days,

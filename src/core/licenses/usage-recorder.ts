@@ -48,6 +48,10 @@ const FLUSH_SQL = `with used as (
   on conflict (application_id, day) do update
     set validations = daily_counters.validations + excluded.validations,
         failures = daily_counters.failures + excluded.failures
+), renewed as (
+  update license_seats s set last_heartbeat_at = greatest(s.last_heartbeat_at, r.at::timestamptz)
+  from unnest($15::int[], $16::text[], $17::text[]) as r(id, hwid, at)
+  where s.license_id = r.id and s.hwid = r.hwid
 ), logged as (
   insert into validation_logs (application_id, license_id, code, hwid, ip, created_at, count)
   select a, l, c, h, i, t::timestamptz, n
@@ -64,7 +68,14 @@ where l.status <> 'banned' and (x.s->>'max_ips_per_24h' is not null or x.s->>'ma
 /** What a flush hands to key-sharing detection: the new log lines of the licenses it watches. */
 export type WatchedLines = (records: ValidationRecord[]) => Promise<void>;
 
-function flushParams(ids: number[], uses: Map<number, Use>, counters: Counter[], lines: ValidationRecord[]): unknown[] {
+/** A held floating seat's renewal, written by the next flush (see `deferSeatRenewal`). */
+interface SeatRenewal {
+  licenseId: number;
+  hwid: string;
+  at: Date;
+}
+
+function flushParams(ids: number[], uses: Map<number, Use>, counters: Counter[], lines: ValidationRecord[], renewals: SeatRenewal[]): unknown[] {
   return [
     ids,
     ids.map((id) => isoTime(uses.get(id)!.at)),
@@ -80,6 +91,9 @@ function flushParams(ids: number[], uses: Map<number, Use>, counters: Counter[],
     lines.map((r) => r.ip),
     lines.map((r) => isoTime(r.at)),
     lines.map((r) => r.count),
+    renewals.map((r) => r.licenseId),
+    renewals.map((r) => r.hwid),
+    renewals.map((r) => isoTime(r.at)),
   ];
 }
 
@@ -116,6 +130,7 @@ export class UsageRecorder {
   private uses = new Map<number, Use>();
   private counters = new Map<string, Counter>();
   private records = new Map<string, ValidationRecord>();
+  private renewals = new Map<string, SeatRenewal>();
   private dayStart = NaN;
   private day = '';
   private timer: NodeJS.Timeout | undefined;
@@ -174,6 +189,33 @@ export class UsageRecorder {
     }
   }
 
+  /**
+   * How long a floating seat must still have to live for its renewal to wait for a flush: two
+   * flush intervals (one may fail and be retried) and 5 s to spare. A seat closer to lapsing than
+   * this is renewed at once, so a renewal that waits in memory can never let its seat lapse.
+   */
+  get seatRenewalHorizonMs(): number {
+    return 2 * this.flushMs + 5_000;
+  }
+
+  /**
+   * A held seat's renewal, written with the next flush like `last_used`: a heartbeat of a seat that
+   * is live and stays so past `seatRenewalHorizonMs` needs no write before its answer. Renewals
+   * only move a seat's time forward (a seat released meanwhile stays released: the flush updates,
+   * never inserts). False = too much is pending (database away for long): renew it now instead.
+   */
+  deferSeatRenewal(licenseId: number, hwid: string, at: Date): boolean {
+    const key = `${licenseId}\u0000${hwid}`;
+    const pending = this.renewals.get(key);
+    if (pending) {
+      if (pending.at < at) pending.at = at;
+      return true;
+    }
+    if (this.renewals.size >= MAX_PENDING_RECORDS) return false;
+    this.renewals.set(key, { licenseId, hwid, at });
+    return true;
+  }
+
   /** The UTC day (`YYYY-MM-DD`) of `at`, computed once per day rather than once per call. */
   private dayOf(at: Date): string {
     const t = at.getTime();
@@ -185,7 +227,7 @@ export class UsageRecorder {
   }
 
   get pending(): number {
-    return this.uses.size + this.counters.size + this.records.size;
+    return this.uses.size + this.counters.size + this.records.size + this.renewals.size;
   }
 
   /** Writes what has gathered; concurrent callers share the flush in progress. */
@@ -200,21 +242,25 @@ export class UsageRecorder {
     const uses = this.uses;
     const counters = this.counters;
     const records = this.records;
-    if (uses.size === 0 && counters.size === 0 && records.size === 0) return;
+    const renewals = this.renewals;
+    if (uses.size === 0 && counters.size === 0 && records.size === 0 && renewals.size === 0) return;
     this.uses = new Map();
     this.counters = new Map();
     this.records = new Map();
+    this.renewals = new Map();
     // Sorted ids: concurrent flushes from several instances lock license rows in the same order.
     const ids = [...uses.keys()].sort((a, b) => a - b);
     const cs = [...counters.entries()].sort(([, a], [, b]) => a.applicationId - b.applicationId || a.day.localeCompare(b.day));
     const lines = [...records.entries()];
+    // In (license, HWID) order, as the seat grants take their rows: no deadlock between the two.
+    const seats = [...renewals.entries()].sort(([, a], [, b]) => a.licenseId - b.licenseId || (a.hwid < b.hwid ? -1 : a.hwid > b.hwid ? 1 : 0));
     // One statement per batch, whatever the number of keys: a flush of thousands of distinct
     // keys is a handful of round trips, and each batch is all written or all kept (nothing twice).
-    const batches = Math.max(ids.length, cs.length, lines.length) / FLUSH_BATCH;
+    const batches = Math.max(ids.length, cs.length, lines.length, seats.length) / FLUSH_BATCH;
     const watched: ValidationRecord[] = [];
     for (let b = 0; b < batches; b++) {
       const slice = <T>(xs: T[]) => xs.slice(b * FLUSH_BATCH, (b + 1) * FLUSH_BATCH);
-      const batch = { ids: slice(ids), counters: slice(cs), records: slice(lines) };
+      const batch = { ids: slice(ids), counters: slice(cs), records: slice(lines), renewals: slice(seats) };
       try {
         const rows = await this.db.query<{ license_id: number }>(
           FLUSH_SQL,
@@ -223,6 +269,7 @@ export class UsageRecorder {
             uses,
             batch.counters.map(([, c]) => c),
             batch.records.map(([, r]) => r),
+            batch.renewals.map(([, r]) => r),
           ),
         );
         if (rows.length) {
@@ -231,7 +278,7 @@ export class UsageRecorder {
         }
       } catch (err) {
         this.log.warn({ err }, 'usage flush failed; keeping the data for the next flush');
-        this.mergeBack(new Map(batch.ids.map((id) => [id, uses.get(id)!])), new Map(batch.counters), new Map(batch.records));
+        this.mergeBack(new Map(batch.ids.map((id) => [id, uses.get(id)!])), new Map(batch.counters), new Map(batch.records), new Map(batch.renewals));
       }
     }
     if (watched.length && this.watcher) {
@@ -239,7 +286,8 @@ export class UsageRecorder {
     }
   }
 
-  private mergeBack(uses: Map<number, Use>, counters: Map<string, Counter>, records: Map<string, ValidationRecord>) {
+  private mergeBack(uses: Map<number, Use>, counters: Map<string, Counter>, records: Map<string, ValidationRecord>, renewals: Map<string, SeatRenewal>) {
+    for (const r of renewals.values()) this.deferSeatRenewal(r.licenseId, r.hwid, r.at);
     for (const [key, line] of records) {
       const later = this.records.get(key);
       if (later) {

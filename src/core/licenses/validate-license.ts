@@ -34,6 +34,8 @@ export interface ValidateLicenseOptions {
    * seats), so the HWID slot rule (`max_hwids`) is not applied and no HWID is bound. Default: true.
    */
   hwidSlots?: (license: LicenseState) => boolean;
+  /** The key's lookup, where a caller reads more in the same probe (a heartbeat: its seat). Default: `deps.lookup.find`. */
+  lookup?: (applicationId: number, licenseKey: string) => Promise<LicenseState | null>;
 }
 
 const MESSAGES: Record<ValidationCode, string> = {
@@ -70,8 +72,15 @@ function outcome(code: ValidationCode, license?: LicenseState, message = MESSAGE
  */
 export async function validateLicense(deps: Deps, app: ClientApplication, input: ValidateLicenseInput, options: ValidateLicenseOptions = {}): Promise<ValidationOutcome> {
   const now = deps.clock.now();
-  const result = await decide(deps, app, input, now, options);
-  deps.usage.recordValidation(app.id, now, result.success, result.success && result.licenseId !== undefined ? { licenseId: result.licenseId, ip: input.ip ?? null } : undefined, {
+  const find = options.lookup ?? ((applicationId: number, licenseKey: string) => deps.lookup.find(applicationId, licenseKey));
+  let found: LicenseState | null = null;
+  const result = await decide(deps, app, input, now, {
+    ...options,
+    lookup: async (applicationId, licenseKey) => (found = await find(applicationId, licenseKey)),
+  });
+  const ip = input.ip ?? null;
+  const use = result.success && result.licenseId !== undefined && lastUseIsStale(found, now, ip) ? { licenseId: result.licenseId, ip } : undefined;
+  deps.usage.recordValidation(app.id, now, result.success, use, {
     licenseId: result.licenseId ?? null,
     code: result.code,
     hwid: input.hwid?.slice(0, 256) ?? null,
@@ -80,13 +89,32 @@ export async function validateLicense(deps: Deps, app: ClientApplication, input:
   return result;
 }
 
-async function decide(deps: Deps, app: ClientApplication, input: ValidateLicenseInput, now: Date, options: ValidateLicenseOptions): Promise<ValidationOutcome> {
+/**
+ * `last_used` is kept to the minute, as an API token's is: a license whose stored last use is under
+ * a minute old, from the same address, is not written again. A client polling its key — or
+ * thousands of clients, each validating every few seconds — then costs a license write a minute,
+ * not one per flush. The validation log still has every validation.
+ */
+const LAST_USED_PRECISION_MS = 60_000;
+
+function lastUseIsStale(license: LicenseState | null, now: Date, ip: string | null): boolean {
+  return !license?.lastUsed || license.lastIp !== ip || now.getTime() - license.lastUsed.getTime() >= LAST_USED_PRECISION_MS;
+}
+
+async function decide(
+  deps: Deps,
+  app: ClientApplication,
+  input: ValidateLicenseInput,
+  now: Date,
+  options: ValidateLicenseOptions & Required<Pick<ValidateLicenseOptions, 'lookup'>>,
+): Promise<ValidationOutcome> {
   if (app.settings.paused) return outcome('APP_PAUSED');
   // Before the key is even looked up: a blacklisted device or address binds and changes nothing.
   // The list is held in process (BlacklistCache): no database work unless it changed.
   const blacklist = deps.blacklists.peek(app) ?? (await deps.blacklists.get(app));
   if (blacklist.blocks(input.hwid?.trim(), input.ip)) return outcome('BLACKLISTED');
-  const license = await deps.lookup.find(app.id, normalizeKey(input.license_key));
+  const key = normalizeKey(input.license_key);
+  const license = await options.lookup(app.id, key);
   if (!license) return outcome('NOT_FOUND');
   const hwidSlots = options.hwidSlots?.(license) ?? true;
   if (license.status === 'banned') return outcome('BANNED', license);

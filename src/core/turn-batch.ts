@@ -1,0 +1,47 @@
+/**
+ * Requests that arrive in the same turn of the event loop, decided by one call: under load many
+ * requests share one database round trip (an index probe each in one statement) instead of one
+ * each. A batch closes at the end of the turn (setImmediate) or at `maxBatch`, which bounds a
+ * statement's size and the locks one call holds.
+ *
+ * `run` answers each request of the batch in order (`answers[i]` is request `i`'s); a call that
+ * fails rejects every request of its batch, and the next batch starts afresh.
+ */
+export class TurnBatch<Request, Answer> {
+  private waiting: { request: Request; resolve: (a: Answer) => void; reject: (e: unknown) => void }[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly run: (requests: Request[]) => Promise<Answer[]>,
+    private readonly maxBatch = 256,
+  ) {}
+
+  add(request: Request): Promise<Answer> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ request, resolve, reject });
+      if (this.waiting.length >= this.maxBatch) this.flush();
+      else if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const batch = this.waiting;
+    if (batch.length === 0) return;
+    this.waiting = [];
+    let answers: Promise<Answer[]>;
+    try {
+      answers = this.run(batch.map((w) => w.request));
+    } catch (err) {
+      for (const w of batch) w.reject(err);
+      return;
+    }
+    answers.then(
+      (answers) => batch.forEach((w, i) => w.resolve(answers[i] as Answer)),
+      (err: unknown) => batch.forEach((w) => w.reject(err)),
+    );
+  }
+}
