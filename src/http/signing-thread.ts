@@ -1,6 +1,9 @@
 import { Worker } from 'node:worker_threads';
 import { responseMessage, sodiumSign, type SodiumSecretKey } from './ed25519.js';
 
+/** A batch's header: its id and its count (u32 each), padded to 8 bytes. */
+const HEADER_BYTES = 8;
+
 /** Called with the 64-byte signature, or the error that prevented it. */
 export type SignatureCallback = (err: Error | null, signature?: Buffer) => void;
 
@@ -87,7 +90,7 @@ export class SigningThread {
     // The thread never keeps the process alive; `stop` ends it with the app.
     worker.unref();
     // Events of a thread that was since retired or replaced are no longer this one's business.
-    worker.on('message', (m: { id: number; signatures: ArrayBuffer }) => worker === this.worker && this.answered(m));
+    worker.on('message', (m: ArrayBuffer) => worker === this.worker && this.answered(m));
     worker.on('error', (err) => worker === this.worker && this.failed(err));
     worker.on('exit', (code) => worker === this.worker && this.failed(new Error(`the signing thread exited (code ${code})`)));
     return worker;
@@ -105,45 +108,47 @@ export class SigningThread {
     if (!this.worker || this.inFlight || this.queue.length === 0) return;
     const batch = this.queue;
     this.queue = [];
-    // Each distinct key goes once per batch; messages go back to back in one transferred buffer.
-    const keys: SodiumSecretKey[] = [];
+    // Each distinct key goes once per batch. The whole batch is one transferred ArrayBuffer (see
+    // signing-worker.mjs for the layout): a message's cost is mostly per transferred buffer and
+    // per object cloned, so one bare buffer each way is the cheapest a batch can go.
     const keyIndex = new Map<SodiumSecretKey, number>();
     const keyOf = new Uint32Array(batch.length);
-    const ends = new Uint32Array(batch.length);
-    let total = 0;
+    let messageBytes = 0;
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i]!;
       let k = keyIndex.get(p.secretKey);
-      if (k === undefined) {
-        k = keys.push(p.secretKey) - 1;
-        keyIndex.set(p.secretKey, k);
-      }
+      if (k === undefined) keyIndex.set(p.secretKey, (k = keyIndex.size));
       keyOf[i] = k;
-      total += p.timestamp.length + (typeof p.payload === 'string' ? Buffer.byteLength(p.payload) : p.payload.length);
-      ends[i] = total;
+      messageBytes += p.timestamp.length + (typeof p.payload === 'string' ? Buffer.byteLength(p.payload) : p.payload.length);
     }
-    const messages = new ArrayBuffer(total);
-    const bytes = Buffer.from(messages);
-    let at = 0;
-    for (const p of batch) {
+    const id = this.nextId++;
+    const keysAt = HEADER_BYTES + 8 * batch.length;
+    const messagesAt = keysAt + 64 * keyIndex.size;
+    const packed = new ArrayBuffer(messagesAt + messageBytes);
+    const words = new Uint32Array(packed, 0, keysAt / 4);
+    words[0] = id;
+    words[1] = batch.length;
+    words.set(keyOf, HEADER_BYTES / 4 + batch.length);
+    const bytes = Buffer.from(packed);
+    for (const [key, k] of keyIndex) key.copy(bytes, keysAt + 64 * k);
+    let at = messagesAt;
+    for (let i = 0; i < batch.length; i++) {
+      const p = batch[i]!;
       at += bytes.write(p.timestamp, at, 'latin1');
       at += typeof p.payload === 'string' ? bytes.write(p.payload, at) : p.payload.copy(bytes, at);
+      words[HEADER_BYTES / 4 + i] = at - messagesAt;
     }
-    // Copied into a buffer of their own: posting a Buffer that is a slice of Node's pool would
-    // copy the whole pool.
-    const keyBytes = new ArrayBuffer(keys.length * 64);
-    keys.forEach((key, i) => key.copy(Buffer.from(keyBytes, i * 64, 64)));
-    const id = this.nextId++;
     this.inFlight = { id, batch, sentAt: performance.now() };
-    this.worker.postMessage({ id, messages, ends, keyOf, keys: keyBytes }, [messages, ends.buffer, keyOf.buffer, keyBytes]);
+    this.worker.postMessage(packed, [packed]);
   }
 
-  private answered({ id, signatures }: { id: number; signatures: ArrayBuffer }) {
+  /** The thread's answer: the batch id (u32), 60 bytes of padding, then 64-byte signatures in order. */
+  private answered(answer: ArrayBuffer) {
     const inFlight = this.inFlight;
-    if (!inFlight || inFlight.id !== id) return;
+    if (!inFlight || new Uint32Array(answer, 0, 1)[0] !== inFlight.id) return;
     this.inFlight = null;
-    const all = Buffer.from(signatures);
-    for (let i = 0; i < inFlight.batch.length; i++) inFlight.batch[i]!.done(null, all.subarray(i * 64, i * 64 + 64));
+    const all = Buffer.from(answer);
+    for (let i = 0; i < inFlight.batch.length; i++) inFlight.batch[i]!.done(null, all.subarray(64 + i * 64, 128 + i * 64));
     this.flush();
   }
 
