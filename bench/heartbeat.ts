@@ -8,6 +8,7 @@
  * seats (max_concurrent 3), so each heartbeat is validate's decision plus the seat statement.
  *   repeated  one key and HWID in every request (the seat is held: renewed each time)
  *   random    a random key per request, each with its own HWID (one seat per key)
+ * Every key's machine holds its seat from the start (see turnSeatsOn).
  * Numbers are printed, never asserted (DESIGN.md: benchmarks).
  *
  *   BENCH_MODES        modes to run, comma-separated (default "repeated,random")
@@ -15,22 +16,30 @@
  *   BENCH_ROUND_S      seconds per target per round (default 10)
  *   BENCH_WARMUP_S     warm-up per target and mode (default 5)
  *   BENCH_LICENSES     licenses seeded (default 20000)
+ *   BENCH_CPU_PROF=1   a V8 CPU profile of the server per measured heartbeat run, in bench/profiles/
  *   BENCH_DATABASE_URL admin connection used to create/drop the bench database
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { cpus } from 'node:os';
 import postgres from 'postgres';
 import { createBenchDatabase, type BenchDatabase } from './support/bench-database.js';
 import { combineRuns, runLoad, type LoadResult, type Target } from './support/load.js';
-import { envInt, expectedBody, keycordEnv, releaseBench, seed, startServer } from './support/validate-setup.js';
+import { ask, BENCH_ROOT, envInt, expectedBody, keycordEnv, releaseBench, seed, startServer } from './support/validate-setup.js';
+import { tableWrites, updatesSince } from './support/table-writes.js';
+import { combineCpu, cpuLine, cpuPerRequest, cpuSnapshot, type CpuPerRequest } from './support/cpu.js';
 
 const MODES = (process.env.BENCH_MODES ?? 'repeated,random').split(',').map((m) => m.trim());
 const ROUNDS = envInt('BENCH_ROUNDS', 4);
 const ROUND_S = envInt('BENCH_ROUND_S', 10);
 const WARMUP_S = envInt('BENCH_WARMUP_S', 5);
 const LICENSES = envInt('BENCH_LICENSES', 20_000);
+const PROFILE = process.env.BENCH_CPU_PROF === '1';
+const PROFILE_DIR = join(BENCH_ROOT, 'bench', 'profiles');
 const CONNECTIONS = 50;
+const WRITTEN_TABLES = ['license_seats', 'licenses', 'validation_logs'] as const;
 const SEATS = 3;
 const TARGET_RATIO = 0.8;
 
@@ -41,11 +50,30 @@ const ms = (n: number) => `${fmt(n, 2)} ms`;
 const summary = (label: string, r: LoadResult) =>
   `${label.padEnd(20)} ${fmt(r.reqPerSec).padStart(7)} req/s   p50 ${ms(r.p50).padStart(8)}   p99 ${ms(r.p99).padStart(8)}   (${fmt(r.requests)} requests; non-2xx ${r.non2xx}, errors ${r.errors}, wrong bodies ${r.mismatches})`;
 
-/** Floating seats on for the bench application (before the server starts, so no cache holds the old settings). */
+/**
+ * Floating seats on for the bench application (before the server starts, so no cache holds the old
+ * settings), and every key's machine already holding its seat: the steady state of a fleet that is
+ * running, as bench:validate starts with every key bound. What is measured is then the heartbeat
+ * of a running machine; taking a seat (a machine starting) is the rarer path.
+ */
 async function turnSeatsOn(url: string, applicationId: number) {
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
     await sql`update applications set settings = settings || ${sql.json({ max_concurrent: SEATS })} where id = ${applicationId}`;
+    await sql`insert into license_seats (license_id, hwid, last_heartbeat_at)
+      select l.id, l.hwids[1], now() from licenses l where l.application_id = ${applicationId} and cardinality(l.hwids) > 0`;
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+/** Transactions committed in the bench database so far (statistics lag ~0.5 s, hence the wait). */
+async function transactionsSoFar(url: string): Promise<number> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await new Promise((r) => setTimeout(r, 700));
+    const [row] = await sql<{ n: string }[]>`select xact_commit::text as n from pg_stat_database where datname = current_database()`;
+    return Number(row?.n ?? 0);
   } finally {
     await sql.end({ timeout: 5 });
   }
@@ -111,11 +139,24 @@ async function main() {
       console.log(`── ${mode}`);
       for (const t of [bare, heartbeat]) await runLoad(t, { connections: CONNECTIONS, durationS: WARMUP_S });
       const runs = { bare: [] as LoadResult[], heartbeat: [] as LoadResult[] };
+      const cpus = { bare: [] as (CpuPerRequest | null)[], heartbeat: [] as (CpuPerRequest | null)[] };
+      const commits = { bare: 0, heartbeat: 0 };
+      const writesBefore = await tableWrites(db.url, WRITTEN_TABLES);
       for (let round = 1; round <= ROUNDS; round++) {
         const order = round % 2 === 1 ? (['bare', 'heartbeat'] as const) : (['heartbeat', 'bare'] as const);
         for (const side of order) {
+          const profiled = PROFILE && side === 'heartbeat';
+          if (profiled) await ask(child!, { type: 'profile-start' }, 'profiling');
+          const commitsBefore = await transactionsSoFar(db!.url);
+          const before = cpuSnapshot(child!.pid!, db!.name);
           const result = await runLoad(side === 'bare' ? bare : heartbeat, { connections: CONNECTIONS, durationS: ROUND_S, windowS: ROUND_S });
+          if (profiled) {
+            await mkdir(PROFILE_DIR, { recursive: true });
+            await ask(child!, { type: 'profile-stop', file: join(PROFILE_DIR, `heartbeat-${mode}-${round}.cpuprofile`) }, 'profiled');
+          }
+          cpus[side].push(cpuPerRequest(before, cpuSnapshot(child!.pid!, db!.name), result.requests, result.seconds));
           runs[side].push(result);
+          commits[side] += (await transactionsSoFar(db!.url)) - commitsBefore;
           console.log(summary(`round ${round} ${side}`, result));
         }
       }
@@ -123,6 +164,16 @@ async function main() {
       const heartbeatAll = combineRuns('heartbeat', runs.heartbeat);
       console.log(summary(`${mode} bare`, bareAll));
       console.log(summary(`${mode} heartbeat`, heartbeatAll));
+      for (const side of ['bare', 'heartbeat'] as const) {
+        const c = combineCpu(runs[side].map((r, i) => ({ cpu: cpus[side][i]!, requests: r.requests, seconds: r.seconds })));
+        if (c) console.log(cpuLine(side, c));
+      }
+      const per = (side: 'bare' | 'heartbeat') => fmt(commits[side] / runs[side].reduce((n, r) => n + r.requests, 0), 3);
+      console.log(`database transactions per request (round trips that commit): bare ${per('bare')}, heartbeat ${per('heartbeat')}`);
+      const writes = await tableWrites(db.url, WRITTEN_TABLES);
+      console.log(
+        `usage flushes: seats ${updatesSince(writesBefore.license_seats, writes.license_seats)}, licenses ${updatesSince(writesBefore.licenses, writes.licenses)}, ${fmt(writes.validation_logs.inserts - writesBefore.validation_logs.inserts)} validation log lines`,
+      );
       console.log(`per-round ratio heartbeat/bare: ${runs.heartbeat.map((r, i) => fmt(r.reqPerSec / runs.bare[i]!.reqPerSec, 3)).join(' ')}`);
       const ratio = heartbeatAll.reqPerSec / bareAll.reqPerSec;
       const verdict = `${mode}: ratio heartbeat/bare ${fmt(ratio, 3)}x req/s; p50 ${ms(heartbeatAll.p50)} vs ${ms(bareAll.p50)}, p99 ${ms(heartbeatAll.p99)} vs ${ms(bareAll.p99)}; target (≥ ${fmt(TARGET_RATIO, 1)}x) ${ratio >= TARGET_RATIO ? 'met' : 'NOT met'}`;

@@ -29,7 +29,8 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { LICENSE_LOOKUP_SQL } from '../src/core/licenses/license-lookup.js';
 import { createBenchDatabase, type BenchDatabase } from './support/bench-database.js';
-import { cpuPerRequest, cpuSnapshot, hostSpeedCheckMs, type CpuPerRequest } from './support/cpu.js';
+import { tableWrites, updatesSince } from './support/table-writes.js';
+import { combineCpu, cpuLine, cpuPerRequest, cpuSnapshot, hostSpeedCheckMs, type CpuPerRequest } from './support/cpu.js';
 import { combineRuns, runLoad, type LoadResult, type Target } from './support/load.js';
 import { ask, BENCH_ROOT, envInt, expectedBody, keycordEnv, releaseBench, seed, startServer, validateTarget } from './support/validate-setup.js';
 
@@ -61,31 +62,6 @@ interface Run {
   cpu: CpuPerRequest | null;
   gc: { pauses: number; totalMs: number; longestMs: number };
   hostCheckMs: number;
-}
-
-/** CPU per request over several runs, weighted by their requests. */
-function combineCpu(runs: Run[]): CpuPerRequest | null {
-  if (runs.some((r) => !r.cpu)) return null;
-  const requests = runs.reduce((s, r) => s + r.result.requests, 0);
-  const seconds = runs.reduce((s, r) => s + r.result.seconds, 0);
-  const weighted = (key: 'server' | 'postgres' | 'loadgen') => runs.reduce((s, r) => s + r.cpu![key] * r.result.requests, 0) / requests;
-  const otherCores = runs.reduce((s, r) => s + r.cpu!.otherCores * r.result.seconds, 0) / seconds;
-  return { server: weighted('server'), postgres: weighted('postgres'), loadgen: weighted('loadgen'), otherCores };
-}
-
-/** Row writes so far: the usage flushes' share of a mode's database work (statistics lag ~0.5 s). */
-async function tableWrites(databaseUrl: string) {
-  const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
-  try {
-    await new Promise((r) => setTimeout(r, 700));
-    const rows = await sql<{ relname: string; upd: string; hot: string; ins: string }[]>`
-      select relname, n_tup_upd::text as upd, n_tup_hot_upd::text as hot, n_tup_ins::text as ins
-      from pg_stat_user_tables where relname in ('licenses', 'validation_logs')`;
-    const of = (name: string) => rows.find((r) => r.relname === name);
-    return { updates: Number(of('licenses')?.upd ?? 0), hotUpdates: Number(of('licenses')?.hot ?? 0), logLines: Number(of('validation_logs')?.ins ?? 0) };
-  } finally {
-    await sql.end({ timeout: 5 });
-  }
 }
 
 /** The plan Postgres uses for validation's lookup as a prepared (generic) statement over `keys` keys. */
@@ -214,7 +190,7 @@ async function main() {
       // Each target is warmed (JIT, prepared statements, pool connections) before the rounds.
       for (const t of [bare, validate]) await runLoad(t, { connections: CONNECTIONS, durationS: WARMUP_S });
       const runs = { bare: [] as Run[], validate: [] as Run[] };
-      const writesBefore = await tableWrites(db.url);
+      const writesBefore = await tableWrites(db.url, ['licenses', 'validation_logs'] as const);
       for (let round = 1; round <= ROUNDS; round++) {
         const order = round % 2 === 1 ? (['bare', 'validate'] as const) : (['validate', 'bare'] as const);
         for (const side of order) {
@@ -237,19 +213,14 @@ async function main() {
       const perRound = runs.validate.map((v, i) => v.result.reqPerSec / runs.bare[i]!.result.reqPerSec);
       console.log(`per-round ratio validate/bare: ${perRound.map((r) => fmt(r, 3)).join(' ')}`);
 
-      const cpu = { bare: combineCpu(runs.bare), validate: combineCpu(runs.validate) };
-      if (cpu.bare && cpu.validate) {
+      const cpuOf = (rs: Run[]) => combineCpu(rs.map((r) => ({ cpu: r.cpu, requests: r.result.requests, seconds: r.result.seconds })));
+      const cpu = { bare: cpuOf(runs.bare), validate: cpuOf(runs.validate) };
+      if (cpu.bare && cpu.validate)
         for (const [label, c] of [
           ['bare', cpu.bare],
           ['validate', cpu.validate],
-        ] as const) {
-          const total = c.server + c.postgres + c.loadgen;
-          console.log(
-            `CPU per request ${label.padEnd(9)} server ${fmt(c.server, 1).padStart(5)} µs   postgres ${fmt(c.postgres, 1).padStart(5)} µs   autocannon ${fmt(c.loadgen, 1).padStart(5)} µs   total ${fmt(total, 1).padStart(5)} µs` +
-              `   (other processes meanwhile: ${fmt(c.otherCores, 2)} cores)`,
-          );
-        }
-      }
+        ] as const)
+          console.log(cpuLine(label, c));
       const gc = runs.validate.reduce((s, r) => ({ pauses: s.pauses + r.gc.pauses, totalMs: s.totalMs + r.gc.totalMs, longestMs: Math.max(s.longestMs, r.gc.longestMs) }), {
         pauses: 0,
         totalMs: 0,
@@ -257,11 +228,9 @@ async function main() {
       });
       console.log(`server GC during validate rounds: ${fmt(gc.pauses)} pauses, ${fmt((gc.totalMs / (validateAll.seconds * 1000)) * 100, 1)}% of the time, longest ${ms(gc.longestMs)}`);
 
-      const writes = await tableWrites(db.url);
-      const updates = writes.updates - writesBefore.updates;
-      console.log(
-        `usage flushes: ${fmt(updates)} license rows updated (${fmt(updates ? ((writes.hotUpdates - writesBefore.hotUpdates) / updates) * 100 : 0, 0)}% HOT), ${fmt(writes.logLines - writesBefore.logLines)} validation log lines, for ${fmt(validateAll.requests)} validations`,
-      );
+      const writes = await tableWrites(db.url, ['licenses', 'validation_logs'] as const);
+      const logLines = writes.validation_logs.inserts - writesBefore.validation_logs.inserts;
+      console.log(`usage flushes: license ${updatesSince(writesBefore.licenses, writes.licenses)}, ${fmt(logLines)} validation log lines, for ${fmt(validateAll.requests)} validations`);
       const ratio = validateAll.reqPerSec / bareAll.reqPerSec;
       const meets = ratio >= TARGET_RATIO && validateAll.p99 < TARGET_P99_MS;
       const verdict = `${mode}: ratio validate/bare ${fmt(ratio, 3)}x req/s; p50 ${ms(validateAll.p50)} vs ${ms(bareAll.p50)}, p99 ${ms(validateAll.p99)} vs ${ms(bareAll.p99)}; target (≥ ${fmt(TARGET_RATIO, 1)}x, p99 < ${TARGET_P99_MS} ms) ${meets ? 'met' : 'NOT met'}`;

@@ -54,6 +54,22 @@ export function cpuPerRequest(before: CpuSnapshot | null, after: CpuSnapshot | n
   return { server: us(server), postgres: us(postgres), loadgen: us(loadgen), otherCores: Math.max(0, machine - server - postgres - loadgen) / seconds };
 }
 
+/** CPU per request over several runs, weighted by their requests (null if any run has none). */
+export function combineCpu(runs: { cpu: CpuPerRequest | null; requests: number; seconds: number }[]): CpuPerRequest | null {
+  if (runs.some((r) => !r.cpu)) return null;
+  const requests = runs.reduce((s, r) => s + r.requests, 0);
+  const seconds = runs.reduce((s, r) => s + r.seconds, 0);
+  const weighted = (key: 'server' | 'postgres' | 'loadgen') => runs.reduce((s, r) => s + r.cpu![key] * r.requests, 0) / requests;
+  const otherCores = runs.reduce((s, r) => s + r.cpu!.otherCores * r.seconds, 0) / seconds;
+  return { server: weighted('server'), postgres: weighted('postgres'), loadgen: weighted('loadgen'), otherCores };
+}
+
+/** "CPU per request <label> server … postgres … autocannon … total …" as the benches print it. */
+export function cpuLine(label: string, c: CpuPerRequest): string {
+  const f = (n: number) => n.toLocaleString('en-US', { minimumFractionDigits: 1, maximumFractionDigits: 1 }).padStart(5);
+  return `CPU per request ${label.padEnd(9)} server ${f(c.server)} µs   postgres ${f(c.postgres)} µs   autocannon ${f(c.loadgen)} µs   total ${f(c.server + c.postgres + c.loadgen)} µs   (other processes meanwhile: ${c.otherCores.toFixed(2)} cores)`;
+}
+
 function readStat(pid: number): { comm: string; seconds: number } | null {
   let text: string;
   try {
