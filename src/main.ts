@@ -111,7 +111,19 @@ function browsableUrl(host: string, port: number): string {
 }
 
 async function main(argv: string[]) {
-  const { positionals, values } = parseArgs({ args: argv, allowPositionals: true, options: { role: { type: 'string', default: 'all' } } });
+  let parsed: { positionals: string[]; values: { role?: string | undefined; help?: boolean | undefined } };
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, options: { role: { type: 'string', default: 'all' }, help: { type: 'boolean', short: 'h' } } });
+  } catch (err) {
+    // An unknown option is the user's mistake, not a crash: say what is wrong and how to call it.
+    console.error(`${(err as Error).message.split('.')[0]}.\n${USAGE}`);
+    process.exit(2);
+  }
+  const { positionals, values } = parsed;
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
   const [command] = positionals;
   if (command !== 'start') {
     console.error(USAGE);

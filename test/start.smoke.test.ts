@@ -117,3 +117,20 @@ describe('keycord start', () => {
     expect((await keycord.exited).code, keycord.output()).toBe(0);
   });
 });
+
+describe('the command line', () => {
+  const run = async (...args: string[]) => {
+    const { spawnSync } = await import('node:child_process');
+    const r = spawnSync(process.execPath, ['bin/keycord.js', ...args], { encoding: 'utf8', timeout: 30_000 });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+
+  it('--help prints the usage and exits 0; an unknown option or command says so with the usage, exit 2, no stack trace', async () => {
+    expect(await run('--help')).toMatchObject({ code: 0, out: expect.stringContaining('Usage: keycord start') });
+    const unknown = await run('start', '--bogus');
+    expect(unknown).toMatchObject({ code: 2, err: expect.stringContaining("Unknown option '--bogus'") });
+    expect(unknown.err).toContain('Usage: keycord start');
+    expect(unknown.err).not.toMatch(/\n\s+at /);
+    expect(await run('stop')).toMatchObject({ code: 2, err: expect.stringContaining('Usage: keycord start') });
+  });
+});
