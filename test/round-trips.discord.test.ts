@@ -68,6 +68,21 @@ describe('a Discord read command costs at most two database round trips', () => 
   });
 });
 
+describe('Discord reads arriving together share one statement', () => {
+  it('20 /license info and 20 My licenses at once cost a handful of statements, not 40', async () => {
+    const info = () => slash(admin, 'license', [{ name: 'key', value: owned.license_key }], 'info');
+    const mine = () => button(buyer, encodeCustomId({ kind: 'panel', action: 'licenses' }));
+    for (const p of [info, mine]) await sendInteraction(h.app, keys, p()); // warm
+    let answers: any[] = [];
+    const counted = await h.roundTrips!.measure(async () => {
+      answers = await Promise.all(Array.from({ length: 40 }, (_, i) => sendInteraction(h.app, keys, i % 2 ? mine() : info())));
+    });
+    expect(answers.filter((_, i) => i % 2 === 0).every((a) => JSON.stringify(a.data.embeds[0]).includes(owned.license_key))).toBe(true);
+    expect(answers.filter((_, i) => i % 2 === 1).every((a) => JSON.stringify(a.data.embeds).includes(owned.license_key.slice(-4)))).toBe(true);
+    expect(counted.statements, JSON.stringify(counted)).toBeLessThanOrEqual(8);
+  });
+});
+
 describe('a Discord write command costs what the core write costs, plus one read', () => {
   it('/license ban', async () => {
     const actor = sellerActorFor((await findGuildLink(h.deps.db.orm, GUILD))!, admin);

@@ -45,3 +45,23 @@ export class TurnBatch<Request, Answer> {
     );
   }
 }
+
+/**
+ * A TurnBatch per database client (requests for different databases never share a statement,
+ * e.g. two instances in one process): `batchOf(db)` gives that client's, made on first use.
+ */
+export function turnBatchPerDatabase<Db extends object, Request, Answer>(run: (db: Db, requests: Request[]) => Promise<Answer[]>, maxBatch?: number): (db: Db) => TurnBatch<Request, Answer> {
+  const batches = new WeakMap<Db, TurnBatch<Request, Answer>>();
+  return (db) => {
+    let batch = batches.get(db);
+    if (!batch) batches.set(db, (batch = new TurnBatch((requests) => run(db, requests), maxBatch)));
+    return batch;
+  };
+}
+
+/** Rows answered by ordinality `i` (1-based), grouped back into the requests' order. */
+export function rowsByRequest<R extends { i: number | string }>(count: number, rows: R[]): R[][] {
+  const groups: R[][] = Array.from({ length: count }, () => []);
+  for (const r of rows) groups[Number(r.i) - 1]?.push(r);
+  return groups;
+}

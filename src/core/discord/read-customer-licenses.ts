@@ -5,26 +5,30 @@ import { DEFAULT_HEARTBEAT_INTERVAL_S } from '../applications/application-settin
 import { seatColumnsSql, seatUseOf } from '../licenses/floating-seats.js';
 import { leaseColumnsSql, leaseUseOf } from '../licenses/lease-state.js';
 import { effectiveStatus } from '../licenses/license-view.js';
+import { rowsByRequest, turnBatchPerDatabase } from '../turn-batch.js';
 import { GUILD_LINK_COLUMNS, guildLinkFromRow, toDate, type GuildLink, type GuildLinkRow } from './guild-link.js';
 
 /** As many licenses as "My licenses" and the reset menu ever list. */
 const LISTED = 100;
 
 // One row per license of the user in the linked application (oldest first), or one row with
-// no license when they have none; no row at all when the server is not linked.
-const SELECT = `select ${GUILD_LINK_COLUMNS}, x.id, x.license_key, x.status, x.expires_at, x.hwid_bound, x.plan_name, x.seats_max, x.seats_used, x.leases_active, x.leases_until
-from discord_guilds g
+// no license when they have none; no row at all when the server is not linked. Reads that arrive
+// in the same turn share one statement, told apart by ordinality `i`.
+const SELECT = `select q.i::int as i, ${GUILD_LINK_COLUMNS}, x.id, x.license_key, x.status, x.expires_at, x.hwid_bound, x.plan_name, x.seats_max, x.seats_used, x.leases_active, x.leases_until
+from unnest($1::text[], $2::text[]) with ordinality as q(guild_id, discord_user_id, i)
+join discord_guilds g on g.guild_id = q.guild_id
 join applications a on a.id = g.application_id
 left join lateral (
   select l.id, l.license_key, l.status, l.expires_at, cardinality(l.hwids) > 0 as hwid_bound, p.name as plan_name,
     ${seatColumnsSql('$3', '$4')},
     ${leaseColumnsSql('$3')}
   from licenses l join plans p on p.id = l.plan_id
-  where l.application_id = g.application_id and l.discord_user_id = $2
+  where l.application_id = g.application_id and l.discord_user_id = q.discord_user_id
   order by l.id limit ${LISTED}) x on true
-where g.guild_id = $1`;
+order by q.i, x.id`;
 
 type Row = GuildLinkRow & {
+  i: number;
   id: number | null;
   license_key: string;
   status: LicenseStatus;
@@ -37,12 +41,25 @@ type Row = GuildLinkRow & {
   leases_until: Date | string | null;
 };
 
+interface ReadRequest {
+  guildId: string;
+  discordUserId: string;
+  now: Date;
+}
+
+/** One statement for the batch, at its latest `now` (its reads arrived within the same turn). */
+const reads = turnBatchPerDatabase(async (db: Db, batch: ReadRequest[]) => {
+  const now = new Date(Math.max(...batch.map((r) => r.now.getTime())));
+  const rows = await db.query<Row>(SELECT, [batch.map((r) => r.guildId), batch.map((r) => r.discordUserId), now.toISOString(), DEFAULT_HEARTBEAT_INTERVAL_S]);
+  return rowsByRequest(batch.length, rows);
+});
+
 /**
  * The customer's side in one query: the server's link (null when not linked) and the licenses
  * the Discord user owns in the linked application, with the status every door shows.
  */
 export async function readCustomerLicenses(db: Db, guildId: string, discordUserId: string, now: Date): Promise<{ link: GuildLink; licenses: CustomerLicense[] } | null> {
-  const rows = await db.query<Row>(SELECT, [guildId, discordUserId, now.toISOString(), DEFAULT_HEARTBEAT_INTERVAL_S]);
+  const rows = await reads(db).add({ guildId, discordUserId, now });
   const first = rows[0];
   if (!first) return null;
   const licenses = rows

@@ -4,6 +4,7 @@ import type { Role } from '../applications/access.js';
 import { DEFAULT_HEARTBEAT_INTERVAL_S } from '../applications/application-settings.js';
 import { seatColumnsSql, seatUseOf, type SeatUse } from '../licenses/floating-seats.js';
 import { leaseColumnsSql, leaseUseOf, type LeaseUse } from '../licenses/lease-state.js';
+import { rowsByRequest, turnBatchPerDatabase } from '../turn-batch.js';
 import { GUILD_LINK_COLUMNS, guildLinkFromRow, toDate, type GuildLink, type GuildLinkRow } from './guild-link.js';
 
 type LicenseRow = typeof licenses.$inferSelect;
@@ -19,7 +20,8 @@ export interface GuildLicenseRead {
 
 // The license is matched inside the linked application only: a key of another application of
 // the same developer is not found, exactly like a key that does not exist.
-const SELECT = `select ${GUILD_LINK_COLUMNS}, m.role,
+// Reads that arrive in the same turn share one statement (an index probe each), by ordinality `i`.
+const SELECT = `select q.i::int as i, ${GUILD_LINK_COLUMNS}, m.role,
   l.id as l_id, l.plan_id as l_plan_id, l.license_key as l_license_key, l.status as l_status, l.duration_days as l_duration_days,
   l.hwids as l_hwids, l.activated_at as l_activated_at, l.expires_at as l_expires_at, l.ip_address as l_ip_address,
   l.last_used as l_last_used, l.notes as l_notes, l.discord_user_id as l_discord_user_id, l.ban_reason as l_ban_reason,
@@ -27,14 +29,15 @@ const SELECT = `select ${GUILD_LINK_COLUMNS}, m.role,
   p.name as plan_name, p.duration_days as plan_duration_days,
   ${seatColumnsSql('$3', '$4')},
   ${leaseColumnsSql('$3')}
-from discord_guilds g
+from unnest($1::text[], $2::text[]) with ordinality as q(guild_id, license_key, i)
+join discord_guilds g on g.guild_id = q.guild_id
 join applications a on a.id = g.application_id
 left join application_members m on m.application_id = g.application_id and m.developer_id = g.developer_id
-left join licenses l on l.application_id = g.application_id and l.license_key = $2::text
-left join plans p on p.id = l.plan_id
-where g.guild_id = $1`;
+left join licenses l on l.application_id = g.application_id and l.license_key = q.license_key
+left join plans p on p.id = l.plan_id`;
 
 type Row = GuildLinkRow & {
+  i: number;
   role: Role | null;
   l_id: number | null;
   l_plan_id: number;
@@ -61,6 +64,19 @@ type Row = GuildLinkRow & {
   leases_until: Date | string | null;
 };
 
+interface ReadRequest {
+  guildId: string;
+  licenseKey: string | null;
+  now: Date;
+}
+
+/** One statement for the batch, at its latest `now` (its reads arrived within the same turn). */
+const reads = turnBatchPerDatabase(async (db: Db, batch: ReadRequest[]) => {
+  const now = new Date(Math.max(...batch.map((r) => r.now.getTime())));
+  const rows = await db.query<Row>(SELECT, [batch.map((r) => r.guildId), batch.map((r) => r.licenseKey), now.toISOString(), DEFAULT_HEARTBEAT_INTERVAL_S]);
+  return rowsByRequest(batch.length, rows);
+});
+
 const orNull = (v: Date | string | null) => (v === null ? null : toDate(v));
 
 /**
@@ -71,7 +87,7 @@ const orNull = (v: Date | string | null) => (v === null ? null : toDate(v));
  * from any process.
  */
 export async function readGuildLicense(db: Db, guildId: string, licenseKey: string | null, now: Date): Promise<GuildLicenseRead | null> {
-  const [r] = await db.query<Row>(SELECT, [guildId, licenseKey, now.toISOString(), DEFAULT_HEARTBEAT_INTERVAL_S]);
+  const [r] = await reads(db).add({ guildId, licenseKey, now });
   if (!r) return null;
   const link = guildLinkFromRow(r);
   if (r.l_id === null) return { link, role: r.role, license: null };

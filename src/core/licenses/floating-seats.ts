@@ -3,7 +3,7 @@ import type { ClientApplication } from '../applications/application-cache.js';
 import type { Deps } from '../deps.js';
 import { normalizeKey } from './key-format.js';
 import type { LicenseState, SeatSnapshot } from './license-lookup.js';
-import { TurnBatch } from '../turn-batch.js';
+import { turnBatchPerDatabase } from '../turn-batch.js';
 import { validateLicense, type ValidationCode } from './validate-license.js';
 
 /**
@@ -119,13 +119,7 @@ async function decideSeats(db: Db, batch: SeatRequest[]): Promise<(SeatAnswer | 
   return answers;
 }
 
-// One batch per database client, so instances sharing a process but not a database never mix.
-const seatGrants = new WeakMap<Db, TurnBatch<SeatRequest, SeatAnswer | undefined>>();
-function seatGrantsOf(db: Db): TurnBatch<SeatRequest, SeatAnswer | undefined> {
-  let batch = seatGrants.get(db);
-  if (!batch) seatGrants.set(db, (batch = new TurnBatch((requests) => decideSeats(db, requests))));
-  return batch;
-}
+const seatGrantsOf = turnBatchPerDatabase(decideSeats);
 
 export type ReleaseCode = 'RELEASED' | 'NOT_HELD' | 'NOT_FOUND';
 
