@@ -13,7 +13,9 @@ export interface JobSpec {
 /** A job whose id keeps being taken is a bug to report, not a loop to spin in. */
 const MAX_IDS_PER_JOB = 20;
 
-const sameData = (a: Record<string, unknown>, b: Record<string, unknown>) => Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([k, v]) => b[k] === v);
+// Values compared as JSON: an event batch's payload carries an array (its outbox ids).
+const sameValue = (x: unknown, y: unknown) => x === y || (typeof x === 'object' && x !== null && JSON.stringify(x) === JSON.stringify(y));
+const sameData = (a: Record<string, unknown>, b: Record<string, unknown>) => Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([k, v]) => sameValue(v, b[k]));
 
 /**
  * Adds a job unless Redis already holds it alive. BullMQ silently keeps whatever job has the id

@@ -25,11 +25,19 @@ export function jobSpecsFor(queues: Queues, installation: string) {
     ids,
     /** The queue every event job goes to (the relay adds a batch of them at once). */
     eventQueue: queues.events,
-    event: (outboxId: number, type: string): JobSpec => ({
+    event: (outboxId: number, type: string, opts: { delayMs?: number } = {}): JobSpec => ({
       queue: queues.events,
       name: type,
       data: { outbox_id: outboxId, installation },
       jobId: ids.event(outboxId),
+      opts: { attempts: EVENT_RETRY.attempts, backoff: { type: 'exponential', delay: EVENT_RETRY.backoffMs }, ...(opts.delayMs ? { delay: opts.delayMs } : {}) },
+    }),
+    /** The events of one relay pass, dispatched by one job (definitions/dispatch-event.ts). */
+    eventBatch: (outboxIds: readonly number[]): JobSpec => ({
+      queue: queues.events,
+      name: 'dispatch_batch',
+      data: { outbox_ids: [...outboxIds], installation },
+      jobId: ids.eventBatch(outboxIds),
       opts: { attempts: EVENT_RETRY.attempts, backoff: { type: 'exponential', delay: EVENT_RETRY.backoffMs } },
     }),
     generation: (jobId: number): JobSpec => ({

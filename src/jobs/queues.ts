@@ -1,6 +1,6 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
 import { deliveryJobId, redeliveryJobId } from './definitions/deliver-webhook.js';
-import { eventJobId } from './definitions/dispatch-event.js';
+import { eventBatchJobId, eventJobId } from './definitions/dispatch-event.js';
 import { generationJobId } from './definitions/generate-licenses.js';
 import { expirySweepSchedulerId } from './definitions/maintenance.js';
 
@@ -22,6 +22,7 @@ export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 export function jobIdsFor(installation: string) {
   return {
     event: (outboxId: number) => eventJobId(installation, outboxId),
+    eventBatch: (outboxIds: readonly number[]) => eventBatchJobId(installation, outboxIds),
     delivery: (deliveryId: number) => deliveryJobId(installation, deliveryId),
     redelivery: (deliveryId: number, outboxId: number) => redeliveryJobId(installation, deliveryId, outboxId),
     generation: (jobId: number) => generationJobId(installation, jobId),

@@ -1,3 +1,4 @@
+import type { Queue } from 'bullmq';
 import type { Deps } from '../core/deps.js';
 import { deliveryPending, eventUndispatched, generationJobUnfinished, pendingDeliveries, undispatchedEvents, unfinishedGenerationJobs, type PendingDelivery } from '../core/jobs/unfinished-work.js';
 import { enqueueUnlessHeld } from './enqueue.js';
@@ -69,7 +70,15 @@ export class Reconciler {
     for (const delivery of await pendingDeliveries(deps)) {
       if (await enqueueUnlessHeld(this.deliverySpec(delivery), () => deliveryPending(deps, delivery.id))) counts.deliveries++;
     }
-    for (const event of await undispatchedEvents(deps)) {
+    const events = await undispatchedEvents(deps);
+    // Read after the events: a batch that is no longer live by now has marked (or handed to a job
+    // of their own) the events it carried, which the look below sees.
+    const carried = events.length ? await eventsInLiveBatches(specs.eventQueue) : new Set<number>();
+    for (const event of events) {
+      // An event batch still queued or running has it in hand (its id names no single event).
+      if (carried.has(event.id)) continue;
+      // Its batch may have finished between the two reads: dispatched since, it needs nothing.
+      if (!(await eventUndispatched(deps, event.id))) continue;
       if (await enqueueUnlessHeld(specs.event(event.id, event.type), () => eventUndispatched(deps, event.id))) counts.events++;
     }
     return counts;
@@ -85,4 +94,15 @@ export class Reconciler {
     const opts = { delayMs: dueAt - Date.now(), attemptsLeft: WEBHOOK_ATTEMPTS - d.attempts };
     return d.redeliveryOutboxId === null ? this.specs.delivery(d.id, opts) : this.specs.redelivery(d.id, d.redeliveryOutboxId, { delayMs: opts.delayMs });
   }
+}
+
+/** The events carried by the event batches waiting, delayed or running (BullMQ job states). */
+async function eventsInLiveBatches(queue: Queue): Promise<Set<number>> {
+  const jobs = await queue.getJobs(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children']);
+  const ids = new Set<number>();
+  for (const job of jobs) {
+    const carried = (job?.data as { outbox_ids?: unknown } | undefined)?.outbox_ids;
+    if (Array.isArray(carried)) for (const id of carried) ids.add(Number(id));
+  }
+  return ids;
 }

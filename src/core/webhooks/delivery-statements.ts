@@ -55,7 +55,9 @@ const eventReader = coalescerPer(
 // get a delivery; the event's deliveries still pending (a retried dispatch) come back with the new
 // ones, each with what sending it takes (URL, secret, state, attempts so far). The `due` union
 // reads the snapshot from before the insert, so it is "new" plus "already there", each once.
-// Pending rows are found through the (webhook_id, event_id) unique index.
+// Pending rows are found through the (webhook_id, event_id) unique index, one probe per target
+// (lateral, limit 1: never a hash over every pending delivery, which a receiver down for a day
+// makes many).
 const FAN_OUT = `with ev as (
   select * from jsonb_to_recordset($1::jsonb) as e(event_id bigint, application_id int, type text, body text, only_hook int)
 ), targets as (
@@ -70,9 +72,11 @@ const FAN_OUT = `with ev as (
 ), due as (
   select id, webhook_id, event_id, attempts from inserted
   union
-  select d.id, d.webhook_id, d.event_id, d.attempts from webhook_deliveries d
-  join targets t on t.webhook_id = d.webhook_id and t.event_id = d.event_id
-  where d.status = 'pending'
+  select d.id, d.webhook_id, d.event_id, d.attempts from targets t
+  cross join lateral (
+    select d.id, d.webhook_id, d.event_id, d.attempts from webhook_deliveries d
+    where d.webhook_id = t.webhook_id and d.event_id = t.event_id and d.status = 'pending' limit 1
+  ) d
 )
 select due.id, due.event_id, due.attempts, t.url, t.secret_enc, t.active
 from due join targets t on t.webhook_id = due.webhook_id and t.event_id = due.event_id
@@ -115,10 +119,14 @@ const fanOutRunner = coalescerPer(
 );
 
 // Each attempt's log row and its delivery's new state in one statement, so all or none land; and
-// the dispatch marks of the events whose fan-out is over, in the same round trip.
+// the dispatch marks of the events whose fan-out is over, in the same round trip. The rows to
+// update are looked up by primary key (`= any(array(…))`), whatever the planner guesses of the
+// JSON's row count: joined by hash, it read the whole table while it was small (bench:webhooks).
 const RECORD_ATTEMPTS = `with sent as (
   select * from jsonb_to_recordset($1::jsonb)
     as s(delivery_id bigint, status_code int, duration_ms int, response_body text, error text, delivered boolean, at timestamptz)
+), marks as (
+  select * from jsonb_to_recordset($2::jsonb) as m(event_id bigint, at timestamptz)
 ), logged as (
   insert into webhook_attempts (delivery_id, status_code, duration_ms, response_body, error)
   select delivery_id, status_code, duration_ms, response_body, error from sent
@@ -128,11 +136,11 @@ const RECORD_ATTEMPTS = `with sent as (
     last_status_code = s.status_code,
     status = case when s.delivered then 'delivered' else d.status end,
     delivered_at = case when s.delivered then s.at else d.delivered_at end
-  from sent s where d.id = s.delivery_id
+  from sent s where d.id = s.delivery_id and d.id = any(array(select delivery_id from sent))
 ), dispatched as (
   update outbox o set dispatched_at = m.at
-  from jsonb_to_recordset($2::jsonb) as m(event_id bigint, at timestamptz)
-  where o.id = m.event_id and o.dispatched_at is null
+  from marks m
+  where o.id = m.event_id and o.dispatched_at is null and o.id = any(array(select event_id from marks))
 )
 select 1`;
 

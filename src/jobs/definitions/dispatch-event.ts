@@ -5,16 +5,32 @@
 import type { Job } from 'bullmq';
 import { z } from 'zod';
 import type { Deps } from '../../core/deps.js';
+import { eventUndispatched } from '../../core/jobs/unfinished-work.js';
 import { fanOutEvent, markDispatched, recordAttempts, sendDelivery, type FannedOutDelivery } from '../../core/webhooks/deliver-webhooks.js';
+import { readEvent } from '../../core/webhooks/delivery-statements.js';
 import { WEBHOOK_ATTEMPTS, webhookBackoff, webhookConcurrency } from './deliver-webhook.js';
 import type { outbox } from '../../db/schema.js';
+import { enqueueManyUnlessHeld } from '../enqueue.js';
 import type { HandlerContext } from '../handlers.js';
+import { Limiter } from '../limiter.js';
 import { takeRelayedEvent } from '../relayed-events.js';
 import { isLastAttempt, owned, type JobDefinition, type RetryPolicy } from './job-definition.js';
 
 const dispatchEventPayload = z.object({ outbox_id: z.number().int(), ...owned });
+const dispatchBatchPayload = z.object({ outbox_ids: z.array(z.number().int()).min(1).max(1000), ...owned });
 export const eventJobId = (installation: string, outboxId: number) => `evt-${installation}-${outboxId}`;
+/**
+ * A batch is named by its events (first, last, how many; the relay sorts them): the same rows
+ * relayed again after a commit that failed get the same id, which BullMQ keeps once.
+ */
+export const eventBatchJobId = (installation: string, outboxIds: readonly number[]) => `evb-${installation}-${outboxIds[0]}-${outboxIds[outboxIds.length - 1]}-${outboxIds.length}`;
 export const EVENT_RETRY: RetryPolicy = { attempts: 10, backoffMs: 1000 };
+/**
+ * Events per batch job. The relay hands its events to the workers in jobs of this many rather than
+ * one job each: a BullMQ job costs two Lua scripts (add, finish) and their round trips, which on
+ * bench:webhooks were about as much CPU (worker and Redis) as the delivery itself.
+ */
+export const EVENTS_PER_BATCH = 50;
 
 /** Listeners other parts of Keycord (the Discord bot) attach to events as they are dispatched. */
 export type EventListener = (event: typeof outbox.$inferSelect) => Promise<void>;
@@ -44,12 +60,16 @@ export async function dispatchEventTry(
     lastTry: boolean;
     /** The event's outbox row, when the caller has just read it: not read again. */
     event?: typeof outbox.$inferSelect;
+    /** Runs each POST (a batch keeps its process's POSTs in flight to the webhook concurrency). */
+    limitSend?: <T>(send: () => Promise<T>) => Promise<T>;
   },
 ): Promise<{ deliveries: number }> {
   try {
     const { event, body, pending } = await fanOutEvent(deps, outboxId, opts.event);
     const firstTry = (d: FannedOutDelivery) => event !== null && d.attempts === 0 && (d.hookActive || event.type === 'webhook.test');
-    const sent = await Promise.all(pending.filter(firstTry).map((d) => sendDelivery(deps, { id: d.id, eventType: event!.type, body, url: d.url, secretEnc: d.secretEnc })));
+    const send = (d: FannedOutDelivery) => sendDelivery(deps, { id: d.id, eventType: event!.type, body, url: d.url, secretEnc: d.secretEnc });
+    const { limitSend } = opts;
+    const sent = await Promise.all(pending.filter(firstTry).map((d) => (limitSend ? limitSend(() => send(d)) : send(d))));
     let listenerFailure: { err: unknown } | undefined;
     if (event) {
       for (const listener of opts.listeners) {
@@ -76,26 +96,68 @@ export async function dispatchEventTry(
   }
 }
 
+/** Hands deliveries to the BullMQ schedule: the next attempt after the backoff of those made, with the attempts left. */
+async function scheduleDeliveries(ctx: HandlerContext, deliveries: HandedOffDelivery[]) {
+  await ctx.queues.webhooks.addBulk(
+    deliveries.map(({ id, attemptsMade }) => {
+      const spec = ctx.specs.delivery(id, { delayMs: attemptsMade > 0 ? webhookBackoff(attemptsMade, ctx.config.webhookRetryBaseMs) : 0, attemptsLeft: WEBHOOK_ATTEMPTS - attemptsMade });
+      return { name: spec.name, data: spec.data, opts: { ...spec.opts, jobId: spec.jobId } };
+    }),
+  );
+}
+
+/** Per job context (one per job system): the dispatches of batch jobs in flight at once. */
+const batchLimiters = new WeakMap<HandlerContext, Limiter>();
+
+/**
+ * One try of a batch: each event not yet dispatched is dispatched as a job of its own would be
+ * (dispatchEventTry), all at once so that their statements are shared (coalesce.ts), with at most
+ * the webhook concurrency of POSTs in flight in this process. An event whose try fails goes on in
+ * a job of its own (`evt-…`, the event retry schedule, its listeners' failures included), so one event never
+ * holds back or repeats the others; the batch fails (and is retried, skipping the events it
+ * dispatched) only when that hand-off cannot be made.
+ */
+export async function dispatchEventBatch(ctx: HandlerContext, outboxIds: readonly number[]): Promise<{ events: number; handedOff: number }> {
+  let limiter = batchLimiters.get(ctx);
+  if (!limiter) batchLimiters.set(ctx, (limiter = new Limiter(webhookConcurrency(ctx.config))));
+  const failed: { id: number; type: string }[] = [];
+  const limitSend = <T>(send: () => Promise<T>) => limiter.run(send);
+  await Promise.all(
+    outboxIds.map(async (id) => {
+      // The relay's row on the first try; a retry reads it, and finds the mark of what it dispatched.
+      const event = takeRelayedEvent(ctx.deps.db, id) ?? (await readEvent(ctx.deps.db, id).catch(() => undefined));
+      if (event === null || event?.dispatchedAt) return;
+      try {
+        if (!event) throw new Error('could not read the event');
+        await dispatchEventTry(ctx.deps, id, { listeners: ctx.eventListeners, lastTry: false, event, limitSend, sendDeliveries: (d) => scheduleDeliveries(ctx, d) });
+      } catch (err) {
+        ctx.deps.log.warn({ event: id, err: (err as Error).message }, 'event dispatch failed; it is retried in a job of its own');
+        failed.push({ id, type: event?.type ?? 'event' });
+      }
+    }),
+  );
+  if (failed.length) {
+    await enqueueManyUnlessHeld(
+      ctx.specs.eventQueue,
+      failed.map(({ id, type }) => ({ spec: ctx.specs.event(id, type, { delayMs: EVENT_RETRY.backoffMs }), stillWanted: () => eventUndispatched(ctx.deps, id) })),
+    );
+  }
+  return { events: outboxIds.length, handedOff: failed.length };
+}
+
 export const dispatchEventJob: JobDefinition = {
   queue: 'events',
   // A dispatch makes its deliveries' first attempts, so it waits on receivers as deliveries do.
   concurrency: webhookConcurrency,
   process: (ctx: HandlerContext, job: Job) => {
+    if ((job.data as { outbox_ids?: unknown }).outbox_ids !== undefined) return dispatchEventBatch(ctx, dispatchBatchPayload.parse(job.data).outbox_ids);
     const { outbox_id } = dispatchEventPayload.parse(job.data);
     const event = takeRelayedEvent(ctx.deps.db, outbox_id);
     return dispatchEventTry(ctx.deps, outbox_id, {
       listeners: ctx.eventListeners,
       lastTry: isLastAttempt(job),
       ...(event ? { event } : {}),
-      sendDeliveries: async (deliveries) => {
-        await ctx.queues.webhooks.addBulk(
-          deliveries.map(({ id, attemptsMade }) => {
-            // The rest of its schedule: the next attempt after the backoff of those made, and the attempts left.
-            const spec = ctx.specs.delivery(id, { delayMs: attemptsMade > 0 ? webhookBackoff(attemptsMade, ctx.config.webhookRetryBaseMs) : 0, attemptsLeft: WEBHOOK_ATTEMPTS - attemptsMade });
-            return { name: spec.name, data: spec.data, opts: { ...spec.opts, jobId: spec.jobId } };
-          }),
-        );
-      },
+      sendDeliveries: (deliveries) => scheduleDeliveries(ctx, deliveries),
     });
   },
 };
