@@ -47,17 +47,21 @@ export class TurnBatch<Request, Answer> {
 }
 
 /**
- * A TurnBatch per database client (requests for different databases never share a statement,
- * e.g. two instances in one process): `batchOf(db)` gives that client's, made on first use.
+ * One value per key object, made on first use and dropped with the key (a WeakMap): a batch per
+ * database client, so two instances in one process never share a statement.
  */
-export function turnBatchPerDatabase<Db extends object, Request, Answer>(run: (db: Db, requests: Request[]) => Promise<Answer[]>, maxBatch?: number): (db: Db) => TurnBatch<Request, Answer> {
-  const batches = new WeakMap<Db, TurnBatch<Request, Answer>>();
-  return (db) => {
-    let batch = batches.get(db);
-    if (!batch) batches.set(db, (batch = new TurnBatch((requests) => run(db, requests), maxBatch)));
-    return batch;
+export function perObject<K extends object, V>(make: (key: K) => V): (key: K) => V {
+  const made = new WeakMap<K, V>();
+  return (key) => {
+    let value = made.get(key);
+    if (value === undefined) made.set(key, (value = make(key)));
+    return value;
   };
 }
+
+/** A TurnBatch per database client: `batchOf(db)` gives that client's. */
+export const turnBatchPerDatabase = <Db extends object, Request, Answer>(run: (db: Db, requests: Request[]) => Promise<Answer[]>, maxBatch?: number) =>
+  perObject((db: Db) => new TurnBatch<Request, Answer>((requests) => run(db, requests), maxBatch));
 
 /** Rows answered by ordinality `i` (1-based), grouped back into the requests' order. */
 export function rowsByRequest<R extends { i: number | string }>(count: number, rows: R[]): R[][] {

@@ -40,13 +40,3 @@ export class Coalescer<I, O> {
     this.running = false;
   }
 }
-
-/** One coalescer per key (a database client), made on first use. */
-export function coalescerPer<K extends object, I, O>(make: (key: K) => Coalescer<I, O>): (key: K) => Coalescer<I, O> {
-  const made = new WeakMap<K, Coalescer<I, O>>();
-  return (key) => {
-    let c = made.get(key);
-    if (!c) made.set(key, (c = make(key)));
-    return c;
-  };
-}

@@ -1,6 +1,7 @@
 import type { Db } from '../../db/client.js';
 import { outbox } from '../../db/schema.js';
-import { Coalescer, coalescerPer } from './coalesce.js';
+import { perObject } from '../turn-batch.js';
+import { Coalescer } from './coalesce.js';
 
 /**
  * The statements of event dispatch, each shared by the dispatches in flight at once (Coalescer):
@@ -42,7 +43,7 @@ export const outboxRowFrom = (r: RawOutboxRow): OutboxRow => ({
   dispatchedAt: toDate(r.dispatched_at),
 });
 
-const eventReader = coalescerPer(
+const eventReader = perObject(
   (db: Db) =>
     new Coalescer<number, OutboxRow | null>(async (ids) => {
       const rows = await db.query<RawOutboxRow>(READ_EVENTS, [JSON.stringify([...new Set(ids)])]);
@@ -103,7 +104,7 @@ export interface FannedOutDelivery {
 
 export const fanOut = (db: Db, input: FanOutInput): Promise<FannedOutDelivery[]> => fanOutRunner(db).call(input);
 
-const fanOutRunner = coalescerPer(
+const fanOutRunner = perObject(
   (db: Db) =>
     new Coalescer<FanOutInput, FannedOutDelivery[]>(async (inputs) => {
       const records = inputs.map((i) => ({ event_id: i.eventId, application_id: i.applicationId, type: i.type, body: i.body, only_hook: i.onlyWebhookId }));
@@ -162,7 +163,7 @@ export interface RecordInput {
 
 export const recordDispatchOutcome = (db: Db, input: RecordInput): Promise<void> => recorder(db).call(input);
 
-const recorder = coalescerPer(
+const recorder = perObject(
   (db: Db) =>
     new Coalescer<RecordInput, void>(async (inputs) => {
       const attempts = inputs.flatMap((i) =>
