@@ -13,8 +13,11 @@
  *   info      Keycord: /license info <key> by a seller
  *   search    Keycord: /license search by a key's first 8 characters (a LIKE over the application's keys, a page of matches)
  *   licenses  Keycord: a customer's "My licenses" panel button
- *   stats     Keycord: /stats by a seller: the figures answered at once, then the reply edited with
- *             the 30-day chart (PNG) through the REST stand-in, whose edits the run counts
+ *   stats     Keycord: /stats by a seller, with PUBLIC_URL set: the figures and the 30-day chart in
+ *             one answer, the chart a signed link (fetched here once, as Discord's media proxy
+ *             fetches each distinct chart once). BENCH_STATS_UPLOAD=1 measures the upload instead:
+ *             the figures at once, then the reply edited with the chart (PNG) through the REST
+ *             stand-in, whose edits the run counts
  *   bare-ban  bare Fastify: verify, then the ban's transaction by key (the baseline of ban)
  *   ban       Keycord: /license ban <key> by a seller (a write; a different key each time)
  * Targets are measured in turn, round after round, so a machine whose speed drifts (a shared
@@ -28,6 +31,7 @@
  *   BENCH_WARMUP_S      warm-up per target before the first round (default 3)
  *   BENCH_LICENSES      licenses seeded (default 2000)
  *   BENCH_CONNECTIONS   autocannon connections (default 50)
+ *   BENCH_STATS_UPLOAD=1 /stats without PUBLIC_URL: its chart uploaded with every reply
  *   BENCH_CPU_PROF=1    a V8 CPU profile of the server per measured Keycord run, in bench/profiles/
  *   BENCH_DATABASE_URL  admin connection used to create/drop the bench database
  *   BENCH_REDIS_URL     Redis (default redis://127.0.0.1:6379)
@@ -56,6 +60,7 @@ const WRITE_S = envInt('BENCH_WRITE_S', 5);
 const WARMUP_S = envInt('BENCH_WARMUP_S', 3);
 const LICENSES = envInt('BENCH_LICENSES', 2000);
 const CONNECTIONS = envInt('BENCH_CONNECTIONS', 50);
+const STATS_UPLOAD = process.env.BENCH_STATS_UPLOAD === '1';
 const OWNED = 3;
 const TARGET_RATIO = 0.5;
 const WRITE_TARGET_RATIO = 0.8;
@@ -140,6 +145,17 @@ async function signedTarget(
   return { name, kind, what, target, pool, lastRate: 0, runs: [], cpu: [], drainS: [] };
 }
 
+/** The chart a /stats answer links, fetched as Discord's media proxy would (once per distinct chart). */
+async function checkChartLink(base: string, answer: string) {
+  const url = (JSON.parse(answer) as { data: { embeds: { image?: { url: string } }[] } }).data.embeds[0]?.image?.url;
+  if (!url) throw new Error(`/stats answered without a chart link: ${answer}`);
+  const local = `${base}${new URL(url).pathname}${new URL(url).search}`;
+  const res = await fetch(local);
+  const png = Buffer.from(await res.arrayBuffer());
+  if (res.status !== 200 || res.headers.get('content-type') !== 'image/png' || png.subarray(1, 4).toString() !== 'PNG') throw new Error(`the chart link answered ${res.status}`);
+  console.log(`  /stats chart link: ${url.length} characters, serves a ${fmt(png.length / 1024, 1)} KB PNG (fetched once per distinct chart)`);
+}
+
 function line(label: string, r: LoadResult, extra = ''): string {
   const problems = r.non2xx + r.errors + r.timeouts + r.mismatches === 0 ? 'all answers as expected' : `non-2xx ${r.non2xx}, errors ${r.errors}, timeouts ${r.timeouts}, wrong bodies ${r.mismatches}`;
   return `  ${label.padEnd(9)} ${fmt(r.reqPerSec).padStart(7)} req/s   p50 ${ms(r.p50).padStart(9)}   p99 ${ms(r.p99).padStart(9)}   ${fmt(r.requests).padStart(7)} requests; ${problems}${extra}`;
@@ -160,6 +176,8 @@ async function main() {
     // What the bot sends after its first answer (the /stats chart edit) goes to a local stand-in
     // that counts it; nothing reaches the internet.
     DISCORD_API_URL: sink.url,
+    // Where Discord would fetch what the bot links (the /stats chart); never fetched by Discord here.
+    ...(STATS_UPLOAD ? {} : { PUBLIC_URL: 'https://keycord.bench.invalid' }),
   };
   let child: ChildProcess | undefined;
   const cleanup = async () => {
@@ -299,7 +317,7 @@ async function main() {
       // /stats finishes after its answer (the chart edit): the run is over when the stand-in has one
       // edit per answer, and the server's CPU is read then, so the chart's cost is counted.
       const ended = performance.now();
-      const expectedCalls = t.name === 'stats' ? result.requests : 0;
+      const expectedCalls = t.name === 'stats' && STATS_UPLOAD ? result.requests : 0;
       while (restCalls() < expectedCalls && performance.now() - ended < 120_000) await new Promise((r) => setTimeout(r, 20));
       const drainS = expectedCalls ? (performance.now() - ended) / 1000 : 0;
       const after = cpuSnapshot(serverPid, db.name);
@@ -310,6 +328,7 @@ async function main() {
     };
     const restCalls = () => [...sink.counts.requests.values()].reduce((a, b) => a + b, 0);
 
+    if (!STATS_UPLOAD) await checkChartLink(keycordBase, targets.find((t) => t.name === 'stats')!.target.expectBody);
     for (const t of targets) await measure(t, WARMUP_S, 0);
     for (let round = 1; round <= ROUNDS; round++) {
       console.log(`round ${round} of ${ROUNDS}:`);
@@ -320,7 +339,7 @@ async function main() {
         t.drainS.push(run.rest.drainS);
         // Only /stats calls Discord's REST API; a few of its edits may land in the next target's window.
         const rest =
-          t.name === 'stats'
+          t.name === 'stats' && STATS_UPLOAD
             ? `; ${fmt(run.rest.calls)} REST calls (${fmt(run.rest.bytes / run.rest.calls / 1024, 1)} KB each), all in ${fmt(run.rest.drainS, 2)} s after the load: ${fmt(run.result.requests / (run.result.seconds + run.rest.drainS))} complete/s`
             : '';
         const cpu = run.cpu ? `; server ${fmt(run.cpu.server)} µs, postgres ${fmt(run.cpu.postgres)} µs per request` : '';

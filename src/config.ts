@@ -154,6 +154,15 @@ const envSchema = z.object({
     .string()
     .regex(/^\d{15,22}$/, 'must be a Discord snowflake')
     .optional(),
+  /**
+   * Where the internet reaches this Keycord (e.g. https://keycord.example.com), as Discord does for
+   * HTTP interactions. With it, /stats answers with its chart as a link Discord fetches, instead
+   * of uploading a PNG with every reply.
+   */
+  PUBLIC_URL: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+    .transform((v) => v.replace(/\/+$/, ''))
+    .optional(),
 });
 
 /** API.md: `http` when DISCORD_PUBLIC_KEY is set, else `gateway` when DISCORD_TOKEN is, else off. */
@@ -170,6 +179,7 @@ function discordConfig(e: z.output<typeof envSchema>): DiscordConfig {
     applicationId: e.DISCORD_APPLICATION_ID,
     apiUrl: e.DISCORD_API_URL.replace(/\/$/, ''),
     guildId: e.DISCORD_GUILD_ID,
+    publicUrl: e.PUBLIC_URL,
   };
 }
 
@@ -220,6 +230,8 @@ export interface DiscordConfig {
   applicationId: string | undefined;
   apiUrl: string;
   guildId: string | undefined;
+  /** PUBLIC_URL without a trailing slash: where Discord can fetch what Keycord links (charts). */
+  publicUrl: string | undefined;
 }
 
 export interface JobsConfig {

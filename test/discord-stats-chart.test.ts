@@ -107,3 +107,53 @@ describe('/stats in Discord', () => {
     expect(stub.calls).toHaveLength(0);
   });
 });
+
+describe('/stats with a public URL: the chart as a signed link', () => {
+  let linked: LinkedDiscord;
+  let h: Harness;
+  let stub: DiscordStub;
+  let keys: KeyPair;
+  const origin = 'https://keycord.example.com';
+
+  beforeAll(async () => {
+    linked = await startLinkedDiscord({ start: (discord) => startHarness({ discord, env: { PUBLIC_URL: `${origin}/` } }), admin });
+    ({ h, stub, keys } = linked);
+    await linked.seller.generate(linked.plan.id, 2);
+  });
+  afterAll(() => linked?.close());
+
+  it('answers once, with the chart as an embed image Discord fetches; nothing is uploaded', async () => {
+    stub.clear();
+    const answer = (await postInteraction(h.app, keys, slash(admin, 'stats'))).json();
+    expect(answer.data.flags).toBe(64);
+    const url = String(answer.data.embeds[0].image.url);
+    expect(url.startsWith(`${origin}/discord/charts/stats.png?c=`)).toBe(true);
+    expect(url.length).toBeLessThan(2048);
+    expect(answer.data.embeds[0].footer.text).toMatch(/validations.*activations.*new licenses/);
+    await h.bot!.idle();
+    expect(stub.calls).toHaveLength(0);
+
+    const image = await h.app.inject({ method: 'GET', url: url.slice(origin.length) });
+    expect(image.statusCode).toBe(200);
+    expect(image.headers['content-type']).toBe('image/png');
+    expect(image.headers['cache-control']).toContain('immutable');
+    const png = decodePng(image.rawPayload);
+    expect([png.width, png.height]).toEqual([CHART_WIDTH, CHART_HEIGHT]);
+    expect(countColor(png, CHART_COLORS.generated)).toBeGreaterThan(50);
+  });
+
+  it('draws only charts Keycord signed: a changed figure, another secret, a bad or over-long name are 404s', async () => {
+    const { chartToken, daysFromToken } = await import('../src/discord/chart-links.js');
+    const { SecretBox } = await import('../src/core/crypto.js');
+    const token = chartToken(h.deps.box, busy);
+    expect(daysFromToken(h.deps.box, token)).toEqual(busy);
+    const forged = token.replace('~', '~1');
+    const otherSecret = chartToken(new SecretBox('another-secret-of-at-least-32-characters!!'), busy);
+    for (const c of [forged, otherSecret, `${token}x`, 'x', '', 'a'.repeat(1400)]) {
+      const res = await h.app.inject({ method: 'GET', url: `/discord/charts/stats.png?c=${encodeURIComponent(c)}` });
+      expect(res.statusCode, c.slice(0, 40)).toBe(404);
+      expect(res.json()).toMatchObject({ success: false, code: 'NOT_FOUND' });
+    }
+    for (const url of [`/discord/charts/stats.png?c=${'a'.repeat(2000)}`, '/discord/charts/stats.png']) expect((await h.app.inject({ method: 'GET', url })).statusCode).toBe(400);
+  });
+});

@@ -10,5 +10,5 @@ const PROGRESS_EVERY_MS = 2000;
 export function createDiscordBot(deps: Deps, config: DiscordConfig, opts: { progressEveryMs?: number } = {}) {
   if (config.mode === 'off' || !config.applicationId) return null;
   const api = new DiscordApi(config.applicationId, { apiUrl: config.apiUrl, token: config.token });
-  return new DiscordBot({ deps, api, progressEveryMs: opts.progressEveryMs ?? PROGRESS_EVERY_MS });
+  return new DiscordBot({ deps, api, progressEveryMs: opts.progressEveryMs ?? PROGRESS_EVERY_MS, publicUrl: config.publicUrl });
 }

@@ -29,6 +29,8 @@ export interface BotContext {
   api: DiscordApi;
   /** Progress edits of a long /generate are at most this often (Discord rate limits edits). */
   progressEveryMs: number;
+  /** Where Discord can fetch what the bot links (PUBLIC_URL); unset = charts are uploaded. */
+  publicUrl?: string | undefined;
 }
 
 export interface InteractionContext {

@@ -5,6 +5,8 @@ import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { errorBody } from '../../http/errors.js';
 import type { DiscordBot } from '../bot.js';
+import { daysFromToken, MAX_TOKEN_LENGTH } from '../chart-links.js';
+import { statsChartPng } from '../stats-chart.js';
 import { InteractionReplayGuard } from './interaction-replay-guard.js';
 
 /** How old a signed request, and the interaction it carries, may be; older ones are refused as possible replays. */
@@ -80,5 +82,17 @@ export async function discordInteractionRoutes(app: FastifyInstance, opts: Disco
       if (result.after) reply.raw.once('finish', () => opts.bot.runAfter(result, envelope.data.token));
       return reply.code(200).send(result.response);
     });
+  });
+
+  // The /stats chart a link names (chart-links.ts): drawn from the figures the signed token
+  // carries, once per distinct chart while it is held (statsChartPng), and cached by Discord's
+  // media proxy and browsers for good (the same token always draws the same image).
+  const box = opts.bot.context.deps.box;
+  // The figures travel in the query: a path parameter is held to 200 characters (app.ts).
+  app.get('/discord/charts/stats.png', { config: { access: 'public' }, schema: { hide: true, querystring: z.object({ c: z.string().max(MAX_TOKEN_LENGTH) }) } }, async (request, reply) => {
+    const days = daysFromToken(box, (request.query as { c: string }).c);
+    if (!days) return reply.code(404).send(errorBody('NOT_FOUND', 'Chart not found'));
+    const png = await statsChartPng(days);
+    return reply.header('content-type', 'image/png').header('cache-control', 'public, max-age=31536000, immutable').send(png);
   });
 }
