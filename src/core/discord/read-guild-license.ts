@@ -20,16 +20,21 @@ export interface GuildLicenseRead {
 
 // The license is matched inside the linked application only: a key of another application of
 // the same developer is not found, exactly like a key that does not exist.
-// Reads that arrive in the same turn share one statement (an index probe each), by ordinality `i`.
+// Reads that arrive in the same turn share one statement (an index probe each), told apart by `i`.
+// The batch travels as JSON, not as arrays: with arrays Postgres sees each batch's length while it
+// plans, finds every custom plan cheaper than its generic one and re-plans this six-table read on
+// every execution (pg_prepared_statements: 0 generic plans of 30); jsonb_to_recordset's estimate
+// does not depend on the batch, so the prepared statement keeps one generic plan (Postgres CPU per
+// /license info 175 → 59 µs on bench:discord).
 const SELECT = `select q.i::int as i, ${GUILD_LINK_COLUMNS}, m.role,
   l.id as l_id, l.plan_id as l_plan_id, l.license_key as l_license_key, l.status as l_status, l.duration_days as l_duration_days,
   l.hwids as l_hwids, l.activated_at as l_activated_at, l.expires_at as l_expires_at, l.ip_address as l_ip_address,
   l.last_used as l_last_used, l.notes as l_notes, l.discord_user_id as l_discord_user_id, l.ban_reason as l_ban_reason,
   l.last_hwid_reset_at as l_last_hwid_reset_at, l.job_id as l_job_id, l.created_at as l_created_at, l.updated_at as l_updated_at,
   p.name as plan_name, p.duration_days as plan_duration_days,
-  ${seatColumnsSql('$3', '$4')},
-  ${leaseColumnsSql('$3')}
-from unnest($1::text[], $2::text[]) with ordinality as q(guild_id, license_key, i)
+  ${seatColumnsSql('$2', '$3')},
+  ${leaseColumnsSql('$2')}
+from jsonb_to_recordset($1::jsonb) as q(i int, guild_id text, license_key text)
 join discord_guilds g on g.guild_id = q.guild_id
 join applications a on a.id = g.application_id
 left join application_members m on m.application_id = g.application_id and m.developer_id = g.developer_id
@@ -73,7 +78,8 @@ interface ReadRequest {
 /** One statement for the batch, at its latest `now` (its reads arrived within the same turn). */
 const reads = turnBatchPerDatabase(async (db: Db, batch: ReadRequest[]) => {
   const now = new Date(Math.max(...batch.map((r) => r.now.getTime())));
-  const rows = await db.query<Row>(SELECT, [batch.map((r) => r.guildId), batch.map((r) => r.licenseKey), now.toISOString(), DEFAULT_HEARTBEAT_INTERVAL_S]);
+  const entries = JSON.stringify(batch.map((r, i) => ({ i: i + 1, guild_id: r.guildId, license_key: r.licenseKey })));
+  const rows = await db.query<Row>(SELECT, [entries, now.toISOString(), DEFAULT_HEARTBEAT_INTERVAL_S]);
   return rowsByRequest(batch.length, rows);
 });
 
