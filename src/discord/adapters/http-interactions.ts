@@ -88,9 +88,15 @@ export async function discordInteractionRoutes(app: FastifyInstance, opts: Disco
   // carries, once per distinct chart while it is held (statsChartPng), and cached by Discord's
   // media proxy and browsers for good (the same token always draws the same image).
   const box = opts.bot.context.deps.box;
-  // The figures travel in the query: a path parameter is held to 200 characters (app.ts).
-  app.get('/discord/charts/stats.png', { config: { access: 'public' }, schema: { hide: true, querystring: z.object({ c: z.string().max(MAX_TOKEN_LENGTH) }) } }, async (request, reply) => {
-    const days = daysFromToken(box, (request.query as { c: string }).c);
+  // The figures travel in the query: a path parameter is held to 200 characters (app.ts). The
+  // query is checked here rather than by a schema: this door also mounts on a bare Fastify (tests,
+  // the bench), where the API's zod validator is not installed.
+  app.get('/discord/charts/stats.png', { config: { access: 'public' }, schema: { hide: true } }, async (request, reply) => {
+    const c = (request.query as { c?: unknown } | undefined)?.c;
+    if (typeof c !== 'string' || c.length > MAX_TOKEN_LENGTH) {
+      return reply.code(400).send(errorBody('VALIDATION_ERROR', 'The request is not valid', [{ path: 'querystring.c', message: `a chart token of at most ${MAX_TOKEN_LENGTH} characters` }]));
+    }
+    const days = daysFromToken(box, c);
     if (!days) return reply.code(404).send(errorBody('NOT_FOUND', 'Chart not found'));
     const png = await statsChartPng(days);
     return reply.header('content-type', 'image/png').header('cache-control', 'public, max-age=31536000, immutable').send(png);
