@@ -69,3 +69,9 @@ export function rowsByRequest<R extends { i: number | string }>(count: number, r
   for (const r of rows) groups[Number(r.i) - 1]?.push(r);
   return groups;
 }
+
+/**
+ * The one time a batch's statement takes: the latest its requests read. They arrived within the
+ * same turn of the event loop, so it is each one's to the millisecond or so.
+ */
+export const latestNow = (batch: readonly { now: Date }[]): Date => new Date(Math.max(...batch.map((r) => r.now.getTime())));

@@ -5,7 +5,7 @@ import { DEFAULT_HEARTBEAT_INTERVAL_S } from '../applications/application-settin
 import { seatColumnsSql, seatUseOf } from '../licenses/floating-seats.js';
 import { leaseColumnsSql, leaseUseOf } from '../licenses/lease-state.js';
 import { effectiveStatus } from '../licenses/license-view.js';
-import { rowsByRequest, turnBatchPerDatabase } from '../turn-batch.js';
+import { latestNow, rowsByRequest, turnBatchPerDatabase } from '../turn-batch.js';
 import { GUILD_LINK_COLUMNS, guildLinkFromRow, toDate, type GuildLink, type GuildLinkRow } from './guild-link.js';
 
 /** As many licenses as "My licenses" and the reset menu ever list. */
@@ -49,7 +49,7 @@ interface ReadRequest {
 
 /** One statement for the batch, at its latest `now` (its reads arrived within the same turn). */
 const reads = turnBatchPerDatabase(async (db: Db, batch: ReadRequest[]) => {
-  const now = new Date(Math.max(...batch.map((r) => r.now.getTime())));
+  const now = latestNow(batch);
   const rows = await db.query<Row>(SELECT, [batch.map((r) => r.guildId), batch.map((r) => r.discordUserId), now.toISOString(), DEFAULT_HEARTBEAT_INTERVAL_S]);
   return rowsByRequest(batch.length, rows);
 });

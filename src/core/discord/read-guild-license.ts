@@ -4,7 +4,7 @@ import type { Role } from '../applications/access.js';
 import { DEFAULT_HEARTBEAT_INTERVAL_S } from '../applications/application-settings.js';
 import { seatColumnsSql, seatUseOf, type SeatUse } from '../licenses/floating-seats.js';
 import { leaseColumnsSql, leaseUseOf, type LeaseUse } from '../licenses/lease-state.js';
-import { rowsByRequest, turnBatchPerDatabase } from '../turn-batch.js';
+import { latestNow, rowsByRequest, turnBatchPerDatabase } from '../turn-batch.js';
 import { GUILD_LINK_COLUMNS, guildLinkFromRow, toDate, type GuildLink, type GuildLinkRow } from './guild-link.js';
 
 type LicenseRow = typeof licenses.$inferSelect;
@@ -77,7 +77,7 @@ interface ReadRequest {
 
 /** One statement for the batch, at its latest `now` (its reads arrived within the same turn). */
 const reads = turnBatchPerDatabase(async (db: Db, batch: ReadRequest[]) => {
-  const now = new Date(Math.max(...batch.map((r) => r.now.getTime())));
+  const now = latestNow(batch);
   const entries = JSON.stringify(batch.map((r, i) => ({ i: i + 1, guild_id: r.guildId, license_key: r.licenseKey })));
   const rows = await db.query<Row>(SELECT, [entries, now.toISOString(), DEFAULT_HEARTBEAT_INTERVAL_S]);
   return rowsByRequest(batch.length, rows);

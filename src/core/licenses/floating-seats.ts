@@ -3,7 +3,7 @@ import type { ClientApplication } from '../applications/application-cache.js';
 import type { Deps } from '../deps.js';
 import { normalizeKey } from './key-format.js';
 import type { LicenseState, SeatSnapshot } from './license-lookup.js';
-import { turnBatchPerDatabase } from '../turn-batch.js';
+import { latestNow, turnBatchPerDatabase } from '../turn-batch.js';
 import { validateLicense, type ValidationCode } from './validate-license.js';
 
 /**
@@ -112,7 +112,7 @@ interface SeatAnswer {
 async function decideSeats(db: Db, batch: SeatRequest[]): Promise<(SeatAnswer | undefined)[]> {
   const rows = await db.query<{ i: number; granted: boolean; seats_used: number }>(
     'select i, granted, seats_used from keycord_seat_heartbeats($1::int[], $2::text[], $3::int[], $4::timestamptz, $5::int[])',
-    [batch.map((r) => r.licenseId), batch.map((r) => r.hwid), batch.map((r) => r.max), new Date(Math.max(...batch.map((r) => r.now.getTime()))).toISOString(), batch.map((r) => r.ttlS)],
+    [batch.map((r) => r.licenseId), batch.map((r) => r.hwid), batch.map((r) => r.max), latestNow(batch).toISOString(), batch.map((r) => r.ttlS)],
   );
   const answers: (SeatAnswer | undefined)[] = new Array(batch.length);
   for (const r of rows) answers[Number(r.i) - 1] = { granted: r.granted === true, seats_used: r.seats_used };

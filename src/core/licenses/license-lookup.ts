@@ -1,6 +1,6 @@
 import type { Db } from '../../db/client.js';
 import type { LicenseStatus } from '../../db/schema.js';
-import { TurnBatch } from '../turn-batch.js';
+import { latestNow, TurnBatch } from '../turn-batch.js';
 
 /** The part of a license (and its plan) that validation decides on. */
 export interface LicenseState {
@@ -123,8 +123,7 @@ export class LicenseLookup {
       return inRequestOrder(batch.length, rows, toState);
     }, maxBatch);
     this.seats = new TurnBatch(async (batch) => {
-      // One time for the batch, the latest: its requests arrived within the same turn.
-      const now = new Date(Math.max(...batch.map((w) => w.now.getTime())));
+      const now = latestNow(batch);
       const rows = await db.query<SeatRow>(SEAT_LOOKUP_SQL, [
         batch.map((w) => w.applicationId),
         batch.map((w) => w.licenseKey),
