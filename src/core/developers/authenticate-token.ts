@@ -1,4 +1,5 @@
 import type { Actor } from '../actor.js';
+import { lastUseIsDue } from '../last-used.js';
 import { safeEqual, sha256Hex } from '../crypto.js';
 import type { Deps } from '../deps.js';
 import { unauthorized } from '../errors.js';
@@ -53,7 +54,7 @@ export async function authenticateToken(deps: Deps, token: string, ip?: string):
   }
   if (known.expiresAt && known.expiresAt <= now) throw unauthorized();
   // At most one write a minute per token: enough for "last used" in the key list.
-  if (!known.lastUsedAt || now.getTime() - known.lastUsedAt.getTime() > 60_000) {
+  if (lastUseIsDue(known.lastUsedAt, now)) {
     known.lastUsedAt = now;
     await deps.db.query('update developer_tokens set last_used_at = $2::timestamptz where id = $1', [known.tokenId, now.toISOString()]);
   }

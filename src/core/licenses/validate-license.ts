@@ -1,6 +1,7 @@
 import type { ClientApplication } from '../applications/application-cache.js';
 import { BLACKLISTED_MESSAGE } from '../blacklists/blacklist-cache.js';
 import type { Deps } from '../deps.js';
+import { lastUseIsDue } from '../last-used.js';
 import { activateLicense } from './activate-license.js';
 import { normalizeKey } from './key-format.js';
 import type { LicenseState } from './license-lookup.js';
@@ -90,15 +91,11 @@ export async function validateLicense(deps: Deps, app: ClientApplication, input:
 }
 
 /**
- * `last_used` is kept to the minute, as an API token's is: a license whose stored last use is under
- * a minute old, from the same address, is not written again. A client polling its key — or
- * thousands of clients, each validating every few seconds — then costs a license write a minute,
- * not one per flush. The validation log still has every validation.
+ * A license's `last_used` is kept to the minute (last-used.ts), and written again at once when
+ * the address changes. The validation log still has every validation.
  */
-const LAST_USED_PRECISION_MS = 60_000;
-
 function lastUseIsStale(license: LicenseState | null, now: Date, ip: string | null): boolean {
-  return !license?.lastUsed || license.lastIp !== ip || now.getTime() - license.lastUsed.getTime() >= LAST_USED_PRECISION_MS;
+  return !license || license.lastIp !== ip || lastUseIsDue(license.lastUsed, now);
 }
 
 async function decide(
