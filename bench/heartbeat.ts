@@ -1,34 +1,10 @@
-/**
- * `npm run bench:heartbeat` — how fast is POST /api/licenses/heartbeat (floating seats) compared
- * with the same bare one-SELECT route bench:validate measures against?
- *
- * The setup is bench:validate's (bench/support/validate-setup.ts): a fresh database seeded through
- * the real API, every key active on a HWID of its own, the server (real app + bare route) in a child
- * process, autocannon here with 50 connections, alternating rounds. The application gets floating
- * seats (max_concurrent 3), so each heartbeat is validate's decision plus the seat statement.
- *   repeated  one key and HWID in every request (the seat is held: renewed each time)
- *   random    a random key per request, each with its own HWID (one seat per key)
- * Every key's machine holds its seat from the start (see turnSeatsOn).
- * Numbers are printed, never asserted (DESIGN.md: benchmarks).
- *
- *   BENCH_MODES        modes to run, comma-separated (default "repeated,random")
- *   BENCH_ROUNDS       rounds per mode (default 4)
- *   BENCH_ROUND_S      seconds per target per round (default 10)
- *   BENCH_WARMUP_S     warm-up per target and mode (default 5)
- *   BENCH_LICENSES     licenses seeded (default 20000)
- *   BENCH_CPU_PROF=1   a V8 CPU profile of the server per measured heartbeat run, in bench/profiles/
- *   BENCH_DATABASE_URL admin connection used to create/drop the bench database
- */
-import type { ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cpus } from 'node:os';
 import postgres from 'postgres';
-import { createBenchDatabase, type BenchDatabase } from './support/bench-database.js';
 import { combineRuns, runLoad, type LoadResult, type Target } from './support/load.js';
-import { ask, BENCH_ROOT, envInt, expectedBody, keycordEnv, releaseBench, seed, startServer } from './support/validate-setup.js';
-import { tableWrites, updatesSince } from './support/table-writes.js';
+import { ask, BENCH_ROOT, envInt, expectedBody, runServerBench, seed, startServer } from './support/validate-setup.js';
+import { tableWrites, transactionsSoFar, updatesSince } from './support/table-writes.js';
 import { combineCpu, cpuLine, cpuPerRequest, cpuSnapshot, type CpuPerRequest } from './support/cpu.js';
 
 const MODES = (process.env.BENCH_MODES ?? 'repeated,random').split(',').map((m) => m.trim());
@@ -67,36 +43,12 @@ async function turnSeatsOn(url: string, applicationId: number) {
   }
 }
 
-/** Transactions committed in the bench database so far (statistics lag ~0.5 s, hence the wait). */
-async function transactionsSoFar(url: string): Promise<number> {
-  const sql = postgres(url, { max: 1, onnotice: () => {} });
-  try {
-    await new Promise((r) => setTimeout(r, 700));
-    const [row] = await sql<{ n: string }[]>`select xact_commit::text as n from pg_stat_database where datname = current_database()`;
-    return Number(row?.n ?? 0);
-  } finally {
-    await sql.end({ timeout: 5 });
-  }
-}
-
 async function main() {
-  const secret = randomBytes(32).toString('hex');
-  let db: BenchDatabase | undefined;
-  let child: ChildProcess | undefined;
-  let env: Record<string, string> | undefined;
-  const cleanup = () => releaseBench({ child, db, env });
-  process.once('SIGINT', () => {
-    console.log('\ninterrupted; cleaning up');
-    void cleanup().finally(() => process.exit(130));
-  });
-
-  try {
-    db = await createBenchDatabase();
-    env = keycordEnv(db.url, secret);
+  await runServerBench(async ({ db, env, made }) => {
     const seeded = await seed(env, LICENSES, { bindEveryKey: true });
     await turnSeatsOn(db.url, seeded.applicationId);
     const server = await startServer(env);
-    child = server.child;
+    const child = (made.child = server.child);
     const base = `http://127.0.0.1:${server.port}`;
 
     console.log('Keycord heartbeat (floating seats) benchmark');
@@ -183,9 +135,7 @@ async function main() {
     }
     console.log('summary');
     for (const v of verdicts) console.log(`  ${v}`);
-  } finally {
-    await cleanup();
-  }
+  });
 }
 
 await main();

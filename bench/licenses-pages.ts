@@ -1,26 +1,7 @@
-/**
- * `npm run bench:pages` — does a far page of a big license list cost what the first one does?
- *
- * A fresh database gets one application with BENCH_LICENSES licenses (through the real API), then
- * VACUUM ANALYZE (what autovacuum does after a bulk load). The real app runs in a child process;
- * from here, one request at a time over HTTP with a seller token, each round times the first
- * page, page BENCH_FAR_PAGE by number, the same page reached by keyset (`?cursor=` from
- * X-Next-Cursor) and the last page by number, in an order that rotates every round. Numbers are
- * printed, never asserted (DESIGN.md: benchmarks).
- *
- *   BENCH_LICENSES     licenses seeded (default 100000)
- *   BENCH_PER_PAGE     per_page (default 50)
- *   BENCH_FAR_PAGE     the far page (default 1000)
- *   BENCH_ROUNDS       rounds (default 5); BENCH_REQUESTS requests per target per round (default 100)
- *   BENCH_DATABASE_URL admin connection used to create/drop the bench database
- */
-import type { ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
 import postgres from 'postgres';
-import { createBenchDatabase, type BenchDatabase } from './support/bench-database.js';
 import { hostSpeedCheckMs } from './support/cpu.js';
-import { envInt, keycordEnv, releaseBench, seed, startServer } from './support/validate-setup.js';
+import { envInt, runServerBench, seed, startServer } from './support/validate-setup.js';
 
 const LICENSES = envInt('BENCH_LICENSES', 100_000);
 const PER_PAGE = envInt('BENCH_PER_PAGE', 50);
@@ -43,22 +24,14 @@ interface PageTarget {
 }
 
 async function main() {
-  let db: BenchDatabase | undefined;
-  let child: ChildProcess | undefined;
-  let env: Record<string, string> | undefined;
-  const cleanup = () => releaseBench({ child, db, env });
-  process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
-
-  try {
-    db = await createBenchDatabase();
-    env = keycordEnv(db.url, randomBytes(32).toString('hex'));
+  await runServerBench(async ({ db, env, made }) => {
     const seeded = await seed(env, LICENSES);
     const admin = postgres(db.url, { max: 1, onnotice: () => {} });
     await admin.unsafe('vacuum analyze');
     await admin.end({ timeout: 5 });
     // One seller sends every request here: the per-seller limit (600/min by default) would answer 429.
     const server = await startServer({ ...env, SELLER_RATE_LIMIT_PER_MINUTE: '100000000' });
-    child = server.child;
+    const _child = (made.child = server.child);
     const base = `http://127.0.0.1:${server.port}`;
 
     const login = await fetch(`${base}/api/auth/login`, {
@@ -132,9 +105,7 @@ async function main() {
     }
     const worst = Math.max(...targets.slice(1).map((t) => percentile(latencies.get(t.name)!, 0.5) / firstP50));
     console.log(`target (every page ≤ ${TARGET_RATIO}x the first page's p50): ${worst <= TARGET_RATIO ? 'met' : 'NOT met'} (${verdicts.join(', ')})`);
-  } finally {
-    await cleanup();
-  }
+  });
 }
 
 await main();

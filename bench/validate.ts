@@ -1,38 +1,12 @@
-/**
- * `npm run bench:validate` — how fast is POST /api/licenses/validate compared with the cheapest
- * honest way to read a license over HTTP?
- *
- * A fresh database is created, migrated and seeded through the real API; the server runs in a
- * child process (the real app plus a bare one-SELECT route), and autocannon drives both from
- * here with 50 connections, in alternating rounds (bare first in odd rounds, validate first in
- * even ones), so a shared machine whose speed drifts touches both sides alike. Two modes:
- *   repeated  one active key with its HWID, every request (the best case: one hot index entry)
- *   random    a key picked at random per request among every seeded key, each active on its own
- *             HWID (the realistic case); the bare route reads a random key too
- * Numbers are printed, never asserted (DESIGN.md: benchmarks).
- *
- *   BENCH_MODES            modes to run, comma-separated (default "repeated,random")
- *   BENCH_ROUNDS           rounds per mode (default 4)
- *   BENCH_ROUND_S          seconds per target per round (default 10)
- *   BENCH_WARMUP_S         warm-up per target and mode (default 5)
- *   BENCH_LICENSES         licenses seeded (default 100000)
- *   BENCH_BLACKLIST        blacklist entries seeded for the application (default 0; e.g. 10000: HWIDs,
- *                          v4 and v6 ranges, none matching the bench's client)
- *   BENCH_CPU_PROF=1       write a V8 CPU profile of the server per measured run to bench/profiles/
- *   BENCH_DATABASE_URL     admin connection used to create/drop the bench database
- */
-import type { ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { LICENSE_LOOKUP_SQL } from '../src/core/licenses/license-lookup.js';
-import { createBenchDatabase, type BenchDatabase } from './support/bench-database.js';
 import { tableWrites, updatesSince } from './support/table-writes.js';
 import { combineCpu, cpuLine, cpuPerRequest, cpuSnapshot, hostSpeedCheckMs, type CpuPerRequest } from './support/cpu.js';
 import { combineRuns, runLoad, type LoadResult, type Target } from './support/load.js';
-import { ask, BENCH_ROOT, envInt, expectedBody, keycordEnv, releaseBench, seed, startServer, validateTarget } from './support/validate-setup.js';
+import { ask, BENCH_ROOT, envInt, expectedBody, runServerBench, seed, startServer, validateTarget } from './support/validate-setup.js';
 
 const MODES = (process.env.BENCH_MODES ?? 'repeated,random').split(',').map((m) => m.trim());
 const ROUNDS = envInt('BENCH_ROUNDS', 4);
@@ -97,23 +71,11 @@ async function seedBlacklist(url: string, applicationId: number, count: number) 
 }
 
 async function main() {
-  const secret = randomBytes(32).toString('hex');
-  let db: BenchDatabase | undefined;
-  let child: ChildProcess | undefined;
-  let env: Record<string, string> | undefined;
-  const cleanup = () => releaseBench({ child, db, env });
-  process.once('SIGINT', () => {
-    console.log('\ninterrupted; cleaning up');
-    void cleanup().finally(() => process.exit(130));
-  });
-
-  try {
-    db = await createBenchDatabase();
-    env = keycordEnv(db.url, secret);
+  await runServerBench(async ({ db, env, made }) => {
     const seeded = await seed(env, LICENSES, { bindEveryKey: MODES.includes('random') });
     if (BLACKLIST > 0) await seedBlacklist(db.url, seeded.applicationId, BLACKLIST);
     const server = await startServer(env);
-    child = server.child;
+    const child = (made.child = server.child);
     const base = `http://127.0.0.1:${server.port}`;
 
     console.log(`Keycord validation benchmark`);
@@ -241,9 +203,7 @@ async function main() {
     console.log('summary');
     for (const v of verdicts) console.log(`  ${v}`);
     if (PROFILE) console.log(`\nCPU profiles of the server (one per run, profiler overhead included): bench/profiles/*-${stamp}.cpuprofile`);
-  } finally {
-    await cleanup();
-  }
+  });
 }
 
 await main();

@@ -1,11 +1,12 @@
 import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../src/config.js';
 import { startKeycord } from '../../src/start-keycord.js';
 import { forkUntilReady, stopChild } from './child-process.js';
-import type { BenchDatabase } from './bench-database.js';
+import { createBenchDatabase, type BenchDatabase } from './bench-database.js';
 import { BENCH_REDIS_URL, flushRedisPrefix } from './keycord-instance.js';
 import { activateEveryKey, seedThroughApi, type BoundKey, type Seeded } from './seed.js';
 import type { ParentMessage, ServerMessage } from '../validate-server.js';
@@ -109,8 +110,29 @@ export async function validateTarget(base: string, seeded: Seeded, name = 'valid
   return { name, url, body, expectBody };
 }
 
+/**
+ * A server bench's frame: a fresh database and its environment, then `body`; the server the body
+ * started (`made.child`), the database and the run's Redis keys are released at the end, on
+ * failure, or on Ctrl-C.
+ */
+export async function runServerBench(body: (bench: { db: BenchDatabase; env: Record<string, string>; made: { child?: ChildProcess | undefined } }) => Promise<void>): Promise<void> {
+  const made: { child?: ChildProcess | undefined; db?: BenchDatabase | undefined; env?: Record<string, string> | undefined } = {};
+  const cleanup = () => releaseBench(made);
+  process.once('SIGINT', () => {
+    console.log('\ninterrupted; cleaning up');
+    void cleanup().finally(() => process.exit(130));
+  });
+  try {
+    const db = (made.db = await createBenchDatabase());
+    const env = (made.env = keycordEnv(db.url, randomBytes(32).toString('hex')));
+    await body({ db, env, made });
+  } finally {
+    await cleanup();
+  }
+}
+
 /** Releases what a server bench made, whichever parts it got to: the server, the database, the run's Redis keys. */
-export async function releaseBench(made: { child?: ChildProcess | undefined; db?: BenchDatabase | undefined; env?: Record<string, string> | undefined }) {
+async function releaseBench(made: { child?: ChildProcess | undefined; db?: BenchDatabase | undefined; env?: Record<string, string> | undefined }) {
   const { child, db, env } = made;
   if (child) await stopServer(child).catch(() => child.kill('SIGKILL'));
   if (db) await db.drop();
