@@ -122,6 +122,7 @@ export async function startKeycord(config: Config, opts: StartOptions = {}): Pro
         trustProxy: config.trustProxy,
         http: config.http,
         signingThread: config.signingThread,
+        publicUrl: config.discord.publicUrl,
         logRequests: config.logLevel === 'debug' || config.logLevel === 'trace',
         ...(jobs ? { jobs } : {}),
         operators: config.jobs.operators,

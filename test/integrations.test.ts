@@ -129,6 +129,26 @@ describe('store integrations: the seller side', () => {
   });
 });
 
+describe('store integrations: the url to paste, with PUBLIC_URL set', () => {
+  let pub: Harness;
+  beforeAll(async () => {
+    pub = await startHarness({ jobs: 'local', env: { PUBLIC_URL: 'https://licenses.example.com' } });
+  });
+  afterAll(() => pub?.close());
+
+  it('is built on PUBLIC_URL, whatever Host header the caller sent', async () => {
+    const s = await pub.seller();
+    const { app, plan } = await s.setup();
+    const res = await s.call('POST', `/api/applications/${app.id}/integrations`, { provider: 'sellix', secret: SECRET, products: [{ product_id: 'p', plan_id: plan.id }] }, { host: 'attacker.example' });
+    expect(res.statusCode, res.body).toBe(201);
+    const { id, url } = res.json() as { id: number; url: string };
+    expect(url).toBe(`https://licenses.example.com/api/integrations/${id}/sellix`);
+    const list = await s.call('GET', `/api/applications/${app.id}/integrations`, undefined, { host: 'attacker.example' });
+    expect(list.json()[0].url).toBe(url);
+    expect((await s.call('GET', `/api/integrations/${id}`)).json().url).toBe(url);
+  });
+});
+
 describe('Sellix', () => {
   it('a dynamic product call answers the keys as plain text, bound to the buyer’s Discord id; a replay answers the same keys', async () => {
     const s = await h.seller();

@@ -58,6 +58,8 @@ export interface BuildAppOptions {
   rateLimits?: { sellerPerMinute: number; authPerMinute: number; prefix?: string };
   /** Sign client answers on a second thread where libsodium loaded (SIGNING_THREAD; default on). */
   signingThread?: boolean;
+  /** PUBLIC_URL: the origin stores and Discord reach this instance at (integration URLs). */
+  publicUrl?: string | undefined;
   /** HTTP interactions mode: the bot's handlers and the key Discord signs with. */
   discord?: { bot: DiscordBot; publicKey: string };
   /** Timeouts and the connection cap (HTTP_* settings); the configuration defaults without it. */
@@ -161,7 +163,7 @@ export async function buildApp(deps: Deps, opts: BuildAppOptions = {}): Promise<
   await app.register(statisticsRoutes, { deps });
   await app.register(sharingRoutes, { deps });
   await app.register(userRoutes, { deps });
-  await app.register(integrationRoutes, { deps });
+  await app.register(integrationRoutes, { deps, publicUrl: opts.publicUrl });
   // Loaded only where they serve: Discord's door when the bot is on, the Bull Board dashboard (with
   // its own UI and validation libraries) when BullMQ runs the jobs. Each is memory held for good.
   if (opts.discord) {

@@ -54,12 +54,25 @@ const orderView = z.object({
   created_at: z.string().describe('ISO 8601'),
 });
 
-/** Where this instance is reached, as the caller reached it (behind a proxy: trustProxy decides). */
-const originOf = (request: FastifyRequest) => `${request.protocol}://${request.host}`;
-const withUrl = <T extends { path: string }>(request: FastifyRequest, view: T) => ({ ...view, url: `${originOf(request)}${view.path}` });
+interface IntegrationRouteOptions {
+  deps: Deps;
+  /** PUBLIC_URL: where stores reach this instance. */
+  publicUrl?: string | undefined;
+}
+
+/**
+ * Where stores reach this instance: PUBLIC_URL when the operator set it, else as the caller reached
+ * it (behind a proxy, trustProxy decides). The Host header is the caller's to choose, so a set
+ * PUBLIC_URL wins: the address a seller pastes into a store is then the operator's, always.
+ */
+const originOf = (request: FastifyRequest, publicUrl: string | undefined) => publicUrl ?? `${request.protocol}://${request.host}`;
+const urlAdder =
+  (publicUrl: string | undefined) =>
+  <T extends { path: string }>(request: FastifyRequest, view: T) => ({ ...view, url: `${originOf(request, publicUrl)}${view.path}` });
 
 /** The seller's side: manager and above change integrations, viewers read them. */
-const sellerRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
+const sellerRoutes: FastifyPluginAsyncZod<IntegrationRouteOptions> = async (app, { deps, publicUrl }) => {
+  const withUrl = urlAdder(publicUrl);
   app.addHook('onRequest', requireDeveloper(deps));
 
   app.post(
@@ -159,7 +172,7 @@ const storeRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps })
   );
 };
 
-export const integrationRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps }) => {
-  await app.register(sellerRoutes, { deps });
+export const integrationRoutes: FastifyPluginAsyncZod<IntegrationRouteOptions> = async (app, { deps, publicUrl }) => {
+  await app.register(sellerRoutes, { deps, publicUrl });
   await app.register(storeRoutes, { deps });
 };
