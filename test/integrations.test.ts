@@ -139,7 +139,12 @@ describe('store integrations: the url to paste, with PUBLIC_URL set', () => {
   it('is built on PUBLIC_URL, whatever Host header the caller sent', async () => {
     const s = await pub.seller();
     const { app, plan } = await s.setup();
-    const res = await s.call('POST', `/api/applications/${app.id}/integrations`, { provider: 'sellix', secret: SECRET, products: [{ product_id: 'p', plan_id: plan.id }] }, { host: 'attacker.example' });
+    const res = await s.call(
+      'POST',
+      `/api/applications/${app.id}/integrations`,
+      { provider: 'sellix', secret: SECRET, products: [{ product_id: 'p', plan_id: plan.id }] },
+      { host: 'attacker.example' },
+    );
     expect(res.statusCode, res.body).toBe(201);
     const { id, url } = res.json() as { id: number; url: string };
     expect(url).toBe(`https://licenses.example.com/api/integrations/${id}/sellix`);
