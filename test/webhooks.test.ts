@@ -176,7 +176,13 @@ describe('without a job side', () => {
             ])
           )[0]!.id,
         );
-      const { fanOutEvent } = await import('../src/core/webhooks/deliver-webhooks.js');
+      const { fanOutEvent, FIRST_ATTEMPT_HOLD_MS } = await import('../src/core/webhooks/deliver-webhooks.js');
+      // A dispatch later than the holds of those before it (each fan-out holds what it returns).
+      let holds = 0;
+      const afterTheHolds = () => {
+        const at = new Date(Date.now() + ++holds * (FIRST_ATTEMPT_HOLD_MS + 1000));
+        return { ...h.deps, clock: { now: () => at } };
+      };
       const eventId = await insertEvent('license.banned', { license: { id: 1 } });
       const first = await fanOutEvent(h.deps, eventId);
       expect(first.event?.id).toBe(eventId);
@@ -185,11 +191,13 @@ describe('without a job side', () => {
       expect(made.map((r) => r.webhook_id).sort()).toEqual([a.id, b.id].sort());
       expect([...first.deliveries].sort()).toEqual(made.map((r) => Number(r.id)).sort());
 
-      // A retried dispatch job: nothing new, the same pending deliveries again.
-      expect([...(await fanOutEvent(h.deps, eventId)).deliveries].sort()).toEqual([...first.deliveries].sort());
+      // Another dispatch while the first one holds them: nothing new, nothing to send.
+      expect((await fanOutEvent(h.deps, eventId)).deliveries).toEqual([]);
+      // A retried dispatch job once the hold is over: nothing new, the same pending deliveries again.
+      expect([...(await fanOutEvent(afterTheHolds(), eventId)).deliveries].sort()).toEqual([...first.deliveries].sort());
       expect(await rows()).toHaveLength(2);
       await h.deps.db.query(`update webhook_deliveries set status = 'delivered' where id = $1`, [first.deliveries[0]]);
-      expect((await fanOutEvent(h.deps, eventId)).deliveries).toEqual([first.deliveries[1]]);
+      expect((await fanOutEvent(afterTheHolds(), eventId)).deliveries).toEqual([first.deliveries[1]]);
 
       // A test event goes to the webhook it names, active or not.
       const testEvent = await insertEvent('webhook.test', { webhook_id: inactive.id });

@@ -317,6 +317,8 @@ export const webhookDeliveries = pgTable(
     lastStatusCode: integer('last_status_code'),
     createdAt: createdAt(),
     deliveredAt: timestamp('delivered_at', { withTimezone: true }),
+    /** Held by the dispatch making its first attempt (set by the fan-out, cleared by a recorded attempt); the reconciler leaves it until then. */
+    sendingUntil: timestamp('sending_until', { withTimezone: true }),
   },
   (t) => [
     uniqueIndex('webhook_deliveries_event_key').on(t.webhookId, t.eventId),

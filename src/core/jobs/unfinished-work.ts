@@ -25,8 +25,10 @@ export interface PendingDelivery {
 }
 
 /**
- * Pending deliveries of dispatched events: until its event is marked dispatched, a delivery is its
- * dispatch job's (which makes the first attempt), so adding a job for it here could send it twice.
+ * Pending deliveries of dispatched events that no dispatch holds: until its event is marked
+ * dispatched, and while a fan-out holds it for its first attempt (`sending_until`: another dispatch
+ * of the event may have marked it), a delivery is its dispatch's, so adding a job for it here could
+ * send it twice. One whose dispatch crashed is taken once its hold is over.
  */
 export async function pendingDeliveries(deps: Deps): Promise<PendingDelivery[]> {
   const rows = await deps.db.query<{ id: string | number; attempts: number; last_at: Date | string | null; redelivery: string | number | null }>(
@@ -36,7 +38,9 @@ export async function pendingDeliveries(deps: Deps): Promise<PendingDelivery[]> 
           and o.payload->>'delivery_id' = d.id::text) as redelivery
      from webhook_deliveries d where d.status = 'pending'
        and not exists (select 1 from outbox e where e.id = d.event_id and e.dispatched_at is null)
+       and (d.sending_until is null or d.sending_until <= $1::timestamptz)
      order by d.id limit ${PASS_LIMIT}`,
+    [deps.clock.now().toISOString()],
   );
   return rows.map((r) => ({
     id: Number(r.id),

@@ -10,21 +10,48 @@ export type { FannedOutDelivery } from './delivery-statements.js';
 
 const WEBHOOK_TIMEOUT_MS = 10_000;
 
+/**
+ * How long a fan-out holds the deliveries it returns for their first attempt: another dispatch of
+ * the event finds them held, and the reconciler leaves them be, until then (or until the attempt
+ * is recorded). Long enough for a POST that waited its turn and the listeners after it; what it
+ * costs is how late a dispatch that crashed after its fan-out is made up for.
+ */
+export const FIRST_ATTEMPT_HOLD_MS = 120_000;
+/**
+ * A first attempt starts only while this much of its hold is left, so that its POST ends (and,
+ * normally, its record lands) before anyone else may take the delivery; one whose turn comes later
+ * (POSTs wait on the webhook concurrency) goes to the delivery schedule instead.
+ */
+const HOLD_LEFT_TO_START_MS = 60_000;
+
 /** The delivery body of API.md: `{id, type, created_at, application_id, data}`. */
 const eventBody = (e: OutboxRow) => JSON.stringify({ id: `evt_${e.id}`, type: e.type, created_at: e.createdAt.toISOString(), application_id: e.applicationId, data: e.payload });
 
+export interface FanOutResult {
+  event: OutboxRow | null;
+  body: string;
+  deliveries: number[];
+  /** The pending deliveries this dispatch holds for their first attempt (none that another dispatch holds). */
+  pending: FannedOutDelivery[];
+  /** When the hold on `pending` ends. */
+  holdUntil: Date;
+}
+
 /**
  * Creates one delivery per subscribed, active webhook of the event's application (or the one
- * webhook a `webhook.test` names). Safe to run again for the same event (a retried job): the
- * unique (webhook, event) pair keeps it to one delivery each, and every pending delivery is
- * returned for sending, with what sending it takes. Two statements: read the event (unless the
- * caller has it), then fan out — each shared with the other dispatches in flight (delivery-statements.ts).
+ * webhook a `webhook.test` names). Safe to run again for the same event (a retried job, or a second
+ * dispatch at the same time): the unique (webhook, event) pair keeps it to one delivery each, and
+ * every pending delivery no other dispatch holds is returned for sending, held for this one, with
+ * what sending it takes. Two statements: read the event (unless the caller has it), then fan out —
+ * each shared with the other dispatches in flight (delivery-statements.ts).
  */
-export async function fanOutEvent(deps: Deps, eventId: number, known?: OutboxRow): Promise<{ event: OutboxRow | null; body: string; deliveries: number[]; pending: FannedOutDelivery[] }> {
+export async function fanOutEvent(deps: Deps, eventId: number, known?: OutboxRow): Promise<FanOutResult> {
+  const at = deps.clock.now();
+  const holdUntil = new Date(at.getTime() + FIRST_ATTEMPT_HOLD_MS);
   // A caller that has just read the row (the local provider's pass) saves this statement.
   const event = known && known.id === eventId ? known : await readEvent(deps.db, eventId);
   // Internal events (job.finished, webhook.failing) are for the listeners only: no statement, no delivery.
-  if (!event || event.kind !== 'event' || event.applicationId === null || isInternalEvent(event.type)) return { event, body: '', deliveries: [], pending: [] };
+  if (!event || event.kind !== 'event' || event.applicationId === null || isInternalEvent(event.type)) return { event, body: '', deliveries: [], pending: [], holdUntil };
   const body = eventBody(event);
   const pending = await fanOut(deps.db, {
     eventId: event.id,
@@ -32,9 +59,14 @@ export async function fanOutEvent(deps: Deps, eventId: number, known?: OutboxRow
     type: event.type,
     body,
     onlyWebhookId: event.type === 'webhook.test' ? Number(event.payload.webhook_id) : null,
+    at,
+    holdUntil,
   });
-  return { event, body, deliveries: pending.map((d) => d.id), pending };
+  return { event, body, deliveries: pending.map((d) => d.id), pending, holdUntil };
 }
+
+/** Whether a first attempt held until `holdUntil` may still start (HOLD_LEFT_TO_START_MS). */
+export const firstAttemptMayStart = (deps: Deps, holdUntil: Date) => holdUntil.getTime() - deps.clock.now().getTime() >= HOLD_LEFT_TO_START_MS;
 
 /** Opened secrets are kept this long, for this many webhooks at most. */
 const SECRET_TTL_MS = 60_000;

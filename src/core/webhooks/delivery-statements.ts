@@ -54,30 +54,47 @@ const eventReader = perObject(
 
 // Each event's application's webhooks: subscribed, active ones (or the one a `webhook.test` names)
 // get a delivery; the event's deliveries still pending (a retried dispatch) come back with the new
-// ones, each with what sending it takes (URL, secret, state, attempts so far). The `due` union
-// reads the snapshot from before the insert, so it is "new" plus "already there", each once.
+// ones, each with what sending it takes (URL, secret, state, attempts so far). Every delivery
+// returned is held for its first attempt until `until` (sending_until, cleared when an attempt is
+// recorded): a new one from its insert, one already there only if no other dispatch holds it, taken
+// by the update. Two dispatches of one event may overlap (a batch relayed again with other rows), and
+// only one may POST: the `free` read is this statement's snapshot, but the update locks each row and
+// re-checks the hold on its latest version, so of two fan-outs at once the second finds it held (or
+// already delivered, or with its attempt counted) and does not take it. Rows inserted by a fan-out in
+// flight are not in the other's snapshot at all, and its insert waits on them and skips them.
 // Pending rows are found through the (webhook_id, event_id) unique index, one probe per target
 // (lateral, limit 1: never a hash over every pending delivery, which a receiver down for a day
-// makes many).
+// makes many), and updated by primary key (`= any(array(…))`, as RECORD_ATTEMPTS does).
 const FAN_OUT = `with ev as (
-  select * from jsonb_to_recordset($1::jsonb) as e(event_id bigint, application_id int, type text, body text, only_hook int)
+  select * from jsonb_to_recordset($1::jsonb)
+    as e(event_id bigint, application_id int, type text, body text, only_hook int, at timestamptz, until timestamptz)
 ), targets as (
-  select w.id as webhook_id, w.active, w.events, w.url, w.secret_enc, ev.event_id, ev.type, ev.body, ev.only_hook
+  select w.id as webhook_id, w.active, w.events, w.url, w.secret_enc, ev.event_id, ev.type, ev.body, ev.only_hook, ev.at, ev.until
   from ev join webhooks w on w.application_id = ev.application_id
 ), inserted as (
-  insert into webhook_deliveries (webhook_id, event_id, event_type, body)
-  select webhook_id, event_id, type, body from targets
+  insert into webhook_deliveries (webhook_id, event_id, event_type, body, sending_until)
+  select webhook_id, event_id, type, body, until from targets
   where case when only_hook is not null then webhook_id = only_hook else active and type = any(events) end
   on conflict do nothing
   returning id, webhook_id, event_id, attempts
+), free as (
+  select d.id from targets t
+  cross join lateral (
+    select d.id from webhook_deliveries d
+    where d.webhook_id = t.webhook_id and d.event_id = t.event_id and d.status = 'pending'
+      and (d.sending_until is null or d.sending_until <= t.at)
+    limit 1
+  ) d
+), taken as (
+  update webhook_deliveries d set sending_until = ev.until
+  from ev
+  where d.id = any(array(select id from free)) and ev.event_id = d.event_id
+    and d.status = 'pending' and (d.sending_until is null or d.sending_until <= ev.at)
+  returning d.id, d.webhook_id, d.event_id, d.attempts
 ), due as (
   select id, webhook_id, event_id, attempts from inserted
-  union
-  select d.id, d.webhook_id, d.event_id, d.attempts from targets t
-  cross join lateral (
-    select d.id, d.webhook_id, d.event_id, d.attempts from webhook_deliveries d
-    where d.webhook_id = t.webhook_id and d.event_id = t.event_id and d.status = 'pending' limit 1
-  ) d
+  union all
+  select id, webhook_id, event_id, attempts from taken
 )
 select due.id, due.event_id, due.attempts, t.url, t.secret_enc, t.active
 from due join targets t on t.webhook_id = due.webhook_id and t.event_id = due.event_id
@@ -90,9 +107,13 @@ export interface FanOutInput {
   body: string;
   /** The one webhook a `webhook.test` goes to. */
   onlyWebhookId: number | null;
+  /** Now, by the dispatch's clock: a hold that ended by then is free. */
+  at: Date;
+  /** The end of the hold on the deliveries returned. */
+  holdUntil: Date;
 }
 
-/** A pending delivery of a fanned-out event, with what sending it takes. */
+/** A pending delivery of a fanned-out event, held for its caller, with what sending it takes. */
 export interface FannedOutDelivery {
   id: number;
   /** Attempts recorded so far (non-zero when a retried fan-out finds it). */
@@ -107,7 +128,19 @@ export const fanOut = (db: Db, input: FanOutInput): Promise<FannedOutDelivery[]>
 const fanOutRunner = perObject(
   (db: Db) =>
     new Coalescer<FanOutInput, FannedOutDelivery[]>(async (inputs) => {
-      const records = inputs.map((i) => ({ event_id: i.eventId, application_id: i.applicationId, type: i.type, body: i.body, only_hook: i.onlyWebhookId }));
+      // Two dispatches of one event in the same run: the first gets its deliveries, the other none,
+      // as if it had come second.
+      const firstOf = new Map<number, FanOutInput>();
+      for (const i of inputs) if (!firstOf.has(i.eventId)) firstOf.set(i.eventId, i);
+      const records = [...firstOf.values()].map((i) => ({
+        event_id: i.eventId,
+        application_id: i.applicationId,
+        type: i.type,
+        body: i.body,
+        only_hook: i.onlyWebhookId,
+        at: i.at.toISOString(),
+        until: i.holdUntil.toISOString(),
+      }));
       const rows = await db.query<{ id: number | string; event_id: number | string; attempts: number; url: string; secret_enc: string; active: boolean }>(FAN_OUT, [JSON.stringify(records)]);
       const byEvent = new Map<number, FannedOutDelivery[]>();
       for (const r of rows) {
@@ -115,14 +148,15 @@ const fanOutRunner = perObject(
         list.push({ id: Number(r.id), attempts: Number(r.attempts), url: r.url, secretEnc: r.secret_enc, hookActive: r.active });
         byEvent.set(Number(r.event_id), list);
       }
-      return inputs.map((i) => byEvent.get(i.eventId) ?? []);
+      return inputs.map((i) => (firstOf.get(i.eventId) === i ? (byEvent.get(i.eventId) ?? []) : []));
     }),
 );
 
-// Each attempt's log row and its delivery's new state in one statement, so all or none land; and
-// the dispatch marks of the events whose fan-out is over, in the same round trip. The rows to
-// update are looked up by primary key (`= any(array(…))`), whatever the planner guesses of the
-// JSON's row count: joined by hash, it read the whole table while it was small (bench:webhooks).
+// Each attempt's log row and its delivery's new state (its hold let go: FAN_OUT) in one statement,
+// so all or none land; and the dispatch marks of the events whose fan-out is over, in the same
+// round trip. The rows to update are looked up by primary key (`= any(array(…))`), whatever the
+// planner guesses of the JSON's row count: joined by hash, it read the whole table while it was
+// small (bench:webhooks).
 const RECORD_ATTEMPTS = `with sent as (
   select * from jsonb_to_recordset($1::jsonb)
     as s(delivery_id bigint, status_code int, duration_ms int, response_body text, error text, delivered boolean, at timestamptz)
@@ -135,6 +169,7 @@ const RECORD_ATTEMPTS = `with sent as (
   update webhook_deliveries d set
     attempts = d.attempts + 1,
     last_status_code = s.status_code,
+    sending_until = null,
     status = case when s.delivered then 'delivered' else d.status end,
     delivered_at = case when s.delivered then s.at else d.delivered_at end
   from sent s where d.id = s.delivery_id and d.id = any(array(select delivery_id from sent))

@@ -6,7 +6,7 @@ import type { Job } from 'bullmq';
 import { z } from 'zod';
 import type { Deps } from '../../core/deps.js';
 import { eventUndispatched } from '../../core/jobs/unfinished-work.js';
-import { fanOutEvent, markDispatched, recordAttempts, sendDelivery, type FannedOutDelivery } from '../../core/webhooks/deliver-webhooks.js';
+import { fanOutEvent, firstAttemptMayStart, markDispatched, recordAttempts, sendDelivery, type FannedOutDelivery, type SentAttempt } from '../../core/webhooks/deliver-webhooks.js';
 import { readEvent } from '../../core/webhooks/delivery-statements.js';
 import { WEBHOOK_ATTEMPTS, webhookBackoff, webhookConcurrency } from './deliver-webhook.js';
 import type { outbox } from '../../db/schema.js';
@@ -46,10 +46,11 @@ export interface HandedOffDelivery {
  * connection: in the common case (the receiver answers 2xx) an event is one job and three
  * statements (read, fan out, record the attempts with the dispatch mark). Deliveries that fail
  * their first attempt, or that a retried fan-out finds already attempted, go to `sendDeliveries`
- * (each provider schedules them its way, with the attempts they have had). Until the event is
- * marked dispatched its deliveries are this job's alone — the reconciler and the local schedule
- * leave them be — so no first attempt runs twice. A last try that fails still marks the event
- * dispatched, so nothing keeps looking for it.
+ * (each provider schedules them its way, with the attempts they have had). The fan-out holds the
+ * deliveries it returns for this try (FIRST_ATTEMPT_HOLD_MS): another dispatch of the same event
+ * running at once gets none of them, and the reconciler leaves a delivery be until its event is
+ * marked dispatched and its hold is over — so no first attempt runs twice. A last try that fails
+ * still marks the event dispatched, so nothing keeps looking for it.
  */
 export async function dispatchEventTry(
   deps: Deps,
@@ -65,11 +66,14 @@ export async function dispatchEventTry(
   },
 ): Promise<{ deliveries: number }> {
   try {
-    const { event, body, pending } = await fanOutEvent(deps, outboxId, opts.event);
+    const { event, body, pending, holdUntil } = await fanOutEvent(deps, outboxId, opts.event);
     const firstTry = (d: FannedOutDelivery) => event !== null && d.attempts === 0 && (d.hookActive || event.type === 'webhook.test');
-    const send = (d: FannedOutDelivery) => sendDelivery(deps, { id: d.id, eventType: event!.type, body, url: d.url, secretEnc: d.secretEnc });
+    // Checked when its turn comes: one whose hold runs short by then is left to the schedule (null).
+    const send = async (d: FannedOutDelivery) => (firstAttemptMayStart(deps, holdUntil) ? sendDelivery(deps, { id: d.id, eventType: event!.type, body, url: d.url, secretEnc: d.secretEnc }) : null);
     const { limitSend } = opts;
-    const sent = await Promise.all(pending.filter(firstTry).map((d) => (limitSend ? limitSend(() => send(d)) : send(d))));
+    const firsts = pending.filter(firstTry);
+    const outcomes = await Promise.all(firsts.map((d) => (limitSend ? limitSend(() => send(d)) : send(d))));
+    const sent = outcomes.filter((s): s is SentAttempt => s !== null);
     let listenerFailure: { err: unknown } | undefined;
     if (event) {
       for (const listener of opts.listeners) {
@@ -86,6 +90,7 @@ export async function dispatchEventTry(
     const handedOff: HandedOffDelivery[] = [
       ...sent.filter((s) => !s.delivered).map((s) => ({ id: s.deliveryId, attemptsMade: 1 })),
       ...pending.filter((d) => !firstTry(d)).map((d) => ({ id: d.id, attemptsMade: d.attempts })),
+      ...firsts.filter((_, i) => outcomes[i] === null).map((d) => ({ id: d.id, attemptsMade: 0 })),
     ];
     if (handedOff.length) await opts.sendDeliveries(handedOff);
     if (listenerFailure) throw listenerFailure.err;
