@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { pino, stdSerializers, type DestinationStream, type Logger } from 'pino';
-import { isColorSupported, prettyFactory } from 'pino-pretty';
+import type * as PinoPretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -123,6 +124,12 @@ function redactMessages(this: Logger, args: unknown[], method: (...a: unknown[])
   return method.apply(this, out);
 }
 
+/**
+ * pino-pretty (~10 MB resident) is loaded only by a process that logs for a person at a terminal:
+ * a server logging JSON to its collector never needs it (bench:memory, idle RSS).
+ */
+const pinoPretty = () => createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
+
 /** A terminal gets readable lines; a pipe, a file or a container log collector gets JSON. */
 export function defaultLogFormat(level: string, stdout: { isTTY?: boolean } = process.stdout): LogFormat {
   return stdout.isTTY && level !== 'silent' ? 'pretty' : 'json';
@@ -134,6 +141,7 @@ export function defaultLogFormat(level: string, stdout: { isTTY?: boolean } = pr
  * Redaction has already happened: pino hands over the line it would have written as JSON.
  */
 function prettyDestination(out: DestinationStream, colorize: boolean): DestinationStream {
+  const { prettyFactory } = pinoPretty();
   const prettify = prettyFactory({ colorize, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' });
   return { write: (line: string) => void out.write(prettify(line)) };
 }
@@ -144,7 +152,7 @@ function prettyDestination(out: DestinationStream, colorize: boolean): Destinati
  */
 export function createLogger(level = 'info', destination?: DestinationStream, format?: LogFormat): Logger {
   const chosen = format ?? (destination ? 'json' : defaultLogFormat(level));
-  const out = chosen === 'pretty' ? prettyDestination(destination ?? process.stdout, destination === undefined && isColorSupported) : destination;
+  const out = chosen === 'pretty' ? prettyDestination(destination ?? process.stdout, destination === undefined && pinoPretty().isColorSupported) : destination;
   return pino(
     {
       level,
