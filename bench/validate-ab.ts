@@ -6,6 +6,10 @@
  *
  *   BENCH_A, BENCH_B    JSON objects of environment variables for server A and server B
  *                       (default: SIGNING_THREAD false vs true)
+ *   BENCH_A_ROOT, BENCH_B_ROOT  another checkout of Keycord to run that side's server from (a
+ *                       `git worktree` of the commit before a change), to measure a change of code
+ *   BENCH_KEYS          `one` (default: one key in every request) or `random` (a random one of
+ *                       BENCH_LICENSES keys, default 100,000, each bound to its own HWID)
  *   BENCH_ROUNDS        rounds (default 8); BENCH_ROUND_S seconds per server per round (default 5)
  *   BENCH_WARMUP_S      warm-up per server before the rounds (default 5)
  */
@@ -24,6 +28,10 @@ const envObject = (name: string, fallback: Record<string, string>): Record<strin
 };
 
 const SIDES = { A: envObject('BENCH_A', { SIGNING_THREAD: 'false' }), B: envObject('BENCH_B', { SIGNING_THREAD: 'true' }) };
+const ROOTS = { A: process.env.BENCH_A_ROOT || undefined, B: process.env.BENCH_B_ROOT || undefined };
+const KEYS = process.env.BENCH_KEYS ?? 'one';
+if (KEYS !== 'one' && KEYS !== 'random') throw new Error(`BENCH_KEYS: one or random, got "${KEYS}"`);
+const LICENSES = envInt('BENCH_LICENSES', KEYS === 'random' ? 100_000 : 5000);
 const ROUNDS = envInt('BENCH_ROUNDS', 8);
 const ROUND_S = envInt('BENCH_ROUND_S', 5);
 const WARMUP_S = envInt('BENCH_WARMUP_S', 5);
@@ -42,16 +50,20 @@ async function main() {
   try {
     db = await createBenchDatabase();
     const env = keycordEnv(db.url, randomBytes(32).toString('hex'));
-    const seeded = await seed(env, 5000);
-    const sides = [] as { label: 'A' | 'B'; pid: number; target: Awaited<ReturnType<typeof validateTarget>> }[];
+    const seeded = await seed(env, LICENSES, { bindEveryKey: KEYS === 'random' });
+    const bodies = seeded.boundKeys.map((k) => JSON.stringify({ app_id: seeded.appId, license_key: k.licenseKey, hwid: k.hwid }));
+    const first = seeded.boundKeys[0] ? { ...seeded, licenseKey: seeded.boundKeys[0].licenseKey, hwid: seeded.boundKeys[0].hwid } : seeded;
+    const sides = [] as { label: 'A' | 'B'; pid: number; target: Awaited<ReturnType<typeof validateTarget>> & { random?: { bodies: string[]; accepts: (body: string) => boolean } } }[];
     for (const label of ['A', 'B'] as const) {
-      const { child, port } = await startServer({ ...env, ...SIDES[label] });
+      const { child, port } = await startServer({ ...env, ...SIDES[label] }, ROOTS[label]);
       children.push(child);
-      sides.push({ label, pid: child.pid!, target: await validateTarget(`http://127.0.0.1:${port}`, seeded, label) });
+      const target = await validateTarget(`http://127.0.0.1:${port}`, first, label);
+      sides.push({ label, pid: child.pid!, target: KEYS === 'random' ? { ...target, random: { bodies, accepts: (body) => body.includes('"code":"VALID"') } } : target });
     }
-    console.log(`Keycord validation A/B: ${ROUNDS} rounds of ${ROUND_S} s per server, ${CONNECTIONS} connections`);
-    console.log(`  A ${JSON.stringify(SIDES.A)}`);
-    console.log(`  B ${JSON.stringify(SIDES.B)}`);
+    console.log(
+      `Keycord validation A/B: ${ROUNDS} rounds of ${ROUND_S} s per server, ${CONNECTIONS} connections, ${KEYS === 'random' ? `a random one of ${fmt(bodies.length)} keys` : 'one key'} per request`,
+    );
+    for (const label of ['A', 'B'] as const) console.log(`  ${label} ${JSON.stringify(SIDES[label])}${ROOTS[label] ? ` from ${ROOTS[label]}` : ''}`);
     for (const side of sides) await runLoad(side.target, { connections: CONNECTIONS, durationS: WARMUP_S });
 
     const results = { A: [] as { rps: number; p99: number }[], B: [] as { rps: number; p99: number }[] };

@@ -67,9 +67,13 @@ export async function seed(
   }
 }
 
-/** Starts bench/validate-server.ts as a child process and waits until it listens. */
-export async function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; port: number }> {
-  const { child, value: port } = await forkUntilReady(SERVER, { env, cwd: BENCH_ROOT, label: 'bench server' }, (m) =>
+/**
+ * Starts bench/validate-server.ts as a child process and waits until it listens; from another
+ * checkout of Keycord when `root` is given (bench:validate-ab compares two versions of the code).
+ */
+export async function startServer(env: Record<string, string>, root = BENCH_ROOT): Promise<{ child: ChildProcess; port: number }> {
+  const script = root === BENCH_ROOT ? SERVER : join(root, 'bench', 'validate-server.ts');
+  const { child, value: port } = await forkUntilReady(script, { env, cwd: root, label: 'bench server' }, (m) =>
     (m as ServerMessage).type === 'listening' ? (m as Extract<ServerMessage, { type: 'listening' }>).port : undefined,
   );
   return { child, port };
