@@ -99,6 +99,26 @@ describe('signing in to the queue dashboard', () => {
   });
 });
 
+describe('the queue dashboard with no operator named', () => {
+  let bare: Harness;
+  beforeAll(async () => {
+    bare = await startHarness({ jobs: 'producer' });
+  });
+  afterAll(() => bare?.close());
+
+  it('is not loaded: its paths answer 404 saying how to turn it on, to a seller too', async () => {
+    const seller = await bare.seller('nobodyops');
+    for (const url of ['/admin/queues', '/admin/queues/login', '/admin/queues/api/queues']) {
+      const res = await seller.call('GET', url);
+      expect(res.statusCode, url).toBe(404);
+      expect(res.json()).toEqual({ success: false, code: 'NOT_FOUND', message: expect.stringContaining('KEYCORD_OPERATORS') });
+    }
+    const login = await bare.app.inject({ method: 'POST', url: '/admin/queues/login', payload: { username: 'a', password: 'b' } });
+    expect(login.statusCode).toBe(404);
+    expect(login.json().code).toBe('NOT_FOUND');
+  });
+});
+
 describe('webhook retries', () => {
   it('back off exponentially with jitter for about a day', () => {
     const delays = Array.from({ length: WEBHOOK_ATTEMPTS - 1 }, (_, i) => webhookBackoff(i + 1, 5000));

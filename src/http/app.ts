@@ -31,6 +31,7 @@ import { statisticsRoutes } from './routes/statistics.js';
 import { sharingRoutes } from './routes/sharing.js';
 import { userRoutes } from './routes/users.js';
 import { integrationRoutes } from './routes/integrations.js';
+import { adminQueuesOff } from './routes/admin-queues-off.js';
 import type { JobSystem } from '../jobs/job-system.js';
 import type { DiscordBot } from '../discord/bot.js';
 import { installStorableTextGuard } from './storable-text.js';
@@ -165,14 +166,17 @@ export async function buildApp(deps: Deps, opts: BuildAppOptions = {}): Promise<
   await app.register(userRoutes, { deps });
   await app.register(integrationRoutes, { deps, publicUrl: opts.publicUrl });
   // Loaded only where they serve: Discord's door when the bot is on, the Bull Board dashboard (with
-  // its own UI and validation libraries) when BullMQ runs the jobs. Each is memory held for good.
+  // its own UI and validation libraries) when BullMQ runs the jobs and someone may open it. Each is
+  // memory held for good.
   if (opts.discord) {
     const { discordInteractionRoutes } = await import('../discord/adapters/http-interactions.js');
     await discordInteractionRoutes(app, { ...opts.discord, redis: opts.jobs?.redis ?? null, redisPrefix: opts.rateLimits?.prefix ?? 'keycord' });
   }
-  if (opts.jobs) {
+  if (opts.jobs && opts.operators?.length) {
     const { adminQueueRoutes } = await import('./routes/admin-queues.js');
-    await adminQueueRoutes(app, { deps, queues: opts.jobs.queues, operators: opts.operators ?? [] });
+    await adminQueueRoutes(app, { deps, queues: opts.jobs.queues, operators: opts.operators });
+  } else if (opts.jobs) {
+    adminQueuesOff(app);
   }
   return app;
 }
