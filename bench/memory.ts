@@ -85,7 +85,7 @@ function freePort(): Promise<number> {
 function cleanEnv(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   for (const k of Object.keys(env)) {
-    if (/^(DATABASE_|REDIS_URL|JOB_PROVIDER|QUEUE_PREFIX|DISCORD_|SIGNING_THREAD|NODE_OPTIONS|PORT|HOST|DATA_DIR|VITEST)/.test(k)) delete env[k];
+    if (/^(DATABASE_|REDIS_URL|JOB_PROVIDER|QUEUE_PREFIX|DISCORD_|KEYCORD_OPERATORS|SIGNING_THREAD|NODE_OPTIONS|PORT|HOST|DATA_DIR|VITEST)/.test(k)) delete env[k];
   }
   return env;
 }
@@ -227,7 +227,15 @@ async function main() {
     const all: Configuration[] = [
       { name: 'bare node', description: 'Fastify + postgres.js, one SELECT route', goal: false, keycord: false, args: [BARE_SERVER], env: {} },
       { name: 'bare tsx', description: 'the same, loaded through tsx as bin/keycord.js does', goal: false, keycord: false, args: ['--import', 'tsx', BARE_SERVER], env: {} },
-      { name: 'postgres+redis', description: 'DATABASE_URL + REDIS_URL (bullmq)', goal: true, keycord: true, args: [KEYCORD_BIN, 'start'], env: {} },
+      { name: 'postgres+redis', description: 'DATABASE_URL + REDIS_URL (bullmq); no KEYCORD_OPERATORS, so no Bull Board', goal: true, keycord: true, args: [KEYCORD_BIN, 'start'], env: {} },
+      {
+        name: 'postgres+redis+ops',
+        description: 'the same with KEYCORD_OPERATORS set: Bull Board loaded',
+        goal: false,
+        keycord: true,
+        args: [KEYCORD_BIN, 'start'],
+        env: { KEYCORD_OPERATORS: 'ops' },
+      },
       { name: 'postgres+local', description: 'DATABASE_URL, no REDIS_URL (local job provider)', goal: true, keycord: true, args: [KEYCORD_BIN, 'start'], env: {} },
       { name: 'pglite', description: 'no DATABASE_URL: the embedded database (WebAssembly), local jobs', goal: false, keycord: true, args: [KEYCORD_BIN, 'start'], env: {} },
     ];
@@ -235,8 +243,8 @@ async function main() {
     for (const c of configurations) {
       if (!c.keycord) {
         c.env = { DATABASE_URL: await migratedDatabase() };
-      } else if (c.name === 'postgres+redis') {
-        c.env = keycordEnv({ DATABASE_URL: await migratedDatabase(), REDIS_URL, QUEUE_PREFIX: prefix });
+      } else if (c.name.startsWith('postgres+redis')) {
+        c.env = keycordEnv({ DATABASE_URL: await migratedDatabase(), REDIS_URL, QUEUE_PREFIX: prefix, ...c.env });
       } else if (c.name === 'postgres+local') {
         c.env = keycordEnv({ DATABASE_URL: await migratedDatabase() });
       } else {
