@@ -62,9 +62,13 @@ const eventReader = perObject(
 // re-checks the hold on its latest version, so of two fan-outs at once the second finds it held (or
 // already delivered, or with its attempt counted) and does not take it. Rows inserted by a fan-out in
 // flight are not in the other's snapshot at all, and its insert waits on them and skips them.
-// Pending rows are found through the (webhook_id, event_id) unique index, one probe per target
-// (lateral, limit 1: never a hash over every pending delivery, which a receiver down for a day
-// makes many), and updated by primary key (`= any(array(…))`, as RECORD_ATTEMPTS does).
+// Existing rows are found through the (webhook_id, event_id) unique index, one probe per target,
+// their state checked after the probe (`offset 0` keeps it a probe: flattened, or with the status
+// test inside, Postgres could take the partial pending index and filter every pending delivery for
+// each target, as it did on a small table; a receiver down for a day makes that many). They are
+// updated by primary key (`= any(array(…))`, as RECORD_ATTEMPTS does). The answer joins `webhooks`
+// by key, not `targets` by (webhook, event): that join ran as a nested loop over both CTEs,
+// quadratic in the batch (1,000 events: 165 ms, against 14 ms now).
 const FAN_OUT = `with ev as (
   select * from jsonb_to_recordset($1::jsonb)
     as e(event_id bigint, application_id int, type text, body text, only_hook int, at timestamptz, until timestamptz)
@@ -80,11 +84,11 @@ const FAN_OUT = `with ev as (
 ), free as (
   select d.id from targets t
   cross join lateral (
-    select d.id from webhook_deliveries d
-    where d.webhook_id = t.webhook_id and d.event_id = t.event_id and d.status = 'pending'
-      and (d.sending_until is null or d.sending_until <= t.at)
-    limit 1
+    select d.id, d.status, d.sending_until from webhook_deliveries d
+    where d.webhook_id = t.webhook_id and d.event_id = t.event_id
+    offset 0
   ) d
+  where d.status = 'pending' and (d.sending_until is null or d.sending_until <= t.at)
 ), taken as (
   update webhook_deliveries d set sending_until = ev.until
   from ev
@@ -96,8 +100,8 @@ const FAN_OUT = `with ev as (
   union all
   select id, webhook_id, event_id, attempts from taken
 )
-select due.id, due.event_id, due.attempts, t.url, t.secret_enc, t.active
-from due join targets t on t.webhook_id = due.webhook_id and t.event_id = due.event_id
+select due.id, due.event_id, due.attempts, w.url, w.secret_enc, w.active
+from due join webhooks w on w.id = due.webhook_id
 order by due.id`;
 
 export interface FanOutInput {
