@@ -157,7 +157,7 @@ const envSchema = z.object({
   /**
    * Where the internet reaches this Keycord (e.g. https://keycord.example.com), as Discord does for
    * HTTP interactions. With it, /stats answers with its chart as a link Discord fetches, instead
-   * of uploading a PNG with every reply.
+   * of uploading a PNG with every reply, and the store integrations' URLs to paste start with it.
    */
   PUBLIC_URL: z
     .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
@@ -179,7 +179,6 @@ function discordConfig(e: z.output<typeof envSchema>): DiscordConfig {
     applicationId: e.DISCORD_APPLICATION_ID,
     apiUrl: e.DISCORD_API_URL.replace(/\/$/, ''),
     guildId: e.DISCORD_GUILD_ID,
-    publicUrl: e.PUBLIC_URL,
   };
 }
 
@@ -217,6 +216,11 @@ export type Config = {
   http: HttpServerLimits;
   shutdownGraceMs: number;
   signingThread: boolean;
+  /**
+   * PUBLIC_URL without a trailing slash: where the internet reaches this Keycord. Discord fetches
+   * what the bot links from it (charts), and stores call the integration URLs built on it.
+   */
+  publicUrl: string | undefined;
   jobs: JobsConfig;
   discord: DiscordConfig;
   rateLimits: { sellerPerMinute: number; authPerMinute: number };
@@ -230,8 +234,6 @@ export interface DiscordConfig {
   applicationId: string | undefined;
   apiUrl: string;
   guildId: string | undefined;
-  /** PUBLIC_URL without a trailing slash: where Discord can fetch what Keycord links (charts). */
-  publicUrl: string | undefined;
 }
 
 export interface JobsConfig {
@@ -325,6 +327,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     signingThread: e.SIGNING_THREAD && availableParallelism() > 1,
+    publicUrl: e.PUBLIC_URL,
     jobs: {
       provider: e.JOB_PROVIDER ?? (e.REDIS_URL ? 'bullmq' : 'local'),
       queuePrefix: e.QUEUE_PREFIX ?? 'keycord',

@@ -122,7 +122,7 @@ export async function startKeycord(config: Config, opts: StartOptions = {}): Pro
         trustProxy: config.trustProxy,
         http: config.http,
         signingThread: config.signingThread,
-        publicUrl: config.discord.publicUrl,
+        publicUrl: config.publicUrl,
         logRequests: config.logLevel === 'debug' || config.logLevel === 'trace',
         ...(jobs ? { jobs } : {}),
         operators: config.jobs.operators,
@@ -174,7 +174,7 @@ export async function startKeycord(config: Config, opts: StartOptions = {}): Pro
 async function loadDiscordBot(deps: Deps, config: Config, opts: StartOptions): Promise<DiscordBot | undefined> {
   if (config.discord.mode === 'off' || !config.discord.applicationId) return undefined;
   const { createDiscordBot } = await import('./discord/create-discord.js');
-  return createDiscordBot(deps, config.discord, opts.discordProgressEveryMs ? { progressEveryMs: opts.discordProgressEveryMs } : {}) ?? undefined;
+  return createDiscordBot(deps, config.discord, { publicUrl: config.publicUrl, ...(opts.discordProgressEveryMs ? { progressEveryMs: opts.discordProgressEveryMs } : {}) }) ?? undefined;
 }
 
 /** The local provider runs every job in the process that has the API and the bot: no split. */

@@ -53,8 +53,8 @@ describe('loading the configuration', () => {
 
   it('reads PUBLIC_URL as an http(s) origin without a trailing slash, refusing anything else by name', () => {
     const base = { KEYCORD_SECRET: SECRET, DATA_DIR: tempDir(), DISCORD_PUBLIC_KEY: 'ab'.repeat(32), DISCORD_APPLICATION_ID: '800000000000000001' };
-    expect(loadConfig({ ...base, PUBLIC_URL: 'https://keycord.example.com/' }).discord.publicUrl).toBe('https://keycord.example.com');
-    expect(loadConfig(base).discord.publicUrl).toBeUndefined();
+    expect(loadConfig({ ...base, PUBLIC_URL: 'https://keycord.example.com/' }).publicUrl).toBe('https://keycord.example.com');
+    expect(loadConfig(base).publicUrl).toBeUndefined();
     for (const PUBLIC_URL of ['ftp://keycord.example.com', 'keycord.example.com', 'javascript:alert(1)']) {
       expect(configError({ ...base, PUBLIC_URL }).message).toContain('PUBLIC_URL: must be an http(s) URL');
     }

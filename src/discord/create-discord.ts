@@ -7,8 +7,8 @@ import { DiscordApi } from './discord-api.js';
 const PROGRESS_EVERY_MS = 2000;
 
 /** The bot's handlers and REST client, or null when Discord is not configured. */
-export function createDiscordBot(deps: Deps, config: DiscordConfig, opts: { progressEveryMs?: number } = {}) {
+export function createDiscordBot(deps: Deps, config: DiscordConfig, opts: { progressEveryMs?: number; publicUrl?: string | undefined } = {}) {
   if (config.mode === 'off' || !config.applicationId) return null;
   const api = new DiscordApi(config.applicationId, { apiUrl: config.apiUrl, token: config.token });
-  return new DiscordBot({ deps, api, progressEveryMs: opts.progressEveryMs ?? PROGRESS_EVERY_MS, publicUrl: config.publicUrl });
+  return new DiscordBot({ deps, api, progressEveryMs: opts.progressEveryMs ?? PROGRESS_EVERY_MS, publicUrl: opts.publicUrl });
 }

@@ -20,7 +20,7 @@ import { asRecord, discordFromFields, discordIdOf, header, idText, parseJson, qu
  *   seller reads them in the integration's orders.
  */
 /**
- * The Stripe SDK (~20 MB resident, 4 MB of heap) is loaded at the first Stripe call, not by every
+ * The Stripe SDK (4 MB of heap; ~20 MB resident when loaded alone) is loaded at the first Stripe call, not by every
  * Keycord that starts: most never sell through Stripe, and idle memory is a goal (bench:memory).
  * Node caches the module after that first call.
  */
