@@ -1,9 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cpus } from 'node:os';
-import postgres from 'postgres';
 import { combineRuns, runLoad, type LoadResult, type Target } from './support/load.js';
-import { ask, BENCH_ROOT, envInt, expectedBody, runServerBench, seed, startServer } from './support/validate-setup.js';
+import { ask, BENCH_ROOT, envInt, expectedBody, runServerBench, seed, startServer, turnSeatsOn } from './support/validate-setup.js';
 import { tableWrites, transactionsSoFar, updatesSince } from './support/table-writes.js';
 import { combineCpu, cpuLine, cpuPerRequest, cpuSnapshot, type CpuPerRequest } from './support/cpu.js';
 
@@ -26,27 +25,10 @@ const ms = (n: number) => `${fmt(n, 2)} ms`;
 const summary = (label: string, r: LoadResult) =>
   `${label.padEnd(20)} ${fmt(r.reqPerSec).padStart(7)} req/s   p50 ${ms(r.p50).padStart(8)}   p99 ${ms(r.p99).padStart(8)}   (${fmt(r.requests)} requests; non-2xx ${r.non2xx}, errors ${r.errors}, wrong bodies ${r.mismatches})`;
 
-/**
- * Floating seats on for the bench application (before the server starts, so no cache holds the old
- * settings), and every key's machine already holding its seat: the steady state of a fleet that is
- * running, as bench:validate starts with every key bound. What is measured is then the heartbeat
- * of a running machine; taking a seat (a machine starting) is the rarer path.
- */
-async function turnSeatsOn(url: string, applicationId: number) {
-  const sql = postgres(url, { max: 1, onnotice: () => {} });
-  try {
-    await sql`update applications set settings = settings || ${sql.json({ max_concurrent: SEATS })} where id = ${applicationId}`;
-    await sql`insert into license_seats (license_id, hwid, last_heartbeat_at)
-      select l.id, l.hwids[1], now() from licenses l where l.application_id = ${applicationId} and cardinality(l.hwids) > 0`;
-  } finally {
-    await sql.end({ timeout: 5 });
-  }
-}
-
 async function main() {
   await runServerBench(async ({ db, env, made }) => {
     const seeded = await seed(env, LICENSES, { bindEveryKey: true });
-    await turnSeatsOn(db.url, seeded.applicationId);
+    await turnSeatsOn(db.url, seeded.applicationId, SEATS);
     const server = await startServer(env);
     const child = (made.child = server.child);
     const base = `http://127.0.0.1:${server.port}`;

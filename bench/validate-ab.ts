@@ -1,5 +1,5 @@
 /**
- * `npm run bench:validate-ab` — does a setting make validation faster? Two validation servers on
+ * `npm run bench:validate-ab` — does a setting make validation (or a heartbeat) faster? Two validation servers on
  * one seeded database, differing only by the environment given, are loaded in turn: short
  * rounds, alternating which goes first, so a shared machine whose speed drifts over minutes
  * touches both alike. Prints each round and the median of the per-round ratios B/A.
@@ -10,6 +10,8 @@
  *                       `git worktree` of the commit before a change), to measure a change of code
  *   BENCH_KEYS          `one` (default: one key in every request) or `random` (a random one of
  *                       BENCH_LICENSES keys, default 100,000, each bound to its own HWID)
+ *   BENCH_ROUTE         `validate` (default) or `heartbeat` (floating seats on, 3 per license, each
+ *                       key's machine holding its seat, as in bench:heartbeat)
  *   BENCH_ROUNDS        rounds (default 8); BENCH_ROUND_S seconds per server per round (default 5)
  *   BENCH_WARMUP_S      warm-up per server before the rounds (default 5)
  */
@@ -17,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { createBenchDatabase, type BenchDatabase } from './support/bench-database.js';
 import { cpuPerRequest, cpuSnapshot } from './support/cpu.js';
 import { runLoad } from './support/load.js';
-import { envInt, keycordEnv, seed, startServer, stopServer, validateTarget } from './support/validate-setup.js';
+import { envInt, keycordEnv, seed, startServer, stopServer, turnSeatsOn, validateTarget } from './support/validate-setup.js';
 
 const envObject = (name: string, fallback: Record<string, string>): Record<string, string> => {
   const raw = process.env[name];
@@ -31,6 +33,11 @@ const SIDES = { A: envObject('BENCH_A', { SIGNING_THREAD: 'false' }), B: envObje
 const ROOTS = { A: process.env.BENCH_A_ROOT || undefined, B: process.env.BENCH_B_ROOT || undefined };
 const KEYS = process.env.BENCH_KEYS ?? 'one';
 if (KEYS !== 'one' && KEYS !== 'random') throw new Error(`BENCH_KEYS: one or random, got "${KEYS}"`);
+const ROUTE = ((route: string) => {
+  if (route !== 'validate' && route !== 'heartbeat') throw new Error(`BENCH_ROUTE: validate or heartbeat, got "${route}"`);
+  return route;
+})(process.env.BENCH_ROUTE ?? 'validate');
+const SEATS = 3;
 const LICENSES = envInt('BENCH_LICENSES', KEYS === 'random' ? 100_000 : 5000);
 const ROUNDS = envInt('BENCH_ROUNDS', 8);
 const ROUND_S = envInt('BENCH_ROUND_S', 5);
@@ -51,17 +58,18 @@ async function main() {
     db = await createBenchDatabase();
     const env = keycordEnv(db.url, randomBytes(32).toString('hex'));
     const seeded = await seed(env, LICENSES, { bindEveryKey: KEYS === 'random' });
+    if (ROUTE === 'heartbeat') await turnSeatsOn(db.url, seeded.applicationId, SEATS);
     const bodies = seeded.boundKeys.map((k) => JSON.stringify({ app_id: seeded.appId, license_key: k.licenseKey, hwid: k.hwid }));
     const first = seeded.boundKeys[0] ? { ...seeded, licenseKey: seeded.boundKeys[0].licenseKey, hwid: seeded.boundKeys[0].hwid } : seeded;
     const sides = [] as { label: 'A' | 'B'; pid: number; target: Awaited<ReturnType<typeof validateTarget>> & { random?: { bodies: string[]; accepts: (body: string) => boolean } } }[];
     for (const label of ['A', 'B'] as const) {
       const { child, port } = await startServer({ ...env, ...SIDES[label] }, ROOTS[label]);
       children.push(child);
-      const target = await validateTarget(`http://127.0.0.1:${port}`, first, label);
+      const target = await validateTarget(`http://127.0.0.1:${port}`, first, label, ROUTE);
       sides.push({ label, pid: child.pid!, target: KEYS === 'random' ? { ...target, random: { bodies, accepts: (body) => body.includes('"code":"VALID"') } } : target });
     }
     console.log(
-      `Keycord validation A/B: ${ROUNDS} rounds of ${ROUND_S} s per server, ${CONNECTIONS} connections, ${KEYS === 'random' ? `a random one of ${fmt(bodies.length)} keys` : 'one key'} per request`,
+      `Keycord ${ROUTE} A/B: ${ROUNDS} rounds of ${ROUND_S} s per server, ${CONNECTIONS} connections, ${KEYS === 'random' ? `a random one of ${fmt(bodies.length)} keys` : 'one key'} per request`,
     );
     for (const label of ['A', 'B'] as const) console.log(`  ${label} ${JSON.stringify(SIDES[label])}${ROOTS[label] ? ` from ${ROOTS[label]}` : ''}`);
     for (const side of sides) await runLoad(side.target, { connections: CONNECTIONS, durationS: WARMUP_S });

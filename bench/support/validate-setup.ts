@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import postgres from 'postgres';
 import { loadConfig } from '../../src/config.js';
 import { startKeycord } from '../../src/start-keycord.js';
 import { forkUntilReady, stopChild } from './child-process.js';
@@ -103,12 +104,12 @@ export async function expectedBody(url: string, body: string, check: (res: Respo
 }
 
 /** The validate target for a seeded license: its body, and the checked answer every response must equal. */
-export async function validateTarget(base: string, seeded: Seeded, name = 'validate') {
+export async function validateTarget(base: string, seeded: Seeded, name = 'validate', route: 'validate' | 'heartbeat' = 'validate') {
   const body = JSON.stringify({ app_id: seeded.appId, license_key: seeded.licenseKey, hwid: seeded.hwid });
-  const url = `${base}/api/licenses/validate`;
+  const url = `${base}/api/licenses/${route}`;
   const expectBody = await expectedBody(url, body, (res, json) => {
     if (res.status !== 200 || json.code !== 'VALID' || !res.headers.get('x-signature-ed25519')) {
-      throw new Error(`validate answered ${res.status} ${JSON.stringify(json)}`);
+      throw new Error(`${route} answered ${res.status} ${JSON.stringify(json)}`);
     }
   });
   return { name, url, body, expectBody };
@@ -141,4 +142,21 @@ async function releaseBench(made: { child?: ChildProcess | undefined; db?: Bench
   if (child) await stopServer(child).catch(() => child.kill('SIGKILL'));
   if (db) await db.drop();
   if (env) await flushRedisPrefix(env.REDIS_URL!, env.QUEUE_PREFIX!).catch((err: Error) => console.error(`could not clean Redis: ${err.message}`));
+}
+
+/**
+ * Floating seats on for the bench application (before the server starts, so no cache holds the old
+ * settings), and every key's machine already holding its seat: the steady state of a fleet that is
+ * running, as bench:validate starts with every key bound. What is measured is then the heartbeat
+ * of a running machine; taking a seat (a machine starting) is the rarer path.
+ */
+export async function turnSeatsOn(url: string, applicationId: number, seats: number) {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await sql`update applications set settings = settings || ${sql.json({ max_concurrent: seats })} where id = ${applicationId}`;
+    await sql`insert into license_seats (license_id, hwid, last_heartbeat_at)
+      select l.id, l.hwids[1], now() from licenses l where l.application_id = ${applicationId} and cardinality(l.hwids) > 0`;
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
 }
