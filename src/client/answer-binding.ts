@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as nodeCrypto from 'node:crypto';
 
 /**
  * What ties a signed client answer to the one request it answers, shared by the SDK and the
@@ -28,7 +28,13 @@ const HASHED = new Set<keyof RequestSubject>(['license_key', 'old_license_key', 
 /** `{route: "POST /api/user-auth/login", username: "bob", hwid_sha256: "…"}`: the `request` field of an answer. */
 export type RequestIdentity = { route: string } & Record<string, string | number>;
 
-const sha256Hex = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+/**
+ * One-shot `crypto.hash` where the runtime has it (Node ≥ 20.12): a third of `createHash`'s cost on
+ * short input, and the server hashes two fields of every client answer. The SDK may run on an
+ * older Node, hence the fallback.
+ */
+const oneShot = (nodeCrypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
+const sha256Hex = oneShot ? (text: string) => oneShot('sha256', text, 'hex') : (text: string) => nodeCrypto.createHash('sha256').update(text, 'utf8').digest('hex');
 
 export function requestIdentity(route: string, subject: RequestSubject): RequestIdentity {
   const identity: RequestIdentity = { route };

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, createPrivateKey, generateKeyPairSync, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createPrivateKey, generateKeyPairSync, hash, hkdfSync, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 
 /**
  * Encryption of secrets at rest (application secrets, signing keys). AES-256-GCM with a key
@@ -32,7 +32,8 @@ export class SecretBox {
   }
 }
 
-export const sha256Hex = (value: string | Buffer) => createHash('sha256').update(value).digest('hex');
+/** One-shot `crypto.hash` (Node ≥ 20.12, which Keycord requires): no Hash object per call. */
+export const sha256Hex = (value: string | Buffer) => hash('sha256', value, 'hex');
 
 export const randomToken = (prefix: string, bytes = 24) => prefix + randomBytes(bytes).toString('base64url');
 

@@ -4,7 +4,7 @@ import type { Deps } from '../deps.js';
 import { normalizeKey } from './key-format.js';
 import type { LicenseState, SeatSnapshot } from './license-lookup.js';
 import { latestNow, turnBatchPerDatabase } from '../turn-batch.js';
-import { validateLicense, type ValidationCode } from './validate-license.js';
+import { validateLicense, type ValidateLicenseOptions, type ValidationCode } from './validate-license.js';
 
 /**
  * Floating seats: "any 3 machines at once". A HWID holds a seat while its heartbeats arrive within
@@ -53,6 +53,33 @@ export interface HeartbeatInput {
 const SEATS_FULL_MESSAGE = 'Every seat of this license is in use';
 
 /**
+ * A heartbeat's part in the validate decision: its lookup also reads this HWID's seat, and once the
+ * license is known the seat settings decide whether HWID slots apply. Methods of one object rather
+ * than closures made per call: this runs on every heartbeat.
+ */
+class SeatCheck implements ValidateLicenseOptions {
+  seats: SeatSettings | null = null;
+  seat: SeatSnapshot | undefined;
+
+  constructor(
+    private readonly deps: Deps,
+    private readonly app: ClientApplication,
+    private readonly hwid: string,
+    private readonly now: Date,
+  ) {}
+
+  lookup(applicationId: number, licenseKey: string): Promise<LicenseState | null> {
+    return this.deps.lookup.findWithSeat(applicationId, licenseKey, { hwid: this.hwid, intervalS: this.app.settings.heartbeat_interval_s, now: this.now });
+  }
+
+  hwidSlots(license: LicenseState): boolean {
+    this.seats = seatSettingsOf(this.app, license);
+    this.seat = license.seat;
+    return this.seats === null;
+  }
+}
+
+/**
  * The validate decision, whose one shared lookup also reads this HWID's seat. A seat that is held
  * and stays live past the usage recorder's horizon is renewed with its next flush, as `last_used`
  * is: the common heartbeat — a running machine keeping its seat — writes nothing before answering.
@@ -61,16 +88,9 @@ const SEATS_FULL_MESSAGE = 'Every seat of this license is in use';
 export async function heartbeatLicense(deps: Deps, app: ClientApplication, input: HeartbeatInput): Promise<HeartbeatOutcome> {
   const hwid = input.hwid.trim();
   const now = deps.clock.now();
-  const seen: { seats: SeatSettings | null; seat: SeatSnapshot | undefined } = { seats: null, seat: undefined };
-  const decision = await validateLicense(deps, app, input, {
-    lookup: (applicationId, licenseKey) => deps.lookup.findWithSeat(applicationId, licenseKey, { hwid, intervalS: app.settings.heartbeat_interval_s, now }),
-    hwidSlots: (license) => {
-      seen.seats = seatSettingsOf(app, license);
-      seen.seat = license.seat;
-      return seen.seats === null;
-    },
-  });
-  const { seats, seat } = seen;
+  const check = new SeatCheck(deps, app, hwid, now);
+  const decision = await validateLicense(deps, app, input, check);
+  const { seats, seat } = check;
   const base = { success: decision.success, code: decision.code as HeartbeatCode, message: decision.message };
   if (!seats) return { ...base, seats_used: null, seats_max: null, next_heartbeat_s: app.settings.heartbeat_interval_s };
   if (!decision.success || decision.licenseId === undefined) return { ...base, seats_used: null, seats_max: seats.max, next_heartbeat_s: seats.intervalS };

@@ -73,14 +73,12 @@ function outcome(code: ValidationCode, license?: LicenseState, message = MESSAGE
  */
 export async function validateLicense(deps: Deps, app: ClientApplication, input: ValidateLicenseInput, options: ValidateLicenseOptions = {}): Promise<ValidationOutcome> {
   const now = deps.clock.now();
-  const find = options.lookup ?? ((applicationId: number, licenseKey: string) => deps.lookup.find(applicationId, licenseKey));
-  let found: LicenseState | null = null;
-  const result = await decide(deps, app, input, now, {
-    ...options,
-    lookup: async (applicationId, licenseKey) => (found = await find(applicationId, licenseKey)),
-  });
+  // What the lookup found, for the usage record below. An object the decision fills in rather than
+  // a wrapping closure: this runs on every validation and heartbeat.
+  const seen: Seen = { license: null };
+  const result = await decide(deps, app, input, now, options, seen);
   const ip = input.ip ?? null;
-  const use = result.success && result.licenseId !== undefined && lastUseIsStale(found, now, ip) ? { licenseId: result.licenseId, ip } : undefined;
+  const use = result.success && result.licenseId !== undefined && lastUseIsStale(seen.license, now, ip) ? { licenseId: result.licenseId, ip } : undefined;
   deps.usage.recordValidation(app.id, now, result.success, use, {
     licenseId: result.licenseId ?? null,
     code: result.code,
@@ -98,20 +96,19 @@ function lastUseIsStale(license: LicenseState | null, now: Date, ip: string | nu
   return !license || license.lastIp !== ip || lastUseIsDue(license.lastUsed, now);
 }
 
-async function decide(
-  deps: Deps,
-  app: ClientApplication,
-  input: ValidateLicenseInput,
-  now: Date,
-  options: ValidateLicenseOptions & Required<Pick<ValidateLicenseOptions, 'lookup'>>,
-): Promise<ValidationOutcome> {
+/** The license the decision's lookup found (null: none, or no lookup was made). */
+interface Seen {
+  license: LicenseState | null;
+}
+
+async function decide(deps: Deps, app: ClientApplication, input: ValidateLicenseInput, now: Date, options: ValidateLicenseOptions, seen: Seen): Promise<ValidationOutcome> {
   if (app.settings.paused) return outcome('APP_PAUSED');
   // Before the key is even looked up: a blacklisted device or address binds and changes nothing.
   // The list is held in process (BlacklistCache): no database work unless it changed.
   const blacklist = deps.blacklists.peek(app) ?? (await deps.blacklists.get(app));
   if (blacklist.blocks(input.hwid?.trim(), input.ip)) return outcome('BLACKLISTED');
   const key = normalizeKey(input.license_key);
-  const license = await options.lookup(app.id, key);
+  const license = (seen.license = await (options.lookup ? options.lookup(app.id, key) : deps.lookup.find(app.id, key)));
   if (!license) return outcome('NOT_FOUND');
   const hwidSlots = options.hwidSlots?.(license) ?? true;
   if (license.status === 'banned') return outcome('BANNED', license);
