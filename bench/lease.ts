@@ -21,6 +21,6 @@ await runClientRouteBench({
   // A lease's first part is base64url JSON, so it starts "eyJ" ('{"'): present and not empty.
   accepts: '"lease":"eyJ',
   sameAnswerEachTime: false,
-  ownTable: { name: 'license_leases', label: 'lease', written: 'per answer' },
+  ownTable: { name: 'license_leases', label: 'lease', written: 'before the answer' },
   targetRatio: null,
 });

@@ -19,7 +19,7 @@ const admin: Member = { id: '100000000000000001', name: 'Admin', permissions: MA
 let linked: LinkedDiscord;
 beforeAll(async () => {
   linked = await startLinkedDiscord({
-    start: (discord) => startHarness({ discord, clock, env: { APP_CACHE_TTL_MS: '0' } }),
+    start: (discord) => startHarness({ discord, clock, countRoundTrips: true, env: { APP_CACHE_TTL_MS: '0' } }),
     admin,
     // Several machines per key: leases here are about machines, not about the HWID lock.
     setup: { settings: { rate_limit_per_minute: 0, hwid_lock: false } },
@@ -151,6 +151,39 @@ describe('recording a lease', () => {
     await expect(recordLease(linked.h.deps.db, { licenseId: lic.id, hwid: 'PC-A', issuedAt: now, expiresAt: new Date(now.getTime() + HOUR) })).resolves.toBeUndefined();
     const rows = await linked.h.deps.db.query('select 1 from license_leases where license_id = $1', [lic.id]);
     expect(rows).toHaveLength(0);
+  });
+});
+
+describe('recording the leases answered together', () => {
+  it('writes them in one statement: a machine leasing twice keeps the later end, lapsed rows go, a deleted license is left out', async () => {
+    const db = linked.h.deps.db;
+    const { lic } = await ownedKey();
+    const { lic: gone } = await ownedKey();
+    const now = clock.now();
+    const at = (hours: number) => new Date(now.getTime() + hours * HOUR);
+    // A machine whose lease has ended, and one whose lease still runs.
+    await recordLease(db, { licenseId: lic.id, hwid: 'PC-OLD', issuedAt: at(-10), expiresAt: at(-1) });
+    await recordLease(db, { licenseId: lic.id, hwid: 'PC-LIVE', issuedAt: at(-1), expiresAt: at(5) });
+    expect((await linked.seller.call('DELETE', `/api/licenses/${gone.id}`)).statusCode).toBeLessThan(300);
+
+    // Added in the same turn of the event loop: one batch, one statement.
+    const counted = await linked.h.roundTrips!.measure(() =>
+      Promise.all([
+        recordLease(db, { licenseId: lic.id, hwid: 'PC-A', issuedAt: now, expiresAt: at(3) }),
+        recordLease(db, { licenseId: lic.id, hwid: 'PC-A', issuedAt: now, expiresAt: at(1) }),
+        recordLease(db, { licenseId: lic.id, hwid: 'PC-B', issuedAt: now, expiresAt: at(2) }),
+        recordLease(db, { licenseId: gone.id, hwid: 'PC-A', issuedAt: now, expiresAt: at(2) }),
+      ]),
+    );
+    expect(counted.statements).toBe(1);
+
+    const rows = await db.query<{ hwid: string; expires_at: Date | string }>('select hwid, expires_at from license_leases where license_id = $1 order by hwid', [lic.id]);
+    expect(rows.map((r) => [r.hwid, new Date(r.expires_at).getTime()])).toEqual([
+      ['PC-A', at(3).getTime()],
+      ['PC-B', at(2).getTime()],
+      ['PC-LIVE', at(5).getTime()],
+    ]);
+    expect(await db.query('select 1 from license_leases where license_id = $1', [gone.id])).toHaveLength(0);
   });
 });
 

@@ -38,9 +38,10 @@ export interface ClientRoute {
   sameAnswerEachTime: boolean;
   /**
    * The table the route itself writes, besides the usage flush's licenses and validation_logs:
-   * written with the usage flush (batched: heartbeat's held seats), or one statement per answer (a lease's record).
+   * written with the usage flush (heartbeat's held seats), or before each answer, in one statement
+   * shared by the answers of the same event-loop turn (a lease's record).
    */
-  ownTable: { name: string; label: string; written: 'with the usage flush' | 'per answer' };
+  ownTable: { name: string; label: string; written: 'with the usage flush' | 'before the answer' };
   /** The least route/bare req/s ratio wanted; null: no target, the ratio is only measured. */
   targetRatio: number | null;
 }
@@ -179,7 +180,7 @@ function writeLines(route: ClientRoute, before: Record<string, TableWrites>, aft
   if (own.written === 'with the usage flush') return [`usage flushes: ${own.label} ${since(own.name)}, ${flushed}`];
   const rows = inserted(own.name) + after[own.name]!.updates - before[own.name]!.updates;
   return [
-    `${own.label} writes (${own.name}, one statement per answer): ${fmt(inserted(own.name))} rows inserted, ${since(own.name)}; ${fmt(rows / answers, 3)} rows per ${route.name} answer`,
+    `${own.label} writes (${own.name}, before each answer, one statement per event-loop turn): ${fmt(inserted(own.name))} rows inserted, ${since(own.name)}; ${fmt(rows / answers, 3)} rows per ${route.name} answer`,
     `usage flushes: ${flushed}`,
   ];
 }

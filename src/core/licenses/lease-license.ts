@@ -53,8 +53,9 @@ function maxOfflineHoursOf(app: ClientApplication, license: Pick<LicenseState, '
 
 /**
  * The validate decision (the same lookup, HWID binding and blacklist refusal, nothing more read),
- * then, for a VALID key where leases are on, a signed lease and the one statement that records it:
- * one round trip more than validate, on a path a machine takes once per half-lease (hours).
+ * then, for a VALID key where leases are on, a signed lease and the one statement that records it
+ * (shared by the leases answered in the same turn): one round trip more than validate, on a path a
+ * machine takes once per half-lease (hours).
  */
 export async function leaseLicense(deps: Deps, app: ClientApplication, input: LeaseInput, sign: LeaseSigner): Promise<LeaseOutcome> {
   const hwid = input.hwid.trim();

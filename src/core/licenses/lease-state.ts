@@ -1,4 +1,5 @@
 import type { Db } from '../../db/client.js';
+import { latestNow, turnBatchPerDatabase } from '../turn-batch.js';
 
 /**
  * What is known of a license's offline leases, for the views: a lease is a signed token the client
@@ -6,28 +7,70 @@ import type { Db } from '../../db/client.js';
  * machine (license_leases, migration 0015); it grants and refuses nothing.
  */
 
+/** A lease just signed, to be written down. */
+export interface LeaseRecord {
+  licenseId: number;
+  hwid: string;
+  issuedAt: Date;
+  expiresAt: Date;
+}
+
 /**
- * Writes down a lease just signed, as one statement: this machine's row takes the new issue time
- * and keeps the later of the two ends (an older token of that machine still verifies offline until
- * its own end, so that is how long it may run), and the license's rows past their end go, so rows
- * stay as many as the machines holding a live lease. Rows another lease is writing at that moment
- * are skipped, not waited for (`skip locked`): two machines of a license leasing at once, each
- * dropping the other's lapsed row, could otherwise wait on each other.
+ * Writes down the leases signed in one turn of the event loop, as one statement and one commit
+ * (under load, leases answered together share them, as heartbeats' seats do). Each machine's row
+ * takes the new issue time and keeps the later of the two ends (an older token of that machine
+ * still verifies offline until its own end, so that is how long it may run); two leases of one
+ * machine in the batch count as the later one. The licenses' rows past their end go, so rows stay
+ * as many as the machines holding a live lease; rows another statement is writing at that moment
+ * are skipped, not waited for (`skip locked`), and rows are taken in (license, HWID) order, so
+ * concurrent batches cannot deadlock. A license deleted since its validation read it is left out:
+ * nothing is left to show its lease on.
  */
-export async function recordLease(db: Db, lease: { licenseId: number; hwid: string; issuedAt: Date; expiresAt: Date }): Promise<void> {
-  await db
-    .query(
-      `with lapsed as (
-       select hwid from license_leases where license_id = $1 and expires_at <= $3::timestamptz and hwid <> $2 for update skip locked),
-     dropped as (delete from license_leases x using lapsed where x.license_id = $1 and x.hwid = lapsed.hwid)
-     insert into license_leases (license_id, hwid, issued_at, expires_at) values ($1, $2, $3::timestamptz, $4::timestamptz)
-     on conflict (license_id, hwid) do update set issued_at = excluded.issued_at, expires_at = greatest(license_leases.expires_at, excluded.expires_at)`,
-      [lease.licenseId, lease.hwid, lease.issuedAt.toISOString(), lease.expiresAt.toISOString()],
-    )
-    .catch((err: unknown) => {
-      // The license was deleted since validate read it (foreign key): nothing left to show it on.
-      if ((err as { code?: string }).code !== '23503') throw err;
-    });
+const RECORD_LEASES = `with r as (
+  select distinct on (license_id, hwid) license_id, hwid, issued_at::timestamptz as issued_at, expires_at::timestamptz as expires_at
+  from unnest($1::int[], $2::text[], $3::text[], $4::text[]) as r(license_id, hwid, issued_at, expires_at)
+  order by license_id, hwid, expires_at::timestamptz desc
+), lapsed as (
+  select x.license_id, x.hwid from license_leases x
+  where x.license_id = any($1::int[]) and x.expires_at <= $5::timestamptz
+    and not exists (select 1 from r where r.license_id = x.license_id and r.hwid = x.hwid)
+  order by x.license_id, x.hwid
+  for update skip locked
+), dropped as (
+  delete from license_leases x using lapsed where x.license_id = lapsed.license_id and x.hwid = lapsed.hwid
+)
+insert into license_leases (license_id, hwid, issued_at, expires_at)
+select r.license_id, r.hwid, r.issued_at, r.expires_at from r
+where exists (select 1 from licenses l where l.id = r.license_id)
+order by r.license_id, r.hwid
+on conflict (license_id, hwid) do update set issued_at = excluded.issued_at, expires_at = greatest(license_leases.expires_at, excluded.expires_at)`;
+
+const FOREIGN_KEY_VIOLATION = '23503';
+
+async function recordLeases(db: Db, batch: LeaseRecord[]): Promise<void[]> {
+  const params = [
+    batch.map((l) => l.licenseId),
+    batch.map((l) => l.hwid),
+    batch.map((l) => l.issuedAt.toISOString()),
+    batch.map((l) => l.expiresAt.toISOString()),
+    latestNow(batch.map((l) => ({ now: l.issuedAt }))).toISOString(),
+  ];
+  try {
+    await db.query(RECORD_LEASES, params);
+  } catch (err) {
+    // A license deleted after the statement's snapshot but before its insert: once more, and the
+    // snapshot then sees it gone (the deletion has committed, or the insert would have waited).
+    if ((err as { code?: string }).code !== FOREIGN_KEY_VIOLATION) throw err;
+    await db.query(RECORD_LEASES, params);
+  }
+  return new Array<void>(batch.length);
+}
+
+const leaseRecordsOf = turnBatchPerDatabase(recordLeases);
+
+/** Writes down a lease just signed, with the others signed in the same turn (RECORD_LEASES). */
+export function recordLease(db: Db, lease: LeaseRecord): Promise<void> {
+  return leaseRecordsOf(db).add(lease);
 }
 
 /**
