@@ -1,3 +1,4 @@
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixedClock } from '../src/core/clock.js';
 import { recordLease } from '../src/core/licenses/lease-state.js';
@@ -151,6 +152,27 @@ describe('recording a lease', () => {
     await expect(recordLease(linked.h.deps.db, { licenseId: lic.id, hwid: 'PC-A', issuedAt: now, expiresAt: new Date(now.getTime() + HOUR) })).resolves.toBeUndefined();
     const rows = await linked.h.deps.db.query('select 1 from license_leases where license_id = $1', [lic.id]);
     expect(rows).toHaveLength(0);
+  });
+});
+
+describe('recording a lease while its license is being deleted', () => {
+  it('waits for the deletion, then runs the statement again and records nothing', async () => {
+    const { lic } = await ownedKey();
+    const now = clock.now();
+    const sql = postgres(linked.h.databaseUrl, { max: 1, onnotice: () => {} });
+    try {
+      let recorded: Promise<void> | undefined;
+      await sql.begin(async (tx) => {
+        await tx`delete from licenses where id = ${lic.id}`;
+        // The statement still sees the license (its snapshot), so its insert waits on the deletion's lock.
+        recorded = recordLease(linked.h.deps.db, { licenseId: lic.id, hwid: 'PC-A', issuedAt: now, expiresAt: new Date(now.getTime() + HOUR) });
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      });
+      await expect(recorded).resolves.toBeUndefined();
+      expect(await linked.h.deps.db.query('select 1 from license_leases where license_id = $1', [lic.id])).toHaveLength(0);
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
   });
 });
 

@@ -22,8 +22,8 @@ export interface LeaseRecord {
  * still verifies offline until its own end, so that is how long it may run); two leases of one
  * machine in the batch count as the later one. The licenses' rows past their end go, so rows stay
  * as many as the machines holding a live lease; rows another statement is writing at that moment
- * are skipped, not waited for (`skip locked`), and rows are taken in (license, HWID) order, so
- * concurrent batches cannot deadlock. A license deleted since its validation read it is left out:
+ * are skipped, not waited for (`skip locked`), and rows are written in (license, HWID) order, as
+ * concurrent batches then lock alike (what is left is met by RUN_AGAIN). A license deleted since its validation read it is left out:
  * nothing is left to show its lease on.
  */
 const RECORD_LEASES = `with r as (
@@ -45,7 +45,14 @@ where exists (select 1 from licenses l where l.id = r.license_id)
 order by r.license_id, r.hwid
 on conflict (license_id, hwid) do update set issued_at = excluded.issued_at, expires_at = greatest(license_leases.expires_at, excluded.expires_at)`;
 
-const FOREIGN_KEY_VIOLATION = '23503';
+/**
+ * Met by running the statement once more. A foreign-key violation: a license deleted after the
+ * statement's snapshot but before its insert (the deletion has committed, or the insert would have
+ * waited), which the next snapshot leaves out. A deadlock: two batches at once, each holding a
+ * lapsed row (its lock taken to drop it) of a machine the other is leasing again — rare, and
+ * Postgres breaks it by failing one of them.
+ */
+const RUN_AGAIN = new Set(['23503', '40P01']);
 
 async function recordLeases(db: Db, batch: LeaseRecord[]): Promise<void[]> {
   const params = [
@@ -58,9 +65,7 @@ async function recordLeases(db: Db, batch: LeaseRecord[]): Promise<void[]> {
   try {
     await db.query(RECORD_LEASES, params);
   } catch (err) {
-    // A license deleted after the statement's snapshot but before its insert: once more, and the
-    // snapshot then sees it gone (the deletion has committed, or the insert would have waited).
-    if ((err as { code?: string }).code !== FOREIGN_KEY_VIOLATION) throw err;
+    if (!RUN_AGAIN.has((err as { code?: string }).code ?? '')) throw err;
     await db.query(RECORD_LEASES, params);
   }
   return new Array<void>(batch.length);
