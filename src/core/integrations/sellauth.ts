@@ -6,11 +6,13 @@ import { asRecord, discordFromFields, discordIdOf, header, hmacHexMatches, idTex
  *   `id`, `unique_id`, `email`, …), headers `X-Signature` (hex HMAC-SHA256 of the JSON body with
  *   the shop's webhook secret), `X-Timestamp`, `Idempotency-Key`. 3 attempts 5 s apart, a 10 s
  *   timeout, answers up to 1 MB; "your server … returns the deliverables", shown to the buyer.
- * - NOT in the stored copy of the docs (cut short): the item's own fields and the exact answer
- *   format. We read the item from `item` (`item.id`, `item.product_id` or `item.product.id`,
- *   `item.quantity`), falling back to the invoice's `product_id` / `amount`; and answer the keys as
- *   plain text, one per line (what the page calls "the deliverables"). Check these against a real
- *   call (the dashboard's test) before relying on them.
+ * - NOT in the stored copy of the docs (cut short after the invoice's `payments`): the item's own
+ *   fields and the exact answer format. We read the item from `item` (`item.id`, `item.product_id`
+ *   or `item.product.id`, `item.quantity`, `item.custom_fields` as { name: value }), falling back to
+ *   the invoice's `product_id` / `amount`, and answer the keys as plain text, one per line (what the
+ *   page calls "the deliverables"). A public integration built against the live store reads the same
+ *   `item` fields and answers its key as plain text; it is not SellAuth's word, so the README still
+ *   says to check with one test sale from the dashboard.
  * - NOT in the docs either: a refund event. HTTP notifications carry only ids
  *   (`{event: "NOTIFICATION.…", data: {invoice_id}}`); a notification whose event names a refund
  *   or dispute bans the keys of `data.invoice_id`.

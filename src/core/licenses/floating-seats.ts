@@ -4,7 +4,7 @@ import type { Deps } from '../deps.js';
 import { normalizeKey } from './key-format.js';
 import type { LicenseState, SeatSnapshot } from './license-lookup.js';
 import { latestNow, turnBatchPerDatabase } from '../turn-batch.js';
-import { validateLicense, type ValidateLicenseOptions, type ValidationCode } from './validate-license.js';
+import { validateLicense, type ValidateLicenseOptions, type ValidationCode, type ValidationOutcome } from './validate-license.js';
 
 /**
  * Floating seats: "any 3 machines at once". A HWID holds a seat while its heartbeats arrive within
@@ -52,6 +52,11 @@ export interface HeartbeatInput {
 
 const SEATS_FULL_MESSAGE = 'Every seat of this license is in use';
 
+/** The heartbeat's answer where the validate decision stands as it is. */
+function answer(decision: ValidationOutcome, seatsUsed: number | null, seatsMax: number | null, nextS: number): HeartbeatOutcome {
+  return { success: decision.success, code: decision.code, message: decision.message, seats_used: seatsUsed, seats_max: seatsMax, next_heartbeat_s: nextS };
+}
+
 /**
  * A heartbeat's part in the validate decision: its lookup also reads this HWID's seat, and once the
  * license is known the seat settings decide whether HWID slots apply. Methods of one object rather
@@ -69,7 +74,7 @@ class SeatCheck implements ValidateLicenseOptions {
   ) {}
 
   lookup(applicationId: number, licenseKey: string): Promise<LicenseState | null> {
-    return this.deps.lookup.findWithSeat(applicationId, licenseKey, { hwid: this.hwid, intervalS: this.app.settings.heartbeat_interval_s, now: this.now });
+    return this.deps.lookup.findWithSeat(applicationId, licenseKey, this.hwid, this.app.settings.heartbeat_interval_s, this.now);
   }
 
   hwidSlots(license: LicenseState): boolean {
@@ -91,13 +96,12 @@ export async function heartbeatLicense(deps: Deps, app: ClientApplication, input
   const check = new SeatCheck(deps, app, hwid, now);
   const decision = await validateLicense(deps, app, input, check);
   const { seats, seat } = check;
-  const base = { success: decision.success, code: decision.code as HeartbeatCode, message: decision.message };
-  if (!seats) return { ...base, seats_used: null, seats_max: null, next_heartbeat_s: app.settings.heartbeat_interval_s };
-  if (!decision.success || decision.licenseId === undefined) return { ...base, seats_used: null, seats_max: seats.max, next_heartbeat_s: seats.intervalS };
+  if (!seats) return answer(decision, null, null, app.settings.heartbeat_interval_s);
+  if (!decision.success || decision.licenseId === undefined) return answer(decision, null, seats.max, seats.intervalS);
   const ttlS = 2 * seats.intervalS;
   const renewedAt = seat?.renewedAt;
   if (renewedAt && renewedAt.getTime() + ttlS * 1000 - now.getTime() > deps.usage.seatRenewalHorizonMs && deps.usage.deferSeatRenewal(decision.licenseId, hwid, now)) {
-    return { ...base, seats_used: seat.live, seats_max: seats.max, next_heartbeat_s: seats.intervalS };
+    return answer(decision, seat.live, seats.max, seats.intervalS);
   }
   const row = await seatGrantsOf(deps.db).add({ licenseId: decision.licenseId, hwid, max: seats.max, ttlS, now });
   const granted = row?.granted === true;

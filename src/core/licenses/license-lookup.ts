@@ -51,16 +51,17 @@ join plans p on p.id = l.plan_id`;
 /**
  * A heartbeat's lookup: the license, and in the same probe its seat for this HWID and the count of
  * live seats (a seat lapses 2 × the heartbeat interval — the plan's, else the application's, given
- * per entry — after its last renewal). `$3` the HWIDs, `$4` the application intervals, `$5` now.
+ * per entry — after its last renewal). Both come from one scan of the license's seats (a handful of
+ * rows under the primary key) rather than a join and a count that would each descend the index.
+ * `$3` the HWIDs, `$4` the application intervals, `$5` now.
  */
-const SEAT_LOOKUP_SQL = `select ${LICENSE_COLUMNS},
-  s.last_heartbeat_at as seat_renewed_at,
-  (select count(*)::int from license_seats z where z.license_id = l.id
-    and z.last_heartbeat_at > $5::timestamptz - make_interval(secs => 2 * coalesce(p.heartbeat_interval_s, q.interval_s))) as seats_live
+const SEAT_LOOKUP_SQL = `select ${LICENSE_COLUMNS}, s.seat_renewed_at, s.seats_live
 from unnest($1::int[], $2::text[], $3::text[], $4::int[]) with ordinality as q(application_id, license_key, hwid, interval_s, i)
 join licenses l on l.application_id = q.application_id and l.license_key = q.license_key
 join plans p on p.id = l.plan_id
-left join license_seats s on s.license_id = l.id and s.hwid = q.hwid`;
+cross join lateral (select max(z.last_heartbeat_at) filter (where z.hwid = q.hwid) as seat_renewed_at,
+    (count(*) filter (where z.last_heartbeat_at > $5::timestamptz - make_interval(secs => 2 * coalesce(p.heartbeat_interval_s, q.interval_s))))::int as seats_live
+  from license_seats z where z.license_id = l.id) s`;
 
 interface Row {
   i: number;
@@ -131,7 +132,7 @@ export class LicenseLookup {
         batch.map((w) => w.intervalS),
         now.toISOString(),
       ]);
-      return inRequestOrder(batch.length, rows, (r): LicenseState => ({ ...toState(r), seat: { renewedAt: toDate(r.seat_renewed_at), live: r.seats_live } }));
+      return inRequestOrder(batch.length, rows, toStateWithSeat);
     }, maxBatch);
   }
 
@@ -140,12 +141,12 @@ export class LicenseLookup {
   }
 
   /** The license as `find` reads it, with this HWID's floating seat (`seat`), in the same probe. */
-  findWithSeat(applicationId: number, licenseKey: string, seat: { hwid: string; intervalS: number; now: Date }): Promise<LicenseState | null> {
-    return this.seats.add({ applicationId, licenseKey, ...seat });
+  findWithSeat(applicationId: number, licenseKey: string, hwid: string, intervalS: number, now: Date): Promise<LicenseState | null> {
+    return this.seats.add({ applicationId, licenseKey, hwid, intervalS, now });
   }
 }
 
-function toState(r: Row): LicenseState {
+function toState(r: Row, seat?: SeatSnapshot): LicenseState {
   return {
     id: r.id,
     licenseKey: r.license_key,
@@ -163,8 +164,11 @@ function toState(r: Row): LicenseState {
     planMaxConcurrent: r.plan_max_concurrent,
     planHeartbeatIntervalS: r.plan_heartbeat_interval_s,
     planMaxOfflineHours: r.plan_max_offline_hours,
+    seat,
   };
 }
 
-export const stateFromRow = toState;
+const toStateWithSeat = (r: SeatRow) => toState(r, { renewedAt: toDate(r.seat_renewed_at), live: r.seats_live });
+
+export const stateFromRow = (r: Row) => toState(r);
 export type LicenseStateRow = Row;
