@@ -2,7 +2,8 @@
  * `npm run bench:validate-ab` — does a setting make validation (or a heartbeat) faster? Two validation servers on
  * one seeded database, differing only by the environment given, are loaded in turn: short
  * rounds, alternating which goes first, so a shared machine whose speed drifts over minutes
- * touches both alike. Prints each round and the median of the per-round ratios B/A.
+ * touches both alike. Prints each round, the median of the per-round ratios B/A, and each side's
+ * CPU per request (the server's and Postgres's: only the loaded side's backends work in its round).
  *
  *   BENCH_A, BENCH_B    JSON objects of environment variables for server A and server B
  *                       (default: SIGNING_THREAD false vs true)
@@ -74,7 +75,8 @@ async function main() {
     for (const label of ['A', 'B'] as const) console.log(`  ${label} ${JSON.stringify(SIDES[label])}${ROOTS[label] ? ` from ${ROOTS[label]}` : ''}`);
     for (const side of sides) await runLoad(side.target, { connections: CONNECTIONS, durationS: WARMUP_S });
 
-    const results = { A: [] as { rps: number; p99: number }[], B: [] as { rps: number; p99: number }[] };
+    type Round = { rps: number; p99: number; server: number; postgres: number };
+    const results = { A: [] as Round[], B: [] as Round[] };
     for (let round = 0; round < ROUNDS; round++) {
       const order = round % 2 === 0 ? sides : [...sides].reverse();
       const line: string[] = [];
@@ -83,14 +85,18 @@ async function main() {
         const r = await runLoad(side.target, { connections: CONNECTIONS, durationS: ROUND_S });
         const cpu = cpuPerRequest(before, cpuSnapshot(side.pid, db.name), r.requests, r.seconds);
         if (r.errors || r.non2xx || r.mismatches) throw new Error(`${side.label}: ${r.errors} errors, ${r.non2xx} non-2xx, ${r.mismatches} wrong bodies`);
-        results[side.label].push({ rps: r.reqPerSec, p99: r.p99 });
-        line.push(`${side.label} ${fmt(r.reqPerSec).padStart(6)} req/s p99 ${fmt(r.p99, 2).padStart(6)} ms${cpu ? ` server ${fmt(cpu.server, 1)} µs/req` : ''}`);
+        results[side.label].push({ rps: r.reqPerSec, p99: r.p99, server: cpu?.server ?? NaN, postgres: cpu?.postgres ?? NaN });
+        // The sides share the database, but only the loaded side's backends work during its round
+        // (the other's next usage flush aside), so Postgres's CPU in a round is that side's.
+        line.push(`${side.label} ${fmt(r.reqPerSec).padStart(6)} req/s p99 ${fmt(r.p99, 2).padStart(6)} ms${cpu ? ` server ${fmt(cpu.server, 1)} pg ${fmt(cpu.postgres, 1)} µs/req` : ''}`);
       }
       console.log(`round ${round + 1}  ${line.join('   ')}`);
     }
     const ratios = results.A.map((a, i) => results.B[i]!.rps / a.rps);
     for (const label of ['A', 'B'] as const) {
-      console.log(`${label}: median ${fmt(median(results[label].map((r) => r.rps)))} req/s, p99 ${fmt(median(results[label].map((r) => r.p99)), 2)} ms`);
+      const of = (pick: (r: Round) => number) => median(results[label].map(pick));
+      const [rps, p99, server, postgres] = [of((r) => r.rps), of((r) => r.p99), of((r) => r.server), of((r) => r.postgres)];
+      console.log(`${label}: median ${fmt(rps)} req/s, p99 ${fmt(p99, 2)} ms, CPU per request: server ${fmt(server, 1)} µs, postgres ${fmt(postgres, 1)} µs`);
     }
     console.log(`B/A per round: ${ratios.map((r) => fmt(r, 3)).join(' ')}`);
     console.log(`B/A median: ${fmt(median(ratios), 3)}x req/s`);

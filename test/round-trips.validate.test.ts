@@ -77,7 +77,7 @@ describe('database round trips of validation', () => {
   it('a flush larger than one batch is a few statements, not one per key', async () => {
     const { app, keys } = await activatedKeys(1);
     // 1,500 distinct log lines (distinct HWIDs of one key): past one batch of 1,000.
-    for (let i = 0; i < 1500; i++) h.deps.usage.recordValidation(app.id, new Date(), false, undefined, { licenseId: keys[0]!.id, code: 'HWID_MISMATCH', hwid: `OTHER-${i}`, ip: null });
+    for (let i = 0; i < 1500; i++) h.deps.usage.recordValidation(app.id, new Date(), false, undefined, { licenseId: keys[0]!.id, code: 'HWID_MISMATCH', hwid: `OTHER-${i}`, ip: null, watched: false });
     const [before] = await h.deps.db.query<{ n: number }>('select count(*)::int as n from validation_logs where license_id = $1', [keys[0]!.id]);
     const cost = await h.roundTrips!.measure(() => h.deps.usage.flush());
     const [after] = await h.deps.db.query<{ n: number }>('select count(*)::int as n from validation_logs where license_id = $1', [keys[0]!.id]);

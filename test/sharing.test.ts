@@ -170,7 +170,7 @@ describe('detection over distinct IPs a day', () => {
     const other = await watchedKey(s, { sharing: { max_ips_per_24h: 1 } });
     await other.validate('192.0.2.50');
     await h.deps.usage.flush(); // two IPs: flagged once here
-    const line = { applicationId: other.app.id, licenseId: other.key.id, code: 'VALID', hwid: 'PC-1', ip: '192.0.2.51', at: clock.now(), count: 1 };
+    const line = { applicationId: other.app.id, licenseId: other.key.id, code: 'VALID', hwid: 'PC-1', ip: '192.0.2.51', at: clock.now(), count: 1, watched: true };
     // Ask again, concurrently, as two instances' flushes would: the flag exists, nothing more happens.
     expect(await Promise.all([detectSharing(h.deps, [line]), detectSharing(h.deps, [line])])).toEqual([0, 0]);
     await h.deps.db.query('delete from sharing_flags where license_id = $1', [other.key.id]);

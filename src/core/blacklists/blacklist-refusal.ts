@@ -18,6 +18,6 @@ export async function blacklistRefusal(deps: Deps, app: ClientApplication, clien
   const list = deps.blacklists.peek(app) ?? (await deps.blacklists.get(app));
   const hwid = client.hwid?.trim() || null;
   if (!list.blocks(hwid, client.ip)) return null;
-  deps.usage.recordValidation(app.id, deps.clock.now(), false, undefined, { licenseId: null, code: 'BLACKLISTED', hwid: hwid?.slice(0, 256) ?? null, ip: client.ip ?? null });
+  deps.usage.recordValidation(app.id, deps.clock.now(), false, undefined, { licenseId: null, code: 'BLACKLISTED', hwid: hwid?.slice(0, 256) ?? null, ip: client.ip ?? null, watched: false });
   return { success: false, code: 'BLACKLISTED', message: BLACKLISTED_MESSAGE };
 }

@@ -23,6 +23,8 @@ export interface LicenseState {
   planHeartbeatIntervalS: number | null;
   /** The plan's longest offline lease in hours (0 = off; null = the application's setting). */
   planMaxOfflineHours: number | null;
+  /** Whether the plan's `sharing` sets a detection threshold; null = the plan has none (the application's applies). */
+  planWatchesSharing: boolean | null;
   /** Read only by a heartbeat's lookup (`findWithSeat`). */
   seat?: SeatSnapshot;
 }
@@ -39,7 +41,8 @@ export interface SeatSnapshot {
 /** The columns a LicenseState is read from (`l` the license, `p` its plan); `i` the entry's position. */
 export const licenseStateColumns = (i: string) => `${i} as i, l.id, l.license_key, l.status, l.hwids, l.activated_at, l.expires_at, l.duration_days,
   l.last_used, l.ip_address, p.id as plan_id, p.name as plan_name, p.duration_days as plan_duration_days, p.max_hwids as plan_max_hwids,
-  p.max_concurrent as plan_max_concurrent, p.heartbeat_interval_s as plan_heartbeat_interval_s, p.max_offline_hours as plan_max_offline_hours`;
+  p.max_concurrent as plan_max_concurrent, p.heartbeat_interval_s as plan_heartbeat_interval_s, p.max_offline_hours as plan_max_offline_hours,
+  case when p.sharing is null then null else (p.sharing->>'max_ips_per_24h' is not null or p.sharing->>'max_hwid_mismatches_per_1h' is not null) end as plan_watches_sharing`;
 const LICENSE_COLUMNS = licenseStateColumns('q.i::int');
 
 /** Exported so the validation bench can print its plan (it must stay an index probe per key). */
@@ -81,6 +84,7 @@ interface Row {
   plan_max_concurrent: number | null;
   plan_heartbeat_interval_s: number | null;
   plan_max_offline_hours: number | null;
+  plan_watches_sharing: boolean | null;
 }
 
 interface SeatRow extends Row {
@@ -164,6 +168,7 @@ function toState(r: Row, seat?: SeatSnapshot): LicenseState {
     planMaxConcurrent: r.plan_max_concurrent,
     planHeartbeatIntervalS: r.plan_heartbeat_interval_s,
     planMaxOfflineHours: r.plan_max_offline_hours,
+    planWatchesSharing: r.plan_watches_sharing,
     seat,
   };
 }

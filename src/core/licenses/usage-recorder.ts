@@ -19,6 +19,8 @@ export interface ValidationRecord {
   ip: string | null;
   at: Date;
   count: number;
+  /** Key-sharing detection watches this license (decided at validation: `watchesSharing`). */
+  watched: boolean;
 }
 
 /** Past this many distinct unwritten lines (database away for long), new ones are dropped. */
@@ -31,12 +33,9 @@ const FLUSH_BATCH = 1000;
 
 /**
  * A flush batch in one atomic statement (one round trip): the licenses' last use, the daily
- * counters and the validation log lines, each part an array parameter expanded by unnest.
- * Data-modifying CTEs always run to completion, whether or not the outer query reads them.
+ * counters, the seats' renewals and the validation log lines, each part an array parameter expanded
+ * by unnest. Data-modifying CTEs always run to completion, whether or not the outer query reads them.
  * Times travel as text[]: postgres.js serialises text and int arrays on every driver.
- * The statement answers which licenses of the batch key-sharing detection watches (their plan's
- * or application's `sharing` sets a threshold, and they are not banned), so a flush of licenses
- * nobody watches costs nothing more.
  */
 const FLUSH_SQL = `with used as (
   update licenses l set last_used = u.at::timestamptz, ip_address = u.ip
@@ -52,18 +51,10 @@ const FLUSH_SQL = `with used as (
   update license_seats s set last_heartbeat_at = greatest(s.last_heartbeat_at, r.at::timestamptz)
   from unnest($15::int[], $16::text[], $17::text[]) as r(id, hwid, at)
   where s.license_id = r.id and s.hwid = r.hwid
-), logged as (
-  insert into validation_logs (application_id, license_id, code, hwid, ip, created_at, count)
-  select a, l, c, h, i, t::timestamptz, n
-  from unnest($8::int[], $9::int[], $10::text[], $11::text[], $12::text[], $13::text[], $14::int[]) as r(a, l, c, h, i, t, n)
 )
-select distinct l.id as license_id
-from unnest($9::int[]) as w(id)
-join licenses l on l.id = w.id
-join plans p on p.id = l.plan_id
-join applications a on a.id = l.application_id
-cross join lateral (select coalesce(p.sharing, a.settings->'sharing') as s) x
-where l.status <> 'banned' and (x.s->>'max_ips_per_24h' is not null or x.s->>'max_hwid_mismatches_per_1h' is not null)`;
+insert into validation_logs (application_id, license_id, code, hwid, ip, created_at, count)
+select a, l, c, h, i, t::timestamptz, n
+from unnest($8::int[], $9::int[], $10::text[], $11::text[], $12::text[], $13::text[], $14::int[]) as r(a, l, c, h, i, t, n)`;
 
 /** What a flush hands to key-sharing detection: the new log lines of the licenses it watches. */
 export type WatchedLines = (records: ValidationRecord[]) => Promise<void>;
@@ -170,7 +161,7 @@ export class UsageRecorder {
       const line = this.records.get(key);
       if (line) line.count++;
       else if (this.records.size < MAX_PENDING_RECORDS) {
-        this.records.set(key, { applicationId, licenseId: record.licenseId, code: record.code, hwid: record.hwid, ip: record.ip, at, count: 1 });
+        this.records.set(key, { applicationId, licenseId: record.licenseId, code: record.code, hwid: record.hwid, ip: record.ip, at, count: 1, watched: record.watched });
       }
     }
     const day = this.dayOf(at);
@@ -262,7 +253,7 @@ export class UsageRecorder {
       const slice = <T>(xs: T[]) => xs.slice(b * FLUSH_BATCH, (b + 1) * FLUSH_BATCH);
       const batch = { ids: slice(ids), counters: slice(cs), records: slice(lines), renewals: slice(seats) };
       try {
-        const rows = await this.db.query<{ license_id: number }>(
+        await this.db.query(
           FLUSH_SQL,
           flushParams(
             batch.ids,
@@ -272,10 +263,7 @@ export class UsageRecorder {
             batch.renewals.map(([, r]) => r),
           ),
         );
-        if (rows.length) {
-          const watchedIds = new Set(rows.map((r) => r.license_id));
-          for (const [, r] of batch.records) if (r.licenseId !== null && watchedIds.has(r.licenseId)) watched.push(r);
-        }
+        for (const [, r] of batch.records) if (r.watched) watched.push(r);
       } catch (err) {
         this.log.warn({ err }, 'usage flush failed; keeping the data for the next flush');
         this.mergeBack(new Map(batch.ids.map((id) => [id, uses.get(id)!])), new Map(batch.counters), new Map(batch.records), new Map(batch.renewals));

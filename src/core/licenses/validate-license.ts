@@ -1,6 +1,7 @@
 import type { ClientApplication } from '../applications/application-cache.js';
 import { BLACKLISTED_MESSAGE } from '../blacklists/blacklist-cache.js';
 import type { Deps } from '../deps.js';
+import { watchesSharing } from '../sharing/watches-sharing.js';
 import { lastUseIsDue } from '../last-used.js';
 import { activateLicense } from './activate-license.js';
 import { normalizeKey } from './key-format.js';
@@ -84,6 +85,7 @@ export async function validateLicense(deps: Deps, app: ClientApplication, input:
     code: result.code,
     hwid: input.hwid?.slice(0, 256) ?? null,
     ip: input.ip ?? null,
+    watched: seen.license !== null && watchesSharing(app, seen.license),
   });
   return result;
 }
