@@ -6,7 +6,7 @@
  * started on a port of its own, warmed up through the API (register, application, plan, licenses,
  * validations), then left idle; a preloaded probe (support/memory-probe.mjs) reports V8's heaps
  * and the kernel's resident set twice: after BENCH_IDLE_S, and once settled (BENCH_SETTLED_S:
- * past the signing thread's idle end and V8's idle-time collections). The floor is a bare Fastify + postgres.js process, with and
+ * past the nonce thread's idle end and V8's idle-time collections). The floor is a bare Fastify + postgres.js process, with and
  * without tsx's loader (bin/keycord.js runs the TypeScript sources through it). Configurations
  * alternate within each round (order reversed every other round) so a noisy machine weighs on all
  * of them alike. Numbers are printed, never asserted (DESIGN.md: benchmarks).

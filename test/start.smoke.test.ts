@@ -89,12 +89,17 @@ describe('keycord start', () => {
     const valid = await call('POST', '/api/licenses/validate', { app_id: app.body.app_id, license_key: key, hwid: 'SMOKE-PC' });
     expect(valid.status).toBe(200);
     expect(valid.body).toMatchObject({ success: true, code: 'VALID', message: 'License activated successfully' });
-    // Signed on the signing thread, which `npm start` runs outside tsx's loader (a plain .mjs).
+    // The first answer is signed inline and starts the nonce thread, which `npm start` runs
+    // outside tsx's loader (a plain .mjs); a later answer is signed with one of its nonces.
     const publicKey = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(app.body.public_key, 'hex')]), format: 'der', type: 'spki' });
-    const signed = Buffer.from(valid.headers.get('x-signature-timestamp')! + valid.text);
-    expect(verify(null, signed, publicKey, Buffer.from(valid.headers.get('x-signature-ed25519')!, 'hex'))).toBe(true);
-    expect(output()).toMatch(/client answers are signed on a signing thread/);
-    expect(output()).not.toMatch(/signing thread failed/);
+    const signedBy = (res: typeof valid) => verify(null, Buffer.from(res.headers.get('x-signature-timestamp')! + res.text), publicKey, Buffer.from(res.headers.get('x-signature-ed25519')!, 'hex'));
+    expect(signedBy(valid)).toBe(true);
+    await new Promise((r) => setTimeout(r, 1000));
+    const again = await call('POST', '/api/licenses/validate', { app_id: app.body.app_id, license_key: key, hwid: 'SMOKE-PC' });
+    expect(again.body).toMatchObject({ success: true, code: 'VALID' });
+    expect(signedBy(again)).toBe(true);
+    expect(output()).toMatch(/client answers are signed with nonces made ahead on a second thread/);
+    expect(output()).not.toMatch(/nonce thread failed/);
 
     expect(output()).toMatch(/KEYCORD_SECRET is not set: generated a new one/);
     const secretFile = join(dataDir, 'keycord-secret');

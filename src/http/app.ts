@@ -57,7 +57,7 @@ export interface BuildAppOptions {
   operators?: string[];
   /** Requests per minute; without it the limits are the configuration defaults. */
   rateLimits?: { sellerPerMinute: number; authPerMinute: number; prefix?: string };
-  /** Sign client answers on a second thread where libsodium loaded (SIGNING_THREAD; default on). */
+  /** Sign client answers with nonces made ahead on a second thread where libsodium loaded (SIGNING_THREAD; default on). */
   signingThread?: boolean;
   /** PUBLIC_URL: the origin stores and Discord reach this instance at (integration URLs). */
   publicUrl?: string | undefined;

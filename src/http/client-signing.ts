@@ -1,12 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import type { AnswerBinding } from './client-app.js';
-import { ED25519_BACKEND, signResponseHex, sodiumSecretKey } from './ed25519.js';
-import { SigningThread } from './signing-thread.js';
+import { signResponseHex, sodiumSecretKey } from './ed25519.js';
+import { NONCE_SIGNING, scalarKeyOf, signWithNonce } from './ed25519-nonces.js';
+import { NoncePool } from './nonce-pool.js';
 
 export interface ClientSigningOptions {
   /**
-   * Sign on a second thread (SIGNING_THREAD). Only where libsodium loaded: without it there is
-   * no signer for the thread, and OpenSSL signs inline.
+   * Sign with nonces made ahead on a second thread (SIGNING_THREAD). Only where libsodium loaded:
+   * its scalar arithmetic is what finishes such a signature; without it, OpenSSL signs inline.
    */
   thread: boolean;
 }
@@ -24,10 +25,10 @@ export function installClientSigning(app: FastifyInstance, opts: ClientSigningOp
     if (!binding || typeof payload !== 'object' || payload === null || Array.isArray(payload)) return done(null, payload);
     done(null, boundAnswer(payload, binding, reply.statusCode));
   });
-  const thread = opts.thread && ED25519_BACKEND === 'libsodium' ? new SigningThread((err) => app.log.warn({ err }, 'signing thread failed; client answers are signed inline from now on')) : null;
-  if (thread) {
-    app.log.info('client answers are signed on a signing thread (libsodium)');
-    app.addHook('onClose', () => thread.stop());
+  const nonces = opts.thread && NONCE_SIGNING ? new NoncePool((err) => app.log.warn({ err }, 'nonce thread failed; client answers are signed inline from now on')) : null;
+  if (nonces) {
+    app.log.info('client answers are signed with nonces made ahead on a second thread (libsodium)');
+    app.addHook('onClose', () => nonces.stop());
   }
 
   // Callback style: an async hook would cost every response a promise.
@@ -36,15 +37,10 @@ export function installClientSigning(app: FastifyInstance, opts: ClientSigningOp
     if (!clientApp || (typeof payload !== 'string' && !Buffer.isBuffer(payload))) return done(null, payload);
     const timestamp = String(Math.floor(Date.now() / 1000));
     reply.header('X-Signature-Timestamp', timestamp);
-    if (!thread) {
-      reply.header('X-Signature-Ed25519', signResponseHex(clientApp.signingKey, timestamp, payload));
-      return done(null, payload);
-    }
-    thread.sign(sodiumSecretKey(clientApp.signingKey)!, timestamp, payload, (err, signature) => {
-      if (err) return done(err);
-      reply.header('X-Signature-Ed25519', signature!.toString('hex'));
-      done(null, payload);
-    });
+    const pair = nonces?.take();
+    const signature = pair ? signWithNonce(scalarKeyOf(sodiumSecretKey(clientApp.signingKey)!), pair, timestamp, payload).toString('hex') : signResponseHex(clientApp.signingKey, timestamp, payload);
+    reply.header('X-Signature-Ed25519', signature);
+    done(null, payload);
   });
 }
 

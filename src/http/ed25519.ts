@@ -30,7 +30,7 @@ const sodium = (() => {
   }
 })();
 
-/** libsodium's form of a key: the 64 bytes seed ‖ public key (what the signing thread gets). */
+/** libsodium's form of a key: the 64 bytes seed ‖ public key. */
 export type SodiumSecretKey = Buffer;
 
 // Derived once per key object. The application cache holds the key objects, so an entry that
@@ -51,7 +51,7 @@ export function sodiumSecretKey(key: KeyObject): SodiumSecretKey | null {
 }
 
 /** Signs with libsodium; only called where `sodiumSecretKey` gave a key, so libsodium loaded. */
-export function sodiumSign(secretKey: SodiumSecretKey, message: Buffer): Buffer {
+function sodiumSign(secretKey: SodiumSecretKey, message: Buffer): Buffer {
   const signature = Buffer.allocUnsafe(64);
   sodium!.crypto_sign_detached(signature, message, secretKey);
   return signature;

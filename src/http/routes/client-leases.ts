@@ -47,7 +47,7 @@ export const clientLeaseRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (a
     async (request) => {
       bindClientAnswer(request, request.body.nonce, { license_key: request.body.license_key, hwid: request.body.hwid });
       const clientApp = await resolveClientApp(deps, request, request.body.app_id);
-      // Signed inline (not on the signing thread): a lease is asked for once per half-lease, not per request.
+      // Signed inline, RFC 8032's way: a lease is asked for once per half-lease, not per request.
       return leaseLicense(deps, clientApp, { license_key: request.body.license_key, hwid: request.body.hwid, ttl_hours: request.body.ttl_hours, ip: request.ip }, (message) =>
         ed25519Sign(clientApp.signingKey, message),
       );
