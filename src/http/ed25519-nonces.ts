@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import { sodium } from './ed25519.js';
 
 /**
  * Ed25519 signing with a nonce computed beforehand. A signature is (R, S) with R = r·B for a
@@ -13,20 +13,6 @@ import { createRequire } from 'node:module';
  * apart: a signature verifies exactly when it would. What matters is that no r is used twice (two
  * signatures with one r give away the key): a pair is handed out once and wiped when used.
  */
-
-interface Sodium {
-  crypto_hash_sha512(out: Buffer, input: Buffer): void;
-  crypto_core_ed25519_scalar_reduce(out: Buffer, wide: Buffer): void;
-  crypto_core_ed25519_scalar_add(out: Buffer, x: Buffer, y: Buffer): void;
-}
-
-const sodium = (() => {
-  try {
-    return createRequire(import.meta.url)('sodium-native') as Sodium;
-  } catch {
-    return null;
-  }
-})();
 
 /** A key as nonce signing needs it: the secret scalar `a` as 16-bit limbs, and the public key A. */
 export interface ScalarKey {

@@ -11,8 +11,12 @@ export function responseMessage(timestamp: string, payload: string | Buffer): Bu
   return message;
 }
 
+/** The part of libsodium (sodium-native) Keycord uses: signing, and what nonce signing needs (ed25519-nonces.ts). */
 interface Sodium {
   crypto_sign_detached(signature: Buffer, message: Buffer, secretKey: Buffer): void;
+  crypto_hash_sha512(out: Buffer, input: Buffer): void;
+  crypto_core_ed25519_scalar_reduce(out: Buffer, wide: Buffer): void;
+  crypto_core_ed25519_scalar_add(out: Buffer, x: Buffer, y: Buffer): void;
 }
 
 /**
@@ -22,7 +26,7 @@ interface Sodium {
  * same, only sooner. Null where sodium-native has no prebuilt binary for the platform; OpenSSL
  * signs there.
  */
-const sodium = (() => {
+export const sodium = (() => {
   try {
     return createRequire(import.meta.url)('sodium-native') as Sodium;
   } catch {
