@@ -23,7 +23,14 @@ export interface RequestSubject {
   file_id?: number | undefined;
 }
 
-const HASHED = new Set<keyof RequestSubject>(['license_key', 'old_license_key', 'new_license_key', 'hwid', 'user_token']);
+/** The fields carried as their SHA-256, and the name each goes by in `request`. */
+const HASHED_AS: Partial<Record<keyof RequestSubject, string>> = {
+  license_key: 'license_key_sha256',
+  old_license_key: 'old_license_key_sha256',
+  new_license_key: 'new_license_key_sha256',
+  hwid: 'hwid_sha256',
+  user_token: 'user_token_sha256',
+};
 
 /** `{route: "POST /api/user-auth/login", username: "bob", hwid_sha256: "…"}`: the `request` field of an answer. */
 export type RequestIdentity = { route: string } & Record<string, string | number>;
@@ -37,10 +44,14 @@ const oneShot = (nodeCrypto as { hash?: (algorithm: string, data: string, encodi
 const sha256Hex = oneShot ? (text: string) => oneShot('sha256', text, 'hex') : (text: string) => nodeCrypto.createHash('sha256').update(text, 'utf8').digest('hex');
 
 export function requestIdentity(route: string, subject: RequestSubject): RequestIdentity {
+  // The server builds one per client answer: a for-in over the subject's own fields and names
+  // looked up rather than built allocate nothing but the identity itself.
   const identity: RequestIdentity = { route };
-  for (const [field, value] of Object.entries(subject) as [keyof RequestSubject, string | number | undefined][]) {
+  for (const field in subject) {
+    const value = subject[field as keyof RequestSubject];
     if (value === undefined) continue;
-    if (HASHED.has(field)) identity[`${field}_sha256`] = sha256Hex(String(value));
+    const hashedAs = HASHED_AS[field as keyof RequestSubject];
+    if (hashedAs) identity[hashedAs] = sha256Hex(String(value));
     else identity[field] = value;
   }
   return identity;
