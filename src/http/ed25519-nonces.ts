@@ -46,6 +46,8 @@ const k = Buffer.alloc(32);
 const wide = Buffer.alloc(64);
 const ka = Buffer.alloc(32);
 const columns = new Float64Array(32);
+/** 2^-16, exactly (a power of two). */
+const TWO_TO_MINUS_16 = 1 / 65536;
 
 /**
  * `wide` = k × a, the full 512-bit product of two little-endian 256-bit numbers, by 16-bit limbs:
@@ -62,7 +64,8 @@ function multiply(kBytes: Buffer, a: Float64Array) {
   let carry = 0;
   for (let c = 0; c < 32; c++) {
     const v = columns[c]! + carry;
-    carry = Math.floor(v / 65536);
+    // × 2^-16 rather than ÷ 65536: exact all the same, and no division whose time might depend on `a`.
+    carry = Math.floor(v * TWO_TO_MINUS_16);
     const limb = v - carry * 65536;
     wide[2 * c] = limb & 0xff;
     wide[2 * c + 1] = limb >>> 8;
@@ -92,6 +95,7 @@ export function signWithNonce(key: ScalarKey, pair: Buffer, timestamp: string, p
   pair.fill(0);
   wide.fill(0);
   ka.fill(0);
+  columns.fill(0);
   return signature;
 }
 

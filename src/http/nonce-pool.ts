@@ -101,7 +101,8 @@ export class NoncePool {
 
   private received(pairs: ArrayBuffer) {
     this.requestedAt = null;
-    if (this.off) return;
+    // A batch that arrives once the pool is off is wiped, never kept.
+    if (this.off) return void new Uint8Array(pairs).fill(0);
     this.ready.push(Buffer.from(pairs));
     if (this.left() < this.batch) this.request();
   }
