@@ -435,8 +435,8 @@ export const validationLogs = pgTable(
   {
     id: bigserial('id', { mode: 'number' }).primaryKey(),
     // No foreign key: its check was a trigger per inserted line (7.5 of the 19 µs each line cost).
-    // The usage flush locks each application of its batch once instead, and deleting an
-    // application deletes its lines (migration 0018, delete-application.ts).
+    // The usage flush locks each application of its batch once instead, and a trigger on
+    // applications deletes an application's lines with it (migration 0018).
     applicationId: integer('application_id').notNull(),
     licenseId: integer('license_id'),
     code: text('code').notNull(),

@@ -6,7 +6,7 @@ import type { Deps } from '../deps.js';
 import { removeUnreferencedContent } from '../files/remove-unreferenced-content.js';
 import { requireApplication } from './access.js';
 
-/** Deletes the application with its plans, licenses and files (cascade); only its owner may. */
+/** Deletes the application with its plans, licenses and files (cascade) and its validation log (a trigger, migration 0018); only its owner may. */
 export async function deleteApplication(deps: Deps, actor: SellerActor, applicationId: number) {
   const { appId, contents } = await deps.db.orm.transaction(async (tx) => {
     const { app } = await requireApplication(tx, actor, applicationId, 'owner');
