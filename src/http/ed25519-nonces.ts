@@ -8,8 +8,8 @@ import { sodium } from './ed25519.js';
  * signing is a SHA-512 and some scalar arithmetic, a few µs on the event loop.
  *
  * RFC 8032 derives r from the key and the message, so that a broken random generator cannot leak
- * the key; here r comes from libsodium's CSPRNG (`crypto_core_ed25519_scalar_random`, uniform
- * mod L), as in the Schnorr signatures Ed25519 descends from. A verifier cannot tell the two
+ * the key; here r comes from libsodium's CSPRNG (64 random bytes reduced mod L, uniform to within
+ * 2^-259), as in the Schnorr signatures Ed25519 descends from. A verifier cannot tell the two
  * apart: a signature verifies exactly when it would. What matters is that no r is used twice (two
  * signatures with one r give away the key): a pair is handed out once and wiped when used.
  */
