@@ -111,6 +111,11 @@ export const plans = pgTable(
 export const LICENSE_STATUSES = ['inactive', 'active', 'expired', 'banned'] as const;
 export type LicenseStatus = (typeof LICENSE_STATUSES)[number];
 
+/**
+ * Stored at fillfactor 70 (migration 0019; drizzle has no table storage options): the usage flush
+ * rewrites a license's `last_used` and `ip_address` all day, and with room on the page that is a
+ * heap-only update that writes none of the ten indexes below.
+ */
 export const licenses = pgTable(
   'licenses',
   {
@@ -512,7 +517,8 @@ export const sharingFlags = pgTable(
 /**
  * Floating seats: a HWID holds one while its heartbeats arrive within 2 × the heartbeat interval.
  * Held here, not in Redis: the database is already on the heartbeat's path, a seat survives a
- * restart, and the grant is one statement (keycord_seat_heartbeat, migration 0013).
+ * restart, and the grant is one statement (keycord_seat_heartbeat, migration 0013). Stored at
+ * fillfactor 70 (migration 0019), so a renewal is a heap-only update that leaves the index alone.
  */
 export const licenseSeats = pgTable(
   'license_seats',
