@@ -1,4 +1,5 @@
 import { createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { responseMessage, sodiumSecretKey } from '../src/http/ed25519.js';
 import { NONCE_SIGNING, scalarKeyOf, signWithNonce } from '../src/http/ed25519-nonces.js';
@@ -124,7 +125,51 @@ describe.skipIf(!NONCE_SIGNING)('signing with a nonce made ahead', () => {
     expect(held.every((b) => b === 0)).toBe(true);
     expect(pool.take()).toBeNull();
   });
+
+  it('counts the takes that found it empty (answers signed inline), for the minute report', async () => {
+    const pool = new NoncePool(() => {}, 16);
+    try {
+      // A new pool has nothing yet: the first answers are signed inline.
+      expect(pool.take()).toBeNull();
+      expect(pool.take()).toBeNull();
+      expect(pool.drainDryTakes()).toBe(2);
+      expect(pool.drainDryTakes()).toBe(0);
+      await pairFrom(pool);
+      expect(pool.drainDryTakes()).toBeGreaterThan(0); // pairFrom's polls while the thread made the first batch
+      for (let i = 0; i < 8; i++) expect(pool.take()).not.toBeNull();
+      expect(pool.drainDryTakes()).toBe(0);
+    } finally {
+      await pool.stop();
+    }
+  });
+
+  it.runIf(process.platform === 'linux')('makes its pairs at the lowest priority, on its own thread only', async () => {
+    const before = threadNiceness();
+    const pool = new NoncePool(() => {}, 64);
+    try {
+      await pairFrom(pool);
+      const after = threadNiceness();
+      const lowered = [...after].filter(([tid, nice]) => nice === 19 && before.get(tid) !== 19).map(([tid]) => tid);
+      expect(lowered).toHaveLength(1);
+      // The event loop's thread (its id is the process's) keeps its priority.
+      expect(after.get(process.pid)).toBe(before.get(process.pid));
+      expect(after.get(process.pid)).not.toBe(19);
+    } finally {
+      await pool.stop();
+    }
+  });
 });
+
+/** The nice value of each thread of this process, by thread id (Linux: /proc/self/task/<tid>/stat, field 19). */
+function threadNiceness(): Map<number, number> {
+  const nice = new Map<number, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces, hence the last ')'): the first is field 3.
+    nice.set(Number(tid), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19 - 3]));
+  }
+  return nice;
+}
 
 describe('client answers signed under load', () => {
   let h: Harness;

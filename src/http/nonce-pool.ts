@@ -23,6 +23,8 @@ export class NoncePool {
   private readonly ready: Buffer[] = [];
   private requestedAt: number | null = null;
   private lastTakenAt = 0;
+  /** Takes that found the pool empty while it was on (answers signed inline), since the last `drainDryTakes`. */
+  private dry = 0;
   private readonly watchdog: NodeJS.Timeout;
 
   constructor(
@@ -55,10 +57,23 @@ export class NoncePool {
       this.offset = 0;
     }
     if (this.requestedAt === null && this.left() < this.batch) this.request();
-    if (!this.current) return null;
+    if (!this.current) {
+      this.dry++;
+      return null;
+    }
     const pair = this.current.subarray(this.offset, this.offset + 64);
     this.offset += 64;
     return pair;
+  }
+
+  /**
+   * How many takes found the pool empty since the last call (the first answers after a start, or a
+   * thread that did not keep up: it runs at the lowest priority), and starts counting again.
+   */
+  drainDryTakes(): number {
+    const dry = this.dry;
+    this.dry = 0;
+    return dry;
   }
 
   /** Ends the thread and wipes the pairs not used. */
