@@ -31,12 +31,15 @@ export class NoncePool {
     private readonly onFailure: (err: Error) => void = () => {},
     /** Pairs per batch; the pool asks for the next batch when fewer than this are left. */
     private readonly batch = 1024,
-    stallMs = 5000,
+    stallMs = 60_000,
     idleMs = 60_000,
   ) {
     // A thread that stops answering would leave the pool dry for good: after `stallMs` without an
-    // answer (a batch takes tens of ms) it counts as failed. One with nothing to do for `idleMs`
-    // is ended, to give its memory back.
+    // answer it counts as failed. A batch is ~15 ms of CPU, but the thread runs at the lowest
+    // priority, so on cores saturated by everything else it can take seconds; meanwhile answers
+    // are signed inline, so waiting long costs nothing, and a thread wrongly written off would
+    // leave nonces off until a restart. One with nothing to do for `idleMs` is ended, to give its
+    // memory back.
     this.watchdog = setInterval(
       () => {
         const now = performance.now();
