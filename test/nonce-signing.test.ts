@@ -1,9 +1,10 @@
-import { createPublicKey, generateKeyPairSync, verify } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { responseMessage, sodiumSecretKey } from '../src/http/ed25519.js';
 import { NONCE_SIGNING, scalarKeyOf, signWithNonce } from '../src/http/ed25519-nonces.js';
 import { NoncePool } from '../src/http/nonce-pool.js';
+import { verifyLease } from '../src/client/lease.js';
 import { client, startHarness, type Harness } from './support/harness.js';
 import { waitFor } from './support/wait.js';
 
@@ -215,5 +216,29 @@ describe('client answers signed under load', () => {
     await rounds(1);
     await new Promise((r) => setTimeout(r, 500));
     await rounds(2);
+  });
+
+  it('sign offline leases with nonces made ahead too, and every lease verifies offline', async () => {
+    const s = await h.seller();
+    const { app, plan } = await s.setup();
+    const [license] = await s.generate(plan.id, 1);
+    const request = { app_id: app.app_id, license_key: license!.license_key, hwid: 'PC-1' };
+    expect((await client(h, '/api/licenses/validate', request)).json().code).toBe('VALID');
+    await new Promise((r) => setTimeout(r, 500)); // the pool has pairs by now
+    const signingKey = (await h.deps.apps.get(app.app_id))!.signingKey;
+    const leases = await Promise.all(Array.from({ length: 60 }, () => client(h, '/api/licenses/lease', request)));
+    const points = new Set<string>();
+    for (const res of leases) {
+      expect(res.statusCode).toBe(200);
+      const token: string = res.json().lease;
+      expect(verifyLease(token, app.public_key, { hwid: 'PC-1' }).status).toBe('valid');
+      const [body, signature] = token.split('.') as [string, string];
+      // RFC 8032's deterministic signature of the same bytes differs: this one used a nonce made ahead.
+      expect(signature).not.toBe(sign(null, Buffer.from(body, 'ascii'), signingKey).toString('base64url'));
+      points.add(Buffer.from(signature, 'base64url').subarray(0, 32).toString('hex'));
+      points.add(String(res.headers['x-signature-ed25519']).slice(0, 64));
+    }
+    // The lease's nonce and its answer's are two pairs: none of the 120 nonce points repeats.
+    expect(points.size).toBe(120);
   });
 });

@@ -1,10 +1,22 @@
+import type { KeyObject } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { AnswerBinding } from './client-app.js';
-import { signResponseHex, sodiumSecretKey } from './ed25519.js';
+import { ed25519Sign, responseMessage, sodiumSecretKey } from './ed25519.js';
 import { NONCE_SIGNING, scalarKeyOf, signWithNonce } from './ed25519-nonces.js';
 import { NoncePool } from './nonce-pool.js';
 
 const DRY_REPORT_MS = 60_000;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * The Ed25519 signature of `timestamp ‖ payload` by an application's key: with a nonce made
+     * ahead when the pool has one, else inline. Client answers are signed with it (timestamp and
+     * body), and so are offline leases (no timestamp: the lease's own bytes).
+     */
+    signClientMessage(key: KeyObject, timestamp: string, payload: string | Buffer): Buffer;
+  }
+}
 
 export interface ClientSigningOptions {
   /**
@@ -42,15 +54,19 @@ export function installClientSigning(app: FastifyInstance, opts: ClientSigningOp
     });
   }
 
+  const signClientMessage = (key: KeyObject, timestamp: string, payload: string | Buffer): Buffer => {
+    const pair = nonces?.take();
+    return pair ? signWithNonce(scalarKeyOf(sodiumSecretKey(key)!), pair, timestamp, payload) : ed25519Sign(key, responseMessage(timestamp, payload));
+  };
+  app.decorate('signClientMessage', signClientMessage);
+
   // Callback style: an async hook would cost every response a promise.
   app.addHook('onSend', (request, reply, payload, done) => {
     const clientApp = request.clientApp;
     if (!clientApp || (typeof payload !== 'string' && !Buffer.isBuffer(payload))) return done(null, payload);
     const timestamp = String(Math.floor(Date.now() / 1000));
     reply.header('X-Signature-Timestamp', timestamp);
-    const pair = nonces?.take();
-    const signature = pair ? signWithNonce(scalarKeyOf(sodiumSecretKey(clientApp.signingKey)!), pair, timestamp, payload).toString('hex') : signResponseHex(clientApp.signingKey, timestamp, payload);
-    reply.header('X-Signature-Ed25519', signature);
+    reply.header('X-Signature-Ed25519', signClientMessage(clientApp.signingKey, timestamp, payload).toString('hex'));
     done(null, payload);
   });
 }

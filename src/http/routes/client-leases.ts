@@ -3,7 +3,6 @@ import { z } from 'zod';
 import type { Deps } from '../../core/deps.js';
 import { leaseLicense, type LeaseOutcome } from '../../core/licenses/lease-license.js';
 import { bindClientAnswer, nonce, resolveClientApp } from '../client-app.js';
-import { ed25519Sign } from '../ed25519.js';
 import { clientAnswer } from '../views/client-answer.js';
 import { clientErrors, plainOrEncrypted, unknownApplication } from '../views/client-reply.js';
 import { VALIDATION_CODES } from './client-licenses.js';
@@ -47,9 +46,9 @@ export const clientLeaseRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (a
     async (request) => {
       bindClientAnswer(request, request.body.nonce, { license_key: request.body.license_key, hwid: request.body.hwid });
       const clientApp = await resolveClientApp(deps, request, request.body.app_id);
-      // Signed inline, RFC 8032's way: a lease is asked for once per half-lease, not per request.
+      // Signed as the answers are (with a nonce made ahead when there is one), over the lease's own bytes.
       return leaseLicense(deps, clientApp, { license_key: request.body.license_key, hwid: request.body.hwid, ttl_hours: request.body.ttl_hours, ip: request.ip }, (message) =>
-        ed25519Sign(clientApp.signingKey, message),
+        app.signClientMessage(clientApp.signingKey, '', message),
       );
     },
   );

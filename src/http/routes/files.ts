@@ -15,7 +15,6 @@ import { bindClientAnswer, clientCredentials, loadClientApp, nonce } from '../cl
 import { downloadSignedText } from '../../client/answer-binding.js';
 import { pageQuery, sendPage } from '../pagination.js';
 import { idParams } from '../schemas.js';
-import { signResponseHex } from '../ed25519.js';
 import { errorResponse, messageResponse } from '../responses.js';
 import { clientErrorResponse } from '../views/client-answer.js';
 import { clientErrors } from '../views/client-reply.js';
@@ -192,7 +191,7 @@ const clientFileRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { de
           .header('Cache-Control', 'private, no-store')
           .header('X-Content-SHA256', download.sha256)
           .header('X-Signature-Timestamp', timestamp)
-          .header('X-Signature-Ed25519', signResponseHex(clientApp.signingKey, timestamp, downloadSignedText(request.params.id, request.query.nonce, download.sha256)))
+          .header('X-Signature-Ed25519', app.signClientMessage(clientApp.signingKey, timestamp, downloadSignedText(request.params.id, request.query.nonce, download.sha256)).toString('hex'))
           // A stream goes out as is, never through the serializer; the schema documents it as bytes.
           .send(download.stream as unknown as string)
       );
