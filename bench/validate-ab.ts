@@ -19,6 +19,7 @@
 import { randomBytes } from 'node:crypto';
 import { createBenchDatabase, type BenchDatabase } from './support/bench-database.js';
 import { cpuPerRequest, cpuSnapshot } from './support/cpu.js';
+import { flushRedisPrefix } from './support/keycord-instance.js';
 import { runLoad } from './support/load.js';
 import { envInt, keycordEnv, seed, startServer, stopServer, turnSeatsOn, validateTarget } from './support/validate-setup.js';
 
@@ -54,10 +55,11 @@ const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFracti
 
 async function main() {
   let db: BenchDatabase | undefined;
+  let env: Record<string, string> | undefined;
   const children: Parameters<typeof stopServer>[0][] = [];
   try {
     db = await createBenchDatabase();
-    const env = keycordEnv(db.url, randomBytes(32).toString('hex'));
+    env = keycordEnv(db.url, randomBytes(32).toString('hex'));
     const seeded = await seed(env, LICENSES, { bindEveryKey: KEYS === 'random' });
     if (ROUTE === 'heartbeat') await turnSeatsOn(db.url, seeded.applicationId, SEATS);
     const bodies = seeded.boundKeys.map((k) => JSON.stringify({ app_id: seeded.appId, license_key: k.licenseKey, hwid: k.hwid }));
@@ -103,6 +105,8 @@ async function main() {
   } finally {
     for (const child of children) await stopServer(child).catch(() => child.kill('SIGKILL'));
     if (db) await db.drop();
+    // The servers' queues left their keys under the run's prefix.
+    if (env) await flushRedisPrefix(env.REDIS_URL!, env.QUEUE_PREFIX!).catch((err: Error) => console.error(`could not clean Redis: ${err.message}`));
   }
 }
 
