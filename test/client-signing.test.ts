@@ -1,8 +1,11 @@
-import { generateKeyPairSync, randomBytes, sign, verify } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject, randomBytes, sign, verify } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { privateKeyFromDer } from '../src/core/crypto.js';
-import { ED25519_BACKEND, responseMessage, signResponseHex } from '../src/http/ed25519.js';
+import { ED25519_BACKEND, ed25519Sign, responseMessage } from '../src/http/ed25519.js';
+
+/** What client-signing does without a nonce ready: the key's signature of `timestamp + payload`, as hex. */
+const signInline = (key: KeyObject, timestamp: string, payload: string | Buffer) => ed25519Sign(key, responseMessage(timestamp, payload)).toString('hex');
 
 const sodiumInstalled = (() => {
   try {
@@ -38,7 +41,7 @@ describe('client response signatures', () => {
         const timestamp = String(1_767_225_600 + k);
         const message = Buffer.concat([Buffer.from(timestamp), Buffer.from(payload)]);
         expect(responseMessage(timestamp, payload).equals(message)).toBe(true);
-        const signature = signResponseHex(key.signingKey, timestamp, payload);
+        const signature = signInline(key.signingKey, timestamp, payload);
         expect(signature).toBe(sign(null, message, key.signingKey).toString('hex'));
         expect(verify(null, message, key.publicKey, Buffer.from(signature, 'hex'))).toBe(true);
       }
@@ -49,8 +52,8 @@ describe('client response signatures', () => {
     const a = applicationKey();
     const b = applicationKey();
     const message = Buffer.from('1767225600{}');
-    const byA = signResponseHex(a.signingKey, '1767225600', '{}');
-    const byB = signResponseHex(b.signingKey, '1767225600', '{}');
+    const byA = signInline(a.signingKey, '1767225600', '{}');
+    const byB = signInline(b.signingKey, '1767225600', '{}');
     expect(byA).not.toBe(byB);
     expect(verify(null, message, a.publicKey, Buffer.from(byA, 'hex'))).toBe(true);
     expect(verify(null, message, b.publicKey, Buffer.from(byB, 'hex'))).toBe(true);

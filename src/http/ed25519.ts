@@ -67,10 +67,5 @@ export function ed25519Sign(key: KeyObject, message: Buffer): Buffer {
   return secretKey ? sodiumSign(secretKey, message) : sign(null, message, key);
 }
 
-/** The Ed25519 signature (hex) of `timestamp + payload`. */
-export function signResponseHex(key: KeyObject, timestamp: string, payload: string | Buffer): string {
-  return ed25519Sign(key, responseMessage(timestamp, payload)).toString('hex');
-}
-
 /** Which library signs client responses on this platform. */
 export const ED25519_BACKEND: 'libsodium' | 'openssl' = sodium ? 'libsodium' : 'openssl';
