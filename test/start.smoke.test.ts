@@ -90,7 +90,7 @@ describe('keycord start', () => {
     expect(valid.status).toBe(200);
     expect(valid.body).toMatchObject({ success: true, code: 'VALID', message: 'License activated successfully' });
     // The first answer is signed inline and starts the nonce thread, which `npm start` runs
-    // outside tsx's loader (a plain .mjs); a later answer is signed with one of its nonces.
+    // outside tsx's loader (a plain .mjs); a later answer, once it has run, verifies as well.
     const publicKey = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(app.body.public_key, 'hex')]), format: 'der', type: 'spki' });
     const signedBy = (res: typeof valid) => verify(null, Buffer.from(res.headers.get('x-signature-timestamp')! + res.text), publicKey, Buffer.from(res.headers.get('x-signature-ed25519')!, 'hex'));
     expect(signedBy(valid)).toBe(true);
