@@ -5,11 +5,13 @@
  *
  * Environment: the usual Keycord variables (DATABASE_URL, KEYCORD_SECRET, DATABASE_POOL_SIZE, …).
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
 import { PerformanceObserver } from 'node:perf_hooks';
 import postgres from 'postgres';
 import { loadConfig } from '../src/config.js';
+import { ed25519Sign, responseMessage } from '../src/http/ed25519.js';
 import { startKeycord } from '../src/start-keycord.js';
 
 /** Garbage-collection pauses of the server's main thread since the last `gc-stats` request. */
@@ -48,6 +50,23 @@ app.post('/bench/bare', { schema: { hide: true } }, async (request) => {
   const { application_id, license_key } = request.body as { application_id: number; license_key: string };
   const [row] = await bareSql`select * from licenses where application_id = ${application_id} and license_key = ${license_key}`;
   return row ?? null;
+});
+
+// The same baseline plus the one piece of work API.md requires of every client answer: an Ed25519
+// signature over `X-Signature-Timestamp` + raw body, signed inline with the same library Keycord
+// signs with when its nonce pool is dry (libsodium where it loaded: about half OpenSSL's time).
+// Keycord's validation does this and more; this side measures the gap the contract's signature
+// leaves to the unsigned route above.
+const { privateKey: bareSigningKey } = generateKeyPairSync('ed25519');
+app.post('/bench/bare-signed', { schema: { hide: true } }, async (request, reply) => {
+  const { application_id, license_key } = request.body as { application_id: number; license_key: string };
+  const [row] = await bareSql`select * from licenses where application_id = ${application_id} and license_key = ${license_key}`;
+  const body = JSON.stringify(row ?? null);
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  reply.header('X-Signature-Timestamp', timestamp);
+  reply.header('X-Signature-Ed25519', ed25519Sign(bareSigningKey, responseMessage(timestamp, body)).toString('hex'));
+  reply.type('application/json; charset=utf-8');
+  return body;
 });
 
 await app.listen({ host: '127.0.0.1', port: 0 });

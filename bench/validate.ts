@@ -3,6 +3,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { LICENSE_LOOKUP_SQL } from '../src/core/licenses/license-lookup.js';
+import { ED25519_BACKEND } from '../src/http/ed25519.js';
 import { tableWrites, updatesSince } from './support/table-writes.js';
 import { combineCpu, cpuLine, cpuPerRequest, cpuSnapshot, hostSpeedCheckMs, type CpuPerRequest } from './support/cpu.js';
 import { combineRuns, runLoad, type LoadResult, type Target } from './support/load.js';
@@ -14,6 +15,8 @@ const ROUND_S = envInt('BENCH_ROUND_S', 10);
 const WARMUP_S = envInt('BENCH_WARMUP_S', 5);
 const LICENSES = envInt('BENCH_LICENSES', 100_000);
 const BLACKLIST = envInt('BENCH_BLACKLIST', 0);
+/** BENCH_SIGNED_BASELINE=0 leaves out the signed bare route (a third fewer rounds). */
+const SIGNED_BASELINE = process.env.BENCH_SIGNED_BASELINE !== '0';
 const CONNECTIONS = 50;
 const TARGET_RATIO = 1.0;
 const TARGET_P99_MS = 15;
@@ -84,22 +87,28 @@ async function main() {
     console.log(`  load      autocannon, ${CONNECTIONS} connections, server in a child process; warm-up ${WARMUP_S} s per target and mode`);
     console.log(`  rounds    ${ROUNDS} per mode, ${ROUND_S} s per target per round, order alternating; modes: ${MODES.join(', ')}`);
     console.log(`  requests  bare: POST /bench/bare (one indexed SELECT via postgres.js, row as JSON)`);
+    if (SIGNED_BASELINE) console.log(`            signed: POST /bench/bare-signed (the bare route + the Ed25519 signature API.md requires, signed inline by ${ED25519_BACKEND})`);
     console.log(`            validate: POST /api/licenses/validate → code VALID, Ed25519-signed`);
 
-    const targets: Record<string, { bare: Target; validate: Target; about: string }> = {};
+    const sides = SIGNED_BASELINE ? (['bare', 'signed', 'validate'] as const) : (['bare', 'validate'] as const);
+    type Side = (typeof sides)[number];
+    /** The bare routes: `/bench/bare`, or `/bench/bare-signed` whose answers must carry a signature. */
+    const bareRoute = (side: 'bare' | 'signed') => ({ name: side, url: `${base}/bench/${side === 'bare' ? 'bare' : 'bare-signed'}` });
+    const bareTarget = async (side: 'bare' | 'signed', body: string): Promise<Target> => ({
+      ...bareRoute(side),
+      body,
+      expectBody: await expectedBody(bareRoute(side).url, body, (res, json) => {
+        const signed = side === 'bare' || /^[0-9a-f]{128}$/.test(res.headers.get('x-signature-ed25519') ?? '');
+        if (res.status !== 200 || json.license_key !== JSON.parse(body).license_key || !signed) throw new Error(`${side} route answered ${res.status} ${JSON.stringify(json)}`);
+      }),
+    });
+
+    const targets: Record<string, { targets: Record<Side, Target>; about: string }> = {};
     if (MODES.includes('repeated')) {
       const bareBody = JSON.stringify({ application_id: seeded.applicationId, license_key: seeded.licenseKey });
       targets.repeated = {
         about: `one key (active, with its HWID) in every request`,
-        bare: {
-          name: 'bare',
-          url: `${base}/bench/bare`,
-          body: bareBody,
-          expectBody: await expectedBody(`${base}/bench/bare`, bareBody, (res, json) => {
-            if (res.status !== 200 || json.license_key !== seeded.licenseKey) throw new Error(`bare route answered ${res.status} ${JSON.stringify(json)}`);
-          }),
-        },
-        validate: await validateTarget(base, seeded),
+        targets: { bare: await bareTarget('bare', bareBody), signed: await bareTarget('signed', bareBody), validate: await validateTarget(base, seeded) },
       };
     }
     if (MODES.includes('random')) {
@@ -107,16 +116,15 @@ async function main() {
       const validateBodies = keys.map((k) => JSON.stringify({ app_id: seeded.appId, license_key: k.licenseKey, hwid: k.hwid }));
       const bareBodies = keys.map((k) => JSON.stringify({ application_id: seeded.applicationId, license_key: k.licenseKey }));
       const first = await validateTarget(base, { ...seeded, licenseKey: keys[0]!.licenseKey, hwid: keys[0]!.hwid });
+      // Probed once with the first key (bareTarget's checks), then a random key per request.
+      const randomBare = async (side: 'bare' | 'signed'): Promise<Target> => ({
+        ...(await bareTarget(side, bareBodies[0]!)),
+        expectBody: '',
+        random: { bodies: bareBodies, accepts: (body) => body.includes('"license_key":"') },
+      });
       targets.random = {
         about: `a random one of ${fmt(keys.length)} keys per request, each active with its own HWID`,
-        bare: {
-          name: 'bare',
-          url: `${base}/bench/bare`,
-          body: bareBodies[0]!,
-          expectBody: '',
-          random: { bodies: bareBodies, accepts: (body) => body.includes('"license_key":"') },
-        },
-        validate: { ...first, random: { bodies: validateBodies, accepts: (body) => body.includes('"code":"VALID"') } },
+        targets: { bare: await randomBare('bare'), signed: await randomBare('signed'), validate: { ...first, random: { bodies: validateBodies, accepts: (body) => body.includes('"code":"VALID"') } } },
       };
       const plan = await lookupPlan(
         db.url,
@@ -147,42 +155,45 @@ async function main() {
 
     const verdicts: string[] = [];
     for (const mode of MODES) {
-      const { bare, validate, about } = targets[mode]!;
+      const { targets: modeTargets, about } = targets[mode]!;
       console.log(`── ${mode}: ${about}`);
       // Each target is warmed (JIT, prepared statements, pool connections) before the rounds.
-      for (const t of [bare, validate]) await runLoad(t, { connections: CONNECTIONS, durationS: WARMUP_S });
-      const runs = { bare: [] as Run[], validate: [] as Run[] };
+      for (const side of sides) await runLoad(modeTargets[side], { connections: CONNECTIONS, durationS: WARMUP_S });
+      const runs = Object.fromEntries(sides.map((side) => [side, [] as Run[]])) as Record<Side, Run[]>;
       const writesBefore = await tableWrites(db.url, ['licenses', 'validation_logs'] as const);
       for (let round = 1; round <= ROUNDS; round++) {
-        const order = round % 2 === 1 ? (['bare', 'validate'] as const) : (['validate', 'bare'] as const);
+        // Each round starts one side later, so no side always runs first (or right after another).
+        const order = sides.map((_, i) => sides[(i + round - 1) % sides.length]!);
         for (const side of order) {
-          const run = await measure(side === 'bare' ? bare : validate, ROUND_S);
+          const run = await measure(modeTargets[side], ROUND_S);
           runs[side].push(run);
           const cpu = run.cpu ? `   server ${fmt(run.cpu.server, 1)} µs/req, postgres ${fmt(run.cpu.postgres, 1)} µs/req` : '';
           console.log(`${summary(`round ${round} ${side}`, run.result)}   host check ${fmt(run.hostCheckMs)} ms${cpu}`);
         }
       }
-      const bareAll = combineRuns(
-        'bare',
-        runs.bare.map((r) => r.result),
-      );
-      const validateAll = combineRuns(
-        'validate',
-        runs.validate.map((r) => r.result),
-      );
-      console.log(summary(`${mode} bare`, bareAll));
-      console.log(summary(`${mode} validate`, validateAll));
-      const perRound = runs.validate.map((v, i) => v.result.reqPerSec / runs.bare[i]!.result.reqPerSec);
-      console.log(`per-round ratio validate/bare: ${perRound.map((r) => fmt(r, 3)).join(' ')}`);
+      const all = Object.fromEntries(
+        sides.map((side) => [
+          side,
+          combineRuns(
+            side,
+            runs[side].map((r) => r.result),
+          ),
+        ]),
+      ) as Record<Side, LoadResult>;
+      for (const side of sides) console.log(summary(`${mode} ${side}`, all[side]));
+      const bareAll = all.bare;
+      const validateAll = all.validate;
+      const baselines = sides.filter((side) => side !== 'validate');
+      for (const baseline of baselines) {
+        const perRound = runs.validate.map((v, i) => v.result.reqPerSec / runs[baseline][i]!.result.reqPerSec);
+        console.log(`per-round ratio validate/${baseline}: ${perRound.map((r) => fmt(r, 3)).join(' ')}`);
+      }
 
       const cpuOf = (rs: Run[]) => combineCpu(rs.map((r) => ({ cpu: r.cpu, requests: r.result.requests, seconds: r.result.seconds })));
-      const cpu = { bare: cpuOf(runs.bare), validate: cpuOf(runs.validate) };
-      if (cpu.bare && cpu.validate)
-        for (const [label, c] of [
-          ['bare', cpu.bare],
-          ['validate', cpu.validate],
-        ] as const)
-          console.log(cpuLine(label, c));
+      for (const side of sides) {
+        const cpu = cpuOf(runs[side]);
+        if (cpu) console.log(cpuLine(side, cpu));
+      }
       const gc = runs.validate.reduce((s, r) => ({ pauses: s.pauses + r.gc.pauses, totalMs: s.totalMs + r.gc.totalMs, longestMs: Math.max(s.longestMs, r.gc.longestMs) }), {
         pauses: 0,
         totalMs: 0,
@@ -197,8 +208,16 @@ async function main() {
       const meets = ratio >= TARGET_RATIO && validateAll.p99 < TARGET_P99_MS;
       const verdict = `${mode}: ratio validate/bare ${fmt(ratio, 3)}x req/s; p50 ${ms(validateAll.p50)} vs ${ms(bareAll.p50)}, p99 ${ms(validateAll.p99)} vs ${ms(bareAll.p99)}; target (≥ ${fmt(TARGET_RATIO, 1)}x, p99 < ${TARGET_P99_MS} ms) ${meets ? 'met' : 'NOT met'}`;
       console.log(verdict);
-      console.log('');
       verdicts.push(verdict);
+      if (SIGNED_BASELINE) {
+        // Not the issue's target (that is the unsigned route above): the same-work comparison, as the
+        // webhook and Discord baselines sign and verify what Keycord must.
+        const signedRatio = validateAll.reqPerSec / all.signed.reqPerSec;
+        const line = `${mode}: ratio validate/signed ${fmt(signedRatio, 3)}x req/s (the bare route with the contract's signature); p99 ${ms(validateAll.p99)} vs ${ms(all.signed.p99)}`;
+        console.log(line);
+        verdicts.push(line);
+      }
+      console.log('');
     }
     console.log('summary');
     for (const v of verdicts) console.log(`  ${v}`);
