@@ -3,7 +3,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { LICENSE_LOOKUP_SQL } from '../src/core/licenses/license-lookup.js';
-import { ED25519_BACKEND } from '../src/http/ed25519.js';
+import { BASELINES, baselineLines, baselinePath, checkBaseline, roundOrder, signedComparison, type Baseline } from './support/baselines.js';
 import { tableWrites, updatesSince } from './support/table-writes.js';
 import { combineCpu, cpuLine, cpuPerRequest, cpuSnapshot, hostSpeedCheckMs, type CpuPerRequest } from './support/cpu.js';
 import { combineRuns, runLoad, type LoadResult, type Target } from './support/load.js';
@@ -15,8 +15,6 @@ const ROUND_S = envInt('BENCH_ROUND_S', 10);
 const WARMUP_S = envInt('BENCH_WARMUP_S', 5);
 const LICENSES = envInt('BENCH_LICENSES', 100_000);
 const BLACKLIST = envInt('BENCH_BLACKLIST', 0);
-/** BENCH_SIGNED_BASELINE=0 leaves out the signed bare route (a third fewer rounds). */
-const SIGNED_BASELINE = process.env.BENCH_SIGNED_BASELINE !== '0';
 const CONNECTIONS = 50;
 const TARGET_RATIO = 1.0;
 const TARGET_P99_MS = 15;
@@ -85,23 +83,17 @@ async function main() {
     console.log(`  machine   ${cpus().length} CPUs (${cpus()[0]?.model.trim()}), Node ${process.version}, PostgreSQL ${seeded.postgresVersion} at 127.0.0.1`);
     console.log(`  database  ${db.name}: ${fmt(seeded.licenseCount)} licenses; pool ${seeded.poolSize} per client; ${fmt(BLACKLIST)} blacklist entries`);
     console.log(`  load      autocannon, ${CONNECTIONS} connections, server in a child process; warm-up ${WARMUP_S} s per target and mode`);
-    console.log(`  rounds    ${ROUNDS} per mode, ${ROUND_S} s per target per round, order alternating; modes: ${MODES.join(', ')}`);
-    console.log(`  requests  bare: POST /bench/bare (one indexed SELECT via postgres.js, row as JSON)`);
-    if (SIGNED_BASELINE) console.log(`            signed: POST /bench/bare-signed (the bare route + the Ed25519 signature API.md requires, signed inline by ${ED25519_BACKEND})`);
-    console.log(`            validate: POST /api/licenses/validate → code VALID, Ed25519-signed`);
+    console.log(`  rounds    ${ROUNDS} per mode, ${ROUND_S} s per target per round, order rotating; modes: ${MODES.join(', ')}`);
+    const requestLines = [...baselineLines(), 'validate: POST /api/licenses/validate → code VALID, Ed25519-signed'];
+    requestLines.forEach((line, i) => console.log(`${i === 0 ? '  requests  ' : '            '}${line}`));
 
-    const sides = SIGNED_BASELINE ? (['bare', 'signed', 'validate'] as const) : (['bare', 'validate'] as const);
-    type Side = (typeof sides)[number];
-    /** The bare routes: `/bench/bare`, or `/bench/bare-signed` whose answers must carry a signature. */
-    const bareRoute = (side: 'bare' | 'signed') => ({ name: side, url: `${base}/bench/${side === 'bare' ? 'bare' : 'bare-signed'}` });
-    const bareTarget = async (side: 'bare' | 'signed', body: string): Promise<Target> => ({
-      ...bareRoute(side),
-      body,
-      expectBody: await expectedBody(bareRoute(side).url, body, (res, json) => {
-        const signed = side === 'bare' || /^[0-9a-f]{128}$/.test(res.headers.get('x-signature-ed25519') ?? '');
-        if (res.status !== 200 || json.license_key !== JSON.parse(body).license_key || !signed) throw new Error(`${side} route answered ${res.status} ${JSON.stringify(json)}`);
-      }),
-    });
+    type Side = Baseline | 'validate';
+    const sides: readonly Side[] = [...BASELINES, 'validate'];
+    /** A baseline's target for one key's body, its answer checked by hand first. */
+    const bareTarget = async (baseline: Baseline, body: string): Promise<Target> => {
+      const url = `${base}${baselinePath(baseline)}`;
+      return { name: baseline, url, body, expectBody: await expectedBody(url, body, checkBaseline(baseline, JSON.parse(body).license_key)) };
+    };
 
     const targets: Record<string, { targets: Record<Side, Target>; about: string }> = {};
     if (MODES.includes('repeated')) {
@@ -117,7 +109,7 @@ async function main() {
       const bareBodies = keys.map((k) => JSON.stringify({ application_id: seeded.applicationId, license_key: k.licenseKey }));
       const first = await validateTarget(base, { ...seeded, licenseKey: keys[0]!.licenseKey, hwid: keys[0]!.hwid });
       // Probed once with the first key (bareTarget's checks), then a random key per request.
-      const randomBare = async (side: 'bare' | 'signed'): Promise<Target> => ({
+      const randomBare = async (side: Baseline): Promise<Target> => ({
         ...(await bareTarget(side, bareBodies[0]!)),
         expectBody: '',
         random: { bodies: bareBodies, accepts: (body) => body.includes('"license_key":"') },
@@ -162,9 +154,7 @@ async function main() {
       const runs = Object.fromEntries(sides.map((side) => [side, [] as Run[]])) as Record<Side, Run[]>;
       const writesBefore = await tableWrites(db.url, ['licenses', 'validation_logs'] as const);
       for (let round = 1; round <= ROUNDS; round++) {
-        // Each round starts one side later, so no side always runs first (or right after another).
-        const order = sides.map((_, i) => sides[(i + round - 1) % sides.length]!);
-        for (const side of order) {
+        for (const side of roundOrder(sides, round)) {
           const run = await measure(modeTargets[side], ROUND_S);
           runs[side].push(run);
           const cpu = run.cpu ? `   server ${fmt(run.cpu.server, 1)} µs/req, postgres ${fmt(run.cpu.postgres, 1)} µs/req` : '';
@@ -183,8 +173,7 @@ async function main() {
       for (const side of sides) console.log(summary(`${mode} ${side}`, all[side]));
       const bareAll = all.bare;
       const validateAll = all.validate;
-      const baselines = sides.filter((side) => side !== 'validate');
-      for (const baseline of baselines) {
+      for (const baseline of BASELINES) {
         const perRound = runs.validate.map((v, i) => v.result.reqPerSec / runs[baseline][i]!.result.reqPerSec);
         console.log(`per-round ratio validate/${baseline}: ${perRound.map((r) => fmt(r, 3)).join(' ')}`);
       }
@@ -209,11 +198,8 @@ async function main() {
       const verdict = `${mode}: ratio validate/bare ${fmt(ratio, 3)}x req/s; p50 ${ms(validateAll.p50)} vs ${ms(bareAll.p50)}, p99 ${ms(validateAll.p99)} vs ${ms(bareAll.p99)}; target (≥ ${fmt(TARGET_RATIO, 1)}x, p99 < ${TARGET_P99_MS} ms) ${meets ? 'met' : 'NOT met'}`;
       console.log(verdict);
       verdicts.push(verdict);
-      if (SIGNED_BASELINE) {
-        // Not the issue's target (that is the unsigned route above): the same-work comparison, as the
-        // webhook and Discord baselines sign and verify what Keycord must.
-        const signedRatio = validateAll.reqPerSec / all.signed.reqPerSec;
-        const line = `${mode}: ratio validate/signed ${fmt(signedRatio, 3)}x req/s (the bare route with the contract's signature); p99 ${ms(validateAll.p99)} vs ${ms(all.signed.p99)}`;
+      if (BASELINES.includes('signed')) {
+        const line = signedComparison(mode, 'validate', fmt(validateAll.reqPerSec / all.signed.reqPerSec, 3), ms(validateAll.p99), ms(all.signed.p99));
         console.log(line);
         verdicts.push(line);
       }

@@ -3,17 +3,19 @@ import { join } from 'node:path';
 import { cpus } from 'node:os';
 import { combineRuns, runLoad, type LoadResult, type Target } from './load.js';
 import { ask, BENCH_ROOT, envInt, expectedBody, runServerBench, seed, startServer } from './validate-setup.js';
+import { BASELINES, baselineLines, baselinePath, checkBaseline, roundOrder, signedComparison, type Baseline } from './baselines.js';
 import { tableWrites, transactionsSoFar, updatesSince, type TableWrites } from './table-writes.js';
 import { combineCpu, cpuLine, cpuPerRequest, cpuSnapshot, type CpuPerRequest } from './cpu.js';
 import type { BoundKey, Seeded } from './seed.js';
 
 /**
- * One client route of the licensing API (heartbeat, lease, …) against the bare one-SELECT route,
- * in the same run and on the same server: every key of the fleet bound to a HWID of its own, rounds
- * alternating bare and route, modes `repeated` (one key) and `random` (any of the keys). What a
+ * One client route of the licensing API (heartbeat, lease, …) against the bare one-SELECT route
+ * (and that route signing its answers: baselines.ts), in the same run and on the same server: every
+ * key of the fleet bound to a HWID of its own, rounds rotating the sides' order, modes `repeated` (one key) and `random` (any of the keys). What a
  * route has of its own (its setup, its answer, the table it writes, its target) is a `ClientRoute`.
  *
- * Environment: BENCH_MODES, BENCH_ROUNDS, BENCH_ROUND_S, BENCH_WARMUP_S, BENCH_LICENSES, BENCH_CPU_PROF.
+ * Environment: BENCH_MODES, BENCH_ROUNDS, BENCH_ROUND_S, BENCH_WARMUP_S, BENCH_LICENSES, BENCH_CPU_PROF,
+ * BENCH_SIGNED_BASELINE.
  */
 export interface ClientRoute {
   /** Short name, in every line ("round 1 heartbeat") and in profile file names. */
@@ -62,8 +64,8 @@ const CONNECTIONS = 50;
  */
 const statisticsSettled = () => new Promise((resolve) => setTimeout(resolve, 11_000));
 
-const SIDES = ['bare', 'route'] as const;
-type Side = (typeof SIDES)[number];
+type Side = Baseline | 'route';
+const SIDES: readonly Side[] = [...BASELINES, 'route'];
 
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const ms = (n: number) => `${fmt(n, 2)} ms`;
@@ -72,7 +74,7 @@ const summary = (label: string, r: LoadResult) =>
 
 export async function runClientRouteBench(route: ClientRoute): Promise<void> {
   for (const mode of MODES) if (mode !== 'repeated' && mode !== 'random') throw new Error(`BENCH_MODES: unknown mode "${mode}" (repeated, random)`);
-  const label = (side: Side) => (side === 'bare' ? 'bare' : route.name);
+  const label = (side: Side) => (side === 'route' ? route.name : side);
   const writtenTables = [route.ownTable.name, 'licenses', 'validation_logs'];
 
   await runServerBench(async ({ db, env, made }) => {
@@ -85,29 +87,29 @@ export async function runClientRouteBench(route: ClientRoute): Promise<void> {
     console.log(route.title);
     console.log(`  machine   ${cpus().length} CPUs (${cpus()[0]?.model.trim()}), Node ${process.version}, PostgreSQL ${seeded.postgresVersion} at 127.0.0.1`);
     console.log(`  database  ${db.name}: ${fmt(seeded.licenseCount)} licenses, ${route.setting}; pool ${seeded.poolSize}`);
-    console.log(`  load      autocannon, ${CONNECTIONS} connections; warm-up ${WARMUP_S} s; ${ROUNDS} rounds of ${ROUND_S} s per target, order alternating`);
-    console.log(`  requests  bare: POST /bench/bare (one indexed SELECT); ${route.name}: POST ${route.path} → ${route.answer}`);
+    console.log(`  load      autocannon, ${CONNECTIONS} connections; warm-up ${WARMUP_S} s; ${ROUNDS} rounds of ${ROUND_S} s per target, order rotating`);
+    const requestLines = [...baselineLines(), `${route.name}: POST ${route.path} → ${route.answer}`];
+    requestLines.forEach((line, i) => console.log(`${i === 0 ? '  requests  ' : '            '}${line}`));
     console.log('');
 
     const targets = await targetsOf(route, base, seeded, seeded.boundKeys);
     const verdicts: string[] = [];
     for (const mode of MODES) {
-      const pair = targets[mode as keyof typeof targets];
+      const modeTargets = targets[mode as keyof typeof targets];
       console.log(`── ${mode}`);
-      for (const side of SIDES) await runLoad(pair[side], { connections: CONNECTIONS, durationS: WARMUP_S });
-      const runs: Record<Side, LoadResult[]> = { bare: [], route: [] };
-      const cpu: Record<Side, (CpuPerRequest | null)[]> = { bare: [], route: [] };
-      const commits: Record<Side, number> = { bare: 0, route: 0 };
+      for (const side of SIDES) await runLoad(modeTargets[side], { connections: CONNECTIONS, durationS: WARMUP_S });
+      const runs: Record<Side, LoadResult[]> = { bare: [], signed: [], route: [] };
+      const cpu: Record<Side, (CpuPerRequest | null)[]> = { bare: [], signed: [], route: [] };
+      const commits: Record<Side, number> = { bare: 0, signed: 0, route: 0 };
       await statisticsSettled();
       const writesBefore = await tableWrites(db.url, writtenTables);
       for (let round = 1; round <= ROUNDS; round++) {
-        const order = round % 2 === 1 ? SIDES : ([...SIDES].reverse() as Side[]);
-        for (const side of order) {
+        for (const side of roundOrder(SIDES, round)) {
           const profiled = PROFILE && side === 'route';
           if (profiled) await ask(child, { type: 'profile-start' }, 'profiling');
           const commitsBefore = await transactionsSoFar(db.url);
           const before = cpuSnapshot(child.pid!, db.name);
-          const result = await runLoad(pair[side], { connections: CONNECTIONS, durationS: ROUND_S, windowS: ROUND_S });
+          const result = await runLoad(modeTargets[side], { connections: CONNECTIONS, durationS: ROUND_S, windowS: ROUND_S });
           if (profiled) {
             await mkdir(PROFILE_DIR, { recursive: true });
             await ask(child, { type: 'profile-stop', file: join(PROFILE_DIR, `${route.name}-${mode}-${round}.cpuprofile`) }, 'profiled');
@@ -118,38 +120,40 @@ export async function runClientRouteBench(route: ClientRoute): Promise<void> {
           console.log(summary(`round ${round} ${label(side)}`, result));
         }
       }
-      const all = { bare: combineRuns('bare', runs.bare), route: combineRuns(route.name, runs.route) };
+      const all = Object.fromEntries(SIDES.map((side) => [side, combineRuns(label(side), runs[side])])) as Record<Side, LoadResult>;
       for (const side of SIDES) console.log(summary(`${mode} ${label(side)}`, all[side]));
       for (const side of SIDES) {
         const c = combineCpu(runs[side].map((r, i) => ({ cpu: cpu[side][i]!, requests: r.requests, seconds: r.seconds })));
         if (c) console.log(cpuLine(label(side), c));
       }
       const per = (side: Side) => fmt(commits[side] / all[side].requests, 3);
-      console.log(`database transactions per request (round trips that commit): bare ${per('bare')}, ${route.name} ${per('route')}`);
+      console.log(`database transactions per request (round trips that commit): ${SIDES.map((side) => `${label(side)} ${per(side)}`).join(', ')}`);
       await statisticsSettled();
       for (const line of writeLines(route, writesBefore, await tableWrites(db.url, writtenTables), all.route.requests)) console.log(line);
-      console.log(`per-round ratio ${route.name}/bare: ${runs.route.map((r, i) => fmt(r.reqPerSec / runs.bare[i]!.reqPerSec, 3)).join(' ')}`);
+      for (const baseline of BASELINES) console.log(`per-round ratio ${route.name}/${baseline}: ${runs.route.map((r, i) => fmt(r.reqPerSec / runs[baseline][i]!.reqPerSec, 3)).join(' ')}`);
       const ratio = all.route.reqPerSec / all.bare.reqPerSec;
       const goal = route.targetRatio === null ? 'no target: measured' : `target (≥ ${fmt(route.targetRatio, 1)}x) ${ratio >= route.targetRatio ? 'met' : 'NOT met'}`;
       const verdict = `${mode}: ratio ${route.name}/bare ${fmt(ratio, 3)}x req/s; p50 ${ms(all.route.p50)} vs ${ms(all.bare.p50)}, p99 ${ms(all.route.p99)} vs ${ms(all.bare.p99)}; ${goal}`;
       console.log(verdict);
-      console.log('');
       verdicts.push(verdict);
+      if (BASELINES.includes('signed')) {
+        const line = signedComparison(mode, route.name, fmt(all.route.reqPerSec / all.signed.reqPerSec, 3), ms(all.route.p99), ms(all.signed.p99));
+        console.log(line);
+        verdicts.push(line);
+      }
+      console.log('');
     }
     console.log('summary');
     for (const v of verdicts) console.log(`  ${v}`);
   });
 }
 
-/** Both modes' bare and route targets, after checking by hand that each answers as it should. */
+/** Both modes' targets (baselines and route), after checking by hand that each answers as it should. */
 async function targetsOf(route: ClientRoute, base: string, seeded: Seeded, keys: BoundKey[]): Promise<Record<'repeated' | 'random', Record<Side, Target>>> {
   const routeUrl = `${base}${route.path}`;
-  const bareUrl = `${base}/bench/bare`;
+  const bareUrl = (baseline: Baseline) => `${base}${baselinePath(baseline)}`;
   const routeBody = (k: BoundKey) => JSON.stringify({ app_id: seeded.appId, license_key: k.licenseKey, hwid: k.hwid });
   const bareBody = (k: BoundKey) => JSON.stringify({ application_id: seeded.applicationId, license_key: k.licenseKey });
-  const checkBare = (res: Response, json: Record<string, unknown>) => {
-    if (res.status !== 200 || typeof json.license_key !== 'string') throw new Error(`bare route answered ${res.status} ${JSON.stringify(json)}`);
-  };
   const one = keys[Math.floor(keys.length / 2)]!;
   const accepts = (b: string) => b.includes(route.accepts);
   // The first request may change what the next ones get (a heartbeat takes its seat): checked, then
@@ -159,13 +163,24 @@ async function targetsOf(route: ClientRoute, base: string, seeded: Seeded, keys:
     ? { name: route.name, url: routeUrl, body: routeBody(one), expectBody: await expectedBody(routeUrl, routeBody(one), route.check) }
     : // One key's answers differ in their times: checked like random keys' answers, with one body to pick from.
       { name: route.name, url: routeUrl, body: routeBody(one), expectBody: '', random: { bodies: [routeBody(one)], accepts } };
+  const repeatedBaseline = async (baseline: Baseline): Promise<Target> => ({
+    name: baseline,
+    url: bareUrl(baseline),
+    body: bareBody(one),
+    expectBody: await expectedBody(bareUrl(baseline), bareBody(one), checkBaseline(baseline, one.licenseKey)),
+  });
+  const randomBaseline = (baseline: Baseline): Target => ({
+    name: baseline,
+    url: bareUrl(baseline),
+    body: bareBody(one),
+    expectBody: '',
+    random: { bodies: keys.map(bareBody), accepts: (b) => b.includes('"license_key":"') },
+  });
   return {
-    repeated: {
-      bare: { name: 'bare', url: bareUrl, body: bareBody(one), expectBody: await expectedBody(bareUrl, bareBody(one), checkBare) },
-      route: routeRepeated,
-    },
+    repeated: { bare: await repeatedBaseline('bare'), signed: await repeatedBaseline('signed'), route: routeRepeated },
     random: {
-      bare: { name: 'bare', url: bareUrl, body: bareBody(one), expectBody: '', random: { bodies: keys.map(bareBody), accepts: (b) => b.includes('"license_key":"') } },
+      bare: randomBaseline('bare'),
+      signed: randomBaseline('signed'),
       route: { name: route.name, url: routeUrl, body: routeBody(one), expectBody: '', random: { bodies: keys.map(routeBody), accepts } },
     },
   };
