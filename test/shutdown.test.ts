@@ -56,7 +56,19 @@ describe('stopping keycord', () => {
       const slow = connect(Number(new URL(keycord.base).port), '127.0.0.1');
       await new Promise<void>((resolve) => slow.on('connect', resolve));
       slow.on('error', () => {});
-      slow.write('POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{"login":');
+      // `Expect: 100-continue`: the server says "100 Continue" once it has parsed the headers, so the
+      // request is in flight before SIGTERM (a request the server first sees after SIGTERM is refused
+      // with a 503 and does not hold the close, which made this test flaky).
+      const continued = new Promise<void>((resolve) => {
+        let seen = '';
+        slow.on('data', (chunk: Buffer) => {
+          seen += chunk.toString('latin1');
+          if (seen.includes('100 Continue')) resolve();
+        });
+      });
+      slow.write('POST /api/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 200\r\nExpect: 100-continue\r\n\r\n');
+      await continued;
+      slow.write('{"login":');
 
       keycord.child.kill('SIGTERM');
       const { code } = await keycord.exited;
