@@ -40,19 +40,29 @@ export class PrivateRedis {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  /**
+   * Starts the server unless it runs already. Starting it twice used to spawn a second process that
+   * could not bind the port and exited, while the ping reached the first: `stop` then killed the
+   * dead one and the running redis-server outlived the test run.
+   */
   async start() {
-    this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
+    if (this.proc && running(this.proc)) return;
+    const proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory-policy', 'noeviction'], { stdio: 'ignore' });
+    this.proc = proc;
     const deadline = Date.now() + 10_000;
     for (;;) {
       const r = new Redis(this.url, { maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true });
       r.on('error', () => {});
       try {
+        // Exited already (the port was taken): a pong now would come from another process.
+        if (!running(proc)) throw new Error(`private redis-server exited (port ${this.port} taken?)`);
         await r.connect();
         await r.ping();
         r.disconnect();
         return;
       } catch {
         r.disconnect();
+        if (!running(proc)) throw new Error(`private redis-server on port ${this.port} exited before it answered`);
         if (Date.now() > deadline) throw new Error('private redis-server did not start');
         await new Promise((res) => setTimeout(res, 100));
       }
@@ -61,10 +71,13 @@ export class PrivateRedis {
 
   async stop() {
     const proc = this.proc;
-    if (!proc || proc.exitCode !== null) return;
+    if (!proc || !running(proc)) return;
     await new Promise<void>((resolve) => {
       proc.once('exit', () => resolve());
       proc.kill('SIGKILL');
     });
   }
 }
+
+/** Neither exited nor killed by a signal (a killed process has a null exit code and a signal code). */
+const running = (proc: ChildProcess) => proc.exitCode === null && proc.signalCode === null;
