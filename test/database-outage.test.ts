@@ -50,20 +50,20 @@ class CuttableProxy {
 
 const proxy = new CuttableProxy();
 let h: Harness;
+/** The harness that made the database; its close drops it, so it closes last. */
+let direct: Harness | undefined;
 let appId: string;
 let key: string;
 
 beforeAll(async () => {
   await proxy.start(Number(new URL(ADMIN_URL).port || 5432));
   // The harness makes its database first; then the same database is reached through the proxy.
-  const direct = await startHarness();
+  direct = await startHarness();
   const viaProxy = new URL(direct.databaseUrl);
   viaProxy.port = String(proxy.port);
   const name = viaProxy.pathname;
   await direct.deps.usage.stop();
   h = await startHarness({ env: { DATABASE_URL: viaProxy.toString() } });
-  // Keep the first harness's database alive (its close drops it) until this file ends.
-  afterAll(() => direct.close());
   expect(h.config.databaseUrl).toContain(name);
   const s = await h.seller();
   const { app, plan } = await s.setup();
@@ -74,6 +74,8 @@ afterAll(async () => {
   proxy.mode = 'forward';
   await h?.close();
   await proxy.close();
+  // An afterAll registered inside beforeAll never ran: the database outlived every CI run.
+  await direct?.close();
 });
 
 const validate = () => client(h, '/api/licenses/validate', { app_id: appId, license_key: key, hwid: 'hw-1' });
