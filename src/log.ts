@@ -104,10 +104,62 @@ function serializeRequest(req: LoggedRequest) {
   };
 }
 
+/**
+ * The texts that quote a failed query's bound values, found along `err`'s cause chain: drizzle's
+ * DrizzleQueryError puts every parameter into its message (`Failed query: …\nparams: a,b`), and
+ * the parameters of a write are license keys, password hashes, sealed secrets. Each is replaced
+ * as the exact text drizzle wrote, so a value crafted to look like the end of the list cannot
+ * leave the rest of it in the log.
+ */
+function boundValueTexts(err: unknown): string[] {
+  const texts: string[] = [];
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    const params = (e as { params?: unknown }).params;
+    if (Array.isArray(params) && params.length > 0) texts.push(`\nparams: ${params}`);
+  }
+  return texts;
+}
+
+const withoutBoundValues = (text: string, texts: string[]) => texts.reduce((t, bound) => t.split(bound).join('\nparams: [redacted]'), text);
+
+/**
+ * Discord REST paths that carry an interaction's token (a credential for 15 minutes: it edits and
+ * sends the bot's answers): `/webhooks/<application>/<token>/…`, `/interactions/<id>/<token>/…`.
+ */
+function redactDiscordTokens(text: string): string {
+  return text.replace(/\/(webhooks|interactions)\/(\d+)\/[^/\s?"']+/g, `/$1/$2/${REDACTED}`);
+}
+
+/** Text as it may be logged: credentials in quoted URLs and Discord interaction tokens replaced. */
+const redactText = (text: string) => redactDiscordTokens(redactQueries(text));
+
+/** An error's message as it may be logged: no bound query values, no credentials in quoted URLs. */
+function loggableErrorMessage(err: Error): string {
+  return redactText(withoutBoundValues(err.message, boundValueTexts(err)));
+}
+
+/** The SQLSTATE of the database error behind `err`, if any: what the redacted message no longer shows. */
+function sqlStateOf(err: unknown): string | undefined {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^(?=.*\d)[0-9A-Z]{5}$/.test(code)) return code; // not EPIPE & co.
+  }
+  return undefined;
+}
+
 function serializeError(err: Error) {
   const out = stdSerializers.err(err);
-  if (typeof out.message === 'string') out.message = redactQueries(out.message);
-  if (typeof out.stack === 'string') out.stack = redactQueries(out.stack);
+  const bound = boundValueTexts(err);
+  if (typeof out.message === 'string') out.message = redactText(withoutBoundValues(out.message, bound));
+  if (typeof out.stack === 'string') out.stack = redactText(withoutBoundValues(out.stack, bound));
+  // What was sent or bound is not the error: drizzle's bound values, and @discordjs/rest's request
+  // body (a /generate answer's keys, a keys.txt) and Discord's raw answer to it.
+  delete out.params;
+  delete out.requestBody;
+  delete out.rawError;
+  if (typeof out.url === 'string') out.url = redactText(out.url);
+  const sqlState = sqlStateOf(err);
+  if (sqlState) out.sqlState = sqlState;
   return out;
 }
 
@@ -117,10 +169,10 @@ function serializeError(err: Error) {
  * line's message when none is given.
  */
 function redactMessages(this: Logger, args: unknown[], method: (...a: unknown[]) => void) {
-  const out = args.map((a) => (typeof a === 'string' ? redactQueries(a) : a));
+  const out = args.map((a) => (typeof a === 'string' ? redactText(a) : a));
   const first = out[0] as { err?: unknown } | null | undefined;
   const err = first instanceof Error ? first : first?.err instanceof Error ? first.err : undefined;
-  if (err && typeof out[1] !== 'string') out.splice(1, 0, redactQueries(err.message));
+  if (err && typeof out[1] !== 'string') out.splice(1, 0, loggableErrorMessage(err));
   return method.apply(this, out);
 }
 

@@ -1,3 +1,5 @@
+import { DiscordAPIError } from '@discordjs/rest';
+import { DrizzleQueryError } from 'drizzle-orm/errors';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/http/app.js';
@@ -70,6 +72,35 @@ describe('logged errors', () => {
     expect(text).toContain('Reply was already sent');
     expect(text).not.toContain('ABCD1234');
     expect(text).not.toContain('kc_live_x');
+  });
+
+  it('never quote the bound values of a failed query (license keys, hashes), at any depth of causes', () => {
+    lines.length = 0;
+    const log = createLogger('trace', { write: (line: string) => void lines.push(line) });
+    const cause = Object.assign(new Error('duplicate key value violates unique constraint "licenses_application_key_key"'), { code: '23505' });
+    // A value crafted to look like the end of the list must not leave the rest of it behind.
+    const failed = new DrizzleQueryError('insert into licenses (license_key, hwid) values ($1, $2)', ['KEY-AAAA1111', 'x\n    at y', '$argon2id$v=19$secret-hash'], cause);
+    log.error({ err: failed }, 'unhandled error');
+    log.error(failed);
+    log.warn({ err: new Error('outer', { cause: failed }) }, 'wrapped');
+    const text = logged();
+    expect(text).toContain('insert into licenses');
+    expect(text).toContain('params: [redacted]');
+    expect(text).toContain('"sqlState":"23505"');
+    for (const secret of ['KEY-AAAA1111', 'secret-hash', 'x\\n    at y']) expect(text).not.toContain(secret);
+  });
+
+  it("never carry a Discord request's body or the interaction token of its URL", () => {
+    lines.length = 0;
+    const log = createLogger('trace', { write: (line: string) => void lines.push(line) });
+    const url = 'http://127.0.0.1:9/api/v10/webhooks/800000000000000001/aW50ZXJhY3Rpb246dG9rZW4/messages/@original';
+    const err = new DiscordAPIError({ code: 50035, message: 'Invalid Form Body' }, 50035, 400, 'PATCH', url, { body: { content: 'GENERATEDKEY0001' }, files: [] });
+    log.error({ err }, `editing ${url} failed`);
+    const text = logged();
+    expect(text).toContain('Invalid Form Body');
+    expect(text).toContain('/webhooks/800000000000000001/[redacted]/messages/@original');
+    expect(text).not.toContain('GENERATEDKEY0001');
+    expect(text).not.toContain('aW50ZXJhY3Rpb246dG9rZW4');
   });
 
   it('leave text without credentials alone', () => {
