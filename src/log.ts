@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { pino, stdSerializers, type DestinationStream, type Logger } from 'pino';
 import type * as PinoPretty from 'pino-pretty';
+import { sqlStateOf } from './db/sql-state.js';
 
 export type { Logger };
 
@@ -138,15 +139,6 @@ function loggableErrorMessage(err: Error): string {
   return redactText(withoutBoundValues(err.message, boundValueTexts(err)));
 }
 
-/** The SQLSTATE of the database error behind `err`, if any: what the redacted message no longer shows. */
-function sqlStateOf(err: unknown): string | undefined {
-  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && /^(?=.*\d)[0-9A-Z]{5}$/.test(code)) return code; // not EPIPE & co.
-  }
-  return undefined;
-}
-
 function serializeError(err: Error) {
   const out = stdSerializers.err(err);
   const bound = boundValueTexts(err);
@@ -158,6 +150,7 @@ function serializeError(err: Error) {
   delete out.requestBody;
   delete out.rawError;
   if (typeof out.url === 'string') out.url = redactText(out.url);
+  // What the redacted message no longer shows: which database error it was.
   const sqlState = sqlStateOf(err);
   if (sqlState) out.sqlState = sqlState;
   return out;

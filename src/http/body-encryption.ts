@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ClientApplication } from '../core/applications/application-cache.js';
 import { BODY_ENCRYPTION, bodyKey, decryptBody, encryptBody } from '../core/body-encryption.js';
-import type { Deps } from '../core/deps.js';
 import { AppError, notFound } from '../core/errors.js';
+import { unstorableTextError } from './storable-text.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -17,23 +17,23 @@ const decryptionFailed = (message: string) => new AppError('DECRYPTION_FAILED', 
 
 /**
  * The encrypted-body convention of API.md, on the HTTP side. Opens `{app_id, payload}` for the
- * client guard: the decrypted JSON becomes the body that is then validated, and the answer will
- * go back encrypted with the same key. A failure to decrypt is answered in plain (signed) JSON,
- * since the client could not read it otherwise. A GET has no body: its parameters (license key,
- * HWID, nonce) travel as `?app_id=…&payload=<the same envelope's payload>` and become its query;
- * a GET with the header and no `payload` asks for an encrypted answer only.
+ * client guard, which has found the application (`client`, null if unknown) and counted the
+ * request against its rate limit first: the decrypted JSON becomes the body that is then
+ * validated, and the answer will go back encrypted with the same key. A failure to decrypt is
+ * answered in plain (signed) JSON, since the client could not read it otherwise. A GET has no
+ * body: its parameters (license key, HWID, nonce) travel as `?app_id=…&payload=<the same
+ * envelope's payload>` and become its query; a GET with the header and no `payload` asks for an
+ * encrypted answer only.
  */
-export async function openEncryptedRequest(deps: Deps, request: FastifyRequest, appId: string | null): Promise<ClientApplication> {
+export function openEncryptedRequest(request: FastifyRequest, appId: string | null, client: ClientApplication | null): void {
   if (!appId) throw decryptionFailed('An encrypted body is {"app_id": "<uuid>", "payload": "<base64>"}');
-  const client = await deps.apps.get(appId);
   if (!client) throw notFound('Application');
-  request.clientApp = client;
   const key = bodyKey(client.secret, client.appId);
   const isGet = request.method === 'GET';
   const envelope = (isGet ? request.query : request.body) as { payload?: unknown } | undefined;
   if (isGet && envelope?.payload === undefined) {
     request.bodyKey = key;
-    return client;
+    return;
   }
   if (typeof envelope?.payload !== 'string') throw decryptionFailed('An encrypted body is {"app_id": "<uuid>", "payload": "<base64>"}');
   const plaintext = decryptBody(key, envelope.payload);
@@ -47,11 +47,14 @@ export async function openEncryptedRequest(deps: Deps, request: FastifyRequest, 
   if (typeof inner !== 'object' || inner === null || Array.isArray(inner)) throw decryptionFailed('The decrypted payload is not a JSON object');
   const innerAppId = (inner as { app_id?: unknown }).app_id;
   if (innerAppId !== undefined && String(innerAppId).toLowerCase() !== client.appId) throw decryptionFailed('The encrypted app_id does not match');
+  // The app-wide guard saw only the envelope: what it sealed is held to the same rule here, before
+  // any of it reaches a lookup batch or the usage flush shared with other applications.
+  const unstorable = unstorableTextError(isGet ? { querystring: inner } : { body: inner });
+  if (unstorable) throw unstorable;
   if (isGet) request.query = { ...(inner as object), app_id: client.appId };
   else request.body = { ...(inner as object), app_id: client.appId };
   request.bodyKey = key;
   request.sealedRequest = true;
-  return client;
 }
 
 /**

@@ -53,58 +53,62 @@ function appIdOf(request: FastifyRequest): string | null {
 export function installClientGuard(app: FastifyInstance, deps: Deps) {
   const counter = new ClientRateCounter();
 
-  /** The checks once the application is known; throws to refuse. */
-  const check = (request: FastifyRequest, reply: FastifyReply, client: ClientApplication | null) => {
-    if (client) {
-      request.clientApp = client;
-      // GETs too: their license key and HWID would otherwise travel in the clear query string.
-      if (client.settings.require_encryption && !request.sealedRequest) {
-        throw new AppError(
-          'ENCRYPTION_REQUIRED',
-          request.method === 'GET'
-            ? 'This application accepts encrypted requests only: X-Body-Encryption: aes-256-gcm with the parameters in ?payload='
-            : 'This application accepts encrypted requests only (X-Body-Encryption: aes-256-gcm)',
-          400,
-        );
-      }
-    }
-    const limit = client ? client.settings.rate_limit_per_minute : DEFAULT_CLIENT_LIMIT;
-    if (limit === 0) return;
+  /**
+   * The rate limit, counted for every request before anything else is decided about it: refusals
+   * (a payload that does not decrypt, an unknown application) cost work too and count the same.
+   */
+  const limit = (request: FastifyRequest, reply: FastifyReply, client: ClientApplication | null) => {
+    const max = client ? client.settings.rate_limit_per_minute : DEFAULT_CLIENT_LIMIT;
+    if (max === 0) return;
     const { count, resetMs } = counter.hit(client, request.ip);
-    if (count <= limit) return;
+    if (count <= max) return;
     const seconds = Math.max(1, Math.ceil(resetMs / 1000));
-    reply.header('retry-after', String(seconds)).header('ratelimit-limit', String(limit)).header('ratelimit-remaining', '0').header('ratelimit-reset', String(seconds));
+    reply.header('retry-after', String(seconds)).header('ratelimit-limit', String(max)).header('ratelimit-remaining', '0').header('ratelimit-reset', String(seconds));
     throw new AppError('RATE_LIMITED', `Too many requests; retry in ${seconds} seconds`, 429);
   };
 
-  const slowPath = async (request: FastifyRequest, reply: FastifyReply, appId: string | null) => {
-    const mode = request.headers['x-body-encryption'];
-    let client: ClientApplication | null = null;
-    if (mode !== undefined) {
-      if (mode !== BODY_ENCRYPTION) throw new AppError('VALIDATION_ERROR', `X-Body-Encryption must be ${BODY_ENCRYPTION}`, 400);
-      client = await openEncryptedRequest(deps, request, appId);
-    } else if (appId) {
-      client = await deps.apps.get(appId);
-    }
-    check(request, reply, client);
+  /** `require_encryption`, once the request is opened (or known to be plain). */
+  const requireEncryption = (request: FastifyRequest, client: ClientApplication | null) => {
+    // GETs too: their license key and HWID would otherwise travel in the clear query string.
+    if (!client?.settings.require_encryption || request.sealedRequest) return;
+    throw new AppError(
+      'ENCRYPTION_REQUIRED',
+      request.method === 'GET'
+        ? 'This application accepts encrypted requests only: X-Body-Encryption: aes-256-gcm with the parameters in ?payload='
+        : 'This application accepts encrypted requests only (X-Body-Encryption: aes-256-gcm)',
+      400,
+    );
   };
 
-  // Callback style with a synchronous fast path: a plain request for a cached application (the
+  /** The checks once the application is known (null: unknown); throws to refuse. */
+  const check = (request: FastifyRequest, reply: FastifyReply, appId: string | null, client: ClientApplication | null) => {
+    // Set first, so that even a refusal is signed with the application's key.
+    if (client) request.clientApp = client;
+    limit(request, reply, client);
+    const mode = request.headers['x-body-encryption'];
+    if (mode !== undefined) {
+      if (mode !== BODY_ENCRYPTION) throw new AppError('VALIDATION_ERROR', `X-Body-Encryption must be ${BODY_ENCRYPTION}`, 400);
+      openEncryptedRequest(request, appId, client);
+    }
+    requireEncryption(request, client);
+  };
+
+  const slowPath = async (request: FastifyRequest, reply: FastifyReply, appId: string | null) => {
+    check(request, reply, appId, appId ? await deps.apps.get(appId) : null);
+  };
+
+  // Callback style with a synchronous fast path: a request for a cached application (the
   // validation hot path) costs no promise here.
   const guard = (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
     const appId = appIdOf(request);
-    if (request.headers['x-body-encryption'] === undefined) {
-      const cached = appId ? deps.apps.peek(appId) : null;
-      if (cached !== undefined) {
-        try {
-          check(request, reply, cached);
-        } catch (err) {
-          return done(err as Error);
-        }
-        return done();
-      }
+    const cached = appId ? deps.apps.peek(appId) : null;
+    if (cached === undefined) return void slowPath(request, reply, appId).then(() => done(), done);
+    try {
+      check(request, reply, appId, cached);
+    } catch (err) {
+      return done(err as Error);
     }
-    slowPath(request, reply, appId).then(() => done(), done);
+    done();
   };
 
   app.addHook('onRoute', (route: RouteOptions) => {

@@ -25,12 +25,22 @@ function findUnstorable(value: unknown, path: string, depth = 0): string | null 
   return null;
 }
 
+/** The 400 for a request whose `body` or `querystring` (as named) holds unstorable text, or null. */
+export function unstorableTextError(parts: { body?: unknown; querystring?: unknown }) {
+  const path = findUnstorable(parts.body, 'body') ?? findUnstorable(parts.querystring, 'querystring');
+  if (!path) return null;
+  const details: ErrorDetail[] = [{ path, message: MESSAGE }];
+  return badRequest('The request is not valid', 'VALIDATION_ERROR', details);
+}
+
+/**
+ * Every route's body and query as they arrived. An encrypted client request arrives as an
+ * envelope; what it decrypts to is checked where it is opened (openEncryptedRequest).
+ */
 export function installStorableTextGuard(app: FastifyInstance) {
   // Callback style: the check is synchronous, and an async hook would cost every request a promise.
   app.addHook('preValidation', (request, _reply, done) => {
-    const path = findUnstorable(request.body, 'body') ?? findUnstorable(request.query, 'querystring');
-    if (!path) return done();
-    const details: ErrorDetail[] = [{ path, message: MESSAGE }];
-    done(badRequest('The request is not valid', 'VALIDATION_ERROR', details));
+    const err = unstorableTextError({ body: request.body, querystring: request.query });
+    done(err ?? undefined);
   });
 }

@@ -1,3 +1,4 @@
+import { sqlStateOf } from '../../db/sql-state.js';
 import { developers } from '../../db/schema.js';
 import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
@@ -36,9 +37,4 @@ export async function registerDeveloper(deps: Deps, input: RegisterDeveloperInpu
   }
 }
 
-export function isUniqueViolation(err: unknown): boolean {
-  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
-    if ((e as { code?: string }).code === '23505') return true;
-  }
-  return false;
-}
+export const isUniqueViolation = (err: unknown): boolean => sqlStateOf(err) === '23505';

@@ -1,4 +1,5 @@
 import type { Db } from '../../db/client.js';
+import { isDataException } from '../../db/sql-state.js';
 import type { Logger } from '../../log.js';
 
 interface Use {
@@ -52,6 +53,34 @@ interface SeatRenewal {
   licenseId: number;
   hwid: string;
   at: Date;
+}
+
+/** One flush statement's share of each kind of pending usage. */
+interface FlushBatch {
+  ids: number[];
+  counters: [string, Counter][];
+  records: [string, ValidationRecord][];
+  renewals: [string, SeatRenewal][];
+}
+
+const batchSize = (b: FlushBatch) => b.ids.length + b.counters.length + b.records.length + b.renewals.length;
+
+/** The batch cut in two by row count (kinds in order): each half holds fewer rows than the batch. */
+function halves(b: FlushBatch): [FlushBatch, FlushBatch] {
+  let room = Math.ceil(batchSize(b) / 2);
+  const cut = <T>(xs: T[]): [T[], T[]] => {
+    const n = Math.min(room, xs.length);
+    room -= n;
+    return [xs.slice(0, n), xs.slice(n)];
+  };
+  const [ids1, ids2] = cut(b.ids);
+  const [c1, c2] = cut(b.counters);
+  const [r1, r2] = cut(b.records);
+  const [s1, s2] = cut(b.renewals);
+  return [
+    { ids: ids1, counters: c1, records: r1, renewals: s1 },
+    { ids: ids2, counters: c2, records: r2, renewals: s2 },
+  ];
 }
 
 function flushParams(ids: number[], uses: Map<number, Use>, counters: Counter[], lines: ValidationRecord[], renewals: SeatRenewal[]): unknown[] {
@@ -239,26 +268,45 @@ export class UsageRecorder {
     const watched: ValidationRecord[] = [];
     for (let b = 0; b < batches; b++) {
       const slice = <T>(xs: T[]) => xs.slice(b * FLUSH_BATCH, (b + 1) * FLUSH_BATCH);
-      const batch = { ids: slice(ids), counters: slice(cs), records: slice(lines), renewals: slice(seats) };
-      try {
-        await this.db.query(
-          FLUSH_SQL,
-          flushParams(
-            batch.ids,
-            uses,
-            batch.counters.map(([, c]) => c),
-            batch.records.map(([, r]) => r),
-            batch.renewals.map(([, r]) => r),
-          ),
-        );
-        for (const [, r] of batch.records) if (r.watched) watched.push(r);
-      } catch (err) {
-        this.log.warn({ err }, 'usage flush failed; keeping the data for the next flush');
-        this.mergeBack(new Map(batch.ids.map((id) => [id, uses.get(id)!])), new Map(batch.counters), new Map(batch.records), new Map(batch.renewals));
-      }
+      await this.writeBatch({ ids: slice(ids), counters: slice(cs), records: slice(lines), renewals: slice(seats) }, uses, watched);
     }
     if (watched.length && this.watcher) {
       await this.watcher(watched).catch((err: unknown) => this.log.warn({ err }, 'key-sharing detection failed after a usage flush; it runs again with the next validations of these licenses'));
+    }
+  }
+
+  /**
+   * One flush statement. A connection or server failure keeps the batch for the next flush. A
+   * value the database refuses (a data exception) would fail the batch on every flush, forever,
+   * and hold up everyone's usage behind it: the batch is halved until the refused row is alone,
+   * and that row is dropped (logged without its values). Input is checked before it is recorded,
+   * so this is the last line of defence, costing nothing unless it happens.
+   */
+  private async writeBatch(batch: FlushBatch, uses: Map<number, Use>, watched: ValidationRecord[]): Promise<void> {
+    try {
+      await this.db.query(
+        FLUSH_SQL,
+        flushParams(
+          batch.ids,
+          uses,
+          batch.counters.map(([, c]) => c),
+          batch.records.map(([, r]) => r),
+          batch.renewals.map(([, r]) => r),
+        ),
+      );
+      for (const [, r] of batch.records) if (r.watched) watched.push(r);
+    } catch (err) {
+      if (!isDataException(err)) {
+        this.log.warn({ err }, 'usage flush failed; keeping the data for the next flush');
+        this.mergeBack(new Map(batch.ids.map((id) => [id, uses.get(id)!])), new Map(batch.counters), new Map(batch.records), new Map(batch.renewals));
+      } else if (batchSize(batch) > 1) {
+        for (const half of halves(batch)) await this.writeBatch(half, uses, watched);
+      } else {
+        this.log.error(
+          { err, parts: { uses: batch.ids.length, counters: batch.counters.length, lines: batch.records.length, seats: batch.renewals.length } },
+          'usage flush: the database refused a usage row; dropped it',
+        );
+      }
     }
   }
 

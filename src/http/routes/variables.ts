@@ -87,6 +87,8 @@ const clientVariableRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
   app.get(
     '/api/variables/:name',
     {
+      // A HEAD would run the license check (and could activate a key) for nothing.
+      exposeHeadRoute: false,
       config: { access: 'client' },
       schema: {
         tags: ['Client'],

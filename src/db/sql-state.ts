@@ -1,0 +1,15 @@
+/**
+ * The SQLSTATE of the database error behind `err` (postgres.js and PGlite put it in `code`; drizzle
+ * wraps it as the `cause` of its DrizzleQueryError), or undefined. A SQLSTATE is five digits or
+ * capitals with at least one digit, which tells it from Node's codes (EPIPE, ECONNRESET).
+ */
+export function sqlStateOf(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^(?=.*\d)[0-9A-Z]{5}$/.test(code)) return code;
+  }
+  return undefined;
+}
+
+/** Class 22, data exception: a value the database cannot take (NUL in text, out of range, bad syntax). */
+export const isDataException = (err: unknown) => sqlStateOf(err)?.startsWith('22') === true;
