@@ -58,6 +58,24 @@ describe('rate limits', () => {
     expect(keys.some((k) => k.includes('ratelimit'))).toBe(true);
   });
 
+  it('limit requests with unknown tokens per IP, each of which cost a database lookup, but not known tokens from there', async () => {
+    const reg = await h.app.inject({
+      method: 'POST',
+      url: '/api/auth/register',
+      remoteAddress: '10.2.0.9',
+      payload: { email: 'rl5@example.test', username: 'ratelimited5', password: 'password 12345' },
+    });
+    const known = reg.json().token as string;
+    // Known to this process (cached) before the address runs out of lookups.
+    expect((await h.call(known, { method: 'GET', url: '/api/auth/me', remoteAddress: '10.2.0.1' })).statusCode).toBe(200);
+    const guess = (i: number, ip = '10.2.0.1') => h.call(`kc_live_guess${i}`, { method: 'GET', url: '/api/applications', remoteAddress: ip });
+    for (let i = 0; i < 3; i++) expect((await guess(i)).statusCode).toBe(401);
+    expectLimited(await guess(3));
+    // A token this process knows still works from that address; another address has its own count.
+    expect((await h.call(known, { method: 'GET', url: '/api/auth/me', remoteAddress: '10.2.0.1' })).statusCode).toBe(200);
+    expect((await guess(4, '10.2.0.2')).statusCode).toBe(401);
+  });
+
   it("limit client routes per application and IP by the application's setting (0 = none)", async () => {
     const reg = await h.app.inject({
       method: 'POST',

@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Actor } from '../core/actor.js';
 import type { ClientApplication } from '../core/applications/application-cache.js';
 import { authenticateToken } from '../core/developers/authenticate-token.js';
@@ -21,11 +21,14 @@ export function bearerToken(request: FastifyRequest): string | null {
   return match?.[1] ?? null;
 }
 
-/** onRequest hook for seller routes: no valid token, no further work (401 before any parsing). */
-export const requireDeveloper = (deps: Deps) => async (request: FastifyRequest) => {
+/**
+ * onRequest hook for seller routes: no valid token, no further work (401 before any parsing). A
+ * token that must be looked up is admitted by the unknown-token limit first (token-lookup-limit.ts).
+ */
+export const requireDeveloper = (deps: Deps) => async (request: FastifyRequest, reply: FastifyReply) => {
   const token = bearerToken(request);
   if (!token) throw unauthorized();
-  request.actor = await authenticateToken(deps, token, request.ip);
+  request.actor = await authenticateToken(deps, token, request.ip, request.server.tokenLookups?.gateFor(request, reply));
 };
 
 export function sellerActor(request: FastifyRequest) {

@@ -6,6 +6,7 @@ import { AppError } from '../core/errors.js';
 import { openEncryptedRequest } from './body-encryption.js';
 import { routePolicy } from './route-policy.js';
 import { FixedWindows } from './fixed-windows.js';
+import { tooManyRequests } from './too-many-requests.js';
 
 /** Requests per client IP per minute to applications that are unknown (or ids that are malformed). */
 const DEFAULT_CLIENT_LIMIT = 300;
@@ -61,10 +62,7 @@ export function installClientGuard(app: FastifyInstance, deps: Deps) {
     const max = client ? client.settings.rate_limit_per_minute : DEFAULT_CLIENT_LIMIT;
     if (max === 0) return;
     const { count, resetMs } = counter.hit(client, request.ip);
-    if (count <= max) return;
-    const seconds = Math.max(1, Math.ceil(resetMs / 1000));
-    reply.header('retry-after', String(seconds)).header('ratelimit-limit', String(max)).header('ratelimit-remaining', '0').header('ratelimit-reset', String(seconds));
-    throw new AppError('RATE_LIMITED', `Too many requests; retry in ${seconds} seconds`, 429);
+    if (count > max) throw tooManyRequests(reply, max, resetMs);
   };
 
   /** `require_encryption`, once the request is opened (or known to be plain). */

@@ -41,6 +41,12 @@ export class FixedWindows {
     return { count: w.count, resetMs: w.endsAt - now };
   }
 
+  /** The hits of `key`'s open window (0 if none) and when it ends, without counting one. */
+  peek(key: string, now = Date.now()): { count: number; resetMs: number } {
+    const w = this.windows.get(compactKey(key));
+    return w && w.endsAt > now ? { count: w.count, resetMs: w.endsAt - now } : { count: 0, resetMs: 0 };
+  }
+
   get size(): number {
     return this.windows.size;
   }

@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { AppError } from '../core/errors.js';
 import { routePolicy, type RouteLimit } from './route-policy.js';
 import { compactKey, FixedWindows } from './fixed-windows.js';
+import { installTokenLookupLimit } from './token-lookup-limit.js';
 
 type Counter = { current: number; ttl: number };
 type Incr = (key: string, cb: (err: Error | null, res?: Counter) => void, timeWindow: number, max: number) => void;
@@ -90,6 +91,8 @@ export interface RateLimitSettings {
  * RATE_LIMITED with Retry-After and the RateLimit-* headers. (Client routes: see client-guard.ts.)
  */
 export async function installRateLimits(app: FastifyInstance, settings: RateLimitSettings) {
+  // Unknown bearer tokens count per IP like failed logins: they are credential guesses too.
+  installTokenLookupLimit(app, settings.authPerMinute);
   const store = new RedisWithFallback(settings.redis, `${settings.prefix}:ratelimit:`);
   app.addHook('onRoute', (route: RouteOptions) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];

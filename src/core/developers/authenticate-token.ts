@@ -41,15 +41,25 @@ async function lookUpToken(deps: Deps, digest: string): Promise<KnownToken | nul
  * its SHA-256 — remembered briefly per database client (token-cache.ts) — and its expiry is
  * checked against the clock on every use, cached or not.
  */
-export async function authenticateToken(deps: Deps, token: string, ip?: string): Promise<Extract<Actor, { kind: 'developer' }>> {
+/** Bounds the database lookups of tokens not cached: `admit` may refuse one, `missed` counts an unknown token. */
+export interface TokenLookupGate {
+  admit(): void;
+  missed(): void;
+}
+
+export async function authenticateToken(deps: Deps, token: string, ip?: string, gate?: TokenLookupGate): Promise<Extract<Actor, { kind: 'developer' }>> {
   if (!token.startsWith(SESSION_PREFIX) && !token.startsWith(API_KEY_PREFIX)) throw unauthorized();
   const digest = sha256Hex(token);
   const now = deps.clock.now();
   const cache = tokenCacheOf(deps.db);
   let known = cache.get(digest);
   if (!known) {
+    gate?.admit();
     const found = await lookUpToken(deps, digest);
-    if (!found) throw unauthorized();
+    if (!found) {
+      gate?.missed();
+      throw unauthorized();
+    }
     cache.remember(digest, (known = found));
   }
   if (known.expiresAt && known.expiresAt <= now) throw unauthorized();
