@@ -7,6 +7,7 @@ let owner: Seller;
 let app: { id: number; app_id: string };
 let plan: { id: number };
 const members: Record<string, Seller> = {};
+let ownerApiKeyId: number;
 
 beforeAll(async () => {
   // Usage is flushed by the test when it wants it (a timer flush mid-test would break the batching check).
@@ -20,6 +21,7 @@ beforeAll(async () => {
   }
   members.owner = owner;
   members.stranger = await h.seller('stranger');
+  ownerApiKeyId = (await owner.call('POST', '/api/auth/api-keys', { name: 'discord' })).json().id;
 });
 afterAll(() => h?.close());
 
@@ -29,6 +31,18 @@ const upload = (s: Seller) => {
   const form = multipart([{ name: 'file', filename: `f${++seq}.bin`, data: Buffer.from(`content ${seq}`) }]);
   return s.call('POST', `/api/applications/${app.id}/files`, form.payload as never, form.headers);
 };
+let servers = 0;
+/** A Discord server the owner linked (as /setup records it), for a route that unlinks one. */
+async function linkedServer() {
+  const guildId = String(900000000000000000n + BigInt(++servers));
+  await h.deps.db.query(`insert into discord_guilds (guild_id, application_id, developer_id, api_key_id, linked_by) values ($1, $2, $3, $4, '100000000000000001')`, [
+    guildId,
+    app.id,
+    owner.developerId,
+    ownerApiKeyId,
+  ]);
+  return guildId;
+}
 const ROLES = ['owner', 'admin', 'manager', 'viewer', 'stranger'] as const;
 const ALLOWED: Record<Need, string[]> = {
   read: ['owner', 'admin', 'manager', 'viewer'],
@@ -60,6 +74,7 @@ const ROUTES: { name: string; need: Need; call: (s: Seller) => Promise<{ statusC
   { name: 'delete license', need: 'manage', call: async (s) => s.call('DELETE', `/api/licenses/${(await owner.generate(plan.id))[0]!.id}`) },
   { name: 'list webhooks', need: 'read', call: (s) => s.call('GET', `/api/applications/${app.id}/webhooks`) },
   { name: 'create webhook', need: 'admin', call: (s) => s.call('POST', `/api/applications/${app.id}/webhooks`, { url: 'http://127.0.0.1:9/x', events: ['license.banned'] }) },
+  { name: 'unlink discord server', need: 'admin', call: async (s) => s.call('DELETE', `/api/applications/${app.id}/discord-guilds/${await linkedServer()}`) },
   { name: 'list collaborators', need: 'read', call: (s) => s.call('GET', `/api/applications/${app.id}/collaborators`) },
   { name: 'list variables', need: 'read', call: (s) => s.call('GET', `/api/applications/${app.id}/variables`) },
   { name: 'create variable', need: 'manage', call: (s) => s.call('POST', `/api/applications/${app.id}/variables`, { name: `v${++seq}`, value: 'x', public: false }) },

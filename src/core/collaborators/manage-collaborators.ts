@@ -1,9 +1,10 @@
 import { and, asc, count, eq, or, sql } from 'drizzle-orm';
 import { applicationMembers, developers } from '../../db/schema.js';
 import type { SellerActor } from '../actor.js';
-import { requireApplication } from '../applications/access.js';
+import { requireApplication, roleAllows } from '../applications/access.js';
 import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
+import { unlinkGuildsOf } from '../discord/unlink-guild.js';
 import { conflict, forbidden, notFound } from '../errors.js';
 import { pageWindow, readPage, type PageRequest } from '../page.js';
 
@@ -76,11 +77,16 @@ export async function updateCollaborator(deps: Deps, actor: SellerActor, applica
       .set({ role })
       .where(and(eq(applicationMembers.applicationId, applicationId), eq(applicationMembers.developerId, developerId)));
     await writeAudit(tx, actor, { applicationId, action: 'collaborator.updated', target: `developer:${developerId}`, details: { from: member.role, to: role } });
+    // A server they linked acts with the admin role they no longer have.
+    if (!roleAllows(role, 'admin')) await unlinkGuildsOf(tx, actor, applicationId, developerId, 'collaborator.updated');
     return toView({ ...member, role });
   });
 }
 
-/** Admins remove collaborators; anyone but the owner may leave by removing themselves. */
+/**
+ * Admins remove collaborators; anyone but the owner may leave by removing themselves. Either way
+ * the servers they linked to the application are unlinked with them (unlink-guild.ts).
+ */
 export async function removeCollaborator(deps: Deps, actor: SellerActor, applicationId: number, developerId: number) {
   await deps.db.orm.transaction(async (tx) => {
     await requireApplication(tx, actor, applicationId, developerId === actor.developerId ? 'read' : 'admin');
@@ -88,6 +94,7 @@ export async function removeCollaborator(deps: Deps, actor: SellerActor, applica
     if (member.role === 'owner') throw forbidden('The owner cannot be removed');
     await tx.delete(applicationMembers).where(and(eq(applicationMembers.applicationId, applicationId), eq(applicationMembers.developerId, developerId)));
     await writeAudit(tx, actor, { applicationId, action: 'collaborator.removed', target: `developer:${developerId}`, details: { role: member.role } });
+    await unlinkGuildsOf(tx, actor, applicationId, developerId, 'collaborator.removed');
   });
   return { message: 'Collaborator removed' };
 }

@@ -1,5 +1,5 @@
-import { eq } from 'drizzle-orm';
-import { applications, discordGuilds } from '../../db/schema.js';
+import { and, eq } from 'drizzle-orm';
+import { applicationMembers, applications, discordGuilds } from '../../db/schema.js';
 import { requireApplication } from '../applications/access.js';
 import { writeAudit } from '../audit.js';
 import { authenticateToken } from '../developers/authenticate-token.js';
@@ -18,7 +18,8 @@ export interface LinkGuildInput {
 
 /**
  * /setup: links (or re-links) a server to an application. The API key proves the seller may
- * administer the application; only the key's id is kept, never the key.
+ * administer the application; only the key's id is kept, never the key. The link lasts while that
+ * developer keeps the admin role (unlink-guild.ts) and the key exists.
  */
 export async function linkGuild(deps: Deps, input: LinkGuildInput) {
   const apiKey = input.apiKey.trim();
@@ -28,6 +29,13 @@ export async function linkGuild(deps: Deps, input: LinkGuildInput) {
     const [app] = await tx.select().from(applications).where(eq(applications.appId, input.appId.trim().toLowerCase()));
     if (!app) throw notFound('Application');
     const actor = { kind: 'discord' as const, developerId: developer.developerId, applicationId: app.id, discordUserId: input.member.id, name: input.member.name, guildId: input.guildId };
+    // Holds the developer's membership until the link commits: a removal or downgrade that comes
+    // meanwhile waits and then unlinks this server with the others; one that came first is seen.
+    await tx
+      .select({ role: applicationMembers.role })
+      .from(applicationMembers)
+      .where(and(eq(applicationMembers.applicationId, app.id), eq(applicationMembers.developerId, developer.developerId)))
+      .for('share');
     await requireApplication(tx, actor, app.id, 'admin');
     const values = {
       applicationId: app.id,

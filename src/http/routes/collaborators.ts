@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { addCollaborator, listCollaborators, removeCollaborator, updateCollaborator } from '../../core/collaborators/manage-collaborators.js';
 import type { Deps } from '../../core/deps.js';
+import { unlinkGuild } from '../../core/discord/unlink-guild.js';
 import { errorResponse, messageResponse } from '../responses.js';
 import { requireDeveloper, sellerActor } from '../authenticate.js';
 import { id, idParams } from '../schemas.js';
@@ -10,6 +11,13 @@ import { pageOnlyQuery, pageRequestOf, sendPage } from '../pagination.js';
 const tags = ['Collaborators'];
 const role = z.enum(['admin', 'manager', 'viewer']);
 const memberParams = z.object({ id, developerId: id });
+const guildParams = z.object({
+  id,
+  guildId: z
+    .string()
+    .regex(/^\d{17,20}$/, 'a Discord snowflake')
+    .describe('The Discord server (guild) id'),
+});
 
 const collaboratorView = z.object({
   developer_id: z.number().int(),
@@ -71,5 +79,24 @@ export const collaboratorRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (
       },
     },
     async (request) => removeCollaborator(deps, sellerActor(request), request.params.id, request.params.developerId),
+  );
+
+  // The servers a developer linked are unlinked when they lose the admin role; this unlinks one
+  // whoever linked it (its id is the target of the `discord.linked` audit entry).
+  app.delete(
+    '/api/applications/:id/discord-guilds/:guildId',
+    {
+      schema: {
+        tags,
+        summary: 'Unlink a Discord server from the application',
+        params: guildParams,
+        response: {
+          200: messageResponse,
+          403: errorResponse.describe('Your role may not do this (the owner and admins may)'),
+          404: errorResponse.describe('No such application (or not yours), or no server with that id linked to it'),
+        },
+      },
+    },
+    async (request) => unlinkGuild(deps, sellerActor(request), request.params.id, request.params.guildId),
   );
 };
