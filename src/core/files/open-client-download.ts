@@ -9,7 +9,8 @@ import { openBlob } from './file-store.js';
 /**
  * A file as a customer app downloads it: only a file of this application (else 404), only for a
  * caller who proves a right to it — a license + HWID that validate (exactly as /validate) or a
- * user token (else 403 with the reason's code). Returns an open stream of the bytes.
+ * user token whose license still stands (else 403 with the reason's code: see proveClient).
+ * Returns an open stream of the bytes.
  */
 export async function openClientDownload(deps: Deps, app: ClientApplication, fileId: number, creds: ClientCredentials) {
   const [file] = await deps.db.orm

@@ -40,7 +40,8 @@ export interface ValidateLicenseOptions {
   lookup?: (applicationId: number, licenseKey: string) => Promise<LicenseState | null>;
 }
 
-const MESSAGES: Record<ValidationCode, string> = {
+/** What each validation code says; the user-token check (users/license-refusal.ts) answers in the same words. */
+export const VALIDATION_MESSAGES: Record<ValidationCode, string> = {
   VALID: 'License is valid',
   NOT_FOUND: 'License not found',
   EXPIRED: 'License has expired',
@@ -51,7 +52,7 @@ const MESSAGES: Record<ValidationCode, string> = {
   BLACKLISTED: BLACKLISTED_MESSAGE,
 };
 
-function outcome(code: ValidationCode, license?: LicenseState, message = MESSAGES[code]): ValidationOutcome {
+function outcome(code: ValidationCode, license?: LicenseState, message = VALIDATION_MESSAGES[code]): ValidationOutcome {
   const result: ValidationOutcome = { success: code === 'VALID', code, message };
   if (license) {
     result.licenseId = license.id;
@@ -126,7 +127,7 @@ async function decide(deps: Deps, app: ClientApplication, input: ValidateLicense
   const maxHwids = license.planMaxHwids ?? app.settings.max_hwids;
   const activated = await activateLicense(deps, license, { hwid: hwidLock ? hwid! : null, maxHwids, now, ip: input.ip ?? null });
   if (activated.kind === 'activated') {
-    return outcome('VALID', activated.license, license.activatedAt === null ? 'License activated successfully' : MESSAGES.VALID);
+    return outcome('VALID', activated.license, license.activatedAt === null ? 'License activated successfully' : VALIDATION_MESSAGES.VALID);
   }
   // Another request changed the license meanwhile (a concurrent activation, a ban): decide
   // again on what is now stored, without trying to write a second time.

@@ -107,10 +107,14 @@ export async function deleteUser(deps: Deps, actor: SellerActor, userId: number)
 
 /**
  * Replaces the password with a strong random one, returned once and stored only as its hash.
- * Hashed before the transaction, so no row lock waits on Argon2. Every user token issued before
- * is refused from then on (it carries a fingerprint of the old hash: see user-token.ts).
+ * Access is checked before Argon2 runs (a caller who may not reset gets its 404/403 without the
+ * server hashing for it), and again in the transaction that writes the hash, so a role revoked
+ * meanwhile still counts. Hashed outside the transaction, so no row lock waits on Argon2. Every
+ * user token issued before is refused from then on (it carries a fingerprint of the old hash:
+ * see user-token.ts).
  */
 export async function resetUserPassword(deps: Deps, actor: SellerActor, userId: number) {
+  await requireUser(deps.db.orm, actor, userId, 'manage');
   const password = randomBytes(RESET_PASSWORD_BYTES).toString('base64url');
   const passwordHash = await hashPassword(password);
   const user = await deps.db.orm.transaction(async (tx) => {

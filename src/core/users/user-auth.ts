@@ -11,6 +11,8 @@ import { effectiveStatus } from '../licenses/license-view.js';
 import { blacklistRefusal } from '../blacklists/blacklist-refusal.js';
 import { validateLicense, type ValidationOutcome } from '../licenses/validate-license.js';
 import { burnPasswordCheck, hashPassword, verifyPassword } from '../passwords.js';
+import { APP_PAUSED } from './license-refusal.js';
+import { depsInTransaction, lookupIn } from './transaction-deps.js';
 import { holdsPassword, signUserToken, userTokenKey, verifyUserToken } from './user-token.js';
 import { toUserView } from './user-view.js';
 
@@ -45,6 +47,18 @@ async function userOfLicense(deps: Deps, licenseId: number) {
   return row ?? null;
 }
 
+/** Whether the application has a user of that name, matched as login matches it (case-insensitively). */
+async function usernameTaken(deps: Deps, app: ClientApplication, username: string) {
+  const [row] = await deps.db.orm
+    .select({ id: appUsers.id })
+    .from(appUsers)
+    .where(and(eq(appUsers.applicationId, app.id), eq(sql`lower(${appUsers.username})`, username.toLowerCase())))
+    .limit(1);
+  return row !== undefined;
+}
+
+const USERNAME_TAKEN = () => conflict('That username is taken', 'USERNAME_TAKEN');
+
 export interface CreateUserInput {
   license_key: string;
   username: string;
@@ -53,16 +67,30 @@ export interface CreateUserInput {
   ip?: string | null;
 }
 
+/**
+ * The license check runs inside the transaction that inserts the user, so its writes (the first
+ * activation, the HWID, the start of the clock) stand only if the user is created: a taken
+ * username or a license taken meanwhile leaves the license as it was. What can be refused without
+ * a write is refused before the password is hashed.
+ */
 export async function createUser(deps: Deps, app: ClientApplication, input: CreateUserInput) {
   const refused = await blacklistRefusal(deps, app, input);
   if (refused) return refused;
+  const check = { license_key: input.license_key, hwid: input.hwid, ip: input.ip ?? null };
   const license = await licenseByKey(deps, app, input.license_key);
+  // A paused application or a key that names no license: /validate answers these without a write.
+  if (app.settings.paused || !license) {
+    const outcome = await validateLicense(deps, app, check);
+    if (!outcome.success) refuse(outcome);
+  }
   if (license && (await userOfLicense(deps, license.id))) throw conflict('This license is already registered to a user', 'LICENSE_IN_USE');
-  const outcome = await validateLicense(deps, app, { license_key: input.license_key, hwid: input.hwid, ip: input.ip ?? null });
-  if (!outcome.success) refuse(outcome);
+  if (await usernameTaken(deps, app, input.username)) throw USERNAME_TAKEN();
+  // Hashed before the transaction, so no row lock waits on Argon2.
   const passwordHash = await hashPassword(input.password);
   try {
     const user = await deps.db.orm.transaction(async (tx) => {
+      const outcome = await validateLicense(depsInTransaction(deps, tx), app, check, { lookup: lookupIn(tx) });
+      if (!outcome.success) refuse(outcome);
       // One user per license: the license row is locked so two sign-ups cannot share it.
       await tx.select({ id: licenses.id }).from(licenses).where(eq(licenses.id, outcome.licenseId!)).for('update');
       const [taken] = await tx.select({ id: appUsers.id }).from(appUsers).where(eq(appUsers.licenseId, outcome.licenseId!));
@@ -82,7 +110,8 @@ export async function createUser(deps: Deps, app: ClientApplication, input: Crea
     });
     return { message: 'User created successfully', token: tokenFor(deps, app, user), user: toUserView(user) };
   } catch (err) {
-    if (isUniqueViolation(err)) throw conflict('That username is taken', 'USERNAME_TAKEN');
+    // Taken meanwhile by a concurrent sign-up: the transaction, the activation with it, is undone.
+    if (isUniqueViolation(err)) throw USERNAME_TAKEN();
     throw err;
   }
 }
@@ -91,6 +120,8 @@ export async function createUser(deps: Deps, app: ClientApplication, input: Crea
 export async function loginUser(deps: Deps, app: ClientApplication, input: { username: string; password: string; hwid: string; ip?: string | null }) {
   const refused = await blacklistRefusal(deps, app, input);
   if (refused) return refused;
+  // Refused for everyone alike, so before any password work (it tells nothing about the user).
+  if (app.settings.paused) throw new AppError(APP_PAUSED.code, APP_PAUSED.message, 403);
   const [user] = await deps.db.orm
     .select()
     .from(appUsers)
@@ -128,7 +159,8 @@ export async function validateUserLicense(deps: Deps, app: ClientApplication, in
 
 /**
  * Moves a user to a new, unused license (renewal): the old key and the user's HWID identify the
- * user; the new key must validate with that HWID, which binds and consumes it.
+ * user; the new key must validate with that HWID, which binds and consumes it — inside the move's
+ * transaction, so a move that fails leaves the new license as it was.
  */
 export async function updateUserLicense(deps: Deps, app: ClientApplication, input: { old_license_key: string; new_license_key: string; hwid: string; ip?: string | null }) {
   const refused = await blacklistRefusal(deps, app, input);
@@ -141,12 +173,12 @@ export async function updateUserLicense(deps: Deps, app: ClientApplication, inpu
   if (!fresh) throw new AppError('NOT_FOUND', 'License not found', 403);
   if (fresh.id === old.id) throw new AppError('VALIDATION_ERROR', 'The new license is the same as the old one', 400);
   if (fresh.status !== 'inactive' || (await userOfLicense(deps, fresh.id))) throw conflict('The new license has already been used', 'LICENSE_IN_USE');
-  const outcome = await validateLicense(deps, app, { license_key: input.new_license_key, hwid: input.hwid, ip: input.ip ?? null });
-  if (!outcome.success) refuse(outcome);
   const now = deps.clock.now();
   const moved = await deps.db.orm.transaction(async (tx) => {
     const [taken] = await tx.select({ id: appUsers.id }).from(appUsers).where(eq(appUsers.licenseId, fresh.id)).for('update');
     if (taken) throw conflict('The new license has already been used', 'LICENSE_IN_USE');
+    const outcome = await validateLicense(depsInTransaction(deps, tx), app, { license_key: input.new_license_key, hwid: input.hwid, ip: input.ip ?? null }, { lookup: lookupIn(tx) });
+    if (!outcome.success) refuse(outcome);
     const [row] = await tx
       .update(appUsers)
       .set({ licenseId: fresh.id })

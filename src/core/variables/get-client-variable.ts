@@ -8,7 +8,8 @@ import { proveClient, type ClientCredentials } from '../users/client-credentials
 /**
  * A variable as a customer app reads it. Public ones are open to anyone holding the `app_id`;
  * a private one is handed out only to a caller who proves a right to it: a license + HWID that
- * validate (exactly as /validate, so a first use activates the key) or a user token.
+ * validate (exactly as /validate, so a first use activates the key) or a user token whose
+ * license still stands (not deleted, banned or expired; the application not paused).
  *
  * An unknown name is answered like a private variable until the caller proves a right (then
  * 404): otherwise anyone holding the `app_id` could list the private names by probing.
