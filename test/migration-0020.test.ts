@@ -31,7 +31,11 @@ describe('migration 0020', () => {
     const owner = await h.seller();
     const { app } = await owner.setup();
     const [admin, viewer, gone] = [await h.seller(), await h.seller(), await h.seller()];
-    for (const [s, role] of [[admin, 'admin'], [viewer, 'viewer'], [gone, 'manager']] as const) {
+    for (const [s, role] of [
+      [admin, 'admin'],
+      [viewer, 'viewer'],
+      [gone, 'manager'],
+    ] as const) {
       expect((await owner.call('POST', `/api/applications/${app.id}/collaborators`, { login: s.username, role })).statusCode).toBe(201);
     }
     await link('900000000000000101', app.id, owner.developerId);
