@@ -44,7 +44,10 @@ export function createQueues(connection: ConnectionOptions, prefix: string): Que
     const queue = new Queue(name, {
       connection,
       prefix,
-      defaultJobOptions: { removeOnComplete: { age: 24 * 3600, count: 10_000 }, removeOnFail: { age: 7 * 24 * 3600 } },
+      // Finished jobs are kept for Bull Board only: what became of the work is the database's (a
+      // finished job stands for nothing the database still calls unfinished: enqueue.ts). Capped,
+      // so that a dead receiver failing delivery after delivery cannot grow Redis for a week.
+      defaultJobOptions: { removeOnComplete: { age: 24 * 3600, count: 10_000 }, removeOnFail: { age: 7 * 24 * 3600, count: 10_000 } },
     });
     // Outages are reported once by the RedisMonitor; without a listener BullMQ prints each one.
     queue.on('error', () => {});

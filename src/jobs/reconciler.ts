@@ -1,7 +1,16 @@
 import type { Queue } from 'bullmq';
 import type { Deps } from '../core/deps.js';
-import { deliveryPending, eventUndispatched, generationJobUnfinished, pendingDeliveries, undispatchedEvents, unfinishedGenerationJobs, type PendingDelivery } from '../core/jobs/unfinished-work.js';
-import { enqueueUnlessHeld } from './enqueue.js';
+import {
+  DELIVERY_PAGE,
+  deliveryPending,
+  eventUndispatched,
+  generationJobUnfinished,
+  pendingDeliveries,
+  undispatchedEvents,
+  unfinishedGenerationJobs,
+  type PendingDelivery,
+} from '../core/jobs/unfinished-work.js';
+import { enqueueManyUnlessHeld, enqueueUnlessHeld } from './enqueue.js';
 import type { JobSpecs } from './job-specs.js';
 import { WEBHOOK_ATTEMPTS, webhookDelay } from './definitions/deliver-webhook.js';
 
@@ -14,11 +23,12 @@ export interface ReconcileCounts {
 /**
  * The database is the truth about unfinished work; Redis only carries it. Redis restarted without
  * its data (or flushed, or evicting) loses jobs silently, so the worker role compares the two at
- * start, after every reconnect and on an interval, and adds again what the queue no longer holds:
- * generation jobs queued or running (they resume from their committed count), pending webhook
- * deliveries (at their next attempt time), and relayed events whose fan-out never ran. Unrelayed
- * outbox rows are the relay's. Job ids are deterministic, so a pass racing the normal path adds
- * nothing twice.
+ * start, after every reconnect and on an interval, and adds again what the queue no longer holds
+ * (or holds only as finished while the database still calls it unfinished: a last try whose
+ * give-up could not be written): generation jobs queued or running (they resume from their
+ * committed count), every pending webhook delivery (at its next attempt time), and relayed events
+ * whose fan-out never ran. Unrelayed outbox rows are the relay's. Job ids are deterministic, so a
+ * pass racing the normal path adds nothing twice.
  */
 export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
@@ -67,8 +77,15 @@ export class Reconciler {
     for (const jobId of await unfinishedGenerationJobs(deps)) {
       if (await enqueueUnlessHeld(specs.generation(jobId), () => generationJobUnfinished(deps, jobId))) counts.generation++;
     }
-    for (const delivery of await pendingDeliveries(deps)) {
-      if (await enqueueUnlessHeld(this.deliverySpec(delivery), () => deliveryPending(deps, delivery.id))) counts.deliveries++;
+    // Every pending delivery, a page at a time (keyset), each page's jobs looked for in one round
+    // trip: the oldest may all be held by delayed retries while a later one's job is lost.
+    for (let afterId = 0; ; ) {
+      const page = await pendingDeliveries(deps, { afterId, limit: DELIVERY_PAGE });
+      if (page.length === 0) break;
+      const jobs = page.map((d) => ({ spec: this.deliverySpec(d), stillWanted: () => deliveryPending(deps, d.id) }));
+      counts.deliveries += await enqueueManyUnlessHeld(jobs[0]!.spec.queue, jobs);
+      if (page.length < DELIVERY_PAGE || this.stopped) break;
+      afterId = page[page.length - 1]!.id;
     }
     const events = await undispatchedEvents(deps);
     // Read after the events: a batch that is no longer live by now has marked (or handed to a job

@@ -2,7 +2,9 @@ import type { Deps } from '../deps.js';
 
 /**
  * What the database says is unfinished, for the reconciler to compare with what the queue holds.
- * Each list is read oldest first and capped; the next pass takes the rest.
+ * Each list is read oldest first; generation jobs and events are capped per pass (few are ever
+ * unfinished at once, and a lost one is not held behind live ones for long), pending deliveries —
+ * a dead receiver leaves a day of them, most held by their delayed retries — are read by page.
  */
 const PASS_LIMIT = 1000;
 
@@ -24,24 +26,41 @@ export interface PendingDelivery {
   redeliveryOutboxId: number | null;
 }
 
+/** Pending deliveries read per page: the reconciler pages through all of them, this many at a time. */
+export const DELIVERY_PAGE = 1000;
+
+// Keyset on id, so every page is one probe of the pending index. A redelivery's outbox command is
+// looked up once per page (one pass over the commands for the page's ids), not once per delivery.
+const PENDING_DELIVERIES = `with page as (
+  select d.id, d.attempts from webhook_deliveries d
+  where d.status = 'pending' and d.id > $2::bigint
+    and not exists (select 1 from outbox e where e.id = d.event_id and e.dispatched_at is null)
+    and (d.sending_until is null or d.sending_until <= $1::timestamptz)
+  order by d.id limit $3::int
+), redeliveries as (
+  select o.payload->>'delivery_id' as delivery_id, max(o.id) as id from outbox o
+  where o.kind = 'command' and o.type = 'redeliver_webhook' and o.payload->>'delivery_id' in (select id::text from page)
+  group by 1
+)
+select p.id, p.attempts,
+  (select max(a.created_at) from webhook_attempts a where a.delivery_id = p.id) as last_at,
+  r.id as redelivery
+from page p left join redeliveries r on r.delivery_id = p.id::text
+order by p.id`;
+
 /**
- * Pending deliveries of dispatched events that no dispatch holds: until its event is marked
- * dispatched, and while a fan-out holds it for its first attempt (`sending_until`: another dispatch
- * of the event may have marked it), a delivery is its dispatch's, so adding a job for it here could
- * send it twice. One whose dispatch crashed is taken once its hold is over.
+ * Pending deliveries of dispatched events that no dispatch holds, one page of them (ids after
+ * `afterId`, oldest first): until its event is marked dispatched, and while a fan-out holds it for
+ * its first attempt (`sending_until`: another dispatch of the event may have marked it), a
+ * delivery is its dispatch's, so adding a job for it here could send it twice. One whose dispatch
+ * crashed is taken once its hold is over.
  */
-export async function pendingDeliveries(deps: Deps): Promise<PendingDelivery[]> {
-  const rows = await deps.db.query<{ id: string | number; attempts: number; last_at: Date | string | null; redelivery: string | number | null }>(
-    `select d.id, d.attempts,
-       (select max(a.created_at) from webhook_attempts a where a.delivery_id = d.id) as last_at,
-       (select max(o.id) from outbox o where o.kind = 'command' and o.type = 'redeliver_webhook'
-          and o.payload->>'delivery_id' = d.id::text) as redelivery
-     from webhook_deliveries d where d.status = 'pending'
-       and not exists (select 1 from outbox e where e.id = d.event_id and e.dispatched_at is null)
-       and (d.sending_until is null or d.sending_until <= $1::timestamptz)
-     order by d.id limit ${PASS_LIMIT}`,
-    [deps.clock.now().toISOString()],
-  );
+export async function pendingDeliveries(deps: Deps, page: { afterId?: number; limit?: number } = {}): Promise<PendingDelivery[]> {
+  const rows = await deps.db.query<{ id: string | number; attempts: number; last_at: Date | string | null; redelivery: string | number | null }>(PENDING_DELIVERIES, [
+    deps.clock.now().toISOString(),
+    page.afterId ?? 0,
+    page.limit ?? DELIVERY_PAGE,
+  ]);
   return rows.map((r) => ({
     id: Number(r.id),
     attempts: Number(r.attempts),

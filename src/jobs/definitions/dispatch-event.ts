@@ -50,7 +50,8 @@ export interface HandedOffDelivery {
  * deliveries it returns for this try (FIRST_ATTEMPT_HOLD_MS): another dispatch of the same event
  * running at once gets none of them, and the reconciler leaves a delivery be until its event is
  * marked dispatched and its hold is over — so no first attempt runs twice. A last try that fails
- * still marks the event dispatched, so nothing keeps looking for it.
+ * still marks the event dispatched, so nothing keeps looking for it. Once the mark is committed, a
+ * failed hand-off does not fail the try: the reconciler adds those deliveries' jobs.
  */
 export async function dispatchEventTry(
   deps: Deps,
@@ -92,8 +93,18 @@ export async function dispatchEventTry(
       ...pending.filter((d) => !firstTry(d)).map((d) => ({ id: d.id, attemptsMade: d.attempts })),
       ...firsts.filter((_, i) => outcomes[i] === null).map((d) => ({ id: d.id, attemptsMade: 0 })),
     ];
-    if (handedOff.length) await opts.sendDeliveries(handedOff);
-    if (listenerFailure) throw listenerFailure.err;
+    if (listenerFailure) {
+      if (handedOff.length) await opts.sendDeliveries(handedOff);
+      throw listenerFailure.err;
+    }
+    // Dispatched now: a failed hand-off must not fail the try, whose retry would find the event
+    // marked and do nothing. The deliveries are pending in the database, where the reconciler finds
+    // them (their first attempts recorded, or their hold over) and adds their jobs.
+    if (handedOff.length) {
+      await opts.sendDeliveries(handedOff).catch((err: Error) => {
+        deps.log.warn({ event: outboxId, deliveries: handedOff.length, err: err.message }, 'could not hand deliveries to the retry schedule; the reconciler will add them');
+      });
+    }
     return { deliveries: pending.length };
   } catch (err) {
     if (opts.lastTry) await markDispatched(deps, outboxId);
@@ -154,14 +165,17 @@ export const dispatchEventJob: JobDefinition = {
   queue: 'events',
   // A dispatch makes its deliveries' first attempts, so it waits on receivers as deliveries do.
   concurrency: webhookConcurrency,
-  process: (ctx: HandlerContext, job: Job) => {
+  process: async (ctx: HandlerContext, job: Job) => {
     if ((job.data as { outbox_ids?: unknown }).outbox_ids !== undefined) return dispatchEventBatch(ctx, dispatchBatchPayload.parse(job.data).outbox_ids);
     const { outbox_id } = dispatchEventPayload.parse(job.data);
-    const event = takeRelayedEvent(ctx.deps.db, outbox_id);
+    // As in a batch: a try after one that dispatched the event (and failed after its mark, or was
+    // added again) finds the mark, and runs neither the fan-out nor the listeners again.
+    const event = takeRelayedEvent(ctx.deps.db, outbox_id) ?? (await readEvent(ctx.deps.db, outbox_id));
+    if (event === null || event.dispatchedAt) return { deliveries: 0 };
     return dispatchEventTry(ctx.deps, outbox_id, {
       listeners: ctx.eventListeners,
       lastTry: isLastAttempt(job),
-      ...(event ? { event } : {}),
+      event,
       sendDeliveries: (deliveries) => scheduleDeliveries(ctx, deliveries),
     });
   },

@@ -8,8 +8,8 @@ interface Slot {
   attemptsMade: number;
 }
 
-/** Pending deliveries read back from the database per pass; the rest wait for the next. */
-const LOAD_LIMIT = 1000;
+/** Pending deliveries read back from the database per statement (a load reads every page). */
+const LOAD_PAGE = 1000;
 
 /**
  * Webhook deliveries of the local provider: when each one's next attempt is due, attempts under
@@ -49,26 +49,31 @@ export class DeliverySchedule {
     else this.set(id, { dueAt: 0, attemptsMade: 0 });
   }
 
-  /** Rebuilds the schedule from the database (pending deliveries, their attempts and times). */
+  /**
+   * Rebuilds the schedule from the database (pending deliveries, their attempts and times): all of
+   * them, read a page at a time, so none waits behind a thousand older ones that keep failing.
+   */
   async load(): Promise<void> {
     const mark = this.changes;
-    const pending = await pendingDeliveryProgress(this.deps, LOAD_LIMIT);
-    const stillPending = new Set(pending.map((p) => p.id));
-    // A capped read says nothing of the deliveries past its last id.
-    const readUpTo = pending.length < LOAD_LIMIT ? Infinity : pending[pending.length - 1]!.id;
-    for (const id of this.slots.keys()) {
-      if (id <= readUpTo && !stillPending.has(id) && !this.changedSince(id, mark)) this.slots.delete(id);
-    }
-    for (const p of pending) {
-      if (this.running.has(p.id) || this.changedSince(p.id, mark)) continue;
-      if (p.attemptsMade >= WEBHOOK_ATTEMPTS) {
-        // The last attempt was recorded but the process stopped before giving up on it.
-        await markFailed(this.deps, p.id);
-        this.slots.delete(p.id);
-      } else {
-        this.slots.set(p.id, { dueAt: this.dueAt(p), attemptsMade: p.attemptsMade });
+    const seen = new Set<number>();
+    for (let afterId = 0; ; ) {
+      const page = await pendingDeliveryProgress(this.deps, { afterId, limit: LOAD_PAGE });
+      for (const p of page) {
+        seen.add(p.id);
+        if (this.running.has(p.id) || this.changedSince(p.id, mark)) continue;
+        if (p.attemptsMade >= WEBHOOK_ATTEMPTS) {
+          // The last attempt was recorded but the process stopped before giving up on it.
+          await markFailed(this.deps, p.id);
+          this.slots.delete(p.id);
+        } else {
+          this.slots.set(p.id, { dueAt: this.dueAt(p), attemptsMade: p.attemptsMade });
+        }
       }
+      if (page.length < LOAD_PAGE) break;
+      afterId = page[page.length - 1]!.id;
     }
+    // Every pending delivery was read: a slot the database no longer calls pending is done.
+    for (const id of this.slots.keys()) if (!seen.has(id) && !this.changedSince(id, mark)) this.slots.delete(id);
     // Marks at or before this load cannot outdate a later one.
     for (const [id, at] of this.changedAt) if (at <= mark) this.changedAt.delete(id);
   }
