@@ -3,6 +3,10 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { AppError, type ErrorDetail } from '../core/errors.js';
 import { isDatabaseUnavailable } from '../db/database-availability.js';
+import { sqlStateOf } from '../db/sql-state.js';
+
+/** SQLSTATE foreign_key_violation. */
+const FOREIGN_KEY_VIOLATION = '23503';
 
 /** The API.md error shape; every non-2xx answer is this. */
 export function errorBody(code: string, message: string, details?: ErrorDetail[]) {
@@ -43,6 +47,13 @@ export function installErrorHandling(app: FastifyInstance, render: ErrorRenderer
     if (status >= 400 && status < 500) {
       const message = err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err instanceof SyntaxError ? 'The body is not valid JSON' : err.message;
       return render(request, reply, status, errorBody(CODE_BY_STATUS[status] ?? 'BAD_REQUEST', message));
+    }
+    // Last line of defence: writes lock the row they add to (src/core/applications/access.ts), so
+    // this is a race nothing locked yet — something was deleted under the write. That is the
+    // caller's conflict to retry, not our 500; the constraint and the values stay in the log only.
+    if (sqlStateOf(err) === FOREIGN_KEY_VIOLATION) {
+      request.log.warn({ err }, 'foreign key violation answered as a conflict');
+      return render(request, reply, 409, errorBody('CONFLICT', 'Something this change refers to was changed or removed meanwhile; reload and try again'));
     }
     if (isDatabaseUnavailable(err)) {
       onDatabaseUnavailable?.(err);

@@ -31,18 +31,40 @@ const APPLICATION_COLUMNS = {
 };
 
 /**
+ * How a write transaction holds its application's row until it commits. A write that takes one
+ * takes it before any lock on what the application holds (plans, …): application first, children
+ * after, the order in which a delete of the application takes them (its row, then the cascade),
+ * so the two never wait on each other in opposite orders.
+ * - `key share`: the application stays until we commit: a concurrent delete waits for us, or has
+ *   committed and we see the application gone (a 404, not a foreign-key violation at the insert).
+ * - `no key update`: that, and one such write per application at a time: what a count-then-insert
+ *   limit (webhooks, variables, plans, files, licenses…) and a read-merge-write of the settings need.
+ * - `update`: the delete of the application itself, which then waits for every write above.
+ */
+export type ApplicationLock = 'key share' | 'no key update' | 'update';
+
+/** Takes the application row's lock (see ApplicationLock) on its own; false when it is gone. */
+export async function lockApplication(tx: Executor, applicationId: number, lock: ApplicationLock = 'no key update'): Promise<boolean> {
+  const rows = await tx.select({ id: applications.id }).from(applications).where(eq(applications.id, applicationId)).for(lock);
+  return rows.length > 0;
+}
+
+/**
  * Loads an application for a seller and checks the role. An application the developer has no part
  * in is a 404, exactly as if it did not exist; a visible one the role may not change is a 403.
+ * With `lock` (inside a transaction), the same statement also takes the application row's lock,
+ * so what it returns is the row as it stands once the lock is held.
  */
-export async function requireApplication(db: Executor, actor: SellerActor, applicationId: number, need: Need) {
+export async function requireApplication(db: Executor, actor: SellerActor, applicationId: number, need: Need, lock?: ApplicationLock) {
   // The developer who linked a server may own other applications; from that server they do not exist.
   if (actor.kind === 'discord' && actor.applicationId !== applicationId) throw notFound('Application');
-  const [row] = await db
+  const query = db
     .select({ app: APPLICATION_COLUMNS, role: applicationMembers.role })
     .from(applications)
     .innerJoin(applicationMembers, and(eq(applicationMembers.applicationId, applications.id), eq(applicationMembers.developerId, actor.developerId)))
     .where(eq(applications.id, applicationId))
     .limit(1);
+  const [row] = lock ? await query.for(lock, { of: applications }) : await query;
   if (!row) throw notFound('Application');
   if (!roleAllows(row.role, need)) throw forbidden();
   return row;
@@ -53,10 +75,10 @@ export async function requireApplication(db: Executor, actor: SellerActor, appli
  * loaded by id: checked through its application, and — hiding existence — a thing in an
  * application the seller has no part in is "not found" under its own name.
  */
-export async function requireOwnedBy(db: Executor, actor: SellerActor, applicationId: number | null | undefined, need: Need, what: string) {
+export async function requireOwnedBy(db: Executor, actor: SellerActor, applicationId: number | null | undefined, need: Need, what: string, lock?: ApplicationLock) {
   if (applicationId === null || applicationId === undefined) throw notFound(what);
   try {
-    return await requireApplication(db, actor, applicationId, need);
+    return await requireApplication(db, actor, applicationId, need, lock);
   } catch (err) {
     if (err instanceof AppError && err.status === 404) throw notFound(what);
     throw err;

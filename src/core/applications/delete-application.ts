@@ -9,7 +9,9 @@ import { requireApplication } from './access.js';
 /** Deletes the application with its plans, licenses and files (cascade) and its validation log (a trigger, migration 0018); only its owner may. */
 export async function deleteApplication(deps: Deps, actor: SellerActor, applicationId: number) {
   const { appId, contents } = await deps.db.orm.transaction(async (tx) => {
-    const { app } = await requireApplication(tx, actor, applicationId, 'owner');
+    // Locked first, as the DELETE below would: uploads still running commit before the files are
+    // read here (so their bytes are removed too), and later ones find the application gone.
+    const { app } = await requireApplication(tx, actor, applicationId, 'owner', 'update');
     const stored = await tx.selectDistinct({ sha256: files.sha256 }).from(files).where(eq(files.applicationId, applicationId));
     await writeAudit(tx, actor, { applicationId: null, action: 'application.deleted', target: `application:${applicationId}`, details: { name: app.name, app_id: app.appId } });
     await tx.delete(applications).where(eq(applications.id, applicationId));

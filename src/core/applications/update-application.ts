@@ -15,7 +15,9 @@ export interface UpdateApplicationInput {
 
 export async function updateApplication(deps: Deps, actor: SellerActor, applicationId: number, input: UpdateApplicationInput) {
   const view = await deps.db.orm.transaction(async (tx) => {
-    const { app, role } = await requireApplication(tx, actor, applicationId, 'admin');
+    // Read under the row lock: concurrent patches (HTTP, Discord /app pause|resume|settings) merge
+    // one after another, each over the settings the previous one wrote, so none is lost.
+    const { app, role } = await requireApplication(tx, actor, applicationId, 'admin', 'no key update');
     const [updated] = await tx
       .update(applications)
       .set({

@@ -4,6 +4,18 @@
  * a name keeps no directory part or control characters, a content type is a bare `type/subtype`.
  */
 const MAX_FILE_NAME_CHARS = 255;
+
+/** Files one application may hold (uploads past it are 409 LIMIT_REACHED). */
+export const MAX_FILES_PER_APP = 1000;
+/** How many uploads of the largest size (MAX_FILE_BYTES) one application's files may add up to. */
+const STORAGE_IN_LARGEST_UPLOADS = 20;
+
+/**
+ * The bytes one application's files may add up to (2 GB at the default MAX_FILE_BYTES of 100 MB),
+ * so that no one application can fill DATA_DIR. Counted per file row, as uploaded: content shared
+ * by several files counts for each.
+ */
+export const maxFileStorage = (maxFileBytes: number) => Math.min(Number.MAX_SAFE_INTEGER, maxFileBytes * STORAGE_IN_LARGEST_UPLOADS);
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/;

@@ -61,7 +61,8 @@ async function checkedProducts(db: Executor, applicationId: number, products: In
 
 export async function createIntegration(deps: Deps, actor: SellerActor, applicationId: number, input: IntegrationInput) {
   return deps.db.orm.transaction(async (tx) => {
-    await requireApplication(tx, actor, applicationId, 'manage');
+    // Under the application row's lock: creates count one after another.
+    await requireApplication(tx, actor, applicationId, 'manage', 'no key update');
     const [{ n }] = (await tx.select({ n: count() }).from(storeIntegrations).where(eq(storeIntegrations.applicationId, applicationId))) as [{ n: number }];
     if (n >= MAX_INTEGRATIONS_PER_APP) throw conflict(`An application may have at most ${MAX_INTEGRATIONS_PER_APP} store integrations`, 'LIMIT_REACHED');
     const products = await checkedProducts(tx, applicationId, input.products);

@@ -33,7 +33,9 @@ export async function generateLicenses(deps: Deps, actor: SellerActor, input: Ge
   }
   keySpecFrom(input); // a bad format is refused before the plan is looked up, as before
   return deps.db.orm.transaction(async (tx) => {
-    const { plan } = await requirePlan(tx, actor, input.plan_id, 'manage');
+    // Locked (the application, then the plan): a plan deleted meanwhile is a 404, never a
+    // foreign-key violation at the insert.
+    const { plan } = await requirePlan(tx, actor, input.plan_id, 'manage', true);
     return issueLicenses(tx, deps, actor, plan, input);
   });
 }

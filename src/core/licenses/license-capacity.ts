@@ -1,15 +1,8 @@
 import { and, count, eq, inArray, ne, sql } from 'drizzle-orm';
-import { applications, jobs, licenses } from '../../db/schema.js';
+import { jobs, licenses } from '../../db/schema.js';
 import type { Executor } from '../../db/client.js';
+import { lockApplication } from '../applications/access.js';
 import { conflict } from '../errors.js';
-
-/**
- * Locks the application row, so everything that adds keys to one application (synchronous
- * generation, job acceptance, each batch of a running job) counts one after another.
- */
-async function lockApplication(tx: Executor, applicationId: number) {
-  await tx.select({ id: applications.id }).from(applications).where(eq(applications.id, applicationId)).for('no key update');
-}
 
 /**
  * Keys the application holds plus the keys its unfinished generation jobs have yet to make: a job
@@ -32,7 +25,9 @@ async function committedLicenses(tx: Executor, applicationId: number, exceptJobI
  * reserved. Call inside the transaction that then adds the keys or records the job.
  */
 export async function assertLicenseCapacity(tx: Executor, applicationId: number, adding: number, limit: number) {
-  await lockApplication(tx, applicationId);
+  // The application row's lock, so everything that adds keys to one application (synchronous
+  // generation, job acceptance, each batch of a running job) counts one after another.
+  await lockApplication(tx, applicationId, 'no key update');
   if ((await committedLicenses(tx, applicationId)) + adding > limit) {
     throw conflict(`An application may hold at most ${limit} licenses`, 'LIMIT_REACHED');
   }
@@ -44,6 +39,6 @@ export async function assertLicenseCapacity(tx: Executor, applicationId: number,
  * limit. Other unfinished jobs keep their reservations.
  */
 export async function jobLicenseRoom(tx: Executor, applicationId: number, jobId: number, limit: number): Promise<number> {
-  await lockApplication(tx, applicationId);
+  await lockApplication(tx, applicationId, 'no key update');
   return limit - (await committedLicenses(tx, applicationId, jobId));
 }

@@ -1,10 +1,15 @@
+import { count, eq } from 'drizzle-orm';
 import { plans } from '../../db/schema.js';
 import { SHARING_OFF, type SharingSettings } from '../applications/application-settings.js';
 import type { SellerActor } from '../actor.js';
 import { requireApplication } from '../applications/access.js';
 import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
+import { conflict } from '../errors.js';
 import { toPlanView } from './plan-view.js';
+
+/** Plans one application may have (more are 409 LIMIT_REACHED). */
+export const MAX_PLANS_PER_APP = 100;
 
 export interface PlanFields {
   name: string;
@@ -28,7 +33,11 @@ const stripUndefined = <T extends object>(o: T) => Object.fromEntries(Object.ent
 
 export async function createPlan(deps: Deps, actor: SellerActor, input: PlanFields & { application_id: number }) {
   return deps.db.orm.transaction(async (tx) => {
-    await requireApplication(tx, actor, input.application_id, 'manage');
+    // Under the application row's lock: creates count one after another, and a concurrent delete of
+    // the application makes this a 404 rather than a foreign-key violation.
+    await requireApplication(tx, actor, input.application_id, 'manage', 'no key update');
+    const [used] = await tx.select({ n: count() }).from(plans).where(eq(plans.applicationId, input.application_id));
+    if ((used?.n ?? 0) >= MAX_PLANS_PER_APP) throw conflict(`An application may have at most ${MAX_PLANS_PER_APP} plans`, 'LIMIT_REACHED');
     const [plan] = await tx
       .insert(plans)
       .values({

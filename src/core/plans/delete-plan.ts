@@ -9,7 +9,9 @@ import { requirePlan } from './require-plan.js';
 /** Refuses while licenses use the plan, unless `force`, which deletes those licenses too. */
 export async function deletePlan(deps: Deps, actor: SellerActor, planId: number, opts: { force: boolean }) {
   return deps.db.orm.transaction(async (tx) => {
-    const { plan } = await requirePlan(tx, actor, planId, 'manage');
+    // The application row's lock, as every writer of keys takes it (generation, jobs, store orders):
+    // no key of this plan can land between this count and the delete.
+    const { plan } = await requirePlan(tx, actor, planId, 'manage', true);
     const [used] = await tx.select({ n: count() }).from(licenses).where(eq(licenses.planId, planId));
     const inUse = used?.n ?? 0;
     if (inUse > 0 && !opts.force) {

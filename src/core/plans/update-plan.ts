@@ -10,7 +10,8 @@ import { requirePlan } from './require-plan.js';
 /** Changes apply to keys generated afterwards; existing keys keep the duration they were sold with. */
 export async function updatePlan(deps: Deps, actor: SellerActor, planId: number, input: Partial<PlanFields>) {
   return deps.db.orm.transaction(async (tx) => {
-    const { plan } = await requirePlan(tx, actor, planId, 'manage');
+    // Locked as the other plan writers lock it (a delete racing this change makes it a 404, not a 500).
+    const { plan } = await requirePlan(tx, actor, planId, 'manage', true);
     const [updated] = await tx
       .update(plans)
       .set({

@@ -16,7 +16,8 @@ export interface VariableFields {
 
 export async function createVariable(deps: Deps, actor: SellerActor, applicationId: number, input: VariableFields) {
   return deps.db.orm.transaction(async (tx) => {
-    await requireApplication(tx, actor, applicationId, 'manage');
+    // Under the application row's lock: creates count one after another.
+    await requireApplication(tx, actor, applicationId, 'manage', 'no key update');
     const [used] = await tx.select({ n: count() }).from(variables).where(eq(variables.applicationId, applicationId));
     if ((used?.n ?? 0) >= MAX_VARIABLES_PER_APP) {
       throw conflict(`An application may have at most ${MAX_VARIABLES_PER_APP} variables`, 'LIMIT_REACHED');

@@ -50,7 +50,8 @@ export async function setVariable(deps: Deps, actor: SellerActor, applicationId:
   checkName(input.name);
   if (!valueFits(input.value)) throw badRequest(`A value is at most ${MAX_VARIABLE_VALUE_BYTES} bytes (UTF-8)`, 'VALIDATION_ERROR', [{ path: 'value', message: 'too long' }]);
   return deps.db.orm.transaction(async (tx) => {
-    await requireApplication(tx, actor, applicationId, 'manage');
+    // Under the application row's lock: a create here counts after every other create of the application.
+    await requireApplication(tx, actor, applicationId, 'manage', 'no key update');
     const [current] = await tx
       .select()
       .from(variables)

@@ -27,13 +27,21 @@ async function requireWebhook(db: Executor, actor: SellerActor, webhookId: numbe
   return hook!;
 }
 
+/**
+ * The URL is looked at (a DNS lookup) only once the caller is known to be allowed to act here: a
+ * stranger gets the 404 of hidden existence and a viewer the 403, never an answer about the URL,
+ * and nobody without the role can make the server resolve names. The lookup runs outside the
+ * transaction (it may take seconds); the transaction then checks access again. So does an update.
+ */
 export async function createWebhook(deps: Deps, actor: SellerActor, applicationId: number, input: WebhookInput) {
+  await requireApplication(deps.db.orm, actor, applicationId, 'admin');
   await assertPublicWebhookUrl(input.url, deps.webhooks.allowPrivateUrls);
   const secret = randomToken('whsec_', 32);
   return deps.db.orm.transaction(async (tx) => {
-    await requireApplication(tx, actor, applicationId, 'admin');
-    const existing = await tx.select({ id: webhooks.id }).from(webhooks).where(eq(webhooks.applicationId, applicationId));
-    if (existing.length >= MAX_WEBHOOKS_PER_APP) throw conflict(`An application may have at most ${MAX_WEBHOOKS_PER_APP} webhooks`, 'LIMIT_REACHED');
+    // Under the application row's lock: creates count one after another.
+    await requireApplication(tx, actor, applicationId, 'admin', 'no key update');
+    const [existing] = await tx.select({ n: count() }).from(webhooks).where(eq(webhooks.applicationId, applicationId));
+    if ((existing?.n ?? 0) >= MAX_WEBHOOKS_PER_APP) throw conflict(`An application may have at most ${MAX_WEBHOOKS_PER_APP} webhooks`, 'LIMIT_REACHED');
     const [hook] = await tx
       .insert(webhooks)
       .values({ applicationId, url: input.url, events: [...new Set(input.events)], active: input.active ?? true, secretEnc: deps.box.seal(secret) })
@@ -53,7 +61,10 @@ export async function listWebhooks(deps: Deps, actor: SellerActor, applicationId
 }
 
 export async function updateWebhook(deps: Deps, actor: SellerActor, webhookId: number, input: Partial<WebhookInput>) {
-  if (input.url !== undefined) await assertPublicWebhookUrl(input.url, deps.webhooks.allowPrivateUrls);
+  if (input.url !== undefined) {
+    await requireWebhook(deps.db.orm, actor, webhookId, 'admin');
+    await assertPublicWebhookUrl(input.url, deps.webhooks.allowPrivateUrls);
+  }
   return deps.db.orm.transaction(async (tx) => {
     const hook = await requireWebhook(tx, actor, webhookId, 'admin');
     const [updated] = await tx
@@ -66,8 +77,9 @@ export async function updateWebhook(deps: Deps, actor: SellerActor, webhookId: n
       })
       .where(eq(webhooks.id, webhookId))
       .returning();
+    if (!updated) throw notFound('Webhook'); // deleted meanwhile
     await writeAudit(tx, actor, { applicationId: hook.applicationId, action: 'webhook.updated', target: `webhook:${webhookId}`, details: { ...input } });
-    return toWebhookView(updated!);
+    return toWebhookView(updated);
   });
 }
 

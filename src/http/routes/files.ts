@@ -5,7 +5,7 @@ import { z } from 'zod';
 import type { Deps } from '../../core/deps.js';
 import { AppError, badRequest } from '../../core/errors.js';
 import { deleteFile } from '../../core/files/delete-file.js';
-import { contentDisposition } from '../../core/files/file-rules.js';
+import { contentDisposition, MAX_FILES_PER_APP } from '../../core/files/file-rules.js';
 import { payloadTooLarge } from '../../core/files/file-store.js';
 import { listFiles } from '../../core/files/list-files.js';
 import { openClientDownload } from '../../core/files/open-client-download.js';
@@ -99,11 +99,13 @@ const sellerFileRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { de
         summary: 'Upload a file (multipart/form-data; streamed to disk; ≤ MAX_FILE_BYTES)',
         description:
           'A multipart/form-data body with one file part (any field name). An optional text field `name`, sent before the file, ' +
-          "overrides the part's filename. Over the limit: 413 PAYLOAD_TOO_LARGE and nothing is kept.",
+          "overrides the part's filename. Over the limit: 413 PAYLOAD_TOO_LARGE and nothing is kept. " +
+          `An application holds at most ${MAX_FILES_PER_APP} files and 20 × MAX_FILE_BYTES in all: past that, 409 LIMIT_REACHED.`,
         params: idParams,
         response: {
           201: fileView,
           400: errorResponse.describe('The body is not valid multipart data, ends early, or has no file part'),
+          409: errorResponse.describe('The application holds as many files, or as many bytes of files, as it may (LIMIT_REACHED): nothing is kept'),
           413: errorResponse.describe('The file is over the limit (PAYLOAD_TOO_LARGE): nothing is kept'),
           415: errorResponse.describe('The body is not multipart/form-data (UNSUPPORTED_MEDIA_TYPE)'),
         },

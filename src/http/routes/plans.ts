@@ -68,7 +68,11 @@ export const planRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { d
         tags,
         summary: 'Create a plan',
         body: planFields.extend({ application_id: bodyId }),
-        response: { 201: planView, 404: errorResponse.describe('No such application (or not yours)') },
+        response: {
+          201: planView,
+          404: errorResponse.describe('No such application (or not yours)'),
+          409: errorResponse.describe('The application has its maximum of plans (LIMIT_REACHED), or an Idempotency-Key reused with another body or still in progress'),
+        },
       },
     },
     async (request, reply) => reply.code(201).send(await createPlan(deps, sellerActor(request), request.body)),
