@@ -1,6 +1,7 @@
 import { listLogs } from '../src/core/logs/list-logs.js';
 import { sellerCommand, type Command } from '../src/discord/command.js';
 import { commandOptions, ephemeral, pageOption } from '../src/discord/interaction.js';
+import { ellipsize } from '../src/discord/message-limits.js';
 import { sellerSession } from '../src/discord/seller.js';
 import { INT4_MAX } from '../src/http/schemas.js';
 
@@ -28,7 +29,7 @@ export const audit: Command = {
     const lines = items.map((e) => {
       const who = plain(e.actor.name ?? e.actor.id ?? e.actor.kind).slice(0, 40);
       const line = `<t:${Math.floor(new Date(e.created_at).getTime() / 1000)}:R> · ${plain(e.action)}${e.target ? ` ${plain(e.target)}` : ''} · ${who} (${e.actor.kind})`;
-      return line.length > LINE_MAX ? `${line.slice(0, LINE_MAX)}…` : line;
+      return ellipsize(line, LINE_MAX);
     });
     return ephemeral([`**Audit log** (${total} entr${total === 1 ? 'y' : 'ies'}, page ${page} of ${pages})`, ...lines].join('\n'));
   },

@@ -1,11 +1,22 @@
 import { addBlacklistEntry, deleteBlacklistEntry, listBlacklist } from '../src/core/blacklists/manage-blacklist.js';
 import { sellerCommand, type Command } from '../src/discord/command.js';
 import { commandOptions, ephemeral, numberOption, stringOption, pageOption } from '../src/discord/interaction.js';
+import { ellipsize } from '../src/discord/message-limits.js';
 import { sellerSession } from '../src/discord/seller.js';
 import { INT4_MAX } from '../src/http/schemas.js';
 
-/** Entries one /blacklist list shows: one line each, well inside a message's 2,000 characters. */
+/** Entries one /blacklist list shows: one line each, cut to LINE_MAX, so a page stays inside a message's 2,000 characters. */
 const LIST_PAGE = 15;
+const LINE_MAX = 125;
+/** As /license info shows a HWID; an IP or CIDR range is shorter. */
+const VALUE_SHOWN_MAX = 64;
+
+/** One entry as a line: the value in a code span its backticks cannot end, the reason on the same line. */
+function entryLine(e: { id: number; type: string; value: string; reason: string | null }): string {
+  const value = ellipsize(e.value.replaceAll('`', "'"), VALUE_SHOWN_MAX);
+  const reason = e.reason ? ` — ${e.reason.replace(/\s+/g, ' ')}` : '';
+  return ellipsize(`#${e.id} · ${e.type === 'ip' ? 'IP' : 'HWID'} \`${value}\`${reason}`, LINE_MAX);
+}
 
 /**
  * /blacklist add|remove|list: the linked application's HWID and IP/CIDR blacklist, through the
@@ -58,8 +69,7 @@ export const blacklist: Command = {
         const { total, items } = await listBlacklist(deps, actor, link.app.id, { page, perPage: LIST_PAGE });
         if (total === 0) return ephemeral('The blacklist is empty. Add entries with /blacklist add.');
         const pages = Math.ceil(total / LIST_PAGE);
-        const lines = items.map((e) => `#${e.id} · ${e.type === 'ip' ? 'IP' : 'HWID'} \`${e.value}\`${e.reason ? ` — ${e.reason.slice(0, 80)}` : ''}`);
-        return ephemeral([`**Blacklist** (${total} entr${total === 1 ? 'y' : 'ies'}, page ${Math.min(page, pages)} of ${pages})`, ...lines].join('\n'));
+        return ephemeral([`**Blacklist** (${total} entr${total === 1 ? 'y' : 'ies'}, page ${Math.min(page, pages)} of ${pages})`, ...items.map(entryLine)].join('\n'));
       }
       default:
         return ephemeral('❌ Unknown subcommand.');

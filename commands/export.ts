@@ -4,6 +4,7 @@ import { matchingPlans } from '../src/core/plans/list-plans.js';
 import { sellerCommand, type Command } from '../src/discord/command.js';
 import { commandOptions, deferEphemeral, ephemeral, stringOption } from '../src/discord/interaction.js';
 import { deliverLicenseExport, takeExportSlot } from '../src/discord/license-export.js';
+import { rowIdOf } from '../src/discord/row-id.js';
 import { sellerSession } from '../src/discord/seller.js';
 
 /**
@@ -27,10 +28,11 @@ export const exportCommand: Command = {
     const { link, actor } = await sellerSession(ctx);
     const { options } = commandOptions(ctx.interaction);
     const plan = stringOption(options, 'plan');
-    if (plan !== undefined && !/^\d{1,10}$/.test(plan)) return ephemeral('❌ Pick a plan from the list.');
+    const planId = plan === undefined ? undefined : rowIdOf(plan);
+    if (planId === null) return ephemeral('❌ Pick a plan from the list.');
     const exp = await startLicenseExport(ctx.bot.deps, actor, link.app.id, {
       status: stringOption(options, 'status'),
-      plan_id: plan === undefined ? undefined : Number(plan),
+      plan_id: planId,
       search: stringOption(options, 'search'),
     });
     if (exp.total === 0) return ephemeral('No licenses match these filters: nothing to export.');

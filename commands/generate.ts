@@ -3,7 +3,8 @@ import { generateLicenses, generatesNow } from '../src/core/licenses/generate-li
 import { matchingPlans } from '../src/core/plans/list-plans.js';
 import { sellerCommand, type Command } from '../src/discord/command.js';
 import { commandOptions, deferEphemeral, ephemeral, idOption, numberOption, stringOption } from '../src/discord/interaction.js';
-import { keysMessage, MAX_INLINE_KEYS } from '../src/discord/render.js';
+import { keysMessage, MAX_INLINE_KEYS } from '../src/discord/keys-message.js';
+import { rowIdOf } from '../src/discord/row-id.js';
 import { sellerSession } from '../src/discord/seller.js';
 import { waitForGeneration } from '../src/discord/generation-progress.js';
 
@@ -20,9 +21,9 @@ export const generate: Command = {
   async execute(ctx) {
     const { link, actor } = await sellerSession(ctx);
     const { options } = commandOptions(ctx.interaction);
-    const planId = Number(stringOption(options, 'plan'));
+    const planId = rowIdOf(stringOption(options, 'plan'));
     const count = numberOption(options, 'count');
-    if (!Number.isInteger(planId) || planId <= 0) return ephemeral('❌ Pick a plan from the list.');
+    if (planId === null) return ephemeral('❌ Pick a plan from the list.');
     if (!count || count < 1) return ephemeral('❌ count must be at least 1.');
     const user = idOption(options, 'user');
     const input = {
@@ -37,38 +38,49 @@ export const generate: Command = {
     const { deps, api } = ctx.bot;
     const token = ctx.interaction.token;
 
-    const deliver = async (keys: string[]) => {
-      const title = `✅ Generated ${keys.length} key${keys.length === 1 ? '' : 's'}`;
-      let dmNote = '';
-      if (user) {
-        const dm = keysMessage(keys, `You received ${keys.length} **${link.app.name}** license key${keys.length === 1 ? '' : 's'}:`);
-        const sent = await api.sendDm(user, { content: dm.content }, dm.files).catch((err: Error) => {
-          deps.log.warn({ err: err.message, user }, 'DM of generated keys failed');
-          return false;
-        });
-        dmNote = sent ? `\nAssigned to <@${user}> and sent by DM.` : `\nAssigned to <@${user}>, but their DMs are closed: give them the keys yourself.`;
-      }
-      const message = keysMessage(keys, title + dmNote);
-      await api.editOriginal(token, { content: message.content, allowed_mentions: { parse: [] } }, message.files);
+    const generated = (keys: string[]) => `✅ Generated ${keys.length} key${keys.length === 1 ? '' : 's'}`;
+
+    /** DMs the keys to the member they are assigned to; answers the line the seller's reply adds about it. */
+    const dmKeys = async (member: string, keys: string[]) => {
+      const dm = await keysMessage(keys, `You received ${keys.length} **${link.app.name}** license key${keys.length === 1 ? '' : 's'}:`);
+      if (dm.tooLarge) return `\nAssigned to <@${member}>, but there are too many keys to send by DM: give them the keys yourself.`;
+      const sent = await api.sendDm(member, { content: dm.content }, dm.files).catch((err: Error) => {
+        deps.log.warn({ err: err.message, user: member }, 'DM of generated keys failed');
+        return false;
+      });
+      return sent ? `\nAssigned to <@${member}> and sent by DM.` : `\nAssigned to <@${member}>, but their DMs are closed: give them the keys yourself.`;
     };
 
+    /** The keys into the deferred reply (and by DM); `elsewhere` says where to get keys too many for Discord. */
+    const deliver = async (keys: string[], elsewhere: string) => {
+      const dmNote = user ? await dmKeys(user, keys) : '';
+      const message = await keysMessage(keys, generated(keys) + dmNote, { elsewhere });
+      await api.editOriginal(token, { content: message.content, allowed_mentions: { parse: [] } }, message.files);
+    };
+    const listedByHttp = `List them with GET /api/applications/${link.app.id}/licenses`;
+
     if (count <= MAX_INLINE_KEYS && !user) {
-      const made = await generateLicenses(deps, actor, input);
-      return ephemeral(
-        keysMessage(
-          made.map((l) => l.license_key),
-          `✅ Generated ${made.length} key${made.length === 1 ? '' : 's'}`,
-        ).content,
-      );
+      const keys = (await generateLicenses(deps, actor, input)).map((l) => l.license_key);
+      const message = await keysMessage(keys, generated(keys));
+      if (!message.files) return ephemeral(message.content);
+      // Long keys (a custom mask) past a message's 2,000 characters come as keys.txt, which only an edit carries.
+      return deferEphemeral(async () => {
+        await api.editOriginal(token, { content: message.content, allowed_mentions: { parse: [] } }, message.files);
+      });
     }
     if (generatesNow(deps, count)) {
-      return deferEphemeral(async () => deliver((await generateLicenses(deps, actor, input)).map((l) => l.license_key)));
+      return deferEphemeral(async () =>
+        deliver(
+          (await generateLicenses(deps, actor, input)).map((l) => l.license_key),
+          listedByHttp,
+        ),
+      );
     }
     // Validate and queue before acknowledging, so a bad request is an immediate ephemeral error.
     const job = await startGenerationJob(deps, actor, input);
     return deferEphemeral(async () => {
       const keys = await waitForGeneration(ctx, actor, job.id, (text) => api.editOriginal(token, { content: text }).then(() => {}));
-      await deliver(keys);
+      await deliver(keys, `Fetch them with GET /api/jobs/${job.id}/licenses?format=txt`);
     });
   },
 

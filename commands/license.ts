@@ -15,6 +15,7 @@ import { commandOptions, ephemeral, idOption, numberOption, stringOption, type I
 import { bulkButtons, bulkQuestion } from '../src/discord/license-bulk.js';
 import { SEARCH_PAGE, searchMessage } from '../src/discord/license-search.js';
 import { licenseInfoEmbed } from '../src/discord/render.js';
+import { rowIdOf } from '../src/discord/row-id.js';
 import { sellerLicenseSession, sellerSession } from '../src/discord/seller.js';
 import { INT4_MAX } from '../src/http/schemas.js';
 
@@ -46,8 +47,9 @@ function readFilters(options: Options): { filters: LicenseFilters } | { error: s
   }
   const plan = stringOption(options, 'plan');
   if (plan !== undefined) {
-    if (!/^[1-9]\d{0,9}$/.test(plan) || Number(plan) > INT4_MAX) return { error: '❌ Pick a plan from the list.' };
-    filters.plan_id = Number(plan);
+    const planId = rowIdOf(plan);
+    if (planId === null) return { error: '❌ Pick a plan from the list.' };
+    filters.plan_id = planId;
   }
   const search = stringOption(options, 'search');
   if (search !== undefined && search.length > BULK_SEARCH_MAX) return { error: `❌ search may be at most ${BULK_SEARCH_MAX} characters.` };

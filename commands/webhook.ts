@@ -3,13 +3,17 @@ import { EVENT_TYPES, type EventType } from '../src/core/events/emit-event.js';
 import { createWebhook, listDeliveries, listWebhooks, sendTestEvent } from '../src/core/webhooks/manage-webhooks.js';
 import { sellerCommand, type Command } from '../src/discord/command.js';
 import { commandOptions, ephemeral, stringOption } from '../src/discord/interaction.js';
+import { ellipsize } from '../src/discord/message-limits.js';
+import { rowIdOf } from '../src/discord/row-id.js';
 import { sellerSession } from '../src/discord/seller.js';
-import { INT4_MAX } from '../src/http/schemas.js';
 
 /** As the HTTP route bounds a webhook's url. */
 const URL_MAX = 2048;
 /** An application has at most 20 webhooks, so one page holds them all. */
 const ALL_WEBHOOKS = { page: 1, perPage: 25 };
+/** Each /webhook list line is cut to this (its url to LISTED_URL_MAX): 20 of them fit a message's 2,000 characters. */
+const LIST_LINE_MAX = 95;
+const LISTED_URL_MAX = 50;
 const DELIVERIES_PAGE = 10;
 
 /** Seller-typed text inside a code span its backticks cannot end, cut to `max` characters. */
@@ -18,12 +22,8 @@ const inlineCode = (text: string, max = 200) => {
   return `\`${flat.length > max ? `${flat.slice(0, max)}…` : flat}\``;
 };
 
-/** The webhook a seller picked in autocomplete (its id), or typed as an id; null for anything else. */
-function webhookIdOf(text: string | undefined): number | null {
-  const m = /^#?\s*(\d{1,10})$/.exec(text?.trim() ?? '');
-  const id = m ? Number(m[1]) : 0;
-  return id >= 1 && id <= INT4_MAX ? id : null;
-}
+/** The webhook a seller picked in autocomplete (its id), or typed as an id ("#12" too); null for anything else. */
+const webhookIdOf = (text: string | undefined) => rowIdOf(text?.trim().replace(/^#\s*/, ''));
 
 /** The event types of a comma- or space-separated list; all of them when it is left out. */
 function eventsOf(text: string | undefined): { events: EventType[] } | { unknown: string[] } {
@@ -61,8 +61,11 @@ export const webhook: Command = {
       case 'list': {
         const { total, items } = await listWebhooks(deps, actor, link.app.id, ALL_WEBHOOKS);
         if (total === 0) return ephemeral('No webhooks yet. Add one with /webhook add.');
-        const lines = items.map(
-          (w) => `#${w.id} · ${inlineCode(w.url, 120)} · ${w.active ? 'active' : 'paused'} · ${w.events.length === EVENT_TYPES.length ? 'all events' : `${w.events.length} events`}`,
+        const lines = items.map((w) =>
+          ellipsize(
+            `#${w.id} · ${inlineCode(w.url, LISTED_URL_MAX)} · ${w.active ? 'active' : 'paused'} · ${w.events.length === EVENT_TYPES.length ? 'all events' : `${w.events.length} event${w.events.length === 1 ? '' : 's'}`}`,
+            LIST_LINE_MAX,
+          ),
         );
         return ephemeral([`**Webhooks** (${total})`, ...lines].join('\n'));
       }

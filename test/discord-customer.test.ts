@@ -90,6 +90,10 @@ describe('redeeming a key', () => {
     expect(reply.data.content).toContain(`<@&${ROLE}>`);
     expect(await ownerOf(lic.id)).toBe(alice.id);
 
+    // The role is granted once the answer is out, and the answer then says so.
+    await h.bot!.idle();
+    const [edit] = stub.find('PATCH', /\/messages\/@original$/);
+    expect(edit!.json.content).toBe(`✅ Redeemed your **Monthly** license. You now have <@&${ROLE}>.`);
     const [grant] = stub.find('PUT', new RegExp(`^/guilds/${GUILD}/members/${alice.id}/roles/${ROLE}$`));
     expect(grant, JSON.stringify(stub.calls.map((c) => c.path))).toBeDefined();
     expect(grant!.headers.authorization).toBe('Bot test-bot-token-0123456789');
@@ -155,12 +159,20 @@ describe('redeeming a key', () => {
       // The same handlers on the same database, with a Discord that refuses everything (bot lacks permissions).
       const bot = createDiscordBot(h.deps, { ...h.config.discord, apiUrl: failing.apiUrl })!;
       const lic = await newKey(monthly.id);
-      const { response } = await bot.handle(modal(alice, 'lic:redeem-modal', { license_key: lic.license_key }) as never);
-      const data = (response as { data: { flags: number; content: string } }).data;
+      const result = await bot.handle(modal(alice, 'lic:redeem-modal', { license_key: lic.license_key }) as never);
+      const data = (result.response as { data: { flags: number; content: string } }).data;
       expect(data.flags).toBe(64);
       expect(data.content).toContain('Redeemed your **Monthly** license');
-      expect(data.content).toContain('could not be granted');
       expect(await ownerOf(lic.id)).toBe(alice.id);
+      // The grant runs after the answer, which is then edited to say how it went (this Discord
+      // refuses the edit too, so the edit is caught here).
+      const edits: string[] = [];
+      bot.context.api.editOriginal = async (_token, body) => {
+        edits.push(String(body.content));
+        return {} as never;
+      };
+      await result.after!();
+      expect(edits).toEqual([expect.stringMatching(/^✅ Redeemed your \*\*Monthly\*\* license\. \(The role for this plan could not be granted/)]);
       expect(failing.paths).toContain(`PUT /api/v10/guilds/${GUILD}/members/${alice.id}/roles/${ROLE}`);
     } finally {
       await failing.close();

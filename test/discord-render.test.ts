@@ -1,14 +1,15 @@
+import { gunzipSync } from 'node:zlib';
 import { fitContent, MESSAGE_CONTENT_MAX } from '../src/discord/message-limits.js';
 import { describe, expect, it } from 'vitest';
+import { keysMessage, MAX_INLINE_KEYS } from '../src/discord/keys-message.js';
+import { DISCORD_UPLOAD_LIMIT } from '../src/discord/upload-limit.js';
 import { decodeCustomId, encodeCustomId, type CustomId } from '../src/discord/custom-ids.js';
 import { discordTime } from '../src/discord/interaction.js';
 import {
   customerLicensesEmbed,
   expiryNoticeText,
-  keysMessage,
   licenseInfoEmbed,
   maskKey,
-  MAX_INLINE_KEYS,
   panelMessage,
   plansEmbed,
   redeemModal,
@@ -78,10 +79,14 @@ describe('the custom id codec', () => {
   });
 });
 
+/** Keys as long as /generate makes them: a 32-character prefix and a 128-character custom mask. */
+const longKeys = (n: number) =>
+  Array.from({ length: n }, (_, i) => `${'PRO-'.padEnd(32, 'X')}${Array.from({ length: 128 }, (_, j) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789'[(i * 131 + j * 7 + ((i * j) % 29)) % 36]).join('')}`);
+
 describe('keysMessage', () => {
-  it(`shows up to ${MAX_INLINE_KEYS} keys inline in a code block, one a line`, () => {
+  it(`shows up to ${MAX_INLINE_KEYS} keys inline in a code block, one a line`, async () => {
     const list = keys(MAX_INLINE_KEYS);
-    const m = keysMessage(list, 'Your keys');
+    const m = await keysMessage(list, 'Your keys');
     expect(m.files).toBeUndefined();
     expect(m.content.startsWith('Your keys\n```\n')).toBe(true);
     expect(/```\n([\s\S]+)\n```/.exec(m.content)![1]!.split('\n')).toEqual(list);
@@ -89,9 +94,9 @@ describe('keysMessage', () => {
     expect(m.content.length).toBeLessThanOrEqual(2000);
   });
 
-  it(`attaches more than ${MAX_INLINE_KEYS} keys as keys.txt and keeps them out of the text`, () => {
+  it(`attaches more than ${MAX_INLINE_KEYS} keys as keys.txt and keeps them out of the text`, async () => {
     const list = keys(MAX_INLINE_KEYS + 1);
-    const m = keysMessage(list, 'Your keys');
+    const m = await keysMessage(list, 'Your keys');
     expect(m.files).toHaveLength(1);
     expect(m.files![0]!.name).toBe('keys.txt');
     expect(String(m.files![0]!.data).trim().split('\n')).toEqual(list);
@@ -99,8 +104,40 @@ describe('keysMessage', () => {
     for (const k of list) expect(m.content).not.toContain(k);
   });
 
-  it('shows a single key inline', () => {
-    expect(keysMessage([KEY], 'One').content).toBe(`One\n\`\`\`\n${KEY}\n\`\`\``);
+  it('shows a single key inline', async () => {
+    expect((await keysMessage([KEY], 'One')).content).toBe(`One\n\`\`\`\n${KEY}\n\`\`\``);
+  });
+
+  it('attaches 25 keys of 160 characters as keys.txt, since their code block would be past 2,000 characters and cut', async () => {
+    const list = longKeys(25);
+    expect(list[0]).toHaveLength(160);
+    const m = await keysMessage(list, '✅ Generated 25 keys');
+    expect(m.content).toBe('✅ Generated 25 keys (attached as keys.txt)');
+    expect(String(m.files![0]!.data).trim().split('\n')).toEqual(list);
+    // As many as fit stay inline: 11 of them do.
+    expect((await keysMessage(list.slice(0, 11), 'Some')).files).toBeUndefined();
+  });
+
+  it("gzips 100,000 keys of 160 characters (16 MB) to fit Discord's upload limit, and they unzip to every key", async () => {
+    const list = longKeys(100_000);
+    const m = await keysMessage(list, '✅ Generated 100000 keys');
+    expect(m.tooLarge).toBeUndefined();
+    const [file] = m.files!;
+    expect(file!.name).toBe('keys.txt.gz');
+    expect(file!.data.length).toBeLessThanOrEqual(DISCORD_UPLOAD_LIMIT);
+    expect(m.content).toMatch(/^✅ Generated 100000 keys \(attached as keys\.txt\.gz: the 15\.4 MB of keys are past Discord's upload limit, so they are gzipped/);
+    const unzipped = gunzipSync(file!.data as Buffer).toString('utf8');
+    expect(unzipped.length).toBe(161 * 100_000);
+    expect(unzipped.slice(0, 161 * 3)).toBe(`${list.slice(0, 3).join('\n')}\n`);
+  });
+
+  it('attaches nothing when even gzipped the keys are past the upload limit, and says where to get them', async () => {
+    const m = await keysMessage(longKeys(1000), '✅ Generated 1000 keys', { limitBytes: 10_000, elsewhere: 'Fetch them with GET /api/jobs/7/licenses?format=txt' });
+    expect(m.tooLarge).toBe(true);
+    expect(m.files).toBeUndefined();
+    expect(m.content).toMatch(
+      /^✅ Generated 1000 keys\n❌ Too many keys to attach: keys\.txt would be 0\.2 MB \(0\.\d MB compressed\), over Discord's 0\.0 MB upload limit\. Fetch them with GET \/api\/jobs\/7\/licenses\?format=txt\.$/,
+    );
   });
 });
 
@@ -246,6 +283,26 @@ describe('seller renderings', () => {
     const lifetime = licenseInfoEmbed({ ...view, expires_at: null, plan: { id: 3, name: 'Forever', duration_days: 0 } });
     expect(field(lifetime, 'Plan')).toBe('Forever (lifetime)');
     expect(field(lifetime, 'Expires')).toBe('never');
+  });
+
+  it('shows the HWIDs that fit the field (1,024 characters) in whole lines, and counts the rest', () => {
+    const hwids = Array.from({ length: 20 }, (_, i) => `${String(i).padStart(2, '0')}${'F'.repeat(62)}`);
+    const e = licenseInfoEmbed({ ...view, hwids });
+    const lines = field(e, 'HWIDs')!.split('\n');
+    expect(field(e, 'HWIDs')!.length).toBeLessThanOrEqual(1024);
+    const more = /^…and (\d+) more$/.exec(lines.pop()!);
+    expect(lines.length + Number(more![1])).toBe(20);
+    expect(lines).toEqual(hwids.slice(0, lines.length).map((h) => `\`${h}\``));
+  });
+
+  it('lists 25 plans with 100-character names and roles within the embed description, whole lines first, then a count', () => {
+    const items = Array.from({ length: 25 }, (_, i) => ({ id: 2_000_000_000 + i, name: `${i}`.padEnd(100, 'n'), duration_days: 36_500, max_hwids: 100, discord_role_id: '900000000000000020' }));
+    const description = plansEmbed('Acme', { total: 30, items }).description!;
+    expect(description.length).toBeLessThanOrEqual(4096);
+    const lines = description.split('\n');
+    const more = /^…and (\d+) more \(GET \/api\/applications\/:id\/plans lists them all\)\.$/.exec(lines.pop()!);
+    expect(lines.length + Number(more![1])).toBe(30);
+    lines.forEach((l, i) => expect(l).toBe(`**${items[i]!.name}** (#${items[i]!.id}) · 36500 days · 100 HWIDs · grants <@&900000000000000020>`));
   });
 
   it('lists plans with duration, HWID limit and role', () => {

@@ -193,7 +193,9 @@ describe('seller commands', () => {
     ).toContain('Generated 2 keys');
     expect((await send(autocomplete(helper, 'generate', 'plan', ''))).data.choices).toEqual([{ name: 'Monthly (30 days)', value: String(plan.id) }]);
     stub.clear();
-    expect(await ephemeralText(slash(helper, 'panel'))).toContain('Panel posted');
+    expect((await send(slash(helper, 'panel'))).type).toBe(5);
+    await h.bot!.idle();
+    expect(stub.find('PATCH', /\/messages\/@original$/)[0]!.json.content).toContain('Panel posted');
     expect(stub.find('POST', new RegExp(`/channels/${CHANNEL}/messages$`))).toHaveLength(1);
   });
 

@@ -159,8 +159,13 @@ describe('a seller in Discord', () => {
 
   it('posts the panel to a channel', async () => {
     stub.clear();
-    const res = await send(slash(admin, 'panel'));
-    expect(res.json().data.content).toContain('Panel posted');
+    const payload = slash(admin, 'panel');
+    const res = await send(payload);
+    // Acknowledged first: posting is a bot-token call that may wait out a rate limit.
+    expect(res.json()).toEqual({ type: 5, data: { flags: 64 } });
+    await h.bot!.idle();
+    const [edit] = stub.find('PATCH', new RegExp(`/webhooks/800000000000000001/${payload.token}/messages/@original$`));
+    expect(edit!.json.content).toBe(`✅ Panel posted in <#${CHANNEL}>.`);
     const [post] = stub.find('POST', new RegExp(`/channels/${CHANNEL}/messages$`));
     expect(post!.json.components[0].components.map((c: { custom_id: string }) => c.custom_id)).toEqual(['lic:redeem', 'lic:licenses', 'lic:reset']);
   });
@@ -170,7 +175,9 @@ describe('a seller in Discord', () => {
     const payload = slash(admin, 'panel') as { channel?: unknown; channel_id?: string };
     delete payload.channel;
     expect(payload.channel_id).toBe(CHANNEL);
-    expect((await send(payload)).json().data.content).toContain('Panel posted');
+    expect((await send(payload)).json().type).toBe(5);
+    await h.bot!.idle();
+    expect(stub.find('PATCH', /\/messages\/@original$/)[0]!.json.content).toContain('Panel posted');
     expect(stub.find('POST', new RegExp(`/channels/${CHANNEL}/messages$`))).toHaveLength(1);
   });
 });

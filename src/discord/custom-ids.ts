@@ -1,3 +1,5 @@
+import { rowIdOf } from './row-id.js';
+
 /**
  * Component and modal custom ids: a small codec, stable across restarts, so a panel posted
  * months ago still works. Snowflakes are digits; '-' stands for "none".
@@ -17,8 +19,6 @@ export type CustomId =
 const SHARING_BUTTONS = ['ban', 'reset', 'ignore'] as const;
 export type SharingButton = (typeof SHARING_BUTTONS)[number];
 const isSharingButton = (v: string | undefined): v is SharingButton => SHARING_BUTTONS.includes(v as SharingButton);
-/** A flag id: digits without a leading zero, within int4 (a forged larger one is no id at all). */
-const flagIdOf = (v: string | undefined) => (v && /^[1-9]\d{0,9}$/.test(v) && Number(v) <= 2_147_483_647 ? Number(v) : null);
 
 const snowflakeOrNone = (v: string | undefined) => (v && /^\d{15,22}$/.test(v) ? v : null);
 
@@ -51,14 +51,15 @@ export function decodeCustomId(raw: unknown): CustomId | null {
     if (a === 'reset-page' && b !== undefined && /^\d{1,3}$/.test(b)) return { kind: 'reset-page', page: Number(b) };
   }
   if (scope === 'share' && isSharingButton(a)) {
-    const flagId = flagIdOf(b);
+    // A forged id past int4 is no id at all.
+    const flagId = rowIdOf(b);
     if (flagId !== null && raw.split(':').length === 3) return { kind: 'sharing', action: a, flagId };
   }
   if (scope === 'bulk') {
     const [, answer, jobId, nonce, ...rest] = raw.split(':');
     // A nonce is 12 random bytes in base64url; anything else (or more parts) is no bulk id.
-    if ((answer === 'ok' || answer === 'no') && flagIdOf(jobId) !== null && nonce && /^[A-Za-z0-9_-]{16}$/.test(nonce) && rest.length === 0) {
-      return { kind: 'bulk', answer, jobId: flagIdOf(jobId)!, nonce };
+    if ((answer === 'ok' || answer === 'no') && rowIdOf(jobId) !== null && nonce && /^[A-Za-z0-9_-]{16}$/.test(nonce) && rest.length === 0) {
+      return { kind: 'bulk', answer, jobId: rowIdOf(jobId)!, nonce };
     }
   }
   if (scope === 'setup' && a !== undefined && b !== undefined) return { kind: 'setup-modal', sellerRoleId: snowflakeOrNone(a), logChannelId: snowflakeOrNone(b) };

@@ -4,6 +4,7 @@ import { readCustomerLicenses } from '../core/discord/read-customer-licenses.js'
 import { redeemLicense, resetCustomerHwid } from '../core/customers/customer-licenses.js';
 import { discordTime, ephemeral, modalValues, type HandlerResult, type InteractionContext } from './interaction.js';
 import { customerLicensesEmbed, redeemModal, resetMenu } from './render.js';
+import { rowIdOf } from './row-id.js';
 
 /**
  * The customer side — the panel's buttons and the equivalent slash commands share these.
@@ -28,17 +29,29 @@ export async function submitRedeem(ctx: InteractionContext): Promise<HandlerResu
     }[result.code];
     return ephemeral(`❌ ${why}`);
   }
-  let roleNote = '';
-  if (result.discordRoleId) {
-    try {
-      await ctx.bot.api.addRole(link.guildId, ctx.user.id, result.discordRoleId, `Redeemed a ${result.planName} license`);
-      roleNote = ` You now have <@&${result.discordRoleId}>.`;
-    } catch (err) {
-      ctx.bot.deps.log.warn({ err: (err as Error).message, guild: link.guildId, role: result.discordRoleId }, 'could not grant the plan role');
-      roleNote = ' (The role for this plan could not be granted; a server admin should check the bot’s permissions.)';
-    }
+  const redeemed = `✅ Redeemed your **${result.planName}** license.`;
+  const roleId = result.discordRoleId;
+  if (!roleId) return ephemeral(redeemed);
+  // The key is claimed: say so at once. The role grant is a bot-token call that may wait out a
+  // rate limit past Discord's 3 s for a first answer, so it runs after, and the answer is edited.
+  return {
+    ...ephemeral(`${redeemed} Granting you <@&${roleId}>…`),
+    after: async () => {
+      const roleNote = await grantPlanRole(ctx, link.guildId, roleId, result.planName);
+      await ctx.bot.api.editOriginal(ctx.interaction.token, { content: `${redeemed}${roleNote}`, allowed_mentions: { parse: [] } });
+    },
+  };
+}
+
+/** Grants a redeemed plan's role; answers the sentence saying whether it was granted. */
+async function grantPlanRole(ctx: InteractionContext, guildId: string, roleId: string, planName: string): Promise<string> {
+  try {
+    await ctx.bot.api.addRole(guildId, ctx.user.id, roleId, `Redeemed a ${planName} license`);
+    return ` You now have <@&${roleId}>.`;
+  } catch (err) {
+    ctx.bot.deps.log.warn({ err: (err as Error).message, guild: guildId, role: roleId }, 'could not grant the plan role');
+    return ' (The role for this plan could not be granted; a server admin should check the bot’s permissions.)';
   }
-  return ephemeral(`✅ Redeemed your **${result.planName}** license.${roleNote}`);
 }
 
 /** The clicking user's licenses in the linked application, read together with the link. */
@@ -67,11 +80,9 @@ export async function showResetMenu(ctx: InteractionContext, page?: number): Pro
 export async function submitReset(ctx: InteractionContext): Promise<HandlerResult> {
   const link = await requireGuildLink(ctx.bot.deps.db.orm, ctx.guildId);
   const values = (ctx.interaction as APIInteraction & { data?: { values?: unknown[] } }).data?.values;
-  // The menu offers plain decimal ids; `Number()` would also take `0x1` or `1e3`, and an id past
-  // the integer column's range would fail in the query instead of being refused here.
   const choice = values?.[0];
-  const licenseId = typeof choice === 'string' && /^[1-9][0-9]{0,9}$/.test(choice) ? Number(choice) : 0;
-  if (licenseId <= 0 || licenseId > 2_147_483_647) return ephemeral('Please choose a license from the list.');
+  const licenseId = rowIdOf(typeof choice === 'string' ? choice : undefined);
+  if (licenseId === null) return ephemeral('Please choose a license from the list.');
   const result = await resetCustomerHwid(ctx.bot.deps, customerActorFor(link, ctx.user), link.app, licenseId);
   if (result.ok) return ephemeral('✅ HWID reset. The license will bind to the next computer that uses it.');
   if (result.code === 'COOLDOWN') return ephemeral(`⏳ You can reset this license again ${discordTime(result.nextAllowedAt)}.`);

@@ -6,12 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import type { LicenseExport } from '../core/licenses/export-licenses.js';
 import type { InteractionContext } from './interaction.js';
-
-/**
- * Discord's upload limit for a bot in a server without boosts: 10 MiB a message. The file is
- * kept a little under it, leaving room for the rest of the multipart body.
- */
-const DISCORD_UPLOAD_LIMIT = 10 * 1024 * 1024 - 64 * 1024;
+import { DISCORD_UPLOAD_LIMIT, fitUpload, mb, overUploadLimit } from './upload-limit.js';
 
 /** Exports this large show "Exported N of M…" while they run (smaller ones take a moment). */
 const PROGRESS_FROM = 5_000;
@@ -31,8 +26,6 @@ export function takeExportSlot(applicationId: number): { release(): void } | { b
   exporting.add(applicationId);
   return { release: () => exporting.delete(applicationId) };
 }
-
-const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 
 /** Writes `text`, waiting when the file stream's buffer is full (so memory stays bounded). */
 async function write(out: WriteStream, text: string): Promise<void> {
@@ -80,7 +73,16 @@ export async function deliverLicenseExport(ctx: InteractionContext, exp: License
     }
     const rows = `${exported.toLocaleString('en-US')} license${exported === 1 ? '' : 's'}`;
     const csvSize = (await stat(csvPath)).size;
-    if (csvSize <= limit) {
+    const gzPath = `${csvPath}.gz`;
+    const fit = await fitUpload(
+      csvSize,
+      async () => {
+        await pipeline(createReadStream(csvPath), createGzip({ level: 6 }), createWriteStream(gzPath));
+        return (await stat(gzPath)).size;
+      },
+      limit,
+    );
+    if (fit.as === 'plain') {
       await api.editOriginalWithStream(
         token,
         { content: `✅ Exported ${rows} (${mb(csvSize)}).`, allowed_mentions: { parse: [] } },
@@ -88,22 +90,17 @@ export async function deliverLicenseExport(ctx: InteractionContext, exp: License
       );
       return;
     }
-    const gzPath = `${csvPath}.gz`;
-    await pipeline(createReadStream(csvPath), createGzip({ level: 6 }), createWriteStream(gzPath));
-    const gzSize = (await stat(gzPath)).size;
-    if (gzSize > limit) {
-      await api.editOriginal(token, {
-        content: `❌ The export of ${rows} is ${mb(csvSize)} (${mb(gzSize)} compressed), over Discord's ${mb(limit)} upload limit. Narrow it with the status, plan or search options.`,
-      });
+    if (fit.as === 'too-large') {
+      await api.editOriginal(token, { content: `❌ The export of ${rows} is ${overUploadLimit(fit, limit)}. Narrow it with the status, plan or search options.` });
       return;
     }
     await api.editOriginalWithStream(
       token,
       {
-        content: `✅ Exported ${rows}. The CSV is ${mb(csvSize)}, over Discord's ${mb(limit)} upload limit, so it is gzipped (${mb(gzSize)}): open it with any archive tool, or \`gunzip\`.`,
+        content: `✅ Exported ${rows}. The CSV is ${mb(csvSize)}, over Discord's ${mb(limit)} upload limit, so it is gzipped (${mb(fit.gzSize)}): open it with any archive tool, or \`gunzip\`.`,
         allowed_mentions: { parse: [] },
       },
-      { name: `${opts.baseName}.csv.gz`, contentType: 'application/gzip', size: gzSize, open: () => createReadStream(gzPath) },
+      { name: `${opts.baseName}.csv.gz`, contentType: 'application/gzip', size: fit.gzSize, open: () => createReadStream(gzPath) },
     );
   } finally {
     await rm(dir, { recursive: true, force: true });

@@ -1,4 +1,5 @@
 import type { LicenseView } from '../core/licenses/license-view.js';
+import { ellipsize } from './message-limits.js';
 
 /** Licenses one /license search page shows. */
 export const SEARCH_PAGE = 10;
@@ -9,7 +10,6 @@ const KEY_SHOWN_MAX = 100;
 
 const STATUS_ICON: Record<string, string> = { active: '🟢', inactive: '⚪', expired: '⌛', banned: '⛔' };
 
-const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
 /** Backticks in a key would end its code span (keys are seller-made with a prefix). */
 const code = (text: string) => `\`${text.replace(/`/g, 'ˋ')}\``;
 const unix = (iso: string) => Math.floor(new Date(iso).getTime() / 1000);
@@ -18,7 +18,7 @@ const unix = (iso: string) => Math.floor(new Date(iso).getTime() / 1000);
 export function searchLine(l: LicenseView): string {
   const end = l.expires_at ? `ends <t:${unix(l.expires_at)}:d>` : l.plan.duration_days === 0 ? 'lifetime' : 'not started';
   const owner = l.discord_user_id ? ` · <@${l.discord_user_id}>` : '';
-  return cut(`${STATUS_ICON[l.status] ?? ''} ${code(cut(l.license_key, KEY_SHOWN_MAX))} · ${l.status} · ${cut(l.plan.name, 40)} · ${end}${owner}`, SEARCH_LINE_MAX);
+  return ellipsize(`${STATUS_ICON[l.status] ?? ''} ${code(ellipsize(l.license_key, KEY_SHOWN_MAX))} · ${l.status} · ${ellipsize(l.plan.name, 40)} · ${end}${owner}`, SEARCH_LINE_MAX);
 }
 
 /**
@@ -26,9 +26,9 @@ export function searchLine(l: LicenseView): string {
  * keys are shown, so the reply is ephemeral.
  */
 export function searchMessage(result: { total: number; items: LicenseView[] }, page: number, filter: string): string {
-  if (result.total === 0) return `No license matches (${cut(filter, 150)}).`;
+  if (result.total === 0) return `No license matches (${ellipsize(filter, 150)}).`;
   const pages = Math.max(1, Math.ceil(result.total / SEARCH_PAGE));
-  const header = cut(`**${result.total.toLocaleString('en-US')} license${result.total === 1 ? '' : 's'}** (${filter}) · page ${Math.min(page, pages)} of ${pages}`, HEADER_MAX);
+  const header = ellipsize(`**${result.total.toLocaleString('en-US')} license${result.total === 1 ? '' : 's'}** (${filter}) · page ${Math.min(page, pages)} of ${pages}`, HEADER_MAX);
   if (result.items.length === 0) return `${header}\nNo licenses on this page; try a lower page.`;
   return [header, ...result.items.slice(0, SEARCH_PAGE).map(searchLine)].join('\n');
 }

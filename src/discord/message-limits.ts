@@ -18,3 +18,10 @@ export function fitContent(content: string): string {
 export function withFittedContent<T extends { content?: string | null | undefined }>(body: T): T {
   return typeof body.content === 'string' && body.content.length > MESSAGE_CONTENT_MAX ? { ...body, content: fitContent(body.content) } : body;
 }
+
+/**
+ * Text cut to `max` characters, an ellipsis ending a cut one. Listed pages cut each line so N
+ * lines under a short header always fit a message: `fitContent` would otherwise drop entries
+ * that the next page does not show either.
+ */
+export const ellipsize = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);

@@ -2,7 +2,7 @@ import type { outbox } from '../db/schema.js';
 import type { Deps } from '../core/deps.js';
 import { orderDeliveryTargets } from '../core/discord/order-delivery-targets.js';
 import type { DiscordApi } from './discord-api.js';
-import { keysMessage } from './render.js';
+import { keysMessage, type KeysMessage } from './keys-message.js';
 
 type OutboxRow = typeof outbox.$inferSelect;
 type OrderPayload = { order_id?: string; plan_id?: number; discord_user_id?: string | null; licenses?: { id: number; license_key: string }[] };
@@ -21,13 +21,9 @@ export function orderDeliverer(deps: Deps, api: DiscordApi) {
     const targets = await orderDeliveryTargets(deps.db, event.applicationId, order.plan_id);
     if (!targets) return;
     const keys = order.licenses.map((l) => l.license_key);
-    const dm = keysMessage(keys, `Thank you for your purchase! Your **${targets.applicationName}** license key${keys.length === 1 ? '' : 's'}:`);
-    try {
-      const delivered = await api.sendDm(user, { content: dm.content }, dm.files);
-      if (!delivered) deps.log.info({ user, order: order.order_id }, 'order keys not sent by DM: the user does not accept DMs');
-    } catch (err) {
-      deps.log.warn({ err: (err as Error).message, order: order.order_id }, 'order keys DM failed');
-    }
+    const dm = await keysMessage(keys, `Thank you for your purchase! Your **${targets.applicationName}** license key${keys.length === 1 ? '' : 's'}:`);
+    if (dm.tooLarge) deps.log.warn({ user, order: order.order_id, keys: keys.length }, 'order keys not sent by DM: too many for one Discord upload');
+    else await sendKeys(deps, api, user, order.order_id, dm);
     if (!targets.roleId) return;
     for (const guild of targets.guildIds) {
       await api
@@ -35,4 +31,14 @@ export function orderDeliverer(deps: Deps, api: DiscordApi) {
         .catch((err: Error) => deps.log.warn({ err: err.message, guild, role: targets.roleId }, 'could not grant the plan role for a store order'));
     }
   };
+}
+
+/** The keys by DM; a closed DM or a failed call is logged, never thrown (the order has committed). */
+async function sendKeys(deps: Deps, api: DiscordApi, user: string, orderId: string | undefined, dm: KeysMessage) {
+  try {
+    const delivered = await api.sendDm(user, { content: dm.content }, dm.files);
+    if (!delivered) deps.log.info({ user, order: orderId }, 'order keys not sent by DM: the user does not accept DMs');
+  } catch (err) {
+    deps.log.warn({ err: (err as Error).message, order: orderId }, 'order keys DM failed');
+  }
 }

@@ -5,13 +5,15 @@ import type { SeatUse } from '../core/licenses/floating-seats.js';
 import type { LeaseUse } from '../core/licenses/lease-state.js';
 import type { LicenseView } from '../core/licenses/license-view.js';
 import { encodeCustomId } from './custom-ids.js';
-import type { MessageFile } from './discord-api.js';
 
 /**
  * Pure renderings of core results into Discord messages: no I/O here, so each is testable alone.
- * Keys never go into a public message; up to 25 are shown in a code block, more as a .txt file.
+ * (Keys are rendered by keys-message.ts: they may need compressing.)
  */
-export const MAX_INLINE_KEYS = 25;
+
+/** Discord's limits on an embed's description and on a field's value. */
+const DESCRIPTION_MAX = 4096;
+const FIELD_VALUE_MAX = 1024;
 
 /**
  * The embeds every read command answers with are built as plain objects: the builders validate
@@ -23,18 +25,38 @@ function withinLimits(embed: APIEmbed): APIEmbed {
   const fields = embed.fields ?? [];
   const over =
     (embed.title?.length ?? 0) > 256 ||
-    (embed.description?.length ?? 0) > 4096 ||
+    (embed.description?.length ?? 0) > DESCRIPTION_MAX ||
     fields.length > 25 ||
-    fields.some((f) => f.name.length < 1 || f.name.length > 256 || f.value.length < 1 || f.value.length > 1024);
+    fields.some((f) => f.name.length < 1 || f.name.length > 256 || f.value.length < 1 || f.value.length > FIELD_VALUE_MAX);
   if (over) throw new RangeError('the embed is past one of Discord’s limits');
   return embed;
 }
 
 const ts = (d: Date | string | null) => (d ? `<t:${Math.floor(new Date(d).getTime() / 1000)}:f>` : 'never');
 
-export function keysMessage(keys: string[], title: string): { content: string; files?: MessageFile[] } {
-  if (keys.length <= MAX_INLINE_KEYS) return { content: `${title}\n\`\`\`\n${keys.join('\n')}\n\`\`\`` };
-  return { content: `${title} (attached as keys.txt)`, files: [{ name: 'keys.txt', data: keys.join('\n') + '\n' }] };
+/**
+ * A list within `max` characters (an embed's description, a field's value): whole entries while
+ * they fit, then "…and N more" for the rest — `unlisted` counts entries not even passed in. A
+ * list cut mid-entry would mislead, and one past the limit makes Discord refuse the whole answer.
+ */
+function fitEntries(entries: string[], max: number, opts: { separator?: string; unlisted?: number; moreNote?: string } = {}): string {
+  const separator = opts.separator ?? '\n';
+  const unlisted = opts.unlisted ?? 0;
+  const all = entries.join(separator);
+  if (unlisted === 0 && all.length <= max) return all;
+  const more = (n: number) => `…and ${n} more${opts.moreNote ?? ''}`;
+  const total = entries.length + unlisted;
+  // Room is kept for the longest count the note can have, so the note always fits too.
+  const room = max - separator.length - more(total).length;
+  let text = '';
+  let shown = 0;
+  for (const entry of entries) {
+    const next = shown ? `${text}${separator}${entry}` : entry;
+    if (next.length > room) break;
+    text = next;
+    shown++;
+  }
+  return shown ? `${text}${separator}${more(total - shown)}` : more(total);
 }
 
 export function panelMessage(appName: string) {
@@ -72,17 +94,7 @@ export function customerLicensesEmbed(list: CustomerLicense[]) {
     (l) =>
       `**${l.planName}** · \`${maskKey(l.licenseKey)}\`\nStatus: ${l.status} · Expires: ${l.expiresAt ? ts(l.expiresAt) : l.status === 'inactive' ? 'starts at first use' : 'never'} · HWID: ${l.hwidBound ? 'bound' : 'not bound'}${l.seats ? ` · ${seatsText(l.seats)}` : ''}${l.leases ? `\nOffline lease: ${leasesText(l.leases)}` : ''}`,
   );
-  // Whole entries only, within Discord's 4,096 characters, and a count of what did not fit.
-  let text = '';
-  let shown = 0;
-  for (const entry of entries) {
-    const next = text ? `${text}\n\n${entry}` : entry;
-    if (next.length > 4000) break;
-    text = next;
-    shown++;
-  }
-  if (shown < entries.length) text += `\n\n…and ${entries.length - shown} more`;
-  return withinLimits({ title: 'Your licenses', color: 0x57f287, description: text });
+  return withinLimits({ title: 'Your licenses', color: 0x57f287, description: fitEntries(entries, DESCRIPTION_MAX, { separator: '\n\n' }) });
 }
 
 /** Shows enough of a key to recognise it, in case someone looks over a shoulder. */
@@ -142,7 +154,16 @@ export function licenseInfoEmbed(l: LicenseView, seats: SeatUse | null = null, l
       { name: 'Owner', value: l.discord_user_id ? `<@${l.discord_user_id}>` : 'unclaimed', inline: true },
       { name: 'Activated', value: ts(l.activation_date), inline: true },
       { name: 'Expires', value: l.expires_at ? ts(l.expires_at) : l.plan.duration_days === 0 ? 'never' : 'at first use + duration', inline: true },
-      { name: 'HWIDs', value: l.hwids.length ? l.hwids.map((h) => `\`${h.slice(0, 64)}\``).join('\n') : 'none', inline: false },
+      {
+        name: 'HWIDs',
+        value: l.hwids.length
+          ? fitEntries(
+              l.hwids.map((h) => `\`${h.slice(0, 64)}\``),
+              FIELD_VALUE_MAX,
+            )
+          : 'none',
+        inline: false,
+      },
       ...(seats ? [{ name: 'Seats', value: `${seats.used} of ${seats.max} in use`, inline: true }] : []),
       ...(leases ? [{ name: 'Offline lease', value: leasesText(leases), inline: true }] : []),
       { name: 'Last used', value: ts(l.last_used), inline: true },
@@ -151,7 +172,7 @@ export function licenseInfoEmbed(l: LicenseView, seats: SeatUse | null = null, l
   });
 }
 
-/** How many plans /plans shows: one line each, well inside an embed's 4,096 characters. */
+/** How many plans /plans reads: at most a line each, as many as fit in the embed's description. */
 export const PLANS_SHOWN = 25;
 
 export function plansEmbed(appName: string, plans: { total: number; items: { id: number; name: string; duration_days: number; max_hwids: number | null; discord_role_id: string | null }[] }) {
@@ -159,12 +180,11 @@ export function plansEmbed(appName: string, plans: { total: number; items: { id:
     (p) =>
       `**${p.name}** (#${p.id}) · ${p.duration_days === 0 ? 'lifetime' : `${p.duration_days} days`}${p.max_hwids ? ` · ${p.max_hwids} HWIDs` : ''}${p.discord_role_id ? ` · grants <@&${p.discord_role_id}>` : ''}`,
   );
-  const more = plans.total - plans.items.length;
-  if (more > 0) lines.push(`…and ${more} more (GET /api/applications/:id/plans lists them all).`);
-  return new EmbedBuilder()
-    .setTitle(`${appName} — plans`)
-    .setDescription(lines.length === 0 ? 'No plans yet. Create one with the API (POST /api/plans).' : lines.join('\n'))
-    .toJSON();
+  const description =
+    plans.total === 0
+      ? 'No plans yet. Create one with the API (POST /api/plans).'
+      : fitEntries(lines, DESCRIPTION_MAX, { unlisted: Math.max(0, plans.total - plans.items.length), moreNote: ' (GET /api/applications/:id/plans lists them all).' });
+  return withinLimits({ title: `${appName} — plans`, description });
 }
 
 export function statsEmbed(appName: string, s: { licenses: Record<string, number>; validations: { last_24h: number; last_7d: number; success_rate: number | null } }) {
