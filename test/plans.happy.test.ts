@@ -1,3 +1,4 @@
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixedClock } from '../src/core/clock.js';
 import { client, startHarness, type Harness, type Seller } from './support/harness.js';
@@ -130,5 +131,22 @@ describe('deleting a plan', () => {
     expect((await s.call('GET', `/api/licenses/${kept!.id}`)).statusCode).toBe(200);
     expect((await s.call('GET', `/api/applications/${app.id}/plans`)).json().map((p: { id: number }) => p.id)).toEqual([other.id]);
     expect((await client(h, '/api/licenses/validate', { app_id: app.app_id, license_key: doomed[0]!.license_key, hwid: 'PC' })).json().code).toBe('NOT_FOUND');
+  });
+
+  it('with ?force=true leaves, per deleted license, the audit entry and license.deleted event a delete leaves', async () => {
+    const s = await h.seller();
+    const { app, plan } = await s.setup();
+    const doomed = await s.generate(plan.id, 3);
+    expect((await s.call('DELETE', `/api/plans/${plan.id}?force=true`)).statusCode).toBe(200);
+
+    const sql = postgres(h.databaseUrl, { max: 1, onnotice: () => {} });
+    try {
+      const events = await sql`select payload->'license'->>'license_key' as key from outbox where application_id = ${app.id} and type = 'license.deleted' order by id`;
+      expect(events.map((e) => e.key)).toEqual(doomed.map((l) => l.license_key));
+      const audits = await sql`select target from audit_logs where application_id = ${app.id} and action = 'license.deleted' order by id`;
+      expect(audits.map((a) => a.target)).toEqual(doomed.map((l) => `license:${l.id}`));
+    } finally {
+      await sql.end();
+    }
   });
 });

@@ -1,7 +1,8 @@
 import { z } from 'zod';
+import { INT4_MAX } from '../db/int4.js';
 
 /** Ids are Postgres `integer` columns. */
-export const INT4_MAX = 2_147_483_647;
+export { INT4_MAX };
 
 /**
  * A positive integer written in a path or query string: decimal digits only. `Number()` and

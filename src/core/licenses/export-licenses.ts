@@ -7,6 +7,7 @@ import type { Deps } from '../deps.js';
 import { badRequest, notFound } from '../errors.js';
 import { effectiveStatus } from './license-view.js';
 import { filterConditions, type LicenseFilters } from './list-licenses.js';
+import { INT4_MAX } from '../../db/int4.js';
 
 /** The columns of an export: those of the license view, flattened for a spreadsheet. */
 export const EXPORT_COLUMNS = ['id', 'license_key', 'status', 'plan', 'activation_date', 'expires_at', 'hwids', 'ip_address', 'last_used', 'notes', 'discord_user_id', 'created_at'] as const;
@@ -16,8 +17,6 @@ export const MAX_EXPORT_SEARCH = 200;
 
 /** Rows read per query: a keyset step on the (application_id, id) index, ~150 KB of CSV. */
 const EXPORT_BATCH = 1000;
-
-const INT4_MAX = 2_147_483_647;
 
 /**
  * Cells a spreadsheet would run as a formula (=, +, -, @, and tab or CR, which some strip before
