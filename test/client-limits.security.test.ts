@@ -44,6 +44,19 @@ describe('client requests with junk app_ids', () => {
     expectError(await validate(randomUUID(), '10.6.0.3'), 404, 'NOT_FOUND');
   });
 
+  it('count an IPv6 client by its /64, so picking new addresses from it gains nothing', async () => {
+    const s = await h.seller();
+    const { app } = await s.setup({ settings: { rate_limit_per_minute: 2 } });
+    expect((await validate(app.app_id, '2001:db8:7:1::1')).statusCode).toBe(200);
+    expect((await validate(app.app_id, '2001:db8:7:1:ffff:ffff:ffff:fffe')).statusCode).toBe(200);
+    expectError(await validate(app.app_id, '2001:db8:7:1::abcd'), 429, 'RATE_LIMITED');
+    // The next /64 is another subscriber; an IPv4-mapped address counts as its IPv4 one.
+    expect((await validate(app.app_id, '2001:db8:7:2::1')).statusCode).toBe(200);
+    expect((await validate(app.app_id, '10.6.0.9')).statusCode).toBe(200);
+    expect((await validate(app.app_id, '::ffff:10.6.0.9')).statusCode).toBe(200);
+    expectError(await validate(app.app_id, '10.6.0.9'), 429, 'RATE_LIMITED');
+  });
+
   it('count a known application in its own window, however its app_id is spelt', async () => {
     const s = await h.seller();
     const { app } = await s.setup({ settings: { rate_limit_per_minute: 2 } });

@@ -17,6 +17,12 @@ afterAll(async () => {
   await redis?.stop();
 });
 
+/** A new developer, registered from `ip`; their session token. */
+async function register(email: string, username: string, ip: string): Promise<string> {
+  const res = await h.app.inject({ method: 'POST', url: '/api/auth/register', remoteAddress: ip, payload: { email, username, password: 'password 12345' } });
+  return res.json().token as string;
+}
+
 const expectLimited = (res: { statusCode: number; headers: Record<string, unknown>; json: () => any }) => {
   expect(res.statusCode).toBe(429);
   expect(res.json()).toMatchObject({ success: false, code: 'RATE_LIMITED' });
@@ -38,34 +44,17 @@ describe('rate limits', () => {
   });
 
   it('limit seller routes per token, in Redis, shared across tokens of nobody else', async () => {
-    const reg = await h.app.inject({
-      method: 'POST',
-      url: '/api/auth/register',
-      remoteAddress: '10.1.0.1',
-      payload: { email: 'rl@example.test', username: 'ratelimited', password: 'password 12345' },
-    });
-    const token = reg.json().token as string;
-    const reg2 = await h.app.inject({
-      method: 'POST',
-      url: '/api/auth/register',
-      remoteAddress: '10.1.0.2',
-      payload: { email: 'rl2@example.test', username: 'ratelimited2', password: 'password 12345' },
-    });
+    const token = await register('rl@example.test', 'ratelimited', '10.1.0.1');
+    const token2 = await register('rl2@example.test', 'ratelimited2', '10.1.0.2');
     for (let i = 0; i < 5; i++) expect((await h.call(token, { method: 'GET', url: '/api/applications' })).statusCode).toBe(200);
     expectLimited(await h.call(token, { method: 'GET', url: '/api/applications' }));
-    expect((await h.call(reg2.json().token, { method: 'GET', url: '/api/applications' })).statusCode).toBe(200);
+    expect((await h.call(token2, { method: 'GET', url: '/api/applications' })).statusCode).toBe(200);
     const keys = await redisKeys();
     expect(keys.some((k) => k.includes('ratelimit'))).toBe(true);
   });
 
   it('limit requests with unknown tokens per IP, each of which cost a database lookup, but not known tokens from there', async () => {
-    const reg = await h.app.inject({
-      method: 'POST',
-      url: '/api/auth/register',
-      remoteAddress: '10.2.0.9',
-      payload: { email: 'rl5@example.test', username: 'ratelimited5', password: 'password 12345' },
-    });
-    const known = reg.json().token as string;
+    const known = await register('rl5@example.test', 'ratelimited5', '10.2.0.9');
     // Known to this process (cached) before the address runs out of lookups.
     expect((await h.call(known, { method: 'GET', url: '/api/auth/me', remoteAddress: '10.2.0.1' })).statusCode).toBe(200);
     const guess = (i: number, ip = '10.2.0.1') => h.call(`kc_live_guess${i}`, { method: 'GET', url: '/api/applications', remoteAddress: ip });
@@ -77,13 +66,7 @@ describe('rate limits', () => {
   });
 
   it("limit client routes per application and IP by the application's setting (0 = none)", async () => {
-    const reg = await h.app.inject({
-      method: 'POST',
-      url: '/api/auth/register',
-      remoteAddress: '10.2.0.1',
-      payload: { email: 'rl3@example.test', username: 'clientlimits', password: 'password 12345' },
-    });
-    const token = reg.json().token as string;
+    const token = await register('rl3@example.test', 'clientlimits', '10.2.0.1');
     const mk = async (settings: object) => (await h.call(token, { method: 'POST', url: '/api/applications', payload: { name: 'A', settings } })).json();
     const limited = await mk({ rate_limit_per_minute: 3 });
     const open = await mk({ rate_limit_per_minute: 0 });
@@ -96,8 +79,7 @@ describe('rate limits', () => {
   });
 
   it('fall back to local counting when Redis is down, without failing or blocking', async () => {
-    const reg = await h.app.inject({ method: 'POST', url: '/api/auth/register', remoteAddress: '10.3.0.1', payload: { email: 'rl4@example.test', username: 'fallback', password: 'password 12345' } });
-    const token = reg.json().token as string;
+    const token = await register('rl4@example.test', 'fallback', '10.3.0.1');
     await redis.stop();
     const started = Date.now();
     for (let i = 0; i < 5; i++) expect((await h.call(token, { method: 'GET', url: '/api/applications' })).statusCode).toBe(200);

@@ -4,6 +4,7 @@ import { isAppId, type ClientApplication } from '../core/applications/applicatio
 import type { Deps } from '../core/deps.js';
 import { AppError } from '../core/errors.js';
 import { openEncryptedRequest } from './body-encryption.js';
+import { limitKeyOf } from './client-address.js';
 import { routePolicy } from './route-policy.js';
 import { FixedWindows } from './fixed-windows.js';
 import { tooManyRequests } from './too-many-requests.js';
@@ -61,7 +62,7 @@ export function installClientGuard(app: FastifyInstance, deps: Deps) {
   const limit = (request: FastifyRequest, reply: FastifyReply, client: ClientApplication | null) => {
     const max = client ? client.settings.rate_limit_per_minute : DEFAULT_CLIENT_LIMIT;
     if (max === 0) return;
-    const { count, resetMs } = counter.hit(client, request.ip);
+    const { count, resetMs } = counter.hit(client, limitKeyOf(request.ip));
     if (count > max) throw tooManyRequests(reply, max, resetMs);
   };
 

@@ -5,6 +5,7 @@ import { AppError } from '../core/errors.js';
 import { routePolicy, type RouteLimit } from './route-policy.js';
 import { compactKey, FixedWindows } from './fixed-windows.js';
 import { installTokenLookupLimit } from './token-lookup-limit.js';
+import { limitKeyOf } from './client-address.js';
 
 type Counter = { current: number; ttl: number };
 type Incr = (key: string, cb: (err: Error | null, res?: Counter) => void, timeWindow: number, max: number) => void;
@@ -114,13 +115,13 @@ export async function installRateLimits(app: FastifyInstance, settings: RateLimi
   });
 
   function limitFor(limit: RouteLimit) {
-    if (limit === 'login') return { max: settings.authPerMinute, timeWindow: 60_000, groupId: 'login', keyGenerator: (r: FastifyRequest) => `ip:${compactKey(r.ip)}` };
+    if (limit === 'login') return { max: settings.authPerMinute, timeWindow: 60_000, groupId: 'login', keyGenerator: (r: FastifyRequest) => `ip:${compactKey(limitKeyOf(r.ip))}` };
     if (limit !== 'seller') return false;
     return {
       max: settings.sellerPerMinute,
       timeWindow: 60_000,
       groupId: 'seller',
-      keyGenerator: (r: FastifyRequest) => (r.actor ? `token:${r.actor.tokenId}` : `ip:${compactKey(r.ip)}`),
+      keyGenerator: (r: FastifyRequest) => (r.actor ? `token:${r.actor.tokenId}` : `ip:${compactKey(limitKeyOf(r.ip))}`),
     };
   }
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { TokenLookupGate } from '../core/developers/authenticate-token.js';
+import { limitKeyOf } from './client-address.js';
 import { tooManyRequests } from './too-many-requests.js';
 import { FixedWindows } from './fixed-windows.js';
 
@@ -20,14 +21,14 @@ declare module 'fastify' {
  * address gets 429 for tokens it would have to look up; tokens already known in this process
  * (cached) still work from it, so a shared address is not locked out by a neighbour.
  */
-export class TokenLookupLimit {
+class TokenLookupLimit {
   private readonly misses = new FixedWindows(MAX_WINDOWS);
 
   constructor(private readonly perMinute: number) {}
 
   /** The gate of one request: refuses its lookup (429) once its address has used this minute's up. */
   gateFor(request: FastifyRequest, reply: FastifyReply): TokenLookupGate {
-    const ip = request.ip;
+    const ip = limitKeyOf(request.ip);
     return {
       admit: () => {
         const { count, resetMs } = this.misses.peek(ip);
