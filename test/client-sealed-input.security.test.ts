@@ -1,6 +1,7 @@
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bodyKey, encryptBody } from '../src/core/body-encryption.js';
+import type { LightMyRequestResponse } from 'fastify';
+import { bodyKey, decryptBody, encryptBody } from '../src/core/body-encryption.js';
 import { expectError } from './support/expect-error.js';
 import { client, startHarness, type AppView, type Harness } from './support/harness.js';
 
@@ -21,14 +22,24 @@ afterAll(async () => {
   await h?.close();
 });
 
-const sealed = (app: AppView, inner: Record<string, unknown>, remoteAddress = '127.0.0.1', key = bodyKey(app.secret, app.app_id)) =>
-  h.app.inject({
+/** An encrypted validate request; an encrypted answer comes back opened (headers as sent). */
+async function sealed(app: AppView, inner: Record<string, unknown>, remoteAddress = '127.0.0.1', key = bodyKey(app.secret, app.app_id)): Promise<LightMyRequestResponse> {
+  const res = await h.app.inject({
     method: 'POST',
     url: '/api/licenses/validate',
     remoteAddress,
     headers: { 'x-body-encryption': 'aes-256-gcm' },
     payload: { app_id: app.app_id, payload: encryptBody(key, JSON.stringify(inner)) },
   });
+  return opened(res, key);
+}
+
+/** `res`, its body decrypted with `key` when it came encrypted (status and headers as sent). */
+function opened(res: LightMyRequestResponse, key: Buffer): LightMyRequestResponse {
+  if (res.headers['x-body-encryption'] === undefined) return res;
+  const body = decryptBody(key, (res.json() as { payload: string }).payload)!;
+  return { ...res, statusCode: res.statusCode, headers: res.headers, body, json: () => JSON.parse(body) } as LightMyRequestResponse;
+}
 
 describe('sealed client input', () => {
   it('is refused 400 with the field named when it holds NUL or a lone surrogate, like plain input', async () => {
@@ -48,16 +59,26 @@ describe('sealed client input', () => {
     expect(row).toMatchObject({ status: 'inactive', hwids: [] });
   });
 
+  it('is refused like plain input, and the refusal is signed like every client answer', async () => {
+    const s = await h.seller();
+    const { app } = await s.setup();
+    for (const res of [await client(h, '/api/licenses/validate', { app_id: app.app_id, license_key: 'KEY', hwid: 'PC\u0000' }), await sealed(app, { license_key: 'KEY', hwid: 'PC\u0000' })]) {
+      expect(expectError(res, 400, 'VALIDATION_ERROR').details?.map((d) => d.path)).toEqual(['body.hwid']);
+      expect(res.headers['x-signature-ed25519']).toMatch(/^[0-9a-f]{128}$/);
+    }
+  });
+
   it("is refused in a GET's sealed query too", async () => {
     const s = await h.seller();
     const { app } = await s.setup();
-    const payload = encryptBody(bodyKey(app.secret, app.app_id), JSON.stringify({ license_key: 'KEY\u0000', hwid: 'PC-1' }));
+    const key = bodyKey(app.secret, app.app_id);
+    const payload = encryptBody(key, JSON.stringify({ license_key: 'KEY\u0000', hwid: 'PC-1' }));
     const res = await h.app.inject({
       method: 'GET',
       url: `/api/variables/motd?app_id=${app.app_id}&payload=${encodeURIComponent(payload)}`,
       headers: { 'x-body-encryption': 'aes-256-gcm' },
     });
-    const body = expectError(res, 400, 'VALIDATION_ERROR');
+    const body = expectError(opened(res, key), 400, 'VALIDATION_ERROR');
     expect(body.details?.map((d) => d.path)).toEqual(['querystring.license_key']);
   });
 

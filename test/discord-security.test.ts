@@ -192,6 +192,8 @@ describe('seller commands', () => {
       ),
     ).toContain('Generated 2 keys');
     expect((await send(autocomplete(helper, 'generate', 'plan', ''))).data.choices).toEqual([{ name: 'Monthly (30 days)', value: String(plan.id) }]);
+    // The earlier commands' follow-up work (the /stats chart's edit) ends before the panel's is read.
+    await h.bot!.idle();
     stub.clear();
     expect((await send(slash(helper, 'panel'))).type).toBe(5);
     await h.bot!.idle();

@@ -2,7 +2,6 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ClientApplication } from '../core/applications/application-cache.js';
 import { BODY_ENCRYPTION, bodyKey, decryptBody, encryptBody } from '../core/body-encryption.js';
 import { AppError, notFound } from '../core/errors.js';
-import { unstorableTextError } from './storable-text.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -47,10 +46,6 @@ export function openEncryptedRequest(request: FastifyRequest, appId: string | nu
   if (typeof inner !== 'object' || inner === null || Array.isArray(inner)) throw decryptionFailed('The decrypted payload is not a JSON object');
   const innerAppId = (inner as { app_id?: unknown }).app_id;
   if (innerAppId !== undefined && String(innerAppId).toLowerCase() !== client.appId) throw decryptionFailed('The encrypted app_id does not match');
-  // The app-wide guard saw only the envelope: what it sealed is held to the same rule here, before
-  // any of it reaches a lookup batch or the usage flush shared with other applications.
-  const unstorable = unstorableTextError(isGet ? { querystring: inner } : { body: inner });
-  if (unstorable) throw unstorable;
   if (isGet) request.query = { ...(inner as object), app_id: client.appId };
   else request.body = { ...(inner as object), app_id: client.appId };
   request.bodyKey = key;

@@ -6,6 +6,7 @@ import { AppError } from '../core/errors.js';
 import { openEncryptedRequest } from './body-encryption.js';
 import { limitKeyOf } from './client-address.js';
 import { routePolicy } from './route-policy.js';
+import { unstorableTextError } from './storable-text.js';
 import { FixedWindows } from './fixed-windows.js';
 import { tooManyRequests } from './too-many-requests.js';
 
@@ -89,6 +90,10 @@ export function installClientGuard(app: FastifyInstance, deps: Deps) {
       if (mode !== BODY_ENCRYPTION) throw new AppError('VALIDATION_ERROR', `X-Body-Encryption must be ${BODY_ENCRYPTION}`, 400);
       openEncryptedRequest(request, appId, client);
     }
+    // What the request says (decrypted, if it came sealed) is held to the storable-text rule here,
+    // before any of it reaches a lookup batch or the usage flush shared with other applications.
+    const unstorable = unstorableTextError({ body: request.body, querystring: request.query });
+    if (unstorable) throw unstorable;
     requireEncryption(request, client);
   };
 

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { badRequest, type ErrorDetail } from '../core/errors.js';
+import { routePolicy } from './route-policy.js';
 
 /**
  * Postgres cannot store a NUL character in text, nor an unpaired UTF-16 surrogate in jsonb; such
@@ -34,12 +35,14 @@ export function unstorableTextError(parts: { body?: unknown; querystring?: unkno
 }
 
 /**
- * Every route's body and query as they arrived. An encrypted client request arrives as an
- * envelope; what it decrypts to is checked where it is opened (openEncryptedRequest).
+ * Every route's body and query as they arrived, but a client route's: the client guard checks
+ * those once it knows the application, so the refusal is signed like every client answer, and
+ * an encrypted request's once it is opened (it arrives as an envelope).
  */
 export function installStorableTextGuard(app: FastifyInstance) {
   // Callback style: the check is synchronous, and an async hook would cost every request a promise.
   app.addHook('preValidation', (request, _reply, done) => {
+    if (routePolicy(request.routeOptions).access === 'client') return done();
     const err = unstorableTextError({ body: request.body, querystring: request.query });
     done(err ?? undefined);
   });
