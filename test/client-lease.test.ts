@@ -111,6 +111,9 @@ describe('OfflineLease (unit, a stand-in lease route)', () => {
     expect(await again.check()).toMatchObject({ status: 'valid', online: false });
     const copied = new OfflineLease(k.source, { licenseKey: 'KEY', hwid: 'PC-2', publicKey: k.publicKeyHex, now: () => k.state.now, store: { load: () => stored, save: () => {} } });
     expect(await copied.check()).toMatchObject({ status: 'wrong_hwid', online: false });
+    // Nor does one stored for another license of the application (the app now runs another key).
+    const otherKey = new OfflineLease(k.source, { licenseKey: 'OTHER-KEY', hwid: 'PC-1', publicKey: k.publicKeyHex, now: () => k.state.now, store: { load: () => stored, save: () => {} } });
+    expect(await otherKey.check()).toMatchObject({ status: 'wrong_license', online: false });
   });
 
   it('renewalTime is half-way through the lease', () => {

@@ -101,6 +101,12 @@ describe('verifying a lease offline refuses', () => {
     expect(verifyLease(token, app.public_key, { hwid: ' PC-1 ' }).status).toBe('valid');
   });
 
+  it("another license's lease, as wrong_license, when the app says which key it runs with", () => {
+    const key = payloadOf(token).license_key;
+    expect(verifyLease(token, app.public_key, { hwid: 'PC-1', licenseKey: 'SOME-OTHER-KEY' }).status).toBe('wrong_license');
+    expect(verifyLease(token, app.public_key, { hwid: 'PC-1', licenseKey: ` ${key.toLowerCase()} ` }).status).toBe('valid');
+  });
+
   it('a lease at or past its end, as expired', () => {
     const end = Date.parse(payloadOf(token).lease_expires_at);
     expect(verifyLease(token, app.public_key, { hwid: 'PC-1', now: end - 1 }).status).toBe('valid');

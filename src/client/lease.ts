@@ -33,11 +33,17 @@ export interface LeasePayload {
  * `expired`: the local time is outside the lease's window (at or past `lease_expires_at`, or before
  * its `issued_at` beyond the allowed skew: a clock set back); renew online.
  */
-export type LeaseVerification = { status: 'valid'; payload: LeasePayload } | { status: 'expired' | 'wrong_hwid' | 'bad_signature' | 'malformed' };
+export type LeaseVerification = { status: 'valid'; payload: LeasePayload } | { status: 'expired' | 'wrong_hwid' | 'wrong_license' | 'bad_signature' | 'malformed' };
 
 export interface VerifyLeaseOptions {
   /** This machine's HWID: a lease is good on the machine it was issued to only. */
   hwid: string;
+  /**
+   * The license key the app runs with: a lease of another license of the application (another
+   * plan, a key since banned) is then `wrong_license`. Compared as Keycord compares keys (trimmed,
+   * upper-case). Without it, any lease of the application for this machine passes.
+   */
+  licenseKey?: string;
   /** The time to check at (ms since the epoch, or a Date). Default: now. */
   now?: number | Date;
   /** How far `issued_at` may be ahead of the local clock. Default 300 s. */
@@ -68,6 +74,7 @@ export function verifyLease(token: string, publicKey: string | KeyObject, option
   const payload = parsePayload(Buffer.from(body, 'base64url').toString('utf8'));
   if (!payload) return { status: 'malformed' };
   if (payload.hwid !== options.hwid.trim()) return { status: 'wrong_hwid' };
+  if (options.licenseKey !== undefined && payload.license_key.trim().toUpperCase() !== options.licenseKey.trim().toUpperCase()) return { status: 'wrong_license' };
   const now = options.now === undefined ? Date.now() : typeof options.now === 'number' ? options.now : options.now.getTime();
   const skewMs = (options.maxSkewSeconds ?? 300) * 1000;
   if (now < Date.parse(payload.issued_at) - skewMs || now >= Date.parse(payload.lease_expires_at)) return { status: 'expired' };
@@ -187,7 +194,14 @@ export class OfflineLease {
 
   private verify(now: number): LeaseVerification | { status: 'none' } {
     if (!this.current) return { status: 'none' };
-    return verifyLease(this.current, this.key, { hwid: this.options.hwid, now, ...(this.options.maxSkewSeconds !== undefined ? { maxSkewSeconds: this.options.maxSkewSeconds } : {}) });
+    // The held lease (perhaps loaded from a file) must be this key's: a lease saved for another
+    // license of the application does not carry over to this one.
+    return verifyLease(this.current, this.key, {
+      hwid: this.options.hwid,
+      licenseKey: this.options.licenseKey,
+      now,
+      ...(this.options.maxSkewSeconds !== undefined ? { maxSkewSeconds: this.options.maxSkewSeconds } : {}),
+    });
   }
 
   private now(): number {
