@@ -14,6 +14,7 @@ import { errorBody, installErrorHandling } from '../src/http/errors.js';
 import { expectError } from './support/expect-error.js';
 import { startHarness, type Harness, type Seller } from './support/harness.js';
 import { multipart } from './support/multipart.js';
+import { DrizzleQueryError } from 'drizzle-orm/errors';
 
 /**
  * Seller writes racing each other: concurrent requests (Promise.all through the harness) against
@@ -114,6 +115,20 @@ describe('a parent deleted while something is created under it', () => {
     const body = expectError(res, 409, 'CONFLICT');
     expect(body).toEqual(errorBody('CONFLICT', body.message));
     expect(body.message).not.toMatch(/licenses|plans|_fk|insert|2147483647/i);
+  });
+
+  it('a write Postgres ended to break a deadlock (or a serialization failure) is a 409 CONFLICT to retry, not a 500', async () => {
+    const app = Fastify();
+    installErrorHandling(app, (_request, reply, status, body) => reply.code(status).send(body));
+    for (const code of ['40P01', '40001']) {
+      // As drizzle raises it: the driver's error, with its SQLSTATE, as the cause.
+      const ended = new DrizzleQueryError('update files set name = $1 where id = $2', ['x', 1], Object.assign(new Error('deadlock detected'), { code }));
+      app.get(`/ended/${code}`, async () => {
+        throw ended;
+      });
+    }
+    for (const code of ['40P01', '40001']) expect(expectError(await app.inject({ method: 'GET', url: `/ended/${code}` }), 409, 'CONFLICT').message).toMatch(/try again/);
+    await app.close();
   });
 });
 

@@ -7,6 +7,8 @@ import { sqlStateOf } from '../db/sql-state.js';
 
 /** SQLSTATE foreign_key_violation. */
 const FOREIGN_KEY_VIOLATION = '23503';
+/** SQLSTATEs deadlock_detected and serialization_failure: Postgres ended this write to let a concurrent one finish. */
+const CONCURRENT_WRITE = new Set(['40P01', '40001']);
 
 /** The API.md error shape; every non-2xx answer is this. */
 export function errorBody(code: string, message: string, details?: ErrorDetail[]) {
@@ -51,9 +53,16 @@ export function installErrorHandling(app: FastifyInstance, render: ErrorRenderer
     // Last line of defence: writes lock the row they add to (src/core/applications/access.ts), so
     // this is a race nothing locked yet — something was deleted under the write. That is the
     // caller's conflict to retry, not our 500; the constraint and the values stay in the log only.
-    if (sqlStateOf(err) === FOREIGN_KEY_VIOLATION) {
+    const sqlState = sqlStateOf(err);
+    if (sqlState === FOREIGN_KEY_VIOLATION) {
       request.log.warn({ err }, 'foreign key violation answered as a conflict');
       return render(request, reply, 409, errorBody('CONFLICT', 'Something this change refers to was changed or removed meanwhile; reload and try again'));
+    }
+    // Likewise a write that lost a deadlock to a concurrent one (deleting an application while
+    // one of its rows is changed): nothing was written, and the same request again will go through.
+    if (sqlState !== undefined && CONCURRENT_WRITE.has(sqlState)) {
+      request.log.warn({ err }, 'write ended by a concurrent one, answered as a conflict');
+      return render(request, reply, 409, errorBody('CONFLICT', 'A concurrent change got in the way; nothing was written, try again'));
     }
     if (isDatabaseUnavailable(err)) {
       onDatabaseUnavailable?.(err);
