@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, preValidationHookHandler, RouteOptions } from 'fastify';
 import { badRequest, type ErrorDetail } from '../core/errors.js';
 import { routePolicy } from './route-policy.js';
 
@@ -41,9 +41,11 @@ export function unstorableTextError(parts: { body?: unknown; querystring?: unkno
  */
 export function installStorableTextGuard(app: FastifyInstance) {
   // Callback style: the check is synchronous, and an async hook would cost every request a promise.
-  app.addHook('preValidation', (request, _reply, done) => {
-    if (routePolicy(request.routeOptions).access === 'client') return done();
-    const err = unstorableTextError({ body: request.body, querystring: request.query });
-    done(err ?? undefined);
+  const check: preValidationHookHandler = (request, _reply, done) => done(unstorableTextError({ body: request.body, querystring: request.query }) ?? undefined);
+  // Decided per route as it is added (reading a request's route options builds an object each time).
+  app.addHook('onRoute', (route: RouteOptions) => {
+    if (routePolicy(route).access === 'client') return;
+    const existing = route.preValidation;
+    route.preValidation = existing ? [check, ...(Array.isArray(existing) ? existing : [existing])] : [check];
   });
 }
