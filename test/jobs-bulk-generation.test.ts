@@ -52,6 +52,22 @@ describe.each(JOB_PROVIDERS_AND_PGLITE)('bulk generation with the $name job prov
     expect(generated!.n).toBe(1);
   });
 
+  it('hands out the keys a failed job committed before it failed, and none of a job still running', async () => {
+    const s = await h.seller();
+    const { plan } = await s.setup();
+    const { job } = (await s.call('POST', '/api/licenses/generate', { plan_id: plan.id, count: 1500 })).json();
+    await finished(s, job.id);
+    // As a job the worker gave up on after its first batches: its status failed, its keys kept.
+    await h.deps.db.query(`update jobs set status = 'failed', error = 'gave up' where id = $1`, [job.id]);
+    const keys = (await s.call('GET', `/api/jobs/${job.id}/licenses?format=txt`)).body.trim().split('\n');
+    expect(keys).toHaveLength(1500);
+    await h.deps.db.query(`update jobs set status = 'running' where id = $1`, [job.id]);
+    const running = await s.call('GET', `/api/jobs/${job.id}/licenses?format=txt`);
+    expect(running.statusCode).toBe(409);
+    expect(running.json()).toMatchObject({ code: 'JOB_NOT_COMPLETED' });
+    await h.deps.db.query(`update jobs set status = 'completed' where id = $1`, [job.id]);
+  });
+
   // On PGlite this also checks that a job yields between batches (PGlite answers on this thread).
   it('reports the committed count batch by batch while the job runs', async () => {
     const s = await h.seller();

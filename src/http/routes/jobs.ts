@@ -56,10 +56,10 @@ export const jobRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { de
     {
       schema: {
         tags,
-        summary: 'The keys a completed generation job made (streamed)',
+        summary: 'The keys a finished generation job made (streamed): all of them, or what a failed job committed before it failed',
         params: idParams,
         querystring: z.object({ format: z.enum(['json', 'csv', 'txt']).default('json') }),
-        response: { 200: jobLicensesBody, 409: errorResponse.describe('The job has not completed (JOB_NOT_COMPLETED)') },
+        response: { 200: jobLicensesBody, 409: errorResponse.describe('The job is still queued or running (JOB_NOT_COMPLETED)') },
       },
     },
     async (request, reply) => {
