@@ -6,6 +6,8 @@ import { lastUseIsDue } from '../last-used.js';
 import { activateLicense } from './activate-license.js';
 import { normalizeKey } from './key-format.js';
 import type { LicenseState } from './license-lookup.js';
+import { effectiveStatus } from './license-view.js';
+import type { LicenseStatus } from '../../db/schema.js';
 
 export type ValidationCode = 'VALID' | 'NOT_FOUND' | 'EXPIRED' | 'BANNED' | 'HWID_REQUIRED' | 'HWID_MISMATCH' | 'APP_PAUSED' | 'BLACKLISTED';
 
@@ -104,6 +106,16 @@ interface Seen {
   license: LicenseState | null;
 }
 
+/**
+ * Whether a known license still stands, whatever device asks: banned, or past its end (whether or
+ * not the sweep has marked it), in that order. The rule /validate applies after its lookup, and
+ * a user token's check (users/license-refusal.ts) applies to the license read with the user.
+ */
+export function standingRefusal(license: { status: LicenseStatus; expiresAt: Date | null }, now: Date): 'BANNED' | 'EXPIRED' | null {
+  if (license.status === 'banned') return 'BANNED';
+  return effectiveStatus(license.status, license.expiresAt, now) === 'expired' ? 'EXPIRED' : null;
+}
+
 async function decide(deps: Deps, app: ClientApplication, input: ValidateLicenseInput, now: Date, options: ValidateLicenseOptions, seen: Seen): Promise<ValidationOutcome> {
   if (app.settings.paused) return outcome('APP_PAUSED');
   // Before the key is even looked up: a blacklisted device or address binds and changes nothing.
@@ -114,10 +126,9 @@ async function decide(deps: Deps, app: ClientApplication, input: ValidateLicense
   const license = (seen.license = await (options.lookup ? options.lookup(app.id, key) : deps.lookup.find(app.id, key)));
   if (!license) return outcome('NOT_FOUND');
   const hwidSlots = options.hwidSlots?.(license) ?? true;
-  if (license.status === 'banned') return outcome('BANNED', license);
-  if (license.status === 'expired' || (license.expiresAt && license.expiresAt <= now)) {
-    return outcome('EXPIRED', await markExpired(deps, license, now));
-  }
+  const fallen = standingRefusal(license, now);
+  if (fallen === 'BANNED') return outcome('BANNED', license);
+  if (fallen === 'EXPIRED') return outcome('EXPIRED', await markExpired(deps, license, now));
   const hwid = input.hwid?.trim() || undefined;
   if (app.settings.hwid_lock && !hwid) return outcome('HWID_REQUIRED', license);
   const hwidLock = app.settings.hwid_lock && hwidSlots;

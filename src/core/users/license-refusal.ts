@@ -1,7 +1,6 @@
 import type { LicenseStatus } from '../../db/schema.js';
 import type { ClientApplication } from '../applications/application-cache.js';
-import { effectiveStatus } from '../licenses/license-view.js';
-import { VALIDATION_MESSAGES, type ValidationCode } from '../licenses/validate-license.js';
+import { standingRefusal, VALIDATION_MESSAGES, type ValidationCode } from '../licenses/validate-license.js';
 
 export interface LicenseRefusal {
   code: Extract<ValidationCode, 'APP_PAUSED' | 'NOT_FOUND' | 'BANNED' | 'EXPIRED'>;
@@ -23,7 +22,6 @@ const EXPIRED: LicenseRefusal = refusal('EXPIRED');
 export function userLicenseRefusal(app: ClientApplication, license: { status: LicenseStatus; expiresAt: Date | null } | null, now: Date): LicenseRefusal | null {
   if (app.settings.paused) return APP_PAUSED;
   if (!license) return NOT_FOUND;
-  if (license.status === 'banned') return BANNED;
-  if (effectiveStatus(license.status, license.expiresAt, now) === 'expired') return EXPIRED;
-  return null;
+  const fallen = standingRefusal(license, now);
+  return fallen === 'BANNED' ? BANNED : fallen === 'EXPIRED' ? EXPIRED : null;
 }
