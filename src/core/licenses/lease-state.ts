@@ -1,5 +1,6 @@
 import type { Db } from '../../db/client.js';
 import { latestNow, turnBatchPerDatabase } from '../turn-batch.js';
+import { sqlStateOf } from '../../db/sql-state.js';
 
 /**
  * What is known of a license's offline leases, for the views: a lease is a signed token the client
@@ -65,7 +66,7 @@ async function recordLeases(db: Db, batch: LeaseRecord[]): Promise<void[]> {
   try {
     await db.query(RECORD_LEASES, params);
   } catch (err) {
-    if (!RUN_AGAIN.has((err as { code?: string }).code ?? '')) throw err;
+    if (!RUN_AGAIN.has(sqlStateOf(err) ?? '')) throw err;
     await db.query(RECORD_LEASES, params);
   }
   return new Array<void>(batch.length);
