@@ -1,6 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import * as passwords from '../src/core/passwords.js';
 import { expectError } from './support/expect-error.js';
 import { startHarness, type Harness } from './support/harness.js';
+
+// The real hashes, counted: a sign-up refused for a taken name must not pay for one.
+vi.mock('../src/core/passwords.js', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../src/core/passwords.js')>();
+  return { ...real, hashPassword: vi.fn(real.hashPassword) };
+});
+const hashes = () => vi.mocked(passwords.hashPassword).mock.calls.length;
 
 let h: Harness;
 beforeAll(async () => {
@@ -31,6 +39,41 @@ describe('registering with taken names', () => {
     expect((await register(first)).statusCode).toBe(201);
     expectError(await register({ ...fresh(), username: first.username }), 409, 'CONFLICT');
     expectError(await register({ ...fresh(), username: first.username.toUpperCase() }), 409, 'CONFLICT');
+  });
+
+  it('refuses a taken email or username without hashing the password', async () => {
+    const first = fresh();
+    expect((await register(first)).statusCode).toBe(201);
+    const before = hashes();
+    const answers = await Promise.all([
+      register({ ...fresh(), email: first.email.toUpperCase() }),
+      register({ ...fresh(), username: first.username }),
+      register({ ...first, password: 'another long password' }),
+      ...Array.from({ length: 20 }, () => register({ ...fresh(), email: first.email })),
+    ]);
+    for (const answer of answers) expectError(answer, 409, 'CONFLICT');
+    expect(hashes()).toBe(before);
+  });
+
+  it('two sign-ups for the same free email at once: one 201, one 409 (the unique index decides)', async () => {
+    const email = fresh().email;
+    // Both pass the look for a taken name before either inserts: each waits in its hash for the other.
+    const real = await vi.importActual<typeof import('../src/core/passwords.js')>('../src/core/passwords.js');
+    let arrived = 0;
+    let bothHashing!: () => void;
+    const met = new Promise<void>((resolve) => (bothHashing = resolve));
+    const meet = async (password: string) => {
+      if (++arrived === 2) bothHashing();
+      await met;
+      return real.hashPassword(password);
+    };
+    vi.mocked(passwords.hashPassword).mockImplementationOnce(meet).mockImplementationOnce(meet);
+    const before = await countDevelopers();
+    const answers = await Promise.all([register({ ...fresh(), email }), register({ ...fresh(), email: email.toUpperCase() })]);
+    expect(arrived).toBe(2);
+    expect(answers.map((a) => a.statusCode).sort()).toEqual([201, 409]);
+    expectError(answers.find((a) => a.statusCode === 409)!, 409, 'CONFLICT');
+    expect(await countDevelopers()).toBe(before + 1);
   });
 });
 

@@ -1,7 +1,12 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { failGenerationJob, runGenerationJob } from '../src/core/jobs/run-generation-job.js';
+import { generateLicensesTry } from '../src/jobs/definitions/generate-licenses.js';
+import { startJobSystem, type JobSystem } from '../src/jobs/job-system.js';
+import { jobSpecsFor } from '../src/jobs/job-specs.js';
 import { startHarness, type Harness, type Seller } from './support/harness.js';
 import { JOB_PROVIDERS_AND_PGLITE, startHarnessWith } from './support/job-providers.js';
+import { startReceiver } from './support/receiver.js';
 import { waitFor } from './support/wait.js';
 
 async function finished(s: Seller, jobId: number) {
@@ -146,5 +151,108 @@ describe('bulk generation on BullMQ', () => {
     } finally {
       redis.disconnect();
     }
+  });
+});
+
+/** The `license.generated` events a job left in the outbox, oldest first. */
+async function generatedEvents(h: Harness, jobId: number) {
+  const rows = await h.deps.db.query<{ payload: Record<string, unknown> }>(`select payload from outbox where type = 'license.generated' and (payload->>'job_id')::int = $1 order by id`, [jobId]);
+  return rows.map((r) => r.payload);
+}
+
+// BullMQ: the job's try is held under one attempt, so the failure the database throws is its last.
+describe('a bulk generation job that fails part-way', () => {
+  let h: Harness;
+  const systems: JobSystem[] = [];
+  beforeAll(async () => {
+    // The API only, at first: the test adds the job itself before the workers start.
+    h = await startHarness({ jobs: 'producer', env: { GENERATE_BATCH_SIZE: '500' } });
+  });
+  afterAll(async () => {
+    for (const system of systems) await system.close();
+    await h?.close();
+  });
+
+  it('tells the webhooks of the keys it committed, once, marked partial', async () => {
+    const rx = await startReceiver(() => 200);
+    try {
+      const s = await h.seller();
+      const { app, plan } = await s.setup();
+      expect((await s.call('POST', `/api/applications/${app.id}/webhooks`, { url: rx.url, events: ['license.generated'] })).statusCode).toBe(201);
+      const { job } = (await s.call('POST', '/api/licenses/generate', { plan_id: plan.id, count: 1500 })).json();
+      // The database refuses the job's second batch, as a disk that filled up would.
+      await h.deps.db.query(`create function fail_second_batch() returns trigger language plpgsql as $$
+        begin
+          if (select generated from jobs where id = new.job_id) >= 500 then raise exception 'could not extend file: No space left on device'; end if;
+          return new;
+        end $$`);
+      await h.deps.db.query(`create trigger fail_second_batch before insert on licenses for each row when (new.job_id = ${Number(job.id)}) execute function fail_second_batch()`);
+      // Its job, on its last try: added here under one attempt, the relay's hand-off taken as done.
+      const spec = jobSpecsFor(h.jobs!.queues, h.jobs!.installationId).generation(job.id);
+      await spec.queue.add(spec.name, spec.data, { ...spec.opts, jobId: spec.jobId, attempts: 1 });
+      await h.deps.db.query(`update outbox set relayed_at = now() where kind = 'command' and (payload->>'job_id')::int = $1`, [job.id]);
+      systems.push(await startJobSystem(h.deps, h.config, { withWorkers: true }));
+
+      const failed = await finished(s, job.id);
+      expect(failed).toMatchObject({ status: 'failed', count: 1500, generated: 500 });
+      expect(failed.error).toEqual(expect.any(String));
+      const keys = (await s.call('GET', `/api/jobs/${job.id}/licenses?format=txt`)).body.trim().split('\n');
+      expect(keys).toHaveLength(500);
+
+      // The receiver hears of the 500 keys that exist: the success path's payload, marked partial.
+      const delivery = await waitFor(async () => rx.received.find((r) => r.headers['x-keycord-event'] === 'license.generated'), 15_000, 'the license.generated delivery');
+      expect(JSON.parse(delivery.body)).toMatchObject({ type: 'license.generated', application_id: app.id, data: { plan_id: plan.id, count: 500, job_id: job.id, partial: true } });
+
+      // Once: another try (a retry, a worker resuming it) and another give-up find the job ended.
+      await h.deps.db.query('drop trigger fail_second_batch on licenses');
+      expect(await generateLicensesTry(h.deps, h.config.jobs, job.id, { lastTry: true, shouldPause: () => false })).toMatchObject({ done: true, job: { status: 'failed' } });
+      await failGenerationJob(h.deps, job.id, 'given up again');
+      expect(await generatedEvents(h, job.id)).toEqual([{ plan_id: plan.id, count: 500, job_id: job.id, partial: true }]);
+      expect(rx.received.filter((r) => r.headers['x-keycord-event'] === 'license.generated')).toHaveLength(1);
+    } finally {
+      await rx.close();
+    }
+  }, 60_000);
+});
+
+describe('a bulk generation job that ends early in a batch of its own', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    // No job side: the test runs the job, a batch at a time.
+    h = await startHarness();
+  });
+  afterAll(() => h?.close());
+
+  /** A 3,000-key job with its first 1,000 keys committed. */
+  async function halfDoneJob() {
+    const s = await h.seller();
+    const { plan } = await s.setup();
+    const { job } = (await s.call('POST', '/api/licenses/generate', { plan_id: plan.id, count: 3000 })).json();
+    let batches = 0;
+    expect(await runGenerationJob(h.deps, job.id, { batchSize: 1000, onProgress: () => void batches++, shouldPause: () => batches >= 1 })).toMatchObject({ done: false });
+    return { s, plan, jobId: job.id as number };
+  }
+
+  it('stopped by a lowered license limit, it emits license.generated for the keys it made, once', async () => {
+    const { plan, jobId } = await halfDoneJob();
+    const lowered = { ...h.deps, limits: { ...h.deps.limits, maxLicensesPerApplication: 2500 } };
+    expect(await runGenerationJob(lowered, jobId, { batchSize: 1000 })).toMatchObject({ done: true, job: { status: 'failed', generated: 1000 } });
+    expect(await runGenerationJob(lowered, jobId, { batchSize: 1000 })).toMatchObject({ done: true, job: { status: 'failed' } });
+    expect(await generatedEvents(h, jobId)).toEqual([{ plan_id: plan.id, count: 1000, job_id: jobId, partial: true }]);
+  });
+
+  it('whose plan was deleted (with its keys, each with its license.deleted), it emits no license.generated', async () => {
+    const { s, plan, jobId } = await halfDoneJob();
+    expect((await s.call('DELETE', `/api/plans/${plan.id}?force=true`)).statusCode).toBe(200);
+    expect(await runGenerationJob(h.deps, jobId, { batchSize: 1000 })).toMatchObject({ done: true, job: { status: 'failed', error: 'The plan was deleted' } });
+    expect(await generatedEvents(h, jobId)).toEqual([]);
+  });
+
+  it('one that fails before its first batch emits no license.generated', async () => {
+    const s = await h.seller();
+    const { plan } = await s.setup();
+    const { job } = (await s.call('POST', '/api/licenses/generate', { plan_id: plan.id, count: 3000 })).json();
+    await failGenerationJob(h.deps, job.id, 'the database was away');
+    expect(await generatedEvents(h, job.id)).toEqual([]);
   });
 });

@@ -1,6 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
+import type { Deps } from '../src/core/deps.js';
 import { startJobSystem, type JobSystem } from '../src/jobs/job-system.js';
+import { jobSpecsFor } from '../src/jobs/job-specs.js';
+import { Reconciler } from '../src/jobs/reconciler.js';
 import { startHarness, TEST_SECRET, type Harness, type Seller } from './support/harness.js';
 import { startReceiver, type Received } from './support/receiver.js';
 import { flushRedisPrefix, freePort, PrivateRedis } from './support/redis.js';
@@ -175,6 +178,121 @@ describe('Redis restarts empty under running workers', () => {
       await rx.close();
     }
   }, 60_000);
+});
+
+describe('the reconciler reads every list whole, a page at a time', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    // No workers: what the reconciler adds stays in the queues for the test to count.
+    h = await startHarness({ jobs: 'producer' });
+  });
+  afterAll(() => h?.close());
+  const flushQueues = () => flushRedisPrefix(h.config.redisUrl, h.config.jobs.queuePrefix);
+  beforeEach(flushQueues);
+  // Each test's work ends finished, so the next one's passes see only its own.
+  afterEach(async () => {
+    await h.deps.db.query(`update jobs set status = 'failed' where status in ('queued', 'running')`);
+    await h.deps.db.query(`update outbox set dispatched_at = now() where kind = 'event' and dispatched_at is null`);
+    await h.deps.db.query(`update webhook_deliveries set status = 'failed' where status = 'pending'`);
+  });
+
+  const specs = () => jobSpecsFor(h.jobs!.queues, h.jobs!.installationId);
+  const reconciler = (deps: Deps, pageSize?: number) => new Reconciler(deps, specs(), { everyMs: 60_000, webhookRetryBaseMs: 50, ...(pageSize ? { pageSize } : {}) });
+
+  /** `n` of each kind of unfinished work, as the database holds it after Redis lost its jobs: ids ascending. */
+  async function unfinishedWork(n: { generation: number; deliveries: number; events: number }) {
+    const s = await h.seller();
+    const { app, plan } = await s.setup();
+    const hook = await s.call('POST', `/api/applications/${app.id}/webhooks`, { url: 'http://127.0.0.1:9/hook', events: ['license.banned'] });
+    expect(hook.statusCode).toBe(201);
+    const ids = async (rows: Promise<{ id: string }[]>) => (await rows).map((r) => Number(r.id)).sort((a, b) => a - b);
+    const generation = await ids(
+      h.deps.db.query(
+        `insert into jobs (application_id, type, status, count, params, actor)
+         select $1, 'generate_licenses', 'queued', 1000, $2::jsonb, '{}'::jsonb from generate_series(1, $3::int) returning id::text`,
+        [app.id, JSON.stringify({ plan_id: plan.id, spec: { format: 'random' }, notes: null, discord_user_id: null }), n.generation],
+      ),
+    );
+    // Relayed, their fan-out never run (so they have no deliveries yet).
+    const events = await ids(
+      h.deps.db.query(
+        `insert into outbox (application_id, kind, type, payload, relayed_at) select $1, 'event', 'license.banned', '{}'::jsonb, now() from generate_series(1, $2::int) returning id::text`,
+        [app.id, n.events],
+      ),
+    );
+    // Each of its own dispatched event, none attempted yet.
+    const deliveries = await ids(
+      h.deps.db.query(
+        `with ev as (
+           insert into outbox (application_id, kind, type, payload, relayed_at, dispatched_at)
+           select $1, 'event', 'license.banned', '{}'::jsonb, now(), now() from generate_series(1, $3::int) returning id
+         )
+         insert into webhook_deliveries (webhook_id, event_id, event_type, body) select $2, id, 'license.banned', '{}' from ev returning id::text`,
+        [app.id, (hook.json() as { id: number }).id, n.deliveries],
+      ),
+    );
+    return { generation, events, deliveries };
+  }
+
+  /** How many jobs each queue holds alive, and whether `ids` are each held under their first id and no later one. */
+  async function held(ids: { generation: number[]; events: number[]; deliveries: number[] }) {
+    const { queues } = h.jobs!;
+    const alive = async (q: typeof queues.generate) => Object.values(await q.getJobCounts('waiting', 'delayed', 'prioritized', 'active')).reduce((a, b) => a + b, 0);
+    const each = async (jobIds: string[], q: typeof queues.generate) => {
+      const found = await Promise.all(jobIds.map(async (id) => [(await q.getJob(id)) !== undefined, (await q.getJob(`${id}-2`)) !== undefined]));
+      return found.every(([first, second]) => first && !second);
+    };
+    const { ids: jobIds } = specs();
+    return {
+      generation: { alive: await alive(queues.generate), once: await each(ids.generation.map(jobIds.generation), queues.generate) },
+      deliveries: { alive: await alive(queues.webhooks), once: await each(ids.deliveries.map(jobIds.delivery), queues.webhooks) },
+      events: { alive: await alive(queues.events), once: await each(ids.events.map(jobIds.event), queues.events) },
+    };
+  }
+
+  it('re-adds every one of more than a page of each kind, each once, after Redis is flushed', async () => {
+    // Pages of 4: two and a bit, two exactly (an empty third page read), three and a bit.
+    const ids = await unfinishedWork({ generation: 9, deliveries: 8, events: 13 });
+    await flushQueues();
+    const r = reconciler(h.deps, 4);
+    expect(await r.reconcileOnce()).toEqual({ generation: 9, deliveries: 8, events: 13 });
+    const once = { generation: { alive: 9, once: true }, deliveries: { alive: 8, once: true }, events: { alive: 13, once: true } };
+    expect(await held(ids)).toEqual(once);
+    // Everything is held now: the next pass adds nothing.
+    expect(await r.reconcileOnce()).toEqual({ generation: 0, deliveries: 0, events: 0 });
+    expect(await held(ids)).toEqual(once);
+  });
+
+  it('looks past a thousand generation jobs and events whose jobs Redis holds to the ones it lost', async () => {
+    const ids = await unfinishedWork({ generation: 1003, deliveries: 0, events: 1003 });
+    const s = specs();
+    // The oldest thousand of each are held (waiting, or delayed); the three after them were lost.
+    await h.jobs!.queues.generate.addBulk(
+      ids.generation.slice(0, 1000).map((id) => ({ name: s.generation(id).name, data: s.generation(id).data, opts: { ...s.generation(id).opts, jobId: s.generation(id).jobId } })),
+    );
+    await h.jobs!.queues.events.addBulk(
+      ids.events.slice(0, 1000).map((id) => {
+        const spec = s.event(id, 'license.banned', { delayMs: 3_600_000 });
+        return { name: spec.name, data: spec.data, opts: { ...spec.opts, jobId: spec.jobId } };
+      }),
+    );
+    expect(await reconciler(h.deps).reconcileOnce()).toEqual({ generation: 3, deliveries: 0, events: 3 });
+    expect(await held(ids)).toMatchObject({ generation: { alive: 1003, once: true }, events: { alive: 1003, once: true } });
+  });
+
+  it('a pass stopped part-way reads no further page', async () => {
+    await unfinishedWork({ generation: 5, deliveries: 5, events: 5 });
+    // Stopped while it reads its first page: that page's jobs go in, nothing after them is read.
+    let reads = 0;
+    let r: Reconciler | undefined;
+    const query = <T>(text: string, params?: unknown[]) => {
+      if (++reads === 1) void r!.stop();
+      return h.deps.db.query<T>(text, params);
+    };
+    r = reconciler({ ...h.deps, db: { ...h.deps.db, query } }, 2);
+    expect(await r.reconcileOnce()).toEqual({ generation: 2, deliveries: 0, events: 0 });
+    expect(reads).toBe(1);
+  });
 });
 
 describe('JOB_RECONCILE_EVERY', () => {

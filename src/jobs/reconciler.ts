@@ -1,16 +1,17 @@
 import type { Queue } from 'bullmq';
 import type { Deps } from '../core/deps.js';
 import {
-  DELIVERY_PAGE,
+  RECONCILE_PAGE,
   deliveryPending,
   eventUndispatched,
+  eventsUndispatched,
   generationJobUnfinished,
   pendingDeliveries,
   undispatchedEvents,
   unfinishedGenerationJobs,
   type PendingDelivery,
 } from '../core/jobs/unfinished-work.js';
-import { enqueueManyUnlessHeld, enqueueUnlessHeld } from './enqueue.js';
+import { enqueueManyUnlessHeld, type JobSpec } from './enqueue.js';
 import type { JobSpecs } from './job-specs.js';
 import { WEBHOOK_ATTEMPTS, webhookDelay } from './definitions/deliver-webhook.js';
 
@@ -28,7 +29,9 @@ export interface ReconcileCounts {
  * give-up could not be written): generation jobs queued or running (they resume from their
  * committed count), every pending webhook delivery (at its next attempt time), and relayed events
  * whose fan-out never ran. Unrelayed outbox rows are the relay's. Job ids are deterministic, so a
- * pass racing the normal path adds nothing twice.
+ * pass racing the normal path adds nothing twice. Each list is read whole, a page at a time
+ * (`pageSize` rows, RECONCILE_PAGE by default), each page's jobs looked for in
+ * one round trip: the oldest may all be held (delayed retries, live batches) while later ones are lost.
  */
 export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
@@ -38,7 +41,7 @@ export class Reconciler {
   constructor(
     private readonly deps: Deps,
     private readonly specs: JobSpecs,
-    private readonly opts: { everyMs: number; webhookRetryBaseMs: number },
+    private readonly opts: { everyMs: number; webhookRetryBaseMs: number; pageSize?: number },
   ) {}
 
   start(): void {
@@ -71,34 +74,58 @@ export class Reconciler {
       });
   }
 
+  /** One pass over every list; a stopped reconciler reads no further page. */
   async reconcileOnce(): Promise<ReconcileCounts> {
     const { deps, specs } = this;
-    const counts: ReconcileCounts = { generation: 0, deliveries: 0, events: 0 };
-    for (const jobId of await unfinishedGenerationJobs(deps)) {
-      if (await enqueueUnlessHeld(specs.generation(jobId), () => generationJobUnfinished(deps, jobId))) counts.generation++;
+    const generation = await this.everyPage(
+      (page) => unfinishedGenerationJobs(deps, page),
+      (jobId) => jobId,
+      async (jobIds) => jobIds.map((jobId) => ({ spec: specs.generation(jobId), stillWanted: () => generationJobUnfinished(deps, jobId) })),
+    );
+    const deliveries = await this.everyPage(
+      (page) => pendingDeliveries(deps, page),
+      idOf,
+      async (page) => page.map((d) => ({ spec: this.deliverySpec(d), stillWanted: () => deliveryPending(deps, d.id) })),
+    );
+    const events = await this.everyPage(
+      (page) => undispatchedEvents(deps, page),
+      idOf,
+      async (page) => {
+        // Read after the page: a batch that is no longer live by now has marked (or handed to a job
+        // of their own) the events it carried, which the look below sees.
+        const carried = await eventsInLiveBatches(specs.eventQueue);
+        // An event batch still queued or running has it in hand (its id names no single event).
+        const loose = page.filter((event) => !carried.has(event.id));
+        // Its batch may have finished between the two reads: dispatched since, it needs nothing
+        // (one look for the page's events).
+        const undispatched = await eventsUndispatched(deps, loose.map(idOf));
+        return loose.filter((event) => undispatched.has(event.id)).map((event) => ({ spec: specs.event(event.id, event.type), stillWanted: () => eventUndispatched(deps, event.id) }));
+      },
+    );
+    return { generation, deliveries, events };
+  }
+
+  /**
+   * Reads a list whole, a page at a time by keyset (each page the rows after the last one's
+   * `keyOf`), until a short page or until the reconciler is stopped. Each page's jobs (`jobsFor`,
+   * all of one queue) are looked for in one round trip and the missing ones added in another
+   * (enqueueManyUnlessHeld). Returns how many it added.
+   */
+  private async everyPage<T>(
+    read: (page: { afterId: number; limit: number }) => Promise<T[]>,
+    keyOf: (row: T) => number,
+    jobsFor: (page: T[]) => Promise<{ spec: JobSpec; stillWanted: () => Promise<boolean> }[]>,
+  ): Promise<number> {
+    const limit = this.opts.pageSize ?? RECONCILE_PAGE;
+    let added = 0;
+    for (let afterId = 0; !this.stopped; ) {
+      const page = await read({ afterId, limit });
+      const jobs = page.length > 0 ? await jobsFor(page) : [];
+      if (jobs.length > 0) added += await enqueueManyUnlessHeld(jobs[0]!.spec.queue, jobs);
+      if (page.length < limit) break;
+      afterId = keyOf(page[page.length - 1]!);
     }
-    // Every pending delivery, a page at a time (keyset), each page's jobs looked for in one round
-    // trip: the oldest may all be held by delayed retries while a later one's job is lost.
-    for (let afterId = 0; ; ) {
-      const page = await pendingDeliveries(deps, { afterId, limit: DELIVERY_PAGE });
-      if (page.length === 0) break;
-      const jobs = page.map((d) => ({ spec: this.deliverySpec(d), stillWanted: () => deliveryPending(deps, d.id) }));
-      counts.deliveries += await enqueueManyUnlessHeld(jobs[0]!.spec.queue, jobs);
-      if (page.length < DELIVERY_PAGE || this.stopped) break;
-      afterId = page[page.length - 1]!.id;
-    }
-    const events = await undispatchedEvents(deps);
-    // Read after the events: a batch that is no longer live by now has marked (or handed to a job
-    // of their own) the events it carried, which the look below sees.
-    const carried = events.length ? await eventsInLiveBatches(specs.eventQueue) : new Set<number>();
-    for (const event of events) {
-      // An event batch still queued or running has it in hand (its id names no single event).
-      if (carried.has(event.id)) continue;
-      // Its batch may have finished between the two reads: dispatched since, it needs nothing.
-      if (!(await eventUndispatched(deps, event.id))) continue;
-      if (await enqueueUnlessHeld(specs.event(event.id, event.type), () => eventUndispatched(deps, event.id))) counts.events++;
-    }
-    return counts;
+    return added;
   }
 
   /**
@@ -112,6 +139,8 @@ export class Reconciler {
     return d.redeliveryOutboxId === null ? this.specs.delivery(d.id, opts) : this.specs.redelivery(d.id, d.redeliveryOutboxId, { delayMs: opts.delayMs });
   }
 }
+
+const idOf = (row: { id: number }) => row.id;
 
 /** The events carried by the event batches waiting, delayed or running (BullMQ job states). */
 async function eventsInLiveBatches(queue: Queue): Promise<Set<number>> {

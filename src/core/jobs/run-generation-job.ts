@@ -1,5 +1,6 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { eq, sql } from 'drizzle-orm';
+import type { Executor } from '../../db/client.js';
 import { jobs, plans } from '../../db/schema.js';
 import type { Deps } from '../deps.js';
 import { writeAudit } from '../audit.js';
@@ -50,12 +51,13 @@ export async function runGenerationJob(deps: Deps, jobId: number, run: Generatio
       if (remaining <= 0) {
         const completed = { ...job, generated: job.count, status: 'completed' as const, completedAt: now, updatedAt: now };
         await tx.update(jobs).set({ status: 'completed', completedAt: now, updatedAt: now }).where(eq(jobs.id, jobId));
-        await emitEvent(tx, job.applicationId, 'license.generated', { plan_id: params.plan_id, count: job.count, job_id: job.id });
+        await emitKeysGenerated(tx, completed);
         await emitJobFinished(tx, completed);
         await writeAudit(tx, system('generation-job'), { applicationId: job.applicationId, action: 'job.completed', target: `job:${job.id}`, details: { count: job.count, requested_by: job.actor } });
         return { done: true as const, job: completed };
       }
       const [plan] = await tx.select().from(plans).where(eq(plans.id, params.plan_id));
+      // No license.generated: a plan with keys is deleted only with them (force), each key with its license.deleted.
       if (!plan) {
         const failed = { ...job, status: 'failed' as const, error: 'The plan was deleted', updatedAt: now };
         await tx.update(jobs).set({ status: 'failed', error: failed.error, updatedAt: now }).where(eq(jobs.id, jobId));
@@ -67,6 +69,7 @@ export async function runGenerationJob(deps: Deps, jobId: number, run: Generatio
         const error = `The application reached its limit of ${limit} licenses; the job stopped after ${job.generated} of ${job.count} keys`;
         const failed = { ...job, status: 'failed' as const, error, updatedAt: now };
         await tx.update(jobs).set({ status: 'failed', error, updatedAt: now }).where(eq(jobs.id, jobId));
+        await emitKeysGenerated(tx, failed);
         await emitJobFinished(tx, failed);
         return { done: true as const, job: failed };
       }
@@ -106,6 +109,25 @@ export async function failGenerationJob(deps: Deps, jobId: number, error: string
       .set({ status: 'failed', error: error.slice(0, 500), updatedAt: deps.clock.now() })
       .where(sql`${jobs.id} = ${jobId} and ${jobs.status} in ('queued', 'running')`)
       .returning();
-    if (failed) await emitJobFinished(tx, { ...failed, status: 'failed' });
+    if (!failed) return;
+    await emitKeysGenerated(tx, { ...failed, status: 'failed' });
+    await emitJobFinished(tx, { ...failed, status: 'failed' });
   });
+}
+
+/**
+ * A generation job's `license.generated` event, for the keys it committed: emitted once, in the
+ * transaction that ends the job (only a queued or running job is ended, under its row lock or by
+ * a conditional update, so a retried or resumed try finds it ended and emits nothing). A job that
+ * fails part-way keeps its committed keys (live, counted, listed by /api/jobs/:id/licenses): its
+ * event says so with `partial: true` and `count` = the keys it made; one that made none has none.
+ */
+async function emitKeysGenerated(tx: Executor, job: typeof jobs.$inferSelect & { status: 'completed' | 'failed' }) {
+  if (job.type !== 'generate_licenses') return;
+  const { plan_id } = job.params as unknown as GenerationParams;
+  if (job.status === 'completed') {
+    await emitEvent(tx, job.applicationId, 'license.generated', { plan_id, count: job.count, job_id: job.id });
+  } else if (job.generated > 0) {
+    await emitEvent(tx, job.applicationId, 'license.generated', { plan_id, count: job.generated, job_id: job.id, partial: true });
+  }
 }

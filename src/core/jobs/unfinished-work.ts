@@ -2,14 +2,23 @@ import type { Deps } from '../deps.js';
 
 /**
  * What the database says is unfinished, for the reconciler to compare with what the queue holds.
- * Each list is read oldest first; generation jobs and events are capped per pass (few are ever
- * unfinished at once, and a lost one is not held behind live ones for long), pending deliveries —
- * a dead receiver leaves a day of them, most held by their delayed retries — are read by page.
+ * Each list is read oldest first, a page at a time (keyset on id: the rows after `afterId`, at
+ * most `limit`): after a Redis loss every one of them is wanted, and the oldest may all be held
+ * still (a delayed retry, a live batch) while later ones are lost, so no list stops at a cap.
  */
-const PASS_LIMIT = 1000;
+export interface KeysetPage {
+  afterId?: number;
+  limit?: number;
+}
 
-export async function unfinishedGenerationJobs(deps: Deps): Promise<number[]> {
-  const rows = await deps.db.query<{ id: number }>(`select id from jobs where status in ('queued', 'running') order by id limit ${PASS_LIMIT}`);
+/** Rows read per page of each list: the reconciler pages through all of them, this many at a time. */
+export const RECONCILE_PAGE = 1000;
+
+export async function unfinishedGenerationJobs(deps: Deps, page: KeysetPage = {}): Promise<number[]> {
+  const rows = await deps.db.query<{ id: number }>(`select id from jobs where status in ('queued', 'running') and id > $1::int order by id limit $2::int`, [
+    page.afterId ?? 0,
+    page.limit ?? RECONCILE_PAGE,
+  ]);
   return rows.map((r) => Number(r.id));
 }
 
@@ -25,9 +34,6 @@ export interface PendingDelivery {
   /** The outbox id of the latest redelivery the seller asked for, whose job then owns it. */
   redeliveryOutboxId: number | null;
 }
-
-/** Pending deliveries read per page: the reconciler pages through all of them, this many at a time. */
-export const DELIVERY_PAGE = 1000;
 
 // Keyset on id, so every page is one probe of the pending index. A redelivery's outbox command is
 // looked up once per page (one pass over the commands for the page's ids), not once per delivery.
@@ -55,11 +61,11 @@ order by p.id`;
  * delivery is its dispatch's, so adding a job for it here could send it twice. One whose dispatch
  * crashed is taken once its hold is over.
  */
-export async function pendingDeliveries(deps: Deps, page: { afterId?: number; limit?: number } = {}): Promise<PendingDelivery[]> {
+export async function pendingDeliveries(deps: Deps, page: KeysetPage = {}): Promise<PendingDelivery[]> {
   const rows = await deps.db.query<{ id: string | number; attempts: number; last_at: Date | string | null; redelivery: string | number | null }>(PENDING_DELIVERIES, [
     deps.clock.now().toISOString(),
     page.afterId ?? 0,
-    page.limit ?? DELIVERY_PAGE,
+    page.limit ?? RECONCILE_PAGE,
   ]);
   return rows.map((r) => ({
     id: Number(r.id),
@@ -74,12 +80,20 @@ export async function deliveryPending(deps: Deps, deliveryId: number): Promise<b
   return rows.length > 0;
 }
 
-/** Events handed to the queue whose fan-out has not run yet. */
-export async function undispatchedEvents(deps: Deps): Promise<{ id: number; type: string }[]> {
+/** Events handed to the queue whose fan-out has not run yet, one page of them (on the undispatched index). */
+export async function undispatchedEvents(deps: Deps, page: KeysetPage = {}): Promise<{ id: number; type: string }[]> {
   const rows = await deps.db.query<{ id: string | number; type: string }>(
-    `select id, type from outbox where kind = 'event' and relayed_at is not null and dispatched_at is null order by id limit ${PASS_LIMIT}`,
+    `select id, type from outbox where kind = 'event' and relayed_at is not null and dispatched_at is null and id > $1::bigint order by id limit $2::int`,
+    [page.afterId ?? 0, page.limit ?? RECONCILE_PAGE],
   );
   return rows.map((r) => ({ id: Number(r.id), type: r.type }));
+}
+
+/** Which of these events are still undispatched: `eventUndispatched` for a page of them in one statement. */
+export async function eventsUndispatched(deps: Deps, eventIds: readonly number[]): Promise<Set<number>> {
+  if (eventIds.length === 0) return new Set();
+  const rows = await deps.db.query<{ id: string | number }>(`select id from outbox where id = any($1::bigint[]) and dispatched_at is null`, [eventIds]);
+  return new Set(rows.map((r) => Number(r.id)));
 }
 
 export async function eventUndispatched(deps: Deps, eventId: number): Promise<boolean> {
