@@ -1,4 +1,5 @@
 import { errors, type Dispatcher } from 'undici';
+import { deadlineSignal } from './deadline-signals.js';
 import { receiverPool } from './receiver-pools.js';
 import { isPrivateAddress } from './webhook-url.js';
 
@@ -13,9 +14,10 @@ export interface PostResult {
 const MAX_BODY = 2048;
 
 /**
- * One POST over the receiver's keep-alive pool: a hard timeout for the whole exchange, no
- * redirects followed (a 3xx is just a failed attempt), and — unless private targets are allowed —
- * no connection to a private address (literal hosts here, resolved ones at connect time).
+ * One POST over the receiver's keep-alive pool: a hard timeout for the whole exchange (at most a
+ * tenth longer: deadline-signals.ts), no redirects followed (a 3xx is just a failed attempt), and —
+ * unless private targets are allowed — no connection to a private address (literal hosts here,
+ * resolved ones at connect time).
  *
  * A receiver may close an idle keep-alive connection just as a POST goes out on it. That request
  * reached nothing (the socket had served earlier responses and this one got no answer), so it is
@@ -40,7 +42,8 @@ export async function postWebhook(url: string, body: string, headers: Record<str
     path: `${target.pathname}${target.search}`,
     headers: { 'content-type': 'application/json', 'user-agent': 'Keycord-Webhooks/1', ...headers },
     body,
-    signal: AbortSignal.timeout(opts.timeoutMs),
+    // Shared with the POSTs started about now: one timer for them all (deadline-signals.ts).
+    signal: deadlineSignal(opts.timeoutMs),
   };
   try {
     const res = await pool.request(request).catch((err: unknown) => {
