@@ -202,6 +202,23 @@ describe('the encrypted body convention on the server', () => {
     expect((await c.validate({ licenseKey: lic!.license_key, hwid: 'X' })).code).toBe('VALID');
   });
 
+  it("takes the guard's refusals, which name the request as the route's answers do, for the refusals they are", async () => {
+    // A refusal made before the route ran echoes the nonce and the request: an SDK that checks both
+    // (this one, and every one shipped) throws the API error, never a verification error.
+    const { app: limited, plan: limitedPlan } = await s.setup({ settings: { rate_limit_per_minute: 1 } });
+    const [lic] = await s.generate(limitedPlan.id);
+    const c = new KeycordClient({ baseUrl: base, appId: limited.app_id, publicKey: limited.public_key });
+    expect((await c.validate({ licenseKey: lic!.license_key, hwid: 'X' })).code).toBe('VALID');
+    await expect(c.validate({ licenseKey: lic!.license_key, hwid: 'X' })).rejects.toMatchObject({ name: KeycordApiError.name, status: 429, code: 'RATE_LIMITED' });
+    await expect(c.getVariable('anything')).rejects.toMatchObject({ name: KeycordApiError.name, status: 429, code: 'RATE_LIMITED' });
+    const { app: strict } = await s.setup({ settings: { require_encryption: true } });
+    const plain = new KeycordClient({ baseUrl: base, appId: strict.app_id, publicKey: strict.public_key });
+    const refused = await plain.checkExpiration({ licenseKey: 'ANY-KEY' }).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(KeycordApiError);
+    expect(refused).not.toBeInstanceOf(KeycordVerificationError);
+    expect(refused).toMatchObject({ status: 400, code: 'ENCRYPTION_REQUIRED' });
+  });
+
   it('covers GET routes too: the license key and HWID never travel in a clear query string', async () => {
     const { app: strict, plan: strictPlan } = await s.setup({ settings: { require_encryption: true } });
     const [lic] = await s.generate(strictPlan.id);

@@ -12,12 +12,56 @@ declare module 'fastify' {
     /** Set by a client route once its input is parsed: what its answer must echo (see client-signing). */
     answerBinding: AnswerBinding | null;
   }
+  interface FastifyContextConfig {
+    /**
+     * What a client route's answers name as the request they answer (`request`, answer-binding.ts),
+     * declared with the route: its own answers and a refusal made before it ran (client-guard.ts)
+     * name the request alike, so an SDK checks them alike.
+     */
+    answerSubject?: AnswerSubjectOf;
+  }
 }
 
 export interface AnswerBinding {
   nonce: string | undefined;
   request: RequestIdentity;
 }
+
+/**
+ * Reads a route's subject from its request. It runs on input the route's schema may not have
+ * checked yet (a refusal), so it takes only what has the type the SDK sends and nothing else.
+ */
+export type AnswerSubjectOf = (request: FastifyRequest) => RequestSubject;
+
+/** The body of a POST, the query of a GET: where a client request's fields are. */
+const inputOf = (request: FastifyRequest): unknown => (request.method === 'GET' ? request.query : request.body);
+const textIn = (input: unknown, name: string): string | undefined => {
+  const value = typeof input === 'object' && input !== null ? (input as Record<string, unknown>)[name] : undefined;
+  return typeof value === 'string' ? value : undefined;
+};
+
+/** Subjects of client routes, for their `config.answerSubject`. */
+export const answerSubjects = {
+  /** These fields of the body (a GET's query), as sent. */
+  fields:
+    (...names: ('license_key' | 'old_license_key' | 'new_license_key' | 'hwid' | 'username')[]): AnswerSubjectOf =>
+    (request) => {
+      const input = inputOf(request);
+      const subject: RequestSubject = {};
+      for (const name of names) subject[name] = textIn(input, name);
+      return subject;
+    },
+  /** The bearer user token. */
+  userToken: ((request) => ({ user_token: bearerToken(request) ?? undefined })) satisfies AnswerSubjectOf,
+  /** The `:name` of the path. */
+  pathName: ((request) => ({ name: textIn(request.params, 'name') })) satisfies AnswerSubjectOf,
+  /** The `:id` of the path, as the number the SDK names it by (before the schema, a digit string). */
+  pathFileId: ((request) => {
+    const id = (request.params as { id?: unknown } | undefined)?.id;
+    const fileId = typeof id === 'number' ? id : typeof id === 'string' && /^\d{1,15}$/.test(id) ? Number(id) : undefined;
+    return { file_id: fileId };
+  }) satisfies AnswerSubjectOf,
+};
 
 /** The application a client request names by `app_id`, or 404 for an unknown one. */
 export async function loadClientApp(deps: Deps, appId: string): Promise<ClientApplication> {
@@ -49,8 +93,10 @@ export const nonce = z.string().regex(NONCE_PATTERN, '8–64 visible ASCII chara
 
 /**
  * Ties this request's answer to it: the answer (and, when a nonce came, an error answer too)
- * will carry `nonce` and `request` = the route with `subject`, inside the signed body.
+ * will carry `nonce` and `request` = the route with the subject it declares, inside the signed body.
  */
-export function bindClientAnswer(request: FastifyRequest, nonce: string | undefined, subject: RequestSubject) {
-  request.answerBinding = { nonce, request: requestIdentity(`${request.method} ${request.routeOptions.url ?? request.url}`, subject) };
+export function bindClientAnswer(request: FastifyRequest, nonce: string | undefined) {
+  const subjectOf = request.routeOptions.config.answerSubject;
+  if (!subjectOf) throw new Error(`${request.method} ${request.routeOptions.url} binds its answers but declares no config.answerSubject`);
+  request.answerBinding = { nonce, request: requestIdentity(`${request.method} ${request.routeOptions.url ?? request.url}`, subjectOf(request)) };
 }

@@ -1,9 +1,10 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onErrorHookHandler, RouteOptions } from 'fastify';
 import { BODY_ENCRYPTION } from '../core/body-encryption.js';
 import { isAppId, type ClientApplication } from '../core/applications/application-cache.js';
 import type { Deps } from '../core/deps.js';
 import { AppError } from '../core/errors.js';
 import { openEncryptedRequest } from './body-encryption.js';
+import { bindClientAnswer, nonce } from './client-app.js';
 import { limitKeyOf } from './client-address.js';
 import { routePolicy } from './route-policy.js';
 import { unstorableTextError } from './storable-text.js';
@@ -47,6 +48,42 @@ function appIdOf(request: FastifyRequest): string | null {
   const raw = typeof body?.app_id === 'string' ? body.app_id : query?.app_id;
   return typeof raw === 'string' && isAppId(raw) ? raw : null;
 }
+
+/**
+ * The `nonce` of a refused client request, when the request is readable and its nonce is one the
+ * route's schema accepts (a malformed one is never reflected). Read on the refusal path only, from
+ * the body (a GET's query) Fastify parsed and the guard opened: nothing is parsed or decrypted again.
+ */
+function refusedRequestNonce(request: FastifyRequest): string | undefined {
+  // An envelope that was never opened: its answer stays plain, signed and unbound. DECRYPTION_FAILED:
+  // the payload did not decrypt, so the nonce sealed in it cannot be read (and one written beside it
+  // in clear is not the request's own). RATE_LIMITED is counted before anything is decrypted, and
+  // decrypting to bind a refusal would buy back the work the limit refuses. A bad X-Body-Encryption
+  // leaves it unknown whether the body is an envelope at all.
+  if (request.headers['x-body-encryption'] !== undefined && request.bodyKey === null) return undefined;
+  const input: unknown = request.method === 'GET' ? request.query : request.body;
+  if (typeof input !== 'object' || input === null) return undefined;
+  const sent = nonce.safeParse((input as { nonce?: unknown }).nonce);
+  return sent.success ? sent.data : undefined;
+}
+
+/**
+ * A client route's own answers, its errors included, are bound once its handler has read the
+ * request (`bindClientAnswer`). What refuses the request before that — this guard (RATE_LIMITED,
+ * ENCRYPTION_REQUIRED, unstorable text) and the route's schema (VALIDATION_ERROR) — is bound here
+ * the same way (the nonce, and the request as the route's declared subject names it), so that a
+ * signed refusal recorded for one request cannot be replayed for another, and an SDK that checks
+ * both (every SDK so far) takes it for the refusal it is. An onError hook: requests that are not
+ * refused pay nothing. Answers given before the application is known (no `clientApp`: unknown
+ * `app_id`, a body that is not JSON) are not signed, and stay as they are.
+ */
+const bindRefusal: onErrorHookHandler = (request, _reply, _error, done) => {
+  if (request.answerBinding === null && request.clientApp !== null) {
+    const sent = refusedRequestNonce(request);
+    if (sent !== undefined) bindClientAnswer(request, sent);
+  }
+  done();
+};
 
 /**
  * One hook in front of every client route: finds the application once (so even refusals are
@@ -117,7 +154,11 @@ export function installClientGuard(app: FastifyInstance, deps: Deps) {
 
   app.addHook('onRoute', (route: RouteOptions) => {
     if (routePolicy(route).access !== 'client') return;
+    // Every client answer names its request (client-app.ts), refusals included.
+    if (!route.config?.answerSubject) throw new Error(`client route ${route.method} ${route.url} declares no config.answerSubject`);
     const existing = route.preValidation;
     route.preValidation = existing ? [...(Array.isArray(existing) ? existing : [existing]), guard] : [guard];
+    const onError = route.onError;
+    route.onError = onError ? [...(Array.isArray(onError) ? onError : [onError]), bindRefusal] : [bindRefusal];
   });
 }

@@ -74,7 +74,8 @@ export function installClientSigning(app: FastifyInstance, opts: ClientSigningOp
 /**
  * A decided answer always carries `request` (and `nonce` when one came), so it cannot pass for
  * the answer to another request. An error answer keeps the plain API.md shape unless the client
- * sent a nonce: a client that asks for binding gets its errors bound too.
+ * sent a nonce: a client that asks for binding gets its errors bound too (refusals made before the
+ * route ran as well: client-guard.ts).
  */
 function boundAnswer(payload: object, binding: AnswerBinding, status: number): object {
   if (binding.nonce === undefined) return status >= 400 ? payload : { ...payload, request: binding.request };

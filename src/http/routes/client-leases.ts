@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Deps } from '../../core/deps.js';
 import { leaseLicense, type LeaseOutcome } from '../../core/licenses/lease-license.js';
-import { bindClientAnswer, nonce, resolveClientApp } from '../client-app.js';
+import { answerSubjects, bindClientAnswer, nonce, resolveClientApp } from '../client-app.js';
 import { clientAnswer } from '../views/client-answer.js';
 import { clientErrors, plainOrEncrypted, unknownApplication } from '../views/client-reply.js';
 import { VALIDATION_CODES } from './client-licenses.js';
@@ -27,7 +27,7 @@ export const clientLeaseRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (a
   app.post(
     '/api/licenses/lease',
     {
-      config: { access: 'client' },
+      config: { access: 'client', answerSubject: answerSubjects.fields('license_key', 'hwid') },
       schema: {
         tags,
         summary: 'An offline lease for this machine (signed response)',
@@ -44,7 +44,7 @@ export const clientLeaseRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (a
       },
     },
     async (request) => {
-      bindClientAnswer(request, request.body.nonce, { license_key: request.body.license_key, hwid: request.body.hwid });
+      bindClientAnswer(request, request.body.nonce);
       const clientApp = await resolveClientApp(deps, request, request.body.app_id);
       // Signed as the answers are (with a nonce made ahead when there is one), over the lease's own bytes.
       return leaseLicense(deps, clientApp, { license_key: request.body.license_key, hwid: request.body.hwid, ttl_hours: request.body.ttl_hours, ip: request.ip }, (message) =>

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { checkExpiration } from '../../core/licenses/check-expiration.js';
 import { validateLicense, type ValidationCode, type ValidationOutcome } from '../../core/licenses/validate-license.js';
 import type { Deps } from '../../core/deps.js';
-import { bindClientAnswer, nonce, resolveClientApp } from '../client-app.js';
+import { answerSubjects, bindClientAnswer, nonce, resolveClientApp } from '../client-app.js';
 import { blacklistedAnswer, blacklistedFields } from '../views/blacklisted.js';
 import { clientAnswer } from '../views/client-answer.js';
 import { clientErrors, plainOrEncrypted, unknownApplication } from '../views/client-reply.js';
@@ -61,7 +61,7 @@ export const clientLicenseRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async 
   app.post(
     '/api/licenses/validate',
     {
-      config: { access: 'client' },
+      config: { access: 'client', answerSubject: answerSubjects.fields('license_key', 'hwid') },
       schema: {
         tags,
         summary: 'Validate a key with the HWID (signed response)',
@@ -71,7 +71,7 @@ export const clientLicenseRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async 
       },
     },
     async (request) => {
-      bindClientAnswer(request, request.body.nonce, { license_key: request.body.license_key, hwid: request.body.hwid });
+      bindClientAnswer(request, request.body.nonce);
       const clientApp = await resolveClientApp(deps, request, request.body.app_id);
       const { licenseId: _internal, ...outcome } = await validateLicense(deps, clientApp, {
         license_key: request.body.license_key,
@@ -85,7 +85,7 @@ export const clientLicenseRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async 
   app.post(
     '/api/licenses/check-expiration',
     {
-      config: { access: 'client' },
+      config: { access: 'client', answerSubject: answerSubjects.fields('license_key') },
       schema: {
         tags,
         summary: 'How long a key has left (signed response)',
@@ -95,7 +95,7 @@ export const clientLicenseRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async 
       },
     },
     async (request) => {
-      bindClientAnswer(request, request.body.nonce, { license_key: request.body.license_key });
+      bindClientAnswer(request, request.body.nonce);
       const clientApp = await resolveClientApp(deps, request, request.body.app_id);
       return checkExpiration(deps, clientApp, { license_key: request.body.license_key, ip: request.ip });
     },

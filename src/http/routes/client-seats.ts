@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Deps } from '../../core/deps.js';
 import { heartbeatLicense, releaseSeat, type HeartbeatOutcome } from '../../core/licenses/floating-seats.js';
-import { bindClientAnswer, nonce, resolveClientApp } from '../client-app.js';
+import { answerSubjects, bindClientAnswer, nonce, resolveClientApp } from '../client-app.js';
 import { clientAnswer } from '../views/client-answer.js';
 import { clientErrors, plainOrEncrypted, unknownApplication } from '../views/client-reply.js';
 import { VALIDATION_CODES } from './client-licenses.js';
@@ -34,7 +34,7 @@ export const clientSeatRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (ap
   app.post(
     '/api/licenses/heartbeat',
     {
-      config: { access: 'client' },
+      config: { access: 'client', answerSubject: answerSubjects.fields('license_key', 'hwid') },
       schema: {
         tags,
         summary: 'Hold a floating seat (signed response)',
@@ -45,7 +45,7 @@ export const clientSeatRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (ap
       },
     },
     async (request) => {
-      bindClientAnswer(request, request.body.nonce, { license_key: request.body.license_key, hwid: request.body.hwid });
+      bindClientAnswer(request, request.body.nonce);
       const clientApp = await resolveClientApp(deps, request, request.body.app_id);
       return heartbeatLicense(deps, clientApp, { license_key: request.body.license_key, hwid: request.body.hwid, ip: request.ip });
     },
@@ -54,7 +54,7 @@ export const clientSeatRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (ap
   app.post(
     '/api/licenses/release',
     {
-      config: { access: 'client' },
+      config: { access: 'client', answerSubject: answerSubjects.fields('license_key', 'hwid') },
       schema: {
         tags,
         summary: 'Give a floating seat back at once (signed response)',
@@ -63,7 +63,7 @@ export const clientSeatRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (ap
       },
     },
     async (request) => {
-      bindClientAnswer(request, request.body.nonce, { license_key: request.body.license_key, hwid: request.body.hwid });
+      bindClientAnswer(request, request.body.nonce);
       const clientApp = await resolveClientApp(deps, request, request.body.app_id);
       return releaseSeat(deps, clientApp, request.body);
     },

@@ -11,7 +11,7 @@ import { listFiles } from '../../core/files/list-files.js';
 import { openClientDownload } from '../../core/files/open-client-download.js';
 import { uploadFile, type IncomingFile } from '../../core/files/upload-file.js';
 import { requireDeveloper, sellerActor } from '../authenticate.js';
-import { bindClientAnswer, clientCredentials, loadClientApp, nonce } from '../client-app.js';
+import { answerSubjects, bindClientAnswer, clientCredentials, loadClientApp, nonce } from '../client-app.js';
 import { downloadSignedText } from '../../client/answer-binding.js';
 import { pageQuery, sendPage } from '../pagination.js';
 import { idParams } from '../schemas.js';
@@ -138,7 +138,7 @@ const clientFileRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { de
     {
       // A HEAD would run the license check (and could activate a key) for nothing.
       exposeHeadRoute: false,
-      config: { access: 'client' },
+      config: { access: 'client', answerSubject: answerSubjects.pathFileId },
       schema: {
         tags: ['Client'],
         summary: 'Download a file: needs license_key + hwid that validate, or a user token (streamed; signed over file id, nonce and sha256)',
@@ -163,7 +163,7 @@ const clientFileRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { de
       },
     },
     async (request, reply) => {
-      bindClientAnswer(request, request.query.nonce, { file_id: request.params.id });
+      bindClientAnswer(request, request.query.nonce);
       const clientApp = await loadClientApp(deps, request.query.app_id);
       let download;
       try {

@@ -4,7 +4,7 @@ import type { Deps } from '../../core/deps.js';
 import { unauthorized } from '../../core/errors.js';
 import { createUser, getUserProfile, loginUser, tokenApplicationId, updateUserLicense, validateUserLicense } from '../../core/users/user-auth.js';
 import { bearerToken } from '../authenticate.js';
-import { bindClientAnswer, nonce, resolveClientApp } from '../client-app.js';
+import { answerSubjects, bindClientAnswer, nonce, resolveClientApp } from '../client-app.js';
 import { appUserView } from '../views/app-user.js';
 import { blacklistedAnswer } from '../views/blacklisted.js';
 import { clientAnswer, clientErrorResponse } from '../views/client-answer.js';
@@ -54,7 +54,7 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
   app.post(
     '/api/user-auth/create',
     {
-      config: { access: 'client', limit: 'login' },
+      config: { access: 'client', answerSubject: answerSubjects.fields('username', 'license_key', 'hwid'), limit: 'login' },
       schema: {
         tags,
         summary: 'Register a user with a license',
@@ -71,7 +71,7 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
     },
     async (request, reply) => {
       const { body } = request;
-      bindClientAnswer(request, body.nonce, { username: body.username, license_key: body.license_key, hwid: body.hwid });
+      bindClientAnswer(request, body.nonce);
       const a = await clientApp(deps, request, request.body.app_id);
       const created = await createUser(deps, a, { ...request.body, ip: request.ip });
       return 'code' in created ? created : reply.code(201).send(created);
@@ -81,7 +81,7 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
   app.post(
     '/api/user-auth/login',
     {
-      config: { access: 'client', limit: 'login' },
+      config: { access: 'client', answerSubject: answerSubjects.fields('username', 'hwid'), limit: 'login' },
       schema: {
         tags,
         summary: 'Log in with username, password and HWID',
@@ -96,7 +96,7 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
       },
     },
     async (request) => {
-      bindClientAnswer(request, request.body.nonce, { username: request.body.username, hwid: request.body.hwid });
+      bindClientAnswer(request, request.body.nonce);
       return loginUser(deps, await clientApp(deps, request, request.body.app_id), { ...request.body, ip: request.ip });
     },
   );
@@ -104,7 +104,7 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
   app.post(
     '/api/user-auth/validate-license',
     {
-      config: { access: 'client' },
+      config: { access: 'client', answerSubject: answerSubjects.fields('license_key', 'hwid') },
       schema: {
         tags,
         summary: "Validate a user's license and get their token",
@@ -118,7 +118,7 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
       },
     },
     async (request) => {
-      bindClientAnswer(request, request.body.nonce, { license_key: request.body.license_key, hwid: request.body.hwid });
+      bindClientAnswer(request, request.body.nonce);
       return validateUserLicense(deps, await clientApp(deps, request, request.body.app_id), { ...request.body, ip: request.ip });
     },
   );
@@ -126,7 +126,7 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
   app.post(
     '/api/user-auth/update-license',
     {
-      config: { access: 'client' },
+      config: { access: 'client', answerSubject: answerSubjects.fields('old_license_key', 'new_license_key', 'hwid') },
       schema: {
         tags,
         summary: 'Move a user to a new, unused license (the old one ends at once)',
@@ -142,7 +142,7 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
     },
     async (request) => {
       const { body } = request;
-      bindClientAnswer(request, body.nonce, { old_license_key: body.old_license_key, new_license_key: body.new_license_key, hwid: body.hwid });
+      bindClientAnswer(request, body.nonce);
       return updateUserLicense(deps, await clientApp(deps, request, request.body.app_id), { ...request.body, ip: request.ip });
     },
   );
@@ -150,7 +150,7 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
   app.get(
     '/api/user-auth/me',
     {
-      config: { access: 'client' },
+      config: { access: 'client', answerSubject: answerSubjects.userToken },
       schema: {
         tags,
         summary: 'The user of a token, with their license (Authorization: Bearer <user token>)',
@@ -165,7 +165,7 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
     },
     async (request) => {
       const token = bearerToken(request);
-      bindClientAnswer(request, request.query.nonce, { user_token: token ?? undefined });
+      bindClientAnswer(request, request.query.nonce);
       const id = token ? tokenApplicationId(token) : null;
       if (!token || !id) throw unauthorized('A user token is required');
       const a = await deps.apps.get(id);

@@ -8,11 +8,12 @@ import { listVariables } from '../../core/variables/list-variables.js';
 import { updateVariable } from '../../core/variables/update-variable.js';
 import { MAX_VARIABLE_VALUE_BYTES, VARIABLE_NAME, VARIABLE_NAME_RULE, valueFits } from '../../core/variables/variable-rules.js';
 import { requireDeveloper, sellerActor } from '../authenticate.js';
-import { bindClientAnswer, clientCredentials, nonce, resolveClientApp } from '../client-app.js';
+import { answerSubjects, bindClientAnswer, clientCredentials, nonce, resolveClientApp } from '../client-app.js';
 import { pageQuery, sendPage } from '../pagination.js';
 import { errorResponse, messageResponse } from '../responses.js';
 import { idParams } from '../schemas.js';
 import { clientAnswer, clientErrorResponse } from '../views/client-answer.js';
+import { clientErrors } from '../views/client-reply.js';
 import type { toVariableView } from '../../core/variables/variable-view.js';
 
 const tags = ['Variables'];
@@ -89,7 +90,7 @@ const clientVariableRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
     {
       // A HEAD would run the license check (and could activate a key) for nothing.
       exposeHeadRoute: false,
-      config: { access: 'client' },
+      config: { access: 'client', answerSubject: answerSubjects.pathName },
       schema: {
         tags: ['Client'],
         summary: 'Read a variable (signed response); a private one needs license_key + hwid, or a user token',
@@ -102,14 +103,14 @@ const clientVariableRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
         }),
         response: {
           200: clientVariableView,
+          ...clientErrors,
           403: clientErrorResponse.describe('A private variable (or an unknown name) without a license + HWID that validate or a user token (FORBIDDEN)'),
           404: clientErrorResponse.describe('No application with this app_id, or (for a caller who proved a right) no variable of that name'),
-          503: clientErrorResponse.describe('The database is unavailable: try again shortly'),
         },
       },
     },
     async (request) => {
-      bindClientAnswer(request, request.query.nonce, { name: request.params.name });
+      bindClientAnswer(request, request.query.nonce);
       const clientApp = await resolveClientApp(deps, request, request.query.app_id);
       return getClientVariable(deps, clientApp, request.params.name, clientCredentials(request, request.query));
     },

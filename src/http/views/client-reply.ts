@@ -24,16 +24,21 @@ const encryptedAnswer = z
 export const plainOrEncrypted = <T extends z.ZodType>(plain: T) => z.union([plain, encryptedAnswer]);
 
 const ENCRYPTED_ERRORS = ' To an encrypted request the error comes back encrypted too, as {app_id, payload}, except DECRYPTION_FAILED.';
+const REFUSAL_NONCE =
+  ' A valid nonce the request sent is echoed with `request` (a refusal made before the route read the request names it from the fields as sent), except in DECRYPTION_FAILED: it is sealed in what did not decrypt.';
 
 /**
  * The errors of every client route, signed, and bound to the request when it sent a nonce (a 400
- * or a 503 can come from the handler, after the binding). Routes add their own (404, 403, …).
+ * or a 503 can come from the handler, after the binding; the guard's refusals and the schema's
+ * 400 are bound by the guard: client-guard.ts). Routes add their own (404, 403, …).
  */
 export const clientErrors = {
   400: clientErrorResponse.describe(
-    `The request is not valid (VALIDATION_ERROR), could not be decrypted (DECRYPTION_FAILED, in plain JSON), or must be encrypted (ENCRYPTION_REQUIRED).${ENCRYPTED_ERRORS}`,
+    `The request is not valid (VALIDATION_ERROR), could not be decrypted (DECRYPTION_FAILED, in plain JSON), or must be encrypted (ENCRYPTION_REQUIRED).${ENCRYPTED_ERRORS}${REFUSAL_NONCE}`,
   ),
-  429: clientErrorResponse.describe("Rate limited (the application's rate_limit_per_minute per client IP; log-in routes also per IP): see Retry-After"),
+  429: clientErrorResponse.describe(
+    "Rate limited (the application's rate_limit_per_minute per client IP; log-in routes also per IP): see Retry-After. The application's limit echoes a plain request's valid nonce; an encrypted request is refused before it is decrypted, so in plain JSON without it, and the log-in limit before the body is read.",
+  ),
   503: clientErrorResponse.describe('The database is unavailable: try again shortly'),
 };
 
