@@ -9,9 +9,10 @@ import { sellerSession } from '../src/discord/seller.js';
 
 /**
  * /export [status] [plan] [search]: the linked application's licenses, filtered as the HTTP list
- * filters them, as a CSV attachment (ephemeral: it holds every key). The filters are checked and
- * the matches counted before the interaction is acknowledged, so bad input is an immediate
- * ephemeral refusal; the file is built and uploaded after, with progress edits when it is long.
+ * filters them, as a CSV attachment (ephemeral: it holds every key). Only the member and the plan
+ * option's form are checked before the interaction is acknowledged: counting the matches is a read
+ * of every one of them, which on a large application can take past Discord's 3 s for a first
+ * answer. The filters' refusals, "nothing to export" and the file are edited into the reply.
  */
 export const exportCommand: Command = {
   data: sellerCommand('export', 'Download the licenses as a CSV file (only you see it)')
@@ -30,21 +31,22 @@ export const exportCommand: Command = {
     const plan = stringOption(options, 'plan');
     const planId = plan === undefined ? undefined : rowIdOf(plan);
     if (planId === null) return ephemeral('❌ Pick a plan from the list.');
-    const exp = await startLicenseExport(ctx.bot.deps, actor, link.app.id, {
-      status: stringOption(options, 'status'),
-      plan_id: planId,
-      search: stringOption(options, 'search'),
-    });
-    if (exp.total === 0) return ephemeral('No licenses match these filters: nothing to export.');
+    const filters = { status: stringOption(options, 'status'), plan_id: planId, search: stringOption(options, 'search') };
     const day = ctx.bot.deps.clock.now().toISOString().slice(0, 10);
     return deferEphemeral(async () => {
-      // Taken once the reply is deferred, released whatever happens: a slot cannot leak.
+      // Taken once the reply is deferred and released whatever happens, so a slot cannot leak; taken
+      // before the matches are counted, so a burst of /export waits its turn before reading any.
       const slot = takeExportSlot(link.app.id);
       if ('busy' in slot) {
         await ctx.bot.api.editOriginal(ctx.interaction.token, { content: `⏳ ${slot.busy}` });
         return;
       }
       try {
+        const exp = await startLicenseExport(ctx.bot.deps, actor, link.app.id, filters);
+        if (exp.total === 0) {
+          await ctx.bot.api.editOriginal(ctx.interaction.token, { content: 'No licenses match these filters: nothing to export.' });
+          return;
+        }
         await deliverLicenseExport(ctx, exp, { baseName: `licenses-${day}` });
       } finally {
         slot.release();

@@ -134,19 +134,28 @@ describe('/export of a few licenses', () => {
     expect(res.json()).toEqual({ type: 8, data: { choices: [{ name: 'Monthly (30 days)', value: String(linked.plan.id) }] } });
   });
 
-  it('refuses bad filters ephemerally, before anything is sent', async () => {
+  it('refuses a plan not picked from the list at once, and what the database refuses in the deferred reply, nothing uploaded', async () => {
     const other = await (await h.seller('other')).setup();
     stub.clear();
     const text = (options: { name: string; value: string }[]) => ephemeralText(h.app, keys, slash(admin, 'export', options));
-    expect(await text([{ name: 'status', value: 'deleted' }])).toBe('❌ status must be one of inactive, active, expired, banned.');
     expect(await text([{ name: 'plan', value: 'Monthly' }])).toBe('❌ Pick a plan from the list.');
     expect(await text([{ name: 'plan', value: '99999999999' }])).toBe('❌ Pick a plan from the list.');
     expect(await text([{ name: 'plan', value: '2147483648' }])).toBe('❌ Pick a plan from the list.');
-    expect(await text([{ name: 'plan', value: String(other.plan.id) }])).toBe('❌ Plan not found');
-    expect(await text([{ name: 'search', value: 'x'.repeat(201) }])).toBe('❌ search is at most 200 characters.');
-    expect(await text([{ name: 'search', value: 'no such license anywhere' }])).toBe('No licenses match these filters: nothing to export.');
     await h.bot!.idle();
     expect(stub.calls).toHaveLength(0);
+    // Checking the rest reads the database, after the acknowledgement: the refusal is edited in.
+    const edited = async (options: { name: string; value: string }[]) => {
+      const { first, edits } = await runExport(options);
+      expect(first).toEqual({ type: 5, data: { flags: 64 } });
+      expect(edits).toHaveLength(1);
+      expect(edits[0]!.fileBytes).toEqual({});
+      expect(stub.calls).toHaveLength(1);
+      return edits[0]!.json.content as string;
+    };
+    expect(await edited([{ name: 'status', value: 'deleted' }])).toBe('❌ status must be one of inactive, active, expired, banned.');
+    expect(await edited([{ name: 'plan', value: String(other.plan.id) }])).toBe('❌ Plan not found');
+    expect(await edited([{ name: 'search', value: 'x'.repeat(201) }])).toBe('❌ search is at most 200 characters.');
+    expect(await edited([{ name: 'search', value: 'no such license anywhere' }])).toBe('No licenses match these filters: nothing to export.');
   });
 
   it('waits its turn: a second export of the same application while one runs is told so, nothing uploaded', async () => {

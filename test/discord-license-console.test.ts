@@ -70,6 +70,26 @@ async function askBulk(member: Member, options: Opt[], expectCount: number) {
   return { confirm: confirm!.custom_id, cancel: cancel!.custom_id };
 }
 
+/**
+ * Clicks Confirm: the click is acknowledged at once (type 6, the message left as it is), and the
+ * outcome follows with the click's token — edits of the message, or a follow-up of its own.
+ */
+async function clickConfirm(member: Member, customId: string) {
+  const click = button(member, customId);
+  expect(await sendInteraction(h.app, keys, click)).toEqual({ type: 6 });
+  await h.bot!.idle();
+  const sent = (method: string, path: string) => stub.find(method, new RegExp(`/webhooks/800000000000000001/${click.token}${path}$`)).map((c) => c.json);
+  return { edits: sent('PATCH', '/messages/@original'), followUps: sent('POST', '') };
+}
+/** The text of the one follow-up a refused confirmation sends (the message itself is left alone). */
+async function refusedConfirm(member: Member, customId: string) {
+  const { edits, followUps } = await clickConfirm(member, customId);
+  expect(edits).toEqual([]);
+  expect(followUps).toHaveLength(1);
+  expect(followUps[0].flags).toBe(64);
+  return followUps[0].content as string;
+}
+
 describe('/license unban', () => {
   it('lifts a ban: the key is what its dates and HWIDs say again; a key not banned is refused', async () => {
     const [lic] = await make(1);
@@ -176,8 +196,8 @@ describe('/license bulk', () => {
       ],
       3,
     );
-    const done = await sendInteraction(h.app, keys, button(admin, confirm));
-    expect(done).toEqual({ type: 7, data: { content: '✅ Banned 3 licenses.', components: [], allowed_mentions: { parse: [] } } });
+    const done = await clickConfirm(admin, confirm);
+    expect(done).toEqual({ edits: [{ content: '✅ Banned 3 licenses.', components: [], allowed_mentions: { parse: [] } }], followUps: [] });
     for (const l of few) expect(await statusOf(l.id)).toBe('banned');
     const targets = few.map((l) => `license:${l.id}`);
     const audits = await h.deps.db.query<{ actor_kind: string; actor_id: string; details: { license_key: string; reason: string } }>(
@@ -187,8 +207,8 @@ describe('/license bulk', () => {
     expect(audits).toHaveLength(3);
     expect(audits.every((a) => a.actor_kind === 'discord' && a.actor_id === admin.id && a.details.reason === 'chargeback')).toBe(true);
     expect(await count(`select count(*) as n from outbox where type = 'license.banned' and (payload->'license'->>'id')::int = any($1::int[])`, [few.map((l) => l.id)])).toBe(3);
-    // The button is spent: a second click changes nothing.
-    expect(await say(button(admin, confirm))).toBe('❌ This bulk action was already confirmed');
+    // The button is spent: a second click changes nothing, and says so without touching the outcome.
+    expect(await refusedConfirm(admin, confirm)).toBe('❌ This bulk action was already confirmed');
   });
 
   it('changes nothing on Cancel, and the cancelled request cannot be confirmed', async () => {
@@ -203,7 +223,7 @@ describe('/license bulk', () => {
     );
     expect((await sendInteraction(h.app, keys, button(admin, cancel))).data.content).toBe('Cancelled; nothing was changed.');
     for (const l of kept) expect(await statusOf(l.id)).toBe('inactive');
-    expect(await say(button(admin, confirm))).toBe('❌ Bulk action not found');
+    expect(await refusedConfirm(admin, confirm)).toBe('❌ Bulk action not found');
     for (const l of kept) expect(await statusOf(l.id)).toBe('inactive');
   });
 
@@ -218,11 +238,11 @@ describe('/license bulk', () => {
       2,
     );
     expect(await say(button(buyer, confirm))).toMatch(/^❌ Only sellers/);
-    expect(await say(button(otherSeller, confirm))).toBe('❌ Only the seller who asked for this bulk action can confirm or cancel it');
+    expect((await clickConfirm(otherSeller, confirm)).edits).toEqual([{ content: '❌ Only the seller who asked for this bulk action can confirm or cancel it' }]);
     const id = decodeCustomId(confirm);
     if (id?.kind !== 'bulk') throw new Error('not a bulk id');
-    expect(await say(button(admin, encodeCustomId({ ...id, nonce: 'AAAAAAAAAAAAAAAA' })))).toBe('❌ Bulk action not found');
-    expect(await say(button(admin, encodeCustomId({ ...id, jobId: id.jobId + 1000 })))).toBe('❌ Bulk action not found');
+    expect(await refusedConfirm(admin, encodeCustomId({ ...id, nonce: 'AAAAAAAAAAAAAAAA' }))).toBe('❌ Bulk action not found');
+    expect(await refusedConfirm(admin, encodeCustomId({ ...id, jobId: id.jobId + 1000 }))).toBe('❌ Bulk action not found');
     // Malformed ids never reach the core.
     for (const forged of [`bulk:ok:${id.jobId}`, `bulk:ok:0:${id.nonce}`, `bulk:ok:${id.jobId}:${id.nonce}:x`, `bulk:yes:${id.jobId}:${id.nonce}`, `bulk:ok:${id.jobId}:${id.nonce}!`]) {
       expect(decodeCustomId(forged)).toBeNull();
@@ -234,11 +254,11 @@ describe('/license bulk', () => {
     await stranger.generate(theirs.plan.id, 2);
     const actor: SellerActor = { kind: 'developer', developerId: stranger.developerId, name: stranger.username, via: 'session', tokenId: 0 };
     const foreign = await requestBulkAction(h.deps, actor, theirs.app.id, { action: 'delete', filters: {}, reason: null });
-    expect(await say(button(admin, encodeCustomId({ kind: 'bulk', answer: 'ok', jobId: foreign!.jobId, nonce: foreign!.nonce })))).toBe('❌ Bulk action not found');
+    expect(await refusedConfirm(admin, encodeCustomId({ kind: 'bulk', answer: 'ok', jobId: foreign!.jobId, nonce: foreign!.nonce }))).toBe('❌ Bulk action not found');
     expect(await count(`select count(*) as n from licenses where application_id = $1`, [theirs.app.id])).toBe(2);
     for (const l of kept) expect(await statusOf(l.id)).toBe('inactive');
     // The one who asked still can.
-    expect((await sendInteraction(h.app, keys, button(admin, confirm))).data.content).toBe('✅ Deleted 2 licenses.');
+    expect((await clickConfirm(admin, confirm)).edits.map((e) => e.content)).toEqual(['✅ Deleted 2 licenses.']);
     for (const l of kept) expect((await seller.call('GET', `/api/licenses/${l.id}`)).statusCode).toBe(404);
   });
 
@@ -254,8 +274,8 @@ describe('/license bulk', () => {
     );
     // Made after the request: not part of it (the request covers the keys that existed when asked).
     const [extra] = await make(1, { notes: 'bulk-recount' });
-    const again = await sendInteraction(h.app, keys, button(admin, confirm));
-    expect(again.data.content).toBe('✅ Banned 2 licenses.');
+    const again = await clickConfirm(admin, confirm);
+    expect(again.edits.map((e) => e.content)).toEqual(['✅ Banned 2 licenses.']);
     expect(await statusOf(extra!.id)).toBe('inactive');
     const more = await make(2, { notes: 'bulk-recount-2' });
     const second = await askBulk(
@@ -267,11 +287,12 @@ describe('/license bulk', () => {
       2,
     );
     await say(license(admin, 'ban', [{ name: 'key', value: more[0]!.license_key }]));
-    const recount = await sendInteraction(h.app, keys, button(admin, second.confirm));
-    expect(recount.type).toBe(7);
-    expect(recount.data.content).toContain('now matches 1 license');
-    expect(recount.data.components[0].components[0].custom_id).toBe(second.confirm);
-    expect((await sendInteraction(h.app, keys, button(admin, second.confirm))).data.content).toBe('✅ Banned 1 license.');
+    const recounted = await clickConfirm(admin, second.confirm);
+    expect(recounted.edits).toHaveLength(1);
+    const recount = recounted.edits[0];
+    expect(recount.content).toContain('now matches 1 license');
+    expect(recount.components[0].components[0].custom_id).toBe(second.confirm);
+    expect((await clickConfirm(admin, second.confirm)).edits.map((e) => e.content)).toEqual(['✅ Banned 1 license.']);
   });
 
   it('refuses bad input ephemerally: no action, an over-long search or reason, a plan of another application', async () => {
@@ -323,16 +344,12 @@ describe('/license bulk', () => {
       ],
       1200,
     );
-    stub.clear();
-    const click = button(admin, confirm);
-    const first = await sendInteraction(h.app, keys, click);
-    expect(first.type).toBe(7);
-    expect(first.data.content).toBe('⏳ Banning 1,200 licenses in the background… 0/1,200');
-    expect(first.data.components).toEqual([]);
-    await h.bot!.idle();
-    const edits = stub.find('PATCH', new RegExp(`/webhooks/800000000000000001/${click.token}/messages/@original$`)).map((c) => c.json.content as string);
+    const { edits: sent } = await clickConfirm(admin, confirm);
+    const edits = sent.map((e) => e.content as string);
     expect(edits.length).toBeGreaterThanOrEqual(2);
     expect(edits.slice(0, -1).every((e) => e.startsWith('⏳ Banning 1,200 licenses in the background… '))).toBe(true);
+    // The first edit takes the buttons away.
+    expect(sent[0].components).toEqual([]);
     expect(edits.at(-1)).toBe('✅ Banned 1,200 licenses.');
     const ids = big.map((l) => l.id);
     expect(await count(`select count(*) as n from licenses where id = any($1::int[]) and status = 'banned'`, [ids])).toBe(1200);

@@ -6,8 +6,9 @@ import { DISCORD_UPLOAD_LIMIT } from '../src/discord/upload-limit.js';
 import { decodeCustomId, encodeCustomId, type CustomId } from '../src/discord/custom-ids.js';
 import { discordTime } from '../src/discord/interaction.js';
 import {
-  customerLicensesEmbed,
+  customerLicensesMessage,
   expiryNoticeText,
+  LICENSES_PAGE_SIZE,
   licenseInfoEmbed,
   maskKey,
   panelMessage,
@@ -38,6 +39,8 @@ describe('the custom id codec', () => {
     { kind: 'reset-select' },
     { kind: 'reset-page', page: 0 },
     { kind: 'reset-page', page: 3 },
+    { kind: 'licenses-page', page: 0 },
+    { kind: 'licenses-page', page: 12345 },
     { kind: 'setup-modal', sellerRoleId: null, logChannelId: null },
     { kind: 'setup-modal', sellerRoleId: '900000000000000010', logChannelId: null },
     { kind: 'setup-modal', sellerRoleId: null, logChannelId: '900000000000000011' },
@@ -68,6 +71,12 @@ describe('the custom id codec', () => {
     'lic:reset-page:-1',
     'lic:reset-page:x',
     'lic:reset-page:1234',
+    'lic:licenses-page',
+    'lic:licenses-page:',
+    'lic:licenses-page:-1',
+    'lic:licenses-page:1e3',
+    'lic:licenses-page:1234567',
+    'lic:licenses-page:1:100000000000000021',
     'LIC:REDEEM',
     'setup',
     'setup:-',
@@ -153,7 +162,7 @@ describe('customer renderings', () => {
   });
 
   it("lists a customer's licenses with plan, status, expiry and HWID, keys masked", () => {
-    const text = customerLicensesEmbed(list).description!;
+    const text = customerLicensesMessage({ total: 2, items: list }, 0).embeds[0]!.description!;
     expect(text).toContain('**Monthly**');
     expect(text).toContain('Status: active');
     expect(text).toContain(`Expires: <t:${unix('2026-04-01T12:00:00Z')}:f>`);
@@ -166,15 +175,48 @@ describe('customer renderings', () => {
     expect(text).toContain(maskKey(KEY));
   });
 
-  it('keeps a long list within the embed description limit, in whole entries, and counts the rest', () => {
-    const many = Array.from({ length: 100 }, (_, i) => ({ ...list[0]!, id: i + 1, planName: `Plan with a rather long name number ${i}` }));
-    const text = customerLicensesEmbed(many).description!;
-    expect(text.length).toBeLessThanOrEqual(4096);
-    const entries = text.split('\n\n');
-    const more = /^…and (\d+) more$/.exec(entries.pop()!);
-    expect(more).not.toBeNull();
-    expect(entries.length + Number(more![1])).toBe(100);
-    entries.forEach((e, i) => expect(e).toMatch(new RegExp(`^\\*\\*Plan with a rather long name number ${i}\\*\\* · .*HWID: bound$`, 's')));
+  it('says how many there are, with no pager when they fit one page', () => {
+    const one = customerLicensesMessage({ total: 1, items: list.slice(0, 1) }, 0);
+    expect(one.embeds[0]!.footer).toEqual({ text: '1 license' });
+    expect(one.components).toEqual([]);
+    const full = Array.from({ length: LICENSES_PAGE_SIZE }, (_, i) => ({ ...list[0]!, id: i + 1 }));
+    expect(customerLicensesMessage({ total: LICENSES_PAGE_SIZE, items: full }, 0).components).toEqual([]);
+  });
+
+  it('pages a long list within the embed limit, whatever the plan names, seats and leases: every license on a page, counted', () => {
+    type Row = { components: { custom_id: string; label: string; disabled?: boolean }[] };
+    // The longest entries there can be: a 100-character plan name, seats and an offline lease.
+    const longest = (i: number): CustomerLicense => ({
+      ...list[0]!,
+      id: i + 1,
+      licenseKey: `${String(i).padStart(4, '0')}${'X'.repeat(200)}`,
+      planName: `${i} ${'P'.repeat(100)}`.slice(0, 100),
+      status: 'inactive',
+      expiresAt: null,
+      hwidBound: false,
+      seats: { used: 2_147_483_647, max: 2_147_483_647 },
+      leases: { until: new Date('2026-04-01T12:00:00Z'), machines: 2_147_483_647 },
+    });
+    const many = Array.from({ length: 95 }, (_, i) => longest(i));
+    const pages = Array.from({ length: 10 }, (_, p) => customerLicensesMessage({ total: many.length, items: many.slice(p * LICENSES_PAGE_SIZE, (p + 1) * LICENSES_PAGE_SIZE) }, p));
+    const shown: string[] = [];
+    pages.forEach((message, p) => {
+      const embed = message.embeds[0]!;
+      expect(embed.description!.length).toBeLessThanOrEqual(4096);
+      expect(embed.footer).toEqual({ text: `95 licenses · page ${p + 1} of 10` });
+      const entries = embed.description!.split('\n\n');
+      expect(entries).toHaveLength(p === 9 ? 5 : LICENSES_PAGE_SIZE);
+      for (const e of entries) expect(e).toMatch(/Expires: starts at first use · HWID: not bound · Seats: 2147483647 of 2147483647 in use\nOffline lease: until .* \(2147483647 machines\)$/);
+      shown.push(...entries.map((e) => /^\*\*(\d+) /.exec(e)![1]!));
+      const [pager] = message.components as Row[];
+      expect(pager!.components.map((b) => [b.label, b.custom_id, b.disabled])).toEqual([
+        ['Previous', `lic:licenses-page:${Math.max(0, p - 1)}`, p === 0],
+        ['Next', `lic:licenses-page:${Math.min(9, p + 1)}`, p === 9],
+      ]);
+    });
+    expect(shown).toEqual(many.map((_, i) => String(i)));
+    // A page asked for past the end is shown as the last one.
+    expect(customerLicensesMessage({ total: 95, items: many.slice(90) }, 40)).toEqual(pages[9]);
   });
 
   it('offers the reset select with license ids as values, bound ones first, 25 per page with a pager', () => {

@@ -66,6 +66,20 @@ describe('a Discord read command costs at most two database round trips', () => 
     );
     expect(counted.roundTrips, JSON.stringify(counted)).toBeLessThanOrEqual(READ_BUDGET);
   });
+
+  it("a page of the customer's My licenses (Next)", async () => {
+    const collector: Member = { id: '100000000000000078', name: 'Collector' };
+    const theirs = await linked.seller.generate(linked.plan.id, 25);
+    await h.deps.db.query('update licenses set discord_user_id = $1 where id = any($2::int[])', [collector.id, theirs.map((l) => l.id)]);
+    const counted = await cost(
+      () => button(collector, encodeCustomId({ kind: 'licenses-page', page: 1 })),
+      (answer) => {
+        expect(answer.type).toBe(7);
+        expect(answer.data.embeds[0].footer.text).toBe('25 licenses · page 2 of 3');
+      },
+    );
+    expect(counted.roundTrips, JSON.stringify(counted)).toBeLessThanOrEqual(READ_BUDGET);
+  });
 });
 
 describe('Discord reads arriving together share one statement', () => {

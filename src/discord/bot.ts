@@ -72,6 +72,7 @@ export class DiscordBot {
         }
         if (id?.kind === 'reset-select') return submitReset(ctx);
         if (id?.kind === 'reset-page') return showResetMenu(ctx, id.page);
+        if (id?.kind === 'licenses-page') return showMyLicenses(ctx, id.page);
         if (id?.kind === 'sharing') return answerSharingButton(ctx, id);
         if (id?.kind === 'bulk') return answerBulkButton(ctx, id);
         return ephemeral('❌ This button is no longer supported.');

@@ -10,6 +10,8 @@ export type CustomId =
   | { kind: 'reset-select' }
   /** A page of the reset menu (25 licenses each: Discord's limit for a select). */
   | { kind: 'reset-page'; page: number }
+  /** A page of My licenses (LICENSES_PAGE_SIZE each, 0 first); whoever clicks sees their own. */
+  | { kind: 'licenses-page'; page: number }
   | { kind: 'setup-modal'; sellerRoleId: string | null; logChannelId: string | null }
   /** A key-sharing alert's buttons, naming the flag (`share:ban:<flagId>`). */
   | { kind: 'sharing'; action: SharingButton; flagId: number }
@@ -32,6 +34,8 @@ export function encodeCustomId(id: CustomId): string {
       return 'lic:reset-select';
     case 'reset-page':
       return `lic:reset-page:${id.page}`;
+    case 'licenses-page':
+      return `lic:licenses-page:${id.page}`;
     case 'setup-modal':
       return `setup:${id.sellerRoleId ?? '-'}:${id.logChannelId ?? '-'}`;
     case 'sharing':
@@ -49,6 +53,7 @@ export function decodeCustomId(raw: unknown): CustomId | null {
     if (a === 'redeem-modal') return { kind: 'redeem-modal' };
     if (a === 'reset-select') return { kind: 'reset-select' };
     if (a === 'reset-page' && b !== undefined && /^\d{1,3}$/.test(b)) return { kind: 'reset-page', page: Number(b) };
+    if (a === 'licenses-page' && b !== undefined && /^\d{1,6}$/.test(b) && raw.split(':').length === 3) return { kind: 'licenses-page', page: Number(b) };
   }
   if (scope === 'share' && isSharingButton(a)) {
     // A forged id past int4 is no id at all.

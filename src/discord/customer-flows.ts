@@ -3,7 +3,7 @@ import { customerActorFor, notLinked, requireGuildId, requireGuildLink } from '.
 import { readCustomerLicenses } from '../core/discord/read-customer-licenses.js';
 import { redeemLicense, resetCustomerHwid } from '../core/customers/customer-licenses.js';
 import { discordTime, ephemeral, modalValues, type HandlerResult, type InteractionContext } from './interaction.js';
-import { customerLicensesEmbed, redeemModal, resetMenu } from './render.js';
+import { customerLicensesMessage, LICENSES_PAGE_SIZE, pageWithin, redeemModal, resetMenu } from './render.js';
 import { rowIdOf } from './row-id.js';
 
 /**
@@ -61,10 +61,28 @@ async function ownLicenses(ctx: InteractionContext) {
   return read.licenses;
 }
 
-export async function showMyLicenses(ctx: InteractionContext): Promise<HandlerResult> {
-  const list = await ownLicenses(ctx);
-  if (list.length === 0) return ephemeral('You have no licenses here yet. Use **Redeem key** to add one.');
-  return ephemeral('', { embeds: [customerLicensesEmbed(list)] });
+/**
+ * One page of the clicking user's licenses (0-based; past the end is the last page) and how many
+ * they have, read with the link in one query.
+ */
+async function ownLicensePage(ctx: InteractionContext, requested: number) {
+  const window = { offset: requested * LICENSES_PAGE_SIZE, limit: LICENSES_PAGE_SIZE };
+  const read = await readCustomerLicenses(ctx.bot.deps.db, requireGuildId(ctx.guildId), ctx.user.id, ctx.bot.deps.clock.now(), window);
+  if (!read) throw notLinked();
+  return { total: read.total, page: pageWithin(read.total, LICENSES_PAGE_SIZE, requested).page, items: read.licenses };
+}
+
+const NO_LICENSES = 'You have no licenses here yet. Use **Redeem key** to add one.';
+
+/**
+ * My licenses, a page at a time. `page` set means a Previous/Next click, which turns the page in
+ * place; the buttons carry only the page, so whoever clicks them sees their own licenses.
+ */
+export async function showMyLicenses(ctx: InteractionContext, page?: number): Promise<HandlerResult> {
+  const list = await ownLicensePage(ctx, page ?? 0);
+  if (page === undefined) return list.total === 0 ? ephemeral(NO_LICENSES) : ephemeral('', customerLicensesMessage(list, list.page));
+  const data = list.total === 0 ? { content: NO_LICENSES, embeds: [], components: [] } : { content: '', ...customerLicensesMessage(list, list.page) };
+  return { response: { type: InteractionResponseType.UpdateMessage, data } };
 }
 
 const RESET_PROMPT = 'Which license should be freed from its current computer?';

@@ -91,6 +91,15 @@ export function deferEphemeral(after: () => Promise<void>): HandlerResult {
   return { response: { type: InteractionResponseType.DeferredChannelMessageWithSource, data: { flags: MessageFlags.Ephemeral } }, after };
 }
 
+/**
+ * `deferEphemeral` for a button whose answer is the message it is on (an update, type 7): the
+ * click is acknowledged (type 6), the message stays as it is, and `after` edits it (the
+ * interaction's original message is that message).
+ */
+export function deferUpdate(after: () => Promise<void>): HandlerResult {
+  return { response: { type: InteractionResponseType.DeferredMessageUpdate }, after };
+}
+
 type Option = APIApplicationCommandInteractionDataOption;
 
 /** The options of a chat command, flattened through a subcommand if there is one. */

@@ -1,11 +1,11 @@
-import { ButtonStyle, ComponentType, InteractionResponseType, type APIActionRowComponent, type APIComponentInMessageActionRow } from 'discord-api-types/v10';
+import { ButtonStyle, ComponentType, InteractionResponseType, MessageFlags, type APIActionRowComponent, type APIComponentInMessageActionRow } from 'discord-api-types/v10';
 import { AppError } from '../core/errors.js';
 import { cancelBulkAction, confirmBulkAction, type BulkConfirmation } from '../core/jobs/bulk-license-job.js';
 import { getJob } from '../core/jobs/get-job.js';
 import type { SellerActor } from '../core/actor.js';
 import type { BulkAction } from '../core/licenses/bulk-license-action.js';
 import { encodeCustomId, type CustomId } from './custom-ids.js';
-import type { HandlerResult, InteractionContext } from './interaction.js';
+import { deferUpdate, type HandlerResult, type InteractionContext } from './interaction.js';
 import { sellerSession } from './seller.js';
 
 const INTERACTION_LIFETIME_MS = 14 * 60_000;
@@ -40,9 +40,17 @@ function update(content: string, components: APIActionRowComponent<APIComponentI
 }
 
 /**
+ * Refusals meaning the request was answered before this click: confirmed by a first click of a
+ * double click, cancelled, or dropped by a Confirm that found nothing. The message shows that
+ * answer's outcome, which an edit would overwrite, so these come as a message of their own.
+ */
+const ANSWERED_ALREADY = new Set(['ALREADY_CONFIRMED', 'NOT_FOUND']);
+
+/**
  * Confirm or Cancel on a pending /license bulk request. Only a seller gets this far (anyone else
  * gets an ephemeral refusal), and the core lets only the seller who asked, inside the linked
- * application, with the nonce the buttons carry; the count is checked again first.
+ * application, with the nonce the buttons carry; the count is checked again first. The core runs
+ * a confirmation once: it locks the request and refuses one no longer pending (a second click).
  */
 export async function answerBulkButton(ctx: InteractionContext, id: Extract<CustomId, { kind: 'bulk' }>): Promise<HandlerResult> {
   const { actor } = await sellerSession(ctx);
@@ -51,32 +59,42 @@ export async function answerBulkButton(ctx: InteractionContext, id: Extract<Cust
     await cancelBulkAction(deps, actor, id.jobId, id.nonce);
     return update('Cancelled; nothing was changed.');
   }
-  const result = await confirmBulkAction(deps, actor, id.jobId, id.nonce);
-  return answerConfirmation(ctx, actor, id, result);
+  // Confirming counts the matches again and changes up to a thousand licenses in one transaction:
+  // past Discord's 3 s for a first answer on a large application. Acknowledge first, then edit the
+  // message with the outcome (a failure is edited in by the bot).
+  return deferUpdate(async () => {
+    let result: BulkConfirmation;
+    try {
+      result = await confirmBulkAction(deps, actor, id.jobId, id.nonce);
+    } catch (err) {
+      if (!(err instanceof AppError && ANSWERED_ALREADY.has(err.code))) throw err;
+      await ctx.bot.api.followUp(ctx.interaction.token, { content: `❌ ${err.message}`, flags: MessageFlags.Ephemeral, allowed_mentions: { parse: [] } });
+      return;
+    }
+    await answerConfirmation(ctx, actor, id, result);
+  });
 }
 
-function answerConfirmation(ctx: InteractionContext, actor: SellerActor, id: { jobId: number; nonce: string }, result: BulkConfirmation): HandlerResult {
+/** The confirmation's outcome, edited into the message the buttons are on. */
+async function answerConfirmation(ctx: InteractionContext, actor: SellerActor, id: { jobId: number; nonce: string }, result: BulkConfirmation): Promise<void> {
+  const token = ctx.interaction.token;
+  const edit = (content: string, components: APIActionRowComponent<APIComponentInMessageActionRow>[] = []) =>
+    ctx.bot.api.editOriginal(token, { content, components, allowed_mentions: { parse: [] } }).then(() => {});
   const verb = VERB[result.action];
   switch (result.outcome) {
     case 'done':
-      return update(`✅ ${verb.done} ${plural(result.changed)}.`);
+      return edit(`✅ ${verb.done} ${plural(result.changed)}.`);
     case 'nothing':
-      return update('Nothing matches the filter any more; nothing was changed.');
+      return edit('Nothing matches the filter any more; nothing was changed.');
     case 'recounted':
-      return update(
+      return edit(
         `The filter now matches ${plural(result.count)} (it changed since you asked). ${verb.ask[0]!.toUpperCase()}${verb.ask.slice(1)} them?`,
         bulkButtons(id.jobId, id.nonce, result.action),
       );
     case 'queued': {
-      const token = ctx.interaction.token;
-      const report = (content: string) => ctx.bot.api.editOriginal(token, { content, components: [], allowed_mentions: { parse: [] } }).then(() => {});
-      return {
-        response: update(`⏳ ${verb.doing} ${plural(result.count)} in the background… 0/${n(result.count)}`).response,
-        after: async () => {
-          const job = await followBulkJob(ctx, actor, result.jobId, (done, count, progress) => report(`⏳ ${verb.doing} ${plural(count)} in the background… ${n(done)}/${n(count)} (${progress}%)`));
-          await report(`✅ ${verb.done} ${plural(job.generated)}.`);
-        },
-      };
+      // The first look at the job is at once, so its first progress edit replaces the buttons.
+      const job = await followBulkJob(ctx, actor, result.jobId, (done, count, progress) => edit(`⏳ ${verb.doing} ${plural(count)} in the background… ${n(done)}/${n(count)} (${progress}%)`));
+      return edit(`✅ ${verb.done} ${plural(job.generated)}.`);
     }
   }
 }

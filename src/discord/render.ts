@@ -5,6 +5,7 @@ import type { SeatUse } from '../core/licenses/floating-seats.js';
 import type { LeaseUse } from '../core/licenses/lease-state.js';
 import type { LicenseView } from '../core/licenses/license-view.js';
 import { encodeCustomId } from './custom-ids.js';
+import { ellipsize } from './message-limits.js';
 
 /**
  * Pure renderings of core results into Discord messages: no I/O here, so each is testable alone.
@@ -89,12 +90,63 @@ export function panelMessage(appName: string) {
   };
 }
 
-export function customerLicensesEmbed(list: CustomerLicense[]) {
-  const entries = list.map(
-    (l) =>
-      `**${l.planName}** · \`${maskKey(l.licenseKey)}\`\nStatus: ${l.status} · Expires: ${l.expiresAt ? ts(l.expiresAt) : l.status === 'inactive' ? 'starts at first use' : 'never'} · HWID: ${l.hwidBound ? 'bound' : 'not bound'}${l.seats ? ` · ${seatsText(l.seats)}` : ''}${l.leases ? `\nOffline lease: ${leasesText(l.leases)}` : ''}`,
+/** Licenses one page of My licenses shows. */
+export const LICENSES_PAGE_SIZE = 10;
+/**
+ * An entry is under 300 characters (a plan name is at most 100, the seats and the lease line
+ * about 100 together); cut to this anyway, a full page (10 × 400 + separators) fits the 4,096
+ * characters of an embed's description, so no license is ever left off a page.
+ */
+const LICENSE_ENTRY_MAX = 400;
+
+/** The page shown for a requested one (0-based; past the end is the last page) and how many pages `total` items make. */
+export function pageWithin(total: number, pageSize: number, page: number) {
+  const pages = Math.max(1, Math.ceil(total / pageSize));
+  return { page: Math.min(Math.max(0, page), pages - 1), pages };
+}
+
+/** Previous/Next for page `page` of `pages` (0-based), disabled at either end. */
+function pager(page: number, pages: number, idOf: (page: number) => string) {
+  return new ActionRowBuilder<ButtonBuilder>()
+    .addComponents(
+      new ButtonBuilder()
+        .setCustomId(idOf(Math.max(0, page - 1)))
+        .setLabel('Previous')
+        .setStyle(ButtonStyle.Secondary)
+        .setDisabled(page === 0),
+      new ButtonBuilder()
+        .setCustomId(idOf(Math.min(pages - 1, page + 1)))
+        .setLabel('Next')
+        .setStyle(ButtonStyle.Secondary)
+        .setDisabled(page === pages - 1),
+    )
+    .toJSON();
+}
+
+/** One license of My licenses: plan, masked key, status, expiry, HWID, seats and offline lease. */
+function customerLicenseEntry(l: CustomerLicense): string {
+  const expires = l.expiresAt ? ts(l.expiresAt) : l.status === 'inactive' ? 'starts at first use' : 'never';
+  return ellipsize(
+    `**${ellipsize(l.planName, 100)}** · \`${maskKey(l.licenseKey)}\`\nStatus: ${l.status} · Expires: ${expires} · HWID: ${l.hwidBound ? 'bound' : 'not bound'}${l.seats ? ` · ${seatsText(l.seats)}` : ''}${l.leases ? `\nOffline lease: ${leasesText(l.leases)}` : ''}`,
+    LICENSE_ENTRY_MAX,
   );
-  return withinLimits({ title: 'Your licenses', color: 0x57f287, description: fitEntries(entries, DESCRIPTION_MAX, { separator: '\n\n' }) });
+}
+
+/**
+ * A page of My licenses: the page's licenses (`items`, at most LICENSES_PAGE_SIZE, of `total`)
+ * in the embed, "N licenses · page X of Y" under them, and Previous/Next when there is more than
+ * one page. `page` is 0-based, as the page buttons carry it.
+ */
+export function customerLicensesMessage(list: { total: number; items: CustomerLicense[] }, requested: number) {
+  const { page, pages } = pageWithin(list.total, LICENSES_PAGE_SIZE, requested);
+  const count = `${list.total.toLocaleString('en-US')} license${list.total === 1 ? '' : 's'}`;
+  const embed = withinLimits({
+    title: 'Your licenses',
+    color: 0x57f287,
+    description: list.items.slice(0, LICENSES_PAGE_SIZE).map(customerLicenseEntry).join('\n\n'),
+    footer: { text: pages > 1 ? `${count} · page ${page + 1} of ${pages}` : count },
+  });
+  return { embeds: [embed], components: pages > 1 ? [pager(page, pages, (p) => encodeCustomId({ kind: 'licenses-page', page: p }))] : [] };
 }
 
 /** Shows enough of a key to recognise it, in case someone looks over a shoulder. */
@@ -109,8 +161,7 @@ export const RESET_PAGE_SIZE = 25;
  */
 export function resetMenu(list: CustomerLicense[], page = 0) {
   const ordered = [...list.filter((l) => l.hwidBound), ...list.filter((l) => !l.hwidBound)];
-  const pages = Math.max(1, Math.ceil(ordered.length / RESET_PAGE_SIZE));
-  const current = Math.min(Math.max(0, page), pages - 1);
+  const { page: current, pages } = pageWithin(ordered.length, RESET_PAGE_SIZE, page);
   const shown = ordered.slice(current * RESET_PAGE_SIZE, (current + 1) * RESET_PAGE_SIZE);
   const select = new ActionRowBuilder<StringSelectMenuBuilder>()
     .addComponents(
@@ -121,21 +172,7 @@ export function resetMenu(list: CustomerLicense[], page = 0) {
     )
     .toJSON();
   if (pages === 1) return [select];
-  const pager = new ActionRowBuilder<ButtonBuilder>()
-    .addComponents(
-      new ButtonBuilder()
-        .setCustomId(encodeCustomId({ kind: 'reset-page', page: Math.max(0, current - 1) }))
-        .setLabel('Previous')
-        .setStyle(ButtonStyle.Secondary)
-        .setDisabled(current === 0),
-      new ButtonBuilder()
-        .setCustomId(encodeCustomId({ kind: 'reset-page', page: Math.min(pages - 1, current + 1) }))
-        .setLabel('Next')
-        .setStyle(ButtonStyle.Secondary)
-        .setDisabled(current === pages - 1),
-    )
-    .toJSON();
-  return [select, pager];
+  return [select, pager(current, pages, (p) => encodeCustomId({ kind: 'reset-page', page: p }))];
 }
 
 /** Floating seats as both views say them. */

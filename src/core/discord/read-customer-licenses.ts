@@ -8,27 +8,32 @@ import { effectiveStatus } from '../licenses/license-view.js';
 import { latestNow, rowsByRequest, turnBatchPerDatabase } from '../turn-batch.js';
 import { GUILD_LINK_COLUMNS, guildLinkFromRow, toDate, type GuildLink, type GuildLinkRow } from './guild-link.js';
 
-/** As many licenses as "My licenses" and the reset menu ever list. */
+/** As many licenses as the reset menu lists (four pages of a select's 25), when no page is asked for. */
 const LISTED = 100;
 
-// One row per license of the user in the linked application (oldest first), or one row with
-// no license when they have none; no row at all when the server is not linked. Reads that arrive
+// One row per license of the user in the linked application on the page asked for (oldest
+// first), each with how many they have in all, or one row with no license when they have none; no
+// row at all when the server is not linked. A page past the end is the last one. Reads that arrive
 // in the same turn share one statement, told apart by ordinality `i`.
-const SELECT = `select q.i::int as i, ${GUILD_LINK_COLUMNS}, x.id, x.license_key, x.status, x.expires_at, x.hwid_bound, x.plan_name, x.seats_max, x.seats_used, x.leases_active, x.leases_until
-from unnest($1::text[], $2::text[]) with ordinality as q(guild_id, discord_user_id, i)
+const SELECT = `select q.i::int as i, ${GUILD_LINK_COLUMNS}, c.total, x.id, x.license_key, x.status, x.expires_at, x.hwid_bound, x.plan_name, x.seats_max, x.seats_used, x.leases_active, x.leases_until
+from unnest($1::text[], $2::text[], $5::int[], $6::int[]) with ordinality as q(guild_id, discord_user_id, skip, take, i)
 join discord_guilds g on g.guild_id = q.guild_id
 join applications a on a.id = g.application_id
+cross join lateral (
+  select count(*)::int as total from licenses l
+  where l.application_id = g.application_id and l.discord_user_id = q.discord_user_id) c
 left join lateral (
   select l.id, l.license_key, l.status, l.expires_at, cardinality(l.hwids) > 0 as hwid_bound, p.name as plan_name,
     ${seatColumnsSql('$3', '$4')},
     ${leaseColumnsSql('$3')}
   from licenses l join plans p on p.id = l.plan_id
   where l.application_id = g.application_id and l.discord_user_id = q.discord_user_id
-  order by l.id limit ${LISTED}) x on true
+  order by l.id offset least(q.skip, greatest(c.total - 1, 0) / q.take * q.take) limit q.take) x on true
 order by q.i, x.id`;
 
 type Row = GuildLinkRow & {
   i: number;
+  total: number;
   id: number | null;
   license_key: string;
   status: LicenseStatus;
@@ -45,21 +50,44 @@ interface ReadRequest {
   guildId: string;
   discordUserId: string;
   now: Date;
+  offset: number;
+  limit: number;
+}
+
+/** Which of a customer's licenses to read: `limit` of them after the first `offset` (oldest first). */
+export interface CustomerLicenseWindow {
+  offset: number;
+  limit: number;
 }
 
 /** One statement for the batch, at its latest `now` (its reads arrived within the same turn). */
 const reads = turnBatchPerDatabase(async (db: Db, batch: ReadRequest[]) => {
   const now = latestNow(batch);
-  const rows = await db.query<Row>(SELECT, [batch.map((r) => r.guildId), batch.map((r) => r.discordUserId), now.toISOString(), DEFAULT_HEARTBEAT_INTERVAL_S]);
+  const rows = await db.query<Row>(SELECT, [
+    batch.map((r) => r.guildId),
+    batch.map((r) => r.discordUserId),
+    now.toISOString(),
+    DEFAULT_HEARTBEAT_INTERVAL_S,
+    batch.map((r) => r.offset),
+    batch.map((r) => r.limit),
+  ]);
   return rowsByRequest(batch.length, rows);
 });
 
 /**
- * The customer's side in one query: the server's link (null when not linked) and the licenses
- * the Discord user owns in the linked application, with the status every door shows.
+ * The customer's side in one query: the server's link (null when not linked), how many licenses
+ * the Discord user owns in the linked application (`total`) and those of `window` (the first 100
+ * when not given; an offset past the end reads the last `limit`-sized page), with the status
+ * every door shows.
  */
-export async function readCustomerLicenses(db: Db, guildId: string, discordUserId: string, now: Date): Promise<{ link: GuildLink; licenses: CustomerLicense[] } | null> {
-  const rows = await reads(db).add({ guildId, discordUserId, now });
+export async function readCustomerLicenses(
+  db: Db,
+  guildId: string,
+  discordUserId: string,
+  now: Date,
+  window: CustomerLicenseWindow = { offset: 0, limit: LISTED },
+): Promise<{ link: GuildLink; total: number; licenses: CustomerLicense[] } | null> {
+  const rows = await reads(db).add({ guildId, discordUserId, now, offset: Math.max(0, Math.trunc(window.offset)), limit: Math.max(1, Math.trunc(window.limit)) });
   const first = rows[0];
   if (!first) return null;
   const licenses = rows
@@ -77,5 +105,5 @@ export async function readCustomerLicenses(db: Db, guildId: string, discordUserI
         leases: leaseUseOf(r),
       };
     });
-  return { link: guildLinkFromRow(first), licenses };
+  return { link: guildLinkFromRow(first), total: first.total, licenses };
 }
