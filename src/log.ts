@@ -106,6 +106,16 @@ function serializeRequest(req: LoggedRequest) {
 }
 
 /**
+ * `err` and the errors of its `cause` chain, outermost first: drizzle wraps the driver's error as
+ * the `cause` of its own. At most 8 deep, so a cycle or a runaway chain ends.
+ */
+export function causeChain(err: unknown): Error[] {
+  const chain: Error[] = [];
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) chain.push(e);
+  return chain;
+}
+
+/**
  * The texts that quote a failed query's bound values, found along `err`'s cause chain: drizzle's
  * DrizzleQueryError puts every parameter into its message (`Failed query: …\nparams: a,b`), and
  * the parameters of a write are license keys, password hashes, sealed secrets. Each is replaced
@@ -113,12 +123,10 @@ function serializeRequest(req: LoggedRequest) {
  * leave the rest of it in the log.
  */
 function boundValueTexts(err: unknown): string[] {
-  const texts: string[] = [];
-  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+  return causeChain(err).flatMap((e) => {
     const params = (e as { params?: unknown }).params;
-    if (Array.isArray(params) && params.length > 0) texts.push(`\nparams: ${params}`);
-  }
-  return texts;
+    return Array.isArray(params) && params.length > 0 ? [`\nparams: ${params}`] : [];
+  });
 }
 
 const withoutBoundValues = (text: string, texts: string[]) => texts.reduce((t, bound) => t.split(bound).join('\nparams: [redacted]'), text);
@@ -132,7 +140,7 @@ function redactDiscordTokens(text: string): string {
 }
 
 /** Text as it may be logged: credentials in quoted URLs and Discord interaction tokens replaced. */
-const redactText = (text: string) => redactDiscordTokens(redactQueries(text));
+export const redactText = (text: string) => redactDiscordTokens(redactQueries(text));
 
 /** An error's message as it may be logged: no bound query values, no credentials in quoted URLs. */
 function loggableErrorMessage(err: Error): string {

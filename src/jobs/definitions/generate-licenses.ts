@@ -6,6 +6,7 @@ import { WaitingError, type Job } from 'bullmq';
 import { z } from 'zod';
 import type { JobsConfig } from '../../config.js';
 import type { Deps } from '../../core/deps.js';
+import { jobErrorText } from '../../core/jobs/job-error.js';
 import { runJob } from '../../core/jobs/run-job.js';
 import { failGenerationJob, type GenerationProgress } from '../../core/jobs/run-generation-job.js';
 import type { HandlerContext } from '../handlers.js';
@@ -32,8 +33,12 @@ export async function generateLicensesTry(
       ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
     });
   } catch (err) {
-    if (opts.lastTry) await failGenerationJob(deps, jobId, (err as Error).message);
-    throw err;
+    // The seller reads the job's error; drizzle's message would show them the failed batch's keys.
+    const error = jobErrorText(err);
+    if (opts.lastTry) await failGenerationJob(deps, jobId, error);
+    // What the queue keeps of a failed try (BullMQ's failedReason, in Redis) is the same text; the
+    // logger, which redacts bound values, still reaches the whole error through `cause`.
+    throw new Error(error, { cause: err });
   }
 }
 

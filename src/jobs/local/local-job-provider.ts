@@ -1,6 +1,6 @@
 import type { JobsConfig } from '../../config.js';
 import type { Deps } from '../../core/deps.js';
-import { unfinishedGenerationJobs } from '../../core/jobs/unfinished-work.js';
+import { RECONCILE_PAGE, unfinishedGenerationJobs } from '../../core/jobs/unfinished-work.js';
 import type { OutboxRow } from '../../core/webhooks/delivery-statements.js';
 import { loadInstallationId } from '../installation.js';
 import type { JobProvider } from '../job-provider.js';
@@ -21,17 +21,24 @@ export interface LocalJobProvider extends JobProvider {
 
 type LocalJobsConfig = Pick<JobsConfig, 'outboxPollMs' | 'reconcileEveryMs' | 'expirySweepEveryMs' | 'expiryNoticeDays' | 'generateBatchSize' | 'workerConcurrency' | 'webhookRetryBaseMs'>;
 
+export interface LocalJobProviderOptions {
+  /** Unfinished generation jobs read per page while looking for one to run (RECONCILE_PAGE by default). */
+  generationPageSize?: number;
+}
+
 /**
  * The `local` job provider: every job runs in this process, driven from the database, which holds
  * every fact a queue would (outbox rows and their dispatch marks, generation jobs with their
  * committed counts, delivery attempts with their times, notice rows). One loop, every
  * OUTBOX_POLL_MS: take new outbox rows, dispatch undispatched events, start due webhook attempts,
- * run the oldest unfinished generation job (one at a time). The expiry sweep runs every
+ * run the oldest unfinished generation job not waiting for a retry (one at a time, looked for a page
+ * at a time past any number of waiting ones). The expiry sweep runs every
  * EXPIRY_SWEEP_EVERY. Stopped at any point, the next start carries on from the database: a
  * generation job from its committed count, deliveries on their schedule, events not yet marked.
  */
-export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig): Promise<LocalJobProvider> {
+export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig, opts: LocalJobProviderOptions = {}): Promise<LocalJobProvider> {
   const { log } = deps;
+  const generationPageSize = opts.generationPageSize ?? RECONCILE_PAGE;
   const installationId = await loadInstallationId(deps.db);
   const listeners: EventListener[] = [];
   const deliveryConcurrency = webhookConcurrency(config);
@@ -43,8 +50,8 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig)
   let maintenance: Promise<void> | undefined;
   let nextLoadAt = 0;
   // Unfinished generation jobs are looked for when there may be one to start: at start and on the
-  // reconcile interval, after a generate_licenses command is taken, after a run ends, and while a
-  // failed one waits for its retry — not on every pass of a webhook burst.
+  // reconcile interval, after a generate_licenses command is taken, after a run ends, and once a
+  // failed one's wait for its retry is over — not on every pass of a webhook burst.
   let generationCheckDue = true;
 
   const dispatchEvent = async (event: OutboxRow) => {
@@ -82,17 +89,33 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig)
       });
       if (result.done) generationRetries.forget(jobId);
     } catch (err) {
-      log.warn({ job: jobId, err: (err as Error).message }, lastTry ? 'generation job failed; giving up' : 'generation job failed; will retry');
+      // The error itself, not its message: the logger redacts the bound values (a batch's keys) along its causes.
+      log.warn({ job: jobId, err }, lastTry ? 'generation job failed; giving up' : 'generation job failed; will retry');
       if (lastTry) generationRetries.forget(jobId);
       else generationRetries.failed(jobId);
     }
   };
 
+  /**
+   * The oldest unfinished job whose retry (if it failed) is due, read a page at a time by keyset:
+   * the oldest may all be waiting out a backoff while later ones could run. Stops at the first one
+   * found, so it reads past the waiting ones only.
+   */
+  const nextGeneration = async (): Promise<number | undefined> => {
+    for (let afterId = 0; !stopping; ) {
+      const page = await unfinishedGenerationJobs(deps, { afterId, limit: generationPageSize });
+      const next = page.find((id) => generationRetries.ready(id));
+      if (next !== undefined || page.length < generationPageSize) return next;
+      afterId = page[page.length - 1]!;
+    }
+    return undefined;
+  };
+
+  // One job at a time: nothing is looked for while one runs.
   const startGeneration = async () => {
-    if (generation || !(generationCheckDue || generationRetries.hasWaiting())) return;
-    const unfinished = await unfinishedGenerationJobs(deps);
+    if (generation || !(generationCheckDue || generationRetries.anyDue())) return;
+    const next = await nextGeneration();
     generationCheckDue = false;
-    const next = unfinished.find((id) => generationRetries.ready(id));
     if (next === undefined || stopping) return;
     generation = runGeneration(next).finally(() => {
       generation = undefined;

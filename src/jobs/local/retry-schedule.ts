@@ -24,9 +24,13 @@ export class RetrySchedule {
     this.failures.set(id, { count, nextAt: now + exponentialBackoff(count, this.policy.backoffMs) });
   }
 
-  /** Whether any failed try waits for its next one. */
-  hasWaiting(): boolean {
-    return this.failures.size > 0;
+  /**
+   * Whether a failed try's wait is over: what can make a job ready that was not when last looked
+   * for (a job that never failed is ready at once, and is looked for when it is added).
+   */
+  anyDue(now = Date.now()): boolean {
+    for (const f of this.failures.values()) if (f.nextAt <= now) return true;
+    return false;
   }
 
   /** Done, or given up on: the database says so now. */
