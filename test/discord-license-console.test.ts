@@ -291,8 +291,12 @@ describe('/license bulk', () => {
     expect(recounted.edits).toHaveLength(1);
     const recount = recounted.edits[0];
     expect(recount.content).toContain('now matches 1 license');
-    expect(recount.components[0].components[0].custom_id).toBe(second.confirm);
-    expect((await clickConfirm(admin, second.confirm)).edits.map((e) => e.content)).toEqual(['✅ Banned 1 license.']);
+    // New buttons: a click on the old ones (a double click on its way) cannot confirm a count nobody saw.
+    const reconfirm = recount.components[0].components[0].custom_id as string;
+    expect(reconfirm).not.toBe(second.confirm);
+    expect(await refusedConfirm(admin, second.confirm)).toBe('❌ Bulk action not found');
+    expect(await statusOf(more[1]!.id)).toBe('inactive');
+    expect((await clickConfirm(admin, reconfirm)).edits.map((e) => e.content)).toEqual(['✅ Banned 1 license.']);
   });
 
   it('refuses bad input ephemerally: no action, an over-long search or reason, a plan of another application', async () => {

@@ -89,7 +89,7 @@ async function answerConfirmation(ctx: InteractionContext, actor: SellerActor, i
     case 'recounted':
       return edit(
         `The filter now matches ${plural(result.count)} (it changed since you asked). ${verb.ask[0]!.toUpperCase()}${verb.ask.slice(1)} them?`,
-        bulkButtons(id.jobId, id.nonce, result.action),
+        bulkButtons(id.jobId, result.nonce, result.action),
       );
     case 'queued': {
       // The first look at the job is at once, so its first progress edit replaces the buttons.

@@ -81,7 +81,7 @@ export async function requestBulkAction(deps: Deps, actor: SellerActor, applicat
   // Requests nobody answered can no longer be confirmed: they go as new ones come.
   const stale = new Date(now.getTime() - CONFIRM_WITHIN_MS).toISOString();
   await deps.db.orm.delete(jobs).where(and(eq(jobs.applicationId, applicationId), eq(jobs.type, 'bulk_licenses'), eq(jobs.status, 'pending'), sql`${jobs.createdAt} < ${stale}::timestamptz`));
-  const nonce = randomBytes(12).toString('base64url');
+  const nonce = newConfirmationNonce();
   const params: BulkParams = { ...request, nonce, requested_by: actor, up_to_id: upToId, after_id: 0 };
   const [job] = await deps.db.orm
     .insert(jobs)
@@ -90,6 +90,8 @@ export async function requestBulkAction(deps: Deps, actor: SellerActor, applicat
   return { jobId: job!.id, nonce, count, planName };
 }
 
+/** What a request's Confirm and Cancel buttons carry: whoever holds it (the seller who asked) may answer. */
+const newConfirmationNonce = () => randomBytes(12).toString('base64url');
 const sameNonce = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 const sameRequester = (a: SellerActor, b: SellerActor) => actorIdentity(a).kind === actorIdentity(b).kind && actorIdentity(a).id === actorIdentity(b).id;
 
@@ -113,8 +115,11 @@ export type BulkConfirmation =
   | { outcome: 'done'; action: BulkAction; changed: number }
   /** Recorded as a job that runs in the background (`count` licenses). */
   | { outcome: 'queued'; action: BulkAction; jobId: number; count: number }
-  /** The filter matches a different number now: shown again, to be confirmed again. */
-  | { outcome: 'recounted'; action: BulkAction; count: number }
+  /**
+   * The filter matches a different number now: shown again, to be confirmed again with `nonce`, a
+   * new one — a click already on its way (a double click) carries the old one and confirms nothing.
+   */
+  | { outcome: 'recounted'; action: BulkAction; count: number; nonce: string }
   /** Nothing matches any more; the request is dropped. */
   | { outcome: 'nothing'; action: BulkAction };
 
@@ -136,8 +141,13 @@ export async function confirmBulkAction(deps: Deps, actor: SellerActor, jobId: n
       return { outcome: 'nothing', action };
     }
     if (count !== job.count) {
-      await tx.update(jobs).set({ count, updatedAt: now }).where(eq(jobs.id, jobId));
-      return { outcome: 'recounted', action, count };
+      // The new count must be seen before it is confirmed: the buttons showing it get a new nonce.
+      const fresh = newConfirmationNonce();
+      await tx
+        .update(jobs)
+        .set({ count, params: { ...params, nonce: fresh } as unknown as Record<string, unknown>, updatedAt: now })
+        .where(eq(jobs.id, jobId));
+      return { outcome: 'recounted', action, count, nonce: fresh };
     }
     if (count <= BULK_INLINE_MAX) {
       const { changed } = await applyBulkBatch(tx, actor, job.applicationId, params, { ...range, limit: BULK_INLINE_MAX, now });
