@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { discordInteractionRoutes } from '../src/discord/adapters/http-interactions.js';
-import { InteractionReplayGuard } from '../src/discord/adapters/interaction-replay-guard.js';
+import { InteractionReplayGuard, RecentInteractionIds } from '../src/discord/adapters/interaction-replay-guard.js';
 import { Redis } from 'ioredis';
 import { expectError } from './support/expect-error.js';
 import { startHarness, type Harness } from './support/harness.js';
@@ -161,6 +161,23 @@ describe('the memory of handled interactions', () => {
     }
     expect(guard.recent.size).toBe(20);
     expectError(await small.inject(last), 409, 'INTERACTION_REPLAYED');
+  });
+
+  it('keeps exactly the newest ids at its cap and as they expire, across its compactions', () => {
+    const capped = new RecentInteractionIds(1500);
+    for (let i = 0; i < 5000; i++) expect(capped.remember(`id${i}`, Number.MAX_SAFE_INTEGER, 0)).toBe(true);
+    expect(capped.size).toBe(1500);
+    // The newest 1,500 are remembered (a replay of one is refused), the older ones forgotten.
+    for (const i of [3500, 4000, 4999]) expect(capped.remember(`id${i}`, Number.MAX_SAFE_INTEGER, 0)).toBe(false);
+    expect(capped.remember('id3499', Number.MAX_SAFE_INTEGER, 0)).toBe(true);
+    expect(capped.size).toBe(1500);
+
+    // Each id lives 100 ms; one arrives every ms: about 100 are held, the rest forgotten in order.
+    const expiring = new RecentInteractionIds();
+    for (let now = 0; now < 5000; now++) expect(expiring.remember(`id${now}`, now + 100, now)).toBe(true);
+    expect(expiring.size).toBe(100);
+    expect(expiring.remember('id4950', 5050, 4999)).toBe(false);
+    expect(expiring.remember('id4800', 4900, 4999)).toBe(true);
   });
 
   it('forgets ids once their window has passed, since those are refused as stale anyway', async () => {
