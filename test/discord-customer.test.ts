@@ -253,6 +253,7 @@ describe("a customer's licenses", () => {
     const first = await send(button(dave, 'lic:reset'));
     expect(first.type).toBe(4);
     expect(options(first)).toEqual(owned.slice(0, 25).map((l) => l.id));
+    expect(first.data.content).toBe('Which license should be freed from its current computer?\n30 licenses · page 1 of 2');
     expect(buttons(first)).toEqual([
       ['lic:reset-page:0', true],
       ['lic:reset-page:1', false],

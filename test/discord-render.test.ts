@@ -39,6 +39,7 @@ describe('the custom id codec', () => {
     { kind: 'reset-select' },
     { kind: 'reset-page', page: 0 },
     { kind: 'reset-page', page: 3 },
+    { kind: 'reset-page', page: 12345 },
     { kind: 'licenses-page', page: 0 },
     { kind: 'licenses-page', page: 12345 },
     { kind: 'setup-modal', sellerRoleId: null, logChannelId: null },
@@ -70,7 +71,9 @@ describe('the custom id codec', () => {
     'lic:reset-page',
     'lic:reset-page:-1',
     'lic:reset-page:x',
-    'lic:reset-page:1234',
+    'lic:reset-page:1e3',
+    'lic:reset-page:1234567',
+    'lic:reset-page:1:100000000000000021',
     'lic:licenses-page',
     'lic:licenses-page:',
     'lic:licenses-page:-1',
@@ -219,39 +222,48 @@ describe('customer renderings', () => {
     expect(customerLicensesMessage({ total: 95, items: many.slice(90) }, 40)).toEqual(pages[9]);
   });
 
-  it('offers the reset select with license ids as values, bound ones first, 25 per page with a pager', () => {
-    type Row = { components: { custom_id: string; disabled?: boolean; placeholder?: string; options: { label: string; value: string; description: string }[] }[] };
-    const [row, ...rest] = resetMenu(list) as Row[];
+  it('offers the reset select with license ids as values, bound ones first, and no pager or count on a single page', () => {
+    type Row = { components: { custom_id: string; placeholder?: string; options: { label: string; value: string; description: string }[] }[] };
+    const one = resetMenu({ total: 2, items: [list[1]!, list[0]!] });
+    expect(one.content).toBe('Which license should be freed from its current computer?');
+    const [row, ...rest] = one.components as Row[];
     expect(rest).toEqual([]); // one page: no pager
     const menu = row!.components[0]!;
     expect(menu.custom_id).toBe('lic:reset-select');
+    expect(menu.placeholder).toBe('Choose the license to reset');
     expect(menu.options.map((o) => o.value)).toEqual(['7', '9']);
     expect(menu.options[0]!.label).toBe(`Monthly · ${maskKey(KEY)}`);
-    expect(JSON.stringify(row)).not.toContain(KEY);
+    expect(JSON.stringify(one)).not.toContain(KEY);
+    const full = Array.from({ length: RESET_PAGE_SIZE }, (_, i) => ({ ...list[0]!, id: i + 1 }));
+    expect(resetMenu({ total: RESET_PAGE_SIZE, items: full }).components).toHaveLength(1);
+  });
 
-    // 40 licenses, every third bound: the 14 bound ones lead, then the rest in order.
-    const many = Array.from({ length: 40 }, (_, i) => ({ ...list[0]!, id: i + 1, planName: 'P'.repeat(150), hwidBound: i % 3 === 0 }));
-    const bound = many.filter((l) => l.hwidBound).map((l) => String(l.id));
-    const first = resetMenu(many, 0) as Row[];
-    expect(first).toHaveLength(2);
-    expect(first[0]!.components[0]!.options).toHaveLength(RESET_PAGE_SIZE);
-    expect(first[0]!.components[0]!.options.slice(0, bound.length).map((o) => o.value)).toEqual(bound);
-    expect(first[0]!.components[0]!.options.every((o) => o.label.length <= 100)).toBe(true);
-    expect(first[0]!.components[0]!.placeholder).toContain('page 1 of 2');
-    expect(first[1]!.components.map((b) => [b.custom_id, b.disabled])).toEqual([
-      ['lic:reset-page:0', true],
-      ['lic:reset-page:1', false],
-    ]);
-    const second = resetMenu(many, 1) as Row[];
-    expect(second[0]!.components[0]!.options).toHaveLength(15);
-    expect(second[1]!.components.map((b) => [b.custom_id, b.disabled])).toEqual([
-      ['lic:reset-page:0', false],
-      ['lic:reset-page:1', true],
-    ]);
-    // Every license is on exactly one page; a page past the end shows the last one.
-    const all = [...first, ...second].flatMap((r) => (r.components[0]!.options ?? []).map((o) => o.value));
-    expect(new Set(all).size).toBe(40);
-    expect(resetMenu(many, 9)).toEqual(second);
+  it('renders a page of the reset menu from that page alone: its 25 licenses (bound ones first), a count and a pager', () => {
+    type Row = { components: { custom_id: string; disabled?: boolean; placeholder?: string; options: { label: string; value: string }[] }[] };
+    // 130 licenses, every third bound: each page is the next 25 by age, bound ones leading within it.
+    const many = Array.from({ length: 130 }, (_, i) => ({ ...list[0]!, id: i + 1, planName: 'P'.repeat(150), hwidBound: i % 3 === 0 }));
+    const pageOf = (p: number) => resetMenu({ total: many.length, items: many.slice(p * RESET_PAGE_SIZE, (p + 1) * RESET_PAGE_SIZE) }, p);
+    const seen: string[] = [];
+    for (let p = 0; p < 6; p++) {
+      const page = pageOf(p);
+      const [select, pager] = page.components as Row[];
+      const options = select!.components[0]!.options;
+      const items = many.slice(p * RESET_PAGE_SIZE, (p + 1) * RESET_PAGE_SIZE);
+      expect(options.map((o) => o.value)).toEqual([...items.filter((l) => l.hwidBound), ...items.filter((l) => !l.hwidBound)].map((l) => String(l.id)));
+      expect(options.every((o) => o.label.length <= 100)).toBe(true);
+      expect(select!.components[0]!.placeholder).toBe(`Choose the license to reset (page ${p + 1} of 6)`);
+      expect(page.content).toBe(`Which license should be freed from its current computer?\n130 licenses · page ${p + 1} of 6`);
+      expect(pager!.components.map((b) => [b.custom_id, b.disabled])).toEqual([
+        [`lic:reset-page:${Math.max(0, p - 1)}`, p === 0],
+        [`lic:reset-page:${Math.min(5, p + 1)}`, p === 5],
+      ]);
+      seen.push(...options.map((o) => o.value));
+    }
+    // Every license on exactly one page; the last page is the last five.
+    expect([...seen].sort((a, b) => Number(a) - Number(b))).toEqual(many.map((l) => String(l.id)));
+    expect((pageOf(5).components[0] as Row).components[0]!.options).toHaveLength(5);
+    // A page asked for past the end (the read gives the last page's licenses) is shown as the last one.
+    expect(resetMenu({ total: many.length, items: many.slice(125) }, 40)).toEqual(pageOf(5));
   });
 
   it('builds the panel with the three persistent buttons and no keys', () => {

@@ -80,6 +80,29 @@ describe('a Discord read command costs at most two database round trips', () => 
     );
     expect(counted.roundTrips, JSON.stringify(counted)).toBeLessThanOrEqual(READ_BUDGET);
   });
+
+  it("the customer's Reset HWID menu", async () => {
+    const counted = await cost(
+      () => button(buyer, encodeCustomId({ kind: 'panel', action: 'reset' })),
+      (answer) => expect(answer.data.components[0].components[0].options.map((o: { value: string }) => o.value)).toEqual([String(owned.id)]),
+    );
+    expect(counted.roundTrips, JSON.stringify(counted)).toBeLessThanOrEqual(READ_BUDGET);
+  });
+
+  it("a page of the customer's Reset HWID menu past the hundredth license (Next)", async () => {
+    const hoarder: Member = { id: '100000000000000079', name: 'Hoarder' };
+    const theirs = await linked.seller.generate(linked.plan.id, 130);
+    await h.deps.db.query('update licenses set discord_user_id = $1 where id = any($2::int[])', [hoarder.id, theirs.map((l) => l.id)]);
+    const counted = await cost(
+      () => button(hoarder, encodeCustomId({ kind: 'reset-page', page: 5 })),
+      (answer) => {
+        expect(answer.type).toBe(7);
+        expect(answer.data.content).toContain('130 licenses · page 6 of 6');
+        expect(answer.data.components[0].components[0].options).toHaveLength(5);
+      },
+    );
+    expect(counted.roundTrips, JSON.stringify(counted)).toBeLessThanOrEqual(READ_BUDGET);
+  });
 });
 
 describe('Discord reads arriving together share one statement', () => {

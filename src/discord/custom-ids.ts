@@ -8,7 +8,7 @@ export type CustomId =
   | { kind: 'panel'; action: 'redeem' | 'licenses' | 'reset' }
   | { kind: 'redeem-modal' }
   | { kind: 'reset-select' }
-  /** A page of the reset menu (25 licenses each: Discord's limit for a select). */
+  /** A page of the reset menu (25 licenses each: Discord's limit for a select, 0 first); whoever clicks sees their own. */
   | { kind: 'reset-page'; page: number }
   /** A page of My licenses (LICENSES_PAGE_SIZE each, 0 first); whoever clicks sees their own. */
   | { kind: 'licenses-page'; page: number }
@@ -52,7 +52,7 @@ export function decodeCustomId(raw: unknown): CustomId | null {
     if (a === 'redeem' || a === 'licenses' || a === 'reset') return { kind: 'panel', action: a };
     if (a === 'redeem-modal') return { kind: 'redeem-modal' };
     if (a === 'reset-select') return { kind: 'reset-select' };
-    if (a === 'reset-page' && b !== undefined && /^\d{1,3}$/.test(b)) return { kind: 'reset-page', page: Number(b) };
+    if (a === 'reset-page' && b !== undefined && /^\d{1,6}$/.test(b) && raw.split(':').length === 3) return { kind: 'reset-page', page: Number(b) };
     if (a === 'licenses-page' && b !== undefined && /^\d{1,6}$/.test(b) && raw.split(':').length === 3) return { kind: 'licenses-page', page: Number(b) };
   }
   if (scope === 'share' && isSharingButton(a)) {

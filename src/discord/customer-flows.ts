@@ -3,7 +3,7 @@ import { customerActorFor, notLinked, requireGuildId, requireGuildLink } from '.
 import { readCustomerLicenses } from '../core/discord/read-customer-licenses.js';
 import { redeemLicense, resetCustomerHwid } from '../core/customers/customer-licenses.js';
 import { discordTime, ephemeral, modalValues, type HandlerResult, type InteractionContext } from './interaction.js';
-import { customerLicensesMessage, LICENSES_PAGE_SIZE, pageWithin, redeemModal, resetMenu } from './render.js';
+import { customerLicensesMessage, LICENSES_PAGE_SIZE, pageWithin, redeemModal, RESET_PAGE_SIZE, resetMenu } from './render.js';
 import { rowIdOf } from './row-id.js';
 
 /**
@@ -54,22 +54,15 @@ async function grantPlanRole(ctx: InteractionContext, guildId: string, roleId: s
   }
 }
 
-/** The clicking user's licenses in the linked application, read together with the link. */
-async function ownLicenses(ctx: InteractionContext) {
-  const read = await readCustomerLicenses(ctx.bot.deps.db, requireGuildId(ctx.guildId), ctx.user.id, ctx.bot.deps.clock.now());
-  if (!read) throw notLinked();
-  return read.licenses;
-}
-
 /**
- * One page of the clicking user's licenses (0-based; past the end is the last page) and how many
- * they have, read with the link in one query.
+ * One page of the clicking user's licenses, `pageSize` a page (0-based; past the end is the last
+ * page), and how many they have, read with the link in one query.
  */
-async function ownLicensePage(ctx: InteractionContext, requested: number) {
-  const window = { offset: requested * LICENSES_PAGE_SIZE, limit: LICENSES_PAGE_SIZE };
+async function ownLicensePage(ctx: InteractionContext, pageSize: number, requested: number) {
+  const window = { offset: requested * pageSize, limit: pageSize };
   const read = await readCustomerLicenses(ctx.bot.deps.db, requireGuildId(ctx.guildId), ctx.user.id, ctx.bot.deps.clock.now(), window);
   if (!read) throw notLinked();
-  return { total: read.total, page: pageWithin(read.total, LICENSES_PAGE_SIZE, requested).page, items: read.licenses };
+  return { total: read.total, page: pageWithin(read.total, pageSize, requested).page, items: read.licenses };
 }
 
 const NO_LICENSES = 'You have no licenses here yet. Use **Redeem key** to add one.';
@@ -79,20 +72,24 @@ const NO_LICENSES = 'You have no licenses here yet. Use **Redeem key** to add on
  * place; the buttons carry only the page, so whoever clicks them sees their own licenses.
  */
 export async function showMyLicenses(ctx: InteractionContext, page?: number): Promise<HandlerResult> {
-  const list = await ownLicensePage(ctx, page ?? 0);
+  const list = await ownLicensePage(ctx, LICENSES_PAGE_SIZE, page ?? 0);
   if (page === undefined) return list.total === 0 ? ephemeral(NO_LICENSES) : ephemeral('', customerLicensesMessage(list, list.page));
   const data = list.total === 0 ? { content: NO_LICENSES, embeds: [], components: [] } : { content: '', ...customerLicensesMessage(list, list.page) };
   return { response: { type: InteractionResponseType.UpdateMessage, data } };
 }
 
-const RESET_PROMPT = 'Which license should be freed from its current computer?';
+const NO_LICENSES_TO_RESET = 'You have no licenses here to reset.';
 
-/** The reset menu; `page` set means a Previous/Next click, which turns the page in place. */
+/**
+ * The reset menu, a page (RESET_PAGE_SIZE licenses) at a time. `page` set means a Previous/Next
+ * click, which turns the page in place; the buttons carry only the page, so whoever clicks them
+ * sees their own licenses, and the reset itself checks ownership in the core.
+ */
 export async function showResetMenu(ctx: InteractionContext, page?: number): Promise<HandlerResult> {
-  const list = await ownLicenses(ctx);
-  if (list.length === 0) return ephemeral('You have no licenses here to reset.');
-  if (page === undefined) return ephemeral(RESET_PROMPT, { components: resetMenu(list) });
-  return { response: { type: InteractionResponseType.UpdateMessage, data: { content: RESET_PROMPT, components: resetMenu(list, page) } } };
+  const list = await ownLicensePage(ctx, RESET_PAGE_SIZE, page ?? 0);
+  const menu = list.total === 0 ? { content: NO_LICENSES_TO_RESET, components: [] } : resetMenu(list, list.page);
+  if (page === undefined) return ephemeral(menu.content, { components: menu.components });
+  return { response: { type: InteractionResponseType.UpdateMessage, data: menu } };
 }
 
 export async function submitReset(ctx: InteractionContext): Promise<HandlerResult> {

@@ -155,24 +155,30 @@ export const maskKey = (key: string) => (key.length <= 8 ? key : `${key.slice(0,
 /** Licenses per page of the reset menu: a select holds at most 25 options. */
 export const RESET_PAGE_SIZE = 25;
 
+const RESET_PROMPT = 'Which license should be freed from its current computer?';
+
 /**
- * The reset menu, one page of it: a select of licenses, HWID-bound ones first (those are the
- * ones worth resetting), and Previous/Next buttons when there is more than one page.
+ * A page of the reset menu: a select of the page's licenses (`items`, at most RESET_PAGE_SIZE, of
+ * `total`), HWID-bound ones first within the page (those are the ones worth resetting), and, when
+ * there is more than one page, "N licenses · page X of Y" under the prompt and Previous/Next.
+ * Pages follow the licenses' age, not their binding: a reset does not move a license to another
+ * page under a customer turning them. `page` is 0-based, as the page buttons carry it.
  */
-export function resetMenu(list: CustomerLicense[], page = 0) {
-  const ordered = [...list.filter((l) => l.hwidBound), ...list.filter((l) => !l.hwidBound)];
-  const { page: current, pages } = pageWithin(ordered.length, RESET_PAGE_SIZE, page);
-  const shown = ordered.slice(current * RESET_PAGE_SIZE, (current + 1) * RESET_PAGE_SIZE);
+export function resetMenu(list: { total: number; items: CustomerLicense[] }, requested = 0) {
+  const { page, pages } = pageWithin(list.total, RESET_PAGE_SIZE, requested);
+  const shown = list.items.slice(0, RESET_PAGE_SIZE);
+  const ordered = [...shown.filter((l) => l.hwidBound), ...shown.filter((l) => !l.hwidBound)];
   const select = new ActionRowBuilder<StringSelectMenuBuilder>()
     .addComponents(
       new StringSelectMenuBuilder()
         .setCustomId(encodeCustomId({ kind: 'reset-select' }))
-        .setPlaceholder(pages > 1 ? `Choose the license to reset (page ${current + 1} of ${pages})` : 'Choose the license to reset')
-        .addOptions(shown.map((l) => ({ label: `${l.planName} · ${maskKey(l.licenseKey)}`.slice(0, 100), value: String(l.id), description: l.hwidBound ? 'HWID bound' : 'No HWID bound' }))),
+        .setPlaceholder(pages > 1 ? `Choose the license to reset (page ${page + 1} of ${pages})` : 'Choose the license to reset')
+        .addOptions(ordered.map((l) => ({ label: `${l.planName} · ${maskKey(l.licenseKey)}`.slice(0, 100), value: String(l.id), description: l.hwidBound ? 'HWID bound' : 'No HWID bound' }))),
     )
     .toJSON();
-  if (pages === 1) return [select];
-  return [select, pager(current, pages, (p) => encodeCustomId({ kind: 'reset-page', page: p }))];
+  if (pages === 1) return { content: RESET_PROMPT, components: [select] };
+  const count = `${list.total.toLocaleString('en-US')} licenses · page ${page + 1} of ${pages}`;
+  return { content: `${RESET_PROMPT}\n${count}`, components: [select, pager(page, pages, (p) => encodeCustomId({ kind: 'reset-page', page: p }))] };
 }
 
 /** Floating seats as both views say them. */

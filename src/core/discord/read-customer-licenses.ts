@@ -8,9 +8,6 @@ import { effectiveStatus } from '../licenses/license-view.js';
 import { latestNow, rowsByRequest, turnBatchPerDatabase } from '../turn-batch.js';
 import { GUILD_LINK_COLUMNS, guildLinkFromRow, toDate, type GuildLink, type GuildLinkRow } from './guild-link.js';
 
-/** As many licenses as the reset menu lists (four pages of a select's 25), when no page is asked for. */
-const LISTED = 100;
-
 // One row per license of the user in the linked application on the page asked for (oldest
 // first), each with how many they have in all, or one row with no license when they have none; no
 // row at all when the server is not linked. A page past the end is the last one. Reads that arrive
@@ -76,16 +73,16 @@ const reads = turnBatchPerDatabase(async (db: Db, batch: ReadRequest[]) => {
 
 /**
  * The customer's side in one query: the server's link (null when not linked), how many licenses
- * the Discord user owns in the linked application (`total`) and those of `window` (the first 100
- * when not given; an offset past the end reads the last `limit`-sized page), with the status
- * every door shows.
+ * the Discord user owns in the linked application (`total`) and those of `window` (an offset past
+ * the end reads the last `limit`-sized page), with the status every door shows. There is no
+ * default window: a caller says which page it shows, so none is cut short without saying so.
  */
 export async function readCustomerLicenses(
   db: Db,
   guildId: string,
   discordUserId: string,
   now: Date,
-  window: CustomerLicenseWindow = { offset: 0, limit: LISTED },
+  window: CustomerLicenseWindow,
 ): Promise<{ link: GuildLink; total: number; licenses: CustomerLicense[] } | null> {
   const rows = await reads(db).add({ guildId, discordUserId, now, offset: Math.max(0, Math.trunc(window.offset)), limit: Math.max(1, Math.trunc(window.limit)) });
   const first = rows[0];
