@@ -3,6 +3,7 @@ import type { Db } from '../../db/client.js';
 import type { SecretBox } from '../crypto.js';
 import { privateKeyFromDer } from '../crypto.js';
 import { mergeSettings, type ApplicationSettings } from './application-settings.js';
+import { ArrivalOrderedMap } from '../arrival-ordered-map.js';
 
 /** What the client API needs of an application, decrypted once and kept warm. */
 export interface ClientApplication {
@@ -39,8 +40,9 @@ const NONE: Promise<ClientApplication | null> = Promise.resolve(null);
  * applications, `maxMisses` unknown ids, and loads in flight (one per request being served).
  */
 export class ApplicationCache {
-  private readonly entries = new Map<string, Entry>();
-  private readonly misses = new Map<string, number>();
+  // Oldest first, given up cheaply at the caps (arrival-ordered-map.ts): unknown ids are client text.
+  private readonly entries = new ArrivalOrderedMap<string, Entry>();
+  private readonly misses = new ArrivalOrderedMap<string, number>();
   private readonly loading = new Map<string, Promise<ClientApplication | null>>();
 
   constructor(
@@ -108,12 +110,11 @@ export class ApplicationCache {
     const expiresAt = Date.now() + this.ttlMs;
     this.entries.delete(key);
     this.misses.delete(key);
-    // Map iterates in insertion order, so the first key is the oldest.
     if (value) {
-      if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+      if (this.entries.size >= this.maxEntries) this.entries.deleteOldest();
       this.entries.set(key, { value, expiresAt });
     } else {
-      if (this.misses.size >= this.maxMisses) this.misses.delete(this.misses.keys().next().value!);
+      if (this.misses.size >= this.maxMisses) this.misses.deleteOldest();
       this.misses.set(key, expiresAt);
     }
   }
