@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { pino, stdSerializers, type DestinationStream, type Logger } from 'pino';
 import type * as PinoPretty from 'pino-pretty';
 import { sqlStateOf } from './db/sql-state.js';
+import { causeChain } from './cause-chain.js';
 
 export type { Logger };
 
@@ -103,16 +104,6 @@ function serializeRequest(req: LoggedRequest) {
     remoteAddress: req.ip ?? req.socket?.remoteAddress,
     remotePort: req.socket?.remotePort,
   };
-}
-
-/**
- * `err` and the errors of its `cause` chain, outermost first: drizzle wraps the driver's error as
- * the `cause` of its own. At most 8 deep, so a cycle or a runaway chain ends.
- */
-export function causeChain(err: unknown): Error[] {
-  const chain: Error[] = [];
-  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) chain.push(e);
-  return chain;
 }
 
 /**

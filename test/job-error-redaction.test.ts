@@ -4,7 +4,7 @@ import type { SellerActor } from '../src/core/actor.js';
 import { confirmBulkAction, requestBulkAction } from '../src/core/jobs/bulk-license-job.js';
 import { JOB_ERROR_MAX, jobErrorText } from '../src/core/jobs/job-error.js';
 import { generateLicensesTry } from '../src/jobs/definitions/generate-licenses.js';
-import { causeChain } from '../src/log.js';
+import { causeChain } from '../src/cause-chain.js';
 import { startHarness, type Harness, type Seller } from './support/harness.js';
 
 /*

@@ -1,10 +1,12 @@
+import { causeChain } from '../cause-chain.js';
+
 /**
  * The SQLSTATE of the database error behind `err` (postgres.js and PGlite put it in `code`; drizzle
  * wraps it as the `cause` of its DrizzleQueryError), or undefined. A SQLSTATE is five digits or
  * capitals with at least one digit, which tells it from Node's codes (EPIPE, ECONNRESET).
  */
 export function sqlStateOf(err: unknown): string | undefined {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+  for (const e of causeChain(err)) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && /^(?=.*\d)[0-9A-Z]{5}$/.test(code)) return code;
   }

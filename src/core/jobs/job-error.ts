@@ -1,6 +1,7 @@
 import { DrizzleQueryError } from 'drizzle-orm/errors';
 import { sqlStateOf } from '../../db/sql-state.js';
-import { causeChain, redactText } from '../../log.js';
+import { causeChain } from '../../cause-chain.js';
+import { redactText } from '../../log.js';
 
 /** Longest `error` a job keeps: GET /api/jobs/:id shows it whole, the Discord notice up to 300 characters. */
 export const JOB_ERROR_MAX = 300;
