@@ -6,6 +6,7 @@ import {
   eventUndispatched,
   eventsUndispatched,
   generationJobUnfinished,
+  keysetPages,
   pendingDeliveries,
   undispatchedEvents,
   unfinishedGenerationJobs,
@@ -106,8 +107,7 @@ export class Reconciler {
   }
 
   /**
-   * Reads a list whole, a page at a time by keyset (each page the rows after the last one's
-   * `keyOf`), until a short page or until the reconciler is stopped. Each page's jobs (`jobsFor`,
+   * Reads a list whole, a page at a time (keysetPages), until the reconciler is stopped. Each page's jobs (`jobsFor`,
    * all of one queue) are looked for in one round trip and the missing ones added in another
    * (enqueueManyUnlessHeld). Returns how many it added.
    */
@@ -116,14 +116,10 @@ export class Reconciler {
     keyOf: (row: T) => number,
     jobsFor: (page: T[]) => Promise<{ spec: JobSpec; stillWanted: () => Promise<boolean> }[]>,
   ): Promise<number> {
-    const limit = this.opts.pageSize ?? RECONCILE_PAGE;
     let added = 0;
-    for (let afterId = 0; !this.stopped; ) {
-      const page = await read({ afterId, limit });
-      const jobs = page.length > 0 ? await jobsFor(page) : [];
+    for await (const page of keysetPages(read, keyOf, { limit: this.opts.pageSize ?? RECONCILE_PAGE, stopped: () => this.stopped })) {
+      const jobs = await jobsFor(page);
       if (jobs.length > 0) added += await enqueueManyUnlessHeld(jobs[0]!.spec.queue, jobs);
-      if (page.length < limit) break;
-      afterId = keyOf(page[page.length - 1]!);
     }
     return added;
   }

@@ -14,6 +14,23 @@ export interface KeysetPage {
 /** Rows read per page of each list: the reconciler pages through all of them, this many at a time. */
 export const RECONCILE_PAGE = 1000;
 
+/**
+ * A list's pages by keyset, oldest first (each page the rows after the last one's `keyOf`), until a
+ * short page or until `stopped()`: the one paging loop of the reconciler and the local provider.
+ */
+export async function* keysetPages<T>(
+  read: (page: { afterId: number; limit: number }) => Promise<T[]>,
+  keyOf: (row: T) => number,
+  opts: { limit: number; stopped: () => boolean },
+): AsyncGenerator<T[]> {
+  for (let afterId = 0; !opts.stopped(); ) {
+    const page = await read({ afterId, limit: opts.limit });
+    if (page.length > 0) yield page;
+    if (page.length < opts.limit) return;
+    afterId = keyOf(page[page.length - 1]!);
+  }
+}
+
 export async function unfinishedGenerationJobs(deps: Deps, page: KeysetPage = {}): Promise<number[]> {
   const rows = await deps.db.query<{ id: number }>(`select id from jobs where status in ('queued', 'running') and id > $1::int order by id limit $2::int`, [
     page.afterId ?? 0,

@@ -1,6 +1,6 @@
 import type { JobsConfig } from '../../config.js';
 import type { Deps } from '../../core/deps.js';
-import { RECONCILE_PAGE, unfinishedGenerationJobs } from '../../core/jobs/unfinished-work.js';
+import { keysetPages, RECONCILE_PAGE, unfinishedGenerationJobs } from '../../core/jobs/unfinished-work.js';
 import type { OutboxRow } from '../../core/webhooks/delivery-statements.js';
 import { loadInstallationId } from '../installation.js';
 import type { JobProvider } from '../job-provider.js';
@@ -102,11 +102,14 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig,
    * found, so it reads past the waiting ones only.
    */
   const nextGeneration = async (): Promise<number | undefined> => {
-    for (let afterId = 0; !stopping; ) {
-      const page = await unfinishedGenerationJobs(deps, { afterId, limit: generationPageSize });
+    const pages = keysetPages(
+      (page) => unfinishedGenerationJobs(deps, page),
+      (id) => id,
+      { limit: generationPageSize, stopped: () => stopping },
+    );
+    for await (const page of pages) {
       const next = page.find((id) => generationRetries.ready(id));
-      if (next !== undefined || page.length < generationPageSize) return next;
-      afterId = page[page.length - 1]!;
+      if (next !== undefined) return next;
     }
     return undefined;
   };
