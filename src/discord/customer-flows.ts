@@ -3,7 +3,7 @@ import { customerActorFor, notLinked, requireGuildId, requireGuildLink } from '.
 import { readCustomerLicenses } from '../core/discord/read-customer-licenses.js';
 import { redeemLicense, resetCustomerHwid } from '../core/customers/customer-licenses.js';
 import { discordTime, ephemeral, modalValues, type HandlerResult, type InteractionContext } from './interaction.js';
-import { customerLicensesMessage, LICENSES_PAGE_SIZE, pageWithin, redeemModal, RESET_PAGE_SIZE, resetMenu } from './render.js';
+import { customerLicensesMessage, LICENSES_PAGE_SIZE, redeemModal, RESET_PAGE_SIZE, resetMenu } from './render.js';
 import { rowIdOf } from './row-id.js';
 
 /**
@@ -62,7 +62,8 @@ async function ownLicensePage(ctx: InteractionContext, pageSize: number, request
   const window = { offset: requested * pageSize, limit: pageSize };
   const read = await readCustomerLicenses(ctx.bot.deps.db, requireGuildId(ctx.guildId), ctx.user.id, ctx.bot.deps.clock.now(), window);
   if (!read) throw notLinked();
-  return { total: read.total, page: pageWithin(read.total, pageSize, requested).page, items: read.licenses };
+  // The page the read fell back to when asked past the end: the one it read.
+  return { total: read.total, page: read.offset / pageSize, items: read.licenses };
 }
 
 const NO_LICENSES = 'You have no licenses here yet. Use **Redeem key** to add one.';

@@ -100,7 +100,7 @@ export const LICENSES_PAGE_SIZE = 10;
 const LICENSE_ENTRY_MAX = 400;
 
 /** The page shown for a requested one (0-based; past the end is the last page) and how many pages `total` items make. */
-export function pageWithin(total: number, pageSize: number, page: number) {
+function pageWithin(total: number, pageSize: number, page: number) {
   const pages = Math.max(1, Math.ceil(total / pageSize));
   return { page: Math.min(Math.max(0, page), pages - 1), pages };
 }
