@@ -156,4 +156,21 @@ describe('/stats with a public URL: the chart as a signed link', () => {
     }
     for (const url of [`/discord/charts/stats.png?c=${'a'.repeat(2000)}`, '/discord/charts/stats.png']) expect((await h.app.inject({ method: 'GET', url })).statusCode).toBe(400);
   });
+
+  it('reuses a link only for the same figures, secret and public URL', async () => {
+    const { chartUrl, daysFromToken } = await import('../src/discord/chart-links.js');
+    const { SecretBox } = await import('../src/core/crypto.js');
+    const tokenOf = (url: string | null) => new URL(url!).searchParams.get('c')!;
+    const first = chartUrl('https://keycord.example', h.deps.box, busy);
+    expect(chartUrl('https://keycord.example', h.deps.box, busy)).toBe(first);
+    // The same figures under another instance's secret or address: a link of its own, never the first one.
+    const other = new SecretBox('another-secret-of-at-least-32-characters!!');
+    const underOther = chartUrl('https://keycord.example', other, busy);
+    expect(daysFromToken(other, tokenOf(underOther))).toEqual(busy);
+    expect(daysFromToken(h.deps.box, tokenOf(underOther))).toBeNull();
+    expect(chartUrl('https://other.example', h.deps.box, busy)).toMatch(/^https:\/\/other\.example\/discord\/charts\/stats\.png\?c=/);
+    expect(chartUrl(undefined, h.deps.box, busy)).toBeNull();
+    // Back to the first pair: still its own link.
+    expect(daysFromToken(h.deps.box, tokenOf(chartUrl('https://keycord.example', h.deps.box, busy)))).toEqual(busy);
+  });
 });

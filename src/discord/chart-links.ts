@@ -61,9 +61,21 @@ export function daysFromToken(box: SecretBox, token: string): ChartDay[] | null 
   return days;
 }
 
+/**
+ * Links already made, by the figures they carry. /stats reuses one application's figures (the
+ * same array) for seconds at a time (read-guild-statistics.ts), and signing them again for every
+ * command was a tenth of a /stats' own CPU. Keyed weakly on the array, so a link goes when its
+ * figures do; the box and URL are kept with it, so another instance's figures are signed anew.
+ */
+const linked = new WeakMap<readonly ChartDay[], { box: SecretBox; publicUrl: string; url: string | null }>();
+
 /** The chart's address, or null when Keycord has no public URL (the chart is then uploaded). */
 export function chartUrl(publicUrl: string | undefined, box: SecretBox, days: readonly ChartDay[]): string | null {
   if (!publicUrl) return null;
+  const hit = linked.get(days);
+  if (hit && hit.box === box && hit.publicUrl === publicUrl) return hit.url;
   const token = chartToken(box, days);
-  return token.length > MAX_TOKEN_LENGTH ? null : `${publicUrl}/discord/charts/stats.png?c=${token}`;
+  const url = token.length > MAX_TOKEN_LENGTH ? null : `${publicUrl}/discord/charts/stats.png?c=${token}`;
+  linked.set(days, { box, publicUrl, url });
+  return url;
 }
