@@ -153,9 +153,21 @@ describe('jobErrorText', () => {
   const failedQuery = (cause: unknown) => new DrizzleQueryError('insert into licenses (license_key) values ($1)', ['KEY-SECRET-1'], cause as Error);
 
   it('is the innermost cause when it is not a database error, with credentials in quoted URLs redacted', () => {
-    const lost = Object.assign(new Error('write CONNECTION_CLOSED 127.0.0.1:5432'), { code: 'CONNECTION_CLOSED' });
-    expect(jobErrorText(failedQuery(lost))).toBe('write CONNECTION_CLOSED 127.0.0.1:5432');
+    expect(jobErrorText(new Error('outer', { cause: new Error('the receiver said no') }))).toBe('the receiver said no');
     expect(jobErrorText(new Error('fetch failed', { cause: new Error('GET /x?license_key=KEY-SECRET-2 refused') }))).toBe('GET /x?license_key=[redacted] refused');
+  });
+
+  it('leaves out where the database or Redis lives when a connection fails', async () => {
+    // As postgres.js and Node make them: the peer in `address` and `port`, and in the message.
+    const lost = Object.assign(new Error('write CONNECTION_CLOSED db.internal:5432'), { code: 'CONNECTION_CLOSED', errno: 'CONNECTION_CLOSED', address: 'db.internal', port: 5432 });
+    expect(jobErrorText(failedQuery(lost))).toBe('write CONNECTION_CLOSED');
+    const socket = Object.assign(new Error('write CONNECTION_CLOSED /run/postgresql/.s.PGSQL.5432'), { code: 'CONNECTION_CLOSED', address: '/run/postgresql/.s.PGSQL.5432' });
+    expect(jobErrorText(socket)).toBe('write CONNECTION_CLOSED');
+    // A real refusal from Node: a port nothing listens on.
+    const { createConnection } = await import('node:net');
+    const refused = await new Promise<Error>((resolve) => createConnection({ host: '127.0.0.1', port: 1 }).on('error', resolve));
+    expect(refused.message).toContain('127.0.0.1:1');
+    expect(jobErrorText(new Error('Connection is closed.', { cause: refused }))).toBe('connect ECONNREFUSED');
   });
 
   it('never falls back to the failed query’s own message', () => {

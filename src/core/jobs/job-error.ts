@@ -35,7 +35,7 @@ const oneLine = (text: string) => {
  * every bound value (`Failed query: insert …\nparams: …`), and a batch's values are its license
  * keys; the driver's `detail` quotes the row. So a database error is its SQLSTATE with Postgres's
  * message where that cannot carry a value, and any other error is its innermost cause's message,
- * with credentials in quoted URLs redacted. One line, at most JOB_ERROR_MAX characters.
+ * with credentials in quoted URLs and the address of a failed connection left out. One line, at most JOB_ERROR_MAX characters.
  */
 export function jobErrorText(err: unknown): string {
   const chain = causeChain(err);
@@ -49,5 +49,20 @@ export function jobErrorText(err: unknown): string {
   const root = chain.at(-1);
   if (!root) return 'Unknown error';
   if (root instanceof DrizzleQueryError) return 'Database error: the query failed';
-  return oneLine(redactText(root.message)) || root.name;
+  return oneLine(redactText(withoutAddress(root))) || root.name;
+}
+
+/**
+ * A connection error's message without the address it names. Node's socket errors and
+ * postgres.js's connection errors carry the peer in `address` (and `port`) and quote it in the
+ * message ("connect ECONNREFUSED 10.0.3.7:6379", "write CONNECTION_CLOSED db.internal:5432"):
+ * where the operator's database and Redis live is not the seller's to read. The code stays.
+ */
+function withoutAddress(err: Error): string {
+  const { address, port } = err as { address?: unknown; port?: unknown };
+  if (typeof address !== 'string' || address === '') return err.message;
+  const peers = [port === undefined ? '' : `${address}:${String(port)}`, `[${address}]`, address].filter(Boolean);
+  let message = err.message;
+  for (const peer of peers) message = message.replaceAll(peer, '');
+  return message.replace(/\s+/g, ' ').trim();
 }
