@@ -100,6 +100,9 @@ async function askBulkBan(note: string, count: number) {
   return asked.data.components[0].components[0].custom_id as string;
 }
 
+/** The Cancel button next to a Confirm button: the same request and nonce. */
+const cancelOf = (confirm: string) => confirm.replace(/^bulk:ok:/, 'bulk:no:');
+
 const count = async (text: string, params: unknown[]) => Number((await h.deps.db.query<{ n: number | string }>(text, params))[0]!.n);
 
 describe('/export', () => {
@@ -162,6 +165,40 @@ describe('the /license bulk Confirm button', () => {
     expect(await count(`select count(*) as n from licenses where id = any($1::int[]) and status = 'banned'`, [ids])).toBe(3);
     expect(await count(`select count(*) as n from audit_logs where action = 'license.banned' and target = any($1::text[])`, [ids.map((id) => `license:${id}`)])).toBe(3);
     expect(await count(`select count(*) as n from outbox where type = 'license.banned' and (payload->'license'->>'id')::int = any($1::int[])`, [ids])).toBe(3);
+  });
+
+  it('lets a Cancel clicked while Confirm is banning answer at once, that the request is being confirmed', async () => {
+    const few = await seller.generate(plan.id, 3, { notes: 'bulk-cancel-late' });
+    const confirm = await askBulkBan('bulk-cancel-late', 3);
+    expect(cancelOf(confirm)).not.toBe(confirm);
+    const click = button(admin, confirm);
+    let confirmed: Promise<unknown> = Promise.resolve();
+    let cancelled: any;
+    await sql.begin(async (tx) => {
+      await tx`lock table licenses in access exclusive mode`;
+      confirmed = postInteraction(h.app, keys, click);
+      // The Confirm holds the request's row and waits for the licenses.
+      await waitFor(async () => (await waitingForALock()) >= 1, 15_000, 'the Confirm to wait for the licenses');
+      // The table is still held: a Cancel that queued behind the Confirm would not get through.
+      cancelled = await sendInteraction(h.app, keys, button(admin, cancelOf(confirm)));
+    });
+    expect(cancelled).toEqual({ type: 4, data: { content: '❌ This bulk action is being confirmed right now; nothing was cancelled', flags: 64, allowed_mentions: { parse: [] } } });
+    await confirmed;
+    await h.bot!.idle();
+    expect(sentWith(click).edits.map((e) => e.json.content)).toEqual(['✅ Banned 3 licenses.']);
+    expect(await count(`select count(*) as n from licenses where id = any($1::int[]) and status = 'banned'`, [few.map((l) => l.id)])).toBe(3);
+  });
+
+  it('cancels a request nobody is confirming, and a Confirm after it finds nothing to confirm', async () => {
+    const few = await seller.generate(plan.id, 2, { notes: 'bulk-cancelled' });
+    const confirm = await askBulkBan('bulk-cancelled', 2);
+    const cancelled = await sendInteraction(h.app, keys, button(admin, cancelOf(confirm)));
+    expect(cancelled).toMatchObject({ type: 7, data: { content: 'Cancelled; nothing was changed.', components: [] } });
+    const late = button(admin, confirm);
+    expect(await sendInteraction(h.app, keys, late)).toEqual({ type: 6 });
+    await h.bot!.idle();
+    expect(sentWith(late).followUps.map((f) => f.json.content)).toEqual(['❌ Bulk action not found']);
+    expect(await count(`select count(*) as n from licenses where id = any($1::int[]) and status = 'banned'`, [few.map((l) => l.id)])).toBe(0);
   });
 
   it('edits a refusal that comes after the acknowledgement into the message: an expired confirmation', async () => {

@@ -3,6 +3,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { and, eq, max, sql } from 'drizzle-orm';
 import { jobs, licenses } from '../../db/schema.js';
 import type { Executor } from '../../db/client.js';
+import { sqlStateOf } from '../../db/sql-state.js';
 import { actorIdentity, system, type SellerActor } from '../actor.js';
 import { requireApplication, requireOwnedBy } from '../applications/access.js';
 import { writeAudit } from '../audit.js';
@@ -100,8 +101,8 @@ const sameRequester = (a: SellerActor, b: SellerActor) => actorIdentity(a).kind 
  * an application the actor manages (else "not found", as for anything of another tenant), and
  * only the seller who asked may answer it.
  */
-async function requirePending(tx: Executor, deps: Deps, actor: SellerActor, jobId: number, nonce: string) {
-  const [job] = await tx.select().from(jobs).where(eq(jobs.id, jobId)).for('update');
+async function requirePending(tx: Executor, deps: Deps, actor: SellerActor, jobId: number, nonce: string, lock: { noWait: true } | { noWait?: undefined } = {}) {
+  const [job] = await tx.select().from(jobs).where(eq(jobs.id, jobId)).for('update', lock);
   if (!job || job.type !== 'bulk_licenses' || !sameNonce(paramsOf(job).nonce ?? '', nonce)) throw notFound('Bulk action');
   await requireOwnedBy(tx, actor, job.applicationId, 'manage', 'Bulk action');
   if (!sameRequester(paramsOf(job).requested_by, actor)) throw forbidden('Only the seller who asked for this bulk action can confirm or cancel it');
@@ -168,13 +169,25 @@ export async function confirmBulkAction(deps: Deps, actor: SellerActor, jobId: n
   });
 }
 
-/** Cancel: the pending request is dropped; nothing was changed. */
+/**
+ * Cancel: the pending request is dropped; nothing was changed. A Confirm running at that moment
+ * holds the request's row while it changes up to BULK_INLINE_MAX licenses; Cancel does not queue
+ * behind it (its answer has 3 s in Discord, and it could only find the request confirmed) but
+ * says so at once (NOWAIT, SQLSTATE 55P03).
+ */
 export async function cancelBulkAction(deps: Deps, actor: SellerActor, jobId: number, nonce: string): Promise<void> {
-  await deps.db.orm.transaction(async (tx) => {
-    await requirePending(tx, deps, actor, jobId, nonce);
-    await tx.delete(jobs).where(and(eq(jobs.id, jobId), eq(jobs.status, 'pending')));
-  });
+  try {
+    await deps.db.orm.transaction(async (tx) => {
+      await requirePending(tx, deps, actor, jobId, nonce, { noWait: true });
+      await tx.delete(jobs).where(and(eq(jobs.id, jobId), eq(jobs.status, 'pending')));
+    });
+  } catch (err) {
+    if (sqlStateOf(err) === LOCK_NOT_AVAILABLE) throw conflict('This bulk action is being confirmed right now; nothing was cancelled', 'BEING_CONFIRMED');
+    throw err;
+  }
 }
+
+const LOCK_NOT_AVAILABLE = '55P03';
 
 const describeFilters = (f: LicenseFilters) => ({ status: f.status ?? null, plan_id: f.plan_id ?? null, search: f.search ?? null, discord_user_id: f.discord_user_id ?? null });
 
