@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeCustomId } from '../src/discord/custom-ids.js';
 import { startHarness, type Harness, type LicenseView } from './support/harness.js';
-import { button, ephemeralText, GUILD, MANAGE_GUILD, sendInteraction, slash, type KeyPair, type Member } from './support/discord-interactions.js';
+import { button, ephemeralText, GUILD, MANAGE_GUILD, modal, sendInteraction, slash, type KeyPair, type Member } from './support/discord-interactions.js';
 import { startLinkedDiscord, type LinkedDiscord } from './support/linked-discord.js';
 
 /**
@@ -47,6 +47,27 @@ describe('a developer who no longer has a part in the linked application', () =>
       await h.deps.db.query('insert into application_members (application_id, developer_id, role) values ($1, $2, $3)', [linked.app.id, linked.seller.developerId, membership!.role]);
     }
     expect((await sendInteraction(h.app, keys, stats())).data.embeds[0].title).toContain('statistics');
+  });
+});
+
+describe('/stats from several servers at once', () => {
+  it('answers each server with its own application, also when their links are read in one statement', async () => {
+    // A second seller's application, with two licenses, linked to a second server.
+    const other = await h.seller();
+    const { app: otherApp, plan: otherPlan } = await other.setup();
+    await other.generate(otherPlan.id, 2);
+    const otherGuild = '900000000000000077';
+    const unlinkedGuild = '900000000000000078';
+    const inGuild = <T extends object>(payload: T, guildId: string) => ({ ...payload, guild_id: guildId });
+    const apiKey = (await other.call('POST', '/api/auth/api-keys', { name: 'discord' })).json().key as string;
+    expect(await text(inGuild(modal(admin, 'setup:-:-', { app_id: otherApp.app_id, api_key: apiKey }), otherGuild))).toContain('now linked');
+    const totals = (answer: any) => answer.data.embeds?.[0]?.fields[0].value.split('\n')[0] ?? answer.data.content;
+    // The first of each counts the figures; the rest read only the links, in batches of a turn.
+    expect(totals(await sendInteraction(h.app, keys, stats()))).toBe('1 total');
+    expect(totals(await sendInteraction(h.app, keys, inGuild(stats(), otherGuild)))).toBe('2 total');
+    const servers = Array.from({ length: 24 }, (_, i) => [GUILD, otherGuild, unlinkedGuild][i % 3]!);
+    const answers = await Promise.all(servers.map((guild) => sendInteraction(h.app, keys, inGuild(stats(), guild))));
+    expect(answers.map(totals)).toEqual(servers.map((guild) => (guild === GUILD ? '1 total' : guild === otherGuild ? '2 total' : expect.stringContaining('not linked'))));
   });
 });
 

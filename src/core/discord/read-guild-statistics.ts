@@ -2,6 +2,7 @@ import type { Db } from '../../db/client.js';
 import type { LicenseStatus } from '../../db/schema.js';
 import type { Role } from '../applications/access.js';
 import { effectiveStatusText } from '../licenses/license-view.js';
+import { rowsByRequest, turnBatchPerDatabase } from '../turn-batch.js';
 import { GUILD_LINK_COLUMNS, guildLinkFromRow, type GuildLink, type GuildLinkRow } from './guild-link.js';
 
 const DAY = 86_400_000;
@@ -42,11 +43,14 @@ export interface GuildStatisticsRead {
  */
 const GUILD_STATISTICS_TTL_MS = 2_000;
 
-const LINK = `select ${GUILD_LINK_COLUMNS}, m.role
-from discord_guilds g
+// The link and role alone, for commands whose figures this process has: those arriving in the
+// same turn share one statement (as /license info's reads do), the batch as JSON so the prepared
+// statement keeps one generic plan (read-guild-license.ts).
+const LINKS = `select q.i::int as i, ${GUILD_LINK_COLUMNS}, m.role
+from jsonb_to_recordset($1::jsonb) as q(i int, guild_id text)
+join discord_guilds g on g.guild_id = q.guild_id
 join applications a on a.id = g.application_id
-left join application_members m on m.application_id = g.application_id and m.developer_id = g.developer_id
-where g.guild_id = $1`;
+left join application_members m on m.application_id = g.application_id and m.developer_id = g.developer_id`;
 
 // One read of the application's licenses, grouped by effective status (the one rule of expiry,
 // as everywhere) and by the UTC day of their first activation when it falls in the chart's days
@@ -67,6 +71,12 @@ left join application_members m on m.application_id = g.application_id and m.dev
 where g.guild_id = $1`;
 
 type LinkRow = GuildLinkRow & { role: Role | null };
+
+const links = turnBatchPerDatabase(async (db: Db, guildIds: string[]) => {
+  const rows = await db.query<LinkRow & { i: number }>(LINKS, [JSON.stringify(guildIds.map((guild_id, i) => ({ i: i + 1, guild_id })))]);
+  return rowsByRequest(guildIds.length, rows);
+});
+
 type FiguresRow = LinkRow & {
   /** [effective status, UTC day of first activation within the chart's days or null, count] */
   licenses: [LicenseStatus, string | null, number][];
@@ -162,7 +172,7 @@ export async function readGuildStatistics(db: Db, guildId: string, now: Date): P
   const cache = cacheOf(db);
   const today = utcDay(now.getTime());
   if (cache.get(cache.applicationOf(guildId), today)) {
-    const [linked] = await db.query<LinkRow>(LINK, [guildId]);
+    const [linked] = await links(db).add(guildId);
     if (!linked) return null;
     const cached = cache.get(linked.application_id, today);
     if (cached) return { link: guildLinkFromRow(linked), role: linked.role, statistics: cached };
