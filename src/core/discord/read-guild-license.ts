@@ -1,11 +1,12 @@
 import type { Db } from '../../db/client.js';
-import type { LicenseStatus, licenses, plans } from '../../db/schema.js';
+import type { licenses, plans } from '../../db/schema.js';
 import type { Role } from '../applications/access.js';
 import { DEFAULT_HEARTBEAT_INTERVAL_S } from '../applications/application-settings.js';
 import { seatColumnsSql, seatUseOf, type SeatUse } from '../licenses/floating-seats.js';
 import { leaseColumnsSql, leaseUseOf, type LeaseUse } from '../licenses/lease-state.js';
 import { latestNow, rowsByRequest, turnBatchPerDatabase } from '../turn-batch.js';
-import { GUILD_LINK_COLUMNS, guildLinkFromRow, toDate, type GuildLink, type GuildLinkRow } from './guild-link.js';
+import { licenseColumnsSql, licenseRowFrom } from '../licenses/license-rows.js';
+import { GUILD_LINK_COLUMNS, guildLinkFromRow, type GuildLink, type GuildLinkRow } from './guild-link.js';
 
 type LicenseRow = typeof licenses.$inferSelect;
 type PlanRef = Pick<typeof plans.$inferSelect, 'id' | 'name' | 'durationDays'>;
@@ -27,10 +28,7 @@ export interface GuildLicenseRead {
 // does not depend on the batch, so the prepared statement keeps one generic plan (Postgres CPU per
 // /license info 175 → 59 µs on bench:discord).
 const SELECT = `select q.i::int as i, ${GUILD_LINK_COLUMNS}, m.role,
-  l.id as l_id, l.plan_id as l_plan_id, l.license_key as l_license_key, l.status as l_status, l.duration_days as l_duration_days,
-  l.hwids as l_hwids, l.activated_at as l_activated_at, l.expires_at as l_expires_at, l.ip_address as l_ip_address,
-  l.last_used as l_last_used, l.notes as l_notes, l.discord_user_id as l_discord_user_id, l.ban_reason as l_ban_reason,
-  l.last_hwid_reset_at as l_last_hwid_reset_at, l.job_id as l_job_id, l.created_at as l_created_at, l.updated_at as l_updated_at,
+  ${licenseColumnsSql('l', 'l_')},
   p.name as plan_name, p.duration_days as plan_duration_days,
   ${seatColumnsSql('$2', '$3')},
   ${leaseColumnsSql('$2')}
@@ -41,33 +39,20 @@ left join application_members m on m.application_id = g.application_id and m.dev
 left join licenses l on l.application_id = g.application_id and l.license_key = q.license_key
 left join plans p on p.id = l.plan_id`;
 
-type Row = GuildLinkRow & {
-  i: number;
-  role: Role | null;
-  l_id: number | null;
-  l_plan_id: number;
-  l_license_key: string;
-  l_status: LicenseStatus;
-  l_duration_days: number;
-  l_hwids: string[];
-  l_activated_at: Date | string | null;
-  l_expires_at: Date | string | null;
-  l_ip_address: string | null;
-  l_last_used: Date | string | null;
-  l_notes: string | null;
-  l_discord_user_id: string | null;
-  l_ban_reason: string | null;
-  l_last_hwid_reset_at: Date | string | null;
-  l_job_id: number | null;
-  l_created_at: Date | string;
-  l_updated_at: Date | string;
-  plan_name: string;
-  plan_duration_days: number;
-  seats_max: number | null;
-  seats_used: number | null;
-  leases_active: number | null;
-  leases_until: Date | string | null;
-};
+type Row = GuildLinkRow &
+  Record<string, unknown> & {
+    i: number;
+    role: Role | null;
+    /** null when the server has no license of that key; the rest of the license's `l_` columns with it (license-rows.ts). */
+    l_id: number | null;
+    l_plan_id: number;
+    plan_name: string;
+    plan_duration_days: number;
+    seats_max: number | null;
+    seats_used: number | null;
+    leases_active: number | null;
+    leases_until: Date | string | null;
+  };
 
 interface ReadRequest {
   guildId: string;
@@ -83,8 +68,6 @@ const reads = turnBatchPerDatabase(async (db: Db, batch: ReadRequest[]) => {
   return rowsByRequest(batch.length, rows);
 });
 
-const orNull = (v: Date | string | null) => (v === null ? null : toDate(v));
-
 /**
  * What a seller command about one license needs, in one query: the server's link (null when the
  * server is not linked), the linking developer's role, and the license of that key (already
@@ -97,25 +80,6 @@ export async function readGuildLicense(db: Db, guildId: string, licenseKey: stri
   if (!r) return null;
   const link = guildLinkFromRow(r);
   if (r.l_id === null) return { link, role: r.role, license: null };
-  const row: LicenseRow = {
-    id: r.l_id,
-    applicationId: r.application_id,
-    planId: r.l_plan_id,
-    licenseKey: r.l_license_key,
-    status: r.l_status,
-    durationDays: r.l_duration_days,
-    hwids: r.l_hwids,
-    activatedAt: orNull(r.l_activated_at),
-    expiresAt: orNull(r.l_expires_at),
-    ipAddress: r.l_ip_address,
-    lastUsed: orNull(r.l_last_used),
-    notes: r.l_notes,
-    discordUserId: r.l_discord_user_id,
-    banReason: r.l_ban_reason,
-    lastHwidResetAt: orNull(r.l_last_hwid_reset_at),
-    jobId: r.l_job_id,
-    createdAt: toDate(r.l_created_at),
-    updatedAt: toDate(r.l_updated_at),
-  };
+  const row = licenseRowFrom(r, 'l_');
   return { link, role: r.role, license: { row, plan: { id: r.l_plan_id, name: r.plan_name, durationDays: r.plan_duration_days }, seats: seatUseOf(r), leases: leaseUseOf(r) } };
 }
