@@ -4,7 +4,7 @@ import { toDate } from '../discord/guild-link.js';
 type LicenseRow = typeof licenses.$inferSelect;
 
 /** A license row as raw SQL hands it over: snake_case, timestamps as Dates or text (the embedded database). */
-export interface RawLicenseRow {
+interface RawLicenseRow {
   id: number;
   application_id: number;
   plan_id: number;
