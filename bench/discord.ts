@@ -70,7 +70,9 @@ const WRITE_TARGET_RATIO = 0.8;
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PROFILE = process.env.BENCH_CPU_PROF === '1';
 /** Only these targets (besides the hello and verify baselines), e.g. `info,licenses`. */
-const ONLY = process.env.BENCH_TARGETS?.split(',').map((t) => t.trim()).filter(Boolean);
+const ONLY = process.env.BENCH_TARGETS?.split(',')
+  .map((t) => t.trim())
+  .filter(Boolean);
 const PROFILE_DIR = join(BENCH_ROOT, 'bench', 'profiles');
 const SERVER = fileURLToPath(new URL('./discord-server.ts', import.meta.url));
 
