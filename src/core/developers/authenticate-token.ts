@@ -5,6 +5,7 @@ import type { Deps } from '../deps.js';
 import { unauthorized } from '../errors.js';
 import { API_KEY_PREFIX, SESSION_PREFIX } from './issue-token.js';
 import { tokenCacheOf, type KnownToken } from './token-cache.js';
+import { toDateOrNull } from '../../db/timestamps.js';
 
 const LOOKUP = `select t.id, t.token_hash, t.kind, t.expires_at, t.last_used_at, d.id as developer_id, d.username
 from developer_tokens t join developers d on d.id = t.developer_id
@@ -20,8 +21,6 @@ interface Row {
   username: string;
 }
 
-const toDate = (v: Date | string | null) => (v === null ? null : v instanceof Date ? v : new Date(v));
-
 /** The token behind `digest`, from the database; the stored digest is compared again in constant time. */
 async function lookUpToken(deps: Deps, digest: string): Promise<KnownToken | null> {
   const [row] = await deps.db.query<Row>(LOOKUP, [digest]);
@@ -31,8 +30,8 @@ async function lookUpToken(deps: Deps, digest: string): Promise<KnownToken | nul
     developerId: row.developer_id,
     developerName: row.username,
     kind: row.kind,
-    expiresAt: toDate(row.expires_at),
-    lastUsedAt: toDate(row.last_used_at),
+    expiresAt: toDateOrNull(row.expires_at),
+    lastUsedAt: toDateOrNull(row.last_used_at),
   };
 }
 

@@ -4,6 +4,7 @@ import type { Executor } from '../../db/client.js';
 import type { Actor } from '../actor.js';
 import { mergeSettings } from '../applications/application-settings.js';
 import { AppError } from '../errors.js';
+import { toDate } from '../../db/timestamps.js';
 
 export type GuildLink = typeof discordGuilds.$inferSelect & {
   app: { id: number; appId: string; name: string; settings: ReturnType<typeof mergeSettings> };
@@ -57,7 +58,6 @@ export interface GuildLinkRow {
 }
 
 /** postgres.js hands timestamps over as Dates; the embedded database may hand over text. */
-export const toDate = (v: Date | string) => (v instanceof Date ? v : new Date(v));
 
 export function guildLinkFromRow(r: GuildLinkRow): GuildLink {
   return {

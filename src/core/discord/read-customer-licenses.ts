@@ -6,7 +6,8 @@ import { seatColumnsSql, seatUseOf } from '../licenses/floating-seats.js';
 import { leaseColumnsSql, leaseUseOf } from '../licenses/lease-state.js';
 import { effectiveStatus } from '../licenses/license-view.js';
 import { latestNow, rowsByRequest, turnBatchPerDatabase } from '../turn-batch.js';
-import { GUILD_LINK_COLUMNS, guildLinkFromRow, toDate, type GuildLink, type GuildLinkRow } from './guild-link.js';
+import { GUILD_LINK_COLUMNS, guildLinkFromRow, type GuildLink, type GuildLinkRow } from './guild-link.js';
+import { toDateOrNull } from '../../db/timestamps.js';
 
 // One row per license of the user in the linked application on the page asked for (oldest
 // first), each with how many they have in all, or one row with no license when they have none; no
@@ -93,7 +94,7 @@ export async function readCustomerLicenses(
   const licenses = rows
     .filter((r) => r.id !== null)
     .map((r) => {
-      const expiresAt = r.expires_at === null ? null : toDate(r.expires_at);
+      const expiresAt = toDateOrNull(r.expires_at);
       return {
         id: r.id!,
         licenseKey: r.license_key,

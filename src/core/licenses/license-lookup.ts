@@ -1,6 +1,7 @@
 import type { Db } from '../../db/client.js';
 import type { LicenseStatus } from '../../db/schema.js';
 import { latestNow, TurnBatch } from '../turn-batch.js';
+import { toDateOrNull } from '../../db/timestamps.js';
 
 /** The part of a license (and its plan) that validation decides on. */
 export interface LicenseState {
@@ -101,8 +102,6 @@ interface SeatRow extends Row {
   seats_live: number;
 }
 
-const toDate = (v: Date | string | null) => (v === null ? null : v instanceof Date ? v : new Date(v));
-
 interface KeyRequest {
   applicationId: number;
   licenseKey: string;
@@ -165,10 +164,10 @@ function toState(r: Row, seat?: SeatSnapshot): LicenseState {
     licenseKey: r.license_key,
     status: r.status,
     hwids: r.hwids,
-    activatedAt: toDate(r.activated_at),
-    expiresAt: toDate(r.expires_at),
+    activatedAt: toDateOrNull(r.activated_at),
+    expiresAt: toDateOrNull(r.expires_at),
     durationDays: r.duration_days,
-    lastUsed: toDate(r.last_used),
+    lastUsed: toDateOrNull(r.last_used),
     lastIp: r.ip_address,
     planId: r.plan_id,
     planName: r.plan_name,
@@ -182,7 +181,7 @@ function toState(r: Row, seat?: SeatSnapshot): LicenseState {
   };
 }
 
-const toStateWithSeat = (r: SeatRow) => toState(r, { renewedAt: toDate(r.seat_renewed_at), live: r.seats_live });
+const toStateWithSeat = (r: SeatRow) => toState(r, { renewedAt: toDateOrNull(r.seat_renewed_at), live: r.seats_live });
 
 export const stateFromRow = (r: Row) => toState(r);
 export type LicenseStateRow = Row;

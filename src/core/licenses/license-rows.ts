@@ -1,5 +1,5 @@
 import type { licenses } from '../../db/schema.js';
-import { toDate } from '../discord/guild-link.js';
+import { toDate, toDateOrNull } from '../../db/timestamps.js';
 
 type LicenseRow = typeof licenses.$inferSelect;
 
@@ -53,8 +53,6 @@ const COLUMNS = [
  */
 export const licenseColumnsSql = (alias: string, prefix = '') => COLUMNS.map((c) => `${alias}.${c} as ${prefix}${c}`).join(', ');
 
-const orNull = (v: Date | string | null) => (v === null ? null : toDate(v));
-
 /** The row `licenseColumnsSql(alias, prefix)` read, as drizzle's `licenses.$inferSelect`. */
 export function licenseRowFrom(raw: Record<string, unknown>, prefix = ''): LicenseRow {
   const at = <C extends (typeof COLUMNS)[number]>(c: C) => raw[prefix + c] as RawLicenseRow[C];
@@ -67,14 +65,14 @@ export function licenseRowFrom(raw: Record<string, unknown>, prefix = ''): Licen
     status: at('status'),
     durationDays: Number(at('duration_days')),
     hwids: at('hwids'),
-    activatedAt: orNull(at('activated_at')),
-    expiresAt: orNull(at('expires_at')),
+    activatedAt: toDateOrNull(at('activated_at')),
+    expiresAt: toDateOrNull(at('expires_at')),
     ipAddress: at('ip_address'),
-    lastUsed: orNull(at('last_used')),
+    lastUsed: toDateOrNull(at('last_used')),
     notes: at('notes'),
     discordUserId: at('discord_user_id'),
     banReason: at('ban_reason'),
-    lastHwidResetAt: orNull(at('last_hwid_reset_at')),
+    lastHwidResetAt: toDateOrNull(at('last_hwid_reset_at')),
     jobId: jobId === null ? null : Number(jobId),
     createdAt: toDate(at('created_at')),
     updatedAt: toDate(at('updated_at')),

@@ -3,6 +3,7 @@ import type { LicenseStatus, licenses, plans } from '../../db/schema.js';
 import type { SellerActor } from '../actor.js';
 import { roleAllows, type Need, type Role } from '../applications/access.js';
 import { forbidden, notFound } from '../errors.js';
+import { toDate, toDateOrNull } from '../../db/timestamps.js';
 
 export type LicenseRow = typeof licenses.$inferSelect;
 type LicensePlan = Pick<typeof plans.$inferSelect, 'id' | 'name' | 'durationDays'>;
@@ -56,10 +57,6 @@ interface Row {
   plan_duration_days: number;
   role: Role | null;
 }
-
-// postgres.js answers timestamps as Dates; a driver that answers text gets the same result.
-const toDate = (v: Timestamp) => (v instanceof Date ? v : new Date(v));
-const toDateOrNull = (v: Timestamp | null) => (v === null ? null : toDate(v));
 
 /**
  * A license with its plan, reachable only through an application the seller is part of. As for

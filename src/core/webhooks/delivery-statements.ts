@@ -2,6 +2,7 @@ import type { Db } from '../../db/client.js';
 import { outbox } from '../../db/schema.js';
 import { perObject } from '../turn-batch.js';
 import { Coalescer } from './coalesce.js';
+import { toDate, toDateOrNull } from '../../db/timestamps.js';
 
 /**
  * The statements of event dispatch, each shared by the dispatches in flight at once (Coalescer):
@@ -30,17 +31,15 @@ export type RawOutboxRow = {
   dispatched_at: Date | string | null;
 };
 
-const toDate = (v: Date | string | null) => (v === null ? null : v instanceof Date ? v : new Date(v));
-
 export const outboxRowFrom = (r: RawOutboxRow): OutboxRow => ({
   id: Number(r.id),
   applicationId: r.application_id,
   kind: r.kind,
   type: r.type,
   payload: typeof r.payload === 'string' ? (JSON.parse(r.payload) as Record<string, unknown>) : r.payload,
-  createdAt: toDate(r.created_at)!,
-  relayedAt: toDate(r.relayed_at),
-  dispatchedAt: toDate(r.dispatched_at),
+  createdAt: toDate(r.created_at),
+  relayedAt: toDateOrNull(r.relayed_at),
+  dispatchedAt: toDateOrNull(r.dispatched_at),
 });
 
 const eventReader = perObject(
