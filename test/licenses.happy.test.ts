@@ -307,6 +307,27 @@ describe('banning and unbanning', () => {
     expect(banned.json().status).toBe('banned');
     expect((await s.call('POST', `/api/licenses/${l!.id}/unban`)).json().status).toBe('inactive');
   });
+
+  it('an unbanned key of an application without the HWID lock, activated with no HWID, is active again', async () => {
+    const s = await h.seller();
+    const { app, plan } = await s.setup({ settings: { hwid_lock: false } });
+    const [l] = await s.generate(plan.id);
+    expect((await validate(app.app_id, l!.license_key)).json().code).toBe('VALID');
+    expect(await get(s, l!.id)).toMatchObject({ status: 'active', hwids: [] });
+    await s.call('POST', `/api/licenses/${l!.id}/ban`);
+    const unbanned = await s.call('POST', `/api/licenses/${l!.id}/unban`);
+    expect(unbanned.json()).toMatchObject({ status: 'active', hwids: [] });
+  });
+
+  it('an unbanned key that was reset waits for its next activation, as the reset left it', async () => {
+    const s = await h.seller();
+    const { app, plan } = await s.setup();
+    const [l] = await s.generate(plan.id);
+    await validate(app.app_id, l!.license_key, 'PC');
+    expect((await s.call('POST', `/api/licenses/${l!.id}/reset-hwid`)).json().license.status).toBe('inactive');
+    await s.call('POST', `/api/licenses/${l!.id}/ban`);
+    expect((await s.call('POST', `/api/licenses/${l!.id}/unban`)).json().status).toBe('inactive');
+  });
 });
 
 describe('extending a license', () => {
@@ -351,6 +372,43 @@ describe('extending a license', () => {
       expect((await validate(app.app_id, l!.license_key, 'PC')).json().code).toBe('VALID');
     } finally {
       clock.advance(-2 * DAY);
+    }
+  });
+
+  it('an expired key reset after its end comes back inactive, as unban would bring it back', async () => {
+    const s = await h.seller();
+    const { app, plan } = await s.setup({ plan: { duration_days: 1 } });
+    const [l] = await s.generate(plan.id);
+    await validate(app.app_id, l!.license_key, 'PC');
+    clock.advance(2 * DAY);
+    try {
+      expect((await validate(app.app_id, l!.license_key, 'PC')).json().code).toBe('EXPIRED');
+      expect((await s.call('POST', `/api/licenses/${l!.id}/reset-hwid`)).json().license.status).toBe('expired');
+      const res = await s.call('POST', `/api/licenses/${l!.id}/extend`, { days: 7 });
+      expect(res.json()).toMatchObject({ status: 'inactive', hwids: [], expires_at: at(START.getTime() + 8 * DAY) });
+      const v = (await validate(app.app_id, l!.license_key, 'PC2')).json();
+      expect(v.code).toBe('VALID');
+      expect(v.license).toMatchObject({ status: 'active', expires_at: at(START.getTime() + 8 * DAY) });
+    } finally {
+      clock.advance(-2 * DAY);
+    }
+  });
+
+  it('a key without the HWID lock, reset and activated again before its end, comes back active', async () => {
+    const s = await h.seller();
+    const { app, plan } = await s.setup({ settings: { hwid_lock: false }, plan: { duration_days: 1 } });
+    const [l] = await s.generate(plan.id);
+    await validate(app.app_id, l!.license_key);
+    await s.call('POST', `/api/licenses/${l!.id}/reset-hwid`);
+    clock.advance(DAY / 2);
+    try {
+      expect((await validate(app.app_id, l!.license_key)).json().license.status).toBe('active');
+      clock.advance(DAY);
+      expect((await validate(app.app_id, l!.license_key)).json().code).toBe('EXPIRED');
+      const res = await s.call('POST', `/api/licenses/${l!.id}/extend`, { days: 7 });
+      expect(res.json()).toMatchObject({ status: 'active', hwids: [] });
+    } finally {
+      clock.advance(-DAY * 1.5);
     }
   });
 });

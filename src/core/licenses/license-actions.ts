@@ -2,6 +2,7 @@ import type { SellerActor } from '../actor.js';
 import type { Deps } from '../deps.js';
 import { badRequest, conflict } from '../errors.js';
 import { changeLicense, type LicenseChange } from './change-license.js';
+import type { LicenseRow } from './require-license.js';
 
 /** Seller actions on one license. Each is a `changeLicense` with its own rule. */
 
@@ -22,13 +23,27 @@ export const banChange = (reason: string | null): LicenseChange => ({
 
 export const banLicense = (deps: Deps, actor: SellerActor, licenseId: number, reason: string | null) => changeLicense(deps, actor, licenseId, banChange(reason));
 
-/** An unbanned key returns to what its dates and HWIDs say it is. */
+/**
+ * The status a key stands at once a ban or an expiry is lifted, the one rule unban and extend
+ * share. Past its end: expired. Bound to a device, or activated and in use since its last reset
+ * (a key of an application without the HWID lock is activated with no HWID; an activation sets
+ * `last_used`): active, so that the expiry notices still reach it. Otherwise inactive, as API.md
+ * puts it: never activated, or reset and waiting for its next activation (which /validate makes
+ * without moving its dates).
+ */
+function standingStatus(l: Pick<LicenseRow, 'hwids' | 'activatedAt' | 'lastHwidResetAt' | 'lastUsed'>, expiresAt: Date | null, now: Date) {
+  if (expiresAt && expiresAt <= now) return 'expired' as const;
+  if (l.hwids.length > 0) return 'active' as const;
+  const usedSinceReset = l.lastHwidResetAt === null || (l.lastUsed !== null && l.lastUsed > l.lastHwidResetAt);
+  return l.activatedAt !== null && usedSinceReset ? ('active' as const) : ('inactive' as const);
+}
+
+/** An unbanned key returns to what its dates, HWIDs and resets say it is. */
 const unbanChange: LicenseChange = {
   action: 'license.unbanned',
   apply: (l, now) => {
     if (l.status !== 'banned') throw conflict('License is not banned', 'NOT_BANNED');
-    const status = l.expiresAt && l.expiresAt <= now ? 'expired' : l.hwids.length > 0 ? 'active' : 'inactive';
-    return { status, banReason: null };
+    return { status: standingStatus(l, l.expiresAt, now), banReason: null };
   },
 };
 
@@ -52,8 +67,7 @@ export const extendLicense = (deps: Deps, actor: SellerActor, licenseId: number,
       if (end > LATEST_END) {
         throw badRequest('The license would end after the year 9999; use a lifetime plan instead', 'VALIDATION_ERROR', [{ path: 'days', message: 'too many days in total' }]);
       }
-      let status = l.status;
-      if (status === 'expired' && expiresAt && expiresAt > now) status = l.hwids.length > 0 || l.activatedAt ? 'active' : 'inactive';
+      const status = l.status === 'expired' && expiresAt && expiresAt > now ? standingStatus(l, expiresAt, now) : l.status;
       return { durationDays: l.durationDays + days, expiresAt, status };
     },
   });
