@@ -159,15 +159,16 @@ const fanOutRunner = perObject(
 // so all or none land; and the dispatch marks of the events whose fan-out is over, in the same
 // round trip. The rows to update are looked up by primary key (`= any(array(…))`), whatever the
 // planner guesses of the JSON's row count: joined by hash, it read the whole table while it was
-// small (bench:webhooks).
+// small (bench:webhooks). The statement carries the attempts of every dispatch in flight, other
+// tenants' too, so no one attempt may fail it: a delivery deleted with its webhook (or its
+// application) while its POST was out has nothing to log an attempt against. So an attempt is
+// logged only for a delivery the update found (and holds locked: a delete committing meanwhile
+// waits), never against a row that is gone, which would fail the foreign key and the whole batch.
 const RECORD_ATTEMPTS = `with sent as (
   select * from jsonb_to_recordset($1::jsonb)
     as s(delivery_id bigint, status_code int, duration_ms int, response_body text, error text, delivered boolean, at timestamptz)
 ), marks as (
   select * from jsonb_to_recordset($2::jsonb) as m(event_id bigint, at timestamptz)
-), logged as (
-  insert into webhook_attempts (delivery_id, status_code, duration_ms, response_body, error)
-  select delivery_id, status_code, duration_ms, response_body, error from sent
 ), updated as (
   update webhook_deliveries d set
     attempts = d.attempts + 1,
@@ -176,12 +177,26 @@ const RECORD_ATTEMPTS = `with sent as (
     status = case when s.delivered then 'delivered' else d.status end,
     delivered_at = case when s.delivered then s.at else d.delivered_at end
   from sent s where d.id = s.delivery_id and d.id = any(array(select delivery_id from sent))
+  returning d.id
+), logged as (
+  insert into webhook_attempts (delivery_id, status_code, duration_ms, response_body, error)
+  select delivery_id, status_code, duration_ms, response_body, error from sent where delivery_id in (select id from updated)
 ), dispatched as (
   update outbox o set dispatched_at = m.at
   from marks m
   where o.id = m.event_id and o.dispatched_at is null and o.id = any(array(select event_id from marks))
 )
 select 1`;
+
+/**
+ * A receiver's words as Postgres text can hold them. What a receiver answers is its own (any bytes;
+ * decoded, a NUL stays a NUL), and neither jsonb nor text takes U+0000: one such answer would fail
+ * the statement, and with it every attempt recorded alongside (other tenants' included). Lone
+ * surrogates, which jsonb refuses too, cannot come out of a UTF-8 decode, but an error message is
+ * not one; both are dropped.
+ */
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const storable = (text: string | null) => (text === null ? null : text.replace(UNSTORABLE, ''));
 
 interface AttemptRecord {
   deliveryId: number;
@@ -209,8 +224,8 @@ const recorder = perObject(
           delivery_id: a.deliveryId,
           status_code: a.statusCode,
           duration_ms: a.durationMs,
-          response_body: a.responseBody,
-          error: a.error,
+          response_body: storable(a.responseBody),
+          error: storable(a.error),
           delivered: a.delivered,
           at: a.at.toISOString(),
         })),
