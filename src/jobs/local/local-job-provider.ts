@@ -11,6 +11,7 @@ import { maintenanceTry } from '../definitions/maintenance.js';
 import { DeliverySchedule } from './delivery-schedule.js';
 import { claimOutboxRows } from './outbox-claim.js';
 import { RetrySchedule } from './retry-schedule.js';
+import { RunnerLock } from './runner-lock.js';
 
 /** Outbox rows taken per pass; a full batch means more are waiting, so the next pass runs at once. */
 const CLAIM_BATCH = 200;
@@ -35,11 +36,16 @@ export interface LocalJobProviderOptions {
  * at a time past any number of waiting ones). The expiry sweep runs every
  * EXPIRY_SWEEP_EVERY. Stopped at any point, the next start carries on from the database: a
  * generation job from its committed count, deliveries on their schedule, events not yet marked.
+ * Several processes on one Postgres each have a provider, of which one at a time runs the jobs
+ * (RunnerLock); the others stand by and take over from the database.
  */
 export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig, opts: LocalJobProviderOptions = {}): Promise<LocalJobProvider> {
   const { log } = deps;
   const generationPageSize = opts.generationPageSize ?? RECONCILE_PAGE;
   const installationId = await loadInstallationId(deps.db);
+  const lock = new RunnerLock(deps, installationId, { retryMs: Math.min(config.reconcileEveryMs, 5000) });
+  lock.start();
+  let running = false;
   const listeners: EventListener[] = [];
   const deliveryConcurrency = webhookConcurrency(config);
   const deliveries = new DeliverySchedule(deps, { retryBaseMs: config.webhookRetryBaseMs, concurrency: deliveryConcurrency });
@@ -128,6 +134,16 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig,
 
   /** One pass; returns whether a full batch was claimed (more rows are waiting). */
   const pass = async (): Promise<boolean> => {
+    if (!lock.holds) {
+      running = false;
+      return false;
+    }
+    if (!running) {
+      // Taken over (or back): another process may have moved every schedule on meanwhile.
+      running = true;
+      nextLoadAt = 0;
+      generationCheckDue = true;
+    }
     const { claimed, undispatched } = await claimOutboxRows(deps, CLAIM_BATCH);
     for (const row of claimed) {
       if (row.kind === 'command' && row.type === 'redeliver_webhook') deliveries.redelivered(Number(row.payload.delivery_id));
@@ -198,6 +214,8 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig,
       await generation;
       await deliveries.settle();
       await maintenance;
+      // Last: a process standing by takes over only once this one's work is settled.
+      await lock.stop();
     },
   };
 }

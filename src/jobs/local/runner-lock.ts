@@ -1,0 +1,88 @@
+import { sql } from 'drizzle-orm';
+import type { Deps } from '../../core/deps.js';
+import { rowsOf } from '../../db/client.js';
+
+/** The advisory lock namespace of the local provider (any constant no one else uses); the key is the installation's. */
+const LOCAL_RUNNER_LOCK = 0x6b63_6c70;
+/** How often the holder makes sure its lock's connection is still there (a lost connection lets the lock go). */
+const CONFIRM_EVERY_MS = 1000;
+
+/**
+ * Which process runs the local provider's jobs. Every process started on one DATABASE_URL without
+ * REDIS_URL has a local provider; their in-memory schedules (webhook retries, event retries) know
+ * nothing of each other, so two running at once POST each retry twice and dispatch an event one of
+ * them is dispatching (its listeners, the Discord notices, twice). So one of them at a time runs
+ * the jobs: the one holding a Postgres advisory lock, taken in a transaction kept open while it
+ * runs (a transaction-level lock goes with its connection: a process that dies lets it go); the
+ * others stand by, trying again every `retryMs`, and take over from the database when it goes.
+ * The embedded database has one process by construction (its DATA_DIR lock), and one connection
+ * that an open transaction would hold from everyone else: there it is always held.
+ */
+export class RunnerLock {
+  private held: boolean;
+  private stopping = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    private readonly deps: Deps,
+    private readonly installationId: string,
+    private readonly opts: { retryMs: number },
+  ) {
+    this.held = deps.db.kind === 'pglite';
+  }
+
+  /** Whether this process runs the jobs now. */
+  get holds(): boolean {
+    return this.held && !this.stopping;
+  }
+
+  start(): void {
+    if (this.deps.db.kind === 'pglite' || this.loop) return;
+    this.loop = this.run();
+  }
+
+  /** Lets the lock go (the transaction ends), so a process standing by takes over at once. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake?.();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    let failing = false;
+    while (!this.stopping) {
+      try {
+        await this.deps.db.orm.transaction(async (tx) => {
+          const [row] = rowsOf<{ taken: boolean }>(await tx.execute(sql`select pg_try_advisory_xact_lock(${LOCAL_RUNNER_LOCK}::int4, hashtext(${this.installationId})) as taken`));
+          if (!row?.taken) return;
+          this.held = true;
+          this.deps.log.info('local jobs: this process runs them');
+          // Held until stopped, or until its connection fails (the lock is gone with it).
+          while (!this.stopping) {
+            await this.sleep(CONFIRM_EVERY_MS);
+            if (!this.stopping) await tx.execute(sql`select 1`);
+          }
+        });
+        failing = false;
+      } catch (err) {
+        if (!failing) this.deps.log.warn({ err: (err as Error).message }, 'local jobs: lost the database connection that holds the runner lock; trying again');
+        failing = true;
+      } finally {
+        if (this.held) this.deps.log.info('local jobs: this process stopped running them');
+        this.held = false;
+      }
+      if (!this.stopping) await this.sleep(this.opts.retryMs);
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+}

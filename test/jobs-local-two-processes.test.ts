@@ -1,0 +1,85 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Deps } from '../src/core/deps.js';
+import { createDb, type Db } from '../src/db/client.js';
+import { startLocalJobProvider, type LocalJobProvider } from '../src/jobs/local/local-job-provider.js';
+import { startHarness, type Harness } from './support/harness.js';
+import { startReceiver } from './support/receiver.js';
+import { waitFor } from './support/wait.js';
+
+/**
+ * Without REDIS_URL the job provider is `local`, in every process started on the DATABASE_URL
+ * (README: "To run several processes, use DATABASE_URL"). Two such processes share the outbox
+ * (SKIP LOCKED claims) and every table; neither may repeat what the other does: a retry POSTed by
+ * both, an event's listeners (the Discord notices) run by both.
+ */
+describe('two processes running the local provider on one Postgres', () => {
+  let h: Harness;
+  let otherDb: Db;
+  const providers: LocalJobProvider[] = [];
+
+  beforeAll(async () => {
+    h = await startHarness({ env: { JOB_PROVIDER: 'local', EXPIRY_SWEEP_EVERY: '1h', JOB_RECONCILE_EVERY: '100ms' } });
+    otherDb = await createDb({ databaseUrl: h.databaseUrl, dataDir: h.config.dataDir, poolSize: 5 });
+  });
+  afterAll(async () => {
+    await Promise.all(providers.map((p) => p.close()));
+    await otherDb?.close();
+    await h?.close();
+  });
+
+  it('each retry is POSTed once, each event reaches the listeners once, and the second process takes over when the first stops', async () => {
+    // Fails the first two POSTs, slowly, then answers 200.
+    const rx = await startReceiver((_r, n) => (n <= 2 ? { status: 503, delayMs: 300 } : { status: 200, delayMs: 300 }));
+    const heard: number[] = [];
+    try {
+      const start = async (deps: Deps) => {
+        const p = await startLocalJobProvider(deps, h.config.jobs);
+        p.onEvent(async (e) => {
+          if (e.type === 'license.banned') heard.push(e.id);
+        });
+        providers.push(p);
+        return p;
+      };
+      const first = await start(h.deps);
+      // The first process has settled in (and runs the jobs) before the second starts.
+      await new Promise((r) => setTimeout(r, 500));
+      await start({ ...h.deps, db: otherDb });
+
+      const s = await h.seller();
+      const { app, plan } = await s.setup();
+      const hook = await s.call('POST', `/api/applications/${app.id}/webhooks`, { url: rx.url, events: ['license.banned'] });
+      expect(hook.statusCode).toBe(201);
+      const [lic, next] = await s.generate(plan.id, 2);
+      const banned = async (licenseId: number) => {
+        expect((await s.call('POST', `/api/licenses/${licenseId}/ban`, {})).statusCode).toBe(200);
+        const [event] = await h.deps.db.query<{ id: string }>(`select id from outbox where type = 'license.banned' and payload->'license'->>'id' = $1::text`, [licenseId]);
+        return waitFor(
+          async () => {
+            const [d] = await h.deps.db.query<{ id: string; status: string; attempts: number }>('select id, status, attempts from webhook_deliveries where webhook_id = $1 and event_id = $2', [
+              hook.json().id,
+              event!.id,
+            ]);
+            return d?.status === 'delivered' ? d : undefined;
+          },
+          20_000,
+          'the delivery to succeed',
+        );
+      };
+
+      const delivery = await banned(lic!.id);
+      // Both processes had time to act on anything they would repeat.
+      await new Promise((r) => setTimeout(r, 1500));
+      expect.soft(rx.received).toHaveLength(3);
+      expect.soft(heard).toHaveLength(1);
+      expect(delivery.attempts).toBe(3);
+
+      // The first process stops: the second one runs the jobs from then on.
+      await first.close();
+      await banned(next!.id);
+      expect(rx.received).toHaveLength(4);
+      expect(heard).toHaveLength(2);
+    } finally {
+      await rx.close();
+    }
+  });
+});
