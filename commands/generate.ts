@@ -2,7 +2,7 @@ import { startGenerationJob } from '../src/core/jobs/start-generation-job.js';
 import { generateLicenses, generatesNow } from '../src/core/licenses/generate-licenses.js';
 import { matchingPlans } from '../src/core/plans/list-plans.js';
 import { sellerCommand, type Command } from '../src/discord/command.js';
-import { commandOptions, deferEphemeral, ephemeral, idOption, numberOption, stringOption } from '../src/discord/interaction.js';
+import { answerInTime, commandOptions, deferEphemeral, ephemeral, idOption, numberOption, stringOption } from '../src/discord/interaction.js';
 import { keysMessage, MAX_INLINE_KEYS } from '../src/discord/keys-message.js';
 import { rowIdOf } from '../src/discord/row-id.js';
 import { sellerSession } from '../src/discord/seller.js';
@@ -60,13 +60,14 @@ export const generate: Command = {
     const listedByHttp = `List them with GET /api/applications/${link.app.id}/licenses`;
 
     if (count <= MAX_INLINE_KEYS && !user) {
-      const keys = (await generateLicenses(deps, actor, input)).map((l) => l.license_key);
-      const message = await keysMessage(keys, generated(keys));
-      if (!message.files) return ephemeral(message.content);
-      // Long keys (a custom mask) past a message's 2,000 characters come as keys.txt, which only an edit carries.
-      return deferEphemeral(async () => {
-        await api.editOriginal(token, { content: message.content, allowed_mentions: { parse: [] } }, message.files);
+      // The keys are made within the request, so the answer waits on the application's lock; past
+      // Discord's 3 s it would be lost while the keys stay made, and a seller trying again makes
+      // more. Long keys (a custom mask) past a message's 2,000 characters come as keys.txt.
+      const made = generateLicenses(deps, actor, input).then((rows) => {
+        const keys = rows.map((l) => l.license_key);
+        return keysMessage(keys, generated(keys));
       });
+      return answerInTime(ctx, made);
     }
     if (generatesNow(deps, count)) {
       return deferEphemeral(async () =>

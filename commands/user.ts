@@ -1,7 +1,7 @@
 import type { SlashCommandSubcommandBuilder } from '@discordjs/builders';
 import { deleteUser, getUserByUsername, matchingUsernames, resetUserPassword } from '../src/core/users/manage-users.js';
 import { sellerCommand, type Command } from '../src/discord/command.js';
-import { commandOptions, discordTime, ephemeral, stringOption } from '../src/discord/interaction.js';
+import { answerInTime, commandOptions, discordTime, ephemeral, stringOption } from '../src/discord/interaction.js';
 import { sellerSession } from '../src/discord/seller.js';
 
 /** Client-sent text inside a code span: its backticks cannot end it early. */
@@ -42,8 +42,12 @@ export const user: Command = {
         await deleteUser(deps, actor, found.id);
         return ephemeral(`🗑️ User ${inlineCode(found.username)} deleted. Their license is unchanged.`);
       case 'reset-password': {
-        const { password } = await resetUserPassword(deps, actor, found.id);
-        return ephemeral(`🔑 New password for ${inlineCode(found.username)} (shown only now, pass it on privately; their signed-in sessions have ended):\n\`\`\`\n${password}\n\`\`\``);
+        // Argon2 may wait for a free thread, the write for a row lock, and the new password is shown
+        // only in this answer: it must reach the seller even when that is past Discord's 3 s.
+        const reset = resetUserPassword(deps, actor, found.id).then(({ password }) => ({
+          content: `🔑 New password for ${inlineCode(found.username)} (shown only now, pass it on privately; their signed-in sessions have ended):\n\`\`\`\n${password}\n\`\`\``,
+        }));
+        return answerInTime(ctx, reset);
       }
       default:
         return ephemeral('❌ Unknown subcommand.');

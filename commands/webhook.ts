@@ -2,7 +2,7 @@ import type { SlashCommandSubcommandBuilder } from '@discordjs/builders';
 import { EVENT_TYPES, type EventType } from '../src/core/events/emit-event.js';
 import { createWebhook, listDeliveries, listWebhooks, sendTestEvent } from '../src/core/webhooks/manage-webhooks.js';
 import { sellerCommand, type Command } from '../src/discord/command.js';
-import { commandOptions, ephemeral, stringOption } from '../src/discord/interaction.js';
+import { answerInTime, commandOptions, ephemeral, stringOption } from '../src/discord/interaction.js';
 import { ellipsize } from '../src/discord/message-limits.js';
 import { rowIdOf } from '../src/discord/row-id.js';
 import { sellerSession } from '../src/discord/seller.js';
@@ -75,14 +75,16 @@ export const webhook: Command = {
         if (url.length > URL_MAX) return ephemeral(`❌ The url is at most ${URL_MAX} characters.`);
         const chosen = eventsOf(stringOption(options, 'events'));
         if ('unknown' in chosen) return ephemeral(`❌ Unknown event type ${inlineCode(chosen.unknown.join(', '), 100)}. Known: ${EVENT_TYPES.join(', ')}.`);
-        const hook = await createWebhook(deps, actor, link.app.id, { url, events: chosen.events });
-        return ephemeral(
-          [
+        // The url is looked up in DNS (no bound on how long that takes), and the secret is shown
+        // only in this answer: it must reach the seller even when that is past Discord's 3 s.
+        const added = createWebhook(deps, actor, link.app.id, { url, events: chosen.events }).then((hook) => ({
+          content: [
             `✅ Webhook #${hook.id} added for ${inlineCode(hook.url)} (${hook.events.length === EVENT_TYPES.length ? 'all events' : hook.events.join(', ')}).`,
             'Signing secret (shown only now; deliveries carry `X-Keycord-Signature`, an HMAC-SHA256 with it):',
             `\`\`\`\n${hook.secret}\n\`\`\``,
           ].join('\n'),
-        );
+        }));
+        return answerInTime(ctx, added);
       }
       case 'test': {
         const id = webhookIdOf(stringOption(options, 'webhook'));

@@ -15,7 +15,7 @@ import type { Deps } from '../core/deps.js';
 import { AppError } from '../core/errors.js';
 import type { GuildLink } from '../core/discord/guild-link.js';
 import { INT4_MAX } from '../http/schemas.js';
-import type { DiscordApi } from './discord-api.js';
+import type { DiscordApi, MessageFile } from './discord-api.js';
 import { fitContent } from './message-limits.js';
 
 /** What a handler answers: the first response, and optionally work to do once it is sent. */
@@ -89,6 +89,37 @@ export function ephemeral(content: string, extra: { embeds?: APIEmbed[]; compone
 /** Anything that may take more than a moment acknowledges first (Discord allows 3 s). */
 export function deferEphemeral(after: () => Promise<void>): HandlerResult {
   return { response: { type: InteractionResponseType.DeferredChannelMessageWithSource, data: { flags: MessageFlags.Ephemeral } }, after };
+}
+
+/** What a command answers once its work is done: text, and files an edit carries. */
+export interface EphemeralAnswer {
+  content: string;
+  files?: MessageFile[] | undefined;
+}
+
+/**
+ * How long a first answer may wait for its work. Discord takes a first answer within 3 s of the
+ * interaction; the rest of the budget is the member check before the work and the network.
+ */
+const FIRST_ANSWER_BUDGET_MS = 1_500;
+
+/**
+ * The answer of work that is quick as a rule but has no bound (a DNS lookup, a password hash
+ * waiting for a thread, a row another write holds): the answer itself when the work is done
+ * within the budget, else an ephemeral deferral and the answer edited in once it is done. For
+ * answers that cannot be asked for again — a secret shown once, keys just made — which a first
+ * answer past Discord's 3 s would lose while the change they report stays made.
+ */
+export async function answerInTime(ctx: InteractionContext, work: Promise<EphemeralAnswer>, budgetMs = FIRST_ANSWER_BUDGET_MS): Promise<HandlerResult> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((resolve) => (timer = setTimeout(resolve, budgetMs, null)));
+  const answer = await Promise.race([work, late]).finally(() => clearTimeout(timer));
+  // Files go only with an edit, so an answer carrying them is deferred however quick it was.
+  if (answer && !answer.files) return ephemeral(answer.content);
+  return deferEphemeral(async () => {
+    const { content, files } = answer ?? (await work);
+    await ctx.bot.api.editOriginal(ctx.interaction.token, { content, allowed_mentions: { parse: [] } }, files);
+  });
 }
 
 /**
