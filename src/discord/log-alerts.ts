@@ -64,8 +64,17 @@ export function webhookFailingOf(payload: unknown): WebhookFailing | null {
 const SHOWN_PATH_MAX = 60;
 
 /**
+ * A path segment that looks like a credential: 12 or more characters mixing letters and digits.
+ * Receivers that take any JSON (automation catch hooks, chat incoming webhooks) put their secret
+ * in the path — `hook.eu1.make.com/<token>`, `/services/T…/B…/<token>`, `/api/webhooks/<id>/<token>`,
+ * `/webhook/<uuid>` — and whoever reads the URL can post to it.
+ */
+const TOKEN_LIKE = /^(?=.*[a-z])(?=.*\d).{12,}$/i;
+
+/**
  * A webhook URL as a log channel may see it: origin and path only — a query string or fragment
- * may hold a token — and a long path cut short. Anything unparsable is not shown.
+ * may hold a token, and so may a path segment (TOKEN_LIKE), shown as `…` — and a long path cut
+ * short. Anything unparsable is not shown.
  */
 export function shortWebhookUrl(url: string): string {
   let u: URL;
@@ -74,7 +83,11 @@ export function shortWebhookUrl(url: string): string {
   } catch {
     return 'an invalid URL';
   }
-  const path = u.pathname.length > SHOWN_PATH_MAX ? `${u.pathname.slice(0, SHOWN_PATH_MAX - 1)}…` : u.pathname;
+  const pathname = u.pathname
+    .split('/')
+    .map((segment) => (TOKEN_LIKE.test(segment) ? '…' : segment))
+    .join('/');
+  const path = pathname.length > SHOWN_PATH_MAX ? `${pathname.slice(0, SHOWN_PATH_MAX - 1)}…` : pathname;
   return `${u.origin}${path}`;
 }
 

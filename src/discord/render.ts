@@ -149,8 +149,19 @@ export function customerLicensesMessage(list: { total: number; items: CustomerLi
   return { embeds: [embed], components: pages > 1 ? [pager(page, pages, (p) => encodeCustomId({ kind: 'licenses-page', page: p }))] : [] };
 }
 
-/** Shows enough of a key to recognise it, in case someone looks over a shoulder. */
-export const maskKey = (key: string) => (key.length <= 8 ? key : `${key.slice(0, 4)}…${key.slice(-4)}`);
+/**
+ * Shows enough of a key to recognise it, in case someone looks over a shoulder — and in a log
+ * channel, which everyone who can read the channel sees: at most a quarter of its characters, the
+ * first and last four of a long key, the end of a shorter one. A custom mask may make a key of 14
+ * characters (`XXXX-XXXX-XXXX`, 62 bits); its first and last four would leave 4 random characters
+ * (~21 bits) to guess through the client API. Keys are at least 12 characters (60 bits): shorter
+ * text is no key of ours and is shown as it is.
+ */
+export function maskKey(key: string): string {
+  if (key.length <= 8) return key;
+  const shown = Math.floor(key.length / 4);
+  return shown >= 8 ? `${key.slice(0, 4)}…${key.slice(-4)}` : `…${key.slice(-shown)}`;
+}
 
 /** Licenses per page of the reset menu: a select holds at most 25 options. */
 export const RESET_PAGE_SIZE = 25;
