@@ -32,6 +32,12 @@ export async function submitRedeem(ctx: InteractionContext): Promise<HandlerResu
   const redeemed = `✅ Redeemed your **${result.planName}** license.`;
   const roleId = result.discordRoleId;
   if (!roleId) return ephemeral(redeemed);
+  // The seller role runs seller commands with the linking admin's rights: a plan never grants it,
+  // whichever came first, the plan's role or the server's link (plans refuse it when they come last).
+  if (roleId === link.sellerRoleId) {
+    ctx.bot.deps.log.warn({ guild: link.guildId, role: roleId }, "a plan's role is this server's seller role; not granted");
+    return ephemeral(`${redeemed} (This plan's role is not granted here; a server admin should check the plan's role.)`);
+  }
   // The key is claimed: say so at once. The role grant is a bot-token call that may wait out a
   // rate limit past Discord's 3 s for a first answer, so it runs after, and the answer is edited.
   return {

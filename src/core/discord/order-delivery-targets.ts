@@ -4,12 +4,16 @@ export interface OrderDeliveryTargets {
   applicationName: string;
   /** The plan's role, granted in every linked server; null when the plan grants none. */
   roleId: string | null;
-  /** The servers linked to the application. */
+  /**
+   * The servers linked to the application, but for those whose seller role is the plan's role:
+   * that role runs seller commands with the linking admin's rights, and a buyer never gets it.
+   */
   guildIds: string[];
 }
 
 const TARGETS = `select a.name, p.discord_role_id,
-  coalesce((select array_agg(g.guild_id order by g.guild_id) from discord_guilds g where g.application_id = a.id), '{}') as guild_ids
+  coalesce((select array_agg(g.guild_id order by g.guild_id) from discord_guilds g
+    where g.application_id = a.id and g.seller_role_id is distinct from p.discord_role_id), '{}') as guild_ids
 from applications a left join plans p on p.id = $2 and p.application_id = a.id
 where a.id = $1`;
 

@@ -6,6 +6,7 @@ import { requireApplication } from '../applications/access.js';
 import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
 import { conflict } from '../errors.js';
+import { assertGrantablePlanRole } from './plan-role.js';
 import { toPlanView } from './plan-view.js';
 
 /** Plans one application may have (more are 409 LIMIT_REACHED). */
@@ -38,6 +39,7 @@ export async function createPlan(deps: Deps, actor: SellerActor, input: PlanFiel
     await requireApplication(tx, actor, input.application_id, 'manage', 'no key update');
     const [used] = await tx.select({ n: count() }).from(plans).where(eq(plans.applicationId, input.application_id));
     if ((used?.n ?? 0) >= MAX_PLANS_PER_APP) throw conflict(`An application may have at most ${MAX_PLANS_PER_APP} plans`, 'LIMIT_REACHED');
+    await assertGrantablePlanRole(tx, input.application_id, input.discord_role_id);
     const [plan] = await tx
       .insert(plans)
       .values({

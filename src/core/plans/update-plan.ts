@@ -4,6 +4,7 @@ import type { SellerActor } from '../actor.js';
 import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
 import { storedPlanSharing, type PlanFields } from './create-plan.js';
+import { assertGrantablePlanRole } from './plan-role.js';
 import { toPlanView } from './plan-view.js';
 import { requirePlan } from './require-plan.js';
 
@@ -12,6 +13,7 @@ export async function updatePlan(deps: Deps, actor: SellerActor, planId: number,
   return deps.db.orm.transaction(async (tx) => {
     // Locked as the other plan writers lock it (a delete racing this change makes it a 404, not a 500).
     const { plan } = await requirePlan(tx, actor, planId, 'manage', true);
+    await assertGrantablePlanRole(tx, plan.applicationId, input.discord_role_id);
     const [updated] = await tx
       .update(plans)
       .set({

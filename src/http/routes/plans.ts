@@ -46,7 +46,8 @@ const planFields = z.object({
     .string()
     .regex(/^\d{17,20}$/, 'a Discord snowflake')
     .nullable()
-    .optional(),
+    .optional()
+    .describe("The role the bot grants to whoever redeems one of the plan's keys; never the seller role of a server linked to the application (400)"),
   sharing: sharingSettingsSchema
     .partial()
     .nullable()
