@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, inArray } from 'drizzle-orm';
+import { and, asc, count, desc, eq, inArray, sql } from 'drizzle-orm';
 import { licenses, plans, storeIntegrations, storeOrders } from '../../db/schema.js';
 import type { Executor } from '../../db/client.js';
 import type { SellerActor } from '../actor.js';
@@ -99,13 +99,15 @@ export async function updateIntegration(deps: Deps, actor: SellerActor, integrat
       .set({ ...(products ? { products } : {}), ...(input.secret !== undefined ? { secretEnc: deps.box.seal(input.secret) } : {}), updatedAt: deps.clock.now() })
       .where(eq(storeIntegrations.id, integrationId))
       .returning();
+    // Deleted after it was read, while this update waited on its row: as if it had come a moment later.
+    if (!row) throw notFound('Integration');
     await writeAudit(tx, actor, {
       applicationId: current.applicationId,
       action: 'integration.updated',
       target: `integration:${integrationId}`,
       details: { ...(products ? { products } : {}), secret_changed: input.secret !== undefined },
     });
-    return toIntegrationView(row!);
+    return toIntegrationView(row);
   });
 }
 
@@ -135,8 +137,15 @@ export async function listIntegrationOrders(deps: Deps, actor: SellerActor, inte
     deps.db.orm.select().from(storeOrders).where(ofIntegration).orderBy(desc(storeOrders.id)).limit(limit).offset(offset),
     (o) => o,
   );
+  // A page of 500 orders of up to 1,000 keys each names far more keys than `in (…)` could: it takes
+  // a parameter per id, and Postgres stops at 65,535. One array parameter names them all.
   const ids = items.flatMap((o) => o.licenseIds);
-  const keys = ids.length ? await deps.db.orm.select({ id: licenses.id, key: licenses.licenseKey }).from(licenses).where(inArray(licenses.id, ids)) : [];
+  const keys = ids.length
+    ? await deps.db.orm
+        .select({ id: licenses.id, key: licenses.licenseKey })
+        .from(licenses)
+        .where(sql`${licenses.id} = any(${sql.param(ids)}::int[])`)
+    : [];
   const keyOf = new Map(keys.map((k) => [k.id, k.key]));
   return {
     total,

@@ -4,7 +4,7 @@ import type { SellerActor } from '../actor.js';
 import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
 import { isUniqueViolation } from '../developers/register-developer.js';
-import { conflict } from '../errors.js';
+import { conflict, notFound } from '../errors.js';
 import type { VariableFields } from './create-variable.js';
 import { requireVariable } from './require-variable.js';
 import { toVariableView } from './variable-view.js';
@@ -23,18 +23,20 @@ export async function updateVariable(deps: Deps, actor: SellerActor, variableId:
         })
         .where(eq(variables.id, variableId))
         .returning();
+      // Deleted after it was read, while this update waited on its row: as if it had come a moment later.
+      if (!updated) throw notFound('Variable');
       await writeAudit(tx, actor, {
         applicationId: variable.applicationId,
         action: 'variable.updated',
         target: `variable:${variableId}`,
         details: {
-          name: updated!.name,
+          name: updated.name,
           ...(input.name !== undefined && input.name !== variable.name ? { renamed_from: variable.name } : {}),
           ...(input.public !== undefined ? { public: input.public } : {}),
           ...(input.value !== undefined ? { value_bytes: Buffer.byteLength(input.value) } : {}),
         },
       });
-      return toVariableView(updated!);
+      return toVariableView(updated);
     });
   } catch (err) {
     // Renaming onto a name the application already uses.
