@@ -1,7 +1,7 @@
 import { and, asc, count, eq } from 'drizzle-orm';
-import { developerTokens, developers } from '../../db/schema.js';
+import { developerTokens, developers, discordGuilds } from '../../db/schema.js';
 import type { SellerActor } from '../actor.js';
-import { writeAudit } from '../audit.js';
+import { writeAudit, writeAudits } from '../audit.js';
 import type { Deps } from '../deps.js';
 import { conflict, notFound } from '../errors.js';
 import { pageWindow, readPage, type PageRequest } from '../page.js';
@@ -43,14 +43,29 @@ export async function listApiKeys(deps: Deps, actor: SellerActor, page: PageRequ
   );
 }
 
+/**
+ * Revokes an API key. The Discord servers linked with it (/setup) go with it (the foreign key
+ * cascades); they are unlinked here first, so each application's log says so, as it does when
+ * the linking developer loses the admin role. Only the caller's own links: a key that is not
+ * theirs is a 404 and the transaction, unlinks included, rolls back.
+ */
 export async function deleteApiKey(deps: Deps, actor: SellerActor, id: number) {
   await deps.db.orm.transaction(async (tx) => {
+    const unlinked = await tx
+      .delete(discordGuilds)
+      .where(and(eq(discordGuilds.apiKeyId, id), eq(discordGuilds.developerId, actor.developerId)))
+      .returning({ guildId: discordGuilds.guildId, applicationId: discordGuilds.applicationId });
     const deleted = await tx
       .delete(developerTokens)
       .where(and(eq(developerTokens.id, id), eq(developerTokens.developerId, actor.developerId), eq(developerTokens.kind, 'api_key')))
       .returning({ id: developerTokens.id });
     if (deleted.length === 0) throw notFound('API key');
     await writeAudit(tx, actor, { action: 'api_key.deleted', target: `api_key:${id}` });
+    await writeAudits(
+      tx,
+      actor,
+      unlinked.map((g) => ({ applicationId: g.applicationId, action: 'discord.unlinked', target: `guild:${g.guildId}`, details: { developer_id: actor.developerId, reason: 'api_key.deleted' } })),
+    );
   });
   // Revoked means revoked now on this instance; other instances notice within the cache's TTL.
   tokenCacheOf(deps.db).forgetToken(id);
