@@ -1,5 +1,6 @@
+import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHarness, type Harness } from './support/harness.js';
+import { startHarness, type Harness, type Seller } from './support/harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -10,36 +11,43 @@ afterAll(() => h?.close());
 /** Postgres takes at most 65,535 parameters in one statement. */
 const PARAMETER_LIMIT = 65_535;
 
+const STORE_SECRET = 'store-secret-0123';
+
+/** An integration whose orders hold `orders` × `perOrder` keys, written directly (what that many store calls leave). */
+async function storeWithOrders(s: Seller, provider: 'sellix' | 'sellauth', orders: number, perOrder: number, orderIdOf: (n: number) => { orderId: string; lineId: string }) {
+  const { app, plan } = await s.setup();
+  const made = await s.call('POST', `/api/applications/${app.id}/integrations`, { provider, secret: STORE_SECRET, products: [{ product_id: 'bundle', plan_id: plan.id }] });
+  expect(made.statusCode, made.body).toBe(201);
+  const integration = made.json() as { id: number; url: string };
+  const ids = (
+    await h.deps.db.query<{ id: number }>(
+      `insert into licenses (application_id, plan_id, license_key, duration_days)
+       select $1, $2, 'BUNDLE-' || g, 30 from generate_series(1, $3::int) g returning id`,
+      [app.id, plan.id, orders * perOrder],
+    )
+  )
+    .map((r) => r.id)
+    .sort((a, b) => a - b);
+  expect(ids.length).toBeGreaterThan(PARAMETER_LIMIT);
+  for (let n = 0; n < orders; n++) {
+    const { orderId, lineId } = orderIdOf(n);
+    await h.deps.db.query('insert into store_orders (integration_id, order_id, line_id, plan_id, license_ids) values ($1, $2, $3, $4, $5::int[])', [
+      integration.id,
+      orderId,
+      lineId,
+      plan.id,
+      `{${ids.slice(n * perOrder, (n + 1) * perOrder).join(',')}}`,
+    ]);
+  }
+  return { app, integration, ids };
+}
+
 describe("an integration's orders", () => {
   it('lists a page whose orders hold more keys than one statement can name one by one', async () => {
     const s = await h.seller();
-    const { app, plan } = await s.setup();
-    const made = await s.call('POST', `/api/applications/${app.id}/integrations`, { provider: 'sellix', secret: 'store-secret-0123', products: [{ product_id: 'bundle', plan_id: plan.id }] });
-    expect(made.statusCode, made.body).toBe(201);
-    const integration = made.json() as { id: number };
-
-    // 70 paid orders of 1,000 keys each (what 70 store calls for a bundle of 1,000 leave), written
-    // directly: the listing reads these rows, however they came to be.
     const orders = 70;
     const perOrder = 1000;
-    const ids = (
-      await h.deps.db.query<{ id: number }>(
-        `insert into licenses (application_id, plan_id, license_key, duration_days)
-         select $1, $2, 'BUNDLE-' || g, 30 from generate_series(1, $3::int) g returning id`,
-        [app.id, plan.id, orders * perOrder],
-      )
-    )
-      .map((r) => r.id)
-      .sort((a, b) => a - b);
-    expect(ids.length).toBeGreaterThan(PARAMETER_LIMIT);
-    for (let n = 0; n < orders; n++) {
-      await h.deps.db.query('insert into store_orders (integration_id, order_id, plan_id, license_ids) values ($1, $2, $3, $4::int[])', [
-        integration.id,
-        `order-${n}`,
-        plan.id,
-        `{${ids.slice(n * perOrder, (n + 1) * perOrder).join(',')}}`,
-      ]);
-    }
+    const { integration, ids } = await storeWithOrders(s, 'sellix', orders, perOrder, (n) => ({ orderId: `order-${n}`, lineId: '' }));
 
     const res = await s.call('GET', `/api/integrations/${integration.id}/orders?per_page=100`);
     expect(res.statusCode, res.body.slice(0, 300)).toBe(200);
@@ -51,5 +59,28 @@ describe("an integration's orders", () => {
     expect(page.at(-1)!.licenses.map((l) => l.id)).toEqual(ids.slice(0, perOrder));
     expect(page.at(-1)!.licenses[0]!.license_key).toMatch(/^BUNDLE-\d+$/);
     expect(page.reduce((n, o) => n + o.licenses.length, 0)).toBe(orders * perOrder);
+  });
+
+  it('bans every key of a refunded order, however many lines and keys it had', async () => {
+    const s = await h.seller();
+    const invoice = '424242';
+    // One SellAuth invoice of 66 items of 1,000 keys each.
+    const { app, integration, ids } = await storeWithOrders(s, 'sellauth', 66, 1000, (n) => ({ orderId: invoice, lineId: String(n) }));
+    const body = JSON.stringify({ event: 'NOTIFICATION.SHOP_INVOICE_REFUNDED', data: { invoice_id: Number(invoice) }, shop_id: 1 });
+    const res = await h.app.inject({
+      method: 'POST',
+      url: new URL(integration.url).pathname,
+      payload: body,
+      headers: {
+        'content-type': 'application/json',
+        'x-signature': createHmac('sha256', STORE_SECRET).update(body).digest('hex'),
+        'x-timestamp': String(Math.floor(Date.now() / 1000)),
+      },
+    });
+    expect(res.statusCode, res.body.slice(0, 300)).toBe(200);
+    const [banned] = await h.deps.db.query<{ n: number }>(`select count(*)::int as n from licenses where application_id = $1 and status = 'banned' and ban_reason = 'refunded'`, [app.id]);
+    expect(banned!.n).toBe(ids.length);
+    const [refunded] = await h.deps.db.query<{ n: number }>(`select count(*)::int as n from store_orders where integration_id = $1 and status = 'refunded'`, [integration.id]);
+    expect(refunded!.n).toBe(66);
   });
 });

@@ -1,4 +1,5 @@
 import { auditLogs } from '../db/schema.js';
+import { insertRuns } from '../db/insert-rows.js';
 import type { Executor } from '../db/client.js';
 import { actorIdentity, type Actor } from './actor.js';
 
@@ -31,6 +32,5 @@ export async function writeAudit(tx: Executor, actor: Actor, entry: AuditEntry):
 
 /** Many entries by one actor in one statement (a bulk action's, one per license). */
 export async function writeAudits(tx: Executor, actor: Actor, entries: AuditEntry[]): Promise<void> {
-  if (entries.length === 0) return;
-  await tx.insert(auditLogs).values(entries.map((e) => auditRow(actor, e)));
+  for (const run of insertRuns(entries)) await tx.insert(auditLogs).values(run.map((e) => auditRow(actor, e)));
 }

@@ -1,4 +1,5 @@
 import { outbox, type licenses } from '../../db/schema.js';
+import { insertRuns } from '../../db/insert-rows.js';
 import type { Executor } from '../../db/client.js';
 
 export const EVENT_TYPES = [
@@ -36,8 +37,7 @@ export async function emitEvent(tx: Executor, applicationId: number, type: Event
 
 /** Many events of one application in one statement (a bulk action's, one per license). */
 export async function emitEvents(tx: Executor, applicationId: number, events: { type: EventType; data: Record<string, unknown> }[]) {
-  if (events.length === 0) return;
-  await tx.insert(outbox).values(events.map((e) => ({ applicationId, kind: 'event' as const, type: e.type, payload: e.data })));
+  for (const run of insertRuns(events)) await tx.insert(outbox).values(run.map((e) => ({ applicationId, kind: 'event' as const, type: e.type, payload: e.data })));
 }
 
 /** Starts background work the same way, so a job is never lost between commit and enqueue. */

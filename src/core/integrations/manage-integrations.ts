@@ -1,4 +1,5 @@
-import { and, asc, count, desc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, inArray } from 'drizzle-orm';
+import { idIn } from '../../db/id-in.js';
 import { licenses, plans, storeIntegrations, storeOrders } from '../../db/schema.js';
 import type { Executor } from '../../db/client.js';
 import type { SellerActor } from '../actor.js';
@@ -137,15 +138,9 @@ export async function listIntegrationOrders(deps: Deps, actor: SellerActor, inte
     deps.db.orm.select().from(storeOrders).where(ofIntegration).orderBy(desc(storeOrders.id)).limit(limit).offset(offset),
     (o) => o,
   );
-  // A page of 500 orders of up to 1,000 keys each names far more keys than `in (…)` could: it takes
-  // a parameter per id, and Postgres stops at 65,535. One array parameter names them all.
+  // A page of 500 orders of up to 1,000 keys each: more ids than a parameter each could name.
   const ids = items.flatMap((o) => o.licenseIds);
-  const keys = ids.length
-    ? await deps.db.orm
-        .select({ id: licenses.id, key: licenses.licenseKey })
-        .from(licenses)
-        .where(sql`${licenses.id} = any(${sql.param(ids)}::int[])`)
-    : [];
+  const keys = ids.length ? await deps.db.orm.select({ id: licenses.id, key: licenses.licenseKey }).from(licenses).where(idIn(licenses.id, ids)) : [];
   const keyOf = new Map(keys.map((k) => [k.id, k.key]));
   return {
     total,

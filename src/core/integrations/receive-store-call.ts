@@ -1,4 +1,5 @@
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import { idIn } from '../../db/id-in.js';
 import { licenses, plans, storeOrders } from '../../db/schema.js';
 import type { Executor } from '../../db/client.js';
 import { system, type Actor } from '../actor.js';
@@ -102,7 +103,7 @@ async function fulfilOrder(deps: Deps, integration: Integration, notice: PaidNot
 
 async function keysOf(tx: Executor, ids: number[]) {
   if (ids.length === 0) return [];
-  const rows = await tx.select({ key: licenses.licenseKey }).from(licenses).where(inArray(licenses.id, ids)).orderBy(asc(licenses.id));
+  const rows = await tx.select({ key: licenses.licenseKey }).from(licenses).where(idIn(licenses.id, ids)).orderBy(asc(licenses.id));
   return rows.map((r) => r.key);
 }
 
@@ -122,7 +123,7 @@ async function refundOrder(deps: Deps, integration: Integration, orderId: string
       .for('update');
     if (orders.length === 0) return null;
     const ids = orders.flatMap((o) => o.licenseIds);
-    const rows = ids.length ? await tx.select().from(licenses).where(inArray(licenses.id, ids)).orderBy(asc(licenses.id)).for('update') : [];
+    const rows = ids.length ? await tx.select().from(licenses).where(idIn(licenses.id, ids)).orderBy(asc(licenses.id)).for('update') : [];
     await changeLicenses(tx, actor, integration.applicationId, rows, banChange('refunded'), now);
     await tx
       .update(storeOrders)

@@ -1,4 +1,4 @@
-import { inArray } from 'drizzle-orm';
+import { idIn } from '../../db/id-in.js';
 import { licenses } from '../../db/schema.js';
 import type { Executor } from '../../db/client.js';
 import type { Actor } from '../actor.js';
@@ -42,7 +42,7 @@ export async function changeLicenses(tx: Executor, actor: Actor, applicationId: 
     await tx
       .update(licenses)
       .set({ ...set, updatedAt: now })
-      .where(inArray(licenses.id, ids));
+      .where(idIn(licenses.id, ids));
   await recordLicenseWrites(tx, actor, applicationId, writes);
   return writes;
 }

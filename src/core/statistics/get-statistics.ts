@@ -1,4 +1,5 @@
-import { and, eq, gte, inArray, sql } from 'drizzle-orm';
+import { and, eq, gte, sql } from 'drizzle-orm';
+import { idIn } from '../../db/id-in.js';
 import { appUsers, applicationMembers, dailyCounters, licenses } from '../../db/schema.js';
 import type { SellerActor } from '../actor.js';
 import { requireApplication } from '../applications/access.js';
@@ -37,7 +38,7 @@ export async function getStatistics(deps: Deps, actor: SellerActor, applicationI
       n: sql<number>`count(*)::int`,
     })
     .from(licenses)
-    .where(inArray(licenses.applicationId, appIds))
+    .where(idIn(licenses.applicationId, appIds))
     .groupBy(sql`1`);
   for (const r of byStatus) statuses[r.status as keyof typeof statuses] += Number(r.n);
   const counters = await deps.db.orm
@@ -48,9 +49,9 @@ export async function getStatistics(deps: Deps, actor: SellerActor, applicationI
       generated: sql<number>`sum(${dailyCounters.generated})::int`,
     })
     .from(dailyCounters)
-    .where(and(inArray(dailyCounters.applicationId, appIds), gte(dailyCounters.day, days[0]!)))
+    .where(and(idIn(dailyCounters.applicationId, appIds), gte(dailyCounters.day, days[0]!)))
     .groupBy(dailyCounters.day);
-  const [users] = await deps.db.orm.select({ n: sql<number>`count(*)::int` }).from(appUsers).where(inArray(appUsers.applicationId, appIds));
+  const [users] = await deps.db.orm.select({ n: sql<number>`count(*)::int` }).from(appUsers).where(idIn(appUsers.applicationId, appIds));
   const byDay = new Map(counters.map((c) => [c.day, c]));
   const daily = days.map((date) => ({
     date,
