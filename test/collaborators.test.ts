@@ -50,6 +50,8 @@ const ALLOWED: Record<Need, string[]> = {
   admin: ['owner', 'admin'],
 };
 
+const storeIntegration = () => ({ provider: 'sellix', secret: 'store-secret-0123', products: [{ product_id: `prod-${++seq}`, plan_id: plan.id }] });
+
 /** Each seller route with the least role it needs; `call` builds fresh targets so calls don't interfere. */
 const ROUTES: { name: string; need: Need; call: (s: Seller) => Promise<{ statusCode: number }> }[] = [
   { name: 'GET application', need: 'read', call: (s) => s.call('GET', `/api/applications/${app.id}`) },
@@ -92,6 +94,26 @@ const ROUTES: { name: string; need: Need; call: (s: Seller) => Promise<{ statusC
   { name: 'list files', need: 'read', call: (s) => s.call('GET', `/api/applications/${app.id}/files`) },
   { name: 'upload file', need: 'manage', call: (s) => upload(s) },
   { name: 'delete file', need: 'manage', call: async (s) => s.call('DELETE', `/api/files/${(await upload(owner)).json().id}`) },
+  { name: 'list blacklist', need: 'read', call: (s) => s.call('GET', `/api/applications/${app.id}/blacklist`) },
+  { name: 'add to blacklist', need: 'manage', call: (s) => s.call('POST', `/api/applications/${app.id}/blacklist`, { type: 'hwid', value: `HW-${++seq}` }) },
+  {
+    name: 'remove from blacklist',
+    need: 'manage',
+    call: async (s) => s.call('DELETE', `/api/blacklist/${(await owner.call('POST', `/api/applications/${app.id}/blacklist`, { type: 'hwid', value: `RM-${++seq}` })).json().id}`),
+  },
+  // A store integration issues keys of a plan, as generating does: managers connect and change them.
+  { name: 'list integrations', need: 'read', call: (s) => s.call('GET', `/api/applications/${app.id}/integrations`) },
+  { name: 'connect store', need: 'manage', call: (s) => s.call('POST', `/api/applications/${app.id}/integrations`, storeIntegration()) },
+  {
+    name: 'update integration',
+    need: 'manage',
+    call: async (s) => s.call('PUT', `/api/integrations/${(await owner.call('POST', `/api/applications/${app.id}/integrations`, storeIntegration())).json().id}`, { secret: 'store-secret-rotated-1' }),
+  },
+  {
+    name: 'delete integration',
+    need: 'manage',
+    call: async (s) => s.call('DELETE', `/api/integrations/${(await owner.call('POST', `/api/applications/${app.id}/integrations`, storeIntegration())).json().id}`),
+  },
   { name: 'logs', need: 'read', call: (s) => s.call('GET', `/api/applications/${app.id}/logs`) },
   { name: 'statistics', need: 'read', call: (s) => s.call('GET', `/api/statistics?application_id=${app.id}`) },
 ];
