@@ -45,7 +45,11 @@ export function openEncryptedRequest(request: FastifyRequest, appId: string | nu
   }
   if (typeof inner !== 'object' || inner === null || Array.isArray(inner)) throw decryptionFailed('The decrypted payload is not a JSON object');
   const innerAppId = (inner as { app_id?: unknown }).app_id;
-  if (innerAppId !== undefined && String(innerAppId).toLowerCase() !== client.appId) throw decryptionFailed('The encrypted app_id does not match');
+  // Only text can name the application: anything else (an object whose conversion to text throws)
+  // is a mismatch, never a 500.
+  if (innerAppId !== undefined && (typeof innerAppId !== 'string' || innerAppId.toLowerCase() !== client.appId)) {
+    throw decryptionFailed('The encrypted app_id does not match');
+  }
   if (isGet) request.query = { ...(inner as object), app_id: client.appId };
   else request.body = { ...(inner as object), app_id: client.appId };
   request.bodyKey = key;

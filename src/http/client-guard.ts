@@ -68,6 +68,23 @@ function refusedRequestNonce(request: FastifyRequest): string | undefined {
 }
 
 /**
+ * `require_encryption`: refuses a request of `client` whose parameters did not come sealed — GETs
+ * too, whose license key and HWID would otherwise travel in the clear query string. The guard
+ * applies it to the application a request names by `app_id`; a route that learns its application
+ * otherwise (a user token's) applies it itself.
+ */
+export function requireSealedRequest(request: FastifyRequest, client: ClientApplication): void {
+  if (!client.settings.require_encryption || request.sealedRequest) return;
+  throw new AppError(
+    'ENCRYPTION_REQUIRED',
+    request.method === 'GET'
+      ? 'This application accepts encrypted requests only: X-Body-Encryption: aes-256-gcm with the parameters in ?payload='
+      : 'This application accepts encrypted requests only (X-Body-Encryption: aes-256-gcm)',
+    400,
+  );
+}
+
+/**
  * A client route's own answers, its errors included, are bound once its handler has read the
  * request (`bindClientAnswer`). What refuses the request before that — this guard (RATE_LIMITED,
  * ENCRYPTION_REQUIRED, unstorable text) and the route's schema (VALIDATION_ERROR) — is bound here
@@ -106,15 +123,7 @@ export function installClientGuard(app: FastifyInstance, deps: Deps) {
 
   /** `require_encryption`, once the request is opened (or known to be plain). */
   const requireEncryption = (request: FastifyRequest, client: ClientApplication | null) => {
-    // GETs too: their license key and HWID would otherwise travel in the clear query string.
-    if (!client?.settings.require_encryption || request.sealedRequest) return;
-    throw new AppError(
-      'ENCRYPTION_REQUIRED',
-      request.method === 'GET'
-        ? 'This application accepts encrypted requests only: X-Body-Encryption: aes-256-gcm with the parameters in ?payload='
-        : 'This application accepts encrypted requests only (X-Body-Encryption: aes-256-gcm)',
-      400,
-    );
+    if (client) requireSealedRequest(request, client);
   };
 
   /** The checks once the application is known (null: unknown); throws to refuse. */

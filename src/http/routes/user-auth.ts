@@ -5,6 +5,7 @@ import { unauthorized } from '../../core/errors.js';
 import { createUser, getUserProfile, loginUser, tokenApplicationId, updateUserLicense, validateUserLicense } from '../../core/users/user-auth.js';
 import { bearerToken } from '../authenticate.js';
 import { answerSubjects, bindClientAnswer, nonce, resolveClientApp } from '../client-app.js';
+import { requireSealedRequest } from '../client-guard.js';
 import { appUserView } from '../views/app-user.js';
 import { blacklistedAnswer } from '../views/blacklisted.js';
 import { clientAnswer, clientErrorResponse } from '../views/client-answer.js';
@@ -154,7 +155,10 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
       schema: {
         tags,
         summary: 'The user of a token, with their license (Authorization: Bearer <user token>)',
-        querystring: z.object({ nonce: clientNonce }),
+        querystring: z.object({
+          app_id: appId.optional().describe("The application, as on every client route (the SDK sends it): the token must be one of its users'; it lets an encrypted request be opened"),
+          nonce: clientNonce,
+        }),
         response: {
           200: plainOrEncrypted(clientAnswer(profile.shape)),
           ...clientErrors,
@@ -170,7 +174,13 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
       if (!token || !id) throw unauthorized('A user token is required');
       const a = await deps.apps.get(id);
       if (!a) throw unauthorized('The user token is invalid or expired');
+      // A token of another application than the one the request names is no token of that one.
+      if (request.query.app_id !== undefined && request.query.app_id.toLowerCase() !== a.appId) throw unauthorized('The user token is invalid or expired');
       request.clientApp = a;
+      // The guard holds a request naming its application to `require_encryption`; one that names
+      // it only through the token is held to it here, or the profile (the license key with it)
+      // would go back in clear.
+      requireSealedRequest(request, a);
       return getUserProfile(deps, a, token);
     },
   );
