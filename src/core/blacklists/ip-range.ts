@@ -25,7 +25,10 @@ function v4ToNumber(address: string): number {
 const numberToV4 = (n: number) => `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 
 function v6ToBigint(address: string): bigint {
-  let text = address;
+  // A zone index (fe80::1%eth0, which isIP accepts whatever follows the %) names an interface of
+  // the machine that wrote it, not part of the address: its text is never parsed as hextets.
+  const zone = address.indexOf('%');
+  let text = zone === -1 ? address : address.slice(0, zone);
   // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two hextets.
   const dot = text.lastIndexOf('.');
   if (dot !== -1) {
