@@ -175,7 +175,12 @@ export async function updateUserLicense(deps: Deps, app: ClientApplication, inpu
   if (fresh.status !== 'inactive' || (await userOfLicense(deps, fresh.id))) throw conflict('The new license has already been used', 'LICENSE_IN_USE');
   const now = deps.clock.now();
   const moved = await deps.db.orm.transaction(async (tx) => {
-    const [taken] = await tx.select({ id: appUsers.id }).from(appUsers).where(eq(appUsers.licenseId, fresh.id)).for('update');
+    // One user per license, as at sign-up: the license row is locked before its users are looked
+    // for, so a move and a sign-up (or another move) racing for the same new key take turns, and
+    // the later one sees the user the first put there. (Locking the users found locks nothing
+    // while there are none.)
+    await tx.select({ id: licenses.id }).from(licenses).where(eq(licenses.id, fresh.id)).for('update');
+    const [taken] = await tx.select({ id: appUsers.id }).from(appUsers).where(eq(appUsers.licenseId, fresh.id));
     if (taken) throw conflict('The new license has already been used', 'LICENSE_IN_USE');
     const outcome = await validateLicense(depsInTransaction(deps, tx), app, { license_key: input.new_license_key, hwid: input.hwid, ip: input.ip ?? null }, { lookup: lookupIn(tx) });
     if (!outcome.success) refuse(outcome);
