@@ -56,7 +56,8 @@ export interface ValidationResult {
 
 export interface ExpirationResult {
   success: boolean;
-  code?: 'NOT_FOUND';
+  code?: 'NOT_FOUND' | 'BLACKLISTED';
+  message?: string;
   status?: string;
   activated_at?: string | null;
   expires_at?: string | null;
@@ -167,25 +168,27 @@ export class KeycordClient {
   register(input: { licenseKey: string; username: string; password: string; hwid: string }): Promise<UserSession> {
     const license_key = input.licenseKey.trim();
     const hwid = input.hwid.trim();
-    return this.post('/api/user-auth/create', { license_key, username: input.username, password: input.password, hwid }, { username: input.username, license_key, hwid });
+    return this.post('/api/user-auth/create', { license_key, username: input.username, password: input.password, hwid }, { username: input.username, license_key, hwid }, 'throw');
   }
 
   login(input: { username: string; password: string; hwid: string }): Promise<UserSession> {
     const hwid = input.hwid.trim();
-    return this.post('/api/user-auth/login', { username: input.username, password: input.password, hwid }, { username: input.username, hwid });
+    return this.post('/api/user-auth/login', { username: input.username, password: input.password, hwid }, { username: input.username, hwid }, 'throw');
   }
 
   async me(token: string): Promise<{ user: UserSession['user']; license: ValidationResult['license'] | null }> {
     const nonce = freshNonce();
-    const res = await this.request('GET', `/api/user-auth/me?${new URLSearchParams({ nonce })}`, undefined, { authorization: `Bearer ${token}`, ...this.answerEncryption() });
-    return this.boundJson(res, nonce, requestIdentity('GET /api/user-auth/me', { user_token: token }));
+    // With app_id, as every call: an encrypted request names the application whose key opens it.
+    const { query, headers } = this.getParams(nonce, { token });
+    const res = await this.request('GET', `/api/user-auth/me?${query}`, undefined, headers);
+    return this.boundJson(res, nonce, requestIdentity('GET /api/user-auth/me', { user_token: token }), 'throw');
   }
 
   async getVariable(name: string, proof?: ClientProof): Promise<{ name: string; value: string }> {
     const nonce = freshNonce();
     const { query, headers } = this.getParams(nonce, proof);
     const res = await this.request('GET', `/api/variables/${encodeURIComponent(name)}?${query}`, undefined, headers);
-    return this.boundJson(res, nonce, requestIdentity('GET /api/variables/:name', { name }));
+    return this.boundJson(res, nonce, requestIdentity('GET /api/variables/:name', { name }), 'throw');
   }
 
   /**
@@ -208,13 +211,13 @@ export class KeycordClient {
     return { name, data };
   }
 
-  private async post<T>(path: string, body: Record<string, unknown>, subject: RequestSubject): Promise<T> {
+  private async post<T>(path: string, body: Record<string, unknown>, subject: RequestSubject, refusals: Refusals = 'decided'): Promise<T> {
     const nonce = freshNonce();
     const plain = { app_id: this.options.appId, ...body, nonce };
     const encrypted = Boolean(this.options.encrypt && this.bodyKey);
     const sent = encrypted ? { app_id: this.options.appId, payload: encryptBody(this.bodyKey!, JSON.stringify(plain)) } : plain;
     const res = await this.request('POST', path, JSON.stringify(sent), { 'content-type': 'application/json', ...(encrypted ? { 'x-body-encryption': 'aes-256-gcm' } : {}) });
-    return this.boundJson(res, nonce, requestIdentity(`POST ${path}`, subject));
+    return this.boundJson(res, nonce, requestIdentity(`POST ${path}`, subject), refusals);
   }
 
   /**
@@ -233,17 +236,23 @@ export class KeycordClient {
 
   /**
    * The verified JSON answer, if it answers this request. A decided answer must echo both the
-   * nonce and the request; an error that echoes them must echo ours. An error without an echo
-   * (one refused before the server could read the request, e.g. a malformed or undecryptable
-   * body) is still thrown as a KeycordApiError: it can only ever refuse, never grant.
+   * nonce and the request; an error that echoes them must echo ours. A signed error without an
+   * echo (one refused before the server could read the request, e.g. an undecryptable body) is
+   * still thrown as a KeycordApiError: it can only ever refuse, never grant. So is an unsigned 429
+   * or 503 (UNSIGNED_REFUSALS); any other unsigned answer is a KeycordVerificationError.
    */
-  private async boundJson<T>(res: Response, nonce: string, request: RequestIdentity): Promise<T> {
+  private async boundJson<T>(res: Response, nonce: string, request: RequestIdentity, refusals: Refusals = 'decided'): Promise<T> {
+    const unsigned = UNSIGNED_REFUSALS[res.status];
+    if (unsigned && !res.headers.has('x-signature-ed25519')) throw new KeycordApiError(res.status, unsigned.code, unsigned.message);
     const parsed = parseJson(await this.verified(res));
-    const body = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as { nonce?: unknown; request?: unknown; code?: string; message?: string };
+    const body = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as { success?: unknown; nonce?: unknown; request?: unknown; code?: string; message?: string };
     const echoes = res.ok || 'nonce' in body || 'request' in body;
     if (echoes && body.nonce !== nonce) throw new KeycordVerificationError('The answer does not belong to this request (nonce mismatch)');
     if (echoes && !answersRequest(body.request, request)) throw new KeycordVerificationError(`The answer is not for this request (${request.route})`);
-    if (!res.ok) throw new KeycordApiError(res.status, body.code ?? 'ERROR', body.message ?? `HTTP ${res.status}`);
+    // The status is not signed, the body is: a call whose answers are never `success: false`
+    // (a session, a profile, a variable) takes one that is for the refusal it is, whatever the
+    // status says — a blacklisted device's 200, or a signed refusal whose status was rewritten.
+    if (!res.ok || (refusals === 'throw' && body.success === false)) throw new KeycordApiError(res.status, body.code ?? 'ERROR', body.message ?? `HTTP ${res.status}`);
     const { nonce: _nonce, request: _request, ...answer } = body;
     return answer as T;
   }
@@ -293,6 +302,25 @@ export class KeycordClient {
 export function lease(options: KeycordClientOptions & Omit<OfflineLeaseOptions, 'publicKey' | 'now'>): OfflineLease {
   return new OfflineLease(new KeycordClient(options), { ...options, ...(options.now ? { now: options.now } : {}) });
 }
+
+/**
+ * Refusals Keycord makes before it knows which application a request is for, hence unsigned: the
+ * log-in limit of the user routes (429, counted per address before the body is read) and the
+ * database being down (503). Such an answer can only ever refuse, like a connection that fails,
+ * so it is thrown as the refusal it is rather than as a forged answer; its code and words are the
+ * status's own, never the unsigned body's.
+ */
+const UNSIGNED_REFUSALS: Partial<Record<number, { code: string; message: string }>> = {
+  429: { code: 'RATE_LIMITED', message: 'Too many requests; try again later' },
+  503: { code: 'UNAVAILABLE', message: 'Keycord is unavailable; try again shortly' },
+};
+
+/**
+ * What a call makes of a signed answer `{success: false, …}`: `decided` — a value it returns (a
+ * validation's EXPIRED, a heartbeat's SEATS_FULL); `throw` — a KeycordApiError, for the calls
+ * whose answer is a session, a profile or a variable and never says `success`.
+ */
+type Refusals = 'decided' | 'throw';
 
 /** 128 random bits, hex: unpredictable, so no answer can have been recorded for it. */
 const freshNonce = () => randomBytes(16).toString('hex');
