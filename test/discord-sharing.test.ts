@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixedClock } from '../src/core/clock.js';
 import { decodeCustomId, encodeCustomId } from '../src/discord/custom-ids.js';
@@ -129,6 +130,32 @@ describe('the alert buttons', () => {
     // Handled once: a second click (another seller's stale message) is told so.
     expect(await ephemeralText(h.app, keys, click(admin, `share:ban:${flagId}`))).toBe('❌ This alert was already handled (ignored by Admin).');
     expect(await licenseRow(license.id)).toMatchObject({ status: 'active' });
+  });
+
+  it('Ban and Ignore clicked at once: the one that takes the flag is done, and the license ends as the flag says', async () => {
+    const { license, flagId } = await flaggedKey();
+    const lockWaiters = async (n: number) => {
+      for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 10))) {
+        const [row] = await h.deps.db.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`);
+        if (row!.n >= n) return;
+      }
+    };
+    let ban!: ReturnType<typeof sendInteraction>;
+    let ignore!: ReturnType<typeof sendInteraction>;
+    // The license is held, so the Ban waits on it, mid-way; the Ignore comes meanwhile.
+    await h.deps.db.orm.transaction(async (tx) => {
+      await tx.execute(sql`select id from licenses where id = ${license.id} for update`);
+      ban = sendInteraction(h.app, keys, click(admin, `share:ban:${flagId}`));
+      await lockWaiters(1);
+      ignore = sendInteraction(h.app, keys, click(admin, `share:ignore:${flagId}`));
+      // It waits on the flag the Ban has taken (or, were the Ban's action apart from its flag, is done at once).
+      await Promise.race([ignore, lockWaiters(2)]);
+    });
+    const [banned, ignored] = await Promise.all([ban, ignore]);
+    expect(banned.data.content).toMatch(/banned the license\.$/);
+    expect(ignored.data.content).toBe('❌ This alert was already handled.');
+    expect(await flagStatus(flagId)).toEqual({ status: 'banned', resolved_by: 'Admin' });
+    expect(await licenseRow(license.id)).toMatchObject({ status: 'banned', ban_reason: 'sharing' });
   });
 
   it('Ban: bans the license with reason sharing as /license ban does (audited, license.banned), and validate answers BANNED', async () => {

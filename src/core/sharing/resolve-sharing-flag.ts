@@ -4,6 +4,7 @@ import type { SellerActor } from '../actor.js';
 import { requireOwnedBy } from '../applications/access.js';
 import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
+import { depsInTransaction } from '../users/transaction-deps.js';
 import { conflict, notFound } from '../errors.js';
 import { banLicense } from '../licenses/license-actions.js';
 import { resetLicenseHwid } from '../licenses/reset-license-hwid.js';
@@ -32,17 +33,21 @@ export async function resolveSharingFlag(deps: Deps, actor: SellerActor, flagId:
   const { flag } = found;
   await requireOwnedBy(deps.db.orm, actor, flag.applicationId, 'manage', 'Sharing alert');
   if (flag.status !== 'open') throw conflict(`This alert was already handled (${flag.status.replace('_', ' ')}${flag.resolvedBy ? ` by ${flag.resolvedBy}` : ''}).`, 'ALREADY_HANDLED');
-  if (resolution === 'ban') await banLicense(deps, actor, flag.licenseId, SHARING_BAN_REASON);
-  if (resolution === 'reset') await resetLicenseHwid(deps, actor, flag.licenseId);
   const now = deps.clock.now();
   const updated = await deps.db.orm.transaction(async (tx) => {
+    // The flag is claimed first, and the action commits with its mark or not at all: of a Ban and
+    // an Ignore clicked at once, the one that claims the flag is the one done, and the license
+    // ends as the flag says (the action committing on its own, a lost Ignore left a banned key
+    // under an alert that read "ignored").
     const [row] = await tx
       .update(sharingFlags)
       .set({ status: STATUS_AFTER[resolution], resolvedBy: actor.name, resolvedAt: now })
       .where(and(eq(sharingFlags.id, flag.id), eq(sharingFlags.status, 'open')))
       .returning();
-    // A second click racing this one: the license action above is idempotent, the flag changes once.
     if (!row) throw conflict('This alert was already handled.', 'ALREADY_HANDLED');
+    const inTx = depsInTransaction(deps, tx);
+    if (resolution === 'ban') await banLicense(inTx, actor, flag.licenseId, SHARING_BAN_REASON);
+    if (resolution === 'reset') await resetLicenseHwid(inTx, actor, flag.licenseId);
     await writeAudit(tx, actor, {
       applicationId: flag.applicationId,
       action: `sharing.${STATUS_AFTER[resolution]}`,
