@@ -158,6 +158,27 @@ describe('the SDK refuses an answer that was not given to its request', () => {
     await expect(sdk({ ...options, fetch: replaying(recorded) }).downloadFile(wanted, proof)).rejects.toThrow(/signature/);
   });
 
+  it("a download's name, which is not signed, is only ever a name: no path, and a malformed one is null", async () => {
+    const file = await uploadedFile('a build with a name');
+    const [lic] = await s.generate(plan.id);
+    const proof = { licenseKey: lic!.license_key, hwid: 'NAME-PC' };
+    /** A man in the middle that rewrites only the answer's Content-Disposition (the bytes and signature stay). */
+    const naming =
+      (disposition: string): typeof fetch =>
+      async (input, init) => {
+        const res = await fetch(input, init);
+        const headers = new Headers(res.headers);
+        headers.set('content-disposition', disposition);
+        return new Response(new Uint8Array(await res.arrayBuffer()), { status: res.status, headers });
+      };
+    const nameFrom = async (disposition: string) => (await sdk({ fetch: naming(disposition) }).downloadFile(file, proof)).name;
+    expect(await nameFrom(`attachment; filename*=UTF-8''..%2F..%2F.bashrc`)).toBe('.bashrc');
+    expect(await nameFrom('attachment; filename="..\\..\\Startup\\run.exe"')).toBe('run.exe');
+    expect(await nameFrom(`attachment; filename*=UTF-8''%E0%A4%A`)).toBeNull();
+    expect(await nameFrom(`attachment; filename*=UTF-8''..`)).toBeNull();
+    expect(await nameFrom(`attachment; filename*=UTF-8''build%0Av2.zip`)).toBe('buildv2.zip');
+  });
+
   it("a user's profile answer is refused as the profile of another token", async () => {
     const alice = await registeredUser('profile_alice', 'alice password 1', 'HW-A');
     const bob = await registeredUser('profile_bob', 'bob password 1', 'HW-B');

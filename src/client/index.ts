@@ -204,11 +204,7 @@ export class KeycordClient {
     const sha = res.headers.get('x-content-sha256') ?? '';
     this.checkSignature(res, Buffer.from(downloadSignedText(fileId, nonce, sha)));
     if (createHash('sha256').update(data).digest('hex') !== sha) throw new KeycordVerificationError('The file does not match its signed SHA-256');
-    const disposition = res.headers.get('content-disposition') ?? '';
-    // The exact (UTF-8) name is in filename*; filename= is its ASCII fallback.
-    const exact = /filename\*=UTF-8''([^;]+)/i.exec(disposition)?.[1];
-    const name = exact ? decodeURIComponent(exact) : (/filename="([^"]+)"/.exec(disposition)?.[1] ?? null);
-    return { name, data };
+    return { name: fileNameOf(res.headers.get('content-disposition') ?? ''), data };
   }
 
   private async post<T>(path: string, body: Record<string, unknown>, subject: RequestSubject, refusals: Refusals = 'decided'): Promise<T> {
@@ -321,6 +317,28 @@ const UNSIGNED_REFUSALS: Partial<Record<number, { code: string; message: string 
  * whose answer is a session, a profile or a variable and never says `success`.
  */
 type Refusals = 'decided' | 'throw';
+
+/**
+ * The file's name from Content-Disposition: the exact (UTF-8) one in filename*, else the ASCII
+ * fallback in filename=. Unlike the bytes, the name is not signed, so it is a hint to show, never a
+ * path: whatever comes, only its last path component is kept (no `/`, `\\`, `..` or control
+ * characters), and a malformed encoding gives null rather than an exception.
+ */
+function fileNameOf(disposition: string): string | null {
+  const exact = /filename\*=UTF-8''([^;]+)/i.exec(disposition)?.[1];
+  let name: string | null;
+  try {
+    name = exact ? decodeURIComponent(exact) : (/filename="([^"]+)"/.exec(disposition)?.[1] ?? null);
+  } catch {
+    return null;
+  }
+  const base = name
+    ?.split(/[/\\]/)
+    .pop()
+    ?.replace(/[\u0000-\u001f\u007f]/g, '')
+    .trim();
+  return base && base !== '.' && base !== '..' ? base : null;
+}
 
 /** 128 random bits, hex: unpredictable, so no answer can have been recorded for it. */
 const freshNonce = () => randomBytes(16).toString('hex');
