@@ -133,6 +133,10 @@ describe('validating a license', () => {
     const missing = await client(h, '/api/licenses/check-expiration', { app_id: app.app_id, license_key: 'NOPE' });
     expect(missing.statusCode).toBe(200);
     expect(missing.json()).toMatchObject({ success: false, code: 'NOT_FOUND' });
+    // Reset, the key is inactive again (API.md: remaining_seconds null for inactive); its end stays.
+    await s.call('POST', `/api/licenses/${lic!.id}/reset-hwid`);
+    const reset = (await client(h, '/api/licenses/check-expiration', { app_id: app.app_id, license_key: lic!.license_key })).json();
+    expect(reset).toMatchObject({ success: true, status: 'inactive', expires_at: after.expires_at, expired: false, remaining_seconds: null });
   });
 
   it('writes last_used, ip and counters in a later batch, not per request', async () => {

@@ -12,7 +12,9 @@ export async function checkExpiration(deps: Deps, app: ClientApplication, input:
   if (!license) return { success: false as const, code: 'NOT_FOUND' as const, message: 'License not found' };
   const now = deps.clock.now();
   const status = effectiveStatus(license.status, license.expiresAt, now);
-  const remaining = license.expiresAt ? Math.max(0, Math.floor((license.expiresAt.getTime() - now.getTime()) / 1000)) : null;
+  // API.md: null for lifetime and inactive keys. A reset key is inactive with its end kept (a reset
+  // never moves it): `expires_at` still says when it ends.
+  const remaining = license.expiresAt && status !== 'inactive' ? Math.max(0, Math.floor((license.expiresAt.getTime() - now.getTime()) / 1000)) : null;
   return {
     success: true as const,
     status,
