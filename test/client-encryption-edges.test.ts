@@ -49,6 +49,14 @@ describe('an encrypted body whose sealed app_id is not text', () => {
   });
 });
 
+describe('the SDK given its application id in upper case', () => {
+  it('encrypts with the key the server derives (ids are case-insensitive)', async () => {
+    const [lic] = await s.generate(plan.id);
+    const upper = new KeycordClient({ baseUrl: base, appId: app.app_id.toUpperCase(), publicKey: app.public_key, secret: app.secret, encrypt: true });
+    expect(await upper.validate({ licenseKey: lic!.license_key, hwid: 'HW-UPPER' })).toMatchObject({ success: true, code: 'VALID' });
+  });
+});
+
 describe('GET /api/user-auth/me of an application with require_encryption', () => {
   it('refuses a plain request with ENCRYPTION_REQUIRED instead of answering the profile (and its license key) in clear', async () => {
     const [lic] = await s.generate(plan.id);

@@ -122,7 +122,8 @@ export class KeycordClient {
     if (!/^[0-9a-f]{64}$/i.test(options.publicKey)) throw new TypeError('publicKey must be the 64-hex public_key of the application');
     if (options.encrypt && !options.secret) throw new TypeError('encrypt needs the application secret');
     this.key = createPublicKey({ key: Buffer.concat([SPKI_ED25519, Buffer.from(options.publicKey, 'hex')]), format: 'der', type: 'spki' });
-    this.bodyKey = options.secret ? bodyKey(options.secret, options.appId) : null;
+    // The server knows application ids in lower case and derives the body key from that spelling.
+    this.bodyKey = options.secret ? bodyKey(options.secret, options.appId.toLowerCase()) : null;
     this.base = options.baseUrl.replace(/\/$/, '');
     this.now = options.now ?? Date.now;
     this.fetchImpl = options.fetch ?? fetch;
