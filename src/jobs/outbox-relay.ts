@@ -7,6 +7,7 @@ import { EVENTS_PER_BATCH } from './definitions/dispatch-event.js';
 import { enqueueManyUnlessHeld, enqueueUnlessHeld } from './enqueue.js';
 import type { JobSpecs } from './job-specs.js';
 import { keepRelayedEvents } from './relayed-events.js';
+import { WakeableSleep } from './wakeable-sleep.js';
 
 /**
  * Rows per claim. A burst of 2,000 events took ~370-500 ms to relay in 10 claims of 200, one after
@@ -28,7 +29,7 @@ const PENDING_ROW = 'select 1 from outbox where relayed_at is null limit 1';
 export class OutboxRelay {
   private running = false;
   private loop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
+  private readonly pause = new WakeableSleep();
 
   constructor(
     private readonly deps: Deps,
@@ -44,7 +45,7 @@ export class OutboxRelay {
 
   async stop(): Promise<void> {
     this.running = false;
-    this.wake?.();
+    this.pause.wake();
     await this.loop;
   }
 
@@ -113,7 +114,7 @@ export class OutboxRelay {
         failures++;
       }
       if (moved === 0 && this.running) {
-        if (failures > 0) await this.sleep(Math.min(this.opts.pollMs * 2 ** failures, 5000));
+        if (failures > 0) await this.pause.sleep(Math.min(this.opts.pollMs * 2 ** failures, 5000));
         else await this.idle();
       }
     }
@@ -129,7 +130,7 @@ export class OutboxRelay {
   private async idle(): Promise<void> {
     const step = Math.max(10, Math.round(this.opts.pollMs / 5));
     for (let waited = 0; waited < this.opts.pollMs && this.running; waited += step) {
-      await this.sleep(step);
+      await this.pause.sleep(step);
       if (!this.running) return;
       try {
         if ((await this.deps.db.query(PENDING_ROW)).length > 0) return;
@@ -137,15 +138,5 @@ export class OutboxRelay {
         return; // the claim reports it
       }
     }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, ms);
-      this.wake = () => {
-        clearTimeout(t);
-        resolve();
-      };
-    });
   }
 }

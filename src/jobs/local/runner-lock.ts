@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Deps } from '../../core/deps.js';
 import { rowsOf } from '../../db/client.js';
+import { WakeableSleep } from '../wakeable-sleep.js';
 
 /** The advisory lock namespace of the local provider (any constant no one else uses); the key is the installation's. */
 const LOCAL_RUNNER_LOCK = 0x6b63_6c70;
@@ -22,7 +23,7 @@ export class RunnerLock {
   private held: boolean;
   private stopping = false;
   private loop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
+  private readonly pause = new WakeableSleep();
 
   constructor(
     private readonly deps: Deps,
@@ -45,7 +46,7 @@ export class RunnerLock {
   /** Lets the lock go (the transaction ends), so a process standing by takes over at once. */
   async stop(): Promise<void> {
     this.stopping = true;
-    this.wake?.();
+    this.pause.wake();
     await this.loop;
   }
 
@@ -60,7 +61,7 @@ export class RunnerLock {
           this.deps.log.info('local jobs: this process runs them');
           // Held until stopped, or until its connection fails (the lock is gone with it).
           while (!this.stopping) {
-            await this.sleep(CONFIRM_EVERY_MS);
+            await this.pause.sleep(CONFIRM_EVERY_MS);
             if (!this.stopping) await tx.execute(sql`select 1`);
           }
         });
@@ -72,17 +73,7 @@ export class RunnerLock {
         if (this.held) this.deps.log.info('local jobs: this process stopped running them');
         this.held = false;
       }
-      if (!this.stopping) await this.sleep(this.opts.retryMs);
+      if (!this.stopping) await this.pause.sleep(this.opts.retryMs);
     }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, ms);
-      this.wake = () => {
-        clearTimeout(t);
-        resolve();
-      };
-    });
   }
 }
