@@ -1,3 +1,4 @@
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixedClock } from '../src/core/clock.js';
 import { detectSharing } from '../src/core/sharing/detect-sharing.js';
@@ -177,6 +178,30 @@ describe('detection over distinct IPs a day', () => {
     const made = await Promise.all(Array.from({ length: 4 }, () => detectSharing(h.deps, [line])));
     expect(made.reduce((a, b) => a + b, 0)).toBe(1);
     expect(await flags(other.key.id)).toHaveLength(1);
+  });
+
+  it('a license deleted while its flag is being written is skipped, and the rest of the batch still flagged', async () => {
+    const gone = await watchedKey(s, { sharing: { max_ips_per_24h: 1 } });
+    const kept = await watchedKey(s, { sharing: { max_ips_per_24h: 1 } });
+    await gone.validate('192.0.2.60');
+    await kept.validate('192.0.2.61');
+    await h.deps.usage.flush();
+    await h.deps.db.query('delete from sharing_flags where license_id = any($1::int[])', [[gone.key.id, kept.key.id]]);
+    const lineOf = (w: typeof gone, ip: string) => ({ applicationId: w.app.id, licenseId: w.key.id, code: 'VALID', hwid: 'PC-1', ip, at: clock.now(), count: 1, watched: true });
+    let detected!: Promise<number>;
+    // The first license is being deleted (not yet committed) when the batch is measured: its flag
+    // waits on the delete, which then commits under it.
+    await h.deps.db.orm.transaction(async (tx) => {
+      await tx.execute(sql`delete from licenses where id = ${gone.key.id}`);
+      detected = detectSharing(h.deps, [lineOf(gone, '192.0.2.62'), lineOf(kept, '192.0.2.63')]);
+      for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 10))) {
+        const [row] = await h.deps.db.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`);
+        if (row!.n >= 1) break;
+      }
+    });
+    expect(await detected).toBe(1);
+    expect(await flags(kept.key.id)).toHaveLength(1);
+    expect(await flags(gone.key.id)).toHaveLength(0);
   });
 });
 

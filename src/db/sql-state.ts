@@ -15,3 +15,7 @@ export function sqlStateOf(err: unknown): string | undefined {
 
 /** Class 22, data exception: a value the database cannot take (NUL in text, out of range, bad syntax). */
 export const isDataException = (err: unknown) => sqlStateOf(err)?.startsWith('22') === true;
+
+/** 23503: a row names one that is not there (deleted meanwhile, or never was). */
+export const FOREIGN_KEY_VIOLATION = '23503';
+export const isForeignKeyViolation = (err: unknown) => sqlStateOf(err) === FOREIGN_KEY_VIOLATION;

@@ -3,10 +3,9 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { AppError, type ErrorDetail } from '../core/errors.js';
 import { isDatabaseUnavailable } from '../db/database-availability.js';
-import { sqlStateOf } from '../db/sql-state.js';
+import { FOREIGN_KEY_VIOLATION, sqlStateOf } from '../db/sql-state.js';
 
 /** SQLSTATE foreign_key_violation. */
-const FOREIGN_KEY_VIOLATION = '23503';
 /** SQLSTATEs deadlock_detected and serialization_failure: Postgres ended this write to let a concurrent one finish. */
 const CONCURRENT_WRITE = new Set(['40P01', '40001']);
 

@@ -1,5 +1,6 @@
 import { eq } from 'drizzle-orm';
 import { licenses, sharingFlags } from '../../db/schema.js';
+import { isForeignKeyViolation } from '../../db/sql-state.js';
 import { system } from '../actor.js';
 import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
@@ -103,7 +104,14 @@ export async function detectSharing(deps: Deps, records: readonly ValidationReco
         hwidMismatches: row.hwid_mismatches,
         action: row.action === 'ban' ? 'ban' : 'alert',
       };
-      if (await flagSharing(deps, suspicion)) flagged++;
+      try {
+        if (await flagSharing(deps, suspicion)) flagged++;
+      } catch (err) {
+        // Its license was deleted after the validations were counted: nothing left to flag, and the
+        // suspicions after it in this batch still are.
+        if (isForeignKeyViolation(err)) continue;
+        throw err;
+      }
     }
   }
   return flagged;
