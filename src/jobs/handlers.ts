@@ -4,6 +4,7 @@ import type { JobsConfig } from '../config.js';
 import type { EventListener } from './definitions/dispatch-event.js';
 import type { JobSpecs } from './job-specs.js';
 import { FOREIGN_JOB, type Queues } from './queues.js';
+import type { ReceiverTurns } from './receiver-turns.js';
 
 export interface HandlerContext {
   deps: Deps;
@@ -15,6 +16,11 @@ export interface HandlerContext {
   eventListeners: EventListener[];
   /** Set when the job system is closing: long jobs hand themselves back between batches. */
   stopping: boolean;
+  /**
+   * The webhook POSTs' turns at each receiver, shared by the dispatches and deliveries of this job
+   * system (receiver-turns.ts). A context without them (one made by hand) sends without turns.
+   */
+  receiverTurns?: ReceiverTurns;
 }
 
 /**

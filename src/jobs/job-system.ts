@@ -3,12 +3,14 @@ import type { Redis } from 'ioredis';
 import type { JobsConfig } from '../config.js';
 import type { Deps } from '../core/deps.js';
 import { JOBS } from './definitions/index.js';
+import { webhookConcurrency } from './definitions/deliver-webhook.js';
 import { ownJobsOnly, type HandlerContext } from './handlers.js';
 import { loadInstallationId, queuePrefixFor } from './installation.js';
 import type { JobProvider } from './job-provider.js';
 import { jobSpecsFor } from './job-specs.js';
 import { OutboxRelay } from './outbox-relay.js';
 import { closeQueues, createQueues, QUEUES, WEBHOOK_ATTEMPTS, webhookBackoff, type Queues } from './queues.js';
+import { ReceiverTurns } from './receiver-turns.js';
 import { Reconciler } from './reconciler.js';
 import { createRedis, RedisMonitor } from './redis.js';
 
@@ -40,7 +42,7 @@ export async function startJobSystem(deps: Deps, config: { redisUrl: string; job
   const monitor = new RedisMonitor(producer, deps.log);
   const queues = createQueues(producer, queuePrefix);
   const specs = jobSpecsFor(queues, installation);
-  const ctx: HandlerContext = { deps, queues, config: config.jobs, installation, specs, eventListeners: [], stopping: false };
+  const ctx: HandlerContext = { deps, queues, config: config.jobs, installation, specs, eventListeners: [], stopping: false, receiverTurns: new ReceiverTurns(webhookConcurrency(config.jobs)) };
   const workerConnections: Redis[] = [];
   const workers: Worker[] = [];
   let relay: OutboxRelay | undefined;

@@ -140,16 +140,19 @@ export async function recordAttempts(deps: Deps, sent: SentAttempt[], opts: { di
   });
 }
 
-export type AttemptOutcome = 'delivered' | 'retry' | 'dropped';
+/** `busy`: its receiver had no turn for it (a slow origin's share in use); no attempt was made. */
+export type AttemptOutcome = 'delivered' | 'retry' | 'dropped' | 'busy';
 
 const DELIVERY_TO_SEND = `select d.status, d.event_type, d.body, w.url, w.secret_enc, w.active
   from webhook_deliveries d join webhooks w on w.id = d.webhook_id where d.id = $1::bigint`;
 
 /**
  * One attempt at one delivery (a retry, a redelivery), recorded whatever happens: read it with its
- * webhook, send, record — two statements.
+ * webhook, send, record — two statements. `turn`, when given, is asked for a turn at the receiver
+ * before the POST (and told when it is over); without one the attempt is not made: `busy`, nothing
+ * recorded.
  */
-export async function attemptDelivery(deps: Deps, deliveryId: number): Promise<AttemptOutcome> {
+export async function attemptDelivery(deps: Deps, deliveryId: number, opts: { turn?: ((url: string) => Promise<(() => void) | null>) | undefined } = {}): Promise<AttemptOutcome> {
   const [row] = await deps.db.query<{ status: string; event_type: string; body: string; url: string; secret_enc: string; active: boolean }>(DELIVERY_TO_SEND, [deliveryId]);
   if (!row) return 'dropped';
   if (row.status === 'delivered') return 'delivered';
@@ -158,7 +161,14 @@ export async function attemptDelivery(deps: Deps, deliveryId: number): Promise<A
     await markFailed(deps, deliveryId, { alert: false });
     return 'dropped';
   }
-  const sent = await sendDelivery(deps, { id: deliveryId, eventType: row.event_type, body: row.body, url: row.url, secretEnc: row.secret_enc });
+  const endTurn = opts.turn ? await opts.turn(row.url) : undefined;
+  if (endTurn === null) return 'busy';
+  let sent: SentAttempt;
+  try {
+    sent = await sendDelivery(deps, { id: deliveryId, eventType: row.event_type, body: row.body, url: row.url, secretEnc: row.secret_enc });
+  } finally {
+    endTurn?.();
+  }
   await recordAttempts(deps, [sent]);
   return sent.delivered ? 'delivered' : 'retry';
 }

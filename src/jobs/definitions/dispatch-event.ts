@@ -13,6 +13,7 @@ import type { outbox } from '../../db/schema.js';
 import { enqueueManyUnlessHeld } from '../enqueue.js';
 import type { HandlerContext } from '../handlers.js';
 import { Limiter } from '../limiter.js';
+import type { ReceiverTurn } from '../receiver-turns.js';
 import { takeRelayedEvent } from '../relayed-events.js';
 import { isLastAttempt, owned, type JobDefinition, type RetryPolicy } from './job-definition.js';
 
@@ -64,6 +65,12 @@ export async function dispatchEventTry(
     event?: typeof outbox.$inferSelect;
     /** Runs each POST (a batch keeps its process's POSTs in flight to the webhook concurrency). */
     limitSend?: <T>(send: () => Promise<T>) => Promise<T>;
+    /**
+     * Asked for a turn at the receiver before `limitSend` (receiver-turns.ts): a first attempt
+     * given none is left to the schedule, not made, so a hanging receiver's backlog does not hold
+     * the process's POSTs or this dispatch.
+     */
+    turn?: ReceiverTurn | undefined;
   },
 ): Promise<{ deliveries: number }> {
   try {
@@ -71,9 +78,18 @@ export async function dispatchEventTry(
     const firstTry = (d: FannedOutDelivery) => event !== null && d.attempts === 0 && (d.hookActive || event.type === 'webhook.test');
     // Checked when its turn comes: one whose hold runs short by then is left to the schedule (null).
     const send = async (d: FannedOutDelivery) => (firstAttemptMayStart(deps, holdUntil) ? sendDelivery(deps, { id: d.id, eventType: event!.type, body, url: d.url, secretEnc: d.secretEnc }) : null);
-    const { limitSend } = opts;
+    const { limitSend, turn } = opts;
+    const attempt = async (d: FannedOutDelivery) => {
+      const endTurn = turn ? await turn(d.url) : undefined;
+      if (endTurn === null) return null;
+      try {
+        return await (limitSend ? limitSend(() => send(d)) : send(d));
+      } finally {
+        endTurn?.();
+      }
+    };
     const firsts = pending.filter(firstTry);
-    const outcomes = await Promise.all(firsts.map((d) => (limitSend ? limitSend(() => send(d)) : send(d))));
+    const outcomes = await Promise.all(firsts.map(attempt));
     const sent = outcomes.filter((s): s is SentAttempt => s !== null);
     let listenerFailure: { err: unknown } | undefined;
     if (event) {
@@ -128,7 +144,9 @@ const batchLimiters = new WeakMap<HandlerContext, Limiter>();
 /**
  * One try of a batch: each event not yet dispatched is dispatched as a job of its own would be
  * (dispatchEventTry), all at once so that their statements are shared (coalesce.ts), with at most
- * the webhook concurrency of POSTs in flight in this process. An event whose try fails goes on in
+ * the webhook concurrency of POSTs in flight in this process, and a slow receiver's share of them
+ * (receiver-turns.ts: a POST waits for its receiver's turn before it takes a slot, and one given none
+ * is left to the schedule, not attempted). An event whose try fails goes on in
  * a job of its own (`evt-…`, the event retry schedule, its listeners' failures included), so one event never
  * holds back or repeats the others; the batch fails (and is retried, skipping the events it
  * dispatched) only when that hand-off cannot be made.
@@ -145,7 +163,7 @@ export async function dispatchEventBatch(ctx: HandlerContext, outboxIds: readonl
       if (event === null || event?.dispatchedAt) return;
       try {
         if (!event) throw new Error('could not read the event');
-        await dispatchEventTry(ctx.deps, id, { listeners: ctx.eventListeners, lastTry: false, event, limitSend, sendDeliveries: (d) => scheduleDeliveries(ctx, d) });
+        await dispatchEventTry(ctx.deps, id, { listeners: ctx.eventListeners, lastTry: false, event, limitSend, turn: ctx.receiverTurns?.take, sendDeliveries: (d) => scheduleDeliveries(ctx, d) });
       } catch (err) {
         ctx.deps.log.warn({ event: id, err: (err as Error).message }, 'event dispatch failed; it is retried in a job of its own');
         failed.push({ id, type: event?.type ?? 'event' });
@@ -176,6 +194,7 @@ export const dispatchEventJob: JobDefinition = {
       listeners: ctx.eventListeners,
       lastTry: isLastAttempt(job),
       event,
+      turn: ctx.receiverTurns?.take,
       sendDeliveries: (deliveries) => scheduleDeliveries(ctx, deliveries),
     });
   },

@@ -1,11 +1,14 @@
 import type { Deps } from '../../core/deps.js';
 import { markFailed } from '../../core/webhooks/deliver-webhooks.js';
-import { deliverWebhookTry, WEBHOOK_ATTEMPTS, webhookBackoff, webhookDelay } from '../definitions/deliver-webhook.js';
+import { busyPostponeMs, deliverWebhookTry, WEBHOOK_ATTEMPTS, webhookBackoff, webhookDelay } from '../definitions/deliver-webhook.js';
+import type { ReceiverTurn } from '../receiver-turns.js';
 import { pendingDeliveryProgress, type DeliveryProgress } from './pending-deliveries.js';
 
 interface Slot {
   dueAt: number;
   attemptsMade: number;
+  /** Times in a row its receiver had no turn for it (busyPostponeMs). */
+  busy?: number;
 }
 
 /** Pending deliveries read back from the database per statement (a load reads every page). */
@@ -29,7 +32,7 @@ export class DeliverySchedule {
 
   constructor(
     private readonly deps: Deps,
-    private readonly opts: { retryBaseMs: number; concurrency: number },
+    private readonly opts: { retryBaseMs: number; concurrency: number; turn?: ReceiverTurn | undefined },
   ) {}
 
   /**
@@ -101,7 +104,10 @@ export class DeliverySchedule {
     const lastTry = attemptsMade >= WEBHOOK_ATTEMPTS;
     let next: Slot | null = null;
     try {
-      const outcome = await deliverWebhookTry(this.deps, id, { lastTry });
+      const outcome = await deliverWebhookTry(this.deps, id, { lastTry, turn: this.opts.turn });
+      // Its receiver is busy (a slow origin's share in use): no attempt made, asked again later.
+      const busy = (slot.busy ?? 0) + 1;
+      if (outcome === 'busy') next = { dueAt: Date.now() + busyPostponeMs(busy), attemptsMade: slot.attemptsMade, busy };
       if (outcome === 'retry' && !lastTry) next = { dueAt: Date.now() + webhookBackoff(attemptsMade, this.opts.retryBaseMs), attemptsMade };
       if (outcome === 'retry') this.deps.log.warn({ delivery: id, attempt: attemptsMade }, lastTry ? 'webhook delivery failed; giving up' : 'webhook delivery failed; will retry');
     } catch (err) {

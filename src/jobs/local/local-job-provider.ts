@@ -8,6 +8,7 @@ import { dispatchEventTry, EVENT_RETRY, type EventListener } from '../definition
 import { webhookConcurrency } from '../definitions/deliver-webhook.js';
 import { GENERATION_RETRY, generateLicensesTry } from '../definitions/generate-licenses.js';
 import { maintenanceTry } from '../definitions/maintenance.js';
+import { ReceiverTurns } from '../receiver-turns.js';
 import { DeliverySchedule } from './delivery-schedule.js';
 import { claimOutboxRows } from './outbox-claim.js';
 import { RetrySchedule } from './retry-schedule.js';
@@ -48,7 +49,9 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig,
   let running = false;
   const listeners: EventListener[] = [];
   const deliveryConcurrency = webhookConcurrency(config);
-  const deliveries = new DeliverySchedule(deps, { retryBaseMs: config.webhookRetryBaseMs, concurrency: deliveryConcurrency });
+  // One receiver's share of the POSTs, for first attempts and scheduled ones alike.
+  const receiverTurns = new ReceiverTurns(deliveryConcurrency);
+  const deliveries = new DeliverySchedule(deps, { retryBaseMs: config.webhookRetryBaseMs, concurrency: deliveryConcurrency, turn: receiverTurns.take });
   const eventRetries = new RetrySchedule(EVENT_RETRY);
   const generationRetries = new RetrySchedule(GENERATION_RETRY);
   let stopping = false;
@@ -65,7 +68,7 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig,
     if (!eventRetries.ready(id)) return;
     const lastTry = eventRetries.isLastTry(id);
     try {
-      await dispatchEventTry(deps, id, { listeners, lastTry, event, sendDeliveries: async (handedOff) => deliveries.added(handedOff) });
+      await dispatchEventTry(deps, id, { listeners, lastTry, event, turn: receiverTurns.take, sendDeliveries: async (handedOff) => deliveries.added(handedOff) });
       eventRetries.forget(id);
     } catch (err) {
       log.warn({ event: id, err: (err as Error).message }, lastTry ? 'event dispatch failed; giving up' : 'event dispatch failed; will retry');
@@ -75,15 +78,45 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig,
   };
 
   // A dispatch makes its deliveries' first attempts, so it waits on receivers: several run at once,
-  // as many as webhook attempts do.
-  const dispatchEvents = async (events: OutboxRow[]) => {
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(deliveryConcurrency, events.length) }, async () => {
-        while (next < events.length && !stopping) await dispatchEvent(events[next++]!);
-      }),
-    );
+  // as many as webhook attempts do. A pass does not wait for them: one POST to a hanging receiver
+  // holds its dispatch up to the webhook timeout, and the next claim's events (other receivers')
+  // must not wait for it. The last claim's events not yet started wait here, oldest first.
+  const dispatching = new Map<number, Promise<void>>();
+  let backlog: OutboxRow[] = [];
+  let backlogAt = 0;
+  let backlogStarted: (() => void) | undefined;
+  // A claim's snapshot may predate the mark of a dispatch that ended while it ran, and return that
+  // event as undispatched: such events (ended during claim n) are left out of claim n's backlog.
+  let claims = 0;
+  const endedDuring = new Map<number, number>();
+
+  const startDispatches = () => {
+    while (dispatching.size < deliveryConcurrency && backlogAt < backlog.length && !stopping && lock.holds) {
+      const event = backlog[backlogAt++]!;
+      if (dispatching.has(event.id)) continue;
+      dispatching.set(
+        event.id,
+        dispatchEvent(event).finally(() => {
+          dispatching.delete(event.id);
+          endedDuring.set(event.id, claims);
+          startDispatches();
+        }),
+      );
+    }
+    if (backlogStarted && (backlogAt >= backlog.length || stopping || !lock.holds)) {
+      const started = backlogStarted;
+      backlogStarted = undefined;
+      started();
+    }
   };
+
+  /** Resolves once every event of the last claim has started (or the provider closes). */
+  const untilBacklogStarted = () =>
+    new Promise<void>((resolve) => {
+      backlogStarted = resolve;
+      wake = resolve;
+      startDispatches();
+    });
 
   const runGeneration = async (jobId: number) => {
     const lastTry = generationRetries.isLastTry(jobId);
@@ -144,7 +177,11 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig,
       nextLoadAt = 0;
       generationCheckDue = true;
     }
+    const claim = ++claims;
     const { claimed, undispatched } = await claimOutboxRows(deps, CLAIM_BATCH);
+    backlog = undispatched.filter((e) => !dispatching.has(e.id) && endedDuring.get(e.id) !== claim);
+    backlogAt = 0;
+    endedDuring.clear();
     for (const row of claimed) {
       if (row.kind === 'command' && row.type === 'redeliver_webhook') deliveries.redelivered(Number(row.payload.delivery_id));
       // The job row is what startGeneration reads.
@@ -155,7 +192,7 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig,
       generationCheckDue = true;
       nextLoadAt = Date.now() + config.reconcileEveryMs;
     }
-    await dispatchEvents(undispatched);
+    startDispatches();
     deliveries.startDue();
     await startGeneration();
     return claimed.length === CLAIM_BATCH;
@@ -184,7 +221,9 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig,
         if (!failing) log.warn({ err: (err as Error).message }, 'local jobs paused (database unavailable); the work stays in the database');
         failing = true;
       }
-      if (!more && !stopping) {
+      // More rows are waiting: claimed once this claim's events have all started, as dispatches end.
+      if (more && !stopping) await untilBacklogStarted();
+      else if (!stopping) {
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, config.outboxPollMs);
           wake = () => {
@@ -211,6 +250,7 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig,
       clearInterval(sweepTimer);
       wake?.();
       await loop;
+      await Promise.allSettled([...dispatching.values()]);
       await generation;
       await deliveries.settle();
       await maintenance;
