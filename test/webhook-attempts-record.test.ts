@@ -1,9 +1,9 @@
-import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Deps } from '../src/core/deps.js';
 import { FIRST_ATTEMPT_HOLD_MS } from '../src/core/webhooks/deliver-webhooks.js';
 import { dispatchEventTry } from '../src/jobs/definitions/dispatch-event.js';
 import { startHarness, type Harness, type Seller } from './support/harness.js';
+import { startHeldReceiver, type HeldReceiver } from './support/receiver.js';
 import { waitFor } from './support/wait.js';
 
 /**
@@ -17,41 +17,13 @@ import { waitFor } from './support/wait.js';
  */
 
 /** A receiver that holds every POST until `release()`, then answers them all in one go. */
-async function gatedReceiver(body = 'ok') {
-  const received: { headers: IncomingHttpHeaders; body: string }[] = [];
-  const held: ServerResponse[] = [];
-  let open = false;
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-      if (open) res.end(body);
-      else held.push(res);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `http://127.0.0.1:${port}/hook`,
-    received,
-    postsOf: (deliveryId: number) => received.filter((r) => r.headers['x-keycord-delivery'] === String(deliveryId)).length,
-    /** Answers what it holds (all in this turn) and every later POST at once. */
-    release: () => {
-      open = true;
-      for (const res of held.splice(0)) res.end(body);
-    },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
-type Receiver = Awaited<ReturnType<typeof gatedReceiver>>;
 
 const laterDeps = (deps: Deps, atMs: number): Deps => ({ ...deps, clock: { now: () => new Date(Date.now() + atMs) } });
 const dispatch = (deps: Deps, eventId: number) => dispatchEventTry(deps, eventId, { listeners: [], lastTry: false, sendDeliveries: async () => {} });
 
 describe('recording the attempts of deliveries in flight together', () => {
   let h: Harness;
-  const receivers: Receiver[] = [];
+  const receivers: HeldReceiver[] = [];
 
   beforeAll(async () => {
     h = await startHarness();
@@ -62,7 +34,7 @@ describe('recording the attempts of deliveries in flight together', () => {
   });
 
   const receiver = async (body?: string) => {
-    const r = await gatedReceiver(body);
+    const r = await startHeldReceiver(body);
     receivers.push(r);
     return r;
   };

@@ -1,11 +1,10 @@
 import { createHmac } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { busyPostponeMs, webhookConcurrency } from '../src/jobs/definitions/deliver-webhook.js';
 import { ReceiverTurns, type EndTurn } from '../src/jobs/receiver-turns.js';
 import type { Harness } from './support/harness.js';
 import { JOB_PROVIDERS, startHarnessWith } from './support/job-providers.js';
-import { startReceiver } from './support/receiver.js';
+import { startHeldReceiver, startReceiver } from './support/receiver.js';
 import { waitFor } from './support/wait.js';
 
 /**
@@ -18,35 +17,6 @@ const verify = (secret: string, header: string, body: string) => {
   const [, t, v1] = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(header) ?? [];
   return v1 === createHmac('sha256', secret).update(`${t}.${body}`).digest('hex');
 };
-
-/** A receiver on 127.0.0.1 that holds every request unanswered until `release()`, then answers 200. */
-async function hangingReceiver() {
-  const received: { headers: IncomingHttpHeaders; body: string }[] = [];
-  const held: ServerResponse[] = [];
-  let released = false;
-  const answer = (res: ServerResponse) => res.writeHead(200).end('ok');
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-      if (released) answer(res);
-      else held.push(res);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `http://127.0.0.1:${port}/hook`,
-    received,
-    held: () => held.length,
-    release: () => {
-      released = true;
-      for (const res of held.splice(0)) answer(res);
-    },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
 
 // Small numbers so the suite is quick: 20 POSTs per process, a hanging receiver's share 5.
 const ENV = { WORKER_CONCURRENCY: '1', WEBHOOK_RETRY_BASE_MS: '200' };
@@ -66,7 +36,7 @@ describe.each(JOB_PROVIDERS)('a hanging receiver with the $name job provider', (
   afterAll(() => h?.close());
 
   it("takes only its share of the process's POSTs; another seller's delivery goes at once, and each delivery arrives once when it answers again", async () => {
-    const rxA = await hangingReceiver();
+    const rxA = await startHeldReceiver();
     const rxB = await startReceiver();
     try {
       const a = await h.seller('hanging');

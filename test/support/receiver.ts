@@ -1,4 +1,4 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 
 export interface Received {
   headers: IncomingHttpHeaders;
@@ -34,3 +34,38 @@ export async function startReceiver(respond: (r: Received, n: number) => number 
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
+
+/**
+ * A receiver on 127.0.0.1 that holds every request unanswered until `release()`, then answers
+ * 200 with `body` — to keep POSTs in flight (a hanging receiver, deliveries racing a delete).
+ */
+export async function startHeldReceiver(body = 'ok') {
+  const received: { headers: IncomingHttpHeaders; body: string }[] = [];
+  const held: ServerResponse[] = [];
+  let released = false;
+  const answer = (res: ServerResponse) => res.writeHead(200).end(body);
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+      if (released) answer(res);
+      else held.push(res);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}/hook`,
+    received,
+    held: () => held.length,
+    postsOf: (deliveryId: number) => received.filter((r) => r.headers['x-keycord-delivery'] === String(deliveryId)).length,
+    /** Answers what it holds (all in this turn) and every later POST at once. */
+    release: () => {
+      released = true;
+      for (const res of held.splice(0)) answer(res);
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+export type HeldReceiver = Awaited<ReturnType<typeof startHeldReceiver>>;
