@@ -7,7 +7,7 @@ import { startHarness, type Harness, type Seller } from './support/harness.js';
 import type { DiscordStub, RecordedCall } from './support/discord-stub.js';
 import { startLinkedDiscord, type LinkedDiscord } from './support/linked-discord.js';
 import { button, CHANNEL, ephemeralText, MANAGE_GUILD, sendInteraction, type KeyPair, type Member } from './support/discord-interactions.js';
-import { waitFor } from './support/wait.js';
+import { untilLockWaiters, waitFor } from './support/wait.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -134,22 +134,16 @@ describe('the alert buttons', () => {
 
   it('Ban and Ignore clicked at once: the one that takes the flag is done, and the license ends as the flag says', async () => {
     const { license, flagId } = await flaggedKey();
-    const lockWaiters = async (n: number) => {
-      for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 10))) {
-        const [row] = await h.deps.db.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`);
-        if (row!.n >= n) return;
-      }
-    };
     let ban!: ReturnType<typeof sendInteraction>;
     let ignore!: ReturnType<typeof sendInteraction>;
     // The license is held, so the Ban waits on it, mid-way; the Ignore comes meanwhile.
     await h.deps.db.orm.transaction(async (tx) => {
       await tx.execute(sql`select id from licenses where id = ${license.id} for update`);
       ban = sendInteraction(h.app, keys, click(admin, `share:ban:${flagId}`));
-      await lockWaiters(1);
+      await untilLockWaiters(h.deps.db, 1, 'the Ban waiting on the license');
       ignore = sendInteraction(h.app, keys, click(admin, `share:ignore:${flagId}`));
       // It waits on the flag the Ban has taken (or, were the Ban's action apart from its flag, is done at once).
-      await Promise.race([ignore, lockWaiters(2)]);
+      await Promise.race([ignore, untilLockWaiters(h.deps.db, 2).catch(() => undefined)]);
     });
     const [banned, ignored] = await Promise.all([ban, ignore]);
     expect(banned.data.content).toMatch(/banned the license\.$/);

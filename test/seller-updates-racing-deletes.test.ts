@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { expectError } from './support/expect-error.js';
 import { startHarness, type Harness } from './support/harness.js';
+import { untilLockWaiters } from './support/wait.js';
 
 /**
  * A change that meets a delete of what it changes, committed while the change waited on the row,
@@ -12,16 +13,6 @@ beforeAll(async () => {
   h = await startHarness();
 });
 afterAll(() => h?.close());
-
-/** Waits until a statement of this database waits on a lock (the request under test reached the held row). */
-async function waitForLockWaiter() {
-  for (let i = 0; i < 500; i++) {
-    const [row] = await h.deps.db.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`);
-    if (row!.n >= 1) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error('the request never came to wait on the deleted row');
-}
 
 /** Deletes in a transaction left open while `request` runs into its row lock; then commits. */
 async function deletedUnder(deleteStatement: string, request: () => Promise<import('fastify').LightMyRequestResponse>) {
@@ -36,7 +27,7 @@ async function deletedUnder(deleteStatement: string, request: () => Promise<impo
   });
   await held;
   const answer = request();
-  await waitForLockWaiter();
+  await untilLockWaiters(h.deps.db, 1, 'the request waiting on the deleted row');
   commit();
   await done;
   return answer;

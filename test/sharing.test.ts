@@ -4,7 +4,7 @@ import { fixedClock } from '../src/core/clock.js';
 import { detectSharing } from '../src/core/sharing/detect-sharing.js';
 import { startHarness, type Harness, type Seller } from './support/harness.js';
 import { startReceiver } from './support/receiver.js';
-import { waitFor } from './support/wait.js';
+import { untilLockWaiters, waitFor } from './support/wait.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -194,10 +194,7 @@ describe('detection over distinct IPs a day', () => {
     await h.deps.db.orm.transaction(async (tx) => {
       await tx.execute(sql`delete from licenses where id = ${gone.key.id}`);
       detected = detectSharing(h.deps, [lineOf(gone, '192.0.2.62'), lineOf(kept, '192.0.2.63')]);
-      for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 10))) {
-        const [row] = await h.deps.db.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`);
-        if (row!.n >= 1) break;
-      }
+      await untilLockWaiters(h.deps.db, 1, "the flag's insert waiting on the delete");
     });
     expect(await detected).toBe(1);
     expect(await flags(kept.key.id)).toHaveLength(1);

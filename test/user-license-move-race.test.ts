@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client as post, startHarness, type Harness, type Seller } from './support/harness.js';
+import { untilLockWaiters } from './support/wait.js';
 
 /**
  * Audit of the client paths: one user per license. A sign-up locks the license row before it
@@ -29,14 +30,8 @@ async function withLicenseLocked<T>(licenseId: number, waiters: number, race: ()
   await h.deps.db.orm.transaction(async (tx) => {
     await tx.execute(sql`select id from licenses where id = ${licenseId} for update`);
     result = race();
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const [row] = await h.deps.db.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`);
-      if (row!.n >= waiters) break;
-      // Each request may also be answered before it ever waits (a refusal): then nothing waits.
-      if (Date.now() > deadline) break;
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    // Each request may also be answered before it ever waits (a refusal): then fewer wait.
+    await untilLockWaiters(h.deps.db, waiters).catch(() => undefined);
   });
   return result;
 }

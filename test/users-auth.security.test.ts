@@ -5,6 +5,7 @@ import { expectError } from './support/expect-error.js';
 import { client, startHarness, type AppView, type Harness, type Seller } from './support/harness.js';
 import { multipart } from './support/multipart.js';
 import { insertUserWithToken } from './support/user-tokens.js';
+import { untilLockWaiters } from './support/wait.js';
 
 // The Argon2 work is counted, not timed: every caller in Keycord goes through these functions.
 vi.mock('../src/core/passwords.js', async (importOriginal) => {
@@ -121,16 +122,6 @@ describe('a user token opens private variables and files only while its license 
   });
 });
 
-/** Waits until `n` statements of this database wait on a lock (the requests under test have reached the held row). */
-async function waitForLockWaiters(n: number) {
-  for (let i = 0; i < 500; i++) {
-    const [row] = await h.deps.db.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`);
-    if (row!.n >= n) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`fewer than ${n} statements came to wait on the lock`);
-}
-
 /** Runs `hold` in a transaction that stays open until the returned `release` is called. */
 async function holdOpen(hold: (execute: (statement: string) => Promise<unknown>) => Promise<void>) {
   let release!: () => void;
@@ -188,7 +179,7 @@ describe('signing up and moving to a new license leave the license as it was whe
     });
     const signUps = keys.map((k, i) => client(h, '/api/user-auth/create', { app_id: app.app_id, license_key: k.license_key, username: 'Racer', password: PASSWORD, hwid: `PC-${i}` }));
     try {
-      await waitForLockWaiters(2);
+      await untilLockWaiters(h.deps.db, 2);
     } finally {
       await release();
     }
@@ -209,7 +200,7 @@ describe('signing up and moving to a new license leave the license as it was whe
     });
     const moves = [next1, next2].map((k) => client(h, '/api/user-auth/update-license', { app_id: app.app_id, old_license_key: old.license_key, new_license_key: k.license_key, hwid: 'PC-1' }));
     try {
-      await waitForLockWaiters(2);
+      await untilLockWaiters(h.deps.db, 2);
     } finally {
       await release();
     }

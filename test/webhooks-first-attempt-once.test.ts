@@ -11,7 +11,7 @@ import { jobSpecsFor } from '../src/jobs/job-specs.js';
 import { Reconciler } from '../src/jobs/reconciler.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { startReceiver } from './support/receiver.js';
-import { waitFor } from './support/wait.js';
+import { untilLockWaiters } from './support/wait.js';
 
 /**
  * A delivery's first attempt is made by one dispatch, even when two dispatches of its event run at
@@ -157,14 +157,7 @@ describe('on Postgres, two workers', () => {
       await locker.begin(async (tx) => {
         await tx.unsafe('select id from webhook_deliveries where event_id = any($1::bigint[]) for update', [ids]);
         race = Promise.all(ids.flatMap((id) => [dispatch(a, id), dispatch(b, id)]));
-        await waitFor(
-          async () => {
-            const [waiting] = await h.deps.db.query<{ n: number }>(`select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`);
-            return waiting!.n >= 2;
-          },
-          10_000,
-          "both fan-outs waiting on the deliveries' rows",
-        );
+        await untilLockWaiters(h.deps.db, 2, "both fan-outs waiting on the deliveries' rows");
       });
       await race;
     } finally {
