@@ -4,7 +4,7 @@ import { createDiscordBot } from '../src/discord/create-discord.js';
 import type { Logger } from '../src/log.js';
 import { startHarness, type Harness, type Seller } from './support/harness.js';
 import { startDiscordStub, type DiscordStub, startRefusingDiscord } from './support/discord-stub.js';
-import { autocomplete, button, CHANNEL, discordKeyPair, MANAGE_GUILD, modal, postInteraction, slash, type KeyPair, type Member } from './support/discord-interactions.js';
+import { autocomplete, button, CHANNEL, discordKeyPair, MANAGE_GUILD, modal, postInteraction, setupFormId, slash, type KeyPair, type Member } from './support/discord-interactions.js';
 
 const APP_ID = '800000000000000001';
 
@@ -46,9 +46,10 @@ describe('interactions from the gateway', () => {
     const apiKey = (await seller.call('POST', '/api/auth/api-keys', { name: 'discord' })).json().key as string;
     const open = slash(admin, 'setup', [{ name: 'log_channel', value: CHANNEL }]);
     await dispatch(open);
-    expect(callbackOf(open)[0]!.json).toMatchObject({ type: 9, data: { custom_id: `setup:-:${CHANNEL}` } });
+    const customId = setupFormId(admin, { logChannelId: CHANNEL });
+    expect(callbackOf(open)[0]!.json).toMatchObject({ type: 9, data: { custom_id: customId } });
 
-    const submit = modal(admin, `setup:-:${CHANNEL}`, { app_id: app.app_id, api_key: apiKey });
+    const submit = modal(admin, customId, { app_id: app.app_id, api_key: apiKey });
     await dispatch(submit);
     const [answer] = callbackOf(submit);
     expect(answer!.json).toMatchObject({ type: 4, data: { flags: 64, content: expect.stringContaining('now linked') } });

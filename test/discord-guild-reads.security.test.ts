@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeCustomId } from '../src/discord/custom-ids.js';
 import { startHarness, type Harness, type LicenseView } from './support/harness.js';
-import { button, ephemeralText, GUILD, MANAGE_GUILD, modal, sendInteraction, slash, type KeyPair, type Member } from './support/discord-interactions.js';
+import { button, ephemeralText, GUILD, MANAGE_GUILD, sendInteraction, setupForm, slash, type KeyPair, type Member } from './support/discord-interactions.js';
 import { startLinkedDiscord, type LinkedDiscord } from './support/linked-discord.js';
 
 /**
@@ -60,7 +60,7 @@ describe('/stats from several servers at once', () => {
     const unlinkedGuild = '900000000000000078';
     const inGuild = <T extends object>(payload: T, guildId: string) => ({ ...payload, guild_id: guildId });
     const apiKey = (await other.call('POST', '/api/auth/api-keys', { name: 'discord' })).json().key as string;
-    expect(await text(inGuild(modal(admin, 'setup:-:-', { app_id: otherApp.app_id, api_key: apiKey }), otherGuild))).toContain('now linked');
+    expect(await text(setupForm(admin, { app_id: otherApp.app_id, api_key: apiKey }, { guildId: otherGuild }))).toContain('now linked');
     const totals = (answer: any) => answer.data.embeds?.[0]?.fields[0].value.split('\n')[0] ?? answer.data.content;
     // The first of each counts the figures; the rest read only the links, in batches of a turn.
     expect(totals(await sendInteraction(h.app, keys, stats()))).toBe('1 total');

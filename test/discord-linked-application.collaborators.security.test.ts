@@ -5,7 +5,21 @@ import { failGenerationJob } from '../src/core/jobs/run-generation-job.js';
 import { client, startHarness, type Harness, type LicenseView, type Seller } from './support/harness.js';
 import { startDiscordStub, type DiscordStub } from './support/discord-stub.js';
 import { expectError } from './support/expect-error.js';
-import { button, CHANNEL, discordKeyPair, ephemeralText as ephemeral, GUILD, linkServer, MANAGE_GUILD, modal, select, slash, type KeyPair, type Member } from './support/discord-interactions.js';
+import {
+  button,
+  CHANNEL,
+  discordKeyPair,
+  ephemeralText as ephemeral,
+  GUILD,
+  linkServer,
+  MANAGE_GUILD,
+  modal,
+  setupForm,
+  select,
+  slash,
+  type KeyPair,
+  type Member,
+} from './support/discord-interactions.js';
 import { waitFor } from './support/wait.js';
 
 /**
@@ -46,7 +60,7 @@ const collaborators = (id: number) => `/api/applications/${app.id}/collaborators
 const unlinkUrl = (guild: string, applicationId = app.id) => `/api/applications/${applicationId}/discord-guilds/${guild}`;
 
 async function setupIn(guild: string, channel: string, apiKey: string, appId = app.app_id) {
-  return ephemeralText(inGuild(modal(serverAdmin, `setup:-:${channel}`, { app_id: appId, api_key: apiKey }), guild));
+  return ephemeralText(setupForm(serverAdmin, { app_id: appId, api_key: apiKey }, { guildId: guild, logChannelId: channel }));
 }
 
 /** A developer the owner adds as admin, who links a server of theirs with their own API key. */

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { orderDeliveryTargets } from '../src/core/discord/order-delivery-targets.js';
-import { discordKeyPair, MANAGE_GUILD, modal, postInteraction, type KeyPair, type Member } from './support/discord-interactions.js';
+import { discordKeyPair, MANAGE_GUILD, modal, postInteraction, setupForm, type KeyPair, type Member } from './support/discord-interactions.js';
 import { startDiscordStub, type DiscordStub } from './support/discord-stub.js';
 import { startHarness, type Harness } from './support/harness.js';
 
@@ -35,7 +35,7 @@ describe("a plan's role that became a linked server's seller role", () => {
     const owner = await h.seller();
     const { app, plan } = await owner.setup({ plan: { discord_role_id: ROLE } });
     const apiKey = (await owner.call('POST', '/api/auth/api-keys', { name: 'discord' })).json().key as string;
-    const linked = await postInteraction(h.app, keys, inGuild(modal(admin, `setup:${ROLE}:-`, { app_id: app.app_id, api_key: apiKey }), OTHER_GUILD));
+    const linked = await postInteraction(h.app, keys, setupForm(admin, { app_id: app.app_id, api_key: apiKey }, { guildId: OTHER_GUILD, sellerRoleId: ROLE }));
     expect(String(linked.json().data?.content)).toContain('now linked');
 
     const [key] = await owner.generate(plan.id, 1);

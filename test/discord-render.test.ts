@@ -42,10 +42,12 @@ describe('the custom id codec', () => {
     { kind: 'reset-page', page: 12345 },
     { kind: 'licenses-page', page: 0 },
     { kind: 'licenses-page', page: 12345 },
-    { kind: 'setup-modal', sellerRoleId: null, logChannelId: null },
-    { kind: 'setup-modal', sellerRoleId: '900000000000000010', logChannelId: null },
-    { kind: 'setup-modal', sellerRoleId: null, logChannelId: '900000000000000011' },
-    { kind: 'setup-modal', sellerRoleId: '900000000000000010', logChannelId: '900000000000000011' },
+    { kind: 'setup-modal', sellerRoleId: null, logChannelId: null, tag: 'AAAAAAAAAAAAAAAAAAAAAA' },
+    { kind: 'setup-modal', sellerRoleId: '900000000000000010', logChannelId: null, tag: 'abcdefghijklmnopqrst-_' },
+    { kind: 'setup-modal', sellerRoleId: null, logChannelId: '900000000000000011', tag: '0123456789ABCDEFGHIJKL' },
+    { kind: 'setup-modal', sellerRoleId: '9'.repeat(22), logChannelId: '8'.repeat(22), tag: 'zzzzzzzzzzzzzzzzzzzzzz' },
+    // A form opened before forms were tagged: decoded so its submitter can be told to run /setup again.
+    { kind: 'setup-modal', sellerRoleId: '900000000000000010', logChannelId: '900000000000000011', tag: null },
   ];
 
   it.each(ids.map((id) => [encodeCustomId(id), id] as const))('round-trips %s', (encoded, id) => {
@@ -83,6 +85,13 @@ describe('the custom id codec', () => {
     'LIC:REDEEM',
     'setup',
     'setup:-',
+    'setup:x:-',
+    'setup:-:123',
+    'setup:%00:%00',
+    'setup:-:-:',
+    'setup:-:-:short',
+    'setup:-:-:AAAAAAAAAAAAAAAAAAAAAA:extra',
+    'setup:-:-:AAAAAAAAAAAAAAAAAAAAA=',
     ':::',
     'other:redeem',
     '🙂',
@@ -380,8 +389,9 @@ describe('seller renderings', () => {
   });
 
   it('asks for the Application ID and API key in the setup modal, carrying role and channel in its id', () => {
-    const m = setupModal('900000000000000010', null);
-    expect(decodeCustomId(m.custom_id)).toEqual({ kind: 'setup-modal', sellerRoleId: '900000000000000010', logChannelId: null });
+    const id = { kind: 'setup-modal', sellerRoleId: '900000000000000010', logChannelId: null, tag: 'AAAAAAAAAAAAAAAAAAAAAA' } as const;
+    const m = setupModal(id);
+    expect(decodeCustomId(m.custom_id)).toEqual(id);
     expect(inputsOf(m).map((i) => i.custom_id)).toEqual(['app_id', 'api_key']);
   });
 });

@@ -14,6 +14,8 @@ import {
   modal,
   postInteraction,
   select,
+  setupForm,
+  setupFormId,
   slash,
   snowflake,
   type KeyPair,
@@ -57,9 +59,9 @@ beforeAll(async () => {
   ({ app: rivalApp, plan: rivalPlan } = await rival.setup());
   rivalKey = (await rival.call('POST', '/api/auth/api-keys', { name: 'discord' })).json().key;
 
-  const linked = await postInteraction(h.app, keys, modal(admin, `setup:${SELLER_ROLE}:${CHANNEL}`, { app_id: app.app_id, api_key: apiKey }));
+  const linked = await postInteraction(h.app, keys, setupForm(admin, { app_id: app.app_id, api_key: apiKey }, { sellerRoleId: SELLER_ROLE, logChannelId: CHANNEL }));
   expect(linked.json().data.content).toContain('now linked');
-  const rivalLinked = await postInteraction(h.app, keys, inGuild(modal(admin, 'setup:-:-', { app_id: rivalApp.app_id, api_key: rivalKey }), GUILD2));
+  const rivalLinked = await postInteraction(h.app, keys, setupForm(admin, { app_id: rivalApp.app_id, api_key: rivalKey }, { guildId: GUILD2 }));
   expect(rivalLinked.json().data.content).toContain('now linked');
 });
 afterAll(async () => {
@@ -221,13 +223,13 @@ describe('/setup', () => {
   it('shows the form to a member with Manage Server', async () => {
     const res = await send(slash(admin, 'setup', [{ name: 'log_channel', value: NEW_CHANNEL }]));
     expect(res.type).toBe(9);
-    expect(res.data.custom_id).toBe(`setup:-:${NEW_CHANNEL}`);
+    expect(res.data.custom_id).toBe(setupFormId(admin, { logChannelId: NEW_CHANNEL }));
   });
 
   it('refuses the form submitted by a member without Manage Server, changing nothing', async () => {
     const before = await guildRow(GUILD);
-    expect(await ephemeralText(modal(stranger, `setup:-:${NEW_CHANNEL}`, { app_id: app.app_id, api_key: apiKey }))).toContain('Only members with Manage Server');
-    expect(await ephemeralText(inGuild(modal(stranger, 'setup:-:-', { app_id: app.app_id, api_key: apiKey }), UNLINKED))).toContain('Only members with Manage Server');
+    expect(await ephemeralText(setupForm(stranger, { app_id: app.app_id, api_key: apiKey }, { logChannelId: NEW_CHANNEL }))).toContain('Only members with Manage Server');
+    expect(await ephemeralText(setupForm(stranger, { app_id: app.app_id, api_key: apiKey }, { guildId: UNLINKED }))).toContain('Only members with Manage Server');
     expect(await guildRow(GUILD)).toEqual(before);
     expect(await guildRow(UNLINKED)).toBeUndefined();
   });
@@ -244,16 +246,16 @@ describe('/setup', () => {
 
   it.each(refusals())('is refused with %s, creating and changing no link', async (_what, fields, message) => {
     const before = await guildRow(GUILD);
-    expect(await ephemeralText(inGuild(modal(admin, 'setup:-:-', fields()), UNLINKED))).toMatch(message);
+    expect(await ephemeralText(setupForm(admin, fields(), { guildId: UNLINKED }))).toMatch(message);
     expect(await guildRow(UNLINKED)).toBeUndefined();
-    expect(await ephemeralText(modal(admin, `setup:-:${NEW_CHANNEL}`, fields()))).toMatch(message);
+    expect(await ephemeralText(setupForm(admin, fields(), { logChannelId: NEW_CHANNEL }))).toMatch(message);
     expect(await guildRow(GUILD)).toEqual(before);
   });
 
   it('updates the link when run again (a new log channel)', async () => {
     const before = (await guildRow(GUILD))!;
     expect(before.log_channel_id).toBe(CHANNEL);
-    const text = await ephemeralText(modal(admin, `setup:${SELLER_ROLE}:${NEW_CHANNEL}`, { app_id: app.app_id, api_key: apiKey }));
+    const text = await ephemeralText(setupForm(admin, { app_id: app.app_id, api_key: apiKey }, { sellerRoleId: SELLER_ROLE, logChannelId: NEW_CHANNEL }));
     expect(text).toContain(`Log channel: <#${NEW_CHANNEL}>`);
     const after = (await guildRow(GUILD))!;
     expect(after).toMatchObject({ application_id: app.id, seller_role_id: SELLER_ROLE, log_channel_id: NEW_CHANNEL, linked_by: admin.id });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectError } from './support/expect-error.js';
-import { discordKeyPair, GUILD, MANAGE_GUILD, modal, postInteraction, slash, type KeyPair, type Member } from './support/discord-interactions.js';
+import { discordKeyPair, GUILD, MANAGE_GUILD, modal, postInteraction, setupForm, slash, type KeyPair, type Member } from './support/discord-interactions.js';
 import { startDiscordStub, type DiscordStub } from './support/discord-stub.js';
 import { startHarness, type AppView, type Harness, type PlanView, type Seller } from './support/harness.js';
 
@@ -32,7 +32,7 @@ beforeAll(async () => {
   manager = await h.seller('manager');
   ({ app, plan } = await owner.setup());
   const apiKey = (await owner.call('POST', '/api/auth/api-keys', { name: 'discord' })).json().key as string;
-  const linked = await postInteraction(h.app, keys, modal(admin, `setup:${SELLER_ROLE}:-`, { app_id: app.app_id, api_key: apiKey }));
+  const linked = await postInteraction(h.app, keys, setupForm(admin, { app_id: app.app_id, api_key: apiKey }, { sellerRoleId: SELLER_ROLE }));
   expect(String(linked.json().data?.content)).toContain('now linked');
   const added = await owner.call('POST', `/api/applications/${app.id}/collaborators`, { login: manager.username, role: 'manager' });
   expect(added.statusCode, added.body).toBe(201);

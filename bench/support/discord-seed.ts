@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { loadConfig } from '../../src/config.js';
 import { startKeycord } from '../../src/start-keycord.js';
-import { MANAGE_GUILD, modalSubmit, signRequest, type BenchMember, type DiscordKeys } from './signed-interactions.js';
+import { chatCommand, MANAGE_GUILD, modalSubmit, signRequest, type BenchMember, type DiscordKeys } from './signed-interactions.js';
 
 export const BENCH_SELLER: BenchMember = { id: '100000000000000001', name: 'Seller', permissions: MANAGE_GUILD };
 export const BENCH_CUSTOMER: BenchMember = { id: '100000000000000009', name: 'Customer', permissions: '0' };
@@ -38,7 +38,9 @@ export async function seedLinkedServer(env: Record<string, string>, keys: Discor
       licenseKeys.push(...licenses.map((l: { license_key: string }) => l.license_key));
     }
     const apiKey = (await call('POST', '/api/auth/api-keys', { name: 'discord' })).key as string;
-    const linked = await interact(app, keys, modalSubmit(BENCH_SELLER, 'setup:-:-', { app_id: application.app_id, api_key: apiKey }));
+    // /setup opens the form (its id is tagged for this seller in this server), which is then submitted.
+    const setupForm = String((await answer(app, keys, chatCommand(BENCH_SELLER, 'setup'))).data?.custom_id);
+    const linked = await interact(app, keys, modalSubmit(BENCH_SELLER, setupForm, { app_id: application.app_id, api_key: apiKey }));
     if (!linked.includes('now linked')) throw new Error(`linking the server failed: ${linked}`);
     const ownedKeys = licenseKeys.slice(-opts.owned);
     for (const key of ownedKeys) {
@@ -51,10 +53,15 @@ export async function seedLinkedServer(env: Record<string, string>, keys: Discor
   }
 }
 
-/** Sends a signed interaction through `app.inject`; answers the reply's message text. */
-async function interact(app: FastifyInstance, keys: DiscordKeys, payload: unknown): Promise<string> {
+/** Sends a signed interaction through `app.inject`; answers the interaction response. */
+async function answer(app: FastifyInstance, keys: DiscordKeys, payload: unknown): Promise<{ data?: { content?: string; custom_id?: string } }> {
   const { body, headers } = signRequest(keys, payload);
   const res = await app.inject({ method: 'POST', url: '/discord/interactions', headers, payload: body });
   if (res.statusCode !== 200) throw new Error(`interaction answered ${res.statusCode}: ${res.body}`);
-  return String(res.json().data?.content ?? '');
+  return res.json();
+}
+
+/** Sends a signed interaction through `app.inject`; answers the reply's message text. */
+async function interact(app: FastifyInstance, keys: DiscordKeys, payload: unknown): Promise<string> {
+  return String((await answer(app, keys, payload)).data?.content ?? '');
 }

@@ -1,3 +1,6 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { SecretBox } from '../core/crypto.js';
+import { perObject } from '../core/turn-batch.js';
 import { rowIdOf } from './row-id.js';
 
 /**
@@ -12,7 +15,12 @@ export type CustomId =
   | { kind: 'reset-page'; page: number }
   /** A page of My licenses (LICENSES_PAGE_SIZE each, 0 first); whoever clicks sees their own. */
   | { kind: 'licenses-page'; page: number }
-  | { kind: 'setup-modal'; sellerRoleId: string | null; logChannelId: string | null }
+  /**
+   * The /setup form, carrying the options it was opened with and their tag (setupModalTag): the
+   * values bind to the server and member the bot showed the form to. `tag` is null on an id from
+   * before forms were signed (`setup:<role>:<channel>`), which is refused.
+   */
+  | { kind: 'setup-modal'; sellerRoleId: string | null; logChannelId: string | null; tag: string | null }
   /** A key-sharing alert's buttons, naming the flag (`share:ban:<flagId>`). */
   | { kind: 'sharing'; action: SharingButton; flagId: number }
   /** Confirm or cancel a pending /license bulk request: its job id and the nonce it was recorded with (`bulk:ok:<jobId>:<nonce>`). */
@@ -22,7 +30,45 @@ const SHARING_BUTTONS = ['ban', 'reset', 'ignore'] as const;
 export type SharingButton = (typeof SHARING_BUTTONS)[number];
 const isSharingButton = (v: string | undefined): v is SharingButton => SHARING_BUTTONS.includes(v as SharingButton);
 
-const snowflakeOrNone = (v: string | undefined) => (v && /^\d{15,22}$/.test(v) ? v : null);
+const SNOWFLAKE = /^\d{15,22}$/;
+
+/** Who the bot showed a /setup form to, and what the form carries. */
+interface SetupFormAudience {
+  guildId: string;
+  userId: string;
+}
+type SetupFormValues = { sellerRoleId: string | null; logChannelId: string | null };
+
+/** Bytes of HMAC-SHA256 a tag keeps, in base64url 22 characters: the longest setup id is 74 of Discord's 100. */
+const SETUP_TAG_BYTES = 16;
+const SETUP_TAG = /^[A-Za-z0-9_-]{22}$/;
+
+const setupKeyOf = perObject((box: SecretBox) => box.derive('discord-setup-modal', 'setup-modal-id-v1'));
+
+const setupTagBytes = (box: SecretBox, shownTo: SetupFormAudience, values: SetupFormValues) =>
+  createHmac('sha256', setupKeyOf(box))
+    .update([shownTo.guildId, shownTo.userId, values.sellerRoleId ?? '-', values.logChannelId ?? '-'].join(':'))
+    .digest()
+    .subarray(0, SETUP_TAG_BYTES);
+
+/**
+ * The tag of a /setup form: an HMAC (a key derived from KEYCORD_SECRET for this one purpose) over
+ * the server and member it is shown to and the role and channel it carries. Discord hands a
+ * modal's custom id back as the client sends it, so only a tag the bot made shows the values are
+ * the ones Discord resolved in that server for that member.
+ */
+export const setupModalTag = (box: SecretBox, shownTo: SetupFormAudience, values: SetupFormValues) => setupTagBytes(box, shownTo, values).toString('base64url');
+
+/** Whether a submitted /setup form carries the tag the bot made for this server and member (compared in constant time). */
+export function setupModalTagValid(box: SecretBox, submittedBy: SetupFormAudience, id: Extract<CustomId, { kind: 'setup-modal' }>): boolean {
+  if (id.tag === null) return false;
+  const presented = Buffer.from(id.tag, 'base64url');
+  const expected = setupTagBytes(box, submittedBy, id);
+  return presented.length === expected.length && timingSafeEqual(presented, expected);
+}
+
+/** A setup id's role or channel: a snowflake, null for '-' (none), undefined for anything else (no setup id). */
+const setupField = (v: string | undefined): string | null | undefined => (v === '-' ? null : v !== undefined && SNOWFLAKE.test(v) ? v : undefined);
 
 export function encodeCustomId(id: CustomId): string {
   switch (id.kind) {
@@ -37,7 +83,7 @@ export function encodeCustomId(id: CustomId): string {
     case 'licenses-page':
       return `lic:licenses-page:${id.page}`;
     case 'setup-modal':
-      return `setup:${id.sellerRoleId ?? '-'}:${id.logChannelId ?? '-'}`;
+      return `setup:${id.sellerRoleId ?? '-'}:${id.logChannelId ?? '-'}${id.tag === null ? '' : `:${id.tag}`}`;
     case 'sharing':
       return `share:${id.action}:${id.flagId}`;
     case 'bulk':
@@ -67,6 +113,13 @@ export function decodeCustomId(raw: unknown): CustomId | null {
       return { kind: 'bulk', answer, jobId: rowIdOf(jobId)!, nonce };
     }
   }
-  if (scope === 'setup' && a !== undefined && b !== undefined) return { kind: 'setup-modal', sellerRoleId: snowflakeOrNone(a), logChannelId: snowflakeOrNone(b) };
+  if (scope === 'setup') {
+    const [, , , tag, ...rest] = raw.split(':');
+    const sellerRoleId = setupField(a);
+    const logChannelId = setupField(b);
+    if (sellerRoleId !== undefined && logChannelId !== undefined && rest.length === 0 && (tag === undefined || SETUP_TAG.test(tag))) {
+      return { kind: 'setup-modal', sellerRoleId, logChannelId, tag: tag ?? null };
+    }
+  }
   return null;
 }

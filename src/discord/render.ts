@@ -4,7 +4,7 @@ import type { CustomerLicense } from '../core/customers/customer-licenses.js';
 import type { SeatUse } from '../core/licenses/floating-seats.js';
 import type { LeaseUse } from '../core/licenses/lease-state.js';
 import type { LicenseView } from '../core/licenses/license-view.js';
-import { encodeCustomId } from './custom-ids.js';
+import { encodeCustomId, type CustomId } from './custom-ids.js';
 import { ellipsize } from './message-limits.js';
 
 /**
@@ -254,9 +254,9 @@ export function statsEmbed(appName: string, s: { licenses: Record<string, number
   });
 }
 
-export function setupModal(sellerRoleId: string | null, logChannelId: string | null): APIModalInteractionResponseCallbackData {
+export function setupModal(id: Extract<CustomId, { kind: 'setup-modal' }>): APIModalInteractionResponseCallbackData {
   return new ModalBuilder()
-    .setCustomId(encodeCustomId({ kind: 'setup-modal', sellerRoleId, logChannelId }))
+    .setCustomId(encodeCustomId(id))
     .setTitle('Link this server to Keycord')
     .addLabelComponents(
       new LabelBuilder()

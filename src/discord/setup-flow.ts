@@ -1,12 +1,19 @@
 import { linkGuild } from '../core/discord/link-guild.js';
 import { AppError } from '../core/errors.js';
-import type { CustomId } from './custom-ids.js';
+import { setupModalTagValid, type CustomId } from './custom-ids.js';
 import { canManageServer, ephemeral, modalValues, type HandlerResult, type InteractionContext } from './interaction.js';
 
-/** The /setup modal was submitted: check the member again, then link with the API key. */
+/**
+ * The /setup modal was submitted: check the member again and that the form is one the bot showed
+ * this member in this server (its role and channel are then the ones Discord resolved here), then
+ * link with the API key.
+ */
 export async function submitSetup(ctx: InteractionContext, id: Extract<CustomId, { kind: 'setup-modal' }>): Promise<HandlerResult> {
   if (!ctx.guildId) return ephemeral('Run /setup inside the server you want to link.');
   if (!canManageServer(ctx)) return ephemeral('❌ Only members with Manage Server can link this server.');
+  if (!setupModalTagValid(ctx.bot.deps.box, { guildId: ctx.guildId, userId: ctx.user.id }, id)) {
+    return ephemeral('❌ This setup form is out of date or was not opened by you in this server. Nothing was changed: run /setup again.');
+  }
   const values = modalValues(ctx.interaction);
   const appId = values.get('app_id')?.trim() ?? '';
   const apiKey = values.get('api_key')?.trim() ?? '';

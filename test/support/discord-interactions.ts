@@ -2,6 +2,9 @@ import { generateKeyPairSync, sign } from 'node:crypto';
 import { InteractionType, ApplicationCommandOptionType, ComponentType } from 'discord-api-types/v10';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { expect } from 'vitest';
+import { SecretBox } from '../../src/core/crypto.js';
+import { encodeCustomId, setupModalTag } from '../../src/discord/custom-ids.js';
+import { TEST_SECRET } from './harness.js';
 
 /** A test Ed25519 key pair standing in for the Discord application's. */
 export function discordKeyPair() {
@@ -109,6 +112,22 @@ export function modal(member: Member, customId: string, fields: Record<string, s
   });
 }
 
+const testBox = new SecretBox(TEST_SECRET);
+
+/**
+ * The custom id of the /setup form the bot shows `member` in `guildId` (GUILD unless named), tagged
+ * as the bot tags it under the harness's KEYCORD_SECRET.
+ */
+export function setupFormId(member: Member, opts: { guildId?: string; sellerRoleId?: string | null; logChannelId?: string | null } = {}): string {
+  const values = { sellerRoleId: opts.sellerRoleId ?? null, logChannelId: opts.logChannelId ?? null };
+  return encodeCustomId({ kind: 'setup-modal', ...values, tag: setupModalTag(testBox, { guildId: opts.guildId ?? GUILD, userId: member.id }, values) });
+}
+
+/** The /setup form submitted by `member` in `guildId` (GUILD unless named), as the bot showed it there with these options. */
+export function setupForm(member: Member, fields: Record<string, string>, opts: { guildId?: string; sellerRoleId?: string | null; logChannelId?: string | null } = {}) {
+  return { ...modal(member, setupFormId(member, opts), fields), guild_id: opts.guildId ?? GUILD };
+}
+
 /** /setup as a server admin would: an API key of the seller typed into the setup modal. */
 export async function linkServer(
   app: FastifyInstance,
@@ -119,7 +138,7 @@ export async function linkServer(
   logChannel = CHANNEL,
 ) {
   const apiKey = (await seller.call('POST', '/api/auth/api-keys', { name: 'discord' })).json().key as string;
-  const res = await postInteraction(app, keys, modal(admin, `setup:-:${logChannel}`, { app_id: appId, api_key: apiKey }));
+  const res = await postInteraction(app, keys, setupForm(admin, { app_id: appId, api_key: apiKey }, { logChannelId: logChannel }));
   if (!String(res.json().data?.content).includes('now linked')) throw new Error(`linking failed: ${res.body}`);
   return apiKey;
 }

@@ -19,7 +19,8 @@ export interface LinkGuildInput {
 /**
  * /setup: links (or re-links) a server to an application. The API key proves the seller may
  * administer the application; only the key's id is kept, never the key. The link lasts while that
- * developer keeps the admin role (unlink-guild.ts) and the key exists.
+ * developer keeps the admin role (unlink-guild.ts) and the key exists, or until the server is set
+ * up again with another application.
  */
 export async function linkGuild(deps: Deps, input: LinkGuildInput) {
   const apiKey = input.apiKey.trim();
@@ -46,10 +47,25 @@ export async function linkGuild(deps: Deps, input: LinkGuildInput) {
       linkedBy: input.member.id,
       updatedAt: deps.clock.now(),
     };
+    // A server set up again with another application ends its link to the first: that one's audit
+    // log says so, naming whose link it was (as any unlink does) and nothing of the new one.
+    const [previous] = await tx
+      .select({ applicationId: discordGuilds.applicationId, developerId: discordGuilds.developerId })
+      .from(discordGuilds)
+      .where(eq(discordGuilds.guildId, input.guildId))
+      .for('update');
     await tx
       .insert(discordGuilds)
       .values({ guildId: input.guildId, ...values })
       .onConflictDoUpdate({ target: discordGuilds.guildId, set: values });
+    if (previous && previous.applicationId !== app.id) {
+      await writeAudit(tx, actor, {
+        applicationId: previous.applicationId,
+        action: 'discord.unlinked',
+        target: `guild:${input.guildId}`,
+        details: { developer_id: previous.developerId, reason: 'relinked' },
+      });
+    }
     await writeAudit(tx, actor, {
       applicationId: app.id,
       action: 'discord.linked',
