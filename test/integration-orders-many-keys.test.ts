@@ -10,11 +10,20 @@ afterAll(() => h?.close());
 
 /** Postgres takes at most 65,535 parameters in one statement. */
 const PARAMETER_LIMIT = 65_535;
+/** What one page of an integration's orders may carry. */
+const MAX_KEYS_PER_PAGE = 10_000;
 
 const STORE_SECRET = 'store-secret-0123';
 
 /** An integration whose orders hold `orders` × `perOrder` keys, written directly (what that many store calls leave). */
-async function storeWithOrders(s: Seller, provider: 'sellix' | 'sellauth', orders: number, perOrder: number, orderIdOf: (n: number) => { orderId: string; lineId: string }) {
+async function storeWithOrders(
+  s: Seller,
+  provider: 'sellix' | 'sellauth',
+  orders: number,
+  perOrder: number,
+  orderIdOf: (n: number) => { orderId: string; lineId: string },
+  opts: { atLeast?: number } = {},
+) {
   const { app, plan } = await s.setup();
   const made = await s.call('POST', `/api/applications/${app.id}/integrations`, { provider, secret: STORE_SECRET, products: [{ product_id: 'bundle', plan_id: plan.id }] });
   expect(made.statusCode, made.body).toBe(201);
@@ -28,7 +37,7 @@ async function storeWithOrders(s: Seller, provider: 'sellix' | 'sellauth', order
   )
     .map((r) => r.id)
     .sort((a, b) => a - b);
-  expect(ids.length).toBeGreaterThan(PARAMETER_LIMIT);
+  expect(ids.length).toBeGreaterThan(opts.atLeast ?? PARAMETER_LIMIT);
   for (let n = 0; n < orders; n++) {
     const { orderId, lineId } = orderIdOf(n);
     await h.deps.db.query('insert into store_orders (integration_id, order_id, line_id, plan_id, license_ids) values ($1, $2, $3, $4, $5::int[])', [
@@ -43,22 +52,45 @@ async function storeWithOrders(s: Seller, provider: 'sellix' | 'sellauth', order
 }
 
 describe("an integration's orders", () => {
-  it('lists a page whose orders hold more keys than one statement can name one by one', async () => {
+  it('a page of large orders holds at most 10,000 keys, and following Link next walks every order and key exactly once', async () => {
     const s = await h.seller();
     const orders = 70;
     const perOrder = 1000;
     const { integration, ids } = await storeWithOrders(s, 'sellix', orders, perOrder, (n) => ({ orderId: `order-${n}`, lineId: '' }));
 
-    const res = await s.call('GET', `/api/integrations/${integration.id}/orders?per_page=100`);
-    expect(res.statusCode, res.body.slice(0, 300)).toBe(200);
-    expect(res.headers['x-total-count']).toBe(String(orders));
-    const page = res.json() as { order_id: string; licenses: { id: number; license_key: string }[] }[];
-    expect(page).toHaveLength(orders);
-    // Newest first, each with exactly its own keys, in the order they were issued.
-    expect(page[0]!.order_id).toBe(`order-${orders - 1}`);
-    expect(page.at(-1)!.licenses.map((l) => l.id)).toEqual(ids.slice(0, perOrder));
-    expect(page.at(-1)!.licenses[0]!.license_key).toMatch(/^BUNDLE-\d+$/);
-    expect(page.reduce((n, o) => n + o.licenses.length, 0)).toBe(orders * perOrder);
+    let next: string | undefined = `/api/integrations/${integration.id}/orders?per_page=100`;
+    const seenOrders: string[] = [];
+    const seenKeys: number[] = [];
+    let pages = 0;
+    while (next) {
+      const res = await s.call('GET', next);
+      expect(res.statusCode, res.body.slice(0, 300)).toBe(200);
+      expect(res.headers['x-total-count']).toBe(String(orders));
+      const page = res.json() as { order_id: string; licenses: { id: number; license_key: string }[] }[];
+      expect(page.reduce((n, o) => n + o.licenses.length, 0)).toBeLessThanOrEqual(MAX_KEYS_PER_PAGE);
+      // Each order with exactly its own keys, in the order they were issued.
+      for (const o of page) {
+        const n = Number(o.order_id.slice('order-'.length));
+        expect(o.licenses.map((l) => l.id)).toEqual(ids.slice(n * perOrder, (n + 1) * perOrder));
+      }
+      if (pages === 0) expect(page[0]!.order_id).toBe(`order-${orders - 1}`); // newest first
+      seenOrders.push(...page.map((o) => o.order_id));
+      seenKeys.push(...page.flatMap((o) => o.licenses.map((l) => l.id)));
+      next = /<([^>]+)>; rel="next"/.exec(String(res.headers.link))?.[1];
+      if (++pages > orders) throw new Error('the pages do not end');
+    }
+    expect(new Set(seenOrders).size).toBe(orders);
+    expect(seenOrders).toHaveLength(orders);
+    expect(seenKeys.sort((a, b) => a - b)).toEqual(ids);
+  });
+
+  it('a page of small orders is as long as asked', async () => {
+    const s = await h.seller();
+    const { integration } = await storeWithOrders(s, 'sellix', 60, 1, (n) => ({ orderId: `small-${n}`, lineId: '' }), { atLeast: 0 });
+    const res = await s.call('GET', `/api/integrations/${integration.id}/orders?per_page=50`);
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toHaveLength(50);
+    expect(String(res.headers.link)).toContain('per_page=50');
   });
 
   it('bans every key of a refunded order, however many lines and keys it had', async () => {

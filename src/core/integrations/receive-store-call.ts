@@ -19,6 +19,15 @@ type PaidNotice = Extract<StoreNotice, { kind: 'paid' }>;
 
 const storeActor = (i: Integration): Actor => system(`${i.provider} integration #${i.id}`);
 
+/** Namespace of the advisory locks taken per store order (any constant no one else uses). */
+const ORDER_LOCK_NAMESPACE = 0x4b434f31; // "KCO1"
+
+/**
+ * Fulfilment and refund of one order take turns: stores deliver events out of order and retry for
+ * hours, so a refund can land before (or while) the paid call of its order is served.
+ */
+const lockOrder = (tx: Executor, integrationId: number, orderId: string) => tx.execute(sql`select pg_advisory_xact_lock(${ORDER_LOCK_NAMESPACE}::int4, hashtext(${`${integrationId}:${orderId}`}))`);
+
 /**
  * A store's call to `/api/integrations/:id/:provider`: the signature first (401, nothing done), then
  * the order — paid: its keys, issued exactly once; refunded or disputed: its keys banned — and
@@ -46,8 +55,10 @@ export async function receiveStoreCall(deps: Deps, integrationId: number, provid
 }
 
 /**
- * The order row and its keys in one transaction. The row goes first: a concurrent duplicate
- * waits on its unique index until this commits, then finds the row and answers the same keys.
+ * The order row and its keys in one transaction, under the order's lock: a concurrent duplicate
+ * waits until this commits, then finds the row and answers the same keys. A line the store calls
+ * for the first time after the order was refunded (a refund that came first leaves a row with
+ * no keys) issues nothing: 409 ORDER_REFUNDED, or for the refund's own line its empty answer.
  */
 async function fulfilOrder(deps: Deps, integration: Integration, notice: PaidNotice): Promise<string[]> {
   const mapping = integration.products.find((p) => p.product_id === notice.productId);
@@ -57,6 +68,7 @@ async function fulfilOrder(deps: Deps, integration: Integration, notice: PaidNot
   const actor = storeActor(integration);
   const where = and(eq(storeOrders.integrationId, integration.id), eq(storeOrders.orderId, notice.orderId), eq(storeOrders.lineId, notice.lineId));
   return deps.db.orm.transaction(async (tx) => {
+    await lockOrder(tx, integration.id, notice.orderId);
     const [claimed] = await tx
       .insert(storeOrders)
       .values({ integrationId: integration.id, orderId: notice.orderId, lineId: notice.lineId, planId: mapping.plan_id, discordUserId: notice.discordUserId })
@@ -64,8 +76,15 @@ async function fulfilOrder(deps: Deps, integration: Integration, notice: PaidNot
       .returning({ id: storeOrders.id });
     if (!claimed) {
       const [existing] = await tx.select().from(storeOrders).where(where).limit(1);
+      if (existing?.licenseIds.length === 0) deps.log.info({ integration: integration.id, order: notice.orderId }, 'store paid call for an order refunded before it was fulfilled: no key issued');
       return keysOf(tx, existing?.licenseIds ?? []);
     }
+    const [refunded] = await tx
+      .select({ id: storeOrders.id })
+      .from(storeOrders)
+      .where(and(eq(storeOrders.integrationId, integration.id), eq(storeOrders.orderId, notice.orderId), eq(storeOrders.status, 'refunded')))
+      .limit(1);
+    if (refunded) throw conflict(`Order ${notice.orderId} was refunded or disputed: it issues no more keys`, 'ORDER_REFUNDED');
     const [plan] = await tx
       .select()
       .from(plans)
@@ -110,21 +129,31 @@ async function keysOf(tx: Executor, ids: number[]) {
 /**
  * A refund or chargeback: every key of the order (all its lines) banned with reason `refunded` by
  * the same rule as a seller's ban (audit entry and license.banned event per key), then
- * order.refunded. An order Keycord never fulfilled changes nothing (logged).
+ * order.refunded. An order Keycord has not fulfilled (yet) gets a refunded row with no keys, so
+ * its paid call, if it comes after all, issues nothing (logged).
  */
 async function refundOrder(deps: Deps, integration: Integration, orderId: string, reason: 'refund' | 'chargeback') {
   const actor = storeActor(integration);
   const now = deps.clock.now();
   const done = await deps.db.orm.transaction(async (tx) => {
-    const orders = await tx
+    await lockOrder(tx, integration.id, orderId);
+    const rows = await tx
       .select()
       .from(storeOrders)
-      .where(and(eq(storeOrders.integrationId, integration.id), eq(storeOrders.orderId, orderId), eq(storeOrders.status, 'fulfilled')))
+      .where(and(eq(storeOrders.integrationId, integration.id), eq(storeOrders.orderId, orderId)))
       .for('update');
+    if (rows.length === 0) {
+      await tx
+        .insert(storeOrders)
+        .values({ integrationId: integration.id, orderId, lineId: '', status: 'refunded', refundedAt: sql`${now.toISOString()}::timestamptz` })
+        .onConflictDoNothing();
+      return null;
+    }
+    const orders = rows.filter((o) => o.status === 'fulfilled');
     if (orders.length === 0) return null;
     const ids = orders.flatMap((o) => o.licenseIds);
-    const rows = ids.length ? await tx.select().from(licenses).where(idIn(licenses.id, ids)).orderBy(asc(licenses.id)).for('update') : [];
-    await changeLicenses(tx, actor, integration.applicationId, rows, banChange('refunded'), now);
+    const keys = ids.length ? await tx.select().from(licenses).where(idIn(licenses.id, ids)).orderBy(asc(licenses.id)).for('update') : [];
+    await changeLicenses(tx, actor, integration.applicationId, keys, banChange('refunded'), now);
     await tx
       .update(storeOrders)
       .set({ status: 'refunded', refundedAt: sql`${now.toISOString()}::timestamptz` })
@@ -134,7 +163,7 @@ async function refundOrder(deps: Deps, integration: Integration, orderId: string
           orders.map((o) => o.id),
         ),
       );
-    const banned = rows.map((r) => ({ id: r.id, license_key: r.licenseKey }));
+    const banned = keys.map((r) => ({ id: r.id, license_key: r.licenseKey }));
     await emitEvent(tx, integration.applicationId, 'order.refunded', { order_id: orderId, provider: integration.provider, integration_id: integration.id, reason, licenses: banned });
     await writeAudit(tx, actor, {
       applicationId: integration.applicationId,
@@ -144,5 +173,5 @@ async function refundOrder(deps: Deps, integration: Integration, orderId: string
     });
     return banned.length;
   });
-  if (done === null) deps.log.info({ integration: integration.id, order: orderId }, 'store refund for an order Keycord did not fulfil: nothing changed');
+  if (done === null) deps.log.info({ integration: integration.id, order: orderId }, 'store refund for an order Keycord has not fulfilled: no key banned; a paid call for it will issue none');
 }

@@ -130,8 +130,20 @@ const sellerRoutes: FastifyPluginAsyncZod<IntegrationRouteOptions> = async (app,
 
   app.get(
     '/api/integrations/:id/orders',
-    { schema: { tags, summary: 'Orders the store sent, with their keys', params: idParams, querystring: pageOnlyQuery, response: { 200: z.array(orderView), 404: errorResponse } } },
-    async (request, reply) => sendPage(request, reply, request.query, await listIntegrationOrders(deps, sellerActor(request), request.params.id, pageRequestOf(request.query))),
+    {
+      schema: {
+        tags,
+        summary: 'Orders the store sent, with their keys',
+        description: 'A page carries at most 10,000 keys: when the largest order would take a page past that, per_page is lowered for every page alike, and the Link header names the per_page used.',
+        params: idParams,
+        querystring: pageOnlyQuery,
+        response: { 200: z.array(orderView), 404: errorResponse },
+      },
+    },
+    async (request, reply) => {
+      const page = await listIntegrationOrders(deps, sellerActor(request), request.params.id, pageRequestOf(request.query));
+      return sendPage(request, reply, { page: request.query.page, per_page: page.perPage }, page);
+    },
   );
 };
 
@@ -155,7 +167,7 @@ const storeRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { deps })
           200: z.union([z.object({ received: z.literal(true) }), z.string().describe('The keys, one per line (text/plain)')]),
           401: errorResponse.describe('Bad or missing store signature: nothing issued'),
           404: errorResponse.describe('No such integration for this provider'),
-          409: errorResponse.describe('The mapped plan is gone (PLAN_GONE)'),
+          409: errorResponse.describe('The mapped plan is gone (PLAN_GONE), or the order was refunded or disputed before this line was fulfilled (ORDER_REFUNDED)'),
         },
       },
     },
