@@ -24,6 +24,11 @@ const PENDING_ROW = 'select 1 from outbox where relayed_at is null limit 1';
  * refuses, the transaction rolls back and the rows wait for the next pass. A crash after the
  * enqueue but before the commit enqueues again under the same deterministic job id — a no-op (an
  * event batch is named by its rows; rows its job dispatched meanwhile are not enqueued again).
+ * When the rows claimed again differ (some dispatched meanwhile, new ones arrived), the new batch
+ * has another id and may run beside the first: each event is then dispatched by the job holding
+ * its lease (event-leases.ts), the other leaving it to a job of its own, so its listeners run once;
+ * its deliveries' first attempts are one each anyway (the fan-out's hold, the unique (webhook,
+ * event) pair, the deterministic delivery job ids).
  * A job another database left under that id is detected and replaced (enqueueUnlessHeld).
  */
 export class OutboxRelay {

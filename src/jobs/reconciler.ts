@@ -12,6 +12,7 @@ import {
   unfinishedGenerationJobs,
   type PendingDelivery,
 } from '../core/jobs/unfinished-work.js';
+import { markFailed } from '../core/webhooks/deliver-webhooks.js';
 import { enqueueManyUnlessHeld, type JobSpec } from './enqueue.js';
 import type { JobSpecs } from './job-specs.js';
 import { WEBHOOK_ATTEMPTS, webhookDelay } from './definitions/deliver-webhook.js';
@@ -86,7 +87,12 @@ export class Reconciler {
     const deliveries = await this.everyPage(
       (page) => pendingDeliveries(deps, page),
       idOf,
-      async (page) => page.map((d) => ({ spec: this.deliverySpec(d), stillWanted: () => deliveryPending(deps, d.id) })),
+      async (page) => {
+        // Its schedule's last attempt was recorded but its worker stopped before giving up on it: given
+        // up on here, as that try would have, rather than re-added for an attempt past the cap.
+        for (const d of page) if (d.attempts >= WEBHOOK_ATTEMPTS) await markFailed(deps, d.id);
+        return page.filter((d) => d.attempts < WEBHOOK_ATTEMPTS).map((d) => ({ spec: this.deliverySpec(d), stillWanted: () => deliveryPending(deps, d.id) }));
+      },
     );
     const events = await this.everyPage(
       (page) => undispatchedEvents(deps, page),
@@ -127,12 +133,13 @@ export class Reconciler {
   /**
    * A delivery belongs to its latest redelivery's job when the seller asked for one. Re-added, it
    * keeps its retry schedule: the next attempt when the last one's backoff ends (attempt times are
-   * the database's, compared with the wall clock), with the attempts it has left.
+   * the database's, compared with the wall clock), with the attempts its schedule has left (a
+   * redelivery's counted from the redelivery, as the local provider counts them).
    */
   private deliverySpec(d: PendingDelivery) {
-    const dueAt = d.lastAttemptAt ? d.lastAttemptAt.getTime() + webhookDelay(d.attempts, this.opts.webhookRetryBaseMs) : 0;
+    const dueAt = d.lastAttemptAt && d.attempts > 0 ? d.lastAttemptAt.getTime() + webhookDelay(d.attempts, this.opts.webhookRetryBaseMs) : 0;
     const opts = { delayMs: dueAt - Date.now(), attemptsLeft: WEBHOOK_ATTEMPTS - d.attempts };
-    return d.redeliveryOutboxId === null ? this.specs.delivery(d.id, opts) : this.specs.redelivery(d.id, d.redeliveryOutboxId, { delayMs: opts.delayMs });
+    return d.redeliveryOutboxId === null ? this.specs.delivery(d.id, opts) : this.specs.redelivery(d.id, d.redeliveryOutboxId, opts);
   }
 }
 

@@ -46,6 +46,7 @@ export async function generationJobUnfinished(deps: Deps, jobId: number): Promis
 
 export interface PendingDelivery {
   id: number;
+  /** Attempts of its current schedule: since the latest redelivery the seller asked for, else all of them. */
   attempts: number;
   lastAttemptAt: Date | null;
   /** The outbox id of the latest redelivery the seller asked for, whose job then owns it. */
@@ -61,11 +62,13 @@ const PENDING_DELIVERIES = `with page as (
     and (d.sending_until is null or d.sending_until <= $1::timestamptz)
   order by d.id limit $3::int
 ), redeliveries as (
-  select o.payload->>'delivery_id' as delivery_id, max(o.id) as id from outbox o
+  select o.payload->>'delivery_id' as delivery_id, max(o.id) as id, max(o.created_at) as at from outbox o
   where o.kind = 'command' and o.type = 'redeliver_webhook' and o.payload->>'delivery_id' in (select id::text from page)
   group by 1
 )
-select p.id, p.attempts,
+select p.id,
+  case when r.id is null then p.attempts
+    else (select count(*) from webhook_attempts a where a.delivery_id = p.id and a.created_at >= r.at) end as attempts,
   (select max(a.created_at) from webhook_attempts a where a.delivery_id = p.id) as last_at,
   r.id as redelivery
 from page p left join redeliveries r on r.delivery_id = p.id::text
@@ -79,7 +82,7 @@ order by p.id`;
  * crashed is taken once its hold is over.
  */
 export async function pendingDeliveries(deps: Deps, page: KeysetPage = {}): Promise<PendingDelivery[]> {
-  const rows = await deps.db.query<{ id: string | number; attempts: number; last_at: Date | string | null; redelivery: string | number | null }>(PENDING_DELIVERIES, [
+  const rows = await deps.db.query<{ id: string | number; attempts: number | string; last_at: Date | string | null; redelivery: string | number | null }>(PENDING_DELIVERIES, [
     deps.clock.now().toISOString(),
     page.afterId ?? 0,
     page.limit ?? RECONCILE_PAGE,

@@ -155,6 +155,15 @@ const fanOutRunner = perObject(
     }),
 );
 
+/**
+ * The attempts a delivery's log keeps: its latest ones, the older dropped as new ones are recorded
+ * (`attempts` on the delivery still counts them all). A seller may redeliver a delivery that is
+ * over again and again, each time adding an attempt (or a schedule of them), so without a bound its
+ * log would grow at the seller's will. At least WEBHOOK_ATTEMPTS, so a schedule's attempts — which
+ * the local provider counts from this log — are all kept.
+ */
+export const MAX_ATTEMPTS_KEPT = 50;
+
 // Each attempt's log row and its delivery's new state (its hold let go: FAN_OUT) in one statement,
 // so all or none land; and the dispatch marks of the events whose fan-out is over, in the same
 // round trip. The rows to update are looked up by primary key (`= any(array(…))`), whatever the
@@ -164,6 +173,9 @@ const fanOutRunner = perObject(
 // application) while its POST was out has nothing to log an attempt against. So an attempt is
 // logged only for a delivery the update found (and holds locked: a delete committing meanwhile
 // waits), never against a row that is gone, which would fail the foreign key and the whole batch.
+// A delivery past MAX_ATTEMPTS_KEPT attempts loses its oldest log rows in the same statement: the
+// insert is not in the statement's snapshot, so the latest MAX_ATTEMPTS_KEPT - 1 there are kept
+// beside it; the delete looks only at those deliveries (rare: redelivered many times).
 const RECORD_ATTEMPTS = `with sent as (
   select * from jsonb_to_recordset($1::jsonb)
     as s(delivery_id bigint, status_code int, duration_ms int, response_body text, error text, delivered boolean, at timestamptz)
@@ -177,10 +189,16 @@ const RECORD_ATTEMPTS = `with sent as (
     status = case when s.delivered then 'delivered' else d.status end,
     delivered_at = case when s.delivered then s.at else d.delivered_at end
   from sent s where d.id = s.delivery_id and d.id = any(array(select delivery_id from sent))
-  returning d.id
+  returning d.id, d.attempts
 ), logged as (
   insert into webhook_attempts (delivery_id, status_code, duration_ms, response_body, error)
   select delivery_id, status_code, duration_ms, response_body, error from sent where delivery_id in (select id from updated)
+), trimmed as (
+  delete from webhook_attempts a
+  where a.delivery_id = any(array(select id from updated where attempts > ${MAX_ATTEMPTS_KEPT}))
+    and a.id < (select min(k.id) from (
+      select b.id from webhook_attempts b where b.delivery_id = a.delivery_id order by b.id desc limit ${MAX_ATTEMPTS_KEPT - 1}
+    ) k)
 ), dispatched as (
   update outbox o set dispatched_at = m.at
   from marks m

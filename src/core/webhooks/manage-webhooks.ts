@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, inArray } from 'drizzle-orm';
+import { and, asc, count, desc, eq, inArray, ne } from 'drizzle-orm';
 import { webhookAttempts, webhookDeliveries, webhooks } from '../../db/schema.js';
 import type { Executor } from '../../db/client.js';
 import type { SellerActor } from '../actor.js';
@@ -130,18 +130,29 @@ export async function listDeliveries(deps: Deps, actor: SellerActor, webhookId: 
 }
 
 /**
- * Sends a delivery again, whatever its state: the same event body and the same delivery id, so
- * the receiver can tell it is a repeat. The returned id is what the worker queue is told.
+ * Sends a delivery again: the same event body and the same delivery id, so the receiver can tell it
+ * is a repeat. Only a delivery that is over (delivered, or failed after its retries) is sent again:
+ * one still pending is being retried on its schedule, or has a redelivery not yet made, and a
+ * second schedule beside it would only multiply its POSTs and attempts — 409. So a delivery has one
+ * schedule at a time, and what a seller asking again and again adds is bounded (an attempt log
+ * keeps the latest MAX_ATTEMPTS_KEPT, delivery-statements.ts). The returned id is what the worker
+ * queue is told.
  */
 export async function redeliver(deps: Deps, actor: SellerActor, webhookId: number, deliveryId: number) {
   return deps.db.orm.transaction(async (tx) => {
     const hook = await requireWebhook(tx, actor, webhookId, 'admin');
+    const ofHook = and(eq(webhookDeliveries.id, deliveryId), eq(webhookDeliveries.webhookId, webhookId));
+    // Two redeliveries at once: the second waits on the row, then finds it pending.
     const [delivery] = await tx
       .update(webhookDeliveries)
       .set({ status: 'pending' })
-      .where(and(eq(webhookDeliveries.id, deliveryId), eq(webhookDeliveries.webhookId, webhookId)))
+      .where(and(ofHook, ne(webhookDeliveries.status, 'pending')))
       .returning();
-    if (!delivery) throw notFound('Delivery');
+    if (!delivery) {
+      const [exists] = await tx.select({ id: webhookDeliveries.id }).from(webhookDeliveries).where(ofHook).limit(1);
+      if (!exists) throw notFound('Delivery');
+      throw conflict('The delivery is still pending (being retried, or a redelivery not made yet); it can be sent again once it is delivered or has failed');
+    }
     await enqueueCommand(tx, hook.applicationId, 'redeliver_webhook', { delivery_id: delivery.id });
     await writeAudit(tx, actor, { applicationId: hook.applicationId, action: 'webhook.redelivered', target: `delivery:${delivery.id}` });
     return { message: 'Delivery queued', delivery: toDeliveryView(delivery) };

@@ -60,13 +60,22 @@ export async function postWebhook(url: string, body: string, headers: Record<str
   }
 }
 
-/** The response body's first 2 KB; the rest is read and dropped so the connection can be reused. */
+/**
+ * Past the first 2 KB, a body is read (and dropped) this far at most, so that the connection can be
+ * reused; a longer one is cut off with its connection. A receiver's answer is its own: one that
+ * never ends would otherwise be read at full speed until the timeout, holding the attempt's slot.
+ */
+const MAX_DRAINED = 64 * 1024;
+
+/** The response body's first 2 KB; the rest is read and dropped (up to MAX_DRAINED) so the connection can be reused. */
 async function firstBytes(stream: Dispatcher.ResponseData['body']): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of stream as AsyncIterable<Buffer>) {
     if (size < MAX_BODY) chunks.push(chunk);
     size += chunk.length;
+    // Leaving the loop destroys the body, and undici closes its connection.
+    if (size > MAX_DRAINED) break;
   }
   return Buffer.concat(chunks).subarray(0, MAX_BODY).toString('utf8');
 }

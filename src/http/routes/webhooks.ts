@@ -5,6 +5,7 @@ import { createWebhook, deleteWebhook, listDeliveries, listWebhooks, redeliver, 
 import type { toDeliveryView, toWebhookView } from '../../core/webhooks/webhook-view.js';
 import type { Deps } from '../../core/deps.js';
 import { DELIVERY_STATUSES } from '../../core/webhooks/webhook-view.js';
+import { MAX_ATTEMPTS_KEPT } from '../../core/webhooks/delivery-statements.js';
 import { requireDeveloper, sellerActor } from '../authenticate.js';
 import { errorResponse, messageResponse } from '../responses.js';
 import { pageOnlyQuery, pageQuery, pageRequestOf, sendPage } from '../pagination.js';
@@ -50,7 +51,7 @@ const deliveryView = z.object({
         created_at: z.string().describe('ISO 8601'),
       }),
     )
-    .describe('Each attempt, oldest first (empty in the answer to a redeliver)'),
+    .describe(`Its latest ${MAX_ATTEMPTS_KEPT} attempts, oldest first (empty in the answer to a redeliver); \`attempts\` counts them all`),
 }) satisfies z.ZodType<ReturnType<typeof toDeliveryView>>;
 
 const badUrl = errorResponse.describe('The request is not valid (VALIDATION_ERROR), or the url resolves to a private address (WEBHOOK_URL_PRIVATE) or does not resolve (WEBHOOK_URL_UNRESOLVABLE)');
@@ -124,7 +125,10 @@ export const webhookRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
         tags,
         summary: 'Send a delivery again',
         params: z.object({ id, deliveryId: id }),
-        response: { 202: z.object({ message: z.string(), delivery: deliveryView }) },
+        response: {
+          202: z.object({ message: z.string(), delivery: deliveryView }),
+          409: errorResponse.describe('The delivery is still pending: being retried on its schedule, or a redelivery not made yet (CONFLICT)'),
+        },
       },
     },
     async (request, reply) => reply.code(202).send(await redeliver(deps, sellerActor(request), request.params.id, request.params.deliveryId)),

@@ -2,6 +2,7 @@
  * Job: dispatch an outbox event — one delivery per subscribed webhook with its first attempt, then
  * the in-process listeners (the Discord notices), then the attempts and the dispatch mark.
  */
+import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import { z } from 'zod';
 import type { Deps } from '../../core/deps.js';
@@ -11,6 +12,7 @@ import { readEvent } from '../../core/webhooks/delivery-statements.js';
 import { WEBHOOK_ATTEMPTS, webhookBackoff, webhookConcurrency } from './deliver-webhook.js';
 import type { outbox } from '../../db/schema.js';
 import { enqueueManyUnlessHeld } from '../enqueue.js';
+import { releaseEventLease, takeEventLeases } from '../event-leases.js';
 import type { HandlerContext } from '../handlers.js';
 import { Limiter } from '../limiter.js';
 import type { ReceiverTurn } from '../receiver-turns.js';
@@ -151,21 +153,35 @@ const batchLimiters = new WeakMap<HandlerContext, Limiter>();
  * holds back or repeats the others; the batch fails (and is retried, skipping the events it
  * dispatched) only when that hand-off cannot be made.
  */
-export async function dispatchEventBatch(ctx: HandlerContext, outboxIds: readonly number[]): Promise<{ events: number; handedOff: number }> {
+export async function dispatchEventBatch(ctx: HandlerContext, outboxIds: readonly number[], holder = `batch-${randomUUID()}`): Promise<{ events: number; handedOff: number }> {
   let limiter = batchLimiters.get(ctx);
   if (!limiter) batchLimiters.set(ctx, (limiter = new Limiter(webhookConcurrency(ctx.config))));
   const failed: { id: number; type: string }[] = [];
   const limitSend = <T>(send: () => Promise<T>) => limiter.run(send);
+  // The relay's rows on the first try; a retry reads them, and finds the marks of what it dispatched.
+  const read = await Promise.all(outboxIds.map(async (id) => ({ id, event: takeRelayedEvent(ctx.deps.db, id) ?? (await readEvent(ctx.deps.db, id).catch(() => undefined)) })));
+  const undispatched = read.filter(({ event }) => event !== null && !event?.dispatchedAt);
+  // Another batch of a relay pass that ran again may have some of them in hand (event-leases.ts):
+  // those go on in jobs of their own, which find them dispatched, or take them if that one fails.
+  const leased = await takeEventLeases(
+    ctx.specs.eventQueue,
+    ctx.installation,
+    undispatched.map(({ id }) => id),
+    holder,
+  );
   await Promise.all(
-    outboxIds.map(async (id) => {
-      // The relay's row on the first try; a retry reads it, and finds the mark of what it dispatched.
-      const event = takeRelayedEvent(ctx.deps.db, id) ?? (await readEvent(ctx.deps.db, id).catch(() => undefined));
-      if (event === null || event?.dispatchedAt) return;
+    undispatched.map(async ({ id, event }) => {
+      if (!leased.has(id)) {
+        ctx.deps.log.info({ event: id }, 'event in hand in another job (a relay pass ran again); left to a job of its own');
+        failed.push({ id, type: event?.type ?? 'event' });
+        return;
+      }
       try {
         if (!event) throw new Error('could not read the event');
         await dispatchEventTry(ctx.deps, id, { listeners: ctx.eventListeners, lastTry: false, event, limitSend, turn: ctx.receiverTurns?.take, sendDeliveries: (d) => scheduleDeliveries(ctx, d) });
       } catch (err) {
         ctx.deps.log.warn({ event: id, err: (err as Error).message }, 'event dispatch failed; it is retried in a job of its own');
+        await releaseEventLease(ctx.specs.eventQueue, ctx.installation, id, holder).catch(() => {}); // else its job waits the lease out
         failed.push({ id, type: event?.type ?? 'event' });
       }
     }),
@@ -184,18 +200,27 @@ export const dispatchEventJob: JobDefinition = {
   // A dispatch makes its deliveries' first attempts, so it waits on receivers as deliveries do.
   concurrency: webhookConcurrency,
   process: async (ctx: HandlerContext, job: Job) => {
-    if ((job.data as { outbox_ids?: unknown }).outbox_ids !== undefined) return dispatchEventBatch(ctx, dispatchBatchPayload.parse(job.data).outbox_ids);
+    // A job's id is its holder name: a retried (or stalled) run of it takes back what it held.
+    const holder = job.id ?? `job-${randomUUID()}`;
+    if ((job.data as { outbox_ids?: unknown }).outbox_ids !== undefined) return dispatchEventBatch(ctx, dispatchBatchPayload.parse(job.data).outbox_ids, holder);
     const { outbox_id } = dispatchEventPayload.parse(job.data);
     // As in a batch: a try after one that dispatched the event (and failed after its mark, or was
     // added again) finds the mark, and runs neither the fan-out nor the listeners again.
     const event = takeRelayedEvent(ctx.deps.db, outbox_id) ?? (await readEvent(ctx.deps.db, outbox_id));
     if (event === null || event.dispatchedAt) return { deliveries: 0 };
-    return dispatchEventTry(ctx.deps, outbox_id, {
-      listeners: ctx.eventListeners,
-      lastTry: isLastAttempt(job),
-      event,
-      turn: ctx.receiverTurns?.take,
-      sendDeliveries: (deliveries) => scheduleDeliveries(ctx, deliveries),
-    });
+    // Still in hand in a batch (event-leases.ts): tried again later, when that one has marked it or let it go.
+    if (!(await takeEventLeases(ctx.specs.eventQueue, ctx.installation, [outbox_id], holder)).has(outbox_id)) throw new Error(`event ${outbox_id} is being dispatched by another job; will try again`);
+    try {
+      return await dispatchEventTry(ctx.deps, outbox_id, {
+        listeners: ctx.eventListeners,
+        lastTry: isLastAttempt(job),
+        event,
+        turn: ctx.receiverTurns?.take,
+        sendDeliveries: (deliveries) => scheduleDeliveries(ctx, deliveries),
+      });
+    } catch (err) {
+      await releaseEventLease(ctx.specs.eventQueue, ctx.installation, outbox_id, holder).catch(() => {});
+      throw err;
+    }
   },
 };
