@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { isIP } from 'node:net';
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_HTTP_LIMITS, type HttpServerLimits } from './http/server-limits.js';
@@ -12,44 +12,81 @@ import { DEFAULT_HTTP_LIMITS, type HttpServerLimits } from './http/server-limits
  */
 const booleanString = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
 
+/** KEYCORD_SECRET, and the one kept in DATA_DIR when it is not set. */
+const MIN_SECRET_LENGTH = 32;
+
 /** Where `JOB_PROVIDER=bullmq` looks for Redis when REDIS_URL is not set. */
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
+/**
+ * A connection URL whose user name and password decode: the drivers decode them while connecting,
+ * and a stray `%` (an unencoded password) would fail there as "URI malformed", naming nothing.
+ */
+function isDecodableUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+    return true;
+  } catch {
+    return false;
+  }
+}
+const UNDECODABLE_URL = 'is not a valid URL: percent-encode special characters in the user name and password (% as %25, @ as %40, / as %2F, # as %23)';
+
+/**
+ * A whole number in decimal digits (spaces round it allowed) from `min` to `max`. Not Number():
+ * it reads a blank value as 0 (PORT=" " would listen on a random port), and 0x50, 1e3 or 0b11 as
+ * numbers nobody wrote.
+ */
+const wholeNumber = (min: number, max: number, fallback: number) =>
+  z.string().trim().regex(/^\d+$/, 'must be a whole number').default(String(fallback)).transform(Number).pipe(z.number().min(min).max(max));
+
+/**
+ * An interval a timer runs at: milliseconds, or a number with ms/s/m/h, from 50 ms to a day. 0
+ * would run the work back to back, and Node fires a timer longer than 2^31 ms (~24.8 days) after
+ * 1 ms, so a mistyped `1000h` would too.
+ */
+const duration = (fallback: string) =>
+  z
+    .string()
+    .regex(/^\d+(ms|s|m|h)?$/, 'a duration such as 60000, 30s, 1m or 1h')
+    .default(fallback)
+    .transform(parseDuration)
+    .refine((ms) => ms >= 50 && ms <= 86_400_000, 'between 50ms and 24h');
+
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  PORT: wholeNumber(0, 65535, 3000),
   HOST: z.string().min(1).default('0.0.0.0'),
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .refine(isDecodableUrl, UNDECODABLE_URL)
     .optional(),
-  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+  DATABASE_POOL_SIZE: wholeNumber(1, 200, 10),
   /** Named (prepared) statements; `false` behind a pooler in transaction mode that cannot keep them. */
   DATABASE_PREPARED_STATEMENTS: booleanString.default(true),
   /** Redis for the `bullmq` job provider. Unset, jobs run in this process (`local`). */
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+    .refine(isDecodableUrl, UNDECODABLE_URL)
     .optional(),
   /** `bullmq` (Redis; several workers) or `local` (in process, from the database); by REDIS_URL when unset. */
   JOB_PROVIDER: z.enum(['bullmq', 'local']).optional(),
   DATA_DIR: z.string().min(1).default('./data'),
   /** Largest file a seller may upload (bytes); the bytes live under DATA_DIR/files. */
-  MAX_FILE_BYTES: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).default(104_857_600),
-  KEYCORD_SECRET: z.string().min(32, 'must be at least 32 characters (use `openssl rand -hex 32`)').optional(),
+  MAX_FILE_BYTES: wholeNumber(1, Number.MAX_SAFE_INTEGER, 104_857_600),
+  KEYCORD_SECRET: z.string().min(MIN_SECRET_LENGTH, 'must be at least 32 characters (use `openssl rand -hex 32`)').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** How often coalesced validation side effects (last_used, ip, counters) are written. */
-  USAGE_FLUSH_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
+  USAGE_FLUSH_MS: wholeNumber(50, 60_000, 1000),
   /** How long an application's settings and signing key stay cached per API instance. */
-  APP_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000).default(5000),
-  SESSION_TTL_HOURS: z.coerce
-    .number()
-    .int()
-    .min(1)
-    .max(24 * 90)
-    .default(24 * 7),
-  MAX_APPLICATIONS: z.coerce.number().int().min(1).default(50),
-  MAX_LICENSES_PER_APPLICATION: z.coerce.number().int().min(1).default(1_000_000),
+  APP_CACHE_TTL_MS: wholeNumber(0, 600_000, 5000),
+  SESSION_TTL_HOURS: wholeNumber(1, 24 * 90, 24 * 7),
+  MAX_APPLICATIONS: wholeNumber(1, 1_000_000, 50),
+  MAX_LICENSES_PER_APPLICATION: wholeNumber(1, 1_000_000_000, 1_000_000),
   /**
    * Which proxies' X-Forwarded-For to believe for the client IP: `false` (none), a number of
    * hops (the nearest N proxies, e.g. 1 behind one load balancer), a comma-separated list of
@@ -76,15 +113,15 @@ const envSchema = z.object({
       return entries;
     }),
   /** Slow clients: see src/http/server-limits.ts. Headers must arrive within the request timeout. */
-  HTTP_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(DEFAULT_HTTP_LIMITS.headersTimeoutMs),
-  HTTP_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(DEFAULT_HTTP_LIMITS.requestTimeoutMs),
+  HTTP_HEADERS_TIMEOUT_MS: wholeNumber(100, 600_000, DEFAULT_HTTP_LIMITS.headersTimeoutMs),
+  HTTP_REQUEST_TIMEOUT_MS: wholeNumber(100, 3_600_000, DEFAULT_HTTP_LIMITS.requestTimeoutMs),
   /** Uploads stream up to MAX_FILE_BYTES: 10 minutes by default, about 170 KB/s for 100 MB. */
-  HTTP_UPLOAD_TIMEOUT_MS: z.coerce.number().int().min(100).max(86_400_000).default(DEFAULT_HTTP_LIMITS.uploadTimeoutMs),
+  HTTP_UPLOAD_TIMEOUT_MS: wholeNumber(100, 86_400_000, DEFAULT_HTTP_LIMITS.uploadTimeoutMs),
   /** Above the idle timeout of a proxy or load balancer in front (60 s on most), or it sees resets. */
-  HTTP_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(DEFAULT_HTTP_LIMITS.keepAliveTimeoutMs),
-  HTTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(DEFAULT_HTTP_LIMITS.maxConnections),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: wholeNumber(100, 600_000, DEFAULT_HTTP_LIMITS.keepAliveTimeoutMs),
+  HTTP_MAX_CONNECTIONS: wholeNumber(1, 1_000_000, DEFAULT_HTTP_LIMITS.maxConnections),
   /** How long a stopping process waits for open requests and running jobs before it exits anyway. */
-  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(600_000).default(15_000),
+  SHUTDOWN_GRACE_MS: wholeNumber(0, 600_000, 15_000),
   /**
    * Sign client answers (Ed25519) on a second thread, so the event loop keeps answering. Takes
    * effect where sodium-native loaded and the machine has more than one CPU.
@@ -99,18 +136,9 @@ const envSchema = z.object({
     .regex(/^[A-Za-z0-9_:-]{1,64}$/)
     .optional(),
   /** How often the worker compares the queues with what the database says is unfinished. */
-  JOB_RECONCILE_EVERY: z
-    .string()
-    .regex(/^\d+(ms|s|m|h)?$/, 'a duration such as 60000, 30s, 1m or 1h')
-    .default('1m')
-    .transform(parseDuration)
-    .refine((ms) => ms >= 50, 'at least 50ms'),
+  JOB_RECONCILE_EVERY: duration('1m'),
   /** How often the expiry sweep runs: milliseconds, or a number with s/m/h. */
-  EXPIRY_SWEEP_EVERY: z
-    .string()
-    .regex(/^\d+(ms|s|m|h)?$/, 'a duration such as 60000, 30s, 1m or 1h')
-    .default('1m')
-    .transform(parseDuration),
+  EXPIRY_SWEEP_EVERY: duration('1m'),
   /** Days before expiry at which `license.expiring_soon` is sent, e.g. "3,1". */
   EXPIRY_NOTICE_DAYS: z
     .string()
@@ -128,17 +156,17 @@ const envSchema = z.object({
         .map((u) => u.trim().toLowerCase())
         .filter(Boolean),
     ),
-  GENERATE_BATCH_SIZE: z.coerce.number().int().min(100).max(50_000).default(5000),
-  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(100).default(5),
+  GENERATE_BATCH_SIZE: wholeNumber(100, 50_000, 5000),
+  WORKER_CONCURRENCY: wholeNumber(1, 100, 5),
   /** BullMQ lock: a job whose worker stopped renewing it is taken over after this. */
-  JOB_LOCK_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
-  OUTBOX_POLL_MS: z.coerce.number().int().min(10).max(60_000).default(250),
+  JOB_LOCK_MS: wholeNumber(1000, 600_000, 30_000),
+  OUTBOX_POLL_MS: wholeNumber(10, 60_000, 250),
   /** First webhook retry delay; later ones double (with jitter) up to about a day in all. */
-  WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(10).max(600_000).default(5000),
+  WEBHOOK_RETRY_BASE_MS: wholeNumber(10, 600_000, 5000),
   /** Seller API requests per token per minute. */
-  SELLER_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(600),
+  SELLER_RATE_LIMIT_PER_MINUTE: wholeNumber(1, 1_000_000_000, 600),
   /** Login and sign-up attempts per IP per minute (developers and application users). */
-  AUTH_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(10),
+  AUTH_RATE_LIMIT_PER_MINUTE: wholeNumber(1, 1_000_000_000, 10),
   DISCORD_MODE: z.enum(['gateway', 'http', 'off']).optional(),
   DISCORD_PUBLIC_KEY: z
     .string()
@@ -293,7 +321,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     if (e.NODE_ENV === 'production') {
       throw new ConfigError('Invalid configuration:\n  KEYCORD_SECRET: required when NODE_ENV=production');
     }
-    const dev = readOrCreateDevSecret(secretFile);
+    const dev = readOrCreateDevSecret(secretFile, dataDir);
     secret = dev.secret;
     secretSource = dev.generated ? 'generated' : 'data-dir';
   }
@@ -348,11 +376,90 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
 }
 
-/** Development convenience: a secret made once and kept beside the data it protects. */
-function readOrCreateDevSecret(file: string): { secret: string; generated: boolean } {
-  if (existsSync(file)) return { secret: readFileSync(file, 'utf8').trim(), generated: false };
-  mkdirSync(dirname(file), { recursive: true });
-  const secret = randomBytes(32).toString('hex');
-  writeFileSync(file, secret + '\n', { mode: 0o600 });
-  return { secret, generated: true };
+/**
+ * Development convenience: a secret made once and kept beside the data it protects. Processes
+ * starting together on a fresh DATA_DIR (an API and a worker, a restart loop) must all end up with
+ * the one secret the file keeps — a second one overwriting the first would leave whatever was
+ * encrypted under it unreadable — so the file is written whole under a temporary name and
+ * hard-linked into place (`link` fails when the name exists), and the loser reads the winner's.
+ */
+function readOrCreateDevSecret(file: string, dataDir: string): { secret: string; generated: boolean } {
+  try {
+    const kept = readDevSecret(file);
+    if (kept !== undefined) return { secret: kept, generated: false };
+    mkdirSync(dirname(file), { recursive: true });
+    const secret = randomBytes(32).toString('hex');
+    if (placeExclusively(file, secret + '\n')) return { secret, generated: true };
+    return { secret: readDevSecret(file) ?? secret, generated: false };
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(
+      `Invalid configuration:\n  DATA_DIR: ${dataDir} cannot be used (${(err as Error).message}); the generated secret is kept there. ` +
+        'Give the user running Keycord write access to it, or set DATA_DIR to a directory it can write (and KEYCORD_SECRET, so no secret has to be generated).',
+    );
+  }
+}
+
+/** The kept secret, undefined when there is no file; a file too short to be one stops start-up. */
+function readDevSecret(file: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  const secret = text.trim();
+  if (secret.length >= MIN_SECRET_LENGTH) return secret;
+  // Never replaced here: what was encrypted under the lost secret may still be recovered with it.
+  throw new ConfigError(
+    `Invalid configuration:\n  KEYCORD_SECRET: not set, and ${file} holds no usable secret (${secret.length} characters, at least ${MIN_SECRET_LENGTH} needed). ` +
+      'Data in DATA_DIR is encrypted with the secret that was there: restore the file from a backup or set KEYCORD_SECRET to that secret. ' +
+      'Only if DATA_DIR holds nothing worth keeping, delete the file to have a new one generated.',
+  );
+}
+
+/** Writes `content` to `file` unless it exists, never letting a reader see it half-written. */
+function placeExclusively(file: string, content: string): boolean {
+  const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  const fd = openSync(temporary, 'wx', 0o600);
+  try {
+    writeSync(fd, content);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    linkSync(temporary, file);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS') throw err;
+    // A file system without hard links: an exclusive create still keeps one secret.
+    return createExclusively(file, content);
+  } finally {
+    try {
+      unlinkSync(temporary);
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+function createExclusively(file: string, content: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(file, 'wx', 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    writeSync(fd, content);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
 }

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { DataDirInUseError } from './db/data-dir-lock.js';
+import { DataDirInUseError, DataDirUnusableError } from './db/data-dir-lock.js';
 import { readEnvFile } from './env-file.js';
 import { createLogger, type Logger } from './log.js';
 import { createShutdown } from './shutdown.js';
@@ -30,6 +30,7 @@ async function start(role: Role) {
   } catch (err) {
     // What the operator must change is said in the message; anything else gets its stack.
     if (err instanceof DataDirInUseError) log.fatal({ dataDir: err.dataDir, holder: err.holder }, err.message);
+    else if (err instanceof DataDirUnusableError) log.fatal({ dataDir: err.dataDir }, err.message);
     else if (err instanceof ConfigError) log.fatal(err.message);
     else log.fatal({ err }, 'start-up failed');
     // A port already taken, say: what did start (the database above all) is closed properly.

@@ -27,18 +27,25 @@ async function bounded(p: Promise<unknown>, ms: number) {
   if ((await settleWithin(p, ms, TIMED_OUT)) === TIMED_OUT) throw new Error(`did not finish within ${ms} ms`);
 }
 
+/** Why the process stops: a signal asking it to, or a crash it leaves through the same door. */
+export type ShutdownReason = NodeJS.Signals | 'uncaughtException' | 'unhandledRejection';
+
+const CRASHES: ReadonlySet<ShutdownReason> = new Set(['uncaughtException', 'unhandledRejection']);
+
 /**
  * Ordered graceful shutdown with a deadline. The audit found the old version skipped the usage
  * flush when a request outlived the 15 s grace (the forced exit came first); here the final
- * steps run whatever happened, and the exit code says whether the grace was enough.
+ * steps run whatever happened, and the exit code says whether the stop went as asked: 0 for a
+ * signal carried out in order, 1 when a step failed, the grace ran out, or a crash started it
+ * (however cleanly it then closed: a supervisor restarting on failure must see one).
  */
-export function createShutdown(plan: ShutdownPlan): (reason: string) => Promise<void> {
+export function createShutdown(plan: ShutdownPlan): (reason: ShutdownReason) => Promise<void> {
   let started = false;
   return async (reason) => {
     if (started) return;
     started = true;
     plan.log.info({ signal: reason }, 'shutting down');
-    let failed = false;
+    let failed = CRASHES.has(reason);
     const graceful = (async () => {
       for (const step of plan.steps) {
         try {

@@ -34,6 +34,21 @@ export class DataDirInUseError extends Error {
   }
 }
 
+/** DATA_DIR cannot be created or written (a file in the way, no permission, a read-only mount). */
+export class DataDirUnusableError extends Error {
+  constructor(
+    readonly dataDir: string,
+    cause: unknown,
+  ) {
+    super(
+      `DATA_DIR ${dataDir} cannot be used (${(cause as Error).message}). The embedded database lives there: ` +
+        'give the user running Keycord write access to it, set DATA_DIR to a directory it can write, or set DATABASE_URL to use a Postgres.',
+      { cause },
+    );
+    this.name = 'DataDirUnusableError';
+  }
+}
+
 /** Lock files this process holds: opening the same directory twice in one process is refused too. */
 const heldHere = new Set<string>();
 
@@ -43,13 +58,20 @@ const heldHere = new Set<string>();
  * one. A lock whose process is gone (kill -9, power loss) is taken over.
  */
 export function lockDataDir(dataDir: string): DataDirLock {
-  mkdirSync(dataDir, { recursive: true });
   const file = join(dataDir, LOCK_FILE_NAME);
   const me: LockHolder = { pid: process.pid, hostname: hostname(), startedAt: new Date().toISOString() };
   if (heldHere.has(file)) throw new Error(`DATA_DIR ${dataDir} is already open in this process`);
+  const attempt = () => {
+    try {
+      mkdirSync(dataDir, { recursive: true });
+      return tryCreate(file, me);
+    } catch (err) {
+      throw new DataDirUnusableError(dataDir, err);
+    }
+  };
   // Two rounds: the second follows the removal of a stale lock.
   for (let round = 0; round < 2; round++) {
-    if (tryCreate(file, me)) return holdLock(file, me);
+    if (attempt()) return holdLock(file, me);
     const holder = readHolder(file);
     if (holder && isAlive(holder)) throw new DataDirInUseError(dataDir, holder, file);
     // Two processes taking over the same stale lock at the same instant can both get here; the
