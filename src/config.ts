@@ -146,16 +146,25 @@ const envSchema = z.object({
     .default('3,1')
     .transform((v) => [...new Set(v.split(',').map(Number))].filter((d) => d > 0).sort((a, b) => b - a)),
   ALLOW_PRIVATE_WEBHOOK_URLS: booleanString.default(false),
-  /** Developer usernames allowed into the queue dashboard at /admin/queues. */
+  /**
+   * Who may open the queue dashboard at /admin/queues: developer usernames (lower-cased) and
+   * account ids (`#12` or `id:12`, kept as `#12`). Which accounts they are is settled when the
+   * dashboard starts (src/http/routes/admin-queues.ts).
+   */
   KEYCORD_OPERATORS: z
     .string()
     .default('')
-    .transform((v) =>
-      v
+    .transform((v, ctx) => {
+      const entries = v
         .split(',')
         .map((u) => u.trim().toLowerCase())
-        .filter(Boolean),
-    ),
+        .filter(Boolean)
+        .map((u) => u.replace(/^id:\s*(?=\d)/, '#'));
+      const bad = entries.find((u) => !/^#[1-9]\d{0,9}$/.test(u) && !/^[a-z0-9_.-]{3,32}$/.test(u));
+      if (bad === undefined) return [...new Set(entries)];
+      ctx.addIssue({ code: 'custom', message: `developer usernames (3–32 of letters, digits, _ . -) or account ids (#12 or id:12), separated by commas ("${bad.slice(0, 60)}" is neither)` });
+      return z.NEVER;
+    }),
   GENERATE_BATCH_SIZE: wholeNumber(100, 50_000, 5000),
   WORKER_CONCURRENCY: wholeNumber(1, 100, 5),
   /** BullMQ lock: a job whose worker stopped renewing it is taken over after this. */

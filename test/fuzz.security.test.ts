@@ -1,10 +1,11 @@
-import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDiscordStub, type DiscordStub } from './support/discord-stub.js';
 import { autocomplete, button, discordKeyPair, linkServer, MANAGE_GUILD, modal, select, signedInteraction, slash, type KeyPair, type Member } from './support/discord-interactions.js';
 import { edgesOf, ODD_HEADERS, ODD_IDS, ODD_QUERIES, ODD_RAW_BODIES, ODD_VALUES, pick, plausible, sample, seededRandom, withField, type JsonSchema, type Random } from './support/fuzz.js';
 import { startHarness, type Harness, type Seller } from './support/harness.js';
 import { multipart } from './support/multipart.js';
+import { restartWithOperators } from './support/operators.js';
 
 /**
  * Walks every operation of /openapi.json (plus the routes the document hides: the queue
@@ -32,6 +33,7 @@ let stub: DiscordStub;
 let keys: KeyPair;
 let seller: Seller;
 let operatorToken: string;
+let operatorApp: FastifyInstance;
 let known: Record<string, unknown>;
 let pathIds: Record<string, string>;
 
@@ -56,6 +58,8 @@ beforeAll(async () => {
   await linkServer(h.app, keys, seller, { id: '100000000000000001', name: 'Admin', permissions: MANAGE_GUILD }, app.app_id);
   const operator = await h.app.inject({ method: 'POST', url: '/api/auth/register', payload: { email: 'fuzz-operator@example.test', username: OPERATOR, password: 'operator password' } });
   operatorToken = operator.json().token;
+  // Operators are settled at start: the dashboard's attempts go to an HTTP side started after the operator registered.
+  operatorApp = await restartWithOperators(h, [OPERATOR]);
 
   known = {
     app_id: app.app_id,
@@ -88,6 +92,7 @@ beforeAll(async () => {
   };
 });
 afterAll(async () => {
+  await operatorApp?.close();
   await h?.close();
   await stub?.close();
 });
@@ -300,7 +305,7 @@ describe('a hostile client sending malformed requests to every route', () => {
     const faults: string[] = [];
     const byClass: Record<string, number> = {};
     for (const { label, request } of attempts) {
-      const res = await h.app.inject(request);
+      const res = await (String(request.url).startsWith('/admin/') ? operatorApp : h.app).inject(request);
       const klass = `${String(res.statusCode)[0]}xx`;
       byClass[klass] = (byClass[klass] ?? 0) + 1;
       const problem = fault(String(request.url), res);

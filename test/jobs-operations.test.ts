@@ -1,4 +1,5 @@
 import type { Job } from 'bullmq';
+import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deliverWebhookJob } from '../src/jobs/definitions/deliver-webhook.js';
 import type { HandlerContext } from '../src/jobs/handlers.js';
@@ -6,33 +7,46 @@ import type { JobProvider } from '../src/jobs/job-provider.js';
 import { WEBHOOK_ATTEMPTS, WEBHOOK_MAX_DELAY_MS, webhookBackoff } from '../src/jobs/queues.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { JOB_PROVIDERS, startHarnessWith, startJobSide } from './support/job-providers.js';
+import { restartWithOperators } from './support/operators.js';
 import { startReceiver } from './support/receiver.js';
 import { waitFor } from './support/wait.js';
 
 // BullMQ only, up to the graceful shutdown: Bull Board shows BullMQ's queues, and the give-up test
 // drives the BullMQ handler with a hand-made Job (the local provider's is in jobs-local-provider-restart).
 let h: Harness;
+/** The HTTP side started again once the operators had registered: operators are settled at start. */
+let ops: FastifyInstance;
+const operatorTokens: Record<string, string> = {};
 beforeAll(async () => {
   // One proxy hop trusted, so X-Forwarded-Proto: https can stand for a TLS-terminating proxy.
   h = await startHarness({ jobs: 'producer', env: { KEYCORD_OPERATORS: 'opsadmin1,opsadmin2,someone', TRUST_PROXY: '1' } });
+  for (const [username, email] of [
+    ['opsadmin1', 'ops@example.test'],
+    ['opsadmin2', 'ops2@example.test'],
+  ] as const) {
+    const reg = await h.app.inject({ method: 'POST', url: '/api/auth/register', payload: { email, username, password: 'operator password' } });
+    operatorTokens[username] = reg.json().token;
+  }
+  ops = await restartWithOperators(h, h.config.jobs.operators);
 });
-afterAll(() => h?.close());
+afterAll(async () => {
+  await ops?.close();
+  await h?.close();
+});
 
 describe('the queue dashboard at /admin/queues', () => {
   it('opens for operators only', async () => {
-    expect((await h.app.inject({ method: 'GET', url: '/admin/queues' })).statusCode).toBe(401);
+    expect((await ops.inject({ method: 'GET', url: '/admin/queues' })).statusCode).toBe(401);
     const seller = await h.seller('seller');
-    const refused = await seller.call('GET', '/admin/queues');
+    const refused = await ops.inject({ method: 'GET', url: '/admin/queues', headers: { authorization: `Bearer ${seller.token}` } });
     expect(refused.statusCode).toBe(403);
     expect(refused.json().code).toBe('FORBIDDEN');
-    const reg = await h.app.inject({ method: 'POST', url: '/api/auth/register', payload: { email: 'ops@example.test', username: 'opsadmin1', password: 'operator password' } });
-    const token = reg.json().token as string;
-    const page = await h.call(token, { method: 'GET', url: '/admin/queues' });
+    const page = await ops.inject({ method: 'GET', url: '/admin/queues', headers: { authorization: `Bearer ${operatorTokens.opsadmin1}` } });
     expect(page.statusCode).toBe(200);
     expect(page.headers['content-type']).toContain('text/html');
     const cookie = String(page.headers['set-cookie']).split(';')[0]!;
     expect(cookie).toMatch(/^keycord_admin=/);
-    const api = await h.app.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: { cookie } });
+    const api = await ops.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: { cookie } });
     expect(api.statusCode).toBe(200);
     expect(
       api
@@ -45,21 +59,20 @@ describe('the queue dashboard at /admin/queues', () => {
 
 describe('signing in to the queue dashboard', () => {
   const form = (fields: Record<string, string>, headers: Record<string, string> = {}) =>
-    h.app.inject({ method: 'POST', url: '/admin/queues/login', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, payload: new URLSearchParams(fields).toString() });
+    ops.inject({ method: 'POST', url: '/admin/queues/login', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, payload: new URLSearchParams(fields).toString() });
 
   it('sends a browser without a session to the form, which posts only to itself', async () => {
-    const visit = await h.app.inject({ method: 'GET', url: '/admin/queues', headers: { accept: 'text/html' } });
+    const visit = await ops.inject({ method: 'GET', url: '/admin/queues', headers: { accept: 'text/html' } });
     expect(visit.statusCode).toBe(303);
     expect(visit.headers.location).toBe('/admin/queues/login');
-    const page = await h.app.inject({ method: 'GET', url: '/admin/queues/login' });
+    const page = await ops.inject({ method: 'GET', url: '/admin/queues/login' });
     expect(page.statusCode).toBe(200);
     expect(page.body).toContain('<form method="post" action="/admin/queues/login">');
     expect(page.headers['content-security-policy']).toContain("form-action 'self'");
   });
 
   it('takes no token from the URL', async () => {
-    const reg = await h.app.inject({ method: 'POST', url: '/api/auth/register', payload: { email: 'ops2@example.test', username: 'opsadmin2', password: 'operator password' } });
-    const res = await h.app.inject({ method: 'GET', url: `/admin/queues/api/queues?Authorization=Bearer%20${reg.json().token}` });
+    const res = await ops.inject({ method: 'GET', url: `/admin/queues/api/queues?Authorization=Bearer%20${operatorTokens.opsadmin2}` });
     expect(res.statusCode).toBe(401);
     expect(res.headers['set-cookie']).toBeUndefined();
   });
@@ -87,13 +100,13 @@ describe('signing in to the queue dashboard', () => {
     expect(setCookie).toContain('Path=/admin/queues');
     expect(setCookie).not.toContain('Secure');
     const cookie = setCookie.split(';')[0]!;
-    const api = await h.app.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: { cookie } });
+    const api = await ops.inject({ method: 'GET', url: '/admin/queues/api/queues', headers: { cookie } });
     expect(api.statusCode).toBe(200);
 
     const viaHttps = await form({ login: 'opsadmin2', password: 'operator password' }, { 'x-forwarded-proto': 'https' });
     expect(String(viaHttps.headers['set-cookie'])).toContain('; Secure');
 
-    const out = await h.app.inject({ method: 'POST', url: '/admin/queues/logout', headers: { cookie } });
+    const out = await ops.inject({ method: 'POST', url: '/admin/queues/logout', headers: { cookie } });
     expect(out.statusCode).toBe(303);
     expect(String(out.headers['set-cookie'])).toMatch(/^keycord_admin=; .*Max-Age=0/);
   });

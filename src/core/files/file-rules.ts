@@ -1,7 +1,7 @@
 /**
  * What a stored file's name and content type may be. Both come from the uploader's multipart
  * headers and later go back out in download headers, so they are cleaned rather than trusted:
- * a name keeps no directory part or control characters, a content type is a bare `type/subtype`.
+ * a name keeps no directory part, control characters or invisible ones, a content type is a bare `type/subtype`.
  */
 const MAX_FILE_NAME_CHARS = 255;
 
@@ -17,12 +17,19 @@ const STORAGE_IN_LARGEST_UPLOADS = 20;
  */
 export const maxFileStorage = (maxFileBytes: number) => Math.min(Number.MAX_SAFE_INTEGER, maxFileBytes * STORAGE_IN_LARGEST_UPLOADS);
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+/**
+ * Characters that change how the rest of a name is shown without showing themselves: direction
+ * marks and overrides (`invoice\u202Efdp.exe` reads "invoiceexe.pdf"), zero-width spaces and
+ * fillers, the BOM. A download's name goes to a customer's machine, where such a name passes for
+ * another file. The zero-width (non-)joiners stay: emoji sequences and several scripts need them.
+ */
+const INVISIBLE = /[\u061c\u115f\u1160\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2069\u3164\ufeff\uffa0]/g;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/;
 
 export function cleanFileName(raw: string | undefined | null): string {
   const base = (raw ?? '').split(/[\\/]/).pop() ?? '';
-  const cleaned = base.replace(CONTROL, '').replace(LONE_SURROGATE, '').trim();
+  const cleaned = base.replace(CONTROL, '').replace(INVISIBLE, '').replace(LONE_SURROGATE, '').trim();
   const chars = [...cleaned];
   const name = chars.length > MAX_FILE_NAME_CHARS ? chars.slice(0, MAX_FILE_NAME_CHARS).join('') : cleaned;
   return name === '' || name === '.' || name === '..' ? 'file' : name;
@@ -34,7 +41,9 @@ export function cleanContentType(raw: string | undefined | null): string {
 }
 
 /** `attachment` with an ASCII fallback and the exact name as RFC 6266 / 8187 `filename*`. */
-export function contentDisposition(name: string): string {
+export function contentDisposition(stored: string): string {
+  // Names stored before invisible characters were cleaned out go out without them too.
+  const name = stored.replace(INVISIBLE, '') || 'file';
   const fallback = name.replace(/[^\x20-\x7e]|["\\%]/g, '_');
   const encoded = encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   return `attachment; filename="${fallback}"; filename*=UTF-8''${encoded}`;

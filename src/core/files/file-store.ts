@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream, type ReadStream } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -25,6 +25,27 @@ function blobPath(dir: string, sha256: string): string {
   return join(dir, sha256);
 }
 
+/**
+ * A temp file untouched this long belongs to no upload under way: every write refreshes its time,
+ * and an upload is cut off after HTTP_UPLOAD_TIMEOUT_MS, at most a day. Older ones were left by a
+ * process that stopped mid-upload, and nothing else would ever remove them.
+ */
+const ABANDONED_TEMP_MS = 25 * 3_600_000;
+/** The temp directories swept by this process: once each, as what is abandoned comes from earlier processes. */
+const sweptTempDirs = new Set<string>();
+
+async function sweepAbandonedTemps(dir: string): Promise<void> {
+  if (sweptTempDirs.has(dir)) return;
+  sweptTempDirs.add(dir);
+  const cutoff = Date.now() - ABANDONED_TEMP_MS;
+  for (const name of await readdir(tempDir(dir))) {
+    const path = join(tempDir(dir), name);
+    // Gone meanwhile (another process's upload finished, or its sweep): nothing to do.
+    const info = await stat(path).catch(() => null);
+    if (info?.isFile() && info.mtimeMs < cutoff) await rm(path, { force: true });
+  }
+}
+
 export const payloadTooLarge = (maxBytes: number) => new AppError('PAYLOAD_TOO_LARGE', `The file is larger than the limit of ${maxBytes} bytes`, 413);
 
 export interface Received {
@@ -42,6 +63,7 @@ export interface Received {
  */
 export async function receiveToTemp(dir: string, source: Readable, maxBytes: number): Promise<Received> {
   await mkdir(tempDir(dir), { recursive: true });
+  await sweepAbandonedTemps(dir);
   const tempPath = join(tempDir(dir), `${Date.now()}-${randomBytes(8).toString('hex')}.part`);
   const hash = createHash('sha256');
   let size = 0;

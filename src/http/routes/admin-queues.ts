@@ -1,13 +1,16 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { inArray, or, sql } from 'drizzle-orm';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import { authenticateToken } from '../../core/developers/authenticate-token.js';
+import { endSession } from '../../core/developers/end-session.js';
 import { loginDeveloper } from '../../core/developers/login-developer.js';
 import type { Deps } from '../../core/deps.js';
 import { AppError, forbidden, unauthorized } from '../../core/errors.js';
 import { errorBody } from '../errors.js';
 import type { Queues } from '../../jobs/queues.js';
+import { developers } from '../../db/schema.js';
 import { bearerToken } from '../authenticate.js';
 import { LOGIN_PAGE_CSP, loginPage } from './admin-login-page.js';
 
@@ -50,6 +53,58 @@ function sessionCookie(request: FastifyRequest, value: string, maxAgeS: number):
   return `${COOKIE}=${encodeURIComponent(value)}; Path=${ADMIN_QUEUES_PATH}; HttpOnly; SameSite=Strict; Max-Age=${maxAgeS}${secure}`;
 }
 
+/** The largest id a developer account can have (`serial`): a pin past it names no one. */
+const MAX_ACCOUNT_ID = 2_147_483_647;
+
+/**
+ * The accounts KEYCORD_OPERATORS names, settled once, when the dashboard starts: an entry is an
+ * account id (`#12`) or a username, and either counts only if an account had it then. Sign-up is
+ * open, so a named operator who has not registered yet would otherwise hand the dashboard (job
+ * payloads, retry and delete) to whoever takes the name first; the same goes for an id not yet
+ * given out. Those entries are named in a warning and let no one in until the next start. Access
+ * is then decided by account id, never by the name an account shows.
+ */
+async function resolveOperators(deps: Deps, entries: string[]): Promise<Set<number>> {
+  const pinned = entries.filter((e) => e.startsWith('#')).map((e) => Number(e.slice(1)));
+  const names = entries.filter((e) => !e.startsWith('#'));
+  const ids = pinned.filter((id) => id <= MAX_ACCOUNT_ID);
+  const byId = ids.length ? inArray(developers.id, ids) : undefined;
+  const byName = names.length ? inArray(sql`lower(${developers.username})`, names) : undefined;
+  const found = byId || byName ? await deps.db.orm.select({ id: developers.id, username: developers.username }).from(developers).where(or(byId, byName)) : [];
+  const missing = entries.filter((e) => !found.some((d) => (e.startsWith('#') ? `#${d.id}` === e : d.username.toLowerCase() === e)));
+  if (missing.length) {
+    deps.log.warn(
+      { unregistered: missing },
+      `KEYCORD_OPERATORS names ${missing.join(', ')}, which no account had when Keycord started: ` +
+        'they open no queue dashboard, so whoever signs up with such a name or gets such an id later gets nothing. ' +
+        'Once the operator has registered, check the account is theirs and restart, or name it by its id (#<id>).',
+    );
+  }
+  if (found.length) deps.log.info({ operators: found.map((d) => `${d.username} (#${d.id})`) }, 'queue dashboard operators');
+  return new Set(found.map((d) => d.id));
+}
+
+/**
+ * A sign-in, sign-out or change to the queues sent from another page (another site, or another
+ * origin of the same site) is refused: the form and Bull Board's UI only ever send from their
+ * own. Browsers say where a request comes from in Sec-Fetch-Site (not changed by proxies on the
+ * way); older ones send only Origin, compared with the host asked for. A request with neither
+ * (a script, curl) is no browser's form post from elsewhere.
+ */
+function crossSite(request: FastifyRequest): boolean {
+  const site = request.headers['sec-fetch-site'];
+  if (typeof site === 'string') return site !== 'same-origin' && site !== 'none';
+  const origin = request.headers.origin;
+  if (origin === undefined) return false;
+  try {
+    // Both through URL, so a default port (`:443`, `:80`) counts the same written or not.
+    return new URL(origin).host !== new URL(`${request.protocol}://${request.host}`).host;
+  } catch {
+    // `Origin: null` (a sandboxed frame, a redirect across sites) or nonsense.
+    return true;
+  }
+}
+
 const wantsPage = (request: FastifyRequest) => request.method === 'GET' && /\btext\/html\b/.test(request.headers.accept ?? '');
 
 function sendLoginPage(reply: FastifyReply, status: number, message?: string) {
@@ -71,7 +126,8 @@ export async function adminQueueRoutes(app: FastifyInstance, opts: { deps: Deps;
   serverAdapter.setErrorHandler((err) => {
     throw err;
   });
-  const isOperator = (name: string) => opts.operators.includes(name.toLowerCase());
+  const operatorIds = await resolveOperators(opts.deps, opts.operators);
+  const isOperator = (developerId: number) => operatorIds.has(developerId);
   const sessionMaxAgeS = opts.deps.limits.sessionTtlHours * 3600;
 
   await app.register(async (scope) => {
@@ -83,6 +139,7 @@ export async function adminQueueRoutes(app: FastifyInstance, opts: { deps: Deps;
 
     // Limited per IP like every other place a password is tried.
     scope.post(ADMIN_LOGIN_PATH, { config: { access: 'public', limit: 'login' }, schema: { hide: true } }, async (request, reply) => {
+      if (crossSite(request)) return sendLoginPage(reply, 403, 'Sign in from this page: a sign-in sent from another site is refused.');
       const form = (request.body ?? {}) as Record<string, unknown>;
       const login = typeof form.login === 'string' ? form.login.trim() : '';
       const password = typeof form.password === 'string' ? form.password : '';
@@ -94,7 +151,11 @@ export async function adminQueueRoutes(app: FastifyInstance, opts: { deps: Deps;
         if (err instanceof AppError && err.status === 401) return sendLoginPage(reply, 401, 'Invalid login or password.');
         throw err;
       }
-      if (!isOperator(session.developer.username)) return sendLoginPage(reply, 403, 'This account is not an operator of this Keycord.');
+      if (!isOperator(session.developer.id)) {
+        // The session was made before the account could be told apart; nobody got it, so it goes.
+        await endSession(opts.deps, await authenticateToken(opts.deps, session.token, request.ip));
+        return sendLoginPage(reply, 403, 'This account is not an operator of this Keycord.');
+      }
       return reply
         .code(303)
         .header('set-cookie', sessionCookie(request, session.token, sessionMaxAgeS))
@@ -102,13 +163,23 @@ export async function adminQueueRoutes(app: FastifyInstance, opts: { deps: Deps;
         .send();
     });
 
-    scope.post(ADMIN_LOGOUT_PATH, { config: { access: 'public' }, schema: { hide: true } }, async (request, reply) =>
-      reply
+    // Signing out ends the session in the cookie, not just the cookie: a copy of it stops working too.
+    scope.post(ADMIN_LOGOUT_PATH, { config: { access: 'public' }, schema: { hide: true } }, async (request, reply) => {
+      if (crossSite(request)) return reply.code(403).send(errorBody('FORBIDDEN', 'A sign-out sent from another site is refused'));
+      const token = cookieToken(request);
+      if (token) {
+        const actor = await authenticateToken(opts.deps, token, request.ip).catch((err: unknown) => {
+          if (err instanceof AppError) return null;
+          throw err;
+        });
+        if (actor) await endSession(opts.deps, actor);
+      }
+      return reply
         .code(303)
         .header('set-cookie', sessionCookie(request, '', 0))
         .header('location', ADMIN_LOGIN_PATH)
-        .send(),
-    );
+        .send();
+    });
 
     // Bull Board installs its own error handler for its routes, so refusals are answered here
     // directly in our error shape rather than thrown.
@@ -132,7 +203,10 @@ export async function adminQueueRoutes(app: FastifyInstance, opts: { deps: Deps;
             .send();
         return refuse(err);
       }
-      if (!isOperator(actor.name)) return refuse(forbidden('Only operators may open the queue dashboard'));
+      if (!isOperator(actor.developerId)) return refuse(forbidden('Only operators may open the queue dashboard'));
+      // SameSite=Strict still sends the cookie from a sibling subdomain's page, and a plain form post
+      // (which needs no preflight, and which the form parser above reads) could add or clean jobs.
+      if (request.method !== 'GET' && request.method !== 'HEAD' && crossSite(request)) return refuse(forbidden('A change to the queues sent from another page is refused'));
       if (credential.fromHeader) reply.header('set-cookie', sessionCookie(request, credential.token, 3600));
     });
     await scope.register(serverAdapter.registerPlugin(), { prefix: ADMIN_QUEUES_PATH });
