@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { isIP } from 'node:net';
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_HTTP_LIMITS, type HttpServerLimits } from './http/server-limits.js';
+import { placeFileExclusively } from './place-file.js';
 
 /**
  * Every environment variable Keycord reads, parsed in one place. A bad value stops start-up with
@@ -398,7 +399,7 @@ function readOrCreateDevSecret(file: string, dataDir: string): { secret: string;
     if (kept !== undefined) return { secret: kept, generated: false };
     mkdirSync(dirname(file), { recursive: true });
     const secret = randomBytes(32).toString('hex');
-    if (placeExclusively(file, secret + '\n')) return { secret, generated: true };
+    if (placeFileExclusively(file, secret + '\n', 0o600)) return { secret, generated: true };
     return { secret: readDevSecret(file) ?? secret, generated: false };
   } catch (err) {
     if (err instanceof ConfigError) throw err;
@@ -426,49 +427,4 @@ function readDevSecret(file: string): string | undefined {
       'Data in DATA_DIR is encrypted with the secret that was there: restore the file from a backup or set KEYCORD_SECRET to that secret. ' +
       'Only if DATA_DIR holds nothing worth keeping, delete the file to have a new one generated.',
   );
-}
-
-/** Writes `content` to `file` unless it exists, never letting a reader see it half-written. */
-function placeExclusively(file: string, content: string): boolean {
-  const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  const fd = openSync(temporary, 'wx', 0o600);
-  try {
-    writeSync(fd, content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    linkSync(temporary, file);
-    return true;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return false;
-    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'ENOSYS') throw err;
-    // A file system without hard links: an exclusive create still keeps one secret.
-    return createExclusively(file, content);
-  } finally {
-    try {
-      unlinkSync(temporary);
-    } catch {
-      // Already gone.
-    }
-  }
-}
-
-function createExclusively(file: string, content: string): boolean {
-  let fd: number;
-  try {
-    fd = openSync(file, 'wx', 0o600);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw err;
-  }
-  try {
-    writeSync(fd, content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  return true;
 }

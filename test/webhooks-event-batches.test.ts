@@ -1,5 +1,7 @@
+import type { Job } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dispatchEventBatch, EVENTS_PER_BATCH } from '../src/jobs/definitions/dispatch-event.js';
+import type { outbox } from '../src/db/schema.js';
+import { dispatchEventBatch, dispatchEventJob, EVENTS_PER_BATCH, type EventListener } from '../src/jobs/definitions/dispatch-event.js';
 import type { HandlerContext } from '../src/jobs/handlers.js';
 import { jobSpecsFor } from '../src/jobs/job-specs.js';
 import { Limiter } from '../src/jobs/limiter.js';
@@ -7,6 +9,7 @@ import { OutboxRelay } from '../src/jobs/outbox-relay.js';
 import { Reconciler } from '../src/jobs/reconciler.js';
 import { startHarness, type Harness, type Seller } from './support/harness.js';
 import { startReceiver } from './support/receiver.js';
+import { waitFor } from './support/wait.js';
 
 /**
  * The relay hands events to the workers in batch jobs (one BullMQ job per EVENTS_PER_BATCH events).
@@ -131,6 +134,97 @@ describe('event batches', () => {
     const rows = await h.deps.db.query<{ status: string; attempts: number }>('select status, attempts from webhook_deliveries where event_id = any($1::bigint[])', [ids]);
     expect(rows).toEqual(Array.from({ length: 4 }, () => ({ status: 'delivered', attempts: 1 })));
     expect((await h.jobs!.queues.events.getJobs(['delayed'])).filter((j) => j.id?.startsWith(specs().ids.event(failing)))).toHaveLength(1);
+  });
+});
+
+/** Runs `relayOnce` with its transaction failing once its work is done: the jobs are in Redis, the marks roll back. */
+async function relayWithFailedCommit(relay: OutboxRelay) {
+  const orm = h.deps.db.orm as unknown as { transaction: (fn: (tx: unknown) => Promise<unknown>, config?: unknown) => Promise<unknown> };
+  const real = orm.transaction;
+  orm.transaction = (fn, config) =>
+    real.call(
+      orm,
+      async (tx) => {
+        await fn(tx);
+        throw new Error('connection lost at commit');
+      },
+      config,
+    );
+  try {
+    await expect(relay.relayOnce()).rejects.toThrow('connection lost at commit');
+  } finally {
+    orm.transaction = real;
+  }
+}
+
+/**
+ * The relay enqueues a pass's event batches, then commits their relay marks. When that commit
+ * fails after the jobs are in Redis, the rows are claimed again by the next pass — by then some of
+ * them dispatched by the first batch, so the second pass makes a batch of other rows, under another
+ * id, while the first batch is still running. Each event must still have its webhook deliveries
+ * sent once and its listeners (the Discord notices) run once.
+ */
+describe('a relay pass whose commit fails after its jobs are enqueued', () => {
+  it("runs each event's listeners once and sends each delivery once, though its rows are relayed again in another batch while the first runs", async () => {
+    const [first, second] = await bans(2);
+    const relay = new OutboxRelay(h.deps, specs(), { pollMs: 1000 });
+    await relayWithFailedCommit(relay);
+    expect((await batchJobs()).map((b) => b.outboxIds)).toEqual([[first, second]]);
+    const [unmarked] = await h.deps.db.query<{ n: number }>('select count(*)::int as n from outbox where id = any($1::bigint[]) and relayed_at is null', [[first, second]]);
+    expect(unmarked!.n).toBe(2);
+
+    // The Discord notices: the second event's are slow (Discord rate-limits), so its dispatch is still running when the rows are relayed again.
+    const heard: number[] = [];
+    let release!: () => void;
+    const slow = new Promise<void>((r) => (release = r));
+    const listener: EventListener = async (e: typeof outbox.$inferSelect) => {
+      heard.push(e.id);
+      if (e.id === second && heard.filter((id) => id === second).length === 1) await slow;
+    };
+    const ctx: HandlerContext = {
+      deps: h.deps,
+      queues: h.jobs!.queues,
+      config: h.config.jobs,
+      installation: h.jobs!.installationId,
+      specs: specs(),
+      eventListeners: [listener],
+      stopping: false,
+    };
+    // A worker takes the first pass's batch at once (before the commit failed).
+    const firstBatch = dispatchEventBatch(ctx, [first!, second!]);
+    await waitFor(
+      async () => {
+        const [row] = await h.deps.db.query<{ dispatched: boolean }>('select dispatched_at is not null as dispatched from outbox where id = $1', [first]);
+        return row!.dispatched && heard.includes(second!);
+      },
+      10_000,
+      'the first event dispatched and the second in its listeners',
+    );
+
+    // The next pass claims both rows again: the first is dispatched, so the second goes in a batch of its own.
+    expect(await relay.relayOnce()).toBe(2);
+    expect((await batchJobs()).map((b) => b.outboxIds)).toContainEqual([second]);
+    // Another worker runs that batch while the first is still in the second event's listeners.
+    await dispatchEventBatch(ctx, [second!]);
+    release();
+    await firstBatch;
+    // Whatever the second batch left to a job of its own runs too, once the first is over.
+    const own = await h.jobs!.queues.events.getJob(specs().ids.event(second!));
+    if (own) await dispatchEventJob.process(ctx, own as Job);
+
+    expect(heard.filter((id) => id === first)).toHaveLength(1);
+    expect(heard.filter((id) => id === second)).toHaveLength(1);
+    const deliveries = await h.deps.db.query<{ id: string; status: string; attempts: number }>(
+      'select id::text, status, attempts from webhook_deliveries where event_id = any($1::bigint[]) order by id',
+      [[first, second]],
+    );
+    expect(deliveries.map((d) => ({ status: d.status, attempts: d.attempts }))).toEqual([
+      { status: 'delivered', attempts: 1 },
+      { status: 'delivered', attempts: 1 },
+    ]);
+    for (const d of deliveries) expect(rx.received.filter((r) => r.headers['x-keycord-delivery'] === d.id)).toHaveLength(1);
+    const [undispatched] = await h.deps.db.query<{ n: number }>('select count(*)::int as n from outbox where id = any($1::bigint[]) and dispatched_at is null', [[first, second]]);
+    expect(undispatched!.n).toBe(0);
   });
 });
 

@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { placeFileExclusively, removeIfPresent } from '../place-file.js';
 
 export const LOCK_FILE_NAME = 'keycord.lock';
 
@@ -83,30 +83,7 @@ export function lockDataDir(dataDir: string): DataDirLock {
 }
 
 function tryCreate(file: string, me: LockHolder): boolean {
-  const temporary = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  writeFileSync(temporary, JSON.stringify(me) + '\n', { mode: 0o644 });
-  try {
-    linkSync(temporary, file);
-    return true;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return false;
-    // Some mounted filesystems have no hard links: an exclusive create is the next best thing.
-    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS') return createExclusively(file, me);
-    throw err;
-  } finally {
-    removeIfPresent(temporary);
-  }
-}
-
-function createExclusively(file: string, me: LockHolder): boolean {
-  try {
-    writeFileSync(file, JSON.stringify(me) + '\n', { flag: 'wx', mode: 0o644 });
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw err;
-  }
+  return placeFileExclusively(file, JSON.stringify(me) + '\n', 0o644);
 }
 
 function holdLock(file: string, me: LockHolder): DataDirLock {
@@ -154,13 +131,5 @@ function isAlive(holder: LockHolder): boolean {
   } catch (err) {
     // EPERM: the process exists but belongs to another user; it still holds the directory.
     return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function removeIfPresent(file: string) {
-  try {
-    unlinkSync(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
 }
