@@ -38,6 +38,17 @@ afterAll(async () => {
 
 const specs = () => jobSpecsFor(h.jobs!.queues, h.jobs!.installationId);
 
+/** What a worker hands its batch tries, with these listeners (the Discord notices). */
+const handlerContext = (eventListeners: EventListener[]): HandlerContext => ({
+  deps: h.deps,
+  queues: h.jobs!.queues,
+  config: h.config.jobs,
+  installation: h.jobs!.installationId,
+  specs: specs(),
+  eventListeners,
+  stopping: false,
+});
+
 /** Every event so far taken care of, and the events queue empty: each test relays its own rows only. */
 async function settle() {
   await h.deps.db.query('update outbox set relayed_at = coalesce(relayed_at, now()), dispatched_at = coalesce(dispatched_at, now())');
@@ -103,20 +114,12 @@ describe('event batches', () => {
   it('a batch delivers each event once; an event whose try fails goes on in a job of its own, and a retry repeats nothing', async () => {
     const ids = await bans(4);
     const failing = ids[2]!;
-    const ctx: HandlerContext = {
-      deps: h.deps,
-      queues: h.jobs!.queues,
-      config: h.config.jobs,
-      installation: h.jobs!.installationId,
-      specs: specs(),
-      // The Discord notices of one event fail (a listener throws): that event alone is retried.
-      eventListeners: [
-        async (e) => {
-          if (e.id === failing) throw new Error('discord away');
-        },
-      ],
-      stopping: false,
-    };
+    // The Discord notices of one event fail (a listener throws): that event alone is retried.
+    const ctx = handlerContext([
+      async (e) => {
+        if (e.id === failing) throw new Error('discord away');
+      },
+    ]);
     const before = rx.received.length;
     expect(await dispatchEventBatch(ctx, ids)).toEqual({ events: 4, handedOff: 1 });
     const deliveryIds = rx.received.slice(before).map((r) => String(r.headers['x-keycord-delivery']));
@@ -181,15 +184,7 @@ describe('a relay pass whose commit fails after its jobs are enqueued', () => {
       heard.push(e.id);
       if (e.id === second && heard.filter((id) => id === second).length === 1) await slow;
     };
-    const ctx: HandlerContext = {
-      deps: h.deps,
-      queues: h.jobs!.queues,
-      config: h.config.jobs,
-      installation: h.jobs!.installationId,
-      specs: specs(),
-      eventListeners: [listener],
-      stopping: false,
-    };
+    const ctx = handlerContext([listener]);
     // A worker takes the first pass's batch at once (before the commit failed).
     const firstBatch = dispatchEventBatch(ctx, [first!, second!]);
     await waitFor(
