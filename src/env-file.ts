@@ -47,15 +47,20 @@ function assignmentLines(text: string, file: string): string {
     const match = ASSIGNMENT.exec(line);
     if (!match) throw refuse(i + 1, 'not NAME=value');
     const [, name, value] = match as unknown as [string, string, string];
+    // Node's parser is handed `NAME=value` alone: it keeps what follows `export` as part of the
+    // name when more than one space or a tab comes before it (` NAME` would be set, not NAME).
+    const assignment = `${name}=${value}`;
     const quote = QUOTES.find((q) => value.startsWith(q));
     if (!quote) {
-      kept.push(line);
+      // Unquoted, Node ends the value at the first `#`: a password or secret holding one would be cut short.
+      if (/(^|[^\s])#/.test(value)) throw refuse(i + 1, `${name} has a # inside its unquoted value, where the value would end: put the value in quotes`);
+      kept.push(assignment);
       continue;
     }
     const close = value.indexOf(quote, 1);
     if (close !== -1) {
       if (!isBlankOrComment(value.slice(close + 1))) throw refuse(i + 1, `${name} has text after its closing quote (${quote})`);
-      kept.push(line);
+      kept.push(assignment);
       continue;
     }
     // A value over several lines, up to the line that closes its quote.
@@ -63,7 +68,9 @@ function assignmentLines(text: string, file: string): string {
     if (end === -1) throw refuse(i + 1, `${name} opens a quote (${quote}) that never closes`);
     const last = lines[end]!;
     if (!isBlankOrComment(last.slice(last.indexOf(quote) + 1))) throw refuse(end + 1, `${name} has text after its closing quote (${quote})`);
-    kept.push(lines[i]!.trimStart(), ...lines.slice(i + 1, end + 1));
+    // The first line as written, up to its end: spaces before the line break are inside the quote.
+    const opening = ASSIGNMENT.exec(lines[i]!.trimStart())?.[2] ?? value;
+    kept.push(`${name}=${opening}`, ...lines.slice(i + 1, end + 1));
     i = end;
   }
   return kept.join('\n');

@@ -75,6 +75,24 @@ describe('a malformed .env file', () => {
     expect(process.env.KC_ENVTEST_C).toBe('first\n# not a comment inside the value\nlast');
   });
 
+  it('sets the variable an export line names, whatever spaces or tab follow `export` (Node would set " NAME")', () => {
+    readEnvFile(envFile('export  KC_ENVTEST_A=/srv/a\nexport\tKC_ENVTEST_B=/srv/b\n'));
+    expect(process.env.KC_ENVTEST_A).toBe('/srv/a');
+    expect(process.env.KC_ENVTEST_B).toBe('/srv/b');
+    expect(process.env[' KC_ENVTEST_A']).toBeUndefined();
+  });
+
+  it('stops start-up on a # inside an unquoted value, which Node would cut the value at, and takes it quoted', () => {
+    const err = refusal('KC_ENVTEST_SECRET=hunter2#hunter2\n');
+    expect(err.message).toContain('line 1');
+    expect(err.message).toContain('quotes');
+    expect(err.message).not.toContain('hunter2');
+    expect(refusal('KC_ENVTEST_A=#start\n').message).toContain('line 1');
+    readEnvFile(envFile('KC_ENVTEST_SECRET="hunter2#hunter2" # a comment after the quote\nKC_ENVTEST_A=plain # a comment\n'));
+    expect(process.env.KC_ENVTEST_SECRET).toBe('hunter2#hunter2');
+    expect(process.env.KC_ENVTEST_A).toBe('plain');
+  });
+
   it('leaves a variable already set in the environment alone', () => {
     process.env.KC_ENVTEST_A = 'from the environment';
     readEnvFile(envFile('KC_ENVTEST_A=from the file\nKC_ENVTEST_B=b\n'));
