@@ -159,6 +159,27 @@ describe('a server linked to one application and set up again with another', () 
     expect(await unlinked(app.id)).toEqual([{ actor_id: coAdmin.id, details: { developer_id: seller.developerId, reason: 'relinked' } }]);
     expect(await unlinked(otherApp.id)).toEqual([]);
   });
+
+  it('first set up by two admins at once with two applications: whichever link lost has its unlinked entry', async () => {
+    const other = await h.seller();
+    const { app: otherApp } = await other.setup();
+    const otherKey = (await other.call('POST', '/api/auth/api-keys', { name: 'discord' })).json().key as string;
+    // Several fresh servers, each raced by two /setup submits: a row lock would hold nothing while the server has no row.
+    const servers = Array.from({ length: 6 }, (_, i) => `90000000000000046${i}`);
+    const forms = await Promise.all(servers.map(async (server) => [await openSetup(admin, server), await openSetup(coAdmin, server)] as const));
+    await Promise.all(
+      servers.flatMap((server, i) => [
+        ephemeralText(inGuild(modal(admin, forms[i]![0], fields()), server)),
+        ephemeralText(inGuild(modal(coAdmin, forms[i]![1], { app_id: otherApp.app_id, api_key: otherKey }), server)),
+      ]),
+    );
+    for (const server of servers) {
+      const [link] = await h.deps.db.query<{ application_id: string }>('select application_id::text from discord_guilds where guild_id = $1', [server]);
+      const loser = Number(link!.application_id) === app.id ? otherApp.id : app.id;
+      const entries = await h.deps.db.query(`select 1 from audit_logs where application_id = $1 and action = 'discord.unlinked' and target = $2`, [loser, `guild:${server}`]);
+      expect(entries, `server ${server}`).toHaveLength(1);
+    }
+  });
 });
 
 describe('/stats', () => {

@@ -82,6 +82,19 @@ describe('Sellix: the signed body is the truth, not the unsigned headers', () =>
     expect(banned).toHaveLength(0);
   });
 
+  it('a signed body without an event, sent with X-Sellix-Event order:disputed, bans none of its keys', async () => {
+    const s = await h.seller();
+    const { app, integrationPath } = await connect(s);
+    // A dynamic product's call: the event is in the header only, as Sellix documents it.
+    const body = JSON.stringify({ data: { uniqid: order(), type: 'PRODUCT', product_id: 'cheap', quantity: 1, status: 'COMPLETED' } });
+    const paid = await call(integrationPath, body, { 'x-sellix-event': 'product:dynamic' });
+    expect(paid.statusCode, paid.body).toBe(200);
+    const forged = await call(integrationPath, body, { 'x-sellix-event': 'order:disputed' });
+    expect(forged.statusCode, forged.body).toBe(400);
+    const banned = await h.deps.db.query("select 1 from licenses where application_id = $1 and status = 'banned'", [app.id]);
+    expect(banned).toHaveLength(0);
+  });
+
   it('a cart: each dynamic call issues the line its header names, from the signed cart; a product outside the cart is refused', async () => {
     const s = await h.seller();
     const { app, integrationPath } = await connect(s);

@@ -1,5 +1,6 @@
 import { and, eq } from 'drizzle-orm';
 import { applicationMembers, applications, discordGuilds } from '../../db/schema.js';
+import { lockKeyInTransaction, LOCK_NAMESPACES } from '../../db/advisory-lock.js';
 import { requireApplication } from '../applications/access.js';
 import { writeAudit } from '../audit.js';
 import { authenticateToken } from '../developers/authenticate-token.js';
@@ -48,12 +49,11 @@ export async function linkGuild(deps: Deps, input: LinkGuildInput) {
       updatedAt: deps.clock.now(),
     };
     // A server set up again with another application ends its link to the first: that one's audit
-    // log says so, naming whose link it was (as any unlink does) and nothing of the new one.
-    const [previous] = await tx
-      .select({ applicationId: discordGuilds.applicationId, developerId: discordGuilds.developerId })
-      .from(discordGuilds)
-      .where(eq(discordGuilds.guildId, input.guildId))
-      .for('update');
+    // log says so, naming whose link it was (as any unlink does) and nothing of the new one. Two
+    // /setups of a server take turns (a row lock holds nothing while the server has no row yet),
+    // so the second sees the link the first made.
+    await lockKeyInTransaction(tx, LOCK_NAMESPACES.discordGuild, input.guildId);
+    const [previous] = await tx.select({ applicationId: discordGuilds.applicationId, developerId: discordGuilds.developerId }).from(discordGuilds).where(eq(discordGuilds.guildId, input.guildId));
     await tx
       .insert(discordGuilds)
       .values({ guildId: input.guildId, ...values })

@@ -1,5 +1,6 @@
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import { idIn } from '../../db/id-in.js';
+import { lockKeyInTransaction, LOCK_NAMESPACES } from '../../db/advisory-lock.js';
 import { licenses, plans, storeOrders } from '../../db/schema.js';
 import type { Executor } from '../../db/client.js';
 import { system, type Actor } from '../actor.js';
@@ -19,14 +20,7 @@ type PaidNotice = Extract<StoreNotice, { kind: 'paid' }>;
 
 const storeActor = (i: Integration): Actor => system(`${i.provider} integration #${i.id}`);
 
-/** Namespace of the advisory locks taken per store order (any constant no one else uses). */
-const ORDER_LOCK_NAMESPACE = 0x4b434f31; // "KCO1"
-
-/**
- * Fulfilment and refund of one order take turns: stores deliver events out of order and retry for
- * hours, so a refund can land before (or while) the paid call of its order is served.
- */
-const lockOrder = (tx: Executor, integrationId: number, orderId: string) => tx.execute(sql`select pg_advisory_xact_lock(${ORDER_LOCK_NAMESPACE}::int4, hashtext(${`${integrationId}:${orderId}`}))`);
+const lockOrder = (tx: Executor, integrationId: number, orderId: string) => lockKeyInTransaction(tx, LOCK_NAMESPACES.storeOrder, `${integrationId}:${orderId}`);
 
 /**
  * A store's call to `/api/integrations/:id/:provider`: the signature first (401, nothing done), then

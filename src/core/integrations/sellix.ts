@@ -60,7 +60,13 @@ export const sellix: StoreProvider = {
     const body = parseJson(request.rawBody);
     const event = eventOf(body, header(request, 'x-sellix-event'));
     const order = asRecord(body.data);
-    if (event === 'order:disputed') return { kind: 'refunded', orderId: idText(order.uniqid, 'data.uniqid'), reason: 'chargeback' };
+    if (event === 'order:disputed') {
+      // A dispute bans keys: only a signed body may say so. A body without `event` (a dynamic
+      // product's call) replayed with the header set to order:disputed would otherwise ban them.
+      if (body.event !== event)
+        throw badRequest('A dispute must be named by the signed body, not by the X-Sellix-Event header alone', 'VALIDATION_ERROR', [{ path: 'event', message: 'missing from the signed body' }]);
+      return { kind: 'refunded', orderId: idText(order.uniqid, 'data.uniqid'), reason: 'chargeback' };
+    }
     if (!PAID.has(event)) return { kind: 'ignored', event: event.slice(0, 64) };
     const orderId = idText(order.uniqid, 'data.uniqid');
     const { productId, quantity } = lineOf(order, header(request, 'x-sellix-product-id'));
