@@ -41,11 +41,13 @@ const CRASHES: ReadonlySet<ShutdownReason> = new Set(['uncaughtException', 'unha
  */
 export function createShutdown(plan: ShutdownPlan): (reason: ShutdownReason) => Promise<void> {
   let started = false;
+  let failed = false;
   return async (reason) => {
+    // A crash while a signal's shutdown is under way makes that stop a failure too.
+    if (CRASHES.has(reason)) failed = true;
     if (started) return;
     started = true;
     plan.log.info({ signal: reason }, 'shutting down');
-    let failed = CRASHES.has(reason);
     const graceful = (async () => {
       for (const step of plan.steps) {
         try {

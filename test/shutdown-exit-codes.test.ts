@@ -29,6 +29,24 @@ describe('the exit code of a shutdown', () => {
     expect(await exitCodeOf('unhandledRejection')).toBe(1);
   });
 
+  it('is 1 when a crash comes while a stop signal is being carried out', async () => {
+    let code: number | undefined;
+    let crash!: () => void;
+    const shutdown = createShutdown({
+      log: createLogger('silent'),
+      graceMs: 1000,
+      // The crash lands while the first step is running (an error thrown from a closing handler, say).
+      steps: [{ name: 'http', run: () => new Promise<void>((resolve) => setImmediate(() => (crash(), resolve()))) }],
+      final: [{ name: 'database', run: () => {} }],
+      exit: (c) => {
+        code = c;
+      },
+    });
+    crash = () => void shutdown('uncaughtException');
+    await shutdown('SIGTERM');
+    expect(code).toBe(1);
+  });
+
   it('is 1 when a step failed on the way', async () => {
     expect(await exitCodeOf('SIGTERM', [{ name: 'http', run: () => Promise.reject(new Error('boom')) }])).toBe(1);
   });
