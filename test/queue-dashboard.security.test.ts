@@ -142,6 +142,16 @@ describe('the dashboard sign-in form', () => {
     expect((await form(app, { login: 'formops', password: 'operator password' }, { origin: 'http://localhost:80' })).statusCode).toBe(303);
   });
 
+  it('takes a sign-in from the PUBLIC_URL origin behind a proxy that passes another Host on, and nothing else', async () => {
+    const behindProxy = await restartWithOperators(h, ['formops'], { publicUrl: 'https://keycord.example.com' });
+    apps.push(behindProxy);
+    const asForwarded = (origin: string) => form(behindProxy, { login: 'formops', password: 'operator password' }, { host: 'keycord-upstream:3000', origin });
+    expect((await asForwarded('https://keycord.example.com')).statusCode).toBe(303);
+    for (const origin of ['http://keycord.example.com', 'https://keycord.example.com.evil.example', 'https://evil.example']) {
+      expect((await asForwarded(origin)).statusCode, origin).toBe(403);
+    }
+  });
+
   it('refuses a sign-out posted from another site', async () => {
     const { cookie } = await signIn();
     expectError(await app.inject({ method: 'POST', url: '/admin/queues/logout', headers: { cookie, 'sec-fetch-site': 'cross-site' } }), 403, 'FORBIDDEN');

@@ -174,7 +174,7 @@ export async function buildApp(deps: Deps, opts: BuildAppOptions = {}): Promise<
   }
   if (opts.jobs && opts.operators?.length) {
     const { adminQueueRoutes } = await import('./routes/admin-queues.js');
-    await adminQueueRoutes(app, { deps, queues: opts.jobs.queues, operators: opts.operators });
+    await adminQueueRoutes(app, { deps, queues: opts.jobs.queues, operators: opts.operators, publicUrl: opts.publicUrl });
   } else if (opts.jobs) {
     adminQueuesOff(app);
   }

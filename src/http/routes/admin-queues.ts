@@ -56,17 +56,20 @@ function sessionCookie(request: FastifyRequest, value: string, maxAgeS: number):
  * A sign-in, sign-out or change to the queues sent from another page (another site, or another
  * origin of the same site) is refused: the form and Bull Board's UI only ever send from their
  * own. Browsers say where a request comes from in Sec-Fetch-Site (not changed by proxies on the
- * way); older ones send only Origin, compared with the host asked for. A request with neither
- * (a script, curl) is no browser's form post from elsewhere.
+ * way); older ones send only Origin, compared with the host asked for — and with PUBLIC_URL, the
+ * origin operators open, for a proxy that passes another Host on. A request with neither (a
+ * script, curl) is no browser's form post from elsewhere.
  */
-function crossSite(request: FastifyRequest): boolean {
+function crossSite(request: FastifyRequest, publicOrigin: string | undefined): boolean {
   const site = request.headers['sec-fetch-site'];
   if (typeof site === 'string') return site !== 'same-origin' && site !== 'none';
   const origin = request.headers.origin;
   if (origin === undefined) return false;
   try {
+    const from = new URL(origin);
+    if (publicOrigin !== undefined && from.origin === publicOrigin) return false;
     // Both through URL, so a default port (`:443`, `:80`) counts the same written or not.
-    return new URL(origin).host !== new URL(`${request.protocol}://${request.host}`).host;
+    return from.host !== new URL(`${request.protocol}://${request.host}`).host;
   } catch {
     // `Origin: null` (a sandboxed frame, a redirect across sites) or nonsense.
     return true;
@@ -84,7 +87,8 @@ function sendLoginPage(reply: FastifyReply, status: number, message?: string) {
  * their developer token in the Authorization header); the session then lives in an HttpOnly cookie
  * scoped to this path.
  */
-export async function adminQueueRoutes(app: FastifyInstance, opts: { deps: Deps; queues: Queues; operators: string[] }) {
+export async function adminQueueRoutes(app: FastifyInstance, opts: { deps: Deps; queues: Queues; operators: string[]; publicUrl?: string | undefined }) {
+  const publicOrigin = opts.publicUrl === undefined ? undefined : new URL(opts.publicUrl).origin;
   const serverAdapter = new FastifyAdapter();
   createBullBoard({ queues: Object.values(opts.queues).map((q) => new BullMQAdapter(q)), serverAdapter });
   serverAdapter.setBasePath(ADMIN_QUEUES_PATH);
@@ -107,7 +111,7 @@ export async function adminQueueRoutes(app: FastifyInstance, opts: { deps: Deps;
 
     // Limited per IP like every other place a password is tried.
     scope.post(ADMIN_LOGIN_PATH, { config: { access: 'public', limit: 'login' }, schema: { hide: true } }, async (request, reply) => {
-      if (crossSite(request)) return sendLoginPage(reply, 403, 'Sign in from this page: a sign-in sent from another site is refused.');
+      if (crossSite(request, publicOrigin)) return sendLoginPage(reply, 403, 'Sign in from this page: a sign-in sent from another site is refused.');
       const form = (request.body ?? {}) as Record<string, unknown>;
       const login = typeof form.login === 'string' ? form.login.trim() : '';
       const password = typeof form.password === 'string' ? form.password : '';
@@ -133,7 +137,7 @@ export async function adminQueueRoutes(app: FastifyInstance, opts: { deps: Deps;
 
     // Signing out ends the session in the cookie, not just the cookie: a copy of it stops working too.
     scope.post(ADMIN_LOGOUT_PATH, { config: { access: 'public' }, schema: { hide: true } }, async (request, reply) => {
-      if (crossSite(request)) return reply.code(403).send(errorBody('FORBIDDEN', 'A sign-out sent from another site is refused'));
+      if (crossSite(request, publicOrigin)) return reply.code(403).send(errorBody('FORBIDDEN', 'A sign-out sent from another site is refused'));
       const token = cookieToken(request);
       if (token) {
         const actor = await authenticateToken(opts.deps, token, request.ip).catch((err: unknown) => {
@@ -174,7 +178,7 @@ export async function adminQueueRoutes(app: FastifyInstance, opts: { deps: Deps;
       if (!isOperator(actor.developerId)) return refuse(forbidden('Only operators may open the queue dashboard'));
       // SameSite=Strict still sends the cookie from a sibling subdomain's page, and a plain form post
       // (which needs no preflight, and which the form parser above reads) could add or clean jobs.
-      if (request.method !== 'GET' && request.method !== 'HEAD' && crossSite(request)) return refuse(forbidden('A change to the queues sent from another page is refused'));
+      if (request.method !== 'GET' && request.method !== 'HEAD' && crossSite(request, publicOrigin)) return refuse(forbidden('A change to the queues sent from another page is refused'));
       if (credential.fromHeader) reply.header('set-cookie', sessionCookie(request, credential.token, 3600));
     });
     await scope.register(serverAdapter.registerPlugin(), { prefix: ADMIN_QUEUES_PATH });
