@@ -52,7 +52,7 @@ describe('redelivering a webhook delivery', () => {
     }
     const [rows] = await h.deps.db.query<{ n: number }>('select count(*)::int as n from webhook_attempts where delivery_id = $1', [deliveryId]);
     expect(rows!.n).toBe(MAX_ATTEMPTS_KEPT);
-    const [listed] = (await s.call('GET', `/api/webhooks/${hook.id}/deliveries`)).json() as { attempts: number; attempt_log: { created_at: string }[] }[];
+    const [listed] = (await s.call('GET', `/api/webhooks/${hook.id}/deliveries?delivery_id=${deliveryId}`)).json() as { attempts: number; attempt_log: { created_at: string }[] }[];
     expect(listed!.attempts).toBe(total);
     expect(listed!.attempt_log).toHaveLength(MAX_ATTEMPTS_KEPT);
     // The latest ones are kept: the newest attempt is the last of the log.

@@ -23,9 +23,21 @@ export async function openClientDownload(deps: Deps, app: ClientApplication, fil
   if (!proof.ok) throw forbidden(`${proof.message} (${proof.code})`);
   const blob = await openBlob(deps.files.dir, file.sha256);
   if (!blob) {
-    deps.log.error({ fileId: file.id, sha256: file.sha256 }, 'the bytes of a stored file are missing from the files directory');
+    await reportMissingBytes(deps, file);
     throw notFound('File');
   }
   if (blob.size !== file.size) deps.log.error({ fileId: file.id, stored: file.size, onDisk: blob.size }, 'a stored file has changed size on disk');
   return { name: file.name, contentType: file.contentType, sha256: file.sha256, size: blob.size, stream: blob.stream };
+}
+
+/**
+ * Bytes missing for a file row read a moment ago. A delete removes the bytes only after its row's
+ * removal has committed (removeUnreferencedContent), so a row that is gone now means the file was
+ * deleted while this download was starting: the same 404 as the next download gets, an expected
+ * race, not a fault. A row still there has lost its bytes with no delete of it: that is an error.
+ */
+async function reportMissingBytes(deps: Deps, file: typeof files.$inferSelect): Promise<void> {
+  const [still] = await deps.db.orm.select({ id: files.id }).from(files).where(eq(files.id, file.id)).limit(1);
+  if (!still) deps.log.info({ fileId: file.id }, 'a file was deleted while a download of it was starting: answered 404');
+  else deps.log.error({ fileId: file.id, sha256: file.sha256 }, 'the bytes of a stored file are missing from the files directory');
 }

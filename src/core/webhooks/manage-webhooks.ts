@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, inArray, ne } from 'drizzle-orm';
+import { and, asc, count, desc, eq, getTableColumns, inArray, lte, ne, sql } from 'drizzle-orm';
 import { webhookAttempts, webhookDeliveries, webhooks } from '../../db/schema.js';
 import type { Executor } from '../../db/client.js';
 import type { SellerActor } from '../actor.js';
@@ -9,6 +9,7 @@ import type { Deps } from '../deps.js';
 import { conflict, notFound } from '../errors.js';
 import { emitEvent, enqueueCommand, type EventType } from '../events/emit-event.js';
 import { pageWindow, readPage, type PageRequest } from '../page.js';
+import { MAX_ATTEMPTS_KEPT } from './delivery-statements.js';
 import { assertPublicWebhookUrl } from './webhook-url.js';
 import { toDeliveryView, toWebhookView } from './webhook-view.js';
 
@@ -102,31 +103,54 @@ export async function sendTestEvent(deps: Deps, actor: SellerActor, webhookId: n
   });
 }
 
-/** A webhook's deliveries, newest first, each with its attempts: counted by the database, not by reading every id. */
-export async function listDeliveries(deps: Deps, actor: SellerActor, webhookId: number, page: PageRequest) {
+/** The attempts each delivery of the list carries: enough to see how its latest tries went. */
+export const LISTED_ATTEMPTS = 5;
+/**
+ * The attempts one page of deliveries may carry, each with up to 2 KB of the receiver's answer:
+ * about 2 MB. With every kept attempt (MAX_ATTEMPTS_KEPT) of 500 deliveries a page could reach
+ * some 50 MB, far more than anyone fetches to look at a table of deliveries.
+ */
+const MAX_LISTED_ATTEMPTS_PER_PAGE = 1_000;
+export const MAX_DELIVERIES_PER_PAGE = MAX_LISTED_ATTEMPTS_PER_PAGE / LISTED_ATTEMPTS;
+
+/**
+ * A webhook's deliveries, newest first (their total counted by the database, not by reading every
+ * id), each with its latest LISTED_ATTEMPTS attempts (`attempts` counts them all); a page holds at most
+ * MAX_DELIVERIES_PER_PAGE, for every page alike (`perPage`, which the route puts in the Link
+ * header), so page numbers still walk every delivery once. `deliveryId` narrows the list to that
+ * one delivery, with every attempt its log keeps: the way to read a whole log, by the id its
+ * receiver got as X-Keycord-Delivery.
+ */
+export async function listDeliveries(deps: Deps, actor: SellerActor, webhookId: number, page: PageRequest, opts: { deliveryId?: number | undefined } = {}) {
   await requireWebhook(deps.db.orm, actor, webhookId, 'read');
-  const ofHook = eq(webhookDeliveries.webhookId, webhookId);
-  const { limit, offset } = pageWindow(page);
+  const wholeLog = opts.deliveryId !== undefined;
+  const listed = and(eq(webhookDeliveries.webhookId, webhookId), wholeLog ? eq(webhookDeliveries.id, opts.deliveryId!) : undefined);
+  const perPage = Math.min(page.perPage, MAX_DELIVERIES_PER_PAGE);
+  const { limit, offset } = pageWindow({ page: page.page, perPage });
   const { total, items: rows } = await readPage(
-    deps.db.orm.select({ n: count() }).from(webhookDeliveries).where(ofHook),
-    deps.db.orm.select().from(webhookDeliveries).where(ofHook).orderBy(desc(webhookDeliveries.id)).limit(limit).offset(offset),
+    deps.db.orm.select({ n: count() }).from(webhookDeliveries).where(listed),
+    deps.db.orm.select().from(webhookDeliveries).where(listed).orderBy(desc(webhookDeliveries.id)).limit(limit).offset(offset),
     (d) => d,
   );
-  const attempts = rows.length
-    ? await deps.db.orm
-        .select()
-        .from(webhookAttempts)
-        .where(
-          inArray(
-            webhookAttempts.deliveryId,
-            rows.map((r) => r.id),
-          ),
-        )
-        .orderBy(asc(webhookAttempts.id))
-    : [];
+  const ids = rows.map((r) => r.id);
+  const attempts = await latestAttempts(deps, ids, wholeLog ? MAX_ATTEMPTS_KEPT : LISTED_ATTEMPTS);
   const byDelivery = new Map<number, (typeof attempts)[number][]>();
   for (const a of attempts) byDelivery.set(a.deliveryId, [...(byDelivery.get(a.deliveryId) ?? []), a]);
-  return { total, items: rows.map((d) => toDeliveryView(d, byDelivery.get(d.id) ?? [])) };
+  return { total, perPage, items: rows.map((d) => toDeliveryView(d, byDelivery.get(d.id) ?? [])) };
+}
+
+/** The latest `each` attempts of each delivery, oldest first. */
+async function latestAttempts(deps: Deps, deliveryIds: number[], each: number) {
+  if (deliveryIds.length === 0) return [];
+  const ranked = deps.db.orm
+    .select({
+      ...getTableColumns(webhookAttempts),
+      newness: sql<number>`row_number() over (partition by ${webhookAttempts.deliveryId} order by ${webhookAttempts.id} desc)`.as('newness'),
+    })
+    .from(webhookAttempts)
+    .where(inArray(webhookAttempts.deliveryId, deliveryIds))
+    .as('ranked');
+  return deps.db.orm.select().from(ranked).where(lte(ranked.newness, each)).orderBy(asc(ranked.id));
 }
 
 /**
@@ -135,8 +159,10 @@ export async function listDeliveries(deps: Deps, actor: SellerActor, webhookId: 
  * one still pending is being retried on its schedule, or has a redelivery not yet made, and a
  * second schedule beside it would only multiply its POSTs and attempts — 409. So a delivery has one
  * schedule at a time, and what a seller asking again and again adds is bounded (an attempt log
- * keeps the latest MAX_ATTEMPTS_KEPT, delivery-statements.ts). The returned id is what the worker
- * queue is told.
+ * keeps the latest MAX_ATTEMPTS_KEPT, delivery-statements.ts). Pending again, it is not delivered:
+ * `delivered_at` is cleared with the status (and set anew when the redelivery succeeds), so the two
+ * never disagree; the earlier success stays visible in the attempt log. The returned id is what the
+ * worker queue is told.
  */
 export async function redeliver(deps: Deps, actor: SellerActor, webhookId: number, deliveryId: number) {
   return deps.db.orm.transaction(async (tx) => {
@@ -145,7 +171,7 @@ export async function redeliver(deps: Deps, actor: SellerActor, webhookId: numbe
     // Two redeliveries at once: the second waits on the row, then finds it pending.
     const [delivery] = await tx
       .update(webhookDeliveries)
-      .set({ status: 'pending' })
+      .set({ status: 'pending', deliveredAt: null })
       .where(and(ofHook, ne(webhookDeliveries.status, 'pending')))
       .returning();
     if (!delivery) {

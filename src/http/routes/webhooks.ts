@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { EVENT_TYPES } from '../../core/events/emit-event.js';
-import { createWebhook, deleteWebhook, listDeliveries, listWebhooks, redeliver, sendTestEvent, updateWebhook } from '../../core/webhooks/manage-webhooks.js';
+import { createWebhook, deleteWebhook, LISTED_ATTEMPTS, listDeliveries, listWebhooks, MAX_DELIVERIES_PER_PAGE, redeliver, sendTestEvent, updateWebhook } from '../../core/webhooks/manage-webhooks.js';
 import type { toDeliveryView, toWebhookView } from '../../core/webhooks/webhook-view.js';
 import type { Deps } from '../../core/deps.js';
 import { DELIVERY_STATUSES } from '../../core/webhooks/webhook-view.js';
@@ -40,7 +40,10 @@ const deliveryView = z.object({
   attempts: z.number().int(),
   last_status_code: z.number().int().nullable(),
   created_at: z.string().describe('ISO 8601'),
-  delivered_at: z.string().nullable().describe('ISO 8601'),
+  delivered_at: z
+    .string()
+    .nullable()
+    .describe('ISO 8601: when it was delivered; null while it is pending or after it failed (a redelivery clears it until it succeeds; earlier successes stay in attempt_log)'),
   attempt_log: z
     .array(
       z.object({
@@ -51,7 +54,9 @@ const deliveryView = z.object({
         created_at: z.string().describe('ISO 8601'),
       }),
     )
-    .describe(`Its latest ${MAX_ATTEMPTS_KEPT} attempts, oldest first (empty in the answer to a redeliver); \`attempts\` counts them all`),
+    .describe(
+      `Its latest ${LISTED_ATTEMPTS} attempts, oldest first (with ?delivery_id=, every attempt its log keeps: the latest ${MAX_ATTEMPTS_KEPT}; empty in the answer to a redeliver); \`attempts\` counts them all`,
+    ),
 }) satisfies z.ZodType<ReturnType<typeof toDeliveryView>>;
 
 const badUrl = errorResponse.describe('The request is not valid (VALIDATION_ERROR), or the url resolves to a private address (WEBHOOK_URL_PRIVATE) or does not resolve (WEBHOOK_URL_UNRESOLVABLE)');
@@ -110,11 +115,26 @@ export const webhookRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
 
   app.get(
     '/api/webhooks/:id/deliveries',
-    { schema: { tags, summary: 'Deliveries with each attempt', params: idParams, querystring: z.object(pageQuery), response: { 200: z.array(deliveryView) } } },
+    {
+      schema: {
+        tags,
+        summary: 'Deliveries with their latest attempts',
+        description:
+          `Newest first. Each delivery carries its latest ${LISTED_ATTEMPTS} attempts (\`attempts\` counts them all), each with at most 2 KB of the receiver's answer, ` +
+          `so a page holds at most ${MAX_DELIVERIES_PER_PAGE * LISTED_ATTEMPTS} attempts: per_page above ${MAX_DELIVERIES_PER_PAGE} is lowered to ${MAX_DELIVERIES_PER_PAGE} for every page alike, ` +
+          `and the Link header names the per_page used. ?delivery_id= narrows the list to that delivery, with every attempt its log keeps (the latest ${MAX_ATTEMPTS_KEPT}).`,
+        params: idParams,
+        querystring: z.object({
+          ...pageQuery,
+          delivery_id: id.optional().describe('Only this delivery (the X-Keycord-Delivery its receiver got), with its whole attempt log; an empty list when it is not one of this webhook'),
+        }),
+        response: { 200: z.array(deliveryView) },
+      },
+    },
     async (request, reply) => {
-      const { page, per_page } = request.query;
-      const result = await listDeliveries(deps, sellerActor(request), request.params.id, { page, perPage: per_page });
-      return sendPage(request, reply, { page, per_page }, result);
+      const { page, per_page, delivery_id } = request.query;
+      const result = await listDeliveries(deps, sellerActor(request), request.params.id, { page, perPage: per_page }, { deliveryId: delivery_id });
+      return sendPage(request, reply, { page, per_page: result.perPage }, result);
     },
   );
 
