@@ -1,8 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sweepAbandonedTemps } from '../src/core/files/file-store.js';
+import { createLogger } from '../src/log.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { multipart } from './support/multipart.js';
 
@@ -59,6 +62,22 @@ describe('a file deleted while a customer downloads it', () => {
 });
 
 describe('temp files an upload left behind', () => {
+  it('are swept without ever failing the upload: a sweep that cannot read the directory warns and is tried again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keycord-sweep-'));
+    try {
+      // `tmp` is a file here, so reading it as a directory fails (ENOTDIR) whoever runs the test.
+      writeFileSync(join(dir, 'tmp'), 'not a directory');
+      const warnings: string[] = [];
+      const log = createLogger('warn', { write: (line: string) => void warnings.push(line) });
+      await expect(sweepAbandonedTemps(dir, log)).resolves.toBeUndefined();
+      await sweepAbandonedTemps(dir, log);
+      expect(warnings).toHaveLength(2);
+      expect(warnings[0]).toContain('tried again on the next upload');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('are removed once they are older than any upload may last, not while one may still be writing', async () => {
     const fresh = await startHarness();
     try {

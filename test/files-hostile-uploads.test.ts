@@ -34,6 +34,11 @@ describe('file names from hostile uploads', () => {
       ['\ufeffreadme.txt', 'readme.txt'],
       ['a\u2066b\u2069.zip', 'ab.zip'],
       [`${RLO}\u200f`, 'file'],
+      // Tag characters spell a hidden ASCII suffix; soft hyphens, separators and fillers show nothing.
+      ['report.pdf\u{e0020}\u{e002e}\u{e0065}\u{e0078}\u{e0065}', 'report.pdf'],
+      ['in\u00advoice\u034f.pdf', 'invoice.pdf'],
+      ['a\u2028b\u2029c\u3164.txt', 'abc.txt'],
+      ['x\ufff9y\u206a.txt', 'xy.txt'],
       // Joiners are part of emoji and of several scripts: they stay.
       ['👩\u200d💻.png', '👩\u200d💻.png'],
     ]) {

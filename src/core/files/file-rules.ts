@@ -18,12 +18,15 @@ const STORAGE_IN_LARGEST_UPLOADS = 20;
 export const maxFileStorage = (maxFileBytes: number) => Math.min(Number.MAX_SAFE_INTEGER, maxFileBytes * STORAGE_IN_LARGEST_UPLOADS);
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
 /**
- * Characters that change how the rest of a name is shown without showing themselves: direction
- * marks and overrides (`invoice\u202Efdp.exe` reads "invoiceexe.pdf"), zero-width spaces and
- * fillers, the BOM. A download's name goes to a customer's machine, where such a name passes for
- * another file. The zero-width (non-)joiners stay: emoji sequences and several scripts need them.
+ * Characters that change how the rest of a name is shown without showing themselves: format
+ * characters (\p{Cf}: direction marks and overrides — `invoice\u202Efdp.exe` reads
+ * "invoiceexe.pdf" — zero-width spaces, the BOM, soft hyphens, tag characters that can carry a
+ * hidden ASCII suffix), line and paragraph separators, the combining grapheme joiner and the
+ * Hangul fillers, which render as nothing. A download's name goes to a customer's machine, where
+ * such a name passes for another file. The zero-width (non-)joiners stay: emoji sequences and
+ * several scripts need them.
  */
-const INVISIBLE = /[\u061c\u115f\u1160\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2069\u3164\ufeff\uffa0]/g;
+const INVISIBLE = /(?![\u200c\u200d])[\p{Cf}\p{Zl}\p{Zp}\u034f\u115f\u1160\u3164\uffa0]/gu;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/;
 

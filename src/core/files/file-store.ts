@@ -4,8 +4,9 @@ import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { sql } from 'drizzle-orm';
+import { lockKeyInTransaction, LOCK_NAMESPACES } from '../../db/advisory-lock.js';
 import type { Executor } from '../../db/client.js';
+import type { Logger } from '../../log.js';
 import { AppError, badRequest } from '../errors.js';
 
 /**
@@ -14,8 +15,6 @@ import { AppError, badRequest } from '../errors.js';
  * Uploads land in `dir/tmp` first and are renamed into place, which is atomic on one filesystem.
  */
 const SHA256_HEX = /^[0-9a-f]{64}$/;
-/** Namespace of the advisory locks taken per content hash (any constant no one else uses). */
-const CONTENT_LOCK_NAMESPACE = 0x4b434631; // "KCF1"
 
 const tempDir = (dir: string) => join(dir, 'tmp');
 
@@ -34,15 +33,28 @@ const ABANDONED_TEMP_MS = 25 * 3_600_000;
 /** The temp directories swept by this process: once each, as what is abandoned comes from earlier processes. */
 const sweptTempDirs = new Set<string>();
 
-async function sweepAbandonedTemps(dir: string): Promise<void> {
+/**
+ * Removes the abandoned temp files of `dir`, once per process. Housekeeping, never a reason to
+ * refuse an upload: a failure (permissions, a busy file) is logged and tried again on the next.
+ */
+export async function sweepAbandonedTemps(dir: string, log: Pick<Logger, 'warn'>): Promise<void> {
   if (sweptTempDirs.has(dir)) return;
   sweptTempDirs.add(dir);
   const cutoff = Date.now() - ABANDONED_TEMP_MS;
-  for (const name of await readdir(tempDir(dir))) {
-    const path = join(tempDir(dir), name);
-    // Gone meanwhile (another process's upload finished, or its sweep): nothing to do.
-    const info = await stat(path).catch(() => null);
-    if (info?.isFile() && info.mtimeMs < cutoff) await rm(path, { force: true });
+  try {
+    const names = await readdir(tempDir(dir)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return [];
+      throw err;
+    });
+    for (const name of names) {
+      const path = join(tempDir(dir), name);
+      // Gone meanwhile (another process's upload finished, or its sweep): nothing to do.
+      const info = await stat(path).catch(() => null);
+      if (info?.isFile() && info.mtimeMs < cutoff) await rm(path, { force: true });
+    }
+  } catch (err) {
+    sweptTempDirs.delete(dir);
+    log.warn({ dir: tempDir(dir), err: (err as Error).message }, 'could not remove abandoned upload temp files; tried again on the next upload');
   }
 }
 
@@ -63,7 +75,6 @@ export interface Received {
  */
 export async function receiveToTemp(dir: string, source: Readable, maxBytes: number): Promise<Received> {
   await mkdir(tempDir(dir), { recursive: true });
-  await sweepAbandonedTemps(dir);
   const tempPath = join(tempDir(dir), `${Date.now()}-${randomBytes(8).toString('hex')}.part`);
   const hash = createHash('sha256');
   let size = 0;
@@ -121,7 +132,7 @@ function firstToFail(source: Readable, sink: Writable): () => 'source' | 'sink' 
  * Transaction-scoped: released at commit or rollback.
  */
 export async function lockContent(tx: Executor, sha256: string): Promise<void> {
-  await tx.execute(sql`select pg_advisory_xact_lock(${CONTENT_LOCK_NAMESPACE}::int4, hashtext(${sha256}))`);
+  await lockKeyInTransaction(tx, LOCK_NAMESPACES.fileContent, sha256);
 }
 
 export async function moveIntoPlace(dir: string, tempPath: string, sha256: string): Promise<void> {

@@ -9,7 +9,7 @@ import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
 import { conflict } from '../errors.js';
 import { cleanContentType, cleanFileName, MAX_FILES_PER_APP, maxFileStorage } from './file-rules.js';
-import { lockContent, moveIntoPlace, receiveToTemp } from './file-store.js';
+import { lockContent, moveIntoPlace, receiveToTemp, sweepAbandonedTemps } from './file-store.js';
 import { toFileView } from './file-view.js';
 import { removeUnreferencedContent } from './remove-unreferenced-content.js';
 
@@ -49,6 +49,7 @@ export async function uploadFile(deps: Deps, actor: SellerActor, applicationId: 
   const incoming = await receive();
   const name = cleanFileName(incoming.name);
   const contentType = cleanContentType(incoming.contentType);
+  await sweepAbandonedTemps(deps.files.dir, deps.log);
   const received = await receiveToTemp(deps.files.dir, incoming.content, deps.files.maxBytes);
   let moved = false;
   try {
