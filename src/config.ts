@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { isIP } from 'node:net';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_HTTP_LIMITS, type HttpServerLimits } from './http/server-limits.js';
@@ -35,6 +35,9 @@ function isDecodableUrl(value: string): boolean {
 }
 const UNDECODABLE_URL = 'is not a valid URL: percent-encode special characters in the user name and password (% as %25, @ as %40, / as %2F, # as %23)';
 
+/** A host name: dot-separated labels of letters, digits, hyphens and underscores. */
+const HOST_NAME = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/;
+
 /**
  * A whole number in decimal digits (spaces round it allowed) from `min` to `max`. Not Number():
  * it reads a blank value as 0 (PORT=" " would listen on a random port), and 0x50, 1e3 or 0b11 as
@@ -59,7 +62,20 @@ const duration = (fallback: string) =>
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: wholeNumber(0, 65535, 3000),
-  HOST: z.string().min(1).default('0.0.0.0'),
+  /**
+   * The address the HTTP API listens on. A blank or mistyped one (a URL, a port, a space) would
+   * only fail at listen, after the database started, as a DNS error naming nothing.
+   */
+  HOST: z
+    .string()
+    .default('0.0.0.0')
+    .transform((v, ctx) => {
+      const host = v.trim();
+      if (isIP(host) !== 0 || HOST_NAME.test(host)) return host;
+      const what = host ? `"${host.slice(0, 60)}" is neither` : 'it is blank';
+      ctx.addIssue({ code: 'custom', message: `must be an IP address or a host name to listen on, such as 0.0.0.0 (every IPv4 address), :: or 127.0.0.1 (${what})` });
+      return z.NEVER;
+    }),
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
@@ -244,6 +260,11 @@ export type Config = {
   /** Where the secret came from: start-up tells the operator when it is not the environment. */
   secretSource: 'env' | 'generated' | 'data-dir';
   secretFile: string;
+  /**
+   * The permission bits of the kept secret file when other users may read it (group or others
+   * have any): start-up warns. Only for a secret read from DATA_DIR, never on Windows.
+   */
+  secretFileLooseMode: number | undefined;
   logLevel: string;
   usageFlushMs: number;
   appCacheTtlMs: number;
@@ -335,6 +356,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secret = dev.secret;
     secretSource = dev.generated ? 'generated' : 'data-dir';
   }
+  const secretFileLooseMode = secretSource === 'data-dir' ? looseModeOf(secretFile) : undefined;
   return {
     env: e.NODE_ENV,
     port: e.PORT,
@@ -349,6 +371,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secret,
     secretSource,
     secretFile,
+    secretFileLooseMode,
     logLevel: e.LOG_LEVEL,
     usageFlushMs: e.USAGE_FLUSH_MS,
     appCacheTtlMs: e.APP_CACHE_TTL_MS,
@@ -408,6 +431,18 @@ function readOrCreateDevSecret(file: string, dataDir: string): { secret: string;
         'Give the user running Keycord write access to it, or set DATA_DIR to a directory it can write (and KEYCORD_SECRET, so no secret has to be generated).',
     );
   }
+}
+
+/**
+ * The permission bits of `file` when group or others have any: whoever reads the kept secret can
+ * decrypt what Keycord stored with it. An existing file keeps whatever mode a copy, a restore or
+ * an archive gave it, though Keycord creates it 0600. Windows has no such bits to check (Node
+ * reports every file there as 0666).
+ */
+function looseModeOf(file: string): number | undefined {
+  if (process.platform === 'win32') return undefined;
+  const mode = (statSync(file, { throwIfNoEntry: false })?.mode ?? 0) & 0o777;
+  return mode & 0o077 ? mode : undefined;
 }
 
 /** The kept secret, undefined when there is no file; a file too short to be one stops start-up. */

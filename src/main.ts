@@ -2,7 +2,9 @@ import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { DataDirInUseError, DataDirUnusableError } from './db/data-dir-lock.js';
+import { DatabaseFromNewerKeycordError } from './db/migrate.js';
 import { readEnvFile } from './env-file.js';
+import { PortUnavailableError } from './http/server-listen.js';
 import { createLogger, type Logger } from './log.js';
 import { createShutdown } from './shutdown.js';
 import { ROLES, startKeycord, type Keycord, type Role } from './start-keycord.js';
@@ -20,6 +22,10 @@ async function start(role: Role) {
   } else if (config.secretSource === 'data-dir') {
     log.warn({ file: config.secretFile }, 'KEYCORD_SECRET is not set: using the one stored in DATA_DIR.');
   }
+  if (config.secretFileLooseMode !== undefined) {
+    const mode = config.secretFileLooseMode.toString(8).padStart(4, '0');
+    log.warn({ file: config.secretFile, mode }, `${config.secretFile} holds the secret and other users of this machine have access to it (mode ${mode}): run chmod 600 ${config.secretFile}`);
+  }
   const signals = holdSignalsDuringStartUp(log);
 
   let keycord: Keycord | undefined;
@@ -31,6 +37,8 @@ async function start(role: Role) {
     // What the operator must change is said in the message; anything else gets its stack.
     if (err instanceof DataDirInUseError) log.fatal({ dataDir: err.dataDir, holder: err.holder }, err.message);
     else if (err instanceof DataDirUnusableError) log.fatal({ dataDir: err.dataDir }, err.message);
+    else if (err instanceof PortUnavailableError) log.fatal({ host: err.address.host, port: err.address.port }, err.message);
+    else if (err instanceof DatabaseFromNewerKeycordError) log.fatal({ unknownMigrations: err.unknownTags }, err.message);
     else if (err instanceof ConfigError) log.fatal(err.message);
     else log.fatal({ err }, 'start-up failed');
     // A port already taken, say: what did start (the database above all) is closed properly.

@@ -4,6 +4,7 @@ import type { Deps } from './core/deps.js';
 import type { GatewayAdapter } from './discord/adapters/gateway.js';
 import type { DiscordBot } from './discord/bot.js';
 import { API_VERSION, buildApp } from './http/app.js';
+import { listenOn } from './http/server-listen.js';
 import type { JobProvider } from './jobs/job-provider.js';
 import { serverOf } from './log.js';
 import { startJobSystem, type JobSystem } from './jobs/job-system.js';
@@ -156,7 +157,7 @@ export async function startKeycord(config: Config, opts: StartOptions = {}): Pro
     ...(gateway ? { gateway } : {}),
     listen: async (at = { port: config.port, host: config.host }) => {
       if (!app) throw new Error(`role "${role}" runs no HTTP API`);
-      return app.listen(at);
+      return listenOn(app, at);
     },
     shutdownSteps,
     finalSteps,

@@ -15,6 +15,19 @@ interface JournalEntry {
   tag: string;
 }
 
+/**
+ * The database holds migrations this build does not have: a newer Keycord ran on it. This build
+ * would read and write a schema it does not know (columns it leaves out, constraints it breaks),
+ * so start-up stops before touching anything.
+ */
+export class DatabaseFromNewerKeycordError extends Error {
+  constructor(readonly unknownTags: string[]) {
+    const count = `${unknownTags.length} migration${unknownTags.length === 1 ? '' : 's'}`;
+    super(`The database was migrated by a newer Keycord (${count} this build does not know, latest ${unknownTags.at(-1)}): run that version or newer.`);
+    this.name = 'DatabaseFromNewerKeycordError';
+  }
+}
+
 export interface MigrationOptions {
   dir?: string;
   /** Where to report progress ("migration 3/6: …"), so a long first start shows where it is. */
@@ -23,7 +36,8 @@ export interface MigrationOptions {
 
 /**
  * Applies the drizzle-kit SQL migrations not yet applied, all in one transaction under a Postgres
- * advisory lock, so several instances starting together migrate exactly once.
+ * advisory lock, so several instances starting together migrate exactly once. A database that
+ * has applied migrations this build does not have is refused (DatabaseFromNewerKeycordError).
  */
 export async function runMigrations(db: Db, options: MigrationOptions = {}): Promise<string[]> {
   const dir = options.dir ?? MIGRATIONS_DIR;
@@ -39,6 +53,11 @@ export async function runMigrations(db: Db, options: MigrationOptions = {}): Pro
       applied_at timestamptz not null default now()
     )`);
     const done = new Set(rowsOf<{ tag: string }>(await tx.execute(sql`select tag from keycord_migrations`)).map((r) => r.tag));
+    // Answered by the query above: a normal start pays nothing for it.
+    const known = new Set(entries.map((entry) => entry.tag));
+    // drizzle-kit tags start with their zero-padded index: in order, the last is the latest.
+    const unknown = [...done].filter((tag) => !known.has(tag)).sort();
+    if (unknown.length) throw new DatabaseFromNewerKeycordError(unknown);
     const pending = entries.filter((entry) => !done.has(entry.tag));
     const ran: string[] = [];
     for (const entry of pending) {

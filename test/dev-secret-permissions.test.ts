@@ -1,0 +1,67 @@
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { createTestDatabase } from './support/databases.js';
+import { startKeycordProcess, type KeycordProcess } from './support/keycord-process.js';
+
+const KEPT_SECRET = '4f1c0e9b7a2d48e6b3c5a1f09d8e7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d\n';
+const cleanups: (() => unknown)[] = [];
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup();
+});
+
+/** A DATA_DIR whose development secret file has the permission bits `mode`. */
+function dataDirWithSecret(mode: number): { dataDir: string; file: string } {
+  const dataDir = mkdtempSync(join(tmpdir(), 'keycord-secret-mode-'));
+  cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
+  const file = join(dataDir, 'keycord-secret');
+  writeFileSync(file, KEPT_SECRET);
+  // Set after writing: the mode given to writeFileSync passes through the umask.
+  chmodSync(file, mode);
+  return { dataDir, file };
+}
+
+describe.skipIf(process.platform === 'win32')('a development secret file other users can read', () => {
+  it('is reported by the configuration with its mode, and still used: a warning, not a refusal', () => {
+    for (const mode of [0o644, 0o640, 0o604, 0o660]) {
+      const { dataDir } = dataDirWithSecret(mode);
+      const config = loadConfig({ NODE_ENV: 'development', DATA_DIR: dataDir });
+      expect(config.secret).toBe(KEPT_SECRET.trim());
+      expect(config.secretFileLooseMode, mode.toString(8)).toBe(mode);
+    }
+  });
+
+  it('is not reported when only its owner can read it, when it was just generated, or when KEYCORD_SECRET is used instead', () => {
+    expect(loadConfig({ NODE_ENV: 'development', DATA_DIR: dataDirWithSecret(0o600).dataDir }).secretFileLooseMode).toBeUndefined();
+    expect(loadConfig({ NODE_ENV: 'development', DATA_DIR: dataDirWithSecret(0o400).dataDir }).secretFileLooseMode).toBeUndefined();
+    const fresh = mkdtempSync(join(tmpdir(), 'keycord-secret-mode-'));
+    cleanups.push(() => rmSync(fresh, { recursive: true, force: true }));
+    expect(loadConfig({ NODE_ENV: 'development', DATA_DIR: fresh })).toMatchObject({ secretSource: 'generated', secretFileLooseMode: undefined });
+    const loose = dataDirWithSecret(0o644).dataDir;
+    expect(loadConfig({ NODE_ENV: 'development', DATA_DIR: loose, KEYCORD_SECRET: 'e'.repeat(64) }).secretFileLooseMode).toBeUndefined();
+  });
+
+  it('makes keycord start warn once, naming the file and `chmod 600`, and start all the same', { timeout: 90_000 }, async () => {
+    const database = await createTestDatabase();
+    cleanups.push(() => database.drop());
+    const { dataDir, file } = dataDirWithSecret(0o644);
+    let keycord: KeycordProcess | undefined;
+    cleanups.push(() => {
+      if (keycord && keycord.child.exitCode === null && keycord.child.signalCode === null) keycord.child.kill('SIGKILL');
+    });
+    keycord = await startKeycordProcess({ DATA_DIR: dataDir, DATABASE_URL: database.url, REDIS_URL: undefined, KEYCORD_SECRET: undefined, NODE_ENV: 'development', LOG_LEVEL: 'info' });
+    expect((await keycord.call('GET', '/api/health')).status).toBe(200);
+    keycord.child.kill('SIGTERM');
+    expect((await keycord.exited).code, keycord.output()).toBe(0);
+    const warnings = keycord
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { level: number; msg: string })
+      .filter((entry) => entry.level === 40 && entry.msg.includes(`chmod 600 ${file}`));
+    expect(warnings, keycord.output()).toHaveLength(1);
+    expect(warnings[0]!.msg).toContain('0644');
+  });
+});
