@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { readConnectionUrl } from './connection-url.js';
 import { DEFAULT_HTTP_LIMITS, type HttpServerLimits } from './http/server-limits.js';
 import { placeFileExclusively } from './place-file.js';
 
@@ -25,7 +26,7 @@ const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
  */
 function isDecodableUrl(value: string): boolean {
   try {
-    const url = new URL(value);
+    const { url } = readConnectionUrl(value);
     decodeURIComponent(url.username);
     decodeURIComponent(url.password);
     return true;
@@ -445,17 +446,29 @@ function looseModeOf(file: string): number | undefined {
   return mode & 0o077 ? mode : undefined;
 }
 
+/** How long a kept secret file that is too short is given to fill, and how often it is read again meanwhile. */
+const SECRET_FILL_WAIT_MS = 1000;
+const SECRET_FILL_POLL_MS = 50;
+
 /** The kept secret, undefined when there is no file; a file too short to be one stops start-up. */
 function readDevSecret(file: string): string | undefined {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
+  // A file too short may be one another process is still writing: where the file system has no
+  // hard links it is created first and written after (place-file.ts). Given a moment to fill.
+  let secret = '';
+  for (let waitedMs = 0; ; waitedMs += SECRET_FILL_POLL_MS) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    secret = text.trim();
+    if (secret.length >= MIN_SECRET_LENGTH) return secret;
+    if (waitedMs >= SECRET_FILL_WAIT_MS) break;
+    // loadConfig is synchronous: a blocking pause, at most a second, only for a short file.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, SECRET_FILL_POLL_MS);
   }
-  const secret = text.trim();
-  if (secret.length >= MIN_SECRET_LENGTH) return secret;
   // Never replaced here: what was encrypted under the lost secret may still be recovered with it.
   throw new ConfigError(
     `Invalid configuration:\n  KEYCORD_SECRET: not set, and ${file} holds no usable secret (${secret.length} characters, at least ${MIN_SECRET_LENGTH} needed). ` +

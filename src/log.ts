@@ -3,6 +3,7 @@ import { pino, stdSerializers, type DestinationStream, type Logger } from 'pino'
 import type * as PinoPretty from 'pino-pretty';
 import { sqlStateOf } from './db/sql-state.js';
 import { causeChain } from './cause-chain.js';
+import { readConnectionUrl } from './connection-url.js';
 
 export type { Logger };
 
@@ -76,8 +77,8 @@ export function redactQueries(text: string): string {
  */
 export function serverOf(url: string): string {
   try {
-    const u = new URL(url);
-    return `${u.host}${u.pathname === '/' ? '' : u.pathname}`;
+    const { url: u, hosts } = readConnectionUrl(url);
+    return `${hosts.join(',')}${u.pathname === '/' ? '' : u.pathname}`;
   } catch {
     return '(unparsable URL)';
   }

@@ -76,4 +76,12 @@ describe('connection URLs', () => {
     expect(config.databaseUrl).toBe('postgres://bob:50%25off@127.0.0.1:5432/keycord');
     expect(config.redisUrl).toBe('redis://:p%40ss@127.0.0.1:6379');
   });
+
+  it('with several Postgres hosts (postgres.js fails over between them) are taken, and still checked', () => {
+    const several = 'postgres://bob:s3cret@db1.internal:5432,db2.internal:5432/keycord?target_session_attrs=read-write';
+    expect(loadConfig({ ...base, DATABASE_URL: several }).databaseUrl).toBe(several);
+    const message = refusal({ DATABASE_URL: 'postgres://bob:100%off@db1:5432,db2:5432/keycord' });
+    expect(message).toContain('DATABASE_URL');
+    expect(message).not.toContain('100%off');
+  });
 });

@@ -90,4 +90,20 @@ describe('the development secret kept in DATA_DIR', () => {
       expect(readFileSync(join(dataDir, 'keycord-secret'), 'utf8')).toBe(content);
     }
   });
+
+  it('gives a file still being written a moment to fill: on a file system without hard links the winner creates it, then writes it', () => {
+    const dataDir = tempDir();
+    const file = join(dataDir, 'keycord-secret');
+    const secret = 'e'.repeat(64);
+    writeFileSync(file, '', { mode: 0o600 });
+    // Another process (loadConfig blocks this one) writes the secret into the file 100 ms after it starts.
+    const writer = spawn(process.execPath, ['-e', `setTimeout(() => require('node:fs').writeFileSync(${JSON.stringify(file)}, ${JSON.stringify(`${secret}\n`)}), 100)`], { stdio: 'ignore' });
+    try {
+      const config = loadConfig({ NODE_ENV: 'development', DATA_DIR: dataDir });
+      expect(config.secret).toBe(secret);
+      expect(config.secretSource).toBe('data-dir');
+    } finally {
+      writer.kill();
+    }
+  });
 });

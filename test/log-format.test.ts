@@ -47,5 +47,7 @@ describe('start-up lines naming a server', () => {
     expect(serverOf('postgres://keycord:s3cret-pw@db.internal:5432/keycord')).toBe('db.internal:5432/keycord');
     expect(serverOf('rediss://:s3cret-pw@cache.internal:6380')).toBe('cache.internal:6380');
     expect(serverOf('not a url with s3cret-pw')).not.toContain('s3cret-pw');
+    // Several Postgres hosts: all of them, still without the password.
+    expect(serverOf('postgres://keycord:s3cret-pw@db1.internal:5432,db2.internal:5432/keycord')).toBe('db1.internal:5432,db2.internal:5432/keycord');
   });
 });
