@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createDb, type Db } from '../src/db/client.js';
 import { DatabaseFromNewerKeycordError, runMigrations } from '../src/db/migrate.js';
 import { createTestDatabase } from './support/databases.js';
-import { spawnKeycordProcess, type SpawnedKeycord } from './support/keycord-process.js';
+import { embeddedDatabaseState, exitOf, fatalLines, spawnKeycordProcess, type SpawnedKeycord } from './support/keycord-process.js';
 
 const SECRET = 'newer-db-test-secret-0123456789abcdef012345';
 const cleanups: (() => unknown)[] = [];
@@ -35,25 +35,19 @@ async function recordNewerMigrations(db: Db, tags: string[]) {
   for (const tag of tags) await db.query('insert into keycord_migrations (tag) values ($1)', [tag]);
 }
 
-async function exitOf(keycord: SpawnedKeycord, ms = 60_000) {
-  const timer = setTimeout(() => keycord.child.kill('SIGKILL'), ms);
-  try {
-    return await keycord.exited;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function fatalLines(output: string): { msg: string }[] {
-  return output
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as { level: number; msg: string })
-    .filter((entry) => entry.level === 60);
-}
-
 const NEWER = ['0021_from_a_newer_keycord', '0022_newer_still'];
 const REFUSAL = /migrated by a newer Keycord \(2 migrations this build does not know, latest 0022_newer_still\): run that version or newer/;
+
+/** `keycord start` exits 1 with the refusal as its one fatal line, and no stack trace. */
+async function expectRefusedInOneLine(keycord: SpawnedKeycord) {
+  const { code } = await exitOf(keycord);
+  const output = keycord.output();
+  expect(code, output).toBe(1);
+  const fatal = fatalLines(output);
+  expect(fatal, output).toHaveLength(1);
+  expect(fatal[0]!.msg).toMatch(REFUSAL);
+  expect(output).not.toMatch(/"stack"|\n\s+at |\\n\s+at /);
+}
 
 describe('a database migrated by a newer Keycord', () => {
   it('is refused before anything is applied, naming how many migrations are unknown and the latest', { timeout: 60_000 }, async () => {
@@ -82,13 +76,7 @@ describe('a database migrated by a newer Keycord', () => {
       await sql.end();
     }
     const keycord = await spawnKeycordProcess({ DATABASE_URL: database.url, REDIS_URL: undefined, KEYCORD_SECRET: SECRET, NODE_ENV: 'test', LOG_LEVEL: 'info', DATA_DIR: tempDir() });
-    const { code } = await exitOf(keycord);
-    const output = keycord.output();
-    expect(code, output).toBe(1);
-    const fatal = fatalLines(output);
-    expect(fatal, output).toHaveLength(1);
-    expect(fatal[0]!.msg).toMatch(REFUSAL);
-    expect(output).not.toMatch(/"stack"|\n\s+at |\\n\s+at /);
+    await expectRefusedInOneLine(keycord);
   });
 
   it('stops keycord start on the embedded database the same way, and closes it cleanly', { timeout: 120_000 }, async () => {
@@ -98,14 +86,8 @@ describe('a database migrated by a newer Keycord', () => {
     await recordNewerMigrations(db, NEWER);
     await db.close();
     const keycord = await spawnKeycordProcess({ DATABASE_URL: undefined, REDIS_URL: undefined, KEYCORD_SECRET: SECRET, NODE_ENV: 'development', LOG_LEVEL: 'info', DATA_DIR: dataDir });
-    const { code } = await exitOf(keycord);
-    const output = keycord.output();
-    expect(code, output).toBe(1);
-    const fatal = fatalLines(output);
-    expect(fatal, output).toHaveLength(1);
-    expect(fatal[0]!.msg).toMatch(REFUSAL);
-    expect(output).not.toMatch(/"stack"|\n\s+at |\\n\s+at /);
+    await expectRefusedInOneLine(keycord);
     // pg_control's state: 1 is "shut down" (see port-unavailable.test.ts).
-    expect(readFileSync(join(dataDir, 'pglite', 'global', 'pg_control')).readUInt32LE(16)).toBe(1);
+    expect(embeddedDatabaseState(dataDir)).toBe(1);
   });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/databases.js';
-import { spawnKeycordProcess, type SpawnedKeycord } from './support/keycord-process.js';
+import { embeddedDatabaseState, exitOf, fatalLines, spawnKeycordProcess } from './support/keycord-process.js';
 
 const SECRET = 'port-test-secret-0123456789abcdef0123456789';
 const cleanups: (() => unknown)[] = [];
@@ -24,34 +24,6 @@ async function holdPort(): Promise<number> {
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
   cleanups.push(() => new Promise((resolve) => server.close(resolve)));
   return (server.address() as { port: number }).port;
-}
-
-/** The process's exit, or a failure naming what it printed when it keeps running. */
-async function exitOf(keycord: SpawnedKeycord, ms = 60_000) {
-  const timer = setTimeout(() => keycord.child.kill('SIGKILL'), ms);
-  try {
-    return await keycord.exited;
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** The log entries at level fatal (pino: 60) in what the process printed. */
-function fatalLines(output: string): { msg: string }[] {
-  return output
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as { level: number; msg: string })
-    .filter((entry) => entry.level === 60);
-}
-
-/**
- * `state` in the embedded database's pg_control (after the system identifier and two version
- * numbers): 1 when Postgres was shut down, 6 while it was in production, as after a process that
- * exited without closing it.
- */
-function embeddedDatabaseState(dataDir: string): number {
-  return readFileSync(join(dataDir, 'pglite', 'global', 'pg_control')).readUInt32LE(16);
 }
 
 /**

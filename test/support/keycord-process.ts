@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './redis.js';
@@ -73,4 +74,32 @@ export async function startKeycordProcess(env: NodeJS.ProcessEnv, args: string[]
     return { status: res.status, headers: res.headers, text, body: JSON.parse(text) as Record<string, any> };
   };
   return { child, base, output, exited, call };
+}
+
+/** The process's exit; one still running after `ms` is killed, so a test never hangs on it. */
+export async function exitOf(keycord: SpawnedKeycord, ms = 60_000) {
+  const timer = setTimeout(() => keycord.child.kill('SIGKILL'), ms);
+  try {
+    return await keycord.exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The log entries at level fatal (pino: 60) in what the process printed. */
+export function fatalLines(output: string): { msg: string }[] {
+  return output
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { level: number; msg: string })
+    .filter((entry) => entry.level === 60);
+}
+
+/**
+ * `state` in the embedded database's pg_control (after the system identifier and two version
+ * numbers): 1 when Postgres was shut down, 6 while it was in production, as after a process that
+ * exited without closing it.
+ */
+export function embeddedDatabaseState(dataDir: string): number {
+  return readFileSync(join(dataDir, 'pglite', 'global', 'pg_control')).readUInt32LE(16);
 }
