@@ -48,8 +48,10 @@ export function createShutdown(plan: ShutdownPlan): (reason: ShutdownReason) => 
     if (started) return;
     started = true;
     plan.log.info({ signal: reason }, 'shutting down');
+    let running: string | undefined;
     const graceful = (async () => {
       for (const step of plan.steps) {
+        running = step.name;
         try {
           await step.run();
         } catch (err) {
@@ -62,7 +64,8 @@ export function createShutdown(plan: ShutdownPlan): (reason: ShutdownReason) => 
     const outcome = await settleWithin(graceful, plan.graceMs, 'grace over' as const);
     if (outcome === 'grace over') {
       failed = true;
-      plan.log.warn({ graceMs: plan.graceMs }, 'shutdown grace ran out; writing what is buffered and exiting');
+      // Which step was still waiting: what an operator looks into when stops keep running out of time.
+      plan.log.warn({ graceMs: plan.graceMs, step: running }, `shutdown grace ran out in step "${running}"; writing what is buffered and exiting`);
     }
     for (const step of plan.final) {
       try {

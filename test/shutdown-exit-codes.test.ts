@@ -47,6 +47,26 @@ describe('the exit code of a shutdown', () => {
     expect(code).toBe(1);
   });
 
+  it('is 1 when the grace runs out, and the log names the step that was still waiting', async () => {
+    const lines: string[] = [];
+    let code: number | undefined;
+    const shutdown = createShutdown({
+      log: createLogger('warn', { write: (line: string) => void lines.push(line) }),
+      graceMs: 50,
+      steps: [
+        { name: 'http', run: () => {} },
+        { name: 'jobs', run: () => new Promise<void>(() => {}) },
+      ],
+      final: [{ name: 'database', run: () => {} }],
+      exit: (c) => {
+        code = c;
+      },
+    });
+    await shutdown('SIGTERM');
+    expect(code).toBe(1);
+    expect(lines.join('')).toContain('shutdown grace ran out in step \\"jobs\\"');
+  });
+
   it('is 1 when a step failed on the way', async () => {
     expect(await exitCodeOf('SIGTERM', [{ name: 'http', run: () => Promise.reject(new Error('boom')) }])).toBe(1);
   });

@@ -1,7 +1,7 @@
+import { connect } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/databases.js';
 import { startKeycordProcess, type KeycordProcess } from './support/keycord-process.js';
-import { freePort } from './support/redis.js';
 
 let keycord: KeycordProcess | undefined;
 let database: Awaited<ReturnType<typeof createTestDatabase>> | undefined;
@@ -10,11 +10,25 @@ afterAll(async () => {
   await database?.drop();
 });
 
+/** tcpmux: a privileged port no service here uses, outside the range ports are handed out from. */
+const DEAD_PORT = 1;
+
+/** The error code of a TCP connect to 127.0.0.1:`port` (undefined when it connects). */
+const connectError = (port: number) =>
+  new Promise<string | undefined>((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => (socket.destroy(), resolve(undefined)));
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code));
+  });
+
 describe('keycord start while Redis is down', () => {
   it('listens and serves the API at once, reports degraded health, and still stops cleanly', { timeout: 90_000 }, async () => {
     database = await createTestDatabase();
-    // A port nothing listens on: Redis is "down" for the whole life of the process.
-    const redisPort = await freePort();
+    // A port nothing listens on: Redis is "down" for the whole life of the process. Not a port
+    // freePort() hands out: that one is in the ephemeral range, where another test's redis-server
+    // may start on it meanwhile, and where a reconnecting client can even connect to itself.
+    const redisPort = DEAD_PORT;
+    expect(await connectError(redisPort), `something listens on 127.0.0.1:${redisPort}`).toBe('ECONNREFUSED');
     keycord = await startKeycordProcess({
       DATABASE_URL: database.url,
       REDIS_URL: `redis://127.0.0.1:${redisPort}`,
