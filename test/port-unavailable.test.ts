@@ -2,7 +2,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
+import { listenOn, PortUnavailableError } from '../src/http/server-listen.js';
 import { createTestDatabase } from './support/databases.js';
 import { embeddedDatabaseState, exitOf, fatalLines, spawnKeycordProcess } from './support/keycord-process.js';
 
@@ -84,5 +86,41 @@ describe('keycord start on a port it cannot have', () => {
     expect(fatal[0]!.msg).toMatch(/permission/i);
     expect(fatal[0]!.msg).toContain('PORT');
     expect(output).not.toMatch(/"stack"|\n\s+at |\\n\s+at /);
+  });
+
+  it('says in one fatal line that HOST is no address of this machine, and exits 1', { timeout: 90_000 }, async () => {
+    const database = await createTestDatabase();
+    cleanups.push(() => database.drop());
+    // 192.0.2.1 is TEST-NET-1 (RFC 5737): never an address of this machine.
+    const keycord = await spawnKeycordProcess({
+      PORT: '0',
+      HOST: '192.0.2.1',
+      DATABASE_URL: database.url,
+      REDIS_URL: undefined,
+      KEYCORD_SECRET: SECRET,
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'info',
+      DATA_DIR: tempDataDir(),
+    });
+    const { code } = await exitOf(keycord);
+    const output = keycord.output();
+    expect(code, output).toBe(1);
+    const fatal = fatalLines(output);
+    expect(fatal, output).toHaveLength(1);
+    expect(fatal[0]!.msg).toContain('192.0.2.1 is not an address of this machine');
+    expect(fatal[0]!.msg).toContain('HOST');
+    expect(output).not.toMatch(/"stack"|\n\s+at |\\n\s+at /);
+  });
+
+  it('names a HOST that does not resolve, from the error Node gives for it', async () => {
+    const failing = (code: string) => ({ listen: () => Promise.reject(Object.assign(new Error(`getaddrinfo ${code} keycord.invalid`), { code })) }) as unknown as FastifyInstance;
+    for (const code of ['ENOTFOUND', 'EAI_AGAIN']) {
+      const err = await listenOn(failing(code), { host: 'keycord.invalid', port: 3000 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PortUnavailableError);
+      expect((err as Error).message).toContain('the host name keycord.invalid does not resolve');
+    }
+    // Anything else is not the operator's to fix here: it goes on as it came.
+    const other = await listenOn(failing('EMFILE'), { host: '127.0.0.1', port: 3000 }).catch((e: unknown) => e);
+    expect(other).not.toBeInstanceOf(PortUnavailableError);
   });
 });
