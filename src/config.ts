@@ -16,6 +16,12 @@ const booleanString = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform
 
 /** KEYCORD_SECRET, and the one kept in DATA_DIR when it is not set. */
 const MIN_SECRET_LENGTH = 32;
+/**
+ * Fewer different characters than this in KEYCORD_SECRET and it is no random string: the 64 hex
+ * digits of `openssl rand -hex 32` show all 16 but for odds of about 10^-19 of fewer than 8, and
+ * even 32 random hex digits only about once in 25 million (a warning, so a rare false one is harmless).
+ */
+export const MIN_SECRET_DISTINCT_CHARS = 8;
 
 /** Where `JOB_PROVIDER=bullmq` looks for Redis when REDIS_URL is not set. */
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -266,6 +272,12 @@ export type Config = {
    * have any): start-up warns. Only for a secret read from DATA_DIR, never on Windows.
    */
   secretFileLooseMode: number | undefined;
+  /**
+   * KEYCORD_SECRET is long enough but made of few different characters (`aaaa…`, a word repeated):
+   * a guessable secret, unlike `openssl rand -hex 32`. Start-up warns; refusing would stop an
+   * installation whose data is already encrypted under it.
+   */
+  secretLooksWeak: boolean;
   logLevel: string;
   usageFlushMs: number;
   appCacheTtlMs: number;
@@ -358,6 +370,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secretSource = dev.generated ? 'generated' : 'data-dir';
   }
   const secretFileLooseMode = secretSource === 'data-dir' ? looseModeOf(secretFile) : undefined;
+  const secretLooksWeak = secretSource === 'env' && new Set(secret).size < MIN_SECRET_DISTINCT_CHARS;
   return {
     env: e.NODE_ENV,
     port: e.PORT,
@@ -373,6 +386,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     secretSource,
     secretFile,
     secretFileLooseMode,
+    secretLooksWeak,
     logLevel: e.LOG_LEVEL,
     usageFlushMs: e.USAGE_FLUSH_MS,
     appCacheTtlMs: e.APP_CACHE_TTL_MS,

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, loadConfig, MIN_SECRET_DISTINCT_CHARS, type Config } from './config.js';
 import { DataDirInUseError, DataDirUnusableError } from './db/data-dir-lock.js';
 import { DatabaseFromNewerKeycordError } from './db/migrate.js';
 import { readEnvFile } from './env-file.js';
@@ -25,6 +25,12 @@ async function start(role: Role) {
   if (config.secretFileLooseMode !== undefined) {
     const mode = config.secretFileLooseMode.toString(8).padStart(4, '0');
     log.warn({ file: config.secretFile, mode }, `${config.secretFile} holds the secret and other users of this machine have access to it (mode ${mode}): run chmod 600 ${config.secretFile}`);
+  }
+  if (config.secretLooksWeak) {
+    log.warn(
+      `KEYCORD_SECRET is made of fewer than ${MIN_SECRET_DISTINCT_CHARS} different characters: it looks like a pattern, not a random secret. ` +
+        'Before keeping data you care about, set a random one (openssl rand -hex 32): what is encrypted under a secret is readable only with it.',
+    );
   }
   const signals = holdSignalsDuringStartUp(log);
 

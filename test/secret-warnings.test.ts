@@ -65,3 +65,39 @@ describe.skipIf(process.platform === 'win32')('a development secret file other u
     expect(warnings[0]!.msg).toContain('0644');
   });
 });
+
+describe('a KEYCORD_SECRET made of few different characters', () => {
+  const base = { NODE_ENV: 'production', DATABASE_URL: 'postgres://127.0.0.1:5432/keycord' };
+
+  it('is flagged by the configuration (long enough, but a pattern), and still used', () => {
+    for (const weak of ['a'.repeat(32), 'password'.repeat(4), '0123456'.repeat(6)]) {
+      const config = loadConfig({ ...base, KEYCORD_SECRET: weak });
+      expect(config.secretLooksWeak, weak).toBe(true);
+      expect(config.secret).toBe(weak);
+    }
+    // openssl rand -hex 32, openssl rand -base64 32, and the secret generated in DATA_DIR: not flagged.
+    for (const random of [KEPT_SECRET.trim(), 'q8J2vX0bLr5mT9wY3kF7nC1pH6sZ4dGe+aUiO/QyRtE=']) {
+      expect(loadConfig({ ...base, KEYCORD_SECRET: random }).secretLooksWeak, random).toBe(false);
+    }
+    expect(loadConfig({ NODE_ENV: 'development', DATA_DIR: dataDirWithSecret(0o600).dataDir }).secretLooksWeak).toBe(false);
+  });
+
+  it('makes keycord start warn once, with how to make a random one, and start all the same', { timeout: 90_000 }, async () => {
+    const database = await createTestDatabase();
+    cleanups.push(() => database.drop());
+    let keycord: KeycordProcess | undefined;
+    cleanups.push(() => {
+      if (keycord && keycord.child.exitCode === null && keycord.child.signalCode === null) keycord.child.kill('SIGKILL');
+    });
+    keycord = await startKeycordProcess({ DATABASE_URL: database.url, REDIS_URL: undefined, KEYCORD_SECRET: 'ab'.repeat(20), NODE_ENV: 'test', LOG_LEVEL: 'info' });
+    expect((await keycord.call('GET', '/api/health')).status).toBe(200);
+    keycord.child.kill('SIGTERM');
+    expect((await keycord.exited).code, keycord.output()).toBe(0);
+    const warnings = keycord
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('"level":40') && line.includes('openssl rand -hex 32'));
+    expect(warnings, keycord.output()).toHaveLength(1);
+    expect(warnings[0]).not.toContain('abab');
+  });
+});
