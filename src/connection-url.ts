@@ -1,13 +1,26 @@
 /**
  * A DATABASE_URL or REDIS_URL read as a URL. A Postgres URL may list several hosts
  * (`postgres://u:p@db1:5432,db2:5432/db`, which postgres.js fails over between) and WHATWG URL
- * refuses that form: as postgres.js does, the first host stands for them while the URL is read,
- * and `hosts` keeps them all. Throws as `new URL` does on anything else it cannot read.
+ * refuses that form: the first host stands for them while the URL is read, and `hosts` keeps
+ * them all. The user name and password end at the last `@` before the host, as WHATWG URL and
+ * ioredis read them, so no part of a password is ever taken for a host (and logged as one).
+ * Throws as `new URL` does on anything it cannot read.
  */
 export function readConnectionUrl(value: string): { url: URL; hosts: string[] } {
-  const authority = value.slice(value.indexOf('://') + 3).split(/[?/]/)[0] ?? '';
-  const hostList = authority.slice(authority.indexOf('@') + 1);
-  const hosts = hostList.split(',');
-  const url = new URL(hosts.length > 1 ? value.replace(hostList, hosts[0]!) : value);
-  return { url, hosts: hosts.length > 1 ? hosts : [url.host] };
+  const schemeEnd = value.indexOf('://') + 3;
+  const rest = value.slice(schemeEnd);
+  const authorityLength = rest.search(/[?/#]/);
+  const authority = authorityLength === -1 ? rest : rest.slice(0, authorityLength);
+  const userInfo = authority.slice(0, authority.lastIndexOf('@') + 1);
+  const hostList = authority.slice(userInfo.length);
+  const hosts = /^postgres(ql)?:\/\//.test(value) ? hostList.split(',') : [hostList];
+  if (hosts.length === 1) {
+    const url = new URL(value);
+    return { url, hosts: [url.host] };
+  }
+  // postgres.js reads a host list from the first `@`: an unencoded one in the password would
+  // put the rest of the password among the hosts, so such a URL is not one it can use.
+  if (userInfo.slice(0, -1).includes('@')) throw new TypeError('an unencoded @ in the user name or password of a URL with several hosts');
+  const url = new URL(value.slice(0, schemeEnd) + userInfo + hosts[0] + rest.slice(authority.length));
+  return { url, hosts };
 }

@@ -83,5 +83,9 @@ describe('connection URLs', () => {
     const message = refusal({ DATABASE_URL: 'postgres://bob:100%off@db1:5432,db2:5432/keycord' });
     expect(message).toContain('DATABASE_URL');
     expect(message).not.toContain('100%off');
+    // postgres.js reads the host list from the first @: an unencoded one in the password is refused by name.
+    const at = refusal({ DATABASE_URL: 'postgres://bob:s3cr@t@db1:5432,db2:5432/keycord' });
+    expect(at).toContain('DATABASE_URL');
+    expect(at).not.toContain('s3cr');
   });
 });

@@ -49,5 +49,10 @@ describe('start-up lines naming a server', () => {
     expect(serverOf('not a url with s3cret-pw')).not.toContain('s3cret-pw');
     // Several Postgres hosts: all of them, still without the password.
     expect(serverOf('postgres://keycord:s3cret-pw@db1.internal:5432,db2.internal:5432/keycord')).toBe('db1.internal:5432,db2.internal:5432/keycord');
+    // An unencoded @ in a password (ioredis and WHATWG URL read up to the last @): no part of it.
+    expect(serverOf('redis://default:s3cr@t,pw@redis.internal:6379/0')).toBe('redis.internal:6379/0');
+    for (const url of ['postgres://u:se@cret@h1,h2/db', 'postgres://u:se@cret@db.internal/keycord']) {
+      expect(serverOf(url)).not.toMatch(/cret|se@/);
+    }
   });
 });
