@@ -226,6 +226,9 @@ const envSchema = z.object({
     .optional(),
 });
 
+/** The variables Keycord reads: what a `.env` file is checked strictly for (env-file.ts). */
+export const CONFIG_VARIABLES: ReadonlySet<string> = new Set(Object.keys(envSchema.shape));
+
 /** API.md: `http` when DISCORD_PUBLIC_KEY is set, else `gateway` when DISCORD_TOKEN is, else off. */
 function discordConfig(e: z.output<typeof envSchema>): DiscordConfig {
   const mode = e.DISCORD_MODE ?? (e.DISCORD_PUBLIC_KEY ? 'http' : e.DISCORD_TOKEN ? 'gateway' : 'off');

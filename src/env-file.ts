@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseEnv } from 'node:util';
-import { ConfigError } from './config.js';
+import { CONFIG_VARIABLES, ConfigError } from './config.js';
 
-const ASSIGNMENT = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*)$/;
+const ASSIGNMENT = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=(.*)$/;
 const QUOTES = ['"', "'", '`'];
 
 /**
@@ -46,14 +46,19 @@ function assignmentLines(text: string, file: string): string {
     if (line === '' || line.startsWith('#')) continue;
     const match = ASSIGNMENT.exec(line);
     if (!match) throw refuse(i + 1, 'not NAME=value');
-    const [, name, value] = match as unknown as [string, string, string];
+    const [, name, raw] = match as unknown as [string, string, string];
+    const value = raw.trimStart();
     // Node's parser is handed `NAME=value` alone: it keeps what follows `export` as part of the
     // name when more than one space or a tab comes before it (` NAME` would be set, not NAME).
     const assignment = `${name}=${value}`;
     const quote = QUOTES.find((q) => value.startsWith(q));
     if (!quote) {
-      // Unquoted, Node ends the value at the first `#`: a password or secret holding one would be cut short.
-      if (/(^|[^\s])#/.test(value)) throw refuse(i + 1, `${name} has a # inside its unquoted value, where the value would end: put the value in quotes`);
+      // Unquoted, Node ends the value at the first `#`: one of Keycord's settings holding one (a
+      // password, a secret) would be cut short. `NAME= # note` is a comment, and a file shared
+      // with other tools may hold their `COLOR=#ff8800`: those are read as Node reads them.
+      if (CONFIG_VARIABLES.has(name) && /(^|[^\s])#/.test(raw)) {
+        throw refuse(i + 1, `${name} has a # inside its unquoted value, where the value would end: put the value in quotes`);
+      }
       kept.push(assignment);
       continue;
     }
@@ -69,7 +74,7 @@ function assignmentLines(text: string, file: string): string {
     const last = lines[end]!;
     if (!isBlankOrComment(last.slice(last.indexOf(quote) + 1))) throw refuse(end + 1, `${name} has text after its closing quote (${quote})`);
     // The first line as written, up to its end: spaces before the line break are inside the quote.
-    const opening = ASSIGNMENT.exec(lines[i]!.trimStart())?.[2] ?? value;
+    const opening = (ASSIGNMENT.exec(lines[i]!.trimStart())?.[2] ?? value).trimStart();
     kept.push(`${name}=${opening}`, ...lines.slice(i + 1, end + 1));
     i = end;
   }

@@ -82,15 +82,23 @@ describe('a malformed .env file', () => {
     expect(process.env[' KC_ENVTEST_A']).toBeUndefined();
   });
 
-  it('stops start-up on a # inside an unquoted value, which Node would cut the value at, and takes it quoted', () => {
-    const err = refusal('KC_ENVTEST_SECRET=hunter2#hunter2\n');
+  it("stops start-up on a # inside an unquoted value of Keycord's settings, which Node would cut the value at, and takes it quoted", () => {
+    // Refused before anything is applied: nothing of these lines reaches process.env.
+    const err = refusal('KEYCORD_SECRET=hunter2#hunter2\n');
     expect(err.message).toContain('line 1');
     expect(err.message).toContain('quotes');
     expect(err.message).not.toContain('hunter2');
-    expect(refusal('KC_ENVTEST_A=#start\n').message).toContain('line 1');
+    expect(refusal('KC_ENVTEST_A=1\nDISCORD_GUILD_ID=#123\n').message).toContain('line 2');
     readEnvFile(envFile('KC_ENVTEST_SECRET="hunter2#hunter2" # a comment after the quote\nKC_ENVTEST_A=plain # a comment\n'));
     expect(process.env.KC_ENVTEST_SECRET).toBe('hunter2#hunter2');
     expect(process.env.KC_ENVTEST_A).toBe('plain');
+  });
+
+  it('reads a comment after `=` and the # values of other tools sharing the file as Node does', () => {
+    readEnvFile(envFile('KC_ENVTEST_A= # not used yet\nKC_ENVTEST_B=#ff8800\nKC_ENVTEST_C=  "spaced"\n'));
+    expect(process.env.KC_ENVTEST_A).toBe('');
+    expect(process.env.KC_ENVTEST_B).toBe('');
+    expect(process.env.KC_ENVTEST_C).toBe('spaced');
   });
 
   it('leaves a variable already set in the environment alone', () => {
