@@ -66,6 +66,20 @@ describe('a database migrated by a newer Keycord', () => {
     expect(await runMigrations(db, { dir: current })).toEqual([]);
   });
 
+  it("is told apart from a database with a migration numbered among this build's own (renamed, squashed, another branch)", { timeout: 60_000 }, async () => {
+    const db = await createDb({ dataDir: tempDir() });
+    cleanups.push(() => db.close());
+    await runMigrations(db, { dir: migrationsDir({ '0000_a': 'create table a (id int)' }) });
+    await recordNewerMigrations(db, ['0001_from_a_branch']);
+    const sibling = migrationsDir({ '0000_a': 'create table a (id int)', '0001_b': 'create table b (id int)', '0002_c': 'create table c (id int)' });
+    const refused = await runMigrations(db, { dir: sibling }).catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(DatabaseFromNewerKeycordError);
+    expect((refused as Error).message).toContain('0001_from_a_branch');
+    expect((refused as Error).message).toContain('another build of Keycord');
+    expect((refused as Error).message).not.toContain('newer');
+    expect(await db.query(`select to_regclass('b') as b`)).toEqual([{ b: null }]);
+  });
+
   it('stops keycord start on Postgres with one fatal line and exit code 1', { timeout: 90_000 }, async () => {
     const database = await createTestDatabase();
     cleanups.push(() => database.drop());

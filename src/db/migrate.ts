@@ -16,17 +16,30 @@ interface JournalEntry {
 }
 
 /**
- * The database holds migrations this build does not have: a newer Keycord ran on it. This build
- * would read and write a schema it does not know (columns it leaves out, constraints it breaks),
- * so start-up stops before touching anything.
+ * The database holds migrations this build does not have. Numbered past this build's latest, a
+ * newer Keycord ran on it; numbered among its own, they come from another build (a migration
+ * renamed or squashed, a branch). Either way this build would read and write a schema it does
+ * not know (columns it leaves out, constraints it breaks), so start-up stops before touching
+ * anything, and says which of the two it is.
  */
 export class DatabaseFromNewerKeycordError extends Error {
-  constructor(readonly unknownTags: string[]) {
+  constructor(
+    readonly unknownTags: string[],
+    readonly newer: boolean,
+  ) {
     const count = `${unknownTags.length} migration${unknownTags.length === 1 ? '' : 's'}`;
-    super(`The database was migrated by a newer Keycord (${count} this build does not know, latest ${unknownTags.at(-1)}): run that version or newer.`);
+    super(
+      newer
+        ? `The database was migrated by a newer Keycord (${count} this build does not know, latest ${unknownTags.at(-1)}): run that version or newer.`
+        : `The database has ${count} this build does not know (${unknownTags.slice(0, 3).join(', ')}${unknownTags.length > 3 ? ', …' : ''}), numbered among its own: ` +
+            'it was migrated by another build of Keycord (a migration renamed or squashed, or another branch). Run the build that migrated it.',
+    );
     this.name = 'DatabaseFromNewerKeycordError';
   }
 }
+
+/** The number a drizzle-kit tag starts with (`0021_name` → 21); NaN for anything else. */
+const tagNumber = (tag: string) => Number(/^(\d+)_/.exec(tag)?.[1] ?? Number.NaN);
 
 export interface MigrationOptions {
   dir?: string;
@@ -57,7 +70,13 @@ export async function runMigrations(db: Db, options: MigrationOptions = {}): Pro
     const known = new Set(entries.map((entry) => entry.tag));
     // drizzle-kit tags start with their zero-padded index: in order, the last is the latest.
     const unknown = [...done].filter((tag) => !known.has(tag)).sort();
-    if (unknown.length) throw new DatabaseFromNewerKeycordError(unknown);
+    if (unknown.length) {
+      const latestKnown = Math.max(-1, ...entries.map((entry) => tagNumber(entry.tag)).filter((n) => !Number.isNaN(n)));
+      throw new DatabaseFromNewerKeycordError(
+        unknown,
+        unknown.every((tag) => tagNumber(tag) > latestKnown),
+      );
+    }
     const pending = entries.filter((entry) => !done.has(entry.tag));
     const ran: string[] = [];
     for (const entry of pending) {
