@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
+import type { Deps } from '../src/core/deps.js';
+import { reportMissingBytes } from '../src/core/files/open-client-download.js';
 import { licenses } from '../src/db/schema.js';
 import { buildApp } from '../src/http/app.js';
 import { createLogger } from '../src/log.js';
@@ -110,5 +112,17 @@ describe('a file deleted while customers download it', () => {
     rmSync(join(h.deps.files.dir, file.sha256));
     expect((await app.inject({ method: 'GET', url: `/api/files/${file.id}/download?${query}` })).statusCode).toBe(404);
     expect(aboutFile(file.id)).toEqual([expect.objectContaining({ level: ERROR, msg: expect.stringContaining('missing') })]);
+  });
+});
+
+describe('bytes found missing while the database is away', () => {
+  it('are logged as the fault they may be, and the look-up failing throws nothing (the download stays a 404)', async () => {
+    const logged: string[] = [];
+    const failing = () => ({ from: () => ({ where: () => ({ limit: () => Promise.reject(new Error('connection lost')) }) }) });
+    const deps = { db: { orm: { select: failing } }, log: createLogger('info', { write: (line: string) => void logged.push(line) }) } as unknown as Deps;
+    const file = { id: 7, sha256: 'a'.repeat(64) } as Parameters<typeof reportMissingBytes>[1];
+    await expect(reportMissingBytes(deps, file)).resolves.toBeUndefined();
+    expect(logged.join('')).toContain('"level":50');
+    expect(logged.join('')).toContain('missing from the files directory');
   });
 });
