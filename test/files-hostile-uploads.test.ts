@@ -39,6 +39,11 @@ describe('file names from hostile uploads', () => {
       ['in\u00advoice\u034f.pdf', 'invoice.pdf'],
       ['a\u2028b\u2029c\u3164.txt', 'abc.txt'],
       ['x\ufff9y\u206a.txt', 'xy.txt'],
+      // Format characters that show: a subdivision flag (Scotland) and an Arabic number sign stay whole.
+      ['\u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}.zip', '\u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}.zip'],
+      ['\u0600\u0661\u0662.pdf', '\u0600\u0661\u0662.pdf'],
+      // Tags that spell a dot are no flag: still dropped beside one.
+      ['a\u{1F3F4}\u{E0067}\u{E007F}.pdf\u{E002E}\u{E0065}', 'a\u{1F3F4}\u{E0067}\u{E007F}.pdf'],
       // Joiners are part of emoji and of several scripts: they stay.
       ['👩\u200d💻.png', '👩\u200d💻.png'],
     ]) {
