@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { system } from '../src/core/actor.js';
+import { unlinkGuildsOf } from '../src/core/discord/unlink-guild.js';
 import { startHarness, type Harness, type Seller } from './support/harness.js';
 import { startDiscordStub, type DiscordStub } from './support/discord-stub.js';
+import { untilLockWaiters } from './support/wait.js';
 import { discordKeyPair, ephemeralText as ephemeral, GUILD, MANAGE_GUILD, modal, sendInteraction, slash, type KeyPair, type Member } from './support/discord-interactions.js';
 
 /**
@@ -158,6 +161,32 @@ describe('a server linked to one application and set up again with another', () 
     // Who did it (the Discord member) and whose link ended; nothing of the other application.
     expect(await unlinked(app.id)).toEqual([{ actor_id: coAdmin.id, details: { developer_id: seller.developerId, reason: 'relinked' } }]);
     expect(await unlinked(otherApp.id)).toEqual([]);
+  });
+
+  it('set up again while an unlink of it is under way: the first application gets one unlinked entry, not two', async () => {
+    const server = '900000000000000470';
+    expect(await ephemeralText(inGuild(modal(admin, await openSetup(admin, server), fields()), server))).toContain('now linked');
+    const other = await h.seller();
+    const { app: otherApp } = await other.setup();
+    const otherKey = (await other.call('POST', '/api/auth/api-keys', { name: 'discord' })).json().key as string;
+    const form = await openSetup(coAdmin, server);
+    // The linking developer loses the admin role (unlinkGuildsOf, as collaborators do) in a transaction held open.
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const unlinking = h.deps.db.orm.transaction(async (tx) => {
+      await unlinkGuildsOf(tx, system('test'), app.id, seller.developerId, 'collaborator.removed');
+      await held;
+    });
+    const relinking = ephemeralText(inGuild(modal(coAdmin, form, { app_id: otherApp.app_id, api_key: otherKey }), server));
+    await untilLockWaiters(h.deps.db, 1);
+    release();
+    await unlinking;
+    expect(await relinking).toContain('now linked');
+    const entries = await h.deps.db.query<{ reason: string }>(`select details->>'reason' as reason from audit_logs where application_id = $1 and action = 'discord.unlinked' and target = $2`, [
+      app.id,
+      `guild:${server}`,
+    ]);
+    expect(entries).toEqual([{ reason: 'collaborator.removed' }]);
   });
 
   it('first set up by two admins at once with two applications: whichever link lost has its unlinked entry', async () => {

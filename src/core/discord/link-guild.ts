@@ -51,9 +51,14 @@ export async function linkGuild(deps: Deps, input: LinkGuildInput) {
     // A server set up again with another application ends its link to the first: that one's audit
     // log says so, naming whose link it was (as any unlink does) and nothing of the new one. Two
     // /setups of a server take turns (a row lock holds nothing while the server has no row yet),
-    // so the second sees the link the first made.
+    // so the second sees the link the first made. The row is locked too: an unlink of it under
+    // way (key deleted, member removed) is waited for, so its audit entry is not doubled here.
     await lockKeyInTransaction(tx, LOCK_NAMESPACES.discordGuild, input.guildId);
-    const [previous] = await tx.select({ applicationId: discordGuilds.applicationId, developerId: discordGuilds.developerId }).from(discordGuilds).where(eq(discordGuilds.guildId, input.guildId));
+    const [previous] = await tx
+      .select({ applicationId: discordGuilds.applicationId, developerId: discordGuilds.developerId })
+      .from(discordGuilds)
+      .where(eq(discordGuilds.guildId, input.guildId))
+      .for('update');
     await tx
       .insert(discordGuilds)
       .values({ guildId: input.guildId, ...values })
