@@ -23,6 +23,30 @@ function dataDirWithSecret(mode: number): { dataDir: string; file: string } {
   return { dataDir, file };
 }
 
+/**
+ * A real `keycord start` with `env` (on a fresh Postgres database), stopped once it answers: the
+ * messages of its warnings that contain `text`. It must start and stop cleanly all the same.
+ */
+async function startupWarnings(env: NodeJS.ProcessEnv, text: string): Promise<string[]> {
+  const database = await createTestDatabase();
+  cleanups.push(() => database.drop());
+  let keycord: KeycordProcess | undefined;
+  cleanups.push(() => {
+    if (keycord && keycord.child.exitCode === null && keycord.child.signalCode === null) keycord.child.kill('SIGKILL');
+  });
+  keycord = await startKeycordProcess({ DATABASE_URL: database.url, REDIS_URL: undefined, LOG_LEVEL: 'info', ...env });
+  expect((await keycord.call('GET', '/api/health')).status).toBe(200);
+  keycord.child.kill('SIGTERM');
+  expect((await keycord.exited).code, keycord.output()).toBe(0);
+  return keycord
+    .output()
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { level: number; msg: string })
+    .filter((entry) => entry.level === 40 && entry.msg.includes(text))
+    .map((entry) => entry.msg);
+}
+
 describe.skipIf(process.platform === 'win32')('a development secret file other users can read', () => {
   it('is reported by the configuration with its mode, and still used: a warning, not a refusal', () => {
     for (const mode of [0o644, 0o640, 0o604, 0o660]) {
@@ -44,25 +68,10 @@ describe.skipIf(process.platform === 'win32')('a development secret file other u
   });
 
   it('makes keycord start warn once, naming the file and `chmod 600`, and start all the same', { timeout: 90_000 }, async () => {
-    const database = await createTestDatabase();
-    cleanups.push(() => database.drop());
     const { dataDir, file } = dataDirWithSecret(0o644);
-    let keycord: KeycordProcess | undefined;
-    cleanups.push(() => {
-      if (keycord && keycord.child.exitCode === null && keycord.child.signalCode === null) keycord.child.kill('SIGKILL');
-    });
-    keycord = await startKeycordProcess({ DATA_DIR: dataDir, DATABASE_URL: database.url, REDIS_URL: undefined, KEYCORD_SECRET: undefined, NODE_ENV: 'development', LOG_LEVEL: 'info' });
-    expect((await keycord.call('GET', '/api/health')).status).toBe(200);
-    keycord.child.kill('SIGTERM');
-    expect((await keycord.exited).code, keycord.output()).toBe(0);
-    const warnings = keycord
-      .output()
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as { level: number; msg: string })
-      .filter((entry) => entry.level === 40 && entry.msg.includes(`chmod 600 ${file}`));
-    expect(warnings, keycord.output()).toHaveLength(1);
-    expect(warnings[0]!.msg).toContain('0644');
+    const warnings = await startupWarnings({ DATA_DIR: dataDir, KEYCORD_SECRET: undefined, NODE_ENV: 'development' }, `chmod 600 ${file}`);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('0644');
   });
 });
 
@@ -83,21 +92,8 @@ describe('a KEYCORD_SECRET made of few different characters', () => {
   });
 
   it('makes keycord start warn once, with how to make a random one, and start all the same', { timeout: 90_000 }, async () => {
-    const database = await createTestDatabase();
-    cleanups.push(() => database.drop());
-    let keycord: KeycordProcess | undefined;
-    cleanups.push(() => {
-      if (keycord && keycord.child.exitCode === null && keycord.child.signalCode === null) keycord.child.kill('SIGKILL');
-    });
-    keycord = await startKeycordProcess({ DATABASE_URL: database.url, REDIS_URL: undefined, KEYCORD_SECRET: 'ab'.repeat(20), NODE_ENV: 'test', LOG_LEVEL: 'info' });
-    expect((await keycord.call('GET', '/api/health')).status).toBe(200);
-    keycord.child.kill('SIGTERM');
-    expect((await keycord.exited).code, keycord.output()).toBe(0);
-    const warnings = keycord
-      .output()
-      .split('\n')
-      .filter((line) => line.includes('"level":40') && line.includes('openssl rand -hex 32'));
-    expect(warnings, keycord.output()).toHaveLength(1);
+    const warnings = await startupWarnings({ KEYCORD_SECRET: 'ab'.repeat(20), NODE_ENV: 'test' }, 'openssl rand -hex 32');
+    expect(warnings).toHaveLength(1);
     expect(warnings[0]).not.toContain('abab');
   });
 });
