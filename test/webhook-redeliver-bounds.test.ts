@@ -83,3 +83,22 @@ describe('redelivering a webhook delivery', () => {
     expect(await redeliveryCommands(deliveryId)).toBe(0);
   });
 });
+
+describe('delivery ids past the integer range', () => {
+  it('are listed and redelivered (the column is a bigserial); past 2^53 - 1 they are a 400', async () => {
+    // Two billion deliveries later: the next one's id no longer fits an int4.
+    await h.deps.db.query(`select setval(pg_get_serial_sequence('webhook_deliveries', 'id'), 3000000000)`);
+    const s = await h.seller();
+    const { hook, deliveryId } = await deliveredOnce(s);
+    expect(deliveryId).toBeGreaterThan(2 ** 31);
+    const [listed] = (await s.call('GET', `/api/webhooks/${hook.id}/deliveries?delivery_id=${deliveryId}`)).json() as { id: number }[];
+    expect(listed).toMatchObject({ id: deliveryId });
+    expect((await s.call('POST', `/api/webhooks/${hook.id}/deliveries/${deliveryId}/redeliver`)).statusCode).toBe(202);
+    expect(await redeliveryCommands(deliveryId)).toBe(1);
+    for (const text of ['9007199254740992', '9'.repeat(30)]) {
+      expectError(await s.call('GET', `/api/webhooks/${hook.id}/deliveries?delivery_id=${text}`), 400, 'VALIDATION_ERROR');
+      expectError(await s.call('POST', `/api/webhooks/${hook.id}/deliveries/${text}/redeliver`), 400, 'VALIDATION_ERROR');
+    }
+    expectError(await s.call('POST', `/api/webhooks/${hook.id}/deliveries/9007199254740991/redeliver`), 404, 'NOT_FOUND');
+  });
+});

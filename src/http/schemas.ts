@@ -20,6 +20,13 @@ export function positiveIntegerText(max: number, fallback?: number) {
 export const id = positiveIntegerText(INT4_MAX);
 export const idParams = z.object({ id });
 
+/**
+ * An id of a `bigserial` row (webhook deliveries) in a path or query string: past the integer range
+ * once the service has sent two billion of them, and read as a JavaScript number up to 2^53 - 1
+ * (the column's number mode), beyond which it is a 400 too.
+ */
+export const bigId = positiveIntegerText(Number.MAX_SAFE_INTEGER);
+
 /** An id in a JSON body: a JSON number that is an integer; `true` or `"1"` are not ids. */
 export const bodyId = z.number().int().min(1).max(INT4_MAX);
 

@@ -9,7 +9,7 @@ import { MAX_ATTEMPTS_KEPT } from '../../core/webhooks/delivery-statements.js';
 import { requireDeveloper, sellerActor } from '../authenticate.js';
 import { errorResponse, messageResponse } from '../responses.js';
 import { pageOnlyQuery, pageQuery, pageRequestOf, sendPage } from '../pagination.js';
-import { id, idParams } from '../schemas.js';
+import { bigId, id, idParams } from '../schemas.js';
 
 const tags = ['Webhooks'];
 const fields = z.object({
@@ -126,7 +126,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
         params: idParams,
         querystring: z.object({
           ...pageQuery,
-          delivery_id: id.optional().describe('Only this delivery (the X-Keycord-Delivery its receiver got), with its whole attempt log; an empty list when it is not one of this webhook'),
+          delivery_id: bigId.optional().describe('Only this delivery (the X-Keycord-Delivery its receiver got), with its whole attempt log; an empty list when it is not one of this webhook'),
         }),
         response: { 200: z.array(deliveryView) },
       },
@@ -144,7 +144,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
       schema: {
         tags,
         summary: 'Send a delivery again',
-        params: z.object({ id, deliveryId: id }),
+        params: z.object({ id, deliveryId: bigId }),
         response: {
           202: z.object({ message: z.string(), delivery: deliveryView }),
           409: errorResponse.describe('The delivery is still pending: being retried on its schedule, or a redelivery not made yet (CONFLICT)'),
