@@ -189,6 +189,33 @@ describe("Bull Board's own routes", () => {
   });
 });
 
+describe('jobs an operator could make by hand', () => {
+  it('are refused: adding a job or editing its data is a 403 and leaves the queue as it was; retrying, cleaning and reading stay', async () => {
+    await register(h.app, 'handops');
+    const app = await restartWith(['handops']);
+    const signedIn = await form(app, { login: 'handops', password: 'operator password' });
+    const cookie = String(signedIn.headers['set-cookie']).split(';')[0]!;
+    const headers = { cookie, 'sec-fetch-site': 'same-origin' };
+    const planted = { name: 'dispatch', data: { outbox_id: 999_999 } };
+    const added = await app.inject({ method: 'POST', url: '/admin/queues/api/queues/events/add', headers, payload: planted });
+    expectError(added, 403, 'FORBIDDEN');
+    expect(await h.jobs!.queues.events.getJobs()).toEqual([]);
+    // A job Keycord queued keeps the data it was given.
+    const job = await h.jobs!.queues.events.add('dispatch', { outbox_id: 1 }, { jobId: 'hand-edit-probe', delay: 3_600_000 });
+    try {
+      const edited = await app.inject({ method: 'PATCH', url: `/admin/queues/api/queues/events/${job.id}/update-data`, headers, payload: { jobData: { outbox_id: 2 } } });
+      expectError(edited, 403, 'FORBIDDEN');
+      expect((await h.jobs!.queues.events.getJob(job.id!))?.data).toEqual({ outbox_id: 1 });
+      const read = await app.inject({ method: 'GET', url: `/admin/queues/api/queues/events/${job.id}`, headers });
+      expect(read.statusCode, read.body).toBe(200);
+      const retried = await app.inject({ method: 'PUT', url: '/admin/queues/api/queues/events/retry/failed', headers });
+      expect(retried.statusCode, retried.body).toBe(200);
+    } finally {
+      await job.remove();
+    }
+  });
+});
+
 describe('the dashboard against requests from other pages', () => {
   it('refuses a change to the queues sent from another page, even one of the same site carrying the cookie', async () => {
     await register(h.app, 'writeops');

@@ -60,6 +60,15 @@ function sessionCookie(request: FastifyRequest, value: string, maxAgeS: number):
  * origin operators open, for a proxy that passes another Host on. A request with neither (a
  * script, curl) is no browser's form post from elsewhere.
  */
+/**
+ * Bull Board routes that would put work in a queue that no row stands behind: a job added by hand,
+ * or one whose data is edited after Keycord queued it. Keycord makes every job from a database row
+ * (a generation, an outbox event, a delivery) and its worker reads the row, so such a job either
+ * repeats work under another id or carries data its row does not; the reconciler would never
+ * account for it. Retry, promote, clean, pause and the rest stay: they act on Keycord's own jobs.
+ */
+const HAND_MADE_JOB_ROUTES = new Set([`${ADMIN_QUEUES_PATH}/api/queues/:queueName/add`, `${ADMIN_QUEUES_PATH}/api/queues/:queueName/:jobId/update-data`]);
+
 function crossSite(request: FastifyRequest, publicOrigin: string | undefined): boolean {
   const site = request.headers['sec-fetch-site'];
   if (typeof site === 'string') return site !== 'same-origin' && site !== 'none';
@@ -179,6 +188,7 @@ export async function adminQueueRoutes(app: FastifyInstance, opts: { deps: Deps;
       // SameSite=Strict still sends the cookie from a sibling subdomain's page, and a plain form post
       // (which needs no preflight, and which the form parser above reads) could add or clean jobs.
       if (request.method !== 'GET' && request.method !== 'HEAD' && crossSite(request, publicOrigin)) return refuse(forbidden('A change to the queues sent from another page is refused'));
+      if (HAND_MADE_JOB_ROUTES.has(route)) return refuse(forbidden('Jobs are made by Keycord from its database rows: adding one by hand, or editing its data, is not offered'));
       if (credential.fromHeader) reply.header('set-cookie', sessionCookie(request, credential.token, 3600));
     });
     await scope.register(serverAdapter.registerPlugin(), { prefix: ADMIN_QUEUES_PATH });
