@@ -35,8 +35,9 @@ async function recordNewerMigrations(db: Db, tags: string[]) {
   for (const tag of tags) await db.query('insert into keycord_migrations (tag) values ($1)', [tag]);
 }
 
-const NEWER = ['0021_from_a_newer_keycord', '0022_newer_still'];
-const REFUSAL = /migrated by a newer Keycord \(2 migrations this build does not know, latest 0022_newer_still\): run that version or newer/;
+// Numbered past any migration this build will ship, so the test holds as migrations are added.
+const NEWER = ['9998_from_a_newer_keycord', '9999_newer_still'];
+const REFUSAL = /migrated by a newer Keycord \(2 migrations this build does not know, latest 9999_newer_still\): run that version or newer/;
 
 /** `keycord start` exits 1 with the refusal as its one fatal line, and no stack trace. */
 async function expectRefusedInOneLine(keycord: SpawnedKeycord) {

@@ -1,6 +1,9 @@
 import { createHmac } from 'node:crypto';
+import { sql } from 'drizzle-orm';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KEYLESS_REFUNDS_KEPT_MS } from '../src/core/integrations/forget-keyless-refunds.js';
+import { maintenanceTry } from '../src/jobs/definitions/maintenance.js';
 import { startHarness, type Harness, type Seller } from './support/harness.js';
 
 /**
@@ -100,5 +103,59 @@ describe('a refund that arrives before the order it refunds', () => {
     expect(await licensesOf(app.id)).toEqual([{ status: 'banned' }]);
     const rows = await h.deps.db.query<{ line_id: string; status: string }>('select line_id, status from store_orders where order_id = $1', [order]);
     expect(rows).toEqual([{ line_id: 'prod', status: 'refunded' }]);
+  });
+});
+
+describe('refunds of orders Keycord never fulfilled, later', () => {
+  const stripeRefund = (path: string, pi: string) =>
+    stripeCall(path, { id: `evt_${pi}`, object: 'event', type: 'charge.refunded', data: { object: { id: `ch_${pi}`, object: 'charge', payment_intent: pi, refunded: true } } });
+  const stripePaid = (path: string, pi: string) =>
+    stripeCall(path, {
+      id: `evt_p${pi}`,
+      object: 'event',
+      type: 'checkout.session.completed',
+      data: { object: { id: `cs_${pi}`, object: 'checkout.session', payment_intent: pi, payment_status: 'paid', metadata: { product_id: 'prod' } } },
+    });
+  const orderRows = async (order: string) => (await h.deps.db.query<{ n: number }>('select count(*)::int as n from store_orders where order_id = $1', [order]))[0]!.n;
+  const age = (order: string, ms: number) => h.deps.db.query(`update store_orders set refunded_at = now() - make_interval(secs => $2::double precision / 1000) where order_id = $1`, [order, ms]);
+
+  it('are forgotten by the maintenance pass after 30 days on Stripe, and no sooner; Sellix ones and refunds of fulfilled orders stay', async () => {
+    const s = await h.seller();
+    const stripeIntegration = await connect(s, 'stripe');
+    const sellixIntegration = await connect(s, 'sellix');
+    const old = orderId('pi_');
+    const recent = orderId('pi_');
+    const fulfilled = orderId('pi_');
+    const sellixOld = orderId('sx');
+    expect((await stripeRefund(stripeIntegration.path, old)).statusCode).toBe(200);
+    expect((await stripeRefund(stripeIntegration.path, recent)).statusCode).toBe(200);
+    expect((await stripePaid(stripeIntegration.path, fulfilled)).statusCode).toBe(200);
+    expect((await stripeRefund(stripeIntegration.path, fulfilled)).statusCode).toBe(200);
+    const data = { uniqid: sellixOld, type: 'PRODUCT', product_id: 'prod', quantity: 1, status: 'DISPUTED' };
+    expect((await sellixCall(sellixIntegration.path, 'order:disputed', data)).statusCode).toBe(200);
+    const day = 86_400_000;
+    await age(old, KEYLESS_REFUNDS_KEPT_MS + day);
+    await age(recent, KEYLESS_REFUNDS_KEPT_MS - day);
+    await age(fulfilled, KEYLESS_REFUNDS_KEPT_MS + day);
+    await age(sellixOld, KEYLESS_REFUNDS_KEPT_MS + day);
+
+    await maintenanceTry(h.deps, { expiryNoticeDays: [3] });
+    expect(await orderRows(old)).toBe(0);
+    expect(await orderRows(recent)).toBe(1);
+    // Its keys are banned and listed on the orders page: the seller's record of a sale.
+    expect(await orderRows(fulfilled)).toBe(1);
+    // A Sellix paid call carries no signed time, so its refusal must outlive any replay of it.
+    expect(await orderRows(sellixOld)).toBe(1);
+    expect(await licensesOf(stripeIntegration.app.id)).toEqual([{ status: 'banned' }]);
+  });
+
+  it('the sweep reads the partial index, not the whole table', async () => {
+    // A test database holds a handful of rows, where a scan is cheapest: the planner is told not to,
+    // on the one connection of a transaction.
+    const plan = await h.deps.db.orm.transaction(async (tx) => {
+      await tx.execute(sql`set local enable_seqscan = off`);
+      return tx.execute(sql`explain select 1 from store_orders where status = 'refunded' and license_ids = '{}' and refunded_at < now() - interval '30 days'`);
+    });
+    expect(JSON.stringify(plan)).toContain('store_orders_keyless_refunds_idx');
   });
 });

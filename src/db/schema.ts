@@ -587,5 +587,10 @@ export const storeOrders = pgTable(
     createdAt: createdAt(),
     refundedAt: timestamp('refunded_at', { withTimezone: true }),
   },
-  (t) => [uniqueIndex('store_orders_order_key').on(t.integrationId, t.orderId, t.lineId), check('store_orders_status_check', sql`${t.status} in ('fulfilled', 'refunded')`)],
+  (t) => [
+    uniqueIndex('store_orders_order_key').on(t.integrationId, t.orderId, t.lineId),
+    // Refunds of orders Keycord never fulfilled, by age: what the maintenance pass forgets (forget-keyless-refunds.ts).
+    index('store_orders_keyless_refunds_idx').on(t.refundedAt).where(sql`${t.status} = 'refunded' and ${t.licenseIds} = '{}'`),
+    check('store_orders_status_check', sql`${t.status} in ('fulfilled', 'refunded')`),
+  ],
 );

@@ -188,7 +188,7 @@ export async function adminQueueRoutes(app: FastifyInstance, opts: { deps: Deps;
       // SameSite=Strict still sends the cookie from a sibling subdomain's page, and a plain form post
       // (which needs no preflight, and which the form parser above reads) could add or clean jobs.
       if (request.method !== 'GET' && request.method !== 'HEAD' && crossSite(request, publicOrigin)) return refuse(forbidden('A change to the queues sent from another page is refused'));
-      if (HAND_MADE_JOB_ROUTES.has(route)) return refuse(forbidden('Jobs are made by Keycord from its database rows: adding one by hand, or editing its data, is not offered'));
+      if (route !== undefined && HAND_MADE_JOB_ROUTES.has(route)) return refuse(forbidden('Jobs are made by Keycord from its database rows: adding one by hand, or editing its data, is not offered'));
       if (credential.fromHeader) reply.header('set-cookie', sessionCookie(request, credential.token, 3600));
     });
     await scope.register(serverAdapter.registerPlugin(), { prefix: ADMIN_QUEUES_PATH });
