@@ -1,55 +1,135 @@
 import type { Queue } from 'bullmq';
+import type { Logger } from '../log.js';
 
 /**
- * How long a BullMQ dispatch holds an event it has in hand. Longer than a dispatch takes (its
- * first attempts start within a minute of its fan-out and last 11 s at most; then the listeners):
- * a dispatch that crashed holds its events this long, after which a retry or the reconciler's job
- * takes them.
+ * How long a BullMQ dispatch's lease on an event lasts unless renewed, and how often the run
+ * holding it renews it. A run renews its leases for as long as it runs (a batch of slow receivers
+ * and rate-limited notices may take minutes), so the length is only what a run that crashed leaves
+ * behind: its events wait this long before a retry or the reconciler's job takes them. Three
+ * renewals to a length, so one slow round trip (or a busy event loop) does not lose a lease. Once
+ * the run is over its leases last `ms - renewEveryMs` (40 s) more at least: longer than the relay
+ * keeps a row for its process's jobs (relayed-events.ts, 30 s), the copy that does not show the
+ * dispatch mark.
  */
-const EVENT_LEASE_MS = 5 * 60_000;
+export const EVENT_LEASE = { ms: 60_000, renewEveryMs: 20_000 };
+export type EventLeaseTiming = typeof EVENT_LEASE;
 
-// Taken when free, or when this holder has it already (a retried or stalled run of the same job,
-// which is over by then), and renewed.
+// Taken when free, or when this holder has it already (the same run asking again), and renewed.
 const TAKE = `local v = redis.call('get', KEYS[1])
 if v == false or v == ARGV[1] then
   redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 1
 end
 return 0`;
+// Renewed only while this holder has it: a lease that lapsed and went to another run stays theirs.
+const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+return 0`;
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0`;
 
 // BullMQ's client interface leaves EVAL out; Keycord's queues run on ioredis (redis.ts), which has it.
 type Evaluates<T> = { eval(script: string, numKeys: number, ...args: (string | number)[]): T };
+type Pipeline = Evaluates<unknown> & { exec(): Promise<[Error | null, unknown][] | null> };
 
 const leaseKey = (queue: Queue, installation: string, eventId: number) => queue.toKey(`lease-${installation}-${eventId}`);
 
-/**
- * Which of these events `holder` (a job id) may dispatch: those no other job has in hand. A relay
- * pass whose commit failed after its jobs were in Redis relays its rows again, and the next pass's
- * batches differ from the first's (rows dispatched meanwhile left out, new ones in), so two batch
- * jobs of different ids may carry one event at once. The fan-out's hold keeps its deliveries to one
- * POST each; this keeps its listeners (the Discord notices) to one run: one round trip for a batch.
- * A lease is not let go once its event is dispatched (the mark says so; a stale copy of the row kept
- * by the relay does not), only when the dispatch fails and leaves it to a job of its own.
- */
-export async function takeEventLeases(queue: Queue, installation: string, eventIds: readonly number[], holder: string): Promise<Set<number>> {
-  const taken = new Set<number>();
-  if (eventIds.length === 0) return taken;
+/** Runs `script` on each event's lease in one round trip: its answers, in order (an error thrown). */
+async function evalEach(queue: Queue, installation: string, script: string, eventIds: readonly number[], ...args: (string | number)[]): Promise<number[]> {
   const client = await queue.backend.client;
-  const pipeline = client.pipeline() as unknown as Evaluates<unknown> & { exec(): Promise<[Error | null, unknown][] | null> };
-  for (const id of eventIds) pipeline.eval(TAKE, 1, leaseKey(queue, installation, id), holder, EVENT_LEASE_MS);
+  const pipeline = client.pipeline() as unknown as Pipeline;
+  for (const id of eventIds) pipeline.eval(script, 1, leaseKey(queue, installation, id), ...args);
   const answers = (await pipeline.exec()) ?? [];
-  eventIds.forEach((id, i) => {
-    const [err, took] = answers[i] ?? [new Error('no answer'), 0];
+  return eventIds.map((_, i) => {
+    const [err, answer] = answers[i] ?? [new Error('no answer'), 0];
     if (err) throw err;
-    if (Number(took) === 1) taken.add(id);
+    return Number(answer);
   });
-  return taken;
 }
 
-/** Lets an event go (its dispatch failed), unless another holder has it by now. */
-export async function releaseEventLease(queue: Queue, installation: string, eventId: number, holder: string): Promise<void> {
-  const client = (await queue.backend.client) as unknown as Evaluates<Promise<unknown>>;
-  await client.eval(RELEASE, 1, leaseKey(queue, installation, eventId), holder);
+/**
+ * The events one run of a BullMQ dispatch has in hand: those no other run has. A relay pass whose
+ * commit failed after its jobs were in Redis relays its rows again, and the next pass's batches
+ * differ from the first's (rows dispatched meanwhile left out, new ones in), so two batch jobs of
+ * different ids may carry one event at once. The fan-out's hold keeps its deliveries to one POST
+ * each; this keeps its listeners (the Discord notices) to one run: one round trip for a batch.
+ *
+ * The holder is the run (its job id and BullMQ lock token), not the job: BullMQ hands a job it
+ * takes for stalled to another worker even when the first run is alive (its event loop blocked
+ * past the lock), and the two must not both run the listeners. A retry after a failure takes only
+ * what the failed run let go (`release`), the rest when its lease lapses.
+ *
+ * A lease is not let go once its event is dispatched (the mark says so; a stale copy of the row kept
+ * by the relay does not), only when the dispatch fails and leaves it to a job of its own. `end`
+ * (the run's `finally`) stops the renewals; what is held then lapses on its own.
+ */
+export class EventLeases {
+  /** The leases this run renews: those it took, less those it let go or found lost. */
+  private readonly held = new Set<number>();
+  private timer: NodeJS.Timeout | undefined;
+  private renewing = false;
+
+  constructor(
+    private readonly queue: Queue,
+    private readonly installation: string,
+    private readonly holder: string,
+    private readonly log: Logger,
+    private readonly timing: EventLeaseTiming = EVENT_LEASE,
+  ) {}
+
+  /** Which of these events this run may dispatch (held from now on, and renewed). */
+  async take(eventIds: readonly number[]): Promise<Set<number>> {
+    const taken = new Set<number>();
+    if (eventIds.length === 0) return taken;
+    const answers = await evalEach(this.queue, this.installation, TAKE, eventIds, this.holder, this.timing.ms);
+    eventIds.forEach((id, i) => {
+      if (answers[i] === 1) taken.add(id);
+    });
+    for (const id of taken) this.held.add(id);
+    if (this.held.size > 0 && !this.timer) {
+      // Unref'd: a run's renewals never keep the process up.
+      this.timer = setInterval(() => void this.renew(), this.timing.renewEveryMs);
+      this.timer.unref();
+    }
+    return taken;
+  }
+
+  /** Lets an event go (its dispatch failed), unless another holder has it by now. */
+  async release(eventId: number): Promise<void> {
+    this.held.delete(eventId);
+    if (this.held.size === 0) this.stopRenewing();
+    await evalEach(this.queue, this.installation, RELEASE, [eventId], this.holder);
+  }
+
+  /** The run is over: no more renewals (its last step; nothing is taken after it). */
+  end(): void {
+    this.held.clear();
+    this.stopRenewing();
+  }
+
+  private stopRenewing() {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One round trip for all the run's leases; one still in flight (a slow Redis) skips its turn. */
+  private async renew() {
+    if (this.renewing || this.held.size === 0) return;
+    this.renewing = true;
+    const ids = [...this.held];
+    try {
+      const answers = await evalEach(this.queue, this.installation, RENEW, ids, this.holder, this.timing.ms);
+      ids.forEach((id, i) => {
+        // Let go or the run over meanwhile: not lost.
+        if (answers[i] === 1 || !this.held.has(id)) return;
+        this.held.delete(id);
+        this.log.warn({ event: id }, 'event lease lost before its dispatch was over (the run was held up past it): another job may run its listeners too');
+      });
+      if (this.held.size === 0) this.stopRenewing();
+    } catch (err) {
+      // Tried again at the next turn; the lease lasts three of them.
+      this.log.warn({ events: ids.length, err: (err as Error).message }, 'could not renew event leases');
+    } finally {
+      this.renewing = false;
+    }
+  }
 }

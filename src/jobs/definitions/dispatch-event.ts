@@ -12,7 +12,7 @@ import { readEvent } from '../../core/webhooks/delivery-statements.js';
 import { WEBHOOK_ATTEMPTS, webhookBackoff, webhookConcurrency } from './deliver-webhook.js';
 import type { outbox } from '../../db/schema.js';
 import { enqueueManyUnlessHeld } from '../enqueue.js';
-import { releaseEventLease, takeEventLeases } from '../event-leases.js';
+import { EventLeases } from '../event-leases.js';
 import type { HandlerContext } from '../handlers.js';
 import { Limiter } from '../limiter.js';
 import type { ReceiverTurn } from '../receiver-turns.js';
@@ -163,12 +163,9 @@ export async function dispatchEventBatch(ctx: HandlerContext, outboxIds: readonl
   const undispatched = read.filter(({ event }) => event !== null && !event?.dispatchedAt);
   // Another batch of a relay pass that ran again may have some of them in hand (event-leases.ts):
   // those go on in jobs of their own, which find them dispatched, or take them if that one fails.
-  const leased = await takeEventLeases(
-    ctx.specs.eventQueue,
-    ctx.installation,
-    undispatched.map(({ id }) => id),
-    holder,
-  );
+  const leases = new EventLeases(ctx.specs.eventQueue, ctx.installation, holder, ctx.deps.log);
+  const leased = await leases.take(undispatched.map(({ id }) => id));
+  // Renewed while the dispatches run; once they are over, the leases of those dispatched lapse on their own.
   await Promise.all(
     undispatched.map(async ({ id, event }) => {
       if (!leased.has(id)) {
@@ -181,11 +178,11 @@ export async function dispatchEventBatch(ctx: HandlerContext, outboxIds: readonl
         await dispatchEventTry(ctx.deps, id, { listeners: ctx.eventListeners, lastTry: false, event, limitSend, turn: ctx.receiverTurns?.take, sendDeliveries: (d) => scheduleDeliveries(ctx, d) });
       } catch (err) {
         ctx.deps.log.warn({ event: id, err: (err as Error).message }, 'event dispatch failed; it is retried in a job of its own');
-        await releaseEventLease(ctx.specs.eventQueue, ctx.installation, id, holder).catch(() => {}); // else its job waits the lease out
+        await leases.release(id).catch(() => {}); // else its job waits the lease out
         failed.push({ id, type: event?.type ?? 'event' });
       }
     }),
-  );
+  ).finally(() => leases.end());
   if (failed.length) {
     await enqueueManyUnlessHeld(
       ctx.specs.eventQueue,
@@ -199,9 +196,11 @@ export const dispatchEventJob: JobDefinition = {
   queue: 'events',
   // A dispatch makes its deliveries' first attempts, so it waits on receivers as deliveries do.
   concurrency: webhookConcurrency,
-  process: async (ctx: HandlerContext, job: Job) => {
-    // A job's id is its holder name: a retried (or stalled) run of it takes back what it held.
-    const holder = job.id ?? `job-${randomUUID()}`;
+  process: async (ctx: HandlerContext, job: Job, token?: string) => {
+    // A run's holder name is its job id and lock token (a run given none, a random one): a run BullMQ
+    // took for stalled while it went on (its event loop blocked past the lock) keeps its events from
+    // the run that took its place, and a retry takes those a failed run let go.
+    const holder = `${job.id ?? 'job'}:${token ?? randomUUID()}`;
     if ((job.data as { outbox_ids?: unknown }).outbox_ids !== undefined) return dispatchEventBatch(ctx, dispatchBatchPayload.parse(job.data).outbox_ids, holder);
     const { outbox_id } = dispatchEventPayload.parse(job.data);
     // As in a batch: a try after one that dispatched the event (and failed after its mark, or was
@@ -209,7 +208,8 @@ export const dispatchEventJob: JobDefinition = {
     const event = takeRelayedEvent(ctx.deps.db, outbox_id) ?? (await readEvent(ctx.deps.db, outbox_id));
     if (event === null || event.dispatchedAt) return { deliveries: 0 };
     // Still in hand in a batch (event-leases.ts): tried again later, when that one has marked it or let it go.
-    if (!(await takeEventLeases(ctx.specs.eventQueue, ctx.installation, [outbox_id], holder)).has(outbox_id)) throw new Error(`event ${outbox_id} is being dispatched by another job; will try again`);
+    const leases = new EventLeases(ctx.specs.eventQueue, ctx.installation, holder, ctx.deps.log);
+    if (!(await leases.take([outbox_id])).has(outbox_id)) throw new Error(`event ${outbox_id} is being dispatched by another job; will try again`);
     try {
       return await dispatchEventTry(ctx.deps, outbox_id, {
         listeners: ctx.eventListeners,
@@ -219,8 +219,10 @@ export const dispatchEventJob: JobDefinition = {
         sendDeliveries: (deliveries) => scheduleDeliveries(ctx, deliveries),
       });
     } catch (err) {
-      await releaseEventLease(ctx.specs.eventQueue, ctx.installation, outbox_id, holder).catch(() => {});
+      await leases.release(outbox_id).catch(() => {});
       throw err;
+    } finally {
+      leases.end();
     }
   },
 };
