@@ -1,1 +1,1 @@
-CREATE INDEX "store_orders_keyless_refunds_idx" ON "store_orders" USING btree ("refunded_at") WHERE "store_orders"."status" = 'refunded' and "store_orders"."license_ids" = '{}';
+CREATE INDEX "store_orders_keyless_refunds_idx" ON "store_orders" USING btree ("integration_id","refunded_at") WHERE "store_orders"."status" = 'refunded' and "store_orders"."license_ids" = '{}';

@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KEYLESS_REFUNDS_KEPT_MS } from '../src/core/integrations/forget-keyless-refunds.js';
+import { FORGET_KEYLESS_STRIPE_REFUNDS, KEYLESS_REFUNDS_FORGOTTEN_PER_PASS, KEYLESS_REFUNDS_KEPT_MS } from '../src/core/integrations/forget-keyless-refunds.js';
 import { maintenanceTry } from '../src/jobs/definitions/maintenance.js';
 import { startHarness, type Harness, type Seller } from './support/harness.js';
 
@@ -149,13 +149,63 @@ describe('refunds of orders Keycord never fulfilled, later', () => {
     expect(await licensesOf(stripeIntegration.app.id)).toEqual([{ status: 'banned' }]);
   });
 
-  it('the sweep reads the partial index, not the whole table', async () => {
-    // A test database holds a handful of rows, where a scan is cheapest: the planner is told not to,
-    // on the one connection of a transaction.
-    const plan = await h.deps.db.orm.transaction(async (tx) => {
-      await tx.execute(sql`set local enable_seqscan = off`);
-      return tx.execute(sql`explain select 1 from store_orders where status = 'refunded' and license_ids = '{}' and refunded_at < now() - interval '30 days'`);
-    });
-    expect(JSON.stringify(plan)).toContain('store_orders_keyless_refunds_idx');
+  /** `n` keyless refunded rows of `integrationId`, refunded 31 days ago, as many refunds would leave them. */
+  const oldKeylessRefunds = (integrationId: number, n: number, prefix: string) =>
+    h.deps.db.query(
+      `insert into store_orders (integration_id, order_id, status, refunded_at)
+       select $1, $2 || g, 'refunded', now() - interval '31 days' from generate_series(1, $3::int) g`,
+      [integrationId, prefix, n],
+    );
+  const keylessLeft = async (integrationId: number) =>
+    (await h.deps.db.query<{ n: number }>(`select count(*)::int as n from store_orders where integration_id = $1 and license_ids = '{}'`, [integrationId]))[0]!.n;
+
+  it(`forgets at most ${KEYLESS_REFUNDS_FORGOTTEN_PER_PASS} rows a pass, and the rest at the next`, async () => {
+    const s = await h.seller();
+    const { id } = await connect(s, 'stripe');
+    await oldKeylessRefunds(id, KEYLESS_REFUNDS_FORGOTTEN_PER_PASS + 10, orderId('pi_backlog'));
+    await maintenanceTry(h.deps, { expiryNoticeDays: [3] });
+    expect(await keylessLeft(id)).toBe(10);
+    await maintenanceTry(h.deps, { expiryNoticeDays: [3] });
+    expect(await keylessLeft(id)).toBe(0);
+  });
+
+  it("walks only Stripe integrations' old rows on the partial index, never the refusals other stores keep", async () => {
+    const s = await h.seller();
+    const stripeIntegration = await connect(s, 'stripe');
+    const sellixIntegration = await connect(s, 'sellix');
+    await oldKeylessRefunds(stripeIntegration.id, 3, orderId('pi_walk'));
+    await oldKeylessRefunds(sellixIntegration.id, 400, orderId('sx_walk'));
+    const stripeRows = (
+      await h.deps.db.query<{ n: number }>(
+        `select count(*)::int as n from store_orders o join store_integrations i on i.id = o.integration_id
+       where i.provider = 'stripe' and o.status = 'refunded' and o.license_ids = '{}' and o.refunded_at < now() - interval '30 days'`,
+      )
+    )[0]!.n;
+    // The maintenance pass's own statement, run and rolled back on one connection. A test database
+    // holds few rows, where a scan is cheapest: the planner is told not to scan.
+    const statement = FORGET_KEYLESS_STRIPE_REFUNDS.replaceAll('$1::timestamptz', "now() - interval '30 days'").replaceAll('$2', '5000');
+    let plan: unknown;
+    const rolledBack = new Error('rolled back');
+    await h.deps.db.orm
+      .transaction(async (tx) => {
+        await tx.execute(sql`set local enable_seqscan = off`);
+        plan = await tx.execute(sql.raw(`explain (analyze, format json) ${statement}`));
+        throw rolledBack;
+      })
+      .catch((err: unknown) => {
+        if (err !== rolledBack) throw err;
+      });
+    type PlanNode = { 'Index Name'?: string; 'Actual Rows': number; 'Actual Loops': number; Plans?: PlanNode[] };
+    const nodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodes)];
+    const root = (JSON.parse(JSON.stringify(plan)) as { 'QUERY PLAN': [{ Plan: PlanNode }] }[])[0]!['QUERY PLAN'][0].Plan;
+    const onIndex = nodes(root).filter((n) => n['Index Name'] === 'store_orders_keyless_refunds_idx');
+    expect(onIndex.length, JSON.stringify(root)).toBeGreaterThan(0);
+    // Actual Rows is a per-loop average (one loop per Stripe integration), rounded: up to one more a loop.
+    const read = onIndex.reduce((total, n) => total + n['Actual Rows'] * n['Actual Loops'], 0);
+    const loops = onIndex.reduce((total, n) => total + n['Actual Loops'], 0);
+    expect(read).toBeGreaterThanOrEqual(stripeRows);
+    expect(read).toBeLessThanOrEqual(stripeRows + loops);
+    expect(stripeRows + loops).toBeLessThan(400);
+    expect(await keylessLeft(sellixIntegration.id)).toBe(400);
   });
 });

@@ -214,6 +214,30 @@ describe('jobs an operator could make by hand', () => {
       await job.remove();
     }
   });
+
+  it("refuses changing or removing Keycord's maintenance schedule, and lets the pass be run now", async () => {
+    await register(h.app, 'scheduleops');
+    const app = await restartWith(['scheduleops']);
+    const signedIn = await form(app, { login: 'scheduleops', password: 'operator password' });
+    const headers = { cookie: String(signedIn.headers['set-cookie']).split(';')[0]!, 'sec-fetch-site': 'same-origin' };
+    const maintenance = h.jobs!.queues.maintenance;
+    // As job-system.ts sets it, under an id of this test's own.
+    const id = 'expiry-sweep-dashboard-probe';
+    await maintenance.upsertJobScheduler(id, { every: 3_600_000 }, { name: 'expiry-sweep', data: { installation: 'probe' } });
+    try {
+      const base = `/admin/queues/api/queues/maintenance/job-schedulers/${id}`;
+      expectError(await app.inject({ method: 'PATCH', url: base, headers, payload: { every: 1 } }), 403, 'FORBIDDEN');
+      expectError(await app.inject({ method: 'PUT', url: `${base}/remove`, headers }), 403, 'FORBIDDEN');
+      expect(await maintenance.getJobScheduler(id)).toMatchObject({ every: 3_600_000 });
+      const waiting = await maintenance.getWaitingCount();
+      const run = await app.inject({ method: 'PUT', url: `${base}/run`, headers });
+      expect(run.statusCode, run.body).toBeLessThan(300);
+      expect(await maintenance.getWaitingCount()).toBe(waiting + 1);
+    } finally {
+      await maintenance.removeJobScheduler(id);
+      await maintenance.drain(true);
+    }
+  });
 });
 
 describe('the dashboard against requests from other pages', () => {

@@ -589,8 +589,9 @@ export const storeOrders = pgTable(
   },
   (t) => [
     uniqueIndex('store_orders_order_key').on(t.integrationId, t.orderId, t.lineId),
-    // Refunds of orders Keycord never fulfilled, by age: what the maintenance pass forgets (forget-keyless-refunds.ts).
-    index('store_orders_keyless_refunds_idx').on(t.refundedAt).where(sql`${t.status} = 'refunded' and ${t.licenseIds} = '{}'`),
+    // Refunds of orders Keycord never fulfilled, by integration and age: what the maintenance pass
+    // forgets of Stripe integrations' (forget-keyless-refunds.ts), never reading other stores' rows.
+    index('store_orders_keyless_refunds_idx').on(t.integrationId, t.refundedAt).where(sql`${t.status} = 'refunded' and ${t.licenseIds} = '{}'`),
     check('store_orders_status_check', sql`${t.status} in ('fulfilled', 'refunded')`),
   ],
 );

@@ -8,12 +8,24 @@ import type { Deps } from '../deps.js';
  */
 export const KEYLESS_REFUNDS_KEPT_MS = 30 * 86_400_000;
 
+/** At most this many rows a pass (every EXPIRY_SWEEP_EVERY): a backlog goes over several passes, never in one long statement. */
+export const KEYLESS_REFUNDS_FORGOTTEN_PER_PASS = 5_000;
+
 // Only Stripe's: Sellix and SellAuth sign no timestamp, so a paid call captured once can be sent
-// again at any time, and its order's refunded row is what keeps it from issuing keys.
-const FORGET = `delete from store_orders o
-using store_integrations i
-where i.id = o.integration_id and i.provider = 'stripe'
-  and o.status = 'refunded' and o.license_ids = '{}' and o.refunded_at < $1::timestamptz`;
+// again at any time, and its order's refunded row is what keeps it from issuing keys. The partial
+// index leads with the integration, so the pass walks only old rows of Stripe integrations.
+// The lateral look-up (a subquery with a limit is never flattened into a join) runs once per
+// Stripe integration, on the index with that integration's id: the plan cannot walk the whole index.
+export const FORGET_KEYLESS_STRIPE_REFUNDS = `delete from store_orders where id in (
+  select old.id from store_integrations i
+  cross join lateral (
+    select o.id from store_orders o
+    where o.integration_id = i.id and o.status = 'refunded' and o.license_ids = '{}' and o.refunded_at < $1::timestamptz
+    limit $2
+  ) old
+  where i.provider = 'stripe'
+  limit $2
+)`;
 
 /**
  * Drops the keyless "refunded" rows of Stripe integrations older than KEYLESS_REFUNDS_KEPT_MS (the
@@ -22,5 +34,5 @@ where i.id = o.integration_id and i.provider = 'stripe'
  */
 export async function forgetKeylessStripeRefunds(deps: Deps): Promise<void> {
   const before = new Date(deps.clock.now().getTime() - KEYLESS_REFUNDS_KEPT_MS);
-  await deps.db.query(FORGET, [before.toISOString()]);
+  await deps.db.query(FORGET_KEYLESS_STRIPE_REFUNDS, [before.toISOString(), KEYLESS_REFUNDS_FORGOTTEN_PER_PASS]);
 }

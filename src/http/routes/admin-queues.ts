@@ -53,6 +53,23 @@ function sessionCookie(request: FastifyRequest, value: string, maxAgeS: number):
 }
 
 /**
+ * Bull Board routes an operator is refused, with why. Keycord makes every job itself: from a
+ * database row (a generation, an outbox event, a delivery), whose worker reads the row, or from its
+ * one schedule (the maintenance pass, every EXPIRY_SWEEP_EVERY). A job added by hand, or one whose
+ * data is edited, has no row behind it (it repeats work under another id, or carries data its row
+ * does not, and the reconciler never accounts for it); the schedule is configuration, so it is not
+ * changed or removed from here (a pass every millisecond, or none until the next start). Retry,
+ * promote, clean, pause, and running the maintenance pass now (it is idempotent) stay: they act on
+ * Keycord's own jobs.
+ */
+const REFUSED_ROUTES = new Map([
+  [`${ADMIN_QUEUES_PATH}/api/queues/:queueName/add`, 'Jobs are made by Keycord from its database rows: adding one by hand is not offered'],
+  [`${ADMIN_QUEUES_PATH}/api/queues/:queueName/:jobId/update-data`, "Jobs are made by Keycord from its database rows: editing a job's data is not offered"],
+  [`${ADMIN_QUEUES_PATH}/api/queues/:queueName/job-schedulers/:schedulerId`, 'The maintenance schedule is set by EXPIRY_SWEEP_EVERY: change it there and restart'],
+  [`${ADMIN_QUEUES_PATH}/api/queues/:queueName/job-schedulers/:schedulerId/remove`, 'The maintenance schedule is set by EXPIRY_SWEEP_EVERY: it is not removed from here'],
+]);
+
+/**
  * A sign-in, sign-out or change to the queues sent from another page (another site, or another
  * origin of the same site) is refused: the form and Bull Board's UI only ever send from their
  * own. Browsers say where a request comes from in Sec-Fetch-Site (not changed by proxies on the
@@ -60,15 +77,6 @@ function sessionCookie(request: FastifyRequest, value: string, maxAgeS: number):
  * origin operators open, for a proxy that passes another Host on. A request with neither (a
  * script, curl) is no browser's form post from elsewhere.
  */
-/**
- * Bull Board routes that would put work in a queue that no row stands behind: a job added by hand,
- * or one whose data is edited after Keycord queued it. Keycord makes every job from a database row
- * (a generation, an outbox event, a delivery) and its worker reads the row, so such a job either
- * repeats work under another id or carries data its row does not; the reconciler would never
- * account for it. Retry, promote, clean, pause and the rest stay: they act on Keycord's own jobs.
- */
-const HAND_MADE_JOB_ROUTES = new Set([`${ADMIN_QUEUES_PATH}/api/queues/:queueName/add`, `${ADMIN_QUEUES_PATH}/api/queues/:queueName/:jobId/update-data`]);
-
 function crossSite(request: FastifyRequest, publicOrigin: string | undefined): boolean {
   const site = request.headers['sec-fetch-site'];
   if (typeof site === 'string') return site !== 'same-origin' && site !== 'none';
@@ -188,7 +196,8 @@ export async function adminQueueRoutes(app: FastifyInstance, opts: { deps: Deps;
       // SameSite=Strict still sends the cookie from a sibling subdomain's page, and a plain form post
       // (which needs no preflight, and which the form parser above reads) could add or clean jobs.
       if (request.method !== 'GET' && request.method !== 'HEAD' && crossSite(request, publicOrigin)) return refuse(forbidden('A change to the queues sent from another page is refused'));
-      if (route !== undefined && HAND_MADE_JOB_ROUTES.has(route)) return refuse(forbidden('Jobs are made by Keycord from its database rows: adding one by hand, or editing its data, is not offered'));
+      const refusal = route === undefined || request.method === 'GET' || request.method === 'HEAD' ? undefined : REFUSED_ROUTES.get(route);
+      if (refusal) return refuse(forbidden(refusal));
       if (credential.fromHeader) reply.header('set-cookie', sessionCookie(request, credential.token, 3600));
     });
     await scope.register(serverAdapter.registerPlugin(), { prefix: ADMIN_QUEUES_PATH });
