@@ -1,9 +1,9 @@
-import { createPublicKey, verify } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestIdentity, type RequestIdentity, type RequestSubject } from '../src/client/answer-binding.js';
 import { bodyKey, decryptBody, encryptBody } from '../src/core/body-encryption.js';
 import { expectError } from './support/expect-error.js';
+import { verifySigned } from './support/client-signature.js';
 import { startHarness, type AppView, type Harness } from './support/harness.js';
 
 /*
@@ -23,13 +23,6 @@ afterAll(() => h?.close());
 const NONCE = 'guard-nonce-0001';
 /** Too short, too long, not a string (twice), not visible ASCII: the route's schema refuses each. */
 const MALFORMED: unknown[] = ['short', 'x'.repeat(65), 12345678, { n: 'guard-nonce-0002' }, 'has a space in it'];
-
-function verifySigned(app: AppView, res: LightMyRequestResponse): boolean {
-  const key = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(app.public_key, 'hex')]), format: 'der', type: 'spki' });
-  const signature = res.headers['x-signature-ed25519'];
-  if (typeof signature !== 'string') return false;
-  return verify(null, Buffer.from(String(res.headers['x-signature-timestamp']) + res.body), key, Buffer.from(signature, 'hex'));
-}
 
 const VALIDATE = 'POST /api/licenses/validate';
 const DOWNLOAD_1 = requestIdentity('GET /api/files/:id/download', { file_id: 1 });

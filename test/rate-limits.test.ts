@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { verifySigned } from './support/client-signature.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { freePort, PrivateRedis } from './support/redis.js';
 import { waitFor } from './support/wait.js';
@@ -41,6 +42,22 @@ describe('rate limits', () => {
       h.app.inject({ method: 'POST', url: '/api/user-auth/login', remoteAddress: ip, payload: { app_id: '00000000-0000-4000-8000-000000000000', username: 'x', password: 'y', hwid: 'z' } });
     for (let i = 0; i < 3; i++) await userLogin('10.0.0.3');
     expectLimited(await userLogin('10.0.0.3'));
+  });
+
+  it("sign an application's user-login 429 and echo its nonce, as every other answer of a client route", async () => {
+    const s = await h.seller();
+    const { app } = await s.setup();
+    const userLogin = (nonce: string) =>
+      h.app.inject({ method: 'POST', url: '/api/user-auth/login', remoteAddress: '10.0.9.1', payload: { app_id: app.app_id, username: 'nobody', password: 'wrong password', hwid: 'HW-1', nonce } });
+    for (let i = 0; i < 3; i++) {
+      const refused = await userLogin(`login-nonce-000${i}`);
+      expect(refused.statusCode, refused.body).toBe(401);
+      expect(verifySigned(app, refused)).toBe(true);
+    }
+    const limited = await userLogin('login-nonce-0009');
+    expectLimited(limited);
+    expect(verifySigned(app, limited)).toBe(true);
+    expect(limited.json()).toMatchObject({ nonce: 'login-nonce-0009' });
   });
 
   it('limit seller routes per token, in Redis, shared across tokens of nobody else', async () => {

@@ -102,7 +102,8 @@ export async function installRateLimits(app: FastifyInstance, settings: RateLimi
     // dashboard's own pages) only a declared class counts: those routes are not seller routes.
     const declared = (route.config as { limit?: unknown } | undefined)?.limit !== undefined;
     if (!route.url.startsWith('/api/') && !declared) return;
-    const limit = limitFor(routePolicy(route).limit);
+    const policy = routePolicy(route);
+    const limit = limitFor(policy.limit, policy.access === 'client');
     if (limit) route.config = { ...(route.config as object), rateLimit: limit } as typeof route.config;
   });
   await app.register(rateLimit, {
@@ -114,8 +115,14 @@ export async function installRateLimits(app: FastifyInstance, settings: RateLimi
     errorResponseBuilder: (_request, context) => new AppError('RATE_LIMITED', `Too many requests; retry in ${context.after}`, 429),
   });
 
-  function limitFor(limit: RouteLimit) {
-    if (limit === 'login') return { max: settings.authPerMinute, timeWindow: 60_000, groupId: 'login', keyGenerator: (r: FastifyRequest) => `ip:${compactKey(limitKeyOf(r.ip))}` };
+  function limitFor(limit: RouteLimit, clientRoute: boolean) {
+    if (limit === 'login') {
+      const login = { max: settings.authPerMinute, timeWindow: 60_000, groupId: 'login', keyGenerator: (r: FastifyRequest) => `ip:${compactKey(limitKeyOf(r.ip))}` };
+      // A client route's (an application's user login) is counted once the client guard has found
+      // the application (preValidation): its 429 is then signed and names the request, as every
+      // other answer of that route does (client-guard.ts), not a bare refusal anyone could forge.
+      return clientRoute ? { ...login, hook: 'preHandler' as const } : login;
+    }
     if (limit !== 'seller') return false;
     return {
       max: settings.sellerPerMinute,
