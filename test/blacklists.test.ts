@@ -1,7 +1,7 @@
-import { createPublicKey, verify } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { normalizeIp } from '../src/core/blacklists/ip-range.js';
 import { expectError } from './support/expect-error.js';
+import { verifySigned } from './support/client-signature.js';
 import { client, startHarness, type Harness, type Seller } from './support/harness.js';
 import { multipart } from './support/multipart.js';
 import { insertUserWithToken } from './support/user-tokens.js';
@@ -14,12 +14,6 @@ beforeAll(async () => {
 afterAll(() => h?.close());
 
 const validate = (body: Record<string, unknown>, remoteAddress?: string) => h.app.inject({ method: 'POST', url: '/api/licenses/validate', payload: body, ...(remoteAddress ? { remoteAddress } : {}) });
-
-function signed(publicKeyHex: string, res: { headers: Record<string, unknown>; body: string }) {
-  const spkiPrefix = Buffer.from('302a300506032b6570032100', 'hex');
-  const key = createPublicKey({ key: Buffer.concat([spkiPrefix, Buffer.from(publicKeyHex, 'hex')]), format: 'der', type: 'spki' });
-  return verify(null, Buffer.from(String(res.headers['x-signature-timestamp']) + res.body), key, Buffer.from(String(res.headers['x-signature-ed25519']), 'hex'));
-}
 
 async function blacklist(s: Seller, appId: number, type: string, value: string, reason?: string) {
   const res = await s.call('POST', `/api/applications/${appId}/blacklist`, { type, value, ...(reason ? { reason } : {}) });
@@ -129,7 +123,7 @@ describe('blacklisted clients', () => {
     const res = await validate({ app_id: app.app_id, license_key: lic!.license_key, hwid: 'CRACKER-PC' });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ success: false, code: 'BLACKLISTED' });
-    expect(signed(app.public_key, res)).toBe(true);
+    expect(verifySigned(app.public_key, res)).toBe(true);
     expect((await s.call('GET', `/api/licenses/${lic!.id}`)).json()).toMatchObject({ status: 'inactive', hwids: [] });
 
     const expiry = await client(h, '/api/licenses/check-expiration', { app_id: app.app_id, license_key: lic!.license_key });
@@ -154,7 +148,7 @@ describe('blacklisted clients', () => {
     for (const ip of ['198.51.100.77', '::ffff:198.51.100.1', '2001:db8:bad:1::5']) {
       const res = await validate(body, ip);
       expect(res.json(), ip).toMatchObject({ success: false, code: 'BLACKLISTED' });
-      expect(signed(app.public_key, res)).toBe(true);
+      expect(verifySigned(app.public_key, res)).toBe(true);
       const expiry = await h.app.inject({ method: 'POST', url: '/api/licenses/check-expiration', remoteAddress: ip, payload: { app_id: app.app_id, license_key: lic!.license_key } });
       expect(expiry.json(), ip).toMatchObject({ success: false, code: 'BLACKLISTED' });
     }
@@ -199,7 +193,7 @@ describe('blacklisted clients', () => {
     const create = await post('create', { license_key: other!.license_key, username: 'player2', password: 'hunter2hunter2', hwid: 'PC-BAD' });
     expect(create.statusCode).toBe(200);
     expect(create.json()).toMatchObject({ success: false, code: 'BLACKLISTED' });
-    expect(signed(app.public_key, create)).toBe(true);
+    expect(verifySigned(app.public_key, create)).toBe(true);
     const login = await post('login', { username: 'player1', password: 'hunter2hunter2', hwid: 'PC-BAD' });
     expect(login.json()).toMatchObject({ success: false, code: 'BLACKLISTED' });
     expect((await post('validate-license', { license_key: lic!.license_key, hwid: 'PC-BAD' })).json()).toMatchObject({ code: 'BLACKLISTED' });

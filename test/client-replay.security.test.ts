@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, verify } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { downloadSignedText } from '../src/client/answer-binding.js';
@@ -6,6 +6,7 @@ import { KeycordApiError, KeycordClient, KeycordVerificationError } from '../src
 import { bodyKey, decryptBody, encryptBody } from '../src/core/body-encryption.js';
 import { expectError } from './support/expect-error.js';
 import { multipart } from './support/multipart.js';
+import { verifySigned } from './support/client-signature.js';
 import { client as post, startHarness, type AppView, type Harness, type PlanView, type Seller } from './support/harness.js';
 
 /**
@@ -199,11 +200,6 @@ describe('the SDK refuses an answer that was not given to its request', () => {
   });
 });
 
-function verifySigned(res: LightMyRequestResponse, signed: string = res.body) {
-  const key = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), Buffer.from(app.public_key, 'hex')]), format: 'der', type: 'spki' });
-  return verify(null, Buffer.from(String(res.headers['x-signature-timestamp']) + signed), key, Buffer.from(String(res.headers['x-signature-ed25519']), 'hex'));
-}
-
 describe('the server names the request in every signed client answer', () => {
   it('echoes the nonce and the route with its subject on every client route, inside the signed body', async () => {
     const [lic, forUser, renewal] = await s.generate(plan.id, 3);
@@ -252,7 +248,7 @@ describe('the server names the request in every signed client answer', () => {
       expect(res.statusCode, res.body).toBeLessThan(300);
       expect(res.json(), res.body).toMatchObject({ nonce, request });
       expect(Object.keys(res.json().request).sort()).toEqual(Object.keys(request).sort());
-      expect(verifySigned(res)).toBe(true);
+      expect(verifySignedByApp(res)).toBe(true);
     }
     // The body never repeats a credential the request carried.
     expect(answers[0]![0].body).not.toContain('PC-1');
@@ -260,7 +256,7 @@ describe('the server names the request in every signed client answer', () => {
     const fileId = await uploadedFile('echoed download');
     const download = await h.app.inject({ method: 'GET', url: `/api/files/${fileId}/download`, query: { app_id: app.app_id, license_key: lic!.license_key, hwid: 'PC-1', nonce } });
     expect(download.statusCode).toBe(200);
-    expect(verifySigned(download, downloadSignedText(fileId, nonce, String(download.headers['x-content-sha256'])))).toBe(true);
+    expect(verifySignedByApp(download, downloadSignedText(fileId, nonce, String(download.headers['x-content-sha256'])))).toBe(true);
   });
 
   it('carries the nonce through an encrypted body into the encrypted, signed answer', async () => {
@@ -273,7 +269,7 @@ describe('the server names the request in every signed client answer', () => {
       payload: { app_id: app.app_id, payload: encryptBody(key, JSON.stringify({ license_key: lic!.license_key, nonce: 'sealed-nonce-1' })) },
     });
     expect(res.statusCode).toBe(200);
-    expect(verifySigned(res)).toBe(true);
+    expect(verifySignedByApp(res)).toBe(true);
     expect(JSON.parse(decryptBody(key, res.json().payload)!)).toMatchObject({
       nonce: 'sealed-nonce-1',
       request: { route: 'POST /api/licenses/check-expiration', license_key_sha256: sha256(lic!.license_key) },
@@ -290,7 +286,7 @@ describe('the server names the request in every signed client answer', () => {
       nonce: 'refusal-nonce',
       request: { route: 'POST /api/user-auth/login', username: 'nobody_here', hwid_sha256: sha256('PC') },
     });
-    expect(verifySigned(bound)).toBe(true);
+    expect(verifySignedByApp(bound)).toBe(true);
     expectError(await post(h, '/api/user-auth/login', { app_id: app.app_id, username: 'nobody_here', password: 'whatever 123', hwid: 'PC' }), 401, 'UNAUTHORIZED');
   });
 
@@ -320,3 +316,5 @@ describe('the server names the request in every signed client answer', () => {
     expect((await s.call('GET', `/api/licenses/${lic!.id}`)).json().status).toBe('inactive');
   });
 });
+
+const verifySignedByApp = (res: LightMyRequestResponse, signed: string = res.body) => verifySigned(app, res, signed);

@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { downloadSignedText } from '../src/client/answer-binding.js';
 import { KeycordApiError, KeycordClient } from '../src/client/index.js';
 import { expectError } from './support/expect-error.js';
+import { verifySigned } from './support/client-signature.js';
 import { startHarness, type AppView, type Harness, type Seller } from './support/harness.js';
 import { multipart, type Part } from './support/multipart.js';
 import { insertUserWithToken } from './support/user-tokens.js';
@@ -52,16 +53,7 @@ const download = (h: Harness, fileId: number, query: Record<string, string>, hea
 
 /** A download is signed over the timestamp, the route, the file id, the nonce and the content's sha256. */
 function verifyDownload(publicKeyHex: string, res: LightMyRequestResponse, fileId: number, nonce?: string) {
-  const spkiPrefix = Buffer.from('302a300506032b6570032100', 'hex');
-  const key = createPublicKey({ key: Buffer.concat([spkiPrefix, Buffer.from(publicKeyHex, 'hex')]), format: 'der', type: 'spki' });
-  const message = Buffer.from(String(res.headers['x-signature-timestamp']) + downloadSignedText(fileId, nonce, String(res.headers['x-content-sha256'])));
-  return verify(null, message, key, Buffer.from(String(res.headers['x-signature-ed25519']), 'hex'));
-}
-
-function verifyJson(publicKeyHex: string, res: LightMyRequestResponse) {
-  const spkiPrefix = Buffer.from('302a300506032b6570032100', 'hex');
-  const key = createPublicKey({ key: Buffer.concat([spkiPrefix, Buffer.from(publicKeyHex, 'hex')]), format: 'der', type: 'spki' });
-  return verify(null, Buffer.from(String(res.headers['x-signature-timestamp']) + res.body), key, Buffer.from(String(res.headers['x-signature-ed25519']), 'hex'));
+  return verifySigned(publicKeyHex, res, downloadSignedText(fileId, nonce, String(res.headers['x-content-sha256'])));
 }
 
 async function licensedApp(h: Harness, s: Seller) {
@@ -354,7 +346,7 @@ describe('files: downloading (client)', () => {
     const file = await uploaded(big, s, app.id, secret);
     const none = await download(big, file.id, { app_id: app.app_id });
     expect(expectError(none, 403, 'FORBIDDEN').message).toContain('UNAUTHORIZED');
-    expect(verifyJson(app.public_key, none)).toBe(true);
+    expect(verifySigned(app.public_key, none)).toBe(true);
     expect(none.body).not.toContain('top secret');
     expect(expectError(await download(big, file.id, { app_id: app.app_id, license_key: lic.license_key }), 403, 'FORBIDDEN').message).toContain('HWID_REQUIRED');
     expect(expectError(await download(big, file.id, { ...proof, license_key: otherLic.license_key }), 403, 'FORBIDDEN').message).toContain('NOT_FOUND');

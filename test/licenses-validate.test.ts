@@ -1,6 +1,6 @@
-import { createPublicKey, verify } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixedClock } from '../src/core/clock.js';
+import { verifySigned } from './support/client-signature.js';
 import { client, startHarness, type Harness } from './support/harness.js';
 
 const clock = fixedClock(new Date('2026-01-01T00:00:00Z'));
@@ -11,13 +11,6 @@ beforeAll(async () => {
 afterAll(() => h?.close());
 
 const validate = (body: Record<string, unknown>) => client(h, '/api/licenses/validate', body);
-
-function verifySignature(publicKeyHex: string, res: { headers: Record<string, unknown>; body: string }) {
-  const spkiPrefix = Buffer.from('302a300506032b6570032100', 'hex');
-  const key = createPublicKey({ key: Buffer.concat([spkiPrefix, Buffer.from(publicKeyHex, 'hex')]), format: 'der', type: 'spki' });
-  const message = Buffer.from(String(res.headers['x-signature-timestamp']) + res.body);
-  return verify(null, message, key, Buffer.from(String(res.headers['x-signature-ed25519']), 'hex'));
-}
 
 describe('validating a license', () => {
   it('activates on first use, binds the HWID and starts the clock', async () => {
@@ -112,11 +105,11 @@ describe('validating a license', () => {
     const [lic] = await s.generate(plan.id);
     const res = await validate({ app_id: app.app_id, license_key: lic!.license_key, hwid: 'PC', nonce: 'abcdef123456' });
     expect(res.json().nonce).toBe('abcdef123456');
-    expect(verifySignature(app.public_key, res)).toBe(true);
+    expect(verifySigned(app.public_key, res)).toBe(true);
     const tampered = { ...res, body: res.body.replace('"VALID"', '"BANNED"') };
-    expect(verifySignature(app.public_key, tampered)).toBe(false);
+    expect(verifySigned(app.public_key, tampered)).toBe(false);
     const failure = await validate({ app_id: app.app_id, license_key: 'NOPE', nonce: 'zzzzzzzz' });
-    expect(verifySignature(app.public_key, failure)).toBe(true);
+    expect(verifySigned(app.public_key, failure)).toBe(true);
     const invalid = await validate({ app_id: app.app_id, license_key: '', nonce: 'zzzzzzzz' });
     expect(invalid.statusCode).toBe(400);
   });

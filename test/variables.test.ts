@@ -1,6 +1,6 @@
-import { createPublicKey, verify } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectError } from './support/expect-error.js';
+import { verifySigned } from './support/client-signature.js';
 import { startHarness, type AppView, type Harness, type Seller } from './support/harness.js';
 import { insertUserWithToken, userTokenFor } from './support/user-tokens.js';
 
@@ -9,13 +9,6 @@ beforeAll(async () => {
   h = await startHarness({ env: { APP_CACHE_TTL_MS: '0' } });
 });
 afterAll(() => h?.close());
-
-function verifySignature(publicKeyHex: string, res: { headers: Record<string, unknown>; body: string }) {
-  const spkiPrefix = Buffer.from('302a300506032b6570032100', 'hex');
-  const key = createPublicKey({ key: Buffer.concat([spkiPrefix, Buffer.from(publicKeyHex, 'hex')]), format: 'der', type: 'spki' });
-  const message = Buffer.from(String(res.headers['x-signature-timestamp']) + res.body);
-  return verify(null, message, key, Buffer.from(String(res.headers['x-signature-ed25519']), 'hex'));
-}
 
 const readVariable = (name: string, query: Record<string, string>, headers: Record<string, string> = {}) =>
   h.app.inject({ method: 'GET', url: `/api/variables/${encodeURIComponent(name)}`, query, headers });
@@ -167,8 +160,8 @@ describe('variables: the client side', () => {
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toEqual({ name: 'latest_version', value: '2.4.1', nonce: 'n0nce-123456', request: { route: 'GET /api/variables/:name', name: 'latest_version' } });
     expect(res.headers['x-signature-ed25519']).toMatch(/^[0-9a-f]{128}$/);
-    expect(verifySignature(app.public_key, res)).toBe(true);
-    expect(verifySignature(app.public_key, { headers: res.headers, body: res.body.replace('2.4.1', '9.9.9') })).toBe(false);
+    expect(verifySigned(app.public_key, res)).toBe(true);
+    expect(verifySigned(app.public_key, { headers: res.headers, body: res.body.replace('2.4.1', '9.9.9') })).toBe(false);
     // Without a nonce there is none in the answer; the request it answers is still named.
     expect((await readVariable('latest_version', { app_id: app.app_id })).json()).toEqual({
       name: 'latest_version',
@@ -185,7 +178,7 @@ describe('variables: the client side', () => {
     const err = expectError(res, 403, 'FORBIDDEN');
     expect(err.message).toContain('UNAUTHORIZED');
     expect(res.body).not.toContain('sk_live_123');
-    expect(verifySignature(app.public_key, res)).toBe(true);
+    expect(verifySigned(app.public_key, res)).toBe(true);
     // A license key without a HWID does not validate on an HWID-locked app.
     const [lic] = await s.generate((await s.call('GET', `/api/applications/${app.id}/plans`)).json()[0].id);
     const noHwid = expectError(await readVariable('api_key', { app_id: app.app_id, license_key: lic!.license_key }), 403, 'FORBIDDEN');
@@ -216,7 +209,7 @@ describe('variables: the client side', () => {
     const res = await readVariable('api_key', { app_id: app.app_id, license_key: lic!.license_key, hwid: 'PC-1' });
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json()).toMatchObject({ name: 'api_key', value: 'sk_live_123' });
-    expect(verifySignature(app.public_key, res)).toBe(true);
+    expect(verifySigned(app.public_key, res)).toBe(true);
     expect((await s.call('GET', `/api/licenses/${lic!.id}`)).json()).toMatchObject({ status: 'active', hwid: 'PC-1' });
     // The key is now bound to PC-1: another machine is refused.
     const other = expectError(await readVariable('api_key', { app_id: app.app_id, license_key: lic!.license_key, hwid: 'PC-2' }), 403, 'FORBIDDEN');
@@ -250,7 +243,7 @@ describe('variables: the client side', () => {
     const ok = await readVariable('api_key', { app_id: app.app_id }, { authorization: `Bearer ${token}` });
     expect(ok.statusCode, ok.body).toBe(200);
     expect(ok.json()).toMatchObject({ name: 'api_key', value: 'sk_live_123' });
-    expect(verifySignature(app.public_key, ok)).toBe(true);
+    expect(verifySigned(app.public_key, ok)).toBe(true);
 
     const tampered = token.slice(0, -3) + (token.endsWith('AAA') ? 'BBB' : 'AAA');
     expect(expectError(await readVariable('api_key', { app_id: app.app_id }, { authorization: `Bearer ${tampered}` }), 403, 'FORBIDDEN').message).toContain('UNAUTHORIZED');
