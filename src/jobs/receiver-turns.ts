@@ -1,7 +1,7 @@
 /**
  * Turns at each receiver origin (scheme, host, port) for a process's webhook POSTs, so that one
  * receiver that is slow or hangs cannot take the whole webhook concurrency. A POST hangs for up to
- * the webhook timeout; without this, a bulk ban whose receiver never answers held every slot of
+ * the webhook timeout; without this, a bulk ban whose receiver never answered held every slot of
  * the process for N × 10 s / concurrency, and every other seller's deliveries waited behind it.
  *
  * An origin has `share` POSTs in flight at most while it is slow; one that answers (a POST of it
@@ -11,25 +11,41 @@
  * MAX_WAIT_MS at most — none at all once the origin is known slow — and is then turned away
  * (`null`): the caller leaves it to the retry schedule as an attempt not made. Origins are kept
  * only while they have POSTs in flight or waiting, or ended one within SLOW_MS.
+ *
+ * Per origin alone, a seller with webhooks on many slow origins had a share at each, and together
+ * they could still take every slot. So a POST also names its tenant (the seller: the application's
+ * owner), and a POST to an origin that does not answer first takes a turn of its tenant, by the
+ * same rule one level up: `tenantShare` such POSTs in flight across all its origins while they are
+ * slow, up to `max` while they answer, then the origin's turn. A POST to an origin that answers
+ * skips the tenant's turn: it ends within SLOW_MS and holds nothing from the others, so a seller
+ * whose receivers answer is never held back, however many it has, even beside one that hangs.
+ * Tenants are kept as origins are.
  */
 
-/** An origin whose oldest POST in flight is older than this (or that ended none as recently) is slow. */
+/** An origin (tenant) whose oldest POST in flight is older than this (or that ended none as recently) is slow. */
 const SLOW_MS = 1000;
-/** How long a POST waits for its origin's turn before it is turned away. */
+/** How long a POST waits for its tenant's turn, then as long again at most for its origin's, before it is turned away. */
 const MAX_WAIT_MS = 2000;
 /** Never more than undici's connections per origin (receiver-pools.ts): past them it queues anyway. */
 const MAX_PER_ORIGIN = 64;
 
 /** Ends a turn; calling it again does nothing. */
 export type EndTurn = () => void;
-export type ReceiverTurn = (url: string) => Promise<EndTurn | null>;
+/** Whose POSTs share one bound across their origins: the application's owner (a developer id). */
+export type Tenant = string | number;
+/** A turn at `url`'s origin for a POST of `tenant` (without one, bound by its origin alone), or null. */
+export type ReceiverTurn = (url: string, tenant?: Tenant) => Promise<EndTurn | null>;
+
+/** Ends a lane's turn; `posted` false when no POST was made (its origin had no turn), which tells nothing of the receivers. */
+type EndLaneTurn = (posted?: boolean) => void;
 
 interface Waiter {
-  resolve: (end: EndTurn | null) => void;
+  resolve: (end: EndLaneTurn | null) => void;
   until: number;
 }
 
-interface Origin {
+/** One origin's, or one tenant's, POSTs in flight and waiting. */
+interface Lane {
   /** Start times of the POSTs in flight, oldest first (a Map keeps insertion order). */
   running: Map<number, number>;
   lastEndedAt: number | undefined;
@@ -40,105 +56,162 @@ interface Origin {
 }
 
 /**
- * The in-flight bound of a slow origin, and of one that answers, for a process of `concurrency`
- * POSTs. One that answers is never held back below what it had before turns: only slowness costs
- * an origin its slots. A receiver that starts to hang mid-burst thus holds what it has in flight
- * until those POSTs time out (10 s), and its share from then on.
+ * The in-flight bounds for a process of `concurrency` POSTs: of a slow origin, of a slow tenant's
+ * POSTs across its origins, and of one that answers. One that answers is never held back below
+ * what it had before turns: only slowness costs slots. A receiver that starts to hang mid-burst
+ * thus holds what it has in flight until those POSTs time out (10 s), and its share from then on.
+ * A tenant's bound is twice an origin's, so that one receiver of it that hangs leaves as much again
+ * for its others (an idle receiver has not answered lately, so its POSTs take the tenant's turns
+ * too), but never more than half the process, the other half being for everyone else; and never
+ * less than an origin's share, which would make that share unreachable.
  */
-function receiverShares(concurrency: number): { share: number; max: number } {
+function receiverShares(concurrency: number): { share: number; tenantShare: number; max: number } {
   const share = Math.min(MAX_PER_ORIGIN, Math.max(4, Math.ceil(concurrency / 4)));
-  return { share, max: Math.max(share, concurrency) };
+  const tenantShare = Math.max(share, Math.min(2 * share, Math.floor(concurrency / 2)));
+  return { share, tenantShare, max: Math.max(share, concurrency) };
 }
 
 const noTurnNeeded: EndTurn = () => {};
 
 export class ReceiverTurns {
-  private readonly origins = new Map<string, Origin>();
-  private seq = 0;
-  private readonly share: number;
-  private readonly max: number;
+  private readonly origins: Lanes;
+  private readonly tenants: Lanes;
 
   constructor(concurrency: number) {
-    ({ share: this.share, max: this.max } = receiverShares(concurrency));
+    const { share, tenantShare, max } = receiverShares(concurrency);
+    this.origins = new Lanes(share, max);
+    this.tenants = new Lanes(tenantShare, max);
   }
 
-  /** A turn at `url`'s origin (end it when the POST is over), or null: the origin is busy. */
-  readonly take: ReceiverTurn = (url) => {
-    const key = originOf(url);
+  /** A turn at `url`'s origin (end it when the POST is over), or null: the origin, or its tenant, is busy. */
+  readonly take: ReceiverTurn = (url, tenant) => {
+    const origin = originOf(url);
     // Not a URL: the POST fails at once without connecting, so it needs no turn.
-    if (key === null) return Promise.resolve(noTurnNeeded);
-    let o = this.origins.get(key);
-    if (!o) this.origins.set(key, (o = { running: new Map(), lastEndedAt: undefined, waiting: [], head: 0, timer: undefined }));
-    const now = Date.now();
-    // In order: a newcomer never overtakes a waiter.
-    if (o.head === o.waiting.length && this.mayStart(o, now)) return Promise.resolve(this.start(key, o, now));
-    if (this.oldestAge(o, now) >= SLOW_MS) return Promise.resolve(null);
-    return new Promise((resolve) => {
-      o.waiting.push({ resolve, until: now + MAX_WAIT_MS });
-      o.timer ??= setTimeout(() => this.expire(key, o), MAX_WAIT_MS);
-    });
+    if (origin === null) return Promise.resolve(noTurnNeeded);
+    if (tenant === undefined || this.origins.answers(origin, Date.now())) return this.origins.take(origin);
+    return this.takeAsTenant(tenant, origin);
   };
 
-  private mayStart(o: Origin, now: number): boolean {
-    const n = o.running.size;
-    if (n < this.share) return true;
-    if (n >= this.max) return false;
-    // Past its share only while it answers: it ended a POST lately and holds none for long.
-    return o.lastEndedAt !== undefined && now - o.lastEndedAt < SLOW_MS && this.oldestAge(o, now) < SLOW_MS;
+  /** Origins and tenants kept (in flight, waiting, or ended a POST within SLOW_MS). */
+  kept(): { origins: number; tenants: number } {
+    return { origins: this.origins.size, tenants: this.tenants.size };
   }
 
-  private oldestAge(o: Origin, now: number): number {
-    for (const startedAt of o.running.values()) return now - startedAt;
+  private async takeAsTenant(tenant: Tenant, origin: string): Promise<EndTurn | null> {
+    // Held while it waits for its origin: only its own tenant's POSTs wait behind it, and no other
+    // tenant's POST waits at that origin behind one whose tenant has no turn for it.
+    const endTenant = await this.tenants.take(tenant);
+    if (endTenant === null) return null;
+    const endOrigin = await this.origins.take(origin);
+    if (endOrigin === null) {
+      endTenant(false);
+      return null;
+    }
+    return () => {
+      endOrigin();
+      endTenant();
+    };
+  }
+}
+
+/** Turns by key (an origin, a tenant): `share` in flight while slow, up to `max` while it answers. */
+class Lanes {
+  private readonly lanes = new Map<string | number, Lane>();
+  private seq = 0;
+
+  constructor(
+    private readonly share: number,
+    private readonly max: number,
+  ) {}
+
+  get size(): number {
+    return this.lanes.size;
+  }
+
+  /** Whether `key` answers: it ended a POST lately and holds none for long. */
+  answers(key: string | number, now: number): boolean {
+    const l = this.lanes.get(key);
+    return l !== undefined && this.answering(l, now);
+  }
+
+  take(key: string | number): Promise<EndLaneTurn | null> {
+    let l = this.lanes.get(key);
+    if (!l) this.lanes.set(key, (l = { running: new Map(), lastEndedAt: undefined, waiting: [], head: 0, timer: undefined }));
+    const lane = l;
+    const now = Date.now();
+    // In order: a newcomer never overtakes a waiter.
+    if (lane.head === lane.waiting.length && this.mayStart(lane, now)) return Promise.resolve(this.start(key, lane, now));
+    if (this.oldestAge(lane, now) >= SLOW_MS) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      lane.waiting.push({ resolve, until: now + MAX_WAIT_MS });
+      lane.timer ??= setTimeout(() => this.expire(key, lane), MAX_WAIT_MS);
+    });
+  }
+
+  private answering(l: Lane, now: number): boolean {
+    return l.lastEndedAt !== undefined && now - l.lastEndedAt < SLOW_MS && this.oldestAge(l, now) < SLOW_MS;
+  }
+
+  private mayStart(l: Lane, now: number): boolean {
+    const n = l.running.size;
+    if (n < this.share) return true;
+    if (n >= this.max) return false;
+    // Past its share only while it answers.
+    return this.answering(l, now);
+  }
+
+  private oldestAge(l: Lane, now: number): number {
+    for (const startedAt of l.running.values()) return now - startedAt;
     return 0;
   }
 
-  private start(key: string, o: Origin, now: number): EndTurn {
+  private start(key: string | number, l: Lane, now: number): EndLaneTurn {
     const id = ++this.seq;
-    o.running.set(id, now);
-    return () => {
-      if (!o.running.delete(id)) return;
-      o.lastEndedAt = Date.now();
-      this.drain(key, o);
+    l.running.set(id, now);
+    return (posted = true) => {
+      if (!l.running.delete(id)) return;
+      if (posted) l.lastEndedAt = Date.now();
+      this.drain(key, l);
     };
   }
 
   /** Passes freed turns to the waiters, first come first. */
-  private drain(key: string, o: Origin) {
+  private drain(key: string | number, l: Lane) {
     const now = Date.now();
-    while (o.head < o.waiting.length && this.mayStart(o, now)) o.waiting[o.head++]!.resolve(this.start(key, o, now));
-    this.tidy(key, o);
+    while (l.head < l.waiting.length && this.mayStart(l, now)) l.waiting[l.head++]!.resolve(this.start(key, l, now));
+    this.tidy(key, l);
   }
 
   /** Turns away the waiters whose wait is over; the timer follows the oldest one left. */
-  private expire(key: string, o: Origin) {
-    o.timer = undefined;
+  private expire(key: string | number, l: Lane) {
+    l.timer = undefined;
     const now = Date.now();
-    while (o.head < o.waiting.length && o.waiting[o.head]!.until <= now) o.waiting[o.head++]!.resolve(null);
-    this.tidy(key, o);
+    while (l.head < l.waiting.length && l.waiting[l.head]!.until <= now) l.waiting[l.head++]!.resolve(null);
+    this.tidy(key, l);
   }
 
   /**
-   * Keeps the waiters' timer, and the origin while it is of use: with POSTs in flight or waiting,
+   * Keeps the waiters' timer, and the lane while it is of use: with POSTs in flight or waiting,
    * or for SLOW_MS after its last POST ended. Dropped at once, an origin between two batches of
    * a burst came back as new, held to its share until one of its POSTs ended.
    */
-  private tidy(key: string, o: Origin) {
-    if (o.head === o.waiting.length) {
-      o.waiting = [];
-      o.head = 0;
-      if (o.timer) clearTimeout(o.timer);
-      o.timer = undefined;
-      if (o.running.size > 0) return;
-      const idleFor = o.lastEndedAt === undefined ? SLOW_MS : Date.now() - o.lastEndedAt;
-      if (idleFor >= SLOW_MS) this.origins.delete(key);
+  private tidy(key: string | number, l: Lane) {
+    if (l.head === l.waiting.length) {
+      l.waiting = [];
+      l.head = 0;
+      if (l.timer) clearTimeout(l.timer);
+      l.timer = undefined;
+      if (l.running.size > 0) return;
+      const idleFor = l.lastEndedAt === undefined ? SLOW_MS : Date.now() - l.lastEndedAt;
+      if (idleFor >= SLOW_MS) this.lanes.delete(key);
       // Looked at again once its last end is SLOW_MS old (the waiter timer's field: none wait now).
-      else o.timer = setTimeout(() => this.expire(key, o), SLOW_MS - idleFor).unref();
+      else l.timer = setTimeout(() => this.expire(key, l), SLOW_MS - idleFor).unref();
     } else {
-      if (o.head >= 1024) {
-        o.waiting = o.waiting.slice(o.head);
-        o.head = 0;
+      if (l.head >= 1024) {
+        l.waiting = l.waiting.slice(l.head);
+        l.head = 0;
       }
-      o.timer ??= setTimeout(() => this.expire(key, o), Math.max(0, o.waiting[o.head]!.until - Date.now()));
+      l.timer ??= setTimeout(() => this.expire(key, l), Math.max(0, l.waiting[l.head]!.until - Date.now()));
     }
   }
 }

@@ -143,17 +143,20 @@ export async function recordAttempts(deps: Deps, sent: SentAttempt[], opts: { di
 /** `busy`: its receiver had no turn for it (a slow origin's share in use); no attempt was made. */
 export type AttemptOutcome = 'delivered' | 'retry' | 'dropped' | 'busy';
 
-const DELIVERY_TO_SEND = `select d.status, d.event_type, d.body, w.url, w.secret_enc, w.active
-  from webhook_deliveries d join webhooks w on w.id = d.webhook_id where d.id = $1::bigint`;
+// With the webhook's application's owner (a primary-key probe, no round trip of its own): the
+// tenant its POST takes a turn as, so a seller's receivers share one bound across its applications.
+const DELIVERY_TO_SEND = `select d.status, d.event_type, d.body, w.url, w.secret_enc, w.active, a.owner_id
+  from webhook_deliveries d join webhooks w on w.id = d.webhook_id join applications a on a.id = w.application_id
+  where d.id = $1::bigint`;
 
 /**
  * One attempt at one delivery (a retry, a redelivery), recorded whatever happens: read it with its
  * webhook, send, record — two statements. `turn`, when given, is asked for a turn at the receiver
- * before the POST (and told when it is over); without one the attempt is not made: `busy`, nothing
- * recorded.
+ * (as a POST of the application's owner) before the POST, and told when it is over; without one the
+ * attempt is not made: `busy`, nothing recorded.
  */
-export async function attemptDelivery(deps: Deps, deliveryId: number, opts: { turn?: ((url: string) => Promise<(() => void) | null>) | undefined } = {}): Promise<AttemptOutcome> {
-  const [row] = await deps.db.query<{ status: string; event_type: string; body: string; url: string; secret_enc: string; active: boolean }>(DELIVERY_TO_SEND, [deliveryId]);
+export async function attemptDelivery(deps: Deps, deliveryId: number, opts: { turn?: ((url: string, tenant: number) => Promise<(() => void) | null>) | undefined } = {}): Promise<AttemptOutcome> {
+  const [row] = await deps.db.query<{ status: string; event_type: string; body: string; url: string; secret_enc: string; active: boolean; owner_id: number }>(DELIVERY_TO_SEND, [deliveryId]);
   if (!row) return 'dropped';
   if (row.status === 'delivered') return 'delivered';
   if (!row.active && row.event_type !== 'webhook.test') {
@@ -161,7 +164,7 @@ export async function attemptDelivery(deps: Deps, deliveryId: number, opts: { tu
     await markFailed(deps, deliveryId, { alert: false });
     return 'dropped';
   }
-  const endTurn = opts.turn ? await opts.turn(row.url) : undefined;
+  const endTurn = opts.turn ? await opts.turn(row.url, row.owner_id) : undefined;
   if (endTurn === null) return 'busy';
   let sent: SentAttempt;
   try {

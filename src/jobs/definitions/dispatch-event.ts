@@ -68,9 +68,9 @@ export async function dispatchEventTry(
     /** Runs each POST (a batch keeps its process's POSTs in flight to the webhook concurrency). */
     limitSend?: <T>(send: () => Promise<T>) => Promise<T>;
     /**
-     * Asked for a turn at the receiver before `limitSend` (receiver-turns.ts): a first attempt
-     * given none is left to the schedule, not made, so a hanging receiver's backlog does not hold
-     * the process's POSTs or this dispatch.
+     * Asked for a turn at the receiver, as a POST of the application's owner, before `limitSend`
+     * (receiver-turns.ts): a first attempt given none is left to the schedule, not made, so a
+     * hanging receiver's backlog (or a seller's many) does not hold the process's POSTs or this dispatch.
      */
     turn?: ReceiverTurn | undefined;
   },
@@ -82,7 +82,7 @@ export async function dispatchEventTry(
     const send = async (d: FannedOutDelivery) => (firstAttemptMayStart(deps, holdUntil) ? sendDelivery(deps, { id: d.id, eventType: event!.type, body, url: d.url, secretEnc: d.secretEnc }) : null);
     const { limitSend, turn } = opts;
     const attempt = async (d: FannedOutDelivery) => {
-      const endTurn = turn ? await turn(d.url) : undefined;
+      const endTurn = turn ? await turn(d.url, d.ownerId) : undefined;
       if (endTurn === null) return null;
       try {
         return await (limitSend ? limitSend(() => send(d)) : send(d));
