@@ -36,6 +36,14 @@ async function restartWith(operators: string[], warnings: string[] = []) {
   return app;
 }
 
+/** An operator `username`, registered, named in a process started now, and signed in on its form: that process and the session cookie. */
+async function signedInOperator(username: string) {
+  await register(h.app, username);
+  const app = await restartWith([username]);
+  const signedIn = await form(app, { login: username, password: 'operator password' });
+  return { app, cookie: String(signedIn.headers['set-cookie']).split(';')[0]! };
+}
+
 describe('operators named in KEYCORD_OPERATORS', () => {
   it('gives no dashboard to someone who signs up, after start, with a named operator username no account had', async () => {
     const squatter = await register(h.app, 'squattedops');
@@ -191,10 +199,7 @@ describe("Bull Board's own routes", () => {
 
 describe('jobs an operator could make by hand', () => {
   it('are refused: adding a job or editing its data is a 403 and leaves the queue as it was; retrying, cleaning and reading stay', async () => {
-    await register(h.app, 'handops');
-    const app = await restartWith(['handops']);
-    const signedIn = await form(app, { login: 'handops', password: 'operator password' });
-    const cookie = String(signedIn.headers['set-cookie']).split(';')[0]!;
+    const { app, cookie } = await signedInOperator('handops');
     const headers = { cookie, 'sec-fetch-site': 'same-origin' };
     const planted = { name: 'dispatch', data: { outbox_id: 999_999 } };
     const added = await app.inject({ method: 'POST', url: '/admin/queues/api/queues/events/add', headers, payload: planted });
@@ -216,10 +221,8 @@ describe('jobs an operator could make by hand', () => {
   });
 
   it("refuses changing or removing Keycord's maintenance schedule, and lets the pass be run now", async () => {
-    await register(h.app, 'scheduleops');
-    const app = await restartWith(['scheduleops']);
-    const signedIn = await form(app, { login: 'scheduleops', password: 'operator password' });
-    const headers = { cookie: String(signedIn.headers['set-cookie']).split(';')[0]!, 'sec-fetch-site': 'same-origin' };
+    const { app, cookie } = await signedInOperator('scheduleops');
+    const headers = { cookie, 'sec-fetch-site': 'same-origin' };
     const maintenance = h.jobs!.queues.maintenance;
     // As job-system.ts sets it, under an id of this test's own.
     const id = 'expiry-sweep-dashboard-probe';
@@ -242,10 +245,7 @@ describe('jobs an operator could make by hand', () => {
 
 describe('the dashboard against requests from other pages', () => {
   it('refuses a change to the queues sent from another page, even one of the same site carrying the cookie', async () => {
-    await register(h.app, 'writeops');
-    const app = await restartWith(['writeops']);
-    const signedIn = await form(app, { login: 'writeops', password: 'operator password' });
-    const cookie = String(signedIn.headers['set-cookie']).split(';')[0]!;
+    const { app, cookie } = await signedInOperator('writeops');
     const fromElsewhere: Record<string, string>[] = [{ 'sec-fetch-site': 'same-site' }, { 'sec-fetch-site': 'cross-site' }, { origin: 'https://other.localhost' }];
     for (const headers of fromElsewhere) {
       for (const [method, url] of [
