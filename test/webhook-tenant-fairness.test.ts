@@ -157,6 +157,60 @@ describe('ReceiverTurns per tenant (one process, 20 POSTs: a slow origin 5 of th
     }
   });
 
+  it("a hanging origin's timeouts are no answers: after them it and its tenant are held to their bounds again, not opened to the whole process", async () => {
+    vi.useFakeTimers();
+    try {
+      const turns = new ReceiverTurns(20);
+      const origins = Array.from({ length: 4 }, (_, i) => `http://hangs${i}.test/hook`);
+      /** Asks `n` turns at each origin; what each got so far (undefined: still waiting). */
+      const ask = (n: number) => {
+        const got: (EndTurn | null | undefined)[] = [];
+        origins.forEach((url, o) => {
+          for (let i = 0; i < n; i++) void turns.take(url, 1).then((e) => (got[o * n + i] = e));
+        });
+        return got;
+      };
+      const first = ask(5);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(first.filter(isTurn)).toHaveLength(10);
+      // The webhook timeout: every POST in flight ends, none of them answered.
+      await vi.advanceTimersByTimeAsync(10_000);
+      for (const end of first) end?.();
+      // Straight after, as before: the tenant's 10 across its origins, no more.
+      const next = ask(25);
+      await vi.advanceTimersByTimeAsync(0);
+      expect(next.filter(isTurn).length).toBeLessThanOrEqual(10);
+      await vi.advanceTimersByTimeAsync(2_100);
+      expect(next.filter(isTurn).length).toBeLessThanOrEqual(10);
+      for (const end of next) end?.();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("parks none of a tenant's turns in a hanging origin's queue: its idle receiver still gets turns in the same burst", async () => {
+    vi.useFakeTimers();
+    try {
+      const turns = new ReceiverTurns(20);
+      const got = (url: string, n: number) => {
+        const ends: (EndTurn | null | undefined)[] = [];
+        for (let i = 0; i < n; i++) void turns.take(url, 1).then((e) => (ends[i] = e));
+        return ends;
+      };
+      const hanging = got('http://hangs.test/hook', 20);
+      const idle = got('http://idle.test/hook', 5);
+      await vi.advanceTimersByTimeAsync(0);
+      // The hanging origin has its share; the tenant's other half is the idle receiver's, at once.
+      expect(idle.filter(isTurn)).toHaveLength(5);
+      await vi.advanceTimersByTimeAsync(2_100);
+      expect(hanging.filter(isTurn)).toHaveLength(5);
+      expect(hanging.filter((e) => e === null)).toHaveLength(15);
+      for (const end of [...hanging, ...idle]) end?.();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('keeps a tenant only while it has POSTs in flight or waiting, or ended one within a second; one refused at its origin gives its turn back', async () => {
     vi.useFakeTimers();
     try {
@@ -168,9 +222,11 @@ describe('ReceiverTurns per tenant (one process, 20 POSTs: a slow origin 5 of th
       expect(turns.kept()).toEqual({ origins: 1, tenants: 1 });
       const many = await Promise.all(Array.from({ length: 50 }, (_, i) => turns.take(`http://t${i}.test/hook`, 100 + i)));
       expect(turns.kept()).toEqual({ origins: 51, tenants: 51 });
+      // The hung POSTs end late: no answer, so their origin and tenant are not kept for it.
       for (const end of [...hung, ...many]) end!();
+      expect(turns.kept()).toEqual({ origins: 50, tenants: 50 });
       await vi.advanceTimersByTimeAsync(999);
-      expect(turns.kept().tenants).toBe(51);
+      expect(turns.kept().tenants).toBe(50);
       await vi.advanceTimersByTimeAsync(2);
       expect(turns.kept()).toEqual({ origins: 0, tenants: 0 });
     } finally {

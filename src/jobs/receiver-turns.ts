@@ -97,22 +97,36 @@ export class ReceiverTurns {
     return { origins: this.origins.size, tenants: this.tenants.size };
   }
 
+  /**
+   * Both turns, never one held while the other is waited for: a tenant turn held in a hanging
+   * origin's queue would starve the tenant's other receivers (its whole bound parked at one origin),
+   * and an origin turn held in the tenant's queue would hold up other tenants at a shared origin.
+   * So the tenant's turn first; the origin's with it if free now, else the tenant's is given back,
+   * the origin's waited for, and the tenant's taken with it only if free then (else busy).
+   */
   private async takeAsTenant(tenant: Tenant, origin: string): Promise<EndTurn | null> {
-    // Held while it waits for its origin: only its own tenant's POSTs wait behind it, and no other
-    // tenant's POST waits at that origin behind one whose tenant has no turn for it.
     const endTenant = await this.tenants.take(tenant);
     if (endTenant === null) return null;
+    const endOriginNow = this.origins.tryTake(origin);
+    if (endOriginNow !== null) return both(endOriginNow, endTenant);
+    endTenant(false);
     const endOrigin = await this.origins.take(origin);
-    if (endOrigin === null) {
-      endTenant(false);
+    if (endOrigin === null) return null;
+    const endTenantThen = this.tenants.tryTake(tenant);
+    if (endTenantThen === null) {
+      endOrigin(false);
       return null;
     }
-    return () => {
-      endOrigin();
-      endTenant();
-    };
+    return both(endOrigin, endTenantThen);
   }
 }
+
+const both =
+  (a: EndLaneTurn, b: EndLaneTurn): EndTurn =>
+  () => {
+    a();
+    b();
+  };
 
 /** Turns by key (an origin, a tenant): `share` in flight while slow, up to `max` while it answers. */
 class Lanes {
@@ -134,10 +148,17 @@ class Lanes {
     return l !== undefined && this.answering(l, now);
   }
 
+  /** A turn now if one is free (none waiting before it), else null: nothing queued. */
+  tryTake(key: string | number): EndLaneTurn | null {
+    const lane = this.lanes.get(key);
+    // A key not kept has nothing in flight: its turn is free.
+    if (!lane) return this.start(key, this.lane(key), Date.now());
+    const now = Date.now();
+    return lane.head === lane.waiting.length && this.mayStart(lane, now) ? this.start(key, lane, now) : null;
+  }
+
   take(key: string | number): Promise<EndLaneTurn | null> {
-    let l = this.lanes.get(key);
-    if (!l) this.lanes.set(key, (l = { running: new Map(), lastEndedAt: undefined, waiting: [], head: 0, timer: undefined }));
-    const lane = l;
+    const lane = this.lane(key);
     const now = Date.now();
     // In order: a newcomer never overtakes a waiter.
     if (lane.head === lane.waiting.length && this.mayStart(lane, now)) return Promise.resolve(this.start(key, lane, now));
@@ -146,6 +167,12 @@ class Lanes {
       lane.waiting.push({ resolve, until: now + MAX_WAIT_MS });
       lane.timer ??= setTimeout(() => this.expire(key, lane), MAX_WAIT_MS);
     });
+  }
+
+  private lane(key: string | number): Lane {
+    let l = this.lanes.get(key);
+    if (!l) this.lanes.set(key, (l = { running: new Map(), lastEndedAt: undefined, waiting: [], head: 0, timer: undefined }));
+    return l;
   }
 
   private answering(l: Lane, now: number): boolean {
@@ -170,7 +197,11 @@ class Lanes {
     l.running.set(id, now);
     return (posted = true) => {
       if (!l.running.delete(id)) return;
-      if (posted) l.lastEndedAt = Date.now();
+      // Only a POST that ended within SLOW_MS is an answer: one that timed out (or answered late)
+      // ended too, and counted so, a hanging origin's timeouts made it "answering" for SLOW_MS
+      // each time, with the whole concurrency (and no tenant bound) open to it.
+      const endedAt = Date.now();
+      if (posted && endedAt - now < SLOW_MS) l.lastEndedAt = endedAt;
       this.drain(key, l);
     };
   }
