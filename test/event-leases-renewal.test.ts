@@ -56,6 +56,24 @@ describe('event leases', () => {
     }
   });
 
+  it('a take that fails part-way lets go of what it set: a retry (another token) takes those at once', async () => {
+    const [a, b, broken] = [nextEventId++, nextEventId++, nextEventId++];
+    // A key of the wrong type: Redis answers that one lease's script with an error, after setting the others.
+    const client = (await queue.backend.client) as unknown as { hset(key: string, field: string, value: string): Promise<number>; del(key: string): Promise<number> };
+    const brokenKey = queue.toKey(`lease-${installation}-${broken}`);
+    await client.hset(brokenKey, 'x', '1');
+    const first = run(`evb-y:${randomUUID()}`);
+    const retry = run(`evb-y:${randomUUID()}`);
+    try {
+      await expect(first.take([a, b, broken])).rejects.toThrow(/WRONGTYPE/);
+      expect(await retry.take([a, b])).toEqual(new Set([a, b]));
+    } finally {
+      first.end();
+      retry.end();
+      await client.del(brokenKey);
+    }
+  });
+
   it('a lease renewed outlasts its length, and lapses to another holder once its run is over', async () => {
     const [held, other] = [nextEventId++, nextEventId++];
     const a = run('a');

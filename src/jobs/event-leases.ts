@@ -80,7 +80,15 @@ export class EventLeases {
   async take(eventIds: readonly number[]): Promise<Set<number>> {
     const taken = new Set<number>();
     if (eventIds.length === 0) return taken;
-    const answers = await evalEach(this.queue, this.installation, TAKE, eventIds, this.holder, this.timing.ms);
+    let answers: number[];
+    try {
+      answers = await evalEach(this.queue, this.installation, TAKE, eventIds, this.holder, this.timing.ms);
+    } catch (err) {
+      // One answer failed after others were set: this run cannot tell which it holds, and its
+      // retry (another token) would wait them out. Let them all go (only what it holds goes).
+      await evalEach(this.queue, this.installation, RELEASE, eventIds, this.holder).catch(() => {});
+      throw err;
+    }
     eventIds.forEach((id, i) => {
       if (answers[i] === 1) taken.add(id);
     });
