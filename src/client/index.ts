@@ -301,9 +301,9 @@ export function lease(options: KeycordClientOptions & Omit<OfflineLeaseOptions, 
 }
 
 /**
- * Refusals Keycord makes before it knows which application a request is for, hence unsigned: the
- * log-in limit of the user routes (429, counted per address before the body is read) and the
- * database being down (503). Such an answer can only ever refuse, like a connection that fails,
+ * Refusals Keycord makes before it knows which application a request is for, hence unsigned: a
+ * rate limit for an `app_id` it does not know (429; servers before this release also sent the
+ * log-in limit of the user routes unsigned) and the database being down (503). Such an answer can only ever refuse, like a connection that fails,
  * so it is thrown as the refusal it is rather than as a forged answer; its code and words are the
  * status's own, never the unsigned body's.
  */

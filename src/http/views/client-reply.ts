@@ -37,7 +37,7 @@ export const clientErrors = {
     `The request is not valid (VALIDATION_ERROR), could not be decrypted (DECRYPTION_FAILED, in plain JSON), or must be encrypted (ENCRYPTION_REQUIRED).${ENCRYPTED_ERRORS}${REFUSAL_NONCE}`,
   ),
   429: clientErrorResponse.describe(
-    "Rate limited (the application's rate_limit_per_minute per client IP; log-in routes also per IP): see Retry-After. The application's limit echoes a plain request's valid nonce; an encrypted request is refused before it is decrypted, so in plain JSON without it, and the log-in limit before the body is read.",
+    "Rate limited (the application's rate_limit_per_minute per client IP; log-in routes also per IP): see Retry-After. The application's limit echoes a plain request's valid nonce; an encrypted request is refused by it before it is decrypted, so in plain JSON without it. The log-in limit is counted once the request is read, so its refusal is signed, echoes the nonce and names the request like the route's other answers (encrypted for an encrypted request). A request for an unknown app_id is refused unsigned.",
   ),
   503: clientErrorResponse.describe('The database is unavailable: try again shortly'),
 };
