@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { webhookConcurrency } from '../src/jobs/definitions/deliver-webhook.js';
 import { ReceiverTurns, type EndTurn } from '../src/jobs/receiver-turns.js';
 import type { Harness, Seller } from './support/harness.js';
@@ -108,129 +108,110 @@ describe.each(JOB_PROVIDERS)('a seller whose many receivers hang, with the $name
 describe('ReceiverTurns per tenant (one process, 20 POSTs: a slow origin 5 of them, a slow tenant 10)', () => {
   const takeMany = (turns: ReceiverTurns, url: string, tenant: number, n: number) => Promise.all(Array.from({ length: n }, () => turns.take(url, tenant)));
   const isTurn = (e: EndTurn | null | undefined) => typeof e === 'function';
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
 
   it('a tenant has 10 POSTs in flight across its slow origins; past them one waits 2 s at most, none once it is slow; another tenant goes at once', async () => {
-    vi.useFakeTimers();
-    try {
-      const turns = new ReceiverTurns(20);
-      // Two origins' shares: 10, the tenant's bound.
-      const held = [...(await takeMany(turns, 'http://a1.test/hook', 1, 5)), ...(await takeMany(turns, 'http://a2.test/hook', 1, 5))];
-      expect(held.every(isTurn)).toBe(true);
-      let waited: EndTurn | null | undefined;
-      void turns.take('http://a3.test/hook', 1).then((e) => (waited = e));
-      expect(await turns.take('http://b.test/hook', 2)).toBeTypeOf('function');
-      await vi.advanceTimersByTimeAsync(1500);
-      expect(waited).toBeUndefined();
-      // Its oldest POST has hung past a second: no wait at all now, at any of its origins.
-      expect(await turns.take('http://a4.test/hook', 1)).toBeNull();
-      await vi.advanceTimersByTimeAsync(600);
-      expect(waited).toBeNull();
-      // Another tenant goes at the origin the first one was refused at: its own bound is untouched.
-      expect(await turns.take('http://a3.test/hook', 2)).toBeTypeOf('function');
-      // A POST of it ends: the freed turn goes at once.
-      held[0]!();
-      expect(await turns.take('http://a4.test/hook', 1)).toBeTypeOf('function');
-    } finally {
-      vi.useRealTimers();
-    }
+    const turns = new ReceiverTurns(20);
+    // Two origins' shares: 10, the tenant's bound.
+    const held = [...(await takeMany(turns, 'http://a1.test/hook', 1, 5)), ...(await takeMany(turns, 'http://a2.test/hook', 1, 5))];
+    expect(held.every(isTurn)).toBe(true);
+    let waited: EndTurn | null | undefined;
+    void turns.take('http://a3.test/hook', 1).then((e) => (waited = e));
+    expect(await turns.take('http://b.test/hook', 2)).toBeTypeOf('function');
+    await vi.advanceTimersByTimeAsync(1500);
+    expect(waited).toBeUndefined();
+    // Its oldest POST has hung past a second: no wait at all now, at any of its origins.
+    expect(await turns.take('http://a4.test/hook', 1)).toBeNull();
+    await vi.advanceTimersByTimeAsync(600);
+    expect(waited).toBeNull();
+    // Another tenant goes at the origin the first one was refused at: its own bound is untouched.
+    expect(await turns.take('http://a3.test/hook', 2)).toBeTypeOf('function');
+    // A POST of it ends: the freed turn goes at once.
+    held[0]!();
+    expect(await turns.take('http://a4.test/hook', 1)).toBeTypeOf('function');
   });
 
   it('a tenant whose origins answer is not held back, however many, even beside one of them that hangs; an idle one of its receivers still has turns', async () => {
-    vi.useFakeTimers();
-    try {
-      const turns = new ReceiverTurns(20);
-      const hung = await takeMany(turns, 'http://hangs.test/hook', 1, 5);
-      await vi.advanceTimersByTimeAsync(1500);
-      // Eight receivers that answer: each ends a POST, and is known to answer.
-      const fastOrigins = Array.from({ length: 8 }, (_, i) => `http://fast${i}.test/hook`);
-      for (const url of fastOrigins) (await turns.take(url, 1))!();
-      // Then 24 at once across them: past the tenant's 10 and its one origin's 5, none turned away or kept waiting.
-      const burst = (await Promise.all(fastOrigins.map((url) => takeMany(turns, url, 1, 3)))).flat();
-      expect(burst).toHaveLength(24);
-      expect(burst.every(isTurn)).toBe(true);
-      // An idle receiver of it has not answered lately: it takes the tenant's turns, which the hanging one leaves room for.
-      expect((await takeMany(turns, 'http://idle.test/hook', 1, 5)).every(isTurn)).toBe(true);
-      expect(await turns.take('http://idle2.test/hook', 1)).toBeNull();
-      for (const end of [...hung, ...burst]) end!();
-    } finally {
-      vi.useRealTimers();
-    }
+    const turns = new ReceiverTurns(20);
+    const hung = await takeMany(turns, 'http://hangs.test/hook', 1, 5);
+    await vi.advanceTimersByTimeAsync(1500);
+    // Eight receivers that answer: each ends a POST, and is known to answer.
+    const fastOrigins = Array.from({ length: 8 }, (_, i) => `http://fast${i}.test/hook`);
+    for (const url of fastOrigins) (await turns.take(url, 1))!();
+    // Then 24 at once across them: past the tenant's 10 and its one origin's 5, none turned away or kept waiting.
+    const burst = (await Promise.all(fastOrigins.map((url) => takeMany(turns, url, 1, 3)))).flat();
+    expect(burst).toHaveLength(24);
+    expect(burst.every(isTurn)).toBe(true);
+    // An idle receiver of it has not answered lately: it takes the tenant's turns, which the hanging one leaves room for.
+    expect((await takeMany(turns, 'http://idle.test/hook', 1, 5)).every(isTurn)).toBe(true);
+    expect(await turns.take('http://idle2.test/hook', 1)).toBeNull();
+    for (const end of [...hung, ...burst]) end!();
   });
 
   it("a hanging origin's timeouts are no answers: after them it and its tenant are held to their bounds again, not opened to the whole process", async () => {
-    vi.useFakeTimers();
-    try {
-      const turns = new ReceiverTurns(20);
-      const origins = Array.from({ length: 4 }, (_, i) => `http://hangs${i}.test/hook`);
-      /** Asks `n` turns at each origin; what each got so far (undefined: still waiting). */
-      const ask = (n: number) => {
-        const got: (EndTurn | null | undefined)[] = [];
-        origins.forEach((url, o) => {
-          for (let i = 0; i < n; i++) void turns.take(url, 1).then((e) => (got[o * n + i] = e));
-        });
-        return got;
-      };
-      const first = ask(5);
-      await vi.advanceTimersByTimeAsync(0);
-      expect(first.filter(isTurn)).toHaveLength(10);
-      // The webhook timeout: every POST in flight ends, none of them answered.
-      await vi.advanceTimersByTimeAsync(10_000);
-      for (const end of first) end?.();
-      // Straight after, as before: the tenant's 10 across its origins, no more.
-      const next = ask(25);
-      await vi.advanceTimersByTimeAsync(0);
-      expect(next.filter(isTurn).length).toBeLessThanOrEqual(10);
-      await vi.advanceTimersByTimeAsync(2_100);
-      expect(next.filter(isTurn).length).toBeLessThanOrEqual(10);
-      for (const end of next) end?.();
-    } finally {
-      vi.useRealTimers();
-    }
+    const turns = new ReceiverTurns(20);
+    const origins = Array.from({ length: 4 }, (_, i) => `http://hangs${i}.test/hook`);
+    /** Asks `n` turns at each origin; what each got so far (undefined: still waiting). */
+    const ask = (n: number) => {
+      const got: (EndTurn | null | undefined)[] = [];
+      origins.forEach((url, o) => {
+        for (let i = 0; i < n; i++) void turns.take(url, 1).then((e) => (got[o * n + i] = e));
+      });
+      return got;
+    };
+    const first = ask(5);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(first.filter(isTurn)).toHaveLength(10);
+    // The webhook timeout: every POST in flight ends, none of them answered.
+    await vi.advanceTimersByTimeAsync(10_000);
+    for (const end of first) end?.();
+    // Straight after, as before: the tenant's 10 across its origins, no more.
+    const next = ask(25);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(next.filter(isTurn).length).toBeLessThanOrEqual(10);
+    await vi.advanceTimersByTimeAsync(2_100);
+    expect(next.filter(isTurn).length).toBeLessThanOrEqual(10);
+    for (const end of next) end?.();
   });
 
   it("parks none of a tenant's turns in a hanging origin's queue: its idle receiver still gets turns in the same burst", async () => {
-    vi.useFakeTimers();
-    try {
-      const turns = new ReceiverTurns(20);
-      const got = (url: string, n: number) => {
-        const ends: (EndTurn | null | undefined)[] = [];
-        for (let i = 0; i < n; i++) void turns.take(url, 1).then((e) => (ends[i] = e));
-        return ends;
-      };
-      const hanging = got('http://hangs.test/hook', 20);
-      const idle = got('http://idle.test/hook', 5);
-      await vi.advanceTimersByTimeAsync(0);
-      // The hanging origin has its share; the tenant's other half is the idle receiver's, at once.
-      expect(idle.filter(isTurn)).toHaveLength(5);
-      await vi.advanceTimersByTimeAsync(2_100);
-      expect(hanging.filter(isTurn)).toHaveLength(5);
-      expect(hanging.filter((e) => e === null)).toHaveLength(15);
-      for (const end of [...hanging, ...idle]) end?.();
-    } finally {
-      vi.useRealTimers();
-    }
+    const turns = new ReceiverTurns(20);
+    const got = (url: string, n: number) => {
+      const ends: (EndTurn | null | undefined)[] = [];
+      for (let i = 0; i < n; i++) void turns.take(url, 1).then((e) => (ends[i] = e));
+      return ends;
+    };
+    const hanging = got('http://hangs.test/hook', 20);
+    const idle = got('http://idle.test/hook', 5);
+    await vi.advanceTimersByTimeAsync(0);
+    // The hanging origin has its share; the tenant's other half is the idle receiver's, at once.
+    expect(idle.filter(isTurn)).toHaveLength(5);
+    await vi.advanceTimersByTimeAsync(2_100);
+    expect(hanging.filter(isTurn)).toHaveLength(5);
+    expect(hanging.filter((e) => e === null)).toHaveLength(15);
+    for (const end of [...hanging, ...idle]) end?.();
   });
 
   it('keeps a tenant only while it has POSTs in flight or waiting, or ended one within a second; one refused at its origin gives its turn back', async () => {
-    vi.useFakeTimers();
-    try {
-      const turns = new ReceiverTurns(20);
-      const hung = await takeMany(turns, 'http://shared.test/hook', 1, 5);
-      await vi.advanceTimersByTimeAsync(1500);
-      // Tenant 2 at the hanging origin: a turn of its own, then none at the origin, so nothing kept for it.
-      expect(await turns.take('http://shared.test/hook', 2)).toBeNull();
-      expect(turns.kept()).toEqual({ origins: 1, tenants: 1 });
-      const many = await Promise.all(Array.from({ length: 50 }, (_, i) => turns.take(`http://t${i}.test/hook`, 100 + i)));
-      expect(turns.kept()).toEqual({ origins: 51, tenants: 51 });
-      // The hung POSTs end late: no answer, so their origin and tenant are not kept for it.
-      for (const end of [...hung, ...many]) end!();
-      expect(turns.kept()).toEqual({ origins: 50, tenants: 50 });
-      await vi.advanceTimersByTimeAsync(999);
-      expect(turns.kept().tenants).toBe(50);
-      await vi.advanceTimersByTimeAsync(2);
-      expect(turns.kept()).toEqual({ origins: 0, tenants: 0 });
-    } finally {
-      vi.useRealTimers();
-    }
+    const turns = new ReceiverTurns(20);
+    const hung = await takeMany(turns, 'http://shared.test/hook', 1, 5);
+    await vi.advanceTimersByTimeAsync(1500);
+    // Tenant 2 at the hanging origin: a turn of its own, then none at the origin, so nothing kept for it.
+    expect(await turns.take('http://shared.test/hook', 2)).toBeNull();
+    expect(turns.kept()).toEqual({ origins: 1, tenants: 1 });
+    const many = await Promise.all(Array.from({ length: 50 }, (_, i) => turns.take(`http://t${i}.test/hook`, 100 + i)));
+    expect(turns.kept()).toEqual({ origins: 51, tenants: 51 });
+    // The hung POSTs end late: no answer, so their origin and tenant are not kept for it.
+    for (const end of [...hung, ...many]) end!();
+    expect(turns.kept()).toEqual({ origins: 50, tenants: 50 });
+    await vi.advanceTimersByTimeAsync(999);
+    expect(turns.kept().tenants).toBe(50);
+    await vi.advanceTimersByTimeAsync(2);
+    expect(turns.kept()).toEqual({ origins: 0, tenants: 0 });
   });
 });
