@@ -1,11 +1,12 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { busyPostponeMs, webhookConcurrency } from '../src/jobs/definitions/deliver-webhook.js';
+import { busyPostponeMs } from '../src/jobs/definitions/deliver-webhook.js';
 import { ReceiverTurns, type EndTurn } from '../src/jobs/receiver-turns.js';
 import type { Harness } from './support/harness.js';
 import { JOB_PROVIDERS, startHarnessWith } from './support/job-providers.js';
 import { startHeldReceiver, startReceiver } from './support/receiver.js';
 import { waitFor } from './support/wait.js';
+import { commitBannedEvents, FAIRNESS_ENV, ORIGIN_SHARE } from './support/webhook-fairness.js';
 
 /**
  * One seller's receiver hangs while its bulk ban goes out; another seller's event must not wait
@@ -18,11 +19,6 @@ const verify = (secret: string, header: string, body: string) => {
   return v1 === createHmac('sha256', secret).update(`${t}.${body}`).digest('hex');
 };
 
-// Small numbers so the suite is quick: 20 POSTs per process, a hanging receiver's share 5.
-const ENV = { WORKER_CONCURRENCY: '1', WEBHOOK_RETRY_BASE_MS: '200' };
-const CONCURRENCY = webhookConcurrency({ workerConcurrency: 1 });
-/** A slow receiver's share of them (receiver-turns.ts): a quarter, at least 4. */
-const SHARE = Math.max(4, Math.ceil(CONCURRENCY / 4));
 /** Many times the process's POSTs: on its own, the ban would hold every slot for its whole length. */
 const BANNED = 200;
 /** The other seller's delivery arrives within this while the first seller's receiver hangs. */
@@ -31,7 +27,7 @@ const OTHER_WITHIN_MS = 3000;
 describe.each(JOB_PROVIDERS)('a hanging receiver with the $name job provider', (provider) => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarnessWith(provider, { env: ENV });
+    h = await startHarnessWith(provider, { env: FAIRNESS_ENV });
   });
   afterAll(() => h?.close());
 
@@ -48,10 +44,9 @@ describe.each(JOB_PROVIDERS)('a hanging receiver with the $name job provider', (
       const [licenseB] = await b.generate(planB.id, 1);
 
       // A bulk ban of the first seller: its events committed at once, as a bulk action leaves them.
-      const payloads = Array.from({ length: BANNED }, (_, i) => JSON.stringify({ license: { id: 1_000_000 + i, key: `BANNED-${i}` }, reason: 'bulk' }));
-      await h.deps.db.query(`insert into outbox (application_id, kind, type, payload) select $1, 'event', 'license.banned', p::jsonb from unnest($2::text[]) as p`, [appA.id, payloads]);
+      await commitBannedEvents(h, appA.id, BANNED, 'BANNED');
       // Its receiver now holds POSTs.
-      await waitFor(() => rxA.held() >= SHARE, 10_000, 'the hanging receiver to hold POSTs');
+      await waitFor(() => rxA.held() >= ORIGIN_SHARE, 10_000, 'the hanging receiver to hold POSTs');
       await new Promise((r) => setTimeout(r, 500));
 
       // Meanwhile the other seller bans a license: delivered promptly.
@@ -60,13 +55,13 @@ describe.each(JOB_PROVIDERS)('a hanging receiver with the $name job provider', (
       await waitFor(() => rxB.received.length >= 1, OTHER_WITHIN_MS, "the other seller's delivery");
       expect(Date.now() - bannedAt).toBeLessThan(OTHER_WITHIN_MS);
       // At most its share of POSTs, whatever its backlog.
-      expect(rxA.held()).toBeLessThanOrEqual(SHARE);
+      expect(rxA.held()).toBeLessThanOrEqual(ORIGIN_SHARE);
       const gotB = rxB.received[0]!;
       expect(verify(hookB.secret, String(gotB.headers['x-keycord-signature']), gotB.body)).toBe(true);
 
       // Still hanging past a turn's longest wait: the backlog is left to the retry schedule, not attempted.
       await new Promise((r) => setTimeout(r, 2500));
-      expect(rxA.held()).toBeLessThanOrEqual(SHARE);
+      expect(rxA.held()).toBeLessThanOrEqual(ORIGIN_SHARE);
       const [waiting] = await h.deps.db.query<{ n: number }>(`select count(*)::int as n from webhook_deliveries where webhook_id = $1 and status = 'pending' and attempts = 0`, [hookA.id]);
       expect(waiting!.n).toBeGreaterThan(BANNED / 2);
 

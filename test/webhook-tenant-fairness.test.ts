@@ -1,10 +1,10 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { webhookConcurrency } from '../src/jobs/definitions/deliver-webhook.js';
 import { ReceiverTurns, type EndTurn } from '../src/jobs/receiver-turns.js';
 import type { Harness, Seller } from './support/harness.js';
 import { JOB_PROVIDERS, startHarnessWith } from './support/job-providers.js';
 import { startHeldReceiver, startReceiver } from './support/receiver.js';
 import { waitFor } from './support/wait.js';
+import { commitBannedEvents, FAIRNESS_ENV, TENANT_SHARE } from './support/webhook-fairness.js';
 
 /**
  * One seller registers webhooks on many receivers that hang, across several applications. Each
@@ -13,21 +13,9 @@ import { waitFor } from './support/wait.js';
  * origins took all of a process's POSTs: every other seller's deliveries waited behind them.
  */
 
-// 20 POSTs per process: a slow origin's share is 5, a slow seller's 10 across all its origins.
-const ENV = { WORKER_CONCURRENCY: '1', WEBHOOK_RETRY_BASE_MS: '200' };
-const CONCURRENCY = webhookConcurrency({ workerConcurrency: 1 });
-const SHARE = Math.max(4, Math.ceil(CONCURRENCY / 4));
-/** Twice an origin's share, at most half the process (receiver-turns.ts). */
-const TENANT_SHARE = Math.max(SHARE, Math.min(2 * SHARE, Math.floor(CONCURRENCY / 2)));
 /** Events per application of the hanging seller: each goes to both of its application's receivers. */
 const EVENTS = 40;
 const OTHER_WITHIN_MS = 3000;
-
-/** Commits `n` license.banned events of `applicationId` at once, as a bulk ban leaves them. */
-async function bannedEvents(h: Harness, applicationId: number, n: number, tag: string) {
-  const payloads = Array.from({ length: n }, (_, i) => JSON.stringify({ license: { id: i, key: `${tag}-${i}` }, reason: 'bulk' }));
-  await h.deps.db.query(`insert into outbox (application_id, kind, type, payload) select $1, 'event', 'license.banned', p::jsonb from unnest($2::text[]) as p`, [applicationId, payloads]);
-}
 
 async function hooked(s: Seller, urls: string[]) {
   const { app } = await s.setup();
@@ -39,7 +27,7 @@ async function hooked(s: Seller, urls: string[]) {
 describe.each(JOB_PROVIDERS)('a seller whose many receivers hang, with the $name job provider', (provider) => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarnessWith(provider, { env: ENV });
+    h = await startHarnessWith(provider, { env: FAIRNESS_ENV });
   });
   afterAll(() => h?.close());
 
@@ -56,8 +44,8 @@ describe.each(JOB_PROVIDERS)('a seller whose many receivers hang, with the $name
       const b1 = await hooked(b, [fast[0]!.url, fast[1]!.url]);
       const b2 = await hooked(b, [fast[2]!.url, fast[3]!.url]);
 
-      await bannedEvents(h, a1.app.id, EVENTS, 'A1');
-      await bannedEvents(h, a2.app.id, EVENTS, 'A2');
+      await commitBannedEvents(h, a1.app.id, EVENTS, 'A1');
+      await commitBannedEvents(h, a2.app.id, EVENTS, 'A2');
       await waitFor(() => heldByA() >= TENANT_SHARE, 10_000, "the hanging seller's receivers to hold POSTs");
       await new Promise((r) => setTimeout(r, 500));
       // Per origin alone it would hold 4 × 5 = 20: every POST of the process.
@@ -65,8 +53,8 @@ describe.each(JOB_PROVIDERS)('a seller whose many receivers hang, with the $name
 
       // Meanwhile the other seller's burst to its four receivers goes through at once.
       const sentAt = Date.now();
-      await bannedEvents(h, b1.app.id, 10, 'B1');
-      await bannedEvents(h, b2.app.id, 10, 'B2');
+      await commitBannedEvents(h, b1.app.id, 10, 'B1');
+      await commitBannedEvents(h, b2.app.id, 10, 'B2');
       await waitFor(() => fast.every((rx) => rx.received.length >= 10), OTHER_WITHIN_MS, "the other seller's deliveries");
       expect(Date.now() - sentAt).toBeLessThan(OTHER_WITHIN_MS);
       expect(heldByA()).toBeLessThanOrEqual(TENANT_SHARE);

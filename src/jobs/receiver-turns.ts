@@ -65,7 +65,7 @@ interface Lane {
  * too), but never more than half the process, the other half being for everyone else; and never
  * less than an origin's share, which would make that share unreachable.
  */
-function receiverShares(concurrency: number): { share: number; tenantShare: number; max: number } {
+export function receiverShares(concurrency: number): { share: number; tenantShare: number; max: number } {
   const share = Math.min(MAX_PER_ORIGIN, Math.max(4, Math.ceil(concurrency / 4)));
   const tenantShare = Math.max(share, Math.min(2 * share, Math.floor(concurrency / 2)));
   return { share, tenantShare, max: Math.max(share, concurrency) };
