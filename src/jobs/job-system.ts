@@ -12,7 +12,7 @@ import { OutboxRelay } from './outbox-relay.js';
 import { closeQueues, createQueues, QUEUES, WEBHOOK_ATTEMPTS, webhookBackoff, type Queues } from './queues.js';
 import { ReceiverTurns } from './receiver-turns.js';
 import { Reconciler } from './reconciler.js';
-import { createRedis, RedisMonitor } from './redis.js';
+import { createRedis, hangUp, RedisMonitor } from './redis.js';
 
 /** The scheduler of releases before installation ids; removed at start so it stops firing. */
 const LEGACY_EXPIRY_SCHEDULER_ID = 'expiry-sweep';
@@ -71,7 +71,7 @@ export async function startJobSystem(deps: Deps, config: { redisUrl: string; job
       workers.push(w);
     };
     for (const definition of JOBS) worker(QUEUES[definition.queue], (job, token) => definition.process(ctx, job, token), definition.concurrency(config.jobs));
-    relay = new OutboxRelay(deps, specs, { pollMs: config.jobs.outboxPollMs });
+    relay = new OutboxRelay(deps, specs, { pollMs: config.jobs.outboxPollMs, canEnqueue: () => producer.status === 'ready' });
     relay.start();
     reconciler = new Reconciler(deps, specs, { everyMs: config.jobs.reconcileEveryMs, webhookRetryBaseMs: config.jobs.webhookRetryBaseMs });
     reconciler.start();
@@ -92,6 +92,7 @@ export async function startJobSystem(deps: Deps, config: { redisUrl: string; job
       if (ctx.stopping) return;
       void schedule();
       reconciler?.trigger();
+      relay?.wake();
     });
   }
 
@@ -111,19 +112,20 @@ export async function startJobSystem(deps: Deps, config: { redisUrl: string; job
       ctx.stopping = true;
       monitor.stop();
       // With Redis away no job can be running here (holding one needs Redis), and anything that
-      // waits on it — a relay cycle adding an outbox row, BullMQ's close — would wait for a
-      // connection that is not coming: hang up first, so those waits end, then close without waiting.
+      // waits on it — a reconcile pass looking for its jobs, BullMQ's close — would wait for a
+      // connection that is not coming: hang up first (hangUp: also a connection waiting to
+      // reconnect), so those waits end, then close without waiting.
       const redisAway = producer.status !== 'ready';
-      if (redisAway) {
-        for (const c of workerConnections) c.disconnect();
-        producer.disconnect();
-      }
+      const hangUpAll = () => {
+        for (const c of workerConnections) hangUp(c);
+        hangUp(producer);
+      };
+      if (redisAway) hangUpAll();
       await reconciler?.stop();
       await relay?.stop();
       await Promise.allSettled(workers.map((w) => w.close(redisAway)));
       await closeQueues(queues);
-      for (const c of workerConnections) c.disconnect();
-      producer.disconnect();
+      hangUpAll();
     },
   };
 }

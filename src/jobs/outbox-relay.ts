@@ -6,6 +6,7 @@ import { deliveryPending, generationJobUnfinished } from '../core/jobs/unfinishe
 import { EVENTS_PER_BATCH } from './definitions/dispatch-event.js';
 import { enqueueManyUnlessHeld, enqueueUnlessHeld } from './enqueue.js';
 import type { JobSpecs } from './job-specs.js';
+import { settleWithin } from '../settle-within.js';
 import { keepRelayedEvents } from './relayed-events.js';
 import { WakeableSleep } from './wakeable-sleep.js';
 
@@ -17,6 +18,16 @@ import { WakeableSleep } from './wakeable-sleep.js';
 const RELAY_BATCH = 1000;
 
 const PENDING_ROW = 'select 1 from outbox where relayed_at is null limit 1';
+
+/**
+ * The longest a claim's transaction waits for its jobs to be added. Adding a full claim takes well
+ * under a second; a Redis that takes connections and then stops answering would otherwise hold the
+ * transaction, its row locks and a pool connection for as long as it hangs. Past it the claim rolls
+ * back and its rows wait for the next pass (jobs that got in meanwhile are added again as no-ops:
+ * their ids are deterministic).
+ */
+const ENQUEUE_TIMEOUT_MS = 15_000;
+const ENQUEUE_TIMED_OUT = Symbol('enqueue timed out');
 
 /**
  * Moves committed outbox rows to BullMQ. Rows are claimed with FOR UPDATE SKIP LOCKED (several
@@ -39,7 +50,18 @@ export class OutboxRelay {
   constructor(
     private readonly deps: Deps,
     private readonly specs: JobSpecs,
-    private readonly opts: { pollMs: number; batchSize?: number },
+    private readonly opts: {
+      pollMs: number;
+      batchSize?: number;
+      /**
+       * Whether the queue can take jobs now (the bullmq provider: its Redis connection is ready).
+       * No claim is made while it cannot: a claim waiting on a queue that is not there would hold
+       * its transaction open for the whole outage.
+       */
+      canEnqueue?: () => boolean;
+      /** ENQUEUE_TIMEOUT_MS unless set (tests). */
+      enqueueTimeoutMs?: number;
+    },
   ) {}
 
   start(): void {
@@ -54,8 +76,14 @@ export class OutboxRelay {
     await this.loop;
   }
 
+  /** Cuts the current wait short: the queue is back, so the rows waiting need not wait out a back-off. */
+  wake(): void {
+    this.pause.wake();
+  }
+
   /** Relays one batch; returns how many rows it moved. */
   async relayOnce(): Promise<number> {
+    if (this.queueAway()) throw new Error('the job queue is not connected');
     return this.deps.db.orm.transaction(async (tx) => {
       // Claimed and marked in one statement; the marks commit only once the jobs are in Redis.
       const claimed = rowsOf<RawOutboxRow>(
@@ -67,7 +95,12 @@ export class OutboxRelay {
       const rows = claimed.map(outboxRowFrom).sort((a, b) => a.id - b.id);
       // Kept before the jobs exist, so a job this process's workers take at once finds its row.
       keepRelayedEvents(this.deps.db, rows);
-      await this.enqueue(rows);
+      const enqueued = this.enqueue(rows);
+      enqueued.catch(() => {}); // a rejection after the time-out has nobody left to hear it
+      const timeoutMs = this.opts.enqueueTimeoutMs ?? ENQUEUE_TIMEOUT_MS;
+      if ((await settleWithin(enqueued, timeoutMs, ENQUEUE_TIMED_OUT)) === ENQUEUE_TIMED_OUT) {
+        throw new Error(`the job queue did not take the claimed rows within ${timeoutMs} ms`);
+      }
       return claimed.length;
     });
   }
@@ -106,9 +139,18 @@ export class OutboxRelay {
     ]);
   }
 
+  private queueAway(): boolean {
+    return this.opts.canEnqueue !== undefined && !this.opts.canEnqueue();
+  }
+
   private async run() {
     let failures = 0;
     while (this.running) {
+      // Not a failure: the RedisMonitor reports the outage, and 'ready' wakes this wait.
+      if (this.queueAway()) {
+        await this.pause.sleep(this.opts.pollMs);
+        continue;
+      }
       let moved = 0;
       try {
         moved = await this.relayOnce();

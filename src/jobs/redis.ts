@@ -1,4 +1,6 @@
 import { Redis } from 'ioredis';
+// Not in ioredis's index: what a connection runs when its socket closes (see hangUp).
+import { closeHandler } from 'ioredis/built/redis/event_handler.js';
 import type { Logger } from '../log.js';
 
 /**
@@ -18,6 +20,21 @@ export function createRedis(url: string, kind: 'producer' | 'worker'): Redis {
   // ioredis re-emits every failed reconnect; the RedisMonitor reports outages once, loudly.
   redis.on('error', () => {});
   return redis;
+}
+
+/**
+ * Closes a connection for good, whatever it is doing. ioredis's disconnect() alone leaves a
+ * connection that is waiting to reconnect (Redis down, status `reconnecting`) half closed: it
+ * clears the reconnect timer and ends a socket that is already gone, so nothing ever ends the
+ * connection (ioredis issue #1247). Its status stays `reconnecting`, no 'end' is emitted, and
+ * whatever waits for the connection — BullMQ waits for 'ready' or 'end' before a queue's first
+ * command, commands in the offline queue — waits forever: `keycord start` with Redis down hung
+ * on SIGTERM until its shutdown grace ran out. Here the close that a closed socket would have run
+ * runs: status `end`, 'end' emitted, queued commands rejected.
+ */
+export function hangUp(redis: Redis): void {
+  redis.disconnect();
+  if (redis.status === 'reconnecting') closeHandler(redis)();
 }
 
 /**

@@ -69,6 +69,16 @@ export class PrivateRedis {
     }
   }
 
+  /** Stops the server answering while its connections stay open: a hung Redis (SIGSTOP). */
+  freeze() {
+    this.proc?.kill('SIGSTOP');
+  }
+
+  /** Lets a frozen server go on (SIGCONT). */
+  thaw() {
+    this.proc?.kill('SIGCONT');
+  }
+
   async stop() {
     const proc = this.proc;
     if (!proc || !running(proc)) return;
