@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Job, Queue } from 'bullmq';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { emitEvent } from '../src/core/events/emit-event.js';
 import { dispatchEventJob, type EventListener } from '../src/jobs/definitions/dispatch-event.js';
 import { EVENT_LEASE, EventLeases } from '../src/jobs/event-leases.js';
@@ -8,6 +8,7 @@ import type { HandlerContext } from '../src/jobs/handlers.js';
 import { jobSpecsFor } from '../src/jobs/job-specs.js';
 import { createLogger } from '../src/log.js';
 import { startHarness, type Harness } from './support/harness.js';
+import { startHeldReceiver } from './support/receiver.js';
 import { waitFor } from './support/wait.js';
 
 /**
@@ -105,6 +106,26 @@ describe('event leases', () => {
     }
   });
 
+  it('a lease confirmed within a renewal turn is held without asking Redis; one older is asked about, and found lost', async () => {
+    const event = nextEventId++;
+    const a = run('a', EVENT_LEASE);
+    const client = await queue.backend.client;
+    vi.useFakeTimers({ toFake: ['performance'] });
+    try {
+      await a.take([event]);
+      // Another holder now (only a lapse allows it; written here): not seen, as no round trip is made.
+      await client.set(queue.toKey(`lease-${installation}-${event}`), 'someone else');
+      expect(await a.stillHeld(event)).toBe(true);
+      // Past a renewal turn with no renewal run (an event loop held up): asked, and lost.
+      vi.advanceTimersByTime(EVENT_LEASE.renewEveryMs + 1);
+      expect(await a.stillHeld(event)).toBe(false);
+      expect(await a.stillHeld(event)).toBe(false);
+    } finally {
+      vi.useRealTimers();
+      a.end();
+    }
+  });
+
   it("a release by its holder lets another take it at once; another's release does nothing", async () => {
     const event = nextEventId++;
     // The default length (a minute): only a release frees it within the test.
@@ -179,5 +200,42 @@ describe('a dispatch job run twice at once (a false stall)', () => {
     expect(heard).toEqual([id, id]);
     const [row] = await h.deps.db.query<{ dispatched: boolean }>('select dispatched_at is not null as dispatched from outbox where id = $1', [id]);
     expect(row!.dispatched).toBe(true);
+  });
+});
+
+describe('a dispatch run held up past its lease (its event loop blocked longer than a lease lasts)', () => {
+  it('leaves the listeners to the run that took the event meanwhile: they run once, and its first attempt is not made again', async () => {
+    const rx = await startHeldReceiver();
+    const s = await h.seller();
+    const { app } = await s.setup();
+    expect((await s.call('POST', `/api/applications/${app.id}/webhooks`, { url: rx.url, events: ['license.banned'] })).statusCode).toBe(201);
+    applicationId = app.id;
+    vi.useFakeTimers({ toFake: ['performance'] });
+    try {
+      const { id, job } = await eventJob();
+      const heard: number[] = [];
+      const ctx = handlerContext([async (e) => void heard.push(e.id)]);
+      const held = dispatchEventJob.process(ctx, job, 'held-up-run');
+      held.catch(() => {});
+      // The first run waits on its POST; meanwhile its lease lapses and a second run takes the event.
+      await waitFor(() => rx.held() === 1, 5_000, 'the first attempt in flight');
+      await (await queue.backend.client).del(queue.toKey(`lease-${installation}-${id}`));
+      await dispatchEventJob.process(ctx, job, 'run-that-took-over');
+      expect(heard).toEqual([id]);
+      // The first run comes back after more than a lease's length without a renewal.
+      vi.advanceTimersByTime(EVENT_LEASE.ms + 10_000);
+      rx.release();
+      await expect(held).rejects.toThrow(/taken by another job/);
+      expect(heard).toEqual([id]);
+      expect(rx.received).toHaveLength(1);
+      const [row] = await h.deps.db.query<{ dispatched: boolean }>('select dispatched_at is not null as dispatched from outbox where id = $1', [id]);
+      expect(row!.dispatched).toBe(true);
+      const deliveries = await h.deps.db.query<{ status: string; attempts: number }>('select d.status, d.attempts from webhook_deliveries d where d.event_id = $1', [id]);
+      expect(deliveries).toEqual([{ status: 'delivered', attempts: 1 }]);
+    } finally {
+      vi.useRealTimers();
+      rx.release();
+      await rx.close();
+    }
   });
 });

@@ -66,7 +66,12 @@ export class EventLeases {
   /** The leases this run renews: those it took, less those it let go or found lost. */
   private readonly held = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
-  private renewing = false;
+  private renewal: Promise<void> | undefined;
+  /**
+   * When (performance.now()) the last take or renewal that confirmed every held lease was sent: each
+   * lasts `timing.ms` from then at least, Redis having set its expiry after.
+   */
+  private confirmedAt = 0;
 
   constructor(
     private readonly queue: Queue,
@@ -81,6 +86,7 @@ export class EventLeases {
     const taken = new Set<number>();
     if (eventIds.length === 0) return taken;
     let answers: number[];
+    const sentAt = performance.now();
     try {
       answers = await evalEach(this.queue, this.installation, TAKE, eventIds, this.holder, this.timing.ms);
     } catch (err) {
@@ -92,6 +98,9 @@ export class EventLeases {
     eventIds.forEach((id, i) => {
       if (answers[i] === 1) taken.add(id);
     });
+    // A run's first take confirms all it holds; a later one (the same run asking again) does not
+    // confirm those taken before it.
+    if (this.held.size === 0) this.confirmedAt = sentAt;
     for (const id of taken) this.held.add(id);
     if (this.held.size > 0 && !this.timer) {
       // Unref'd: a run's renewals never keep the process up.
@@ -99,6 +108,21 @@ export class EventLeases {
       this.timer.unref();
     }
     return taken;
+  }
+
+  /**
+   * Whether this run still holds the event's lease, asked right before its listeners run. Renewals
+   * keep a lease while the run goes on, but a run whose event loop was blocked past the lease's
+   * length (no renewal could run) may have lost it to the run that took its place, which runs the
+   * listeners too. Confirmed within a renewal turn, it has two turns left at least: no round trip;
+   * else it is renewed now (one round trip, with every lease of the run).
+   */
+  async stillHeld(eventId: number): Promise<boolean> {
+    if (!this.held.has(eventId)) return false;
+    if (performance.now() - this.confirmedAt < this.timing.renewEveryMs) return true;
+    await this.renew();
+    // A renewal that failed (Redis away) confirms nothing: held only while its last confirmation lasts.
+    return this.held.has(eventId) && performance.now() - this.confirmedAt < this.timing.ms;
   }
 
   /** Lets an event go (its dispatch failed), unless another holder has it by now. */
@@ -119,25 +143,31 @@ export class EventLeases {
     this.timer = undefined;
   }
 
-  /** One round trip for all the run's leases; one still in flight (a slow Redis) skips its turn. */
-  private async renew() {
-    if (this.renewing || this.held.size === 0) return;
-    this.renewing = true;
+  /** One round trip for all the run's leases; while one is in flight (a slow Redis), asking again waits for it. */
+  private renew(): Promise<void> {
+    this.renewal ??= this.renewOnce().finally(() => {
+      this.renewal = undefined;
+    });
+    return this.renewal;
+  }
+
+  private async renewOnce() {
+    if (this.held.size === 0) return;
     const ids = [...this.held];
+    const sentAt = performance.now();
     try {
       const answers = await evalEach(this.queue, this.installation, RENEW, ids, this.holder, this.timing.ms);
+      this.confirmedAt = sentAt;
       ids.forEach((id, i) => {
         // Let go or the run over meanwhile: not lost.
         if (answers[i] === 1 || !this.held.has(id)) return;
         this.held.delete(id);
-        this.log.warn({ event: id }, 'event lease lost before its dispatch was over (the run was held up past it): another job may run its listeners too');
+        this.log.warn({ event: id }, 'event lease lost before its dispatch was over (the run was held up past it): its listeners are left to the job that has it');
       });
       if (this.held.size === 0) this.stopRenewing();
     } catch (err) {
       // Tried again at the next turn; the lease lasts three of them.
       this.log.warn({ events: ids.length, err: (err as Error).message }, 'could not renew event leases');
-    } finally {
-      this.renewing = false;
     }
   }
 }

@@ -73,6 +73,12 @@ export async function dispatchEventTry(
      * hanging receiver's backlog (or a seller's many) does not hold the process's POSTs or this dispatch.
      */
     turn?: ReceiverTurn | undefined;
+    /**
+     * Asked before the listeners (a BullMQ dispatch: EventLeases.stillHeld): false when another run
+     * has the event now. The listeners are then left to it, and the event is not marked; the first
+     * attempts made are recorded, as when a listener fails.
+     */
+    stillHeld?: () => Promise<boolean>;
   },
 ): Promise<{ deliveries: number }> {
   try {
@@ -94,7 +100,9 @@ export async function dispatchEventTry(
     const outcomes = await Promise.all(firsts.map(attempt));
     const sent = outcomes.filter((s): s is SentAttempt => s !== null);
     let listenerFailure: { err: unknown } | undefined;
-    if (event) {
+    if (event && opts.listeners.length > 0 && opts.stillHeld && !(await opts.stillHeld())) {
+      listenerFailure = { err: new EventTakenElsewhere(outboxId) };
+    } else if (event) {
       for (const listener of opts.listeners) {
         try {
           await listener(event);
@@ -125,8 +133,16 @@ export async function dispatchEventTry(
     }
     return { deliveries: pending.length };
   } catch (err) {
-    if (opts.lastTry) await markDispatched(deps, outboxId);
+    // Not when another run has the event: its mark is that run's to write.
+    if (opts.lastTry && !(err instanceof EventTakenElsewhere)) await markDispatched(deps, outboxId);
     throw err;
+  }
+}
+
+/** The run lost its lease on the event (stillHeld): the run that has it dispatches it. */
+class EventTakenElsewhere extends Error {
+  constructor(outboxId: number) {
+    super(`event ${outboxId} was taken by another job while this one was held up; its listeners are left to that one`);
   }
 }
 
@@ -175,7 +191,15 @@ export async function dispatchEventBatch(ctx: HandlerContext, outboxIds: readonl
       }
       try {
         if (!event) throw new Error('could not read the event');
-        await dispatchEventTry(ctx.deps, id, { listeners: ctx.eventListeners, lastTry: false, event, limitSend, turn: ctx.receiverTurns?.take, sendDeliveries: (d) => scheduleDeliveries(ctx, d) });
+        await dispatchEventTry(ctx.deps, id, {
+          listeners: ctx.eventListeners,
+          lastTry: false,
+          event,
+          limitSend,
+          turn: ctx.receiverTurns?.take,
+          stillHeld: () => leases.stillHeld(id),
+          sendDeliveries: (d) => scheduleDeliveries(ctx, d),
+        });
       } catch (err) {
         ctx.deps.log.warn({ event: id, err: (err as Error).message }, 'event dispatch failed; it is retried in a job of its own');
         await leases.release(id).catch(() => {}); // else its job waits the lease out
@@ -216,6 +240,7 @@ export const dispatchEventJob: JobDefinition = {
         lastTry: isLastAttempt(job),
         event,
         turn: ctx.receiverTurns?.take,
+        stillHeld: () => leases.stillHeld(outbox_id),
         sendDeliveries: (deliveries) => scheduleDeliveries(ctx, deliveries),
       });
     } catch (err) {
