@@ -52,6 +52,15 @@ describe('the bullmq job provider while Redis has never answered', () => {
     await Promise.all(systems.map((system) => settleWithin(system.close(), 5000, undefined)));
     await h?.close();
   });
+  /** Its close() is over within 5 s (the shutdown grace is 15 s). */
+  const expectPromptStop = async (system: JobSystem) =>
+    expect(
+      await settleWithin(
+        system.close().then(() => 'stopped'),
+        5000,
+        'still stopping',
+      ),
+    ).toBe('stopped');
   const start = async () => {
     const system = await startJobSystem(h.deps, { ...h.config, redisUrl: DEAD_REDIS }, { withWorkers: true });
     systems.push(system);
@@ -70,13 +79,7 @@ describe('the bullmq job provider while Redis has never answered', () => {
     expect(await openTransactions(h)).toBe(0);
     const [unclaimed] = await h.deps.db.query<{ n: number }>(`select count(*)::int as n from outbox where relayed_at is null and type = 'generate_licenses'`);
     expect(unclaimed!.n).toBe(1);
-    expect(
-      await settleWithin(
-        system.close().then(() => 'stopped'),
-        5000,
-        'still stopping',
-      ),
-    ).toBe('stopped');
+    await expectPromptStop(system);
     expect(await openTransactions(h)).toBe(0);
   });
 
@@ -90,13 +93,7 @@ describe('the bullmq job provider while Redis has never answered', () => {
     expect(queued!.n).toBe(1);
     const system = await start();
     await untilReconnecting(system.redis);
-    expect(
-      await settleWithin(
-        system.close().then(() => 'stopped'),
-        5000,
-        'still stopping',
-      ),
-    ).toBe('stopped');
+    await expectPromptStop(system);
   });
 });
 
