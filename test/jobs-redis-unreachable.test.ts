@@ -52,15 +52,6 @@ describe('the bullmq job provider while Redis has never answered', () => {
     await Promise.all(systems.map((system) => settleWithin(system.close(), 5000, undefined)));
     await h?.close();
   });
-  /** Its close() is over within 5 s (the shutdown grace is 15 s). */
-  const expectPromptStop = async (system: JobSystem) =>
-    expect(
-      await settleWithin(
-        system.close().then(() => 'stopped'),
-        5000,
-        'still stopping',
-      ),
-    ).toBe('stopped');
   const start = async () => {
     const system = await startJobSystem(h.deps, { ...h.config, redisUrl: DEAD_REDIS }, { withWorkers: true });
     systems.push(system);
@@ -140,4 +131,35 @@ describe('the outbox relay, when Redis takes its connection and then stops answe
       hangUp(producer);
     }
   });
+
+  it('a job system on it stops at once: its workers do not wait for Redis, and the claim waiting on it rolls back', async () => {
+    const system = await startJobSystem(h.deps, { ...h.config, redisUrl: redis.url }, { withWorkers: true });
+    try {
+      await waitFor(() => system.redis.status === 'ready', 10_000, 'the job system to connect');
+      await system.queues.generate.waitUntilReady();
+      const s = await h.seller();
+      const { plan } = await s.setup();
+      redis.freeze();
+      expect((await s.call('POST', '/api/licenses/generate', { plan_id: plan.id, count: 1500 })).statusCode).toBe(202);
+      await waitFor(async () => (await openTransactions(h)) === 1, 5_000, 'the relay to claim the row and wait on Redis');
+      await expectPromptStop(system);
+      expect(await openTransactions(h)).toBe(0);
+      const [unclaimed] = await h.deps.db.query<{ n: number }>(`select count(*)::int as n from outbox where relayed_at is null and type = 'generate_licenses'`);
+      expect(unclaimed!.n).toBe(1);
+    } finally {
+      redis.thaw();
+      await settleWithin(system.close(), 5000, undefined);
+    }
+  });
 });
+
+/** Its close() is over within 5 s (the shutdown grace is 15 s). */
+async function expectPromptStop(system: JobSystem) {
+  expect(
+    await settleWithin(
+      system.close().then(() => 'stopped'),
+      5000,
+      'still stopping',
+    ),
+  ).toBe('stopped');
+}

@@ -13,6 +13,21 @@ import { closeQueues, createQueues, QUEUES, WEBHOOK_ATTEMPTS, webhookBackoff, ty
 import { ReceiverTurns } from './receiver-turns.js';
 import { Reconciler } from './reconciler.js';
 import { createRedis, hangUp, RedisMonitor } from './redis.js';
+import { settleWithin } from '../settle-within.js';
+
+/** How long a stop waits for Redis to answer a PING before it takes Redis for away. */
+const REDIS_STOP_PROBE_MS = 1000;
+
+/** Whether `redis` answers a PING within `ms`. */
+const answersWithin = (redis: Redis, ms: number) =>
+  settleWithin(
+    redis.ping().then(
+      () => true,
+      () => false,
+    ),
+    ms,
+    false,
+  );
 
 /** The scheduler of releases before installation ids; removed at start so it stops firing. */
 const LEGACY_EXPIRY_SCHEDULER_ID = 'expiry-sweep';
@@ -114,8 +129,10 @@ export async function startJobSystem(deps: Deps, config: { redisUrl: string; job
       // With Redis away no job can be running here (holding one needs Redis), and anything that
       // waits on it — a reconcile pass looking for its jobs, BullMQ's close — would wait for a
       // connection that is not coming: hang up first (hangUp: also a connection waiting to
-      // reconnect), so those waits end, then close without waiting.
-      const redisAway = producer.status !== 'ready';
+      // reconnect), so those waits end, then close without waiting. Away includes a Redis that
+      // keeps its sockets open and stops answering (its connection still reads 'ready'): a
+      // worker's close would wait for its blocking command forever.
+      const redisAway = producer.status !== 'ready' || !(await answersWithin(producer, REDIS_STOP_PROBE_MS));
       const hangUpAll = () => {
         for (const c of workerConnections) hangUp(c);
         hangUp(producer);

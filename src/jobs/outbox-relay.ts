@@ -28,6 +28,13 @@ const PENDING_ROW = 'select 1 from outbox where relayed_at is null limit 1';
  */
 const ENQUEUE_TIMEOUT_MS = 15_000;
 const ENQUEUE_TIMED_OUT = Symbol('enqueue timed out');
+const RELAY_STOPPED = Symbol('relay stopped');
+
+function stopSignal(): { promise: Promise<typeof RELAY_STOPPED>; resolve: (stopped: typeof RELAY_STOPPED) => void } {
+  let resolve!: (stopped: typeof RELAY_STOPPED) => void;
+  const promise = new Promise<typeof RELAY_STOPPED>((r) => (resolve = r));
+  return { promise, resolve };
+}
 
 /**
  * Moves committed outbox rows to BullMQ. Rows are claimed with FOR UPDATE SKIP LOCKED (several
@@ -46,6 +53,8 @@ export class OutboxRelay {
   private running = false;
   private loop: Promise<void> | undefined;
   private readonly pause = new WakeableSleep();
+  /** Settles when stop() is called: a claim waiting on the queue gives up then, not at its time-out. */
+  private stopSignal = stopSignal();
 
   constructor(
     private readonly deps: Deps,
@@ -67,12 +76,14 @@ export class OutboxRelay {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.stopSignal = stopSignal();
     this.loop = this.run();
   }
 
   async stop(): Promise<void> {
     this.running = false;
     this.pause.wake();
+    this.stopSignal.resolve(RELAY_STOPPED);
     await this.loop;
   }
 
@@ -98,9 +109,9 @@ export class OutboxRelay {
       const enqueued = this.enqueue(rows);
       enqueued.catch(() => {}); // a rejection after the time-out has nobody left to hear it
       const timeoutMs = this.opts.enqueueTimeoutMs ?? ENQUEUE_TIMEOUT_MS;
-      if ((await settleWithin(enqueued, timeoutMs, ENQUEUE_TIMED_OUT)) === ENQUEUE_TIMED_OUT) {
-        throw new Error(`the job queue did not take the claimed rows within ${timeoutMs} ms`);
-      }
+      const outcome = await settleWithin(Promise.race([enqueued, this.stopSignal.promise]), timeoutMs, ENQUEUE_TIMED_OUT);
+      if (outcome === ENQUEUE_TIMED_OUT) throw new Error(`the job queue did not take the claimed rows within ${timeoutMs} ms`);
+      if (outcome === RELAY_STOPPED) throw new Error('the relay stopped before the job queue took the claimed rows');
       return claimed.length;
     });
   }
