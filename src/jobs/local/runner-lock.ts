@@ -53,6 +53,9 @@ export class RunnerLock {
   private async run(): Promise<void> {
     let failing = false;
     while (!this.stopping) {
+      // Over once this attempt's transaction has settled: a lost connection rejects it at once,
+      // while its callback still sleeps between confirmations.
+      const attempt = { over: false };
       try {
         await this.deps.db.orm.transaction(async (tx) => {
           const [row] = rowsOf<{ taken: boolean }>(await tx.execute(sql`select pg_try_advisory_xact_lock(${LOCAL_RUNNER_LOCK}::int4, hashtext(${this.installationId})) as taken`));
@@ -62,6 +65,12 @@ export class RunnerLock {
           // Held until stopped, or until its connection fails (the lock is gone with it).
           while (!this.stopping) {
             await this.pause.sleep(CONFIRM_EVERY_MS);
+            // Lost meanwhile: the callback never settles. Once it settles, postgres.js (3.4.9,
+            // porsager/postgres#1208) writes the transaction's COMMIT or ROLLBACK to the connection
+            // it has dropped, from a setImmediate: an uncaught TypeError, which stopped the whole
+            // process on every Postgres restart. Pending, it holds this closure alone, once per
+            // lost lock.
+            if (attempt.over) await new Promise<never>(() => {});
             if (!this.stopping) await tx.execute(sql`select 1`);
           }
         });
@@ -70,6 +79,7 @@ export class RunnerLock {
         if (!failing) this.deps.log.warn({ err: (err as Error).message }, 'local jobs: lost the database connection that holds the runner lock; trying again');
         failing = true;
       } finally {
+        attempt.over = true;
         if (this.held) this.deps.log.info('local jobs: this process stopped running them');
         this.held = false;
       }
