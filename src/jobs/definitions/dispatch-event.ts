@@ -79,15 +79,24 @@ export async function dispatchEventTry(
      * attempts made are recorded, as when a listener fails.
      */
     stillHeld?: () => Promise<boolean>;
+    /**
+     * True once the provider is stopping: a first attempt not started by then is left to the retry
+     * schedule. Else the POSTs queued for the process's slots went on starting a wave per webhook
+     * time-out, and a stop behind hanging receivers took a multiple of it.
+     */
+    stopping?: () => boolean;
   },
 ): Promise<{ deliveries: number }> {
   try {
     const { event, body, pending, holdUntil } = await fanOutEvent(deps, outboxId, opts.event);
     const firstTry = (d: FannedOutDelivery) => event !== null && d.attempts === 0 && (d.hookActive || event.type === 'webhook.test');
     // Checked when its turn comes: one whose hold runs short by then is left to the schedule (null).
-    const send = async (d: FannedOutDelivery) => (firstAttemptMayStart(deps, holdUntil) ? sendDelivery(deps, { id: d.id, eventType: event!.type, body, url: d.url, secretEnc: d.secretEnc }) : null);
+    const stopping = () => opts.stopping?.() === true;
+    const send = async (d: FannedOutDelivery) =>
+      !stopping() && firstAttemptMayStart(deps, holdUntil) ? sendDelivery(deps, { id: d.id, eventType: event!.type, body, url: d.url, secretEnc: d.secretEnc }) : null;
     const { limitSend, turn } = opts;
     const attempt = async (d: FannedOutDelivery) => {
+      if (stopping()) return null;
       const endTurn = turn ? await turn(d.url, d.ownerId) : undefined;
       if (endTurn === null) return null;
       try {
@@ -198,6 +207,7 @@ export async function dispatchEventBatch(ctx: HandlerContext, outboxIds: readonl
           limitSend,
           turn: ctx.receiverTurns?.take,
           stillHeld: () => leases.stillHeld(id),
+          stopping: () => ctx.stopping,
           sendDeliveries: (d) => scheduleDeliveries(ctx, d),
         });
       } catch (err) {
@@ -241,6 +251,7 @@ export const dispatchEventJob: JobDefinition = {
         event,
         turn: ctx.receiverTurns?.take,
         stillHeld: () => leases.stillHeld(outbox_id),
+        stopping: () => ctx.stopping,
         sendDeliveries: (deliveries) => scheduleDeliveries(ctx, deliveries),
       });
     } catch (err) {
