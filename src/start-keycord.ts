@@ -58,6 +58,13 @@ export interface Keycord {
 }
 
 /**
+ * How long a stop waits for the bot's follow-ups (an export's upload, a bulk change's last edit).
+ * Their database work is in transactions of its own; what is cut is a reply left unedited. The
+ * jobs after them need the rest of the shutdown grace (15 s by default).
+ */
+const DISCORD_FOLLOW_UPS_STOP_MS = 5000;
+
+/**
  * The one composition root: `keycord start`, the test harness and the benchmarks all assemble
  * Keycord here, from the configuration alone, so none of them runs with defaults of its own.
  */
@@ -136,7 +143,13 @@ export async function startKeycord(config: Config, opts: StartOptions = {}): Pro
   const shutdownSteps: ShutdownStep[] = [
     { name: 'http', run: () => app?.close() },
     { name: 'gateway', run: () => gateway?.stop() },
-    { name: 'discord', run: () => bot?.idle() },
+    {
+      name: 'discord',
+      run: async () => {
+        const left = await bot?.idle(DISCORD_FOLLOW_UPS_STOP_MS);
+        if (left) log.warn({ followUps: left }, 'stopping without the Discord follow-ups still running: their replies stay as they are');
+      },
+    },
     { name: 'jobs', run: () => jobProvider?.close() },
     // After the workers: deliveries in flight finish on their kept-alive sockets, then those close.
     { name: 'webhook receivers', run: () => closeReceiverPools() },

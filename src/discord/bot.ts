@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { InteractionResponseType, InteractionType, type APIInteraction } from 'discord-api-types/v10';
 import { commandsByName } from '../../commands/index.js';
 import { AppError } from '../core/errors.js';
+import { settleWithin } from '../settle-within.js';
 import { decodeCustomId } from './custom-ids.js';
 import { showMyLicenses, showRedeemModal, showResetMenu, submitRedeem, submitReset } from './customer-flows.js';
 import { contextFor, ephemeral, type BotContext, type HandlerResult, type InteractionContext } from './interaction.js';
@@ -44,9 +45,24 @@ export class DiscordBot {
     this.pending.add(task);
   }
 
-  /** Resolves once every follow-up in flight is done (tests and shutdown). */
-  async idle(): Promise<void> {
-    while (this.pending.size) await Promise.allSettled([...this.pending]);
+  /**
+   * Resolves once every follow-up in flight is done (tests), or once `withinMs` has passed (a stop:
+   * a follow-up waiting on Discord — an upload it does not answer, a long rate limit — would hold
+   * the stop past its grace). Returns how many were still running.
+   */
+  async idle(withinMs?: number): Promise<number> {
+    const deadline = withinMs === undefined ? undefined : Date.now() + withinMs;
+    while (this.pending.size) {
+      const all = Promise.allSettled([...this.pending]);
+      if (deadline === undefined) {
+        await all;
+        continue;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      await settleWithin(all, left, undefined);
+    }
+    return this.pending.size;
   }
 
   private async route(ctx: InteractionContext): Promise<HandlerResult> {
