@@ -118,27 +118,39 @@ export async function startKeycord(config: Config, opts: StartOptions = {}): Pro
   // Store orders with a buyer's Discord id: keys by DM and the plan's role, after the order committed.
   if (bot && orderDelivery && jobProvider && runsJobs) jobProvider.onEvent(orderDelivery.orderDeliverer(deps, bot.context.api));
   let gateway: GatewayAdapter | undefined;
-  if (bot && config.discord.mode === 'gateway' && (role === 'bot' || role === 'all')) {
-    // discord.js (~30 MB resident) is only for the gateway: HTTP interactions never load it.
-    const { GatewayAdapter } = await import('./discord/adapters/gateway.js');
-    gateway = new GatewayAdapter(bot, log);
-    await gateway.start(config.discord.token!, config.discord.apiUrl);
+  let app: Awaited<ReturnType<typeof buildApp>> | undefined;
+  try {
+    if (bot && config.discord.mode === 'gateway' && (role === 'bot' || role === 'all')) {
+      // discord.js (~30 MB resident) is only for the gateway: HTTP interactions never load it.
+      const { GatewayAdapter } = await import('./discord/adapters/gateway.js');
+      gateway = new GatewayAdapter(bot, log);
+      await gateway.start(config.discord.token!, config.discord.apiUrl);
+    }
+    app = runsApi
+      ? await buildApp(deps, {
+          version: API_VERSION,
+          trustProxy: config.trustProxy,
+          http: config.http,
+          signingThread: config.signingThread,
+          publicUrl: config.publicUrl,
+          logRequests: config.logLevel === 'debug' || config.logLevel === 'trace',
+          ...(jobs ? { jobs } : {}),
+          operators: config.jobs.operators,
+          ...(opts.contractViolations ? { contractViolations: opts.contractViolations } : {}),
+          rateLimits: { ...config.rateLimits, prefix: jobs?.queuePrefix ?? config.jobs.queuePrefix },
+          ...(bot && config.discord.mode === 'http' ? { discord: { bot, publicKey: config.discord.publicKey! } } : {}),
+        })
+      : undefined;
+  } catch (err) {
+    // A start that fails here (a refused DISCORD_TOKEN, a bad HTTP setting) stops what it started:
+    // else the job provider went on in a process about to exit, holding the local runner lock,
+    // taking outbox rows and cutting its work off mid-way.
+    await gateway?.stop().catch(() => {});
+    await jobProvider?.close().catch(() => {});
+    await deps.usage.stop().catch(() => {});
+    await deps.db.close().catch(() => {});
+    throw err;
   }
-  const app = runsApi
-    ? await buildApp(deps, {
-        version: API_VERSION,
-        trustProxy: config.trustProxy,
-        http: config.http,
-        signingThread: config.signingThread,
-        publicUrl: config.publicUrl,
-        logRequests: config.logLevel === 'debug' || config.logLevel === 'trace',
-        ...(jobs ? { jobs } : {}),
-        operators: config.jobs.operators,
-        ...(opts.contractViolations ? { contractViolations: opts.contractViolations } : {}),
-        rateLimits: { ...config.rateLimits, prefix: jobs?.queuePrefix ?? config.jobs.queuePrefix },
-        ...(bot && config.discord.mode === 'http' ? { discord: { bot, publicKey: config.discord.publicKey! } } : {}),
-      })
-    : undefined;
 
   const shutdownSteps: ShutdownStep[] = [
     { name: 'http', run: () => app?.close() },
