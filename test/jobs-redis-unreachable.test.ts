@@ -132,6 +132,20 @@ describe('the outbox relay, when Redis takes its connection and then stops answe
     }
   });
 
+  it("gives up on a producer's command after 5 s, not when Redis answers again", { timeout: 20_000 }, async () => {
+    const producer = createRedis(redis.url, 'producer');
+    try {
+      await waitFor(() => producer.status === 'ready', 10_000, 'the connection to be ready');
+      redis.freeze();
+      const started = Date.now();
+      await expect(settleWithin(producer.ping(), 10_000, 'still waiting')).rejects.toThrow(/timed out/i);
+      expect(Date.now() - started).toBeLessThan(7_000);
+    } finally {
+      redis.thaw();
+      hangUp(producer);
+    }
+  });
+
   it('a job system on it stops at once: its workers do not wait for Redis, and the claim waiting on it rolls back', async () => {
     const system = await startJobSystem(h.deps, { ...h.config, redisUrl: redis.url }, { withWorkers: true });
     try {

@@ -3,6 +3,9 @@ import { Redis } from 'ioredis';
 import { closeHandler } from 'ioredis/built/redis/event_handler.js';
 import type { Logger } from '../log.js';
 
+/** The longest a producer command waits for its answer. Keycord's take a few milliseconds. */
+const PRODUCER_COMMAND_TIMEOUT_MS = 5000;
+
 /**
  * Two kinds of connection. Producers (the outbox relay, health, the dashboard) fail fast while
  * Redis is away — nothing waits on it, the outbox keeps the work. Workers block on Redis by
@@ -13,6 +16,10 @@ export function createRedis(url: string, kind: 'producer' | 'worker'): Redis {
     lazyConnect: false,
     enableOfflineQueue: kind === 'worker',
     maxRetriesPerRequest: kind === 'worker' ? null : 1,
+    // A Redis that keeps the socket open and stops answering (hung, paused, a dead peer behind a
+    // proxy) would hold every producer call for as long: a Bull Board page, and with it a stop's
+    // HTTP step; a lease renewal; a hand-off to the retry schedule. Workers block on Redis by design.
+    ...(kind === 'producer' ? { commandTimeout: PRODUCER_COMMAND_TIMEOUT_MS } : {}),
     // Reconnect quickly at first, then every 2 s at most, forever.
     retryStrategy: (times) => Math.min(times * 200, 2000),
     connectTimeout: 3000,
