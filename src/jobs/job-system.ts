@@ -15,19 +15,8 @@ import { Reconciler } from './reconciler.js';
 import { createRedis, hangUp, RedisMonitor } from './redis.js';
 import { settleWithin } from '../settle-within.js';
 
-/** How long a stop waits for Redis to answer a PING before it takes Redis for away. */
+/** How long a stop waits for Redis to answer the health check's PING before it takes Redis for away. */
 const REDIS_STOP_PROBE_MS = 1000;
-
-/** Whether `redis` answers a PING within `ms`. */
-const answersWithin = (redis: Redis, ms: number) =>
-  settleWithin(
-    redis.ping().then(
-      () => true,
-      () => false,
-    ),
-    ms,
-    false,
-  );
 
 /** The scheduler of releases before installation ids; removed at start so it stops firing. */
 const LEGACY_EXPIRY_SCHEDULER_ID = 'expiry-sweep';
@@ -132,7 +121,7 @@ export async function startJobSystem(deps: Deps, config: { redisUrl: string; job
       // reconnect), so those waits end, then close without waiting. Away includes a Redis that
       // keeps its sockets open and stops answering (its connection still reads 'ready'): a
       // worker's close would wait for its blocking command forever.
-      const redisAway = producer.status !== 'ready' || !(await answersWithin(producer, REDIS_STOP_PROBE_MS));
+      const redisAway = (await settleWithin(monitor.check(), REDIS_STOP_PROBE_MS, 'down')) === 'down';
       const hangUpAll = () => {
         for (const c of workerConnections) hangUp(c);
         hangUp(producer);
