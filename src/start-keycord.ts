@@ -119,6 +119,25 @@ export async function startKeycord(config: Config, opts: StartOptions = {}): Pro
   if (bot && orderDelivery && jobProvider && runsJobs) jobProvider.onEvent(orderDelivery.orderDeliverer(deps, bot.context.api));
   let gateway: GatewayAdapter | undefined;
   let app: Awaited<ReturnType<typeof buildApp>> | undefined;
+  const shutdownSteps: ShutdownStep[] = [
+    { name: 'http', run: () => app?.close() },
+    { name: 'gateway', run: () => gateway?.stop() },
+    {
+      name: 'discord',
+      run: async () => {
+        const left = await bot?.idle(DISCORD_FOLLOW_UPS_STOP_MS);
+        if (left) log.warn({ followUps: left }, 'stopping without the Discord follow-ups still running: their replies stay as they are');
+      },
+    },
+    { name: 'jobs', run: () => jobProvider?.close() },
+    // After the workers: deliveries in flight finish on their kept-alive sockets, then those close.
+    { name: 'webhook receivers', run: () => closeReceiverPools() },
+  ];
+  const finalSteps: ShutdownStep[] = [
+    { name: 'usage', run: () => deps.usage.stop() },
+    { name: 'database', run: () => deps.db.close() },
+  ];
+
   try {
     if (bot && config.discord.mode === 'gateway' && (role === 'bot' || role === 'all')) {
       // discord.js (~30 MB resident) is only for the gateway: HTTP interactions never load it.
@@ -142,34 +161,17 @@ export async function startKeycord(config: Config, opts: StartOptions = {}): Pro
         })
       : undefined;
   } catch (err) {
-    // A start that fails here (a refused DISCORD_TOKEN, a bad HTTP setting) stops what it started:
-    // else the job provider went on in a process about to exit, holding the local runner lock,
-    // taking outbox rows and cutting its work off mid-way.
-    await gateway?.stop().catch(() => {});
-    await jobProvider?.close().catch(() => {});
-    await deps.usage.stop().catch(() => {});
-    await deps.db.close().catch(() => {});
+    // A start that fails here (a refused DISCORD_TOKEN, a bad HTTP setting) stops what it started,
+    // by the same steps as a stop, each run whatever the one before did: else the job provider
+    // went on in a process about to exit, holding the local runner lock, taking outbox rows and
+    // cutting its work off mid-way.
+    for (const step of [...shutdownSteps, ...finalSteps])
+      await Promise.resolve()
+        .then(step.run)
+        .catch(() => {});
     throw err;
   }
 
-  const shutdownSteps: ShutdownStep[] = [
-    { name: 'http', run: () => app?.close() },
-    { name: 'gateway', run: () => gateway?.stop() },
-    {
-      name: 'discord',
-      run: async () => {
-        const left = await bot?.idle(DISCORD_FOLLOW_UPS_STOP_MS);
-        if (left) log.warn({ followUps: left }, 'stopping without the Discord follow-ups still running: their replies stay as they are');
-      },
-    },
-    { name: 'jobs', run: () => jobProvider?.close() },
-    // After the workers: deliveries in flight finish on their kept-alive sockets, then those close.
-    { name: 'webhook receivers', run: () => closeReceiverPools() },
-  ];
-  const finalSteps: ShutdownStep[] = [
-    { name: 'usage', run: () => deps.usage.stop() },
-    { name: 'database', run: () => deps.db.close() },
-  ];
   let closing: Promise<void> | undefined;
   return {
     config,
