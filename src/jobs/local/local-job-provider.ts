@@ -165,6 +165,30 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig,
     });
   };
 
+  // The delivery schedule is loaded beside the passes, not in one: a load reads every pending
+  // delivery (300,000 of them take 3–4 s: bench:schedule), and the passes go on claiming and dispatching
+  // meanwhile. A schedule that left due deliveries in the database (over its capacity) is loaded
+  // again before the reconcile interval, once the last load's time has passed again (at most half
+  // the time spent loading).
+  let loading: Promise<void> | undefined;
+  let nextEarlyLoadAt = 0;
+  const loadDeliveries = () => {
+    const startedAt = Date.now();
+    loading = deliveries
+      .load({ stopped: () => stopping })
+      .then(() => {
+        if (!stopping && lock.holds) deliveries.startDue();
+      })
+      .catch((err: Error) => {
+        log.warn({ err: err.message }, 'webhook delivery schedule could not be loaded; will try again');
+        nextLoadAt = Math.min(nextLoadAt, Date.now() + Math.min(config.reconcileEveryMs, 5000));
+      })
+      .finally(() => {
+        nextEarlyLoadAt = Date.now() + Math.max(config.outboxPollMs, Date.now() - startedAt);
+        loading = undefined;
+      });
+  };
+
   /** One pass; returns whether a full batch was claimed (more rows are waiting). */
   const pass = async (): Promise<boolean> => {
     if (!lock.holds) {
@@ -187,10 +211,12 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig,
       // The job row is what startGeneration reads.
       if (row.kind === 'command' && (row.type === 'generate_licenses' || row.type === 'bulk_licenses')) generationCheckDue = true;
     }
-    if (Date.now() >= nextLoadAt) {
-      await deliveries.load();
+    if (Date.now() >= nextLoadAt && !loading) {
+      loadDeliveries();
       generationCheckDue = true;
       nextLoadAt = Date.now() + config.reconcileEveryMs;
+    } else if (!loading && Date.now() >= nextEarlyLoadAt && deliveries.wantsLoad()) {
+      loadDeliveries();
     }
     startDispatches();
     deliveries.startDue();
@@ -251,6 +277,7 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig,
       wake?.();
       await loop;
       await Promise.allSettled([...dispatching.values()]);
+      await loading;
       await generation;
       await deliveries.settle();
       await maintenance;
