@@ -190,7 +190,12 @@ describe('on Postgres, two workers', () => {
     expect((await reconcilerAt(FIRST_ATTEMPT_HOLD_MS + 1000).reconcileOnce()).deliveries).toBe(2);
     const jobs = await h.jobs!.queues.webhooks.getJobs(['waiting', 'delayed']);
     expect(jobs.map((j) => j.id).sort()).toEqual(pending.map((d) => specs.ids.delivery(d.id)).sort());
-    for (const job of jobs) expect(await deliverWebhookTry(h.deps, (job.data as { delivery_id: number }).delivery_id, { lastTry: false })).toBe('delivered');
+    // Each job runs once the hold is over (its delay); while it runs, the delivery is held for it alone.
+    for (const job of jobs) {
+      const deliveryId = (job.data as { delivery_id: number }).delivery_id;
+      expect(await deliverWebhookTry(h.deps, deliveryId, { lastTry: false })).toBe('busy');
+      expect(await deliverWebhookTry(worker(h.deps, { atMs: FIRST_ATTEMPT_HOLD_MS + 1000 }), deliveryId, { lastTry: false })).toBe('delivered');
+    }
     // Nor does anything else send it again: a late dispatch, or the reconciler's next pass.
     expect(await dispatch(worker(h.deps, { atMs: 3 * FIRST_ATTEMPT_HOLD_MS }), eventId!)).toEqual({ deliveries: 0 });
     expect((await reconcilerAt(3 * FIRST_ATTEMPT_HOLD_MS).reconcileOnce()).deliveries).toBe(0);

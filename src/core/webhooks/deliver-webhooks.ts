@@ -120,11 +120,12 @@ export async function sendDelivery(deps: Deps, d: { id: number; eventType: strin
 }
 
 /**
- * Records attempts (each one's log row and its delivery's new state, all or none), and marks
- * `dispatchedEventId` dispatched when given: one statement, shared with the dispatches in flight.
+ * Records attempts (each one's log row and its delivery's new state, all or none), marks
+ * `dispatchedEventId` dispatched when given, and lets go of the holds in `letGo`: one statement,
+ * shared with the dispatches in flight.
  */
-export async function recordAttempts(deps: Deps, sent: SentAttempt[], opts: { dispatchedEventId?: number } = {}): Promise<void> {
-  if (sent.length === 0 && opts.dispatchedEventId === undefined) return;
+export async function recordAttempts(deps: Deps, sent: SentAttempt[], opts: { dispatchedEventId?: number; letGo?: { deliveryIds: number[]; holdUntil: Date } } = {}): Promise<void> {
+  if (sent.length === 0 && opts.dispatchedEventId === undefined && !opts.letGo?.deliveryIds.length) return;
   const at = deps.clock.now();
   await recordDispatchOutcome(deps.db, {
     attempts: sent.map((s) => ({
@@ -137,35 +138,71 @@ export async function recordAttempts(deps: Deps, sent: SentAttempt[], opts: { di
       at,
     })),
     ...(opts.dispatchedEventId !== undefined ? { dispatched: { eventId: opts.dispatchedEventId, at } } : {}),
+    ...(opts.letGo?.deliveryIds.length ? { letGo: opts.letGo } : {}),
   });
 }
 
-/** `busy`: its receiver had no turn for it (a slow origin's share in use); no attempt was made. */
+/** `busy`: its receiver had no turn for it (a slow origin's share in use), or another attempt holds it; no attempt was made. */
 export type AttemptOutcome = 'delivered' | 'retry' | 'dropped' | 'busy';
+
+/**
+ * How long an attempt (a retry, a redelivery) holds its delivery: its turn at the receiver (4 s at
+ * most) and its POST (WEBHOOK_TIMEOUT_MS), with room to spare. The recorded attempt lets go of it.
+ */
+const ATTEMPT_HOLD_MS = 60_000;
 
 // With the webhook's application's owner (a primary-key probe, no round trip of its own): the
 // tenant its POST takes a turn as, so a seller's receivers share one bound across its applications.
-const DELIVERY_TO_SEND = `select d.status, d.event_type, d.body, w.url, w.secret_enc, w.active, a.owner_id
+// The same statement takes the delivery's hold (`sending_until`, as a fan-out does for a first
+// attempt), so no two attempts of one delivery are out at once: not a first attempt and a retry,
+// nor a retry of a process that lost the local runner lock and one of the process that took over.
+// Of two at once, the second's update waits on the row lock, re-reads `sending_until`, and takes nothing.
+const DELIVERY_TO_SEND = `with target as (
+  select d.id, d.status, d.event_type, d.body, w.url, w.secret_enc, w.active, a.owner_id
   from webhook_deliveries d join webhooks w on w.id = d.webhook_id join applications a on a.id = w.application_id
-  where d.id = $1::bigint`;
+  where d.id = $1::bigint
+), held as (
+  update webhook_deliveries d set sending_until = $3::timestamptz
+  from target t
+  where d.id = t.id and d.status = 'pending' and (t.active or t.event_type = 'webhook.test')
+    and (d.sending_until is null or d.sending_until <= $2::timestamptz)
+  returning d.id
+)
+select t.status, t.event_type, t.body, t.url, t.secret_enc, t.active, t.owner_id, exists (select 1 from held) as held from target t`;
+
+/** Lets go of an attempt's hold that made no POST (its receiver had no turn for it). */
+const LET_GO = `update webhook_deliveries set sending_until = null where id = $1::bigint and sending_until = $2::timestamptz`;
 
 /**
- * One attempt at one delivery (a retry, a redelivery), recorded whatever happens: read it with its
- * webhook, send, record — two statements. `turn`, when given, is asked for a turn at the receiver
- * (as a POST of the application's owner) before the POST, and told when it is over; without one the
- * attempt is not made: `busy`, nothing recorded.
+ * One attempt at one delivery (a retry, a redelivery), recorded whatever happens: read and hold it
+ * with its webhook, send, record — two statements. `turn`, when given, is asked for a turn at the
+ * receiver (as a POST of the application's owner) before the POST, and told when it is over;
+ * without one the attempt is not made: `busy`, nothing recorded (its hold let go: one statement
+ * more). `busy` too when another attempt holds the delivery; `dropped` when it is not pending.
  */
 export async function attemptDelivery(deps: Deps, deliveryId: number, opts: { turn?: ((url: string, tenant: number) => Promise<(() => void) | null>) | undefined } = {}): Promise<AttemptOutcome> {
-  const [row] = await deps.db.query<{ status: string; event_type: string; body: string; url: string; secret_enc: string; active: boolean; owner_id: number }>(DELIVERY_TO_SEND, [deliveryId]);
+  const now = deps.clock.now();
+  const holdUntil = new Date(now.getTime() + ATTEMPT_HOLD_MS).toISOString();
+  const [row] = await deps.db.query<{ status: string; event_type: string; body: string; url: string; secret_enc: string; active: boolean; owner_id: number; held: boolean }>(DELIVERY_TO_SEND, [
+    deliveryId,
+    now.toISOString(),
+    holdUntil,
+  ]);
   if (!row) return 'dropped';
   if (row.status === 'delivered') return 'delivered';
+  // Given up on (a job left over from before): only a redelivery makes it pending again.
+  if (row.status !== 'pending') return 'dropped';
   if (!row.active && row.event_type !== 'webhook.test') {
     // Paused by its seller, not failing: no alert.
     await markFailed(deps, deliveryId, { alert: false });
     return 'dropped';
   }
+  if (!row.held) return 'busy';
   const endTurn = opts.turn ? await opts.turn(row.url, row.owner_id) : undefined;
-  if (endTurn === null) return 'busy';
+  if (endTurn === null) {
+    await deps.db.query(LET_GO, [deliveryId, holdUntil]);
+    return 'busy';
+  }
   let sent: SentAttempt;
   try {
     sent = await sendDelivery(deps, { id: deliveryId, eventType: row.event_type, body: row.body, url: row.url, secretEnc: row.secret_enc });

@@ -208,6 +208,12 @@ const RECORD_ATTEMPTS = `with sent as (
   update outbox o set dispatched_at = m.at
   from marks m
   where o.id = m.event_id and o.dispatched_at is null and o.id = any(array(select event_id from marks))
+), released as (
+  select * from jsonb_to_recordset($3::jsonb) as r(delivery_id bigint, until timestamptz)
+), let_go as (
+  update webhook_deliveries d set sending_until = null
+  from released r
+  where d.id = r.delivery_id and d.sending_until = r.until and d.id = any(array(select delivery_id from released))
 )
 select 1`;
 
@@ -235,6 +241,11 @@ export interface RecordInput {
   attempts: AttemptRecord[];
   /** The event whose dispatch this completes, and when. */
   dispatched?: { eventId: number; at: Date };
+  /**
+   * Deliveries a fan-out held (until `holdUntil`) that its dispatch did not attempt: their hold is
+   * let go (unless another has taken them since), so the schedule they go to may attempt them now.
+   */
+  letGo?: { deliveryIds: number[]; holdUntil: Date };
 }
 
 export const recordDispatchOutcome = (db: Db, input: RecordInput): Promise<void> => recorder(db).call(input);
@@ -254,7 +265,8 @@ const recorder = perObject(
         })),
       );
       const marks = inputs.flatMap((i) => (i.dispatched ? [{ event_id: i.dispatched.eventId, at: i.dispatched.at.toISOString() }] : []));
-      await db.query(RECORD_ATTEMPTS, [JSON.stringify(attempts), JSON.stringify(marks)]);
+      const released = inputs.flatMap((i) => (i.letGo ? i.letGo.deliveryIds.map((id) => ({ delivery_id: id, until: i.letGo!.holdUntil.toISOString() })) : []));
+      await db.query(RECORD_ATTEMPTS, [JSON.stringify(attempts), JSON.stringify(marks), JSON.stringify(released)]);
       return inputs.map(() => undefined);
     }),
 );

@@ -121,8 +121,11 @@ export async function dispatchEventTry(
         }
       }
     }
-    // Recorded whatever the listeners did: an attempt made is never made again as a first one.
-    await recordAttempts(deps, sent, listenerFailure ? {} : { dispatchedEventId: outboxId });
+    // Recorded whatever the listeners did: an attempt made is never made again as a first one. The
+    // deliveries held and not attempted go to the schedule below, their hold let go in the same statement.
+    const attempted = new Set(sent.map((s) => s.deliveryId));
+    const letGo = { deliveryIds: pending.filter((d) => !attempted.has(d.id)).map((d) => d.id), holdUntil };
+    await recordAttempts(deps, sent, listenerFailure ? { letGo } : { dispatchedEventId: outboxId, letGo });
     const handedOff: HandedOffDelivery[] = [
       ...sent.filter((s) => !s.delivered).map((s) => ({ id: s.deliveryId, attemptsMade: 1 })),
       ...pending.filter((d) => !firstTry(d)).map((d) => ({ id: d.id, attemptsMade: d.attempts })),
