@@ -152,7 +152,8 @@ export class DeliverySchedule {
     const held = new Map<number, Slot>();
     for (const [id, slot] of this.slots) if (this.changedSince(id, mark)) held.set(id, slot);
     const room = Math.max(0, this.capacity - held.size);
-    const fresh = candidates.filter((c) => !held.has(c.id) && !this.running.has(c.id));
+    // Read before a change made here since the load began (an attempt, a redelivery): the change is newer.
+    const fresh = candidates.filter((c) => !held.has(c.id) && !this.running.has(c.id) && !this.changedSince(c.id, mark));
     if (fresh.length > room) truncated = true;
     const kept = soonestDue(fresh, room);
     for (const c of kept) held.set(c.id, c.slot);
@@ -224,11 +225,11 @@ export class DeliverySchedule {
 
   private set(id: number, slot: Slot) {
     if (!this.slots.has(id) && this.slots.size >= this.capacity) {
-      // Full: it stays in the database (pending, with its attempts recorded), from which the next
-      // load schedules it again — on its recorded attempts, so without a mark here that would
-      // make the load skip it.
+      // Full: it stays in the database (pending, with its attempts recorded), from which a load
+      // that begins after this change reads it again. Marked all the same, so that a load already
+      // reading does not put back what it read before the change.
       this.leftDueAt = Math.min(this.leftDueAt, slot.dueAt);
-      this.changedAt.delete(id);
+      this.touch(id);
       return;
     }
     this.slots.set(id, slot);

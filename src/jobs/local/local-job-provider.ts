@@ -170,14 +170,20 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig,
   // meanwhile. A schedule that left due deliveries in the database (over its capacity) is loaded
   // again before the reconcile interval, once the last load's time has passed again (at most half
   // the time spent loading).
+  // Until a load begun since this process (last) took the runner lock has ended, the schedule in
+  // memory is not started from: another process may have moved it on meanwhile.
   let loading: Promise<void> | undefined;
   let nextEarlyLoadAt = 0;
+  let scheduleEpoch = 0;
+  let scheduleCurrent = false;
   const loadDeliveries = () => {
     const startedAt = Date.now();
+    const epoch = scheduleEpoch;
     loading = deliveries
       .load({ stopped: () => stopping })
       .then(() => {
-        if (!stopping && lock.holds) deliveries.startDue();
+        if (epoch === scheduleEpoch) scheduleCurrent = true;
+        if (scheduleCurrent && !stopping && lock.holds) deliveries.startDue();
       })
       .catch((err: Error) => {
         log.warn({ err: err.message }, 'webhook delivery schedule could not be loaded; will try again');
@@ -199,6 +205,8 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig,
       // Taken over (or back): another process may have moved every schedule on meanwhile.
       running = true;
       nextLoadAt = 0;
+      scheduleEpoch++;
+      scheduleCurrent = false;
       generationCheckDue = true;
     }
     const claim = ++claims;
@@ -219,7 +227,7 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig,
       loadDeliveries();
     }
     startDispatches();
-    deliveries.startDue();
+    if (scheduleCurrent) deliveries.startDue();
     await startGeneration();
     return claimed.length === CLAIM_BATCH;
   };
