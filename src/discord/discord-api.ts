@@ -20,6 +20,11 @@ export interface StreamedFile {
 
 /** Tries of a streamed upload: Discord's 429 (after its `retry_after`) and 5xx are tried again. */
 const UPLOAD_TRIES = 3;
+/**
+ * The longest rate-limit wait a call sits out. A bot-token call told to wait longer fails at once
+ * with a RateLimitError (its caller logs it): a notice that waited out a minute-long 429 held its
+ * job, and a stop behind it ran out its grace. Command registration (an operator's `deploy`) waits.
+ */
 const MAX_RETRY_AFTER_MS = 10_000;
 
 /**
@@ -51,7 +56,13 @@ export class DiscordApi {
     readonly applicationId: string,
     opts: { apiUrl: string; token?: string | undefined },
   ) {
-    this.rest = new REST({ api: opts.apiUrl, version: '10', retries: 2, timeout: 10_000 });
+    this.rest = new REST({
+      api: opts.apiUrl,
+      version: '10',
+      retries: 2,
+      timeout: 10_000,
+      rejectOnRateLimit: (limit) => limit.retryAfter > MAX_RETRY_AFTER_MS && !limit.route.endsWith('/commands'),
+    });
     this.interactions = new REST({
       api: opts.apiUrl,
       version: '10',
