@@ -193,7 +193,7 @@ describe('on Postgres, two workers', () => {
     // Each job runs once the hold is over (its delay); while it runs, the delivery is held for it alone.
     for (const job of jobs) {
       const deliveryId = (job.data as { delivery_id: number }).delivery_id;
-      expect(await deliverWebhookTry(h.deps, deliveryId, { lastTry: false })).toBe('busy');
+      expect(await deliverWebhookTry(h.deps, deliveryId, { lastTry: false })).toBe('held');
       expect(await deliverWebhookTry(worker(h.deps, { atMs: FIRST_ATTEMPT_HOLD_MS + 1000 }), deliveryId, { lastTry: false })).toBe('delivered');
     }
     // Nor does anything else send it again: a late dispatch, or the reconciler's next pass.

@@ -142,14 +142,18 @@ export async function recordAttempts(deps: Deps, sent: SentAttempt[], opts: { di
   });
 }
 
-/** `busy`: its receiver had no turn for it (a slow origin's share in use), or another attempt holds it; no attempt was made. */
-export type AttemptOutcome = 'delivered' | 'retry' | 'dropped' | 'busy';
+/**
+ * `busy`: its receiver had no turn for it (a slow origin's share in use); no attempt was made.
+ * `held`: another attempt holds the delivery (ATTEMPT_HOLD_MS); no attempt was made, and what
+ * comes next is that attempt's to schedule (it records what it made), not this caller's.
+ */
+export type AttemptOutcome = 'delivered' | 'retry' | 'dropped' | 'busy' | 'held';
 
 /**
  * How long an attempt (a retry, a redelivery) holds its delivery: its turn at the receiver (4 s at
  * most) and its POST (WEBHOOK_TIMEOUT_MS), with room to spare. The recorded attempt lets go of it.
  */
-const ATTEMPT_HOLD_MS = 60_000;
+export const ATTEMPT_HOLD_MS = 60_000;
 
 // With the webhook's application's owner (a primary-key probe, no round trip of its own): the
 // tenant its POST takes a turn as, so a seller's receivers share one bound across its applications.
@@ -178,7 +182,7 @@ const LET_GO = `update webhook_deliveries set sending_until = null where id = $1
  * with its webhook, send, record — two statements. `turn`, when given, is asked for a turn at the
  * receiver (as a POST of the application's owner) before the POST, and told when it is over;
  * without one the attempt is not made: `busy`, nothing recorded (its hold let go: one statement
- * more). `busy` too when another attempt holds the delivery; `dropped` when it is not pending.
+ * more). `held` when another attempt holds the delivery; `dropped` when it is not pending.
  */
 export async function attemptDelivery(deps: Deps, deliveryId: number, opts: { turn?: ((url: string, tenant: number) => Promise<(() => void) | null>) | undefined } = {}): Promise<AttemptOutcome> {
   const now = deps.clock.now();
@@ -197,7 +201,7 @@ export async function attemptDelivery(deps: Deps, deliveryId: number, opts: { tu
     await markFailed(deps, deliveryId, { alert: false });
     return 'dropped';
   }
-  if (!row.held) return 'busy';
+  if (!row.held) return 'held';
   const endTurn = opts.turn ? await opts.turn(row.url, row.owner_id) : undefined;
   if (endTurn === null) {
     await deps.db.query(LET_GO, [deliveryId, holdUntil]);

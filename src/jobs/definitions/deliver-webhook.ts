@@ -72,6 +72,8 @@ export const deliverWebhookJob: JobDefinition = {
       await job.moveToDelayed(Date.now() + busyPostponeMs(busy + 1), token);
       throw new DelayedError();
     }
+    // `held`: another attempt has the delivery, and hands it to the schedule if it fails (or the
+    // reconciler adds its job again, from the attempts recorded): this job is over.
     if (outcome !== 'retry') return { outcome };
     // Thrown so BullMQ retries with the webhook backoff, until the last attempt.
     throw new Error(`delivery ${delivery_id} failed; ${isLastAttempt(job) ? 'giving up' : 'will retry'}`);

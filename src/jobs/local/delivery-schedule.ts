@@ -1,5 +1,5 @@
 import type { Deps } from '../../core/deps.js';
-import { markFailed } from '../../core/webhooks/deliver-webhooks.js';
+import { ATTEMPT_HOLD_MS, markFailed } from '../../core/webhooks/deliver-webhooks.js';
 import { busyPostponeMs, deliverWebhookTry, WEBHOOK_ATTEMPTS, webhookBackoff, webhookDelay } from '../definitions/deliver-webhook.js';
 import type { ReceiverTurn } from '../receiver-turns.js';
 import { pendingDeliveryProgress, type DeliveryProgress } from './pending-deliveries.js';
@@ -208,6 +208,10 @@ export class DeliverySchedule {
       if (outcome === 'busy') next = { dueAt: Date.now() + busyPostponeMs(busy), attemptsMade: slot.attemptsMade, busy };
       if (outcome === 'retry' && !lastTry) next = { dueAt: Date.now() + webhookBackoff(attemptsMade, this.opts.retryBaseMs), attemptsMade };
       if (outcome === 'retry') this.deps.log.warn({ delivery: id, attempt: attemptsMade }, lastTry ? 'webhook delivery failed; giving up' : 'webhook delivery failed; will retry');
+      // Another attempt has it (a process that had the runner lock before this one, or a first
+      // attempt): what this slot says is out of date once that attempt is recorded. The delivery
+      // is left to the database, and read back from its recorded attempts after the hold.
+      if (outcome === 'held') this.leftDueAt = Math.min(this.leftDueAt, Date.now() + ATTEMPT_HOLD_MS);
     } catch (err) {
       // Nothing was recorded (the database was away): the same attempt again after a backoff.
       this.deps.log.warn({ delivery: id, err: (err as Error).message }, 'webhook delivery could not be attempted; will retry');
