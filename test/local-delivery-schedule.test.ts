@@ -255,6 +255,15 @@ describe('the local delivery schedule, loads racing attempts', () => {
   });
 });
 
+/** Waits until a session of this test's database holds the runner lock (an advisory lock). */
+const untilLockHeld = (timeoutMs: number, what: string) =>
+  waitFor(
+    async () =>
+      (await h.deps.db.query(`select 1 from pg_locks where locktype = 'advisory' and granted and database = (select oid from pg_database where datname = current_database())`)).length > 0 || undefined,
+    timeoutMs,
+    what,
+  );
+
 describe('the local provider taking the runner lock back', () => {
   it('does not start attempts from the schedule held before the lock was lost, before reading the database', { timeout: 30_000 }, async () => {
     const rx = await startReceiver(() => 500);
@@ -267,13 +276,7 @@ describe('the local provider taking the runner lock back', () => {
       // Retries ~3 s apart; the lock is retried 4 s after it is lost.
       const provider = await startLocalJobProvider(h.deps, { ...h.config.jobs, webhookRetryBaseMs: 3000, reconcileEveryMs: 4000 });
       try {
-        await waitFor(
-          async () =>
-            (await h.deps.db.query(`select 1 from pg_locks where locktype = 'advisory' and granted and database = (select oid from pg_database where datname = current_database())`)).length > 0 ||
-            undefined,
-          10_000,
-          'the runner lock',
-        );
+        await untilLockHeld(10_000, 'the runner lock');
         const [lic] = await s.generate(plan.id);
         expect((await s.call('POST', `/api/licenses/${lic!.id}/ban`, {})).statusCode).toBe(200);
         const d = await waitFor(
@@ -287,13 +290,7 @@ describe('the local provider taking the runner lock back', () => {
         await h.deps.db.query(`insert into webhook_attempts (delivery_id, status_code, duration_ms) select $1::bigint, 500, 1 from generate_series(1, 3)`, [d.id]);
         await h.deps.db.query(`update webhook_deliveries set attempts = 4 where id = $1`, [d.id]);
         // This process takes the lock back (~4 s later): X's next attempt is 24 s after the other process's last one.
-        await waitFor(
-          async () =>
-            (await h.deps.db.query(`select 1 from pg_locks where locktype = 'advisory' and granted and database = (select oid from pg_database where datname = current_database())`)).length > 0 ||
-            undefined,
-          15_000,
-          'the lock taken back',
-        );
+        await untilLockHeld(15_000, 'the lock taken back');
         await new Promise((r) => setTimeout(r, 1500));
         expect(rx.received).toHaveLength(1); // not the slot held before the lock was lost, at once
       } finally {
