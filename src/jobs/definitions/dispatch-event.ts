@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Job } from 'bullmq';
 import { z } from 'zod';
 import type { Deps } from '../../core/deps.js';
-import { eventUndispatched } from '../../core/jobs/unfinished-work.js';
+import { deliveryPending, eventUndispatched } from '../../core/jobs/unfinished-work.js';
 import { fanOutEvent, firstAttemptMayStart, markDispatched, recordAttempts, sendDelivery, type FannedOutDelivery, type SentAttempt } from '../../core/webhooks/deliver-webhooks.js';
 import { readEvent } from '../../core/webhooks/delivery-statements.js';
 import { WEBHOOK_ATTEMPTS, webhookBackoff, webhookConcurrency } from './deliver-webhook.js';
@@ -158,13 +158,21 @@ class EventTakenElsewhere extends Error {
   }
 }
 
-/** Hands deliveries to the BullMQ schedule: the next attempt after the backoff of those made, with the attempts left. */
+/**
+ * Hands deliveries to the BullMQ schedule: the next attempt after the backoff of those made, with
+ * the attempts left. Added as the reconciler adds them (enqueueManyUnlessHeld): a delivery job that
+ * already ran (it found this dispatch's hold: `held`) keeps its id for a day, and a plain add under
+ * that id would be dropped, leaving the delivery to the reconciler — or, while the event's
+ * listeners keep failing, to nobody until the event gives up. It goes in under the next id of the
+ * chain. The common case (no job holds the id) is one look and one `addBulk`.
+ */
 async function scheduleDeliveries(ctx: HandlerContext, deliveries: HandedOffDelivery[]) {
-  await ctx.queues.webhooks.addBulk(
-    deliveries.map(({ id, attemptsMade }) => {
-      const spec = ctx.specs.delivery(id, { delayMs: attemptsMade > 0 ? webhookBackoff(attemptsMade, ctx.config.webhookRetryBaseMs) : 0, attemptsLeft: WEBHOOK_ATTEMPTS - attemptsMade });
-      return { name: spec.name, data: spec.data, opts: { ...spec.opts, jobId: spec.jobId } };
-    }),
+  await enqueueManyUnlessHeld(
+    ctx.queues.webhooks,
+    deliveries.map(({ id, attemptsMade }) => ({
+      spec: ctx.specs.delivery(id, { delayMs: attemptsMade > 0 ? webhookBackoff(attemptsMade, ctx.config.webhookRetryBaseMs) : 0, attemptsLeft: WEBHOOK_ATTEMPTS - attemptsMade }),
+      stillWanted: () => deliveryPending(ctx.deps, id),
+    })),
   );
 }
 
