@@ -174,6 +174,25 @@ describe('the local delivery schedule, bounded', () => {
   });
 });
 
+describe('the local delivery schedule, handed a delivery it holds', () => {
+  it('takes the backoff of an attempt the dispatch made since, not its older slot due at once', async () => {
+    // No database work may start here: nothing is due.
+    let statements = 0;
+    const deps = { ...h.deps, db: { ...h.deps.db, query: async () => void statements++ } } as unknown as Deps;
+    const schedule = new DeliverySchedule(deps, { retryBaseMs: 600_000, concurrency: 10 });
+    // Handed over unattempted (no turn at its receiver): due at once.
+    schedule.added([{ id: 1, attemptsMade: 0 }]);
+    // A re-run dispatch of its event made its first attempt, which failed: 10 minutes away.
+    schedule.added([{ id: 1, attemptsMade: 1 }]);
+    // Handed over again with what it already knows: nothing changes.
+    schedule.added([{ id: 1, attemptsMade: 1 }], Date.now() - 600_000);
+    expect(schedule.scheduled).toBe(1);
+    schedule.startDue(Date.now() + 60_000);
+    await schedule.settle();
+    expect(statements).toBe(0);
+  });
+});
+
 describe('the local delivery schedule, loads racing attempts', () => {
   it('does not attempt a delivery again after its last attempt gave up on it', async () => {
     const rx = await startReceiver(() => 500);

@@ -89,11 +89,15 @@ export class DeliverySchedule {
 
   /**
    * Deliveries a dispatched event left to the schedule (their first attempt failed, or a re-run
-   * fan-out found them attempted): due after the backoff of the attempts made, unless already scheduled.
+   * fan-out found them attempted): due after the backoff of the attempts made, unless already scheduled
+   * with as many attempts known.
    */
   added(deliveries: { id: number; attemptsMade: number }[], now = Date.now()): void {
     for (const { id, attemptsMade } of deliveries) {
-      if (this.slots.has(id) || this.running.has(id)) continue;
+      // A slot already here stays, unless the dispatch has seen more attempts than it knows of
+      // (a re-run dispatch just made one and failed): then that attempt's backoff is what counts.
+      const held = this.slots.get(id);
+      if (this.running.has(id) || (held && held.attemptsMade >= attemptsMade)) continue;
       this.set(id, { dueAt: attemptsMade > 0 ? now + webhookBackoff(attemptsMade, this.opts.retryBaseMs) : 0, attemptsMade });
     }
   }
