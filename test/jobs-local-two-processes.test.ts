@@ -3,7 +3,7 @@ import type { Deps } from '../src/core/deps.js';
 import { createDb, type Db } from '../src/db/client.js';
 import { startLocalJobProvider, type LocalJobProvider } from '../src/jobs/local/local-job-provider.js';
 import { startHarness, type Harness } from './support/harness.js';
-import { startReceiver } from './support/receiver.js';
+import { startHeldReceiver, startReceiver } from './support/receiver.js';
 import { waitFor } from './support/wait.js';
 
 /**
@@ -16,6 +16,8 @@ describe('two processes running the local provider on one Postgres', () => {
   let h: Harness;
   let otherDb: Db;
   const providers: LocalJobProvider[] = [];
+
+  const lockHolder = () => lockHolderOf(h.deps.db);
 
   beforeAll(async () => {
     h = await startHarness({ env: { JOB_PROVIDER: 'local', EXPIRY_SWEEP_EVERY: '1h', JOB_RECONCILE_EVERY: '100ms' } });
@@ -82,4 +84,55 @@ describe('two processes running the local provider on one Postgres', () => {
       await rx.close();
     }
   });
+
+  it('a process that loses the runner lock while an event is out leaves its listeners to the process that took over', async () => {
+    // A fresh pair: the first test's second process still runs the jobs.
+    await Promise.all(providers.splice(0).map((p) => p.close()));
+    const rx = await startHeldReceiver();
+    const heard: string[] = [];
+    try {
+      const start = async (name: string, deps: Deps, reconcileEveryMs: number) => {
+        // The lock is tried again every reconcile interval (up to 5 s): the first process's long
+        // one leaves the lock to the second once Postgres drops the first one's connection.
+        const p = await startLocalJobProvider(deps, { ...h.config.jobs, reconcileEveryMs });
+        p.onEvent(async (e) => {
+          if (e.type === 'license.banned') heard.push(name);
+        });
+        providers.push(p);
+      };
+      await start('first', h.deps, 10_000);
+      const holder = await waitFor(lockHolder, 5_000, 'the first process to take the runner lock');
+      await start('second', { ...h.deps, db: otherDb }, 100);
+
+      const s = await h.seller();
+      const { app, plan } = await s.setup();
+      const hook = await s.call('POST', `/api/applications/${app.id}/webhooks`, { url: rx.url, events: ['license.banned'] });
+      expect(hook.statusCode).toBe(201);
+      const [lic] = await s.generate(plan.id, 1);
+      expect((await s.call('POST', `/api/licenses/${lic!.id}/ban`, {})).statusCode).toBe(200);
+      // The first process's dispatch has made the first attempt, which the receiver holds.
+      await waitFor(() => rx.held() === 1, 10_000, 'the first attempt to be out');
+      await h.deps.db.query('select pg_terminate_backend($1, 5000)', [holder]);
+      await waitFor(() => heard.includes('second'), 10_000, 'the second process to dispatch the event');
+      // The first process's dispatch goes on once its POST is answered: past its listeners.
+      rx.release();
+      await waitFor(
+        async () => (await h.deps.db.query<{ status: string }>('select status from webhook_deliveries where webhook_id = $1', [hook.json().id]))[0]?.status === 'delivered',
+        10_000,
+        'the first attempt to be recorded',
+      );
+      await new Promise((r) => setTimeout(r, 500));
+      expect(heard).toEqual(['second']);
+      expect(rx.received).toHaveLength(1);
+    } finally {
+      rx.release();
+      await rx.close();
+    }
+  });
 });
+
+/** The backend holding this database's advisory lock (the runner lock: the only one taken here), if one does. */
+async function lockHolderOf(db: Db): Promise<number | undefined> {
+  const [row] = await db.query<{ pid: number }>(`select l.pid from pg_locks l join pg_database d on d.oid = l.database where l.locktype = 'advisory' and l.granted and d.datname = current_database()`);
+  return row?.pid;
+}

@@ -68,7 +68,16 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig,
     if (!eventRetries.ready(id)) return;
     const lastTry = eventRetries.isLastTry(id);
     try {
-      await dispatchEventTry(deps, id, { listeners, lastTry, event, turn: receiverTurns.take, sendDeliveries: async (handedOff) => deliveries.added(handedOff) });
+      await dispatchEventTry(deps, id, {
+        listeners,
+        lastTry,
+        event,
+        turn: receiverTurns.take,
+        sendDeliveries: async (handedOff) => deliveries.added(handedOff),
+        // A process that lost the runner lock while its first attempts were out leaves the
+        // listeners to the one that took over, which dispatches the event again: no notice twice.
+        stillHeld: () => lock.confirm(),
+      });
       eventRetries.forget(id);
     } catch (err) {
       log.warn({ event: id, err: (err as Error).message }, lastTry ? 'event dispatch failed; giving up' : 'event dispatch failed; will retry');

@@ -1,12 +1,15 @@
 import { sql } from 'drizzle-orm';
 import type { Deps } from '../../core/deps.js';
 import { rowsOf } from '../../db/client.js';
+import { settleWithin } from '../../settle-within.js';
 import { WakeableSleep } from '../wakeable-sleep.js';
 
 /** The advisory lock namespace of the local provider (any constant no one else uses); the key is the installation's. */
 const LOCAL_RUNNER_LOCK = 0x6b63_6c70;
 /** How often the holder makes sure its lock's connection is still there (a lost connection lets the lock go). */
 const CONFIRM_EVERY_MS = 1000;
+/** How long `confirm` waits for the lock's connection to answer before taking it as lost. */
+const CONFIRM_TIMEOUT_MS = 2000;
 
 /**
  * Which process runs the local provider's jobs. Every process started on one DATABASE_URL without
@@ -16,6 +19,7 @@ const CONFIRM_EVERY_MS = 1000;
  * the jobs: the one holding a Postgres advisory lock, taken in a transaction kept open while it
  * runs (a transaction-level lock goes with its connection: a process that dies lets it go); the
  * others stand by, trying again every `retryMs`, and take over from the database when it goes.
+ * What must not happen twice once another has taken over asks `confirm` first.
  * The embedded database has one process by construction (its DATA_DIR lock), and one connection
  * that an open transaction would hold from everyone else: there it is always held.
  */
@@ -24,6 +28,8 @@ export class RunnerLock {
   private stopping = false;
   private loop: Promise<void> | undefined;
   private readonly pause = new WakeableSleep();
+  /** Asks the connection that holds the lock to answer, while this process holds it. */
+  private ping: (() => Promise<unknown>) | undefined;
 
   constructor(
     private readonly deps: Deps,
@@ -36,6 +42,28 @@ export class RunnerLock {
   /** Whether this process runs the jobs now. */
   get holds(): boolean {
     return this.held && !this.stopping;
+  }
+
+  /**
+   * Whether this process still runs the jobs, asked of the database: the connection that holds
+   * the lock answers (the lock lives as long as it does). `holds` says what the last confirmation,
+   * up to a second old, found; this is asked before what another process must not repeat once it
+   * has taken over (an event's listeners: the Discord notices). False when the connection does not
+   * answer within CONFIRM_TIMEOUT_MS.
+   */
+  async confirm(): Promise<boolean> {
+    if (this.deps.db.kind === 'pglite') return this.holds;
+    const ping = this.ping;
+    if (!this.holds || !ping) return false;
+    const answered = await settleWithin(
+      ping().then(
+        () => true,
+        () => false,
+      ),
+      CONFIRM_TIMEOUT_MS,
+      false,
+    );
+    return answered && this.holds;
   }
 
   start(): void {
@@ -61,6 +89,7 @@ export class RunnerLock {
           const [row] = rowsOf<{ taken: boolean }>(await tx.execute(sql`select pg_try_advisory_xact_lock(${LOCAL_RUNNER_LOCK}::int4, hashtext(${this.installationId})) as taken`));
           if (!row?.taken) return;
           this.held = true;
+          this.ping = () => tx.execute(sql`select 1`);
           this.deps.log.info('local jobs: this process runs them');
           // Held until stopped, or until its connection fails (the lock is gone with it).
           while (!this.stopping) {
@@ -79,6 +108,8 @@ export class RunnerLock {
         if (!failing) this.deps.log.warn({ err: (err as Error).message }, 'local jobs: lost the database connection that holds the runner lock; trying again');
         failing = true;
       } finally {
+        // No query goes to the attempt's connection once it is over (it may be the dropped one).
+        this.ping = undefined;
         attempt.over = true;
         if (this.held) this.deps.log.info('local jobs: this process stopped running them');
         this.held = false;
