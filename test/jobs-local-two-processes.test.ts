@@ -85,24 +85,31 @@ describe('two processes running the local provider on one Postgres', () => {
     }
   });
 
-  it('a process that loses the runner lock while an event is out leaves its listeners to the process that took over', async () => {
-    // A fresh pair: the first test's second process still runs the jobs.
+  /**
+   * The first process dispatches a license.banned event whose first attempt the receiver holds;
+   * Postgres drops the connection holding its runner lock, and the second process takes over and
+   * dispatches the event again (its listeners run there); `meanwhile` runs then, before the
+   * receiver answers the first process's POST. Returns which process ran the listeners, in order.
+   */
+  const takeoverMidDispatch = async (firstReconcileMs: number, meanwhile: (second: LocalJobProvider) => Promise<void> = async () => {}) => {
+    // A fresh pair: an earlier test's process may still run the jobs.
     await Promise.all(providers.splice(0).map((p) => p.close()));
     const rx = await startHeldReceiver();
     const heard: string[] = [];
     try {
       const start = async (name: string, deps: Deps, reconcileEveryMs: number) => {
-        // The lock is tried again every reconcile interval (up to 5 s): the first process's long
+        // The lock is tried again every reconcile interval (up to 5 s): the first process's longer
         // one leaves the lock to the second once Postgres drops the first one's connection.
         const p = await startLocalJobProvider(deps, { ...h.config.jobs, reconcileEveryMs });
         p.onEvent(async (e) => {
           if (e.type === 'license.banned') heard.push(name);
         });
         providers.push(p);
+        return p;
       };
-      await start('first', h.deps, 10_000);
+      await start('first', h.deps, firstReconcileMs);
       const holder = await waitFor(lockHolder, 5_000, 'the first process to take the runner lock');
-      await start('second', { ...h.deps, db: otherDb }, 100);
+      const second = await start('second', { ...h.deps, db: otherDb }, 100);
 
       const s = await h.seller();
       const { app, plan } = await s.setup();
@@ -114,6 +121,7 @@ describe('two processes running the local provider on one Postgres', () => {
       await waitFor(() => rx.held() === 1, 10_000, 'the first attempt to be out');
       await h.deps.db.query('select pg_terminate_backend($1, 5000)', [holder]);
       await waitFor(() => heard.includes('second'), 10_000, 'the second process to dispatch the event');
+      await meanwhile(second);
       // The first process's dispatch goes on once its POST is answered: past its listeners.
       rx.release();
       await waitFor(
@@ -122,12 +130,25 @@ describe('two processes running the local provider on one Postgres', () => {
         'the first attempt to be recorded',
       );
       await new Promise((r) => setTimeout(r, 500));
-      expect(heard).toEqual(['second']);
       expect(rx.received).toHaveLength(1);
+      return heard;
     } finally {
       rx.release();
       await rx.close();
     }
+  };
+
+  it('a process that loses the runner lock while an event is out leaves its listeners to the process that took over', async () => {
+    expect(await takeoverMidDispatch(10_000)).toEqual(['second']);
+  });
+
+  it('so does one that has taken the lock back by the time its POST is answered', async () => {
+    const heard = await takeoverMidDispatch(1_000, async (second) => {
+      // The second process stops (a deploy, a restart): the first takes the lock back.
+      await second.close();
+      await waitFor(lockHolder, 5_000, 'the first process to take the lock back');
+    });
+    expect(heard).toEqual(['second']);
   });
 });
 

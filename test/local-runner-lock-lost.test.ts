@@ -31,17 +31,20 @@ describe('the local runner lock, when Postgres drops the connection that holds i
       await waitFor(() => lock.holds, 5_000, 'the lock to be taken');
       const first = await lockHolder();
       expect(first).toBeDefined();
-      expect(await lock.confirm()).toBe(true);
+      const tenure = lock.tenure;
+      expect(await lock.confirm(tenure)).toBe(true);
       await h.deps.db.query('select pg_terminate_backend($1, 5000)', [first]);
       // Asked of the database: false at once, before the lock's own check (every second) notices.
-      expect(await lock.confirm()).toBe(false);
+      expect(await lock.confirm(tenure)).toBe(false);
       await waitFor(() => !lock.holds, 5_000, 'the lost lock to be noticed');
       await waitFor(async () => lock.holds && (await lockHolder()) !== first, 5_000, 'the lock taken again on another connection');
       // Past the dropped attempt's next confirmation (every second): it must not query its dead connection.
       await new Promise((r) => setTimeout(r, 2_500));
       expect(uncaught).toEqual([]);
       expect(lock.holds).toBe(true);
-      expect(await lock.confirm()).toBe(true);
+      // Taken again: work begun before the break is not confirmed; work begun since is.
+      expect(await lock.confirm(tenure)).toBe(false);
+      expect(await lock.confirm(lock.tenure)).toBe(true);
     } finally {
       await lock.stop();
       process.off('uncaughtException', record);

@@ -67,6 +67,7 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig,
     const { id } = event;
     if (!eventRetries.ready(id)) return;
     const lastTry = eventRetries.isLastTry(id);
+    const tenure = lock.tenure;
     try {
       await dispatchEventTry(deps, id, {
         listeners,
@@ -74,9 +75,10 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig,
         event,
         turn: receiverTurns.take,
         sendDeliveries: async (handedOff) => deliveries.added(handedOff),
-        // A process that lost the runner lock while its first attempts were out leaves the
-        // listeners to the one that took over, which dispatches the event again: no notice twice.
-        stillHeld: () => lock.confirm(),
+        // A process that lost the runner lock while its first attempts were out (even if it has
+        // taken it back since) leaves the listeners to the one that took over, which dispatches
+        // the event again: no notice twice for a takeover.
+        stillHeld: () => lock.confirm(tenure),
       });
       eventRetries.forget(id);
     } catch (err) {

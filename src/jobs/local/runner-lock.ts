@@ -30,6 +30,7 @@ export class RunnerLock {
   private readonly pause = new WakeableSleep();
   /** Asks the connection that holds the lock to answer, while this process holds it. */
   private ping: (() => Promise<unknown>) | undefined;
+  private takings = 0;
 
   constructor(
     private readonly deps: Deps,
@@ -45,13 +46,24 @@ export class RunnerLock {
   }
 
   /**
-   * Whether this process still runs the jobs, asked of the database: the connection that holds
-   * the lock answers (the lock lives as long as it does). `holds` says what the last confirmation,
-   * up to a second old, found; this is asked before what another process must not repeat once it
-   * has taken over (an event's listeners: the Discord notices). False when the connection does not
-   * answer within CONFIRM_TIMEOUT_MS.
+   * Which taking of the lock this process runs the jobs under (a new one each time it takes the
+   * lock again): work started under one is `confirm`ed against it.
    */
-  async confirm(): Promise<boolean> {
+  get tenure(): number {
+    return this.takings;
+  }
+
+  /**
+   * Whether this process has run the jobs without a break since `tenure` (read when the work
+   * began), asked of the database: the connection that holds the lock answers (the lock lives as
+   * long as it does). `holds` says what the last confirmation, up to a second old, found; this is
+   * asked before what another process must not repeat once it has taken over (an event's
+   * listeners: the Discord notices). A lock lost and taken back meanwhile is a break: the other
+   * process may have run the jobs in between. False when the connection does not answer within
+   * CONFIRM_TIMEOUT_MS.
+   */
+  async confirm(tenure: number): Promise<boolean> {
+    if (tenure !== this.takings) return false;
     if (this.deps.db.kind === 'pglite') return this.holds;
     const ping = this.ping;
     if (!this.holds || !ping) return false;
@@ -63,7 +75,7 @@ export class RunnerLock {
       CONFIRM_TIMEOUT_MS,
       false,
     );
-    return answered && this.holds;
+    return answered && this.holds && tenure === this.takings;
   }
 
   start(): void {
@@ -89,18 +101,24 @@ export class RunnerLock {
           const [row] = rowsOf<{ taken: boolean }>(await tx.execute(sql`select pg_try_advisory_xact_lock(${LOCAL_RUNNER_LOCK}::int4, hashtext(${this.installationId})) as taken`));
           if (!row?.taken) return;
           this.held = true;
+          this.takings++;
           this.ping = () => tx.execute(sql`select 1`);
           this.deps.log.info('local jobs: this process runs them');
-          // Held until stopped, or until its connection fails (the lock is gone with it).
-          while (!this.stopping) {
-            await this.pause.sleep(CONFIRM_EVERY_MS);
-            // Lost meanwhile: the callback never settles. Once it settles, postgres.js (3.4.9,
-            // porsager/postgres#1208) writes the transaction's COMMIT or ROLLBACK to the connection
-            // it has dropped, from a setImmediate: an uncaught TypeError, which stopped the whole
-            // process on every Postgres restart. Pending, it holds this closure alone, once per
-            // lost lock.
-            if (attempt.over) await new Promise<never>(() => {});
-            if (!this.stopping) await tx.execute(sql`select 1`);
+          try {
+            // Held until stopped, or until its connection fails (the lock is gone with it).
+            while (!this.stopping) {
+              await this.pause.sleep(CONFIRM_EVERY_MS);
+              // Lost meanwhile: the callback never settles. Once it settles, postgres.js (3.4.9,
+              // porsager/postgres#1208) writes the transaction's COMMIT or ROLLBACK to the connection
+              // it has dropped, from a setImmediate: an uncaught TypeError, which stopped the whole
+              // process on every Postgres restart. Pending, it holds this closure alone, once per
+              // lost lock.
+              if (attempt.over) await new Promise<never>(() => {});
+              if (!this.stopping) await tx.execute(sql`select 1`);
+            }
+          } finally {
+            // Before the transaction ends: a ping after its ROLLBACK would run outside it, and answer.
+            this.ping = undefined;
           }
         });
         failing = false;
