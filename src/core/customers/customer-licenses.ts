@@ -74,9 +74,6 @@ export function resetCustomerHwid(
   return resetOwnLicenseHwid(deps, actor, {
     licenseId,
     ownerCheck: (l) => l.applicationId === app.id && l.discordUserId === actor.discordUserId,
-    cooldownHours: async (l) => {
-      const [plan] = await deps.db.orm.select({ hours: plans.hwidResetCooldownHours }).from(plans).where(eq(plans.id, l.planId));
-      return plan?.hours ?? app.settings.hwid_reset_cooldown_hours;
-    },
+    defaultCooldownHours: app.settings.hwid_reset_cooldown_hours,
   });
 }

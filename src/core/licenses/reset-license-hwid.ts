@@ -1,5 +1,5 @@
 import { eq } from 'drizzle-orm';
-import { licenses } from '../../db/schema.js';
+import { licenses, plans } from '../../db/schema.js';
 import type { Actor, SellerActor } from '../actor.js';
 import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
@@ -24,20 +24,30 @@ export async function resetLicenseHwid(deps: Deps, actor: SellerActor, licenseId
 export type CustomerResetOutcome = { ok: true; licenseId: number; licenseKey: string } | { ok: false; code: 'COOLDOWN'; nextAllowedAt: Date } | { ok: false; code: 'NOT_FOUND' };
 
 /**
- * A customer's own reset, honouring the cooldown (the plan's, else the application's). The last
- * reset time lives in the license row, so a restart does not forgive the cooldown; the row is
- * locked while deciding, so two resets racing each other cannot both pass.
+ * A customer's own reset, honouring the cooldown (the plan's, else `defaultCooldownHours`: the
+ * application's). The last reset time lives in the license row, so a restart does not forgive the
+ * cooldown; the row is locked while deciding, so two resets racing each other cannot both pass.
+ * Everything it reads goes through the transaction: a read on the pool while it holds its
+ * connection waited for a second one, which the embedded database (one connection) never gives,
+ * and which a pool's worth of resets at once left none to give on Postgres — every route hung.
  */
 export async function resetOwnLicenseHwid(
   deps: Deps,
   actor: Actor,
-  input: { licenseId: number; ownerCheck: (l: typeof licenses.$inferSelect) => boolean; cooldownHours: (l: typeof licenses.$inferSelect) => Promise<number> },
+  input: { licenseId: number; ownerCheck: (l: typeof licenses.$inferSelect) => boolean; defaultCooldownHours: number },
 ): Promise<CustomerResetOutcome> {
   const now = deps.clock.now();
   return deps.db.orm.transaction(async (tx) => {
-    const [license] = await tx.select().from(licenses).where(eq(licenses.id, input.licenseId)).for('update');
+    // The license locked, with its plan's cooldown, in one statement.
+    const [row] = await tx
+      .select({ license: licenses, planCooldownHours: plans.hwidResetCooldownHours })
+      .from(licenses)
+      .leftJoin(plans, eq(plans.id, licenses.planId))
+      .where(eq(licenses.id, input.licenseId))
+      .for('update', { of: licenses });
+    const license = row?.license;
     if (!license || !input.ownerCheck(license)) return { ok: false, code: 'NOT_FOUND' };
-    const hours = await input.cooldownHours(license);
+    const hours = row.planCooldownHours ?? input.defaultCooldownHours;
     if (license.lastHwidResetAt && hours > 0) {
       const next = new Date(license.lastHwidResetAt.getTime() + hours * 3_600_000);
       if (next > now) return { ok: false, code: 'COOLDOWN', nextAllowedAt: next };
