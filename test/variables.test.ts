@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_VARIABLES_PER_PAGE } from '../src/core/variables/variable-rules.js';
 import { expectError } from './support/expect-error.js';
 import { verifySigned } from './support/client-signature.js';
 import { startHarness, type AppView, type Harness, type Seller } from './support/harness.js';
@@ -101,6 +102,25 @@ describe('variables: the seller side', () => {
     expectError(await s.call('POST', `/api/applications/${app.id}/variables`, { name: 'pub', value: 'v', public: 'yes' }), 400, 'VALIDATION_ERROR');
     expectError(await s.call('POST', `/api/applications/${app.id}/variables`, { name: 'nul', value: 'a\u0000b' }), 400, 'VALIDATION_ERROR');
     expectError(await s.call('PUT', `/api/variables/abc`, { value: 'v' }), 400, 'VALIDATION_ERROR');
+    // Control characters (JSON writes each as six) are refused, on create and on change; tab, line feed and carriage return are text.
+    const control = expectError(await s.call('POST', `/api/applications/${app.id}/variables`, { name: 'ctl', value: 'a\u0001b' }), 400, 'VALIDATION_ERROR');
+    expect(control.details?.map((d) => d.path)).toEqual(['body.value']);
+    const text = await addVariable(s, app.id, { name: 'lines', value: 'a\tb\r\nc' });
+    expectError(await s.call('PUT', `/api/variables/${text.id}`, { value: '\u001b[31m' }), 400, 'VALIDATION_ERROR');
+  });
+
+  it(`holds at most ${MAX_VARIABLES_PER_PAGE} variables a page, whatever per_page asks, and says so in the Link header`, async () => {
+    const s = await h.seller();
+    const { app } = await s.setup();
+    const names = Array.from({ length: MAX_VARIABLES_PER_PAGE + 5 }, (_, i) => `v${String(i).padStart(3, '0')}`);
+    await h.deps.db.query(`insert into variables (application_id, name, value) select $1, n, 'x' from unnest($2::text[]) n`, [app.id, names]);
+    const first = await s.call('GET', `/api/applications/${app.id}/variables?per_page=500`);
+    expect(first.statusCode).toBe(200);
+    expect(first.json().map((v: { name: string }) => v.name)).toEqual(names.slice(0, MAX_VARIABLES_PER_PAGE));
+    expect(first.headers['x-total-count']).toBe(String(names.length));
+    expect(first.headers.link).toContain(`per_page=${MAX_VARIABLES_PER_PAGE}&page=2>; rel="next"`);
+    const second = await s.call('GET', `/api/applications/${app.id}/variables?page=2&per_page=500`);
+    expect(second.json().map((v: { name: string }) => v.name)).toEqual(names.slice(MAX_VARIABLES_PER_PAGE));
   });
 });
 

@@ -3,9 +3,12 @@ import { variables } from '../../db/schema.js';
 import type { SellerActor } from '../actor.js';
 import { requireApplication } from '../applications/access.js';
 import type { Deps } from '../deps.js';
+import { MAX_VARIABLES_PER_PAGE } from './variable-rules.js';
 import { toVariableView } from './variable-view.js';
 
-export async function listVariables(deps: Deps, actor: SellerActor, applicationId: number, page: { page: number; perPage: number }) {
+/** An application's variables by name, at most MAX_VARIABLES_PER_PAGE a page (`perPage`: the size used, for every page alike). */
+export async function listVariables(deps: Deps, actor: SellerActor, applicationId: number, request: { page: number; perPage: number }) {
+  const page = { page: request.page, perPage: Math.min(request.perPage, MAX_VARIABLES_PER_PAGE) };
   await requireApplication(deps.db.orm, actor, applicationId, 'read');
   const where = eq(variables.applicationId, applicationId);
   const [total] = await deps.db.orm.select({ n: count() }).from(variables).where(where);
@@ -16,5 +19,5 @@ export async function listVariables(deps: Deps, actor: SellerActor, applicationI
     .orderBy(asc(variables.name))
     .limit(page.perPage)
     .offset((page.page - 1) * page.perPage);
-  return { total: total?.n ?? 0, items: rows.map(toVariableView) };
+  return { total: total?.n ?? 0, perPage: page.perPage, items: rows.map(toVariableView) };
 }

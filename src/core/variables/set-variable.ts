@@ -5,7 +5,7 @@ import { requireApplication } from '../applications/access.js';
 import { writeAudit } from '../audit.js';
 import type { Deps } from '../deps.js';
 import { badRequest, conflict, notFound } from '../errors.js';
-import { MAX_VARIABLE_VALUE_BYTES, MAX_VARIABLES_PER_APP, VARIABLE_NAME, VARIABLE_NAME_RULE, valueFits } from './variable-rules.js';
+import { MAX_VARIABLE_VALUE_BYTES, MAX_VARIABLES_PER_APP, VALUE_TEXT_RULE, VARIABLE_NAME, VARIABLE_NAME_RULE, valueFits, valueIsText } from './variable-rules.js';
 import { toVariableView } from './variable-view.js';
 
 /** Names autocomplete offers at most (Discord shows 25 choices). */
@@ -49,6 +49,7 @@ export async function matchingVariables(deps: Deps, actor: SellerActor, applicat
 export async function setVariable(deps: Deps, actor: SellerActor, applicationId: number, input: { name: string; value: string; public?: boolean | undefined }) {
   checkName(input.name);
   if (!valueFits(input.value)) throw badRequest(`A value is at most ${MAX_VARIABLE_VALUE_BYTES} bytes (UTF-8)`, 'VALIDATION_ERROR', [{ path: 'value', message: 'too long' }]);
+  if (!valueIsText(input.value)) throw badRequest(`A value has ${VALUE_TEXT_RULE}`, 'VALIDATION_ERROR', [{ path: 'value', message: VALUE_TEXT_RULE }]);
   return deps.db.orm.transaction(async (tx) => {
     // Under the application row's lock: a create here counts after every other create of the application.
     await requireApplication(tx, actor, applicationId, 'manage', 'no key update');

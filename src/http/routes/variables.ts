@@ -6,7 +6,7 @@ import { deleteVariable } from '../../core/variables/delete-variable.js';
 import { getClientVariable } from '../../core/variables/get-client-variable.js';
 import { listVariables } from '../../core/variables/list-variables.js';
 import { updateVariable } from '../../core/variables/update-variable.js';
-import { MAX_VARIABLE_VALUE_BYTES, VARIABLE_NAME, VARIABLE_NAME_RULE, valueFits } from '../../core/variables/variable-rules.js';
+import { MAX_VARIABLE_VALUE_BYTES, MAX_VARIABLES_PER_PAGE, VALUE_TEXT_RULE, VARIABLE_NAME, VARIABLE_NAME_RULE, valueFits, valueIsText } from '../../core/variables/variable-rules.js';
 import { requireDeveloper, sellerActor } from '../authenticate.js';
 import { answerSubjects, bindClientAnswer, clientCredentials, nonce, resolveClientApp } from '../client-app.js';
 import { pageQuery, sendPage } from '../pagination.js';
@@ -18,7 +18,7 @@ import type { toVariableView } from '../../core/variables/variable-view.js';
 
 const tags = ['Variables'];
 const name = z.string().regex(VARIABLE_NAME, VARIABLE_NAME_RULE);
-const value = z.string().refine(valueFits, `at most ${MAX_VARIABLE_VALUE_BYTES} bytes (UTF-8)`);
+const value = z.string().refine(valueFits, `at most ${MAX_VARIABLE_VALUE_BYTES} bytes (UTF-8)`).refine(valueIsText, VALUE_TEXT_RULE);
 const isPublic = z.boolean().describe('true: any client with the app_id may read it; false: a validating license or a user token is needed');
 
 const variableView = z.object({
@@ -38,11 +38,20 @@ const sellerVariableRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
 
   app.get(
     '/api/applications/:id/variables',
-    { schema: { tags, summary: "An application's variables", params: idParams, querystring: z.object(pageQuery), response: { 200: z.array(variableView) } } },
+    {
+      schema: {
+        tags,
+        summary: "An application's variables",
+        description: `By name. Values are up to ${MAX_VARIABLE_VALUE_BYTES} bytes each, so a page holds at most ${MAX_VARIABLES_PER_PAGE}: per_page above it is lowered to ${MAX_VARIABLES_PER_PAGE} for every page alike, and the Link header names the per_page used.`,
+        params: idParams,
+        querystring: z.object(pageQuery),
+        response: { 200: z.array(variableView) },
+      },
+    },
     async (request, reply) => {
       const { page, per_page } = request.query;
       const result = await listVariables(deps, sellerActor(request), request.params.id, { page, perPage: per_page });
-      return sendPage(request, reply, { page, per_page }, result);
+      return sendPage(request, reply, { page, per_page: result.perPage }, result);
     },
   );
 
