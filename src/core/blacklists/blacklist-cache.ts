@@ -53,9 +53,16 @@ export class BlacklistCache {
     return held && held.version === app.blacklistVersion ? held : undefined;
   }
 
-  get(app: ClientApplication): Promise<LoadedBlacklist> {
+  /**
+   * The list at the application's version, loaded when not held. `db`: where to load it — a check
+   * running inside a transaction passes its transaction (depsInTransaction's `db`), since a load on
+   * the pool would wait for a second connection while the transaction holds one: forever on the
+   * embedded database, which has one. Such a load is its own, not shared with others under way.
+   */
+  get(app: ClientApplication, db: Db = this.db): Promise<LoadedBlacklist> {
     const held = this.peek(app);
     if (held) return Promise.resolve(held);
+    if (db !== this.db) return this.load(app.id, app.blacklistVersion, db);
     // Requests arriving together share one load, of the version they were sent for.
     const inFlight = this.loading.get(app.id);
     if (inFlight && inFlight.version === app.blacklistVersion) return inFlight.list;
@@ -72,10 +79,10 @@ export class BlacklistCache {
     this.lists.delete(applicationId);
   }
 
-  private async load(applicationId: number, version: number): Promise<LoadedBlacklist> {
+  private async load(applicationId: number, version: number, db: Db = this.db): Promise<LoadedBlacklist> {
     // The rows are read after the version was committed with them, so they are at least that new;
     // a newer change shows as a newer version and loads again.
-    const rows = await this.db.query<{ type: 'hwid' | 'ip'; value: string }>('select type, value from blacklist_entries where application_id = $1', [applicationId]);
+    const rows = await db.query<{ type: 'hwid' | 'ip'; value: string }>('select type, value from blacklist_entries where application_id = $1', [applicationId]);
     const hwids = new Set<string>();
     const v4: { start: number; end: number }[] = [];
     const v6: { start: bigint; end: bigint }[] = [];

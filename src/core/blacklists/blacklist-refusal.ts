@@ -15,7 +15,7 @@ export interface BlacklistedAnswer {
  * Costs no database work once the application's list is held (BlacklistCache).
  */
 export async function blacklistRefusal(deps: Deps, app: ClientApplication, client: { hwid?: string | null | undefined; ip?: string | null | undefined }): Promise<BlacklistedAnswer | null> {
-  const list = deps.blacklists.peek(app) ?? (await deps.blacklists.get(app));
+  const list = deps.blacklists.peek(app) ?? (await deps.blacklists.get(app, deps.db));
   const hwid = client.hwid?.trim() || null;
   if (!list.blocks(hwid, client.ip)) return null;
   deps.usage.recordValidation(app.id, deps.clock.now(), false, undefined, { licenseId: null, code: 'BLACKLISTED', hwid: hwid?.slice(0, 256) ?? null, ip: client.ip ?? null, watched: false });

@@ -120,7 +120,7 @@ async function decide(deps: Deps, app: ClientApplication, input: ValidateLicense
   if (app.settings.paused) return outcome('APP_PAUSED');
   // Before the key is even looked up: a blacklisted device or address binds and changes nothing.
   // The list is held in process (BlacklistCache): no database work unless it changed.
-  const blacklist = deps.blacklists.peek(app) ?? (await deps.blacklists.get(app));
+  const blacklist = deps.blacklists.peek(app) ?? (await deps.blacklists.get(app, deps.db));
   if (blacklist.blocks(input.hwid?.trim(), input.ip)) return outcome('BLACKLISTED');
   const key = normalizeKey(input.license_key);
   const license = (seen.license = await (options.lookup ? options.lookup(app.id, key) : deps.lookup.find(app.id, key)));

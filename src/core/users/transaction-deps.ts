@@ -12,8 +12,10 @@ function statement(text: string, params: unknown[]): SQL {
  * `deps` whose database is the transaction `tx`, for a use case that must run the license check
  * inside its own transaction: what the check writes (the activation, its HWID, the start of the
  * clock, the license.activated event) then commits or rolls back with the caller's writes.
- * The check's `db.query` runs on the transaction; pass `lookupIn(tx)` as its `lookup` so the key is
- * read there too (the shared lookup batches on the pool).
+ * The check's `db.query` runs on the transaction, and a blacklist it must load is read through
+ * that `db`; pass `lookupIn(tx)` as its `lookup` so the key is read there too (the shared lookup
+ * batches on the pool). Nothing in it may query the pool: the transaction holds a connection, and
+ * the embedded database has only the one.
  */
 export function depsInTransaction(deps: Deps, tx: Tx): Deps {
   const db: Db = {
