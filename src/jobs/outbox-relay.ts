@@ -3,6 +3,7 @@ import { rowsOf } from '../db/client.js';
 import { OUTBOX_COLUMNS, outboxRowFrom, type OutboxRow, type RawOutboxRow } from '../core/webhooks/delivery-statements.js';
 import type { Deps } from '../core/deps.js';
 import { deliveryPending, generationJobUnfinished } from '../core/jobs/unfinished-work.js';
+import { depsInTransaction } from '../core/users/transaction-deps.js';
 import { EVENTS_PER_BATCH } from './definitions/dispatch-event.js';
 import { enqueueManyUnlessHeld, enqueueUnlessHeld } from './enqueue.js';
 import type { JobSpecs } from './job-specs.js';
@@ -106,7 +107,10 @@ export class OutboxRelay {
       const rows = claimed.map(outboxRowFrom).sort((a, b) => a.id - b.id);
       // Kept before the jobs exist, so a job this process's workers take at once finds its row.
       keepRelayedEvents(this.deps.db, rows);
-      const enqueued = this.enqueue(rows);
+      // Whether the database still wants a job Redis holds as finished is asked in this
+      // transaction: on the pool it would wait for a second connection while this one is held
+      // (forever on the embedded database: its one connection, until the time-out rolled back).
+      const enqueued = this.enqueue(rows, depsInTransaction(this.deps, tx));
       enqueued.catch(() => {}); // a rejection after the time-out has nobody left to hear it
       const timeoutMs = this.opts.enqueueTimeoutMs ?? ENQUEUE_TIMEOUT_MS;
       const outcome = await settleWithin(Promise.race([enqueued, this.stopSignal.promise]), timeoutMs, ENQUEUE_TIMED_OUT);
@@ -116,7 +120,7 @@ export class OutboxRelay {
     });
   }
 
-  private async enqueue(rows: OutboxRow[]) {
+  private async enqueue(rows: OutboxRow[], deps: Deps) {
     const { specs } = this;
     // Events, the bulk of the outbox, go in batch jobs of EVENTS_PER_BATCH (one look for their ids,
     // one addBulk). A row relayed again (the pass that enqueued it crashed before its commit) that
@@ -139,10 +143,10 @@ export class OutboxRelay {
         // Both kinds of jobs-table rows run on the generation queue (core/jobs/run-job.ts).
         if (r.type === 'generate_licenses' || r.type === 'bulk_licenses') {
           const jobId = Number(r.payload.job_id);
-          await enqueueUnlessHeld(specs.generation(jobId), () => generationJobUnfinished(this.deps, jobId));
+          await enqueueUnlessHeld(specs.generation(jobId), () => generationJobUnfinished(deps, jobId));
         } else if (r.type === 'redeliver_webhook') {
           const deliveryId = Number(r.payload.delivery_id);
-          await enqueueUnlessHeld(specs.redelivery(deliveryId, r.id), () => deliveryPending(this.deps, deliveryId));
+          await enqueueUnlessHeld(specs.redelivery(deliveryId, r.id), () => deliveryPending(deps, deliveryId));
         } else {
           this.deps.log.error({ type: r.type, id: r.id }, 'unknown outbox command; skipping it');
         }
