@@ -70,11 +70,15 @@ export function sendPage<T>(request: FastifyRequest, reply: FastifyReply, page: 
 /**
  * `sendPage` for a list that can also be walked by keyset. `X-Next-Cursor` says where the next
  * page starts (absent on the last one); `?cursor=<it>` continues from there, so rows inserted or
- * deleted meanwhile neither repeat nor skip a row, and a far page costs what the first does. A
- * request that came with a cursor gets its Link next with the following cursor too; page-number
- * requests get exactly the page-number links API.md describes. `carryTotal`: the next cursor
- * carries this page's total, for lists whose count is the costly part and that only grow at the
- * top, where a keyset walk never goes (logs: the walk covers exactly the entries first counted).
+ * deleted meanwhile do not shift the pages (no row repeats, and none committed before the walk
+ * began is skipped), and a far page costs what the first does. A row is placed by its id, taken
+ * when it was inserted, not when its transaction committed: one committed during the walk in a
+ * place the walk has passed (a long transaction's early rows) is not in it. A request that came
+ * with a cursor gets its Link next with the following cursor too; page-number requests get exactly
+ * the page-number links API.md describes. `carryTotal`: the next cursor carries this page's total,
+ * for lists whose count is the costly part and that mostly grow at the top, where a keyset walk
+ * never goes (logs: the total is the count when the walk began). A cursor is not signed: one
+ * altered by hand moves the caller's own walk and headers, and reaches nothing a page number does not.
  */
 export function sendKeysetPage<T extends { id: number }>(
   request: FastifyRequest,
