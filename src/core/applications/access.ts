@@ -49,11 +49,27 @@ export async function lockApplication(tx: Executor, applicationId: number, lock:
   return rows.length > 0;
 }
 
+/** The caller's membership of the application, read with a share lock (see requireApplication). */
+async function shareMembership(db: Executor, applicationId: number, developerId: number): Promise<Role | undefined> {
+  const [member] = await db
+    .select({ role: applicationMembers.role })
+    .from(applicationMembers)
+    .where(and(eq(applicationMembers.applicationId, applicationId), eq(applicationMembers.developerId, developerId)))
+    .for('share');
+  return member?.role;
+}
+
 /**
  * Loads an application for a seller and checks the role. An application the developer has no part
  * in is a 404, exactly as if it did not exist; a visible one the role may not change is a 403.
  * With `lock` (inside a transaction), the same statement also takes the application row's lock,
  * so what it returns is the row as it stands once the lock is held.
+ * An admin's or owner's action (collaborators, webhooks, settings, secrets) also holds the caller's
+ * membership row with a share lock until its transaction ends: removing that member, or lowering
+ * their role, waits for the write under way, or ends it at this check (404, 403). Without it, a
+ * write checked just before its author's removal committed after the removal had answered — an
+ * admin being removed could still add a collaborator of their own (an audit). Lesser roles' writes
+ * skip it: it is a row write per request, and they run at volume.
  */
 export async function requireApplication(db: Executor, actor: SellerActor, applicationId: number, need: Need, lock?: ApplicationLock) {
   // The developer who linked a server may own other applications; from that server they do not exist.
@@ -64,8 +80,15 @@ export async function requireApplication(db: Executor, actor: SellerActor, appli
     .innerJoin(applicationMembers, and(eq(applicationMembers.applicationId, applications.id), eq(applicationMembers.developerId, actor.developerId)))
     .where(eq(applications.id, applicationId))
     .limit(1);
-  const [row] = lock ? await query.for(lock, { of: applications }) : await query;
+  const guardsMembership = NEEDED[need] >= NEEDED.admin;
+  // One locking clause a statement (drizzle): the membership's own is a second statement when the application row is locked too.
+  const [row] = lock ? await query.for(lock, { of: applications }) : guardsMembership ? await query.for('share', { of: applicationMembers }) : await query;
   if (!row) throw notFound('Application');
+  if (lock && guardsMembership) {
+    const role = await shareMembership(db, applicationId, actor.developerId);
+    if (!role) throw notFound('Application');
+    row.role = role;
+  }
   if (!roleAllows(row.role, need)) throw forbidden();
   return row;
 }

@@ -1,0 +1,64 @@
+import postgres from 'postgres';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { settleWithin } from '../src/settle-within.js';
+import { startHarness, type Harness } from './support/harness.js';
+import { untilLockWaiters } from './support/wait.js';
+
+/**
+ * An admin removed (or lowered) while a write of theirs is under way: the write's role check ran
+ * before the removal, and it committed after the removal had answered 200 — an admin being removed
+ * could add a collaborator of their own that outlived them (an audit). An admin's write now holds
+ * its author's membership until it commits, so the two are ordered.
+ */
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness();
+});
+afterAll(() => h?.close());
+
+describe("an admin's write racing their removal", () => {
+  it('is ordered before the removal: the removal answers once the write has committed, and the log says so', async () => {
+    const owner = await h.seller('owner');
+    const { app } = await owner.setup();
+    const admin = await h.seller('admin');
+    const alt = await h.seller('alt');
+    expect((await owner.call('POST', `/api/applications/${app.id}/collaborators`, { login: admin.username, role: 'admin' })).statusCode).toBe(201);
+
+    // The admin's add is held between its role check and its insert: another session holds the
+    // added developer's row (the insert's foreign-key check waits on it).
+    const sql = postgres(h.databaseUrl, { max: 2, onnotice: () => {} });
+    const held = await sql.reserve();
+    try {
+      await held`begin`;
+      await held`select id from developers where id = ${alt.developerId} for update`;
+      const adding = admin.call('POST', `/api/applications/${app.id}/collaborators`, { login: alt.username, role: 'admin' });
+      await untilLockWaiters(h.deps.db, 1, "the admin's add to wait on the held row");
+
+      const removing = owner.call('DELETE', `/api/applications/${app.id}/collaborators/${admin.developerId}`);
+      // The removal waits for the admin's write under way.
+      expect(await settleWithin(removing, 1000, 'still waiting')).toBe('still waiting');
+      await held`rollback`;
+      expect((await adding).statusCode).toBe(201);
+      expect((await removing).statusCode).toBe(200);
+    } finally {
+      held.release();
+      await sql.end();
+    }
+    expect((await admin.call('GET', `/api/applications/${app.id}`)).statusCode).toBe(404);
+    // The owner sees what the admin did before being removed, in that order.
+    const log = (await owner.call('GET', `/api/applications/${app.id}/logs?per_page=5`)).json() as { action: string; target: string }[];
+    expect(log.slice(0, 2).map((e) => `${e.action} ${e.target}`)).toEqual([`collaborator.removed developer:${admin.developerId}`, `collaborator.added developer:${alt.developerId}`]);
+  });
+
+  it("is refused once the removal has committed, and a lowered admin's is forbidden", async () => {
+    const owner = await h.seller('owner');
+    const { app } = await owner.setup();
+    const admin = await h.seller('admin');
+    const other = await h.seller('other');
+    expect((await owner.call('POST', `/api/applications/${app.id}/collaborators`, { login: admin.username, role: 'admin' })).statusCode).toBe(201);
+    expect((await owner.call('PUT', `/api/applications/${app.id}/collaborators/${admin.developerId}`, { role: 'manager' })).statusCode).toBe(200);
+    expect((await admin.call('POST', `/api/applications/${app.id}/collaborators`, { login: other.username, role: 'viewer' })).statusCode).toBe(403);
+    expect((await owner.call('DELETE', `/api/applications/${app.id}/collaborators/${admin.developerId}`)).statusCode).toBe(200);
+    expect((await admin.call('POST', `/api/applications/${app.id}/collaborators`, { login: other.username, role: 'viewer' })).statusCode).toBe(404);
+  });
+});
