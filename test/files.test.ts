@@ -372,6 +372,10 @@ describe('files: downloading (client)', () => {
     expectError(await download(big, theirs.id, { ...otherProof, license_key: proof.license_key }), 403, 'FORBIDDEN');
     expect((await download(big, theirs.id, otherProof)).statusCode).toBe(200);
     expectError(await download(big, 2147483647, proof), 404, 'NOT_FOUND');
+    // Without proof an unknown id is answered as a known one is: the app_id alone does not tell which ids exist.
+    const unknownUnproven = expectError(await download(big, 2147483647, { app_id: app.app_id }), 403, 'FORBIDDEN');
+    const theirsUnproven = expectError(await download(big, theirs.id, { app_id: otherApp.app_id }), 403, 'FORBIDDEN');
+    expect(unknownUnproven.message).toBe(theirsUnproven.message);
     expectError(await download(big, theirs.id, { ...otherProof, app_id: '00000000-0000-4000-8000-000000000000' }), 404, 'NOT_FOUND');
     expectError(await download(big, theirs.id, { ...otherProof, app_id: 'nope' }), 400, 'VALIDATION_ERROR');
 

@@ -7,9 +7,9 @@ import { proveClient, type ClientCredentials } from '../users/client-credentials
 import { openBlob } from './file-store.js';
 
 /**
- * A file as a customer app downloads it: only a file of this application (else 404), only for a
- * caller who proves a right to it — a license + HWID that validate (exactly as /validate) or a
- * user token whose license still stands (else 403 with the reason's code: see proveClient).
+ * A file as a customer app downloads it: only for a caller who proves a right to it — a license +
+ * HWID that validate (exactly as /validate) or a user token whose license still stands (else 403
+ * with the reason's code: see proveClient) — and only a file of this application (else 404).
  * Returns an open stream of the bytes.
  */
 export async function openClientDownload(deps: Deps, app: ClientApplication, fileId: number, creds: ClientCredentials) {
@@ -18,9 +18,11 @@ export async function openClientDownload(deps: Deps, app: ClientApplication, fil
     .from(files)
     .where(and(eq(files.id, fileId), eq(files.applicationId, app.id)))
     .limit(1);
-  if (!file) throw notFound('File');
+  // Proof first: an unknown id is answered as a known one until the caller proves a right (then
+  // 404), as a variable's name is, so the app_id alone does not tell which file ids exist.
   const proof = await proveClient(deps, app, creds);
   if (!proof.ok) throw forbidden(`${proof.message} (${proof.code})`);
+  if (!file) throw notFound('File');
   const blob = await openBlob(deps.files.dir, file.sha256);
   if (!blob) {
     await reportMissingBytes(deps, file);
