@@ -20,6 +20,8 @@ export interface RuntimeOverrides {
   clock?: Clock;
   log?: Logger;
   limits?: Partial<CoreLimits>;
+  /** The test suite's guard against statements on the pool inside an open transaction (db/pool-guard.ts). */
+  onPoolQueryInTransaction?: (stack: string) => void;
 }
 
 /**
@@ -29,7 +31,15 @@ export interface RuntimeOverrides {
 export async function createDeps(config: Config, overrides: RuntimeOverrides = {}): Promise<Deps> {
   const log = overrides.log ?? createLogger(config.logLevel);
   const db =
-    overrides.db ?? (await createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize, preparedStatements: config.databasePreparedStatements, log }));
+    overrides.db ??
+    (await createDb({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      poolSize: config.databasePoolSize,
+      preparedStatements: config.databasePreparedStatements,
+      log,
+      onPoolQueryInTransaction: overrides.onPoolQueryInTransaction,
+    }));
   const box = new SecretBox(config.secret);
   const deps: Deps = {
     db,

@@ -1,9 +1,9 @@
-import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixedClock } from '../src/core/clock.js';
 import { decodeCustomId, encodeCustomId } from '../src/discord/custom-ids.js';
 import { maskKey } from '../src/discord/render.js';
 import { startHarness, type Harness, type Seller } from './support/harness.js';
+import { inOtherSession } from './support/other-session.js';
 import type { DiscordStub, RecordedCall } from './support/discord-stub.js';
 import { startLinkedDiscord, type LinkedDiscord } from './support/linked-discord.js';
 import { button, CHANNEL, ephemeralText, MANAGE_GUILD, sendInteraction, type KeyPair, type Member } from './support/discord-interactions.js';
@@ -137,8 +137,8 @@ describe('the alert buttons', () => {
     let ban!: ReturnType<typeof sendInteraction>;
     let ignore!: ReturnType<typeof sendInteraction>;
     // The license is held, so the Ban waits on it, mid-way; the Ignore comes meanwhile.
-    await h.deps.db.orm.transaction(async (tx) => {
-      await tx.execute(sql`select id from licenses where id = ${license.id} for update`);
+    await inOtherSession(h, async (tx) => {
+      await tx`select id from licenses where id = ${license.id} for update`;
       ban = sendInteraction(h.app, keys, click(admin, `share:ban:${flagId}`));
       await untilLockWaiters(h.deps.db, 1, 'the Ban waiting on the license');
       ignore = sendInteraction(h.app, keys, click(admin, `share:ignore:${flagId}`));

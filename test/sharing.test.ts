@@ -1,8 +1,8 @@
-import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixedClock } from '../src/core/clock.js';
 import { detectSharing } from '../src/core/sharing/detect-sharing.js';
 import { startHarness, type Harness, type Seller } from './support/harness.js';
+import { inOtherSession } from './support/other-session.js';
 import { startReceiver } from './support/receiver.js';
 import { untilLockWaiters, waitFor } from './support/wait.js';
 
@@ -191,8 +191,8 @@ describe('detection over distinct IPs a day', () => {
     let detected!: Promise<number>;
     // The first license is being deleted (not yet committed) when the batch is measured: its flag
     // waits on the delete, which then commits under it.
-    await h.deps.db.orm.transaction(async (tx) => {
-      await tx.execute(sql`delete from licenses where id = ${gone.key.id}`);
+    await inOtherSession(h, async (tx) => {
+      await tx`delete from licenses where id = ${gone.key.id}`;
       detected = detectSharing(h.deps, [lineOf(gone, '192.0.2.62'), lineOf(kept, '192.0.2.63')]);
       await untilLockWaiters(h.deps.db, 1, "the flag's insert waiting on the delete");
     });

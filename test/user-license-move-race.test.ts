@@ -1,6 +1,6 @@
-import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { client as post, startHarness, type Harness, type Seller } from './support/harness.js';
+import { inOtherSession } from './support/other-session.js';
 import { untilLockWaiters } from './support/wait.js';
 
 /**
@@ -27,8 +27,8 @@ const usersOf = async (licenseId: number) => (await h.deps.db.query<{ n: number 
 /** Runs `race` while the license row is locked, releasing it once `waiters` statements wait on a lock. */
 async function withLicenseLocked<T>(licenseId: number, waiters: number, race: () => Promise<T>): Promise<T> {
   let result!: Promise<T>;
-  await h.deps.db.orm.transaction(async (tx) => {
-    await tx.execute(sql`select id from licenses where id = ${licenseId} for update`);
+  await inOtherSession(h, async (tx) => {
+    await tx`select id from licenses where id = ${licenseId} for update`;
     result = race();
     // Each request may also be answered before it ever waits (a refusal): then fewer wait.
     await untilLockWaiters(h.deps.db, waiters).catch(() => undefined);

@@ -5,6 +5,7 @@ import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
 import { serverOf, type Logger } from '../log.js';
 import { lockDataDir } from './data-dir-lock.js';
+import { guardPoolInTransactions } from './pool-guard.js';
 import { preparedByDefault } from './prepared-by-default.js';
 import * as schema from './schema.js';
 
@@ -32,18 +33,23 @@ export interface DbOptions {
   preparedStatements?: boolean;
   /** Where to say which database is opened (creating the embedded one takes seconds). */
   log?: Logger;
+  /**
+   * The test suite's guard (pool-guard.ts): told of every statement sent on the Postgres pool from
+   * inside an open transaction's callback. Unset in production.
+   */
+  onPoolQueryInTransaction?: ((stack: string) => void) | undefined;
 }
 
 export async function createDb(options: DbOptions): Promise<Db> {
   if (options.databaseUrl) {
     options.log?.info(`using Postgres at ${serverOf(options.databaseUrl)}`);
-    return createPostgresDb(options.databaseUrl, options.poolSize ?? 10, options.preparedStatements ?? true);
+    return createPostgresDb(options.databaseUrl, options.poolSize ?? 10, options.preparedStatements ?? true, options.onPoolQueryInTransaction);
   }
   return createPgliteDb(options.dataDir, options.log);
 }
 
-function createPostgresDb(url: string, poolSize: number, preparedStatements: boolean): Db {
-  const client = postgres(url, {
+function createPostgresDb(url: string, poolSize: number, preparedStatements: boolean, onPoolQueryInTransaction: DbOptions['onPoolQueryInTransaction']): Db {
+  const pool = postgres(url, {
     max: poolSize,
     onnotice: () => {},
     // Connections are recycled now and then so a long-running instance follows failovers.
@@ -53,6 +59,7 @@ function createPostgresDb(url: string, poolSize: number, preparedStatements: boo
     connect_timeout: 5,
     prepare: preparedStatements,
   });
+  const client = onPoolQueryInTransaction ? guardPoolInTransactions(pool, onPoolQueryInTransaction) : pool;
   const orm = drizzlePostgres(preparedStatements ? preparedByDefault(client) : client, { schema }) as unknown as Orm;
   return {
     kind: 'postgres',

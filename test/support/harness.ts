@@ -115,12 +115,19 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   // Assembled as `keycord start` assembles it (role api, plus workers when asked for), from config alone.
   // The local provider is one process by design: it refuses role api, so it runs as role all.
   const contractViolations: ContractViolation[] = [];
+  // Statements on the pool from inside an open transaction (db/pool-guard.ts): each one a deadlock
+  // waiting to happen (forever on the embedded database, which has one connection).
+  const poolInTransaction: string[] = [];
   const keycord = await startKeycord(config, {
     ...(opts.contractCheck === false ? {} : { contractViolations }),
     role: opts.jobs === 'local' ? 'all' : 'api',
     jobs: opts.jobs === 'local' ? 'workers' : (opts.jobs ?? 'none'),
     discordProgressEveryMs: 100,
-    overrides: { ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.limits ? { limits: opts.limits } : {}) },
+    overrides: {
+      ...(opts.clock ? { clock: opts.clock } : {}),
+      ...(opts.limits ? { limits: opts.limits } : {}),
+      onPoolQueryInTransaction: (stack) => void poolInTransaction.push(stack),
+    },
   });
   const { deps, jobs, jobProvider, bot } = keycord;
   const app = keycord.app!;
@@ -176,6 +183,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
       if (jobs) await flushRedisPrefix(config.redisUrl, queuePrefix);
       await database?.drop();
       await rm(dataDir, { recursive: true, force: true });
+      if (poolInTransaction.length) throw new Error(`statements on the pool inside an open transaction (use its tx):\n${[...new Set(poolInTransaction)].slice(0, 5).join('\n\n')}`);
       if (contractViolations.length) throw new Error(`answers the OpenAPI document does not describe:\n${contractViolations.map((v) => `  ${v.route} ${v.status}: ${v.problem}`).join('\n')}`);
     },
   };
