@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { InteractionResponseType, InteractionType, type APIInteraction } from 'discord-api-types/v10';
 import { commandsByName } from '../../commands/index.js';
 import { AppError } from '../core/errors.js';
+import { findUnstorable } from '../core/storable-text.js';
 import { settleWithin } from '../settle-within.js';
 import { decodeCustomId } from './custom-ids.js';
 import { showMyLicenses, showRedeemModal, showResetMenu, submitRedeem, submitReset } from './customer-flows.js';
@@ -9,6 +10,8 @@ import { contextFor, ephemeral, type BotContext, type HandlerResult, type Intera
 import { answerBulkButton } from './license-bulk.js';
 import { submitSetup } from './setup-flow.js';
 import { answerSharingButton } from './sharing-alerts.js';
+
+const NO_CHOICES: HandlerResult = { response: { type: InteractionResponseType.ApplicationCommandAutocompleteResult, data: { choices: [] } } };
 
 /**
  * The one set of handlers both doors (gateway and HTTP interactions) drive. `handle` never
@@ -22,13 +25,17 @@ export class DiscordBot {
 
   async handle(interaction: APIInteraction): Promise<HandlerResult> {
     if (interaction?.type === InteractionType.Ping) return { response: { type: InteractionResponseType.Pong } };
+    // Typed text (options, modal fields) Postgres cannot store is bad input, refused before any
+    // handler: in a query it failed as a fault, and with it every read batched in the same turn (other servers' too).
+    if (interaction && 'data' in interaction && findUnstorable(interaction.data, 'data') !== null) {
+      if (interaction.type === InteractionType.ApplicationCommandAutocomplete) return NO_CHOICES;
+      return ephemeral('❌ That input has a character that cannot be stored (a NUL character or an unpaired surrogate). Type it again without it.');
+    }
     try {
       const ctx = contextFor(this.context, interaction);
       return await this.route(ctx);
     } catch (err) {
-      if (interaction?.type === InteractionType.ApplicationCommandAutocomplete) {
-        return { response: { type: InteractionResponseType.ApplicationCommandAutocompleteResult, data: { choices: [] } } };
-      }
+      if (interaction?.type === InteractionType.ApplicationCommandAutocomplete) return NO_CHOICES;
       return ephemeral(this.describe(err, interaction));
     }
   }
