@@ -2,6 +2,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { settleWithin } from '../src/settle-within.js';
 import { startHarness, type Harness } from './support/harness.js';
+import { inOtherSession } from './support/other-session.js';
 import { untilLockWaiters } from './support/wait.js';
 
 /**
@@ -48,6 +49,45 @@ describe("an admin's write racing their removal", () => {
     // The owner sees what the admin did before being removed, in that order.
     const log = (await owner.call('GET', `/api/applications/${app.id}/logs?per_page=5`)).json() as { action: string; target: string }[];
     expect(log.slice(0, 2).map((e) => `${e.action} ${e.target}`)).toEqual([`collaborator.removed developer:${admin.developerId}`, `collaborator.added developer:${alt.developerId}`]);
+  });
+
+  it('two admins removing each other at once take turns: one is removed, the other then finds itself gone (no deadlock, no 409)', async () => {
+    const owner = await h.seller('owner');
+    const { app } = await owner.setup();
+    const a = await h.seller('a');
+    const b = await h.seller('b');
+    for (const s of [a, b]) expect((await owner.call('POST', `/api/applications/${app.id}/collaborators`, { login: s.username, role: 'admin' })).statusCode).toBe(201);
+    let aRemovesB!: ReturnType<typeof a.call>;
+    let bRemovesA!: ReturnType<typeof b.call>;
+    // A's removal is held at A's own membership row; B's comes meanwhile.
+    await inOtherSession(h, async (tx) => {
+      await tx`select 1 from application_members where application_id = ${app.id} and developer_id = ${a.developerId} for update`;
+      aRemovesB = a.call('DELETE', `/api/applications/${app.id}/collaborators/${b.developerId}`);
+      await untilLockWaiters(h.deps.db, 1, "A's removal waiting");
+      bRemovesA = b.call('DELETE', `/api/applications/${app.id}/collaborators/${a.developerId}`);
+      await untilLockWaiters(h.deps.db, 2, "B's removal waiting");
+    });
+    expect([(await aRemovesB).statusCode, (await bRemovesA).statusCode]).toEqual([200, 404]);
+  });
+
+  it("the owner's delete of the application waits for an admin's write under way, and both go through", async () => {
+    const owner = await h.seller('owner');
+    const { app } = await owner.setup();
+    const admin = await h.seller('admin');
+    expect((await owner.call('POST', `/api/applications/${app.id}/collaborators`, { login: admin.username, role: 'admin' })).statusCode).toBe(201);
+    const hook = await owner.call('POST', `/api/applications/${app.id}/webhooks`, { url: 'http://127.0.0.1:9/hook', events: ['license.banned'] });
+    expect(hook.statusCode).toBe(201);
+    let testing!: ReturnType<typeof admin.call>;
+    let deleting!: ReturnType<typeof owner.call>;
+    // The admin's test event is held at its outbox insert; the owner deletes the application meanwhile.
+    await inOtherSession(h, async (tx) => {
+      await tx`lock table outbox in access exclusive mode`;
+      testing = admin.call('POST', `/api/webhooks/${hook.json().id}/test`);
+      await untilLockWaiters(h.deps.db, 1, "the admin's test waiting");
+      deleting = owner.call('DELETE', `/api/applications/${app.id}`);
+      await untilLockWaiters(h.deps.db, 2, 'the delete waiting');
+    });
+    expect([(await testing).statusCode, (await deleting).statusCode]).toEqual([202, 200]);
   });
 
   it("is refused once the removal has committed, and a lowered admin's is forbidden", async () => {

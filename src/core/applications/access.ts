@@ -68,7 +68,9 @@ async function shareMembership(db: Executor, applicationId: number, developerId:
  * membership row with a share lock until its transaction ends: removing that member, or lowering
  * their role, waits for the write under way, or ends it at this check (404, 403). Without it, a
  * write checked just before its author's removal committed after the removal had answered — an
- * admin being removed could still add a collaborator of their own (an audit). Lesser roles' writes
+ * admin being removed could still add a collaborator of their own (an audit). Such an action takes
+ * the application row first (`key share` unless it asks for more), then the membership, the order
+ * in which a delete of the application takes them, so the two never deadlock. Lesser roles' writes
  * skip it: it is a row write per request, and they run at volume.
  */
 export async function requireApplication(db: Executor, actor: SellerActor, applicationId: number, need: Need, lock?: ApplicationLock) {
@@ -81,10 +83,11 @@ export async function requireApplication(db: Executor, actor: SellerActor, appli
     .where(eq(applications.id, applicationId))
     .limit(1);
   const guardsMembership = NEEDED[need] >= NEEDED.admin;
-  // One locking clause a statement (drizzle): the membership's own is a second statement when the application row is locked too.
-  const [row] = lock ? await query.for(lock, { of: applications }) : guardsMembership ? await query.for('share', { of: applicationMembers }) : await query;
+  const appLock = lock ?? (guardsMembership ? 'key share' : undefined);
+  const [row] = appLock ? await query.for(appLock, { of: applications }) : await query;
   if (!row) throw notFound('Application');
-  if (lock && guardsMembership) {
+  // A statement of its own: drizzle puts one locking clause on a statement.
+  if (guardsMembership) {
     const role = await shareMembership(db, applicationId, actor.developerId);
     if (!role) throw notFound('Application');
     row.role = role;

@@ -69,7 +69,9 @@ async function requireMember(tx: Parameters<typeof requireApplication>[0], appli
 
 export async function updateCollaborator(deps: Deps, actor: SellerActor, applicationId: number, developerId: number, role: CollaboratorRole) {
   return deps.db.orm.transaction(async (tx) => {
-    await requireApplication(tx, actor, applicationId, 'admin');
+    // Membership changes of one application take turns on its row: two admins changing or
+    // removing each other would otherwise each hold their own membership and wait for the other's.
+    await requireApplication(tx, actor, applicationId, 'admin', 'no key update');
     const member = await requireMember(tx, applicationId, developerId);
     if (member.role === 'owner') throw forbidden("The owner's role cannot be changed");
     await tx
@@ -89,7 +91,8 @@ export async function updateCollaborator(deps: Deps, actor: SellerActor, applica
  */
 export async function removeCollaborator(deps: Deps, actor: SellerActor, applicationId: number, developerId: number) {
   await deps.db.orm.transaction(async (tx) => {
-    await requireApplication(tx, actor, applicationId, developerId === actor.developerId ? 'read' : 'admin');
+    // Taking turns on the application row, as updateCollaborator does.
+    await requireApplication(tx, actor, applicationId, developerId === actor.developerId ? 'read' : 'admin', 'no key update');
     const member = await requireMember(tx, applicationId, developerId);
     if (member.role === 'owner') throw forbidden('The owner cannot be removed');
     await tx.delete(applicationMembers).where(and(eq(applicationMembers.applicationId, applicationId), eq(applicationMembers.developerId, developerId)));
