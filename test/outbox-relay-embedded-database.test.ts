@@ -1,7 +1,8 @@
+import { sql } from 'drizzle-orm';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { jobSpecsFor } from '../src/jobs/job-specs.js';
+import { jobSpecsFor, type JobSpecs } from '../src/jobs/job-specs.js';
 import { OutboxRelay } from '../src/jobs/outbox-relay.js';
 import { startHarness, type Harness } from './support/harness.js';
 import { waitFor } from './support/wait.js';
@@ -46,5 +47,52 @@ describe('the BullMQ relay on the embedded database', () => {
     expect(await relay.relayOnce()).toBe(1);
     // Still wanted: it went in under the next id of its chain.
     expect(await (await spec.queue.getJob(`${spec.jobId}-2`))?.getState()).toBe('waiting');
+  });
+});
+
+describe('the BullMQ relay, once its claim has timed out', () => {
+  it('asks the database nothing more: a statement of the ended transaction would go out on a connection another may hold', async () => {
+    // One connection: the transaction that takes it after the claim is the one a late statement would land in.
+    const pg = await startHarness({ env: { DATABASE_POOL_SIZE: '1' } });
+    try {
+      const s = await pg.seller();
+      const { plan } = await s.setup();
+      expect((await s.call('POST', '/api/licenses/generate', { plan_id: plan.id, count: 5500 })).statusCode).toBe(202);
+      // Only the generation command is left to relay.
+      await pg.deps.db.query(`update outbox set relayed_at = now() where kind = 'event' and relayed_at is null`);
+      // A queue that answers after the claim's time-out, holding the job as finished: the relay
+      // would then ask whether the database still wants it, and add it under the next id if so.
+      const added: string[] = [];
+      const looked: string[] = [];
+      let data: Record<string, unknown> = {};
+      const queue = {
+        name: 'slow',
+        getJob: async (id: string) => {
+          looked.push(id);
+          await new Promise((r) => setTimeout(r, 400));
+          return { data, getState: async () => 'completed' };
+        },
+        add: async (_name: string, _data: unknown, opts: { jobId: string }) => void added.push(opts.jobId),
+        backend: { client: Promise.resolve({ exists: async () => 0 }) },
+        toKey: (id: string) => `slow:${id}`,
+      };
+      const specs = {
+        generation: (jobId: number) => {
+          data = { job_id: jobId };
+          return { queue, name: 'generate_licenses', data, jobId: `gen-${jobId}` };
+        },
+      } as unknown as JobSpecs;
+      const relay = new OutboxRelay(pg.deps, specs, { pollMs: 1000, enqueueTimeoutMs: 150 });
+      await expect(relay.relayOnce()).rejects.toThrow('did not take the claimed rows');
+      await pg.deps.db.orm.transaction(async (tx) => {
+        await tx.execute(sql`select 1`);
+        await new Promise((r) => setTimeout(r, 800));
+      });
+      // The late check was refused: the chain did not go on (next id) on the strength of a statement run outside the claim.
+      expect(looked).toHaveLength(1);
+      expect(added).toEqual([]);
+    } finally {
+      await pg.close();
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { rowsOf } from '../db/client.js';
+import { rowsOf, type Db, type Tx } from '../db/client.js';
 import { OUTBOX_COLUMNS, outboxRowFrom, type OutboxRow, type RawOutboxRow } from '../core/webhooks/delivery-statements.js';
 import type { Deps } from '../core/deps.js';
 import { deliveryPending, generationJobUnfinished } from '../core/jobs/unfinished-work.js';
@@ -97,27 +97,41 @@ export class OutboxRelay {
   async relayOnce(): Promise<number> {
     if (this.queueAway()) throw new Error('the job queue is not connected');
     return this.deps.db.orm.transaction(async (tx) => {
-      // Claimed and marked in one statement; the marks commit only once the jobs are in Redis.
-      const claimed = rowsOf<RawOutboxRow>(
-        await tx.execute(sql`update outbox set relayed_at = ${this.deps.clock.now().toISOString()}::timestamptz
+      const claim = { open: true };
+      try {
+        return await this.claimAndEnqueue(tx, claim);
+      } finally {
+        claim.open = false;
+      }
+    });
+  }
+
+  /** The work of `relayOnce`'s transaction; `claim.open` turns false once it settles. */
+  private async claimAndEnqueue(tx: Tx, claim: { open: boolean }): Promise<number> {
+    // Claimed and marked in one statement; the marks commit only once the jobs are in Redis.
+    const claimed = rowsOf<RawOutboxRow>(
+      await tx.execute(sql`update outbox set relayed_at = ${this.deps.clock.now().toISOString()}::timestamptz
           where id in (select id from outbox where relayed_at is null order by id limit ${this.opts.batchSize ?? RELAY_BATCH} for update skip locked)
           returning ${sql.raw(OUTBOX_COLUMNS)}`),
-      );
-      if (claimed.length === 0) return 0;
-      const rows = claimed.map(outboxRowFrom).sort((a, b) => a.id - b.id);
-      // Kept before the jobs exist, so a job this process's workers take at once finds its row.
-      keepRelayedEvents(this.deps.db, rows);
-      // Whether the database still wants a job Redis holds as finished is asked in this
-      // transaction: on the pool it would wait for a second connection while this one is held
-      // (forever on the embedded database: its one connection, until the time-out rolled back).
-      const enqueued = this.enqueue(rows, depsInTransaction(this.deps, tx));
-      enqueued.catch(() => {}); // a rejection after the time-out has nobody left to hear it
-      const timeoutMs = this.opts.enqueueTimeoutMs ?? ENQUEUE_TIMEOUT_MS;
-      const outcome = await settleWithin(Promise.race([enqueued, this.stopSignal.promise]), timeoutMs, ENQUEUE_TIMED_OUT);
-      if (outcome === ENQUEUE_TIMED_OUT) throw new Error(`the job queue did not take the claimed rows within ${timeoutMs} ms`);
-      if (outcome === RELAY_STOPPED) throw new Error('the relay stopped before the job queue took the claimed rows');
-      return claimed.length;
-    });
+    );
+    if (claimed.length === 0) return 0;
+    const rows = claimed.map(outboxRowFrom).sort((a, b) => a.id - b.id);
+    // Kept before the jobs exist, so a job this process's workers take at once finds its row.
+    keepRelayedEvents(this.deps.db, rows);
+    // Whether the database still wants a job Redis holds as finished is asked in this
+    // transaction: on the pool it would wait for a second connection while this one is held
+    // (forever on the embedded database: its one connection, until the time-out rolled back).
+    // Not once the claim is over (its time-out): postgres.js sends a statement of a finished
+    // transaction on the bare connection, which by then may be another transaction's.
+    const inClaim = depsInTransaction(this.deps, tx);
+    const query: Db['query'] = (text, params) => (claim.open ? inClaim.db.query(text, params) : Promise.reject(new Error('the relay claim is over')));
+    const enqueued = this.enqueue(rows, { ...inClaim, db: { ...inClaim.db, query } });
+    enqueued.catch(() => {}); // a rejection after the time-out has nobody left to hear it
+    const timeoutMs = this.opts.enqueueTimeoutMs ?? ENQUEUE_TIMEOUT_MS;
+    const outcome = await settleWithin(Promise.race([enqueued, this.stopSignal.promise]), timeoutMs, ENQUEUE_TIMED_OUT);
+    if (outcome === ENQUEUE_TIMED_OUT) throw new Error(`the job queue did not take the claimed rows within ${timeoutMs} ms`);
+    if (outcome === RELAY_STOPPED) throw new Error('the relay stopped before the job queue took the claimed rows');
+    return claimed.length;
   }
 
   private async enqueue(rows: OutboxRow[], deps: Deps) {
