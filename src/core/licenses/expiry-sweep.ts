@@ -1,10 +1,11 @@
+import { setImmediate } from 'node:timers/promises';
 import { and, asc, eq, gt, inArray, lte, sql } from 'drizzle-orm';
 import { licenseNotices, licenses } from '../../db/schema.js';
 import type { Tx } from '../../db/client.js';
 import { system } from '../actor.js';
-import { writeAudit } from '../audit.js';
+import { writeAudits } from '../audit.js';
 import type { Deps } from '../deps.js';
-import { emitEvent, licenseEventData } from '../events/emit-event.js';
+import { emitEvents, licenseEventData } from '../events/emit-event.js';
 import { EXPIRING_STATUSES } from './license-view.js';
 
 export interface SweepResult {
@@ -103,7 +104,11 @@ export async function expirySweep(deps: Deps, opts: { noticeDays: number[]; batc
 const noNotice = (kind: string) =>
   sql`not exists (select 1 from ${licenseNotices} n where n.license_id = ${licenses.id} and n.kind = ${kind} and n.expires_at = date_trunc('milliseconds', ${licenses.expiresAt}))`;
 
-/** Claims the notice rows; only licenses whose row is new get an event (and an audit line). */
+/**
+ * Claims the notice rows; only licenses whose row is new get an event (and an audit line), written
+ * a statement per application and kind rather than one per license: a batch of 1,000 was 2,000
+ * statements, 15 times the cost per license of generating one.
+ */
 async function notify(tx: Tx, due: LicenseRow[], kind: string, type: 'license.expired' | 'license.expiring_soon', extra: (l: LicenseRow) => Record<string, unknown>) {
   const claimed = await tx
     .insert(licenseNotices)
@@ -111,23 +116,36 @@ async function notify(tx: Tx, due: LicenseRow[], kind: string, type: 'license.ex
     .onConflictDoNothing()
     .returning({ licenseId: licenseNotices.licenseId });
   const fresh = new Set(claimed.map((c) => c.licenseId));
-  for (const l of due) {
-    if (!fresh.has(l.id)) continue;
-    await emitEvent(tx, l.applicationId, type, { ...licenseEventData(l), ...extra(l) });
-    if (type === 'license.expired') {
-      await writeAudit(tx, sweeper, { applicationId: l.applicationId, action: 'license.expired', target: `license:${l.id}`, details: { license_key: l.licenseKey } });
-    }
+  const byApplication = new Map<number, LicenseRow[]>();
+  for (const l of due) if (fresh.has(l.id)) byApplication.set(l.applicationId, [...(byApplication.get(l.applicationId) ?? []), l]);
+  for (const [applicationId, noticed] of byApplication) {
+    await emitEvents(
+      tx,
+      applicationId,
+      noticed.map((l) => ({ type, data: { ...licenseEventData(l), ...extra(l) } })),
+    );
+  }
+  if (type === 'license.expired') {
+    const noticed = due.filter((l) => fresh.has(l.id));
+    await writeAudits(
+      tx,
+      sweeper,
+      noticed.map((l) => ({ applicationId: l.applicationId, action: 'license.expired', target: `license:${l.id}`, details: { license_key: l.licenseKey } })),
+    );
   }
 }
 
 /**
  * Runs batches until one finds nothing. A sweep must always end: should a batch select rows it
- * cannot settle (the same ids as the batch before), it stops rather than spin on them.
+ * cannot settle (the same ids as the batch before), it stops rather than spin on them. Between
+ * batches the process takes its other work: on the embedded database a statement completes without
+ * giving it a turn, so a backlog of 5,000 once held every request for 6 s (an audit).
  */
 async function inBatches(deps: Deps, batch: (tx: Tx) => Promise<number[]>): Promise<number> {
   let total = 0;
   let previous = '';
   for (;;) {
+    if (total > 0) await setImmediate();
     const ids = await deps.db.orm.transaction(batch);
     const key = ids.join(',');
     if (ids.length === 0) return total;
