@@ -142,7 +142,28 @@ describe('two processes running the local provider on one Postgres', () => {
     expect(await takeoverMidDispatch(10_000)).toEqual(['second']);
   });
 
-  it('so does one that has taken the lock back by the time its POST is answered', async () => {
+  it('the expiry sweep runs in the process that runs the jobs only; one standing by sweeps once it takes over', async () => {
+    await Promise.all(providers.splice(0).map((p) => p.close()));
+    // The first process swept at start and next sweeps in an hour; the second would every 100 ms.
+    const first = await startLocalJobProvider(h.deps, { ...h.config.jobs, expirySweepEveryMs: 3_600_000 });
+    providers.push(first);
+    await waitFor(lockHolder, 5_000, 'the first process to take the runner lock');
+    await new Promise((r) => setTimeout(r, 300));
+    providers.push(await startLocalJobProvider({ ...h.deps, db: otherDb }, { ...h.config.jobs, expirySweepEveryMs: 100 }));
+
+    const s = await h.seller();
+    const { plan } = await s.setup();
+    const [lic] = await s.generate(plan.id, 1);
+    await h.deps.db.query(`update licenses set status = 'active', activated_at = now() - interval '31 days', expires_at = now() - interval '1 minute' where id = $1`, [lic!.id]);
+    const status = async () => (await h.deps.db.query<{ status: string }>('select status from licenses where id = $1', [lic!.id]))[0]!.status;
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await status()).toBe('active');
+
+    await first.close();
+    await waitFor(async () => (await status()) === 'expired', 10_000, 'the second process to sweep once it runs the jobs');
+  });
+
+  it('a process that has lost the runner lock and taken it back by the time its POST is answered leaves its listeners too', async () => {
     const heard = await takeoverMidDispatch(1_000, async (second) => {
       // The second process stops (a deploy, a restart): the first takes the lock back.
       await second.close();

@@ -220,6 +220,7 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig,
       scheduleCurrent = false;
       generationCheckDue = true;
     }
+    if (sweepOwed) sweep();
     const claim = ++claims;
     const { claimed, undispatched } = await claimOutboxRows(deps, CLAIM_BATCH);
     backlog = undispatched.filter((e) => !dispatching.has(e.id) && endedDuring.get(e.id) !== claim);
@@ -243,8 +244,13 @@ export async function startLocalJobProvider(deps: Deps, config: LocalJobsConfig,
     return claimed.length === CLAIM_BATCH;
   };
 
+  // The sweep is a job like the others: run by the process holding the runner lock only. One due
+  // while standing by (at start, before the lock is taken) runs on the first pass that holds it.
+  let sweepOwed = false;
   const sweep = () => {
     if (maintenance || stopping) return;
+    sweepOwed = !lock.holds;
+    if (sweepOwed) return;
     maintenance = maintenanceTry(deps, config)
       .then((swept) => {
         if (swept.expired + swept.expiringSoon > 0) log.info({ ...swept }, 'expiry sweep');
