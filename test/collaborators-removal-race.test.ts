@@ -1,7 +1,7 @@
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { settleWithin } from '../src/settle-within.js';
-import { startHarness, type Harness } from './support/harness.js';
+import { startHarness, type Harness, type Seller } from './support/harness.js';
 import { inOtherSession } from './support/other-session.js';
 import { untilLockWaiters } from './support/wait.js';
 
@@ -17,13 +17,27 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
+/** An owner's application with `names` added as admins, and the admins. */
+async function appWithAdmins<N extends string[]>(...names: N) {
+  const owner = await h.seller('owner');
+  const { app } = await owner.setup();
+  const admins: Seller[] = [];
+  for (const name of names) {
+    const admin = await h.seller(name);
+    expect((await owner.call('POST', `/api/applications/${app.id}/collaborators`, { login: admin.username, role: 'admin' })).statusCode).toBe(201);
+    admins.push(admin);
+  }
+  return { owner, app, admins: admins as { [K in keyof N]: Seller } };
+}
+
 describe("an admin's write racing their removal", () => {
   it('is ordered before the removal: the removal answers once the write has committed, and the log says so', async () => {
-    const owner = await h.seller('owner');
-    const { app } = await owner.setup();
-    const admin = await h.seller('admin');
+    const {
+      owner,
+      app,
+      admins: [admin],
+    } = await appWithAdmins('admin');
     const alt = await h.seller('alt');
-    expect((await owner.call('POST', `/api/applications/${app.id}/collaborators`, { login: admin.username, role: 'admin' })).statusCode).toBe(201);
 
     // The admin's add is held between its role check and its insert: another session holds the
     // added developer's row (the insert's foreign-key check waits on it).
@@ -52,11 +66,10 @@ describe("an admin's write racing their removal", () => {
   });
 
   it('two admins removing each other at once take turns: one is removed, the other then finds itself gone (no deadlock, no 409)', async () => {
-    const owner = await h.seller('owner');
-    const { app } = await owner.setup();
-    const a = await h.seller('a');
-    const b = await h.seller('b');
-    for (const s of [a, b]) expect((await owner.call('POST', `/api/applications/${app.id}/collaborators`, { login: s.username, role: 'admin' })).statusCode).toBe(201);
+    const {
+      app,
+      admins: [a, b],
+    } = await appWithAdmins('a', 'b');
     let aRemovesB!: ReturnType<typeof a.call>;
     let bRemovesA!: ReturnType<typeof b.call>;
     // A's removal is held at A's own membership row; B's comes meanwhile.
@@ -71,10 +84,11 @@ describe("an admin's write racing their removal", () => {
   });
 
   it("the owner's delete of the application waits for an admin's write under way, and both go through", async () => {
-    const owner = await h.seller('owner');
-    const { app } = await owner.setup();
-    const admin = await h.seller('admin');
-    expect((await owner.call('POST', `/api/applications/${app.id}/collaborators`, { login: admin.username, role: 'admin' })).statusCode).toBe(201);
+    const {
+      owner,
+      app,
+      admins: [admin],
+    } = await appWithAdmins('admin');
     const hook = await owner.call('POST', `/api/applications/${app.id}/webhooks`, { url: 'http://127.0.0.1:9/hook', events: ['license.banned'] });
     expect(hook.statusCode).toBe(201);
     let testing!: ReturnType<typeof admin.call>;
@@ -91,11 +105,12 @@ describe("an admin's write racing their removal", () => {
   });
 
   it("is refused once the removal has committed, and a lowered admin's is forbidden", async () => {
-    const owner = await h.seller('owner');
-    const { app } = await owner.setup();
-    const admin = await h.seller('admin');
+    const {
+      owner,
+      app,
+      admins: [admin],
+    } = await appWithAdmins('admin');
     const other = await h.seller('other');
-    expect((await owner.call('POST', `/api/applications/${app.id}/collaborators`, { login: admin.username, role: 'admin' })).statusCode).toBe(201);
     expect((await owner.call('PUT', `/api/applications/${app.id}/collaborators/${admin.developerId}`, { role: 'manager' })).statusCode).toBe(200);
     expect((await admin.call('POST', `/api/applications/${app.id}/collaborators`, { login: other.username, role: 'viewer' })).statusCode).toBe(403);
     expect((await owner.call('DELETE', `/api/applications/${app.id}/collaborators/${admin.developerId}`)).statusCode).toBe(200);

@@ -40,15 +40,16 @@ async function customersWithKeys(database: 'pglite' | 'postgres', customers: num
   return { reset, validateOther };
 }
 
+// Each case starts its own Keycord (the embedded database takes seconds to create) and redeems its keys.
 describe("a customer's Reset HWID", () => {
-  it('answers on the embedded database (one connection), and the routes behind it go on answering', async () => {
+  it('answers on the embedded database (one connection), and the routes behind it go on answering', { timeout: 90_000 }, async () => {
     const { reset, validateOther } = await customersWithKeys('pglite', 1);
     const res = await settleWithin(reset(0), 10_000, null);
     expect(res?.json().data.content).toContain('HWID reset');
     expect((await validateOther())?.statusCode).toBe(200);
   });
 
-  it('answers on Postgres when twice the pool of customers reset at once', async () => {
+  it('answers on Postgres when twice the pool of customers reset at once', { timeout: 90_000 }, async () => {
     const { reset, validateOther } = await customersWithKeys('postgres', 20);
     const all = await settleWithin(Promise.all(Array.from({ length: 20 }, (_, i) => reset(i))), 20_000, null);
     expect(all?.map((r) => r.json().data.content)).toEqual(Array(20).fill(expect.stringContaining('HWID reset')));
