@@ -1,5 +1,6 @@
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { linkGuild } from '../src/core/discord/link-guild.js';
 import { settleWithin } from '../src/settle-within.js';
 import { startHarness, type Harness, type Seller } from './support/harness.js';
 import { inOtherSession } from './support/other-session.js';
@@ -102,6 +103,30 @@ describe("an admin's write racing their removal", () => {
       await untilLockWaiters(h.deps.db, 2, 'the delete waiting');
     });
     expect([(await testing).statusCode, (await deleting).statusCode]).toEqual([202, 200]);
+  });
+
+  it("a Discord /setup by an admin beside the owner's delete of the application waits for it, then finds the application gone", async () => {
+    const {
+      owner,
+      app,
+      admins: [admin],
+    } = await appWithAdmins('admin');
+    const apiKey = (await admin.call('POST', '/api/auth/api-keys', { name: 'discord' })).json().key as string;
+    let deleting!: ReturnType<typeof owner.call>;
+    let linking!: Promise<string>;
+    // The delete is held once it has the application row (at the owner's membership, which its cascade removes).
+    await inOtherSession(h, async (tx) => {
+      await tx`select 1 from application_members where application_id = ${app.id} and developer_id = ${owner.developerId} for update`;
+      deleting = owner.call('DELETE', `/api/applications/${app.id}`);
+      await untilLockWaiters(h.deps.db, 1, 'the delete waiting');
+      const member = { id: '100000000000000991', name: 'Admin' };
+      linking = linkGuild(h.deps, { guildId: '900000000000000991', appId: app.app_id, apiKey, sellerRoleId: null, logChannelId: null, member }).then(
+        () => 'linked',
+        (err: Error & { code?: string }) => err.code ?? err.message,
+      );
+      await untilLockWaiters(h.deps.db, 2, 'the link waiting');
+    });
+    expect([(await deleting).statusCode, await linking]).toEqual([200, 'NOT_FOUND']);
   });
 
   it("is refused once the removal has committed, and a lowered admin's is forbidden", async () => {

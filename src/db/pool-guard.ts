@@ -10,7 +10,7 @@ const openTransaction = new AsyncLocalStorage<{ open: boolean }>();
  * connection) waits forever, and a pool's worth of such requests at once deadlock Postgres — the
  * Reset HWID and blacklist defects were this. Wraps the client: each `begin` callback runs in a
  * scope marked open until it settles, and a pool statement (`unsafe`, what drizzle and `db.query`
- * send) from inside an open scope is reported with its stack. Statements on the transaction go
+ * send) or a new transaction from inside an open scope is reported with its stack. Statements on the transaction go
  * through the client postgres.js hands the callback, which this does not wrap. Tests only: the
  * async context costs every request.
  */
@@ -26,6 +26,8 @@ export function guardPoolInTransactions<T extends Sql>(sql: T, report: (stack: s
       }
       if (prop === 'begin') {
         return (...args: unknown[]) => {
+          // A transaction of its own, begun inside an open one, needs a second connection too.
+          if (openTransaction.getStore()?.open) report(new Error('a transaction begun on the pool inside an open transaction').stack ?? '');
           const last = args.length - 1;
           const callback = args[last];
           if (typeof callback !== 'function') return (value as (...a: unknown[]) => unknown).apply(target, args);

@@ -1,5 +1,5 @@
-import { and, eq } from 'drizzle-orm';
-import { applicationMembers, applications, discordGuilds } from '../../db/schema.js';
+import { eq } from 'drizzle-orm';
+import { applications, discordGuilds } from '../../db/schema.js';
 import { lockKeyInTransaction, LOCK_NAMESPACES } from '../../db/advisory-lock.js';
 import { requireApplication } from '../applications/access.js';
 import { writeAudit } from '../audit.js';
@@ -31,13 +31,9 @@ export async function linkGuild(deps: Deps, input: LinkGuildInput) {
     const [app] = await tx.select().from(applications).where(eq(applications.appId, input.appId.trim().toLowerCase()));
     if (!app) throw notFound('Application');
     const actor = { kind: 'discord' as const, developerId: developer.developerId, applicationId: app.id, discordUserId: input.member.id, name: input.member.name, guildId: input.guildId };
-    // Holds the developer's membership until the link commits: a removal or downgrade that comes
-    // meanwhile waits and then unlinks this server with the others; one that came first is seen.
-    await tx
-      .select({ role: applicationMembers.role })
-      .from(applicationMembers)
-      .where(and(eq(applicationMembers.applicationId, app.id), eq(applicationMembers.developerId, developer.developerId)))
-      .for('share');
+    // An admin check holds the application row, then the developer's membership, until the link
+    // commits (access.ts): a removal or downgrade that comes meanwhile waits and then unlinks this
+    // server with the others; one that came first is seen; a delete of the application is waited for.
     await requireApplication(tx, actor, app.id, 'admin');
     const values = {
       applicationId: app.id,
