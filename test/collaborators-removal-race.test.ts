@@ -1,4 +1,4 @@
-import postgres from 'postgres';
+import postgres, { type TransactionSql } from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { linkGuild } from '../src/core/discord/link-guild.js';
 import { settleWithin } from '../src/settle-within.js';
@@ -29,6 +29,23 @@ async function appWithAdmins<N extends string[]>(...names: N) {
     admins.push(admin);
   }
   return { owner, app, admins: admins as { [K in keyof N]: Seller } };
+}
+
+/**
+ * Another session takes `hold`; `first` starts and waits on it, then `second` starts and waits too
+ * (on the hold, or on `first`); the hold is let go, and both outcomes come back in that order.
+ */
+async function racedBehindHold<A, B>(hold: (tx: TransactionSql) => Promise<unknown>, first: () => Promise<A>, second: () => Promise<B>): Promise<[A, B]> {
+  let a!: Promise<A>;
+  let b!: Promise<B>;
+  await inOtherSession(h, async (tx) => {
+    await hold(tx);
+    a = first();
+    await untilLockWaiters(h.deps.db, 1, 'the first to wait');
+    b = second();
+    await untilLockWaiters(h.deps.db, 2, 'the second to wait');
+  });
+  return [await a, await b];
 }
 
 describe("an admin's write racing their removal", () => {
@@ -71,17 +88,13 @@ describe("an admin's write racing their removal", () => {
       app,
       admins: [a, b],
     } = await appWithAdmins('a', 'b');
-    let aRemovesB!: ReturnType<typeof a.call>;
-    let bRemovesA!: ReturnType<typeof b.call>;
     // A's removal is held at A's own membership row; B's comes meanwhile.
-    await inOtherSession(h, async (tx) => {
-      await tx`select 1 from application_members where application_id = ${app.id} and developer_id = ${a.developerId} for update`;
-      aRemovesB = a.call('DELETE', `/api/applications/${app.id}/collaborators/${b.developerId}`);
-      await untilLockWaiters(h.deps.db, 1, "A's removal waiting");
-      bRemovesA = b.call('DELETE', `/api/applications/${app.id}/collaborators/${a.developerId}`);
-      await untilLockWaiters(h.deps.db, 2, "B's removal waiting");
-    });
-    expect([(await aRemovesB).statusCode, (await bRemovesA).statusCode]).toEqual([200, 404]);
+    const [aRemovesB, bRemovesA] = await racedBehindHold(
+      (tx) => tx`select 1 from application_members where application_id = ${app.id} and developer_id = ${a.developerId} for update`,
+      () => a.call('DELETE', `/api/applications/${app.id}/collaborators/${b.developerId}`),
+      () => b.call('DELETE', `/api/applications/${app.id}/collaborators/${a.developerId}`),
+    );
+    expect([aRemovesB.statusCode, bRemovesA.statusCode]).toEqual([200, 404]);
   });
 
   it("the owner's delete of the application waits for an admin's write under way, and both go through", async () => {
@@ -92,17 +105,13 @@ describe("an admin's write racing their removal", () => {
     } = await appWithAdmins('admin');
     const hook = await owner.call('POST', `/api/applications/${app.id}/webhooks`, { url: 'http://127.0.0.1:9/hook', events: ['license.banned'] });
     expect(hook.statusCode).toBe(201);
-    let testing!: ReturnType<typeof admin.call>;
-    let deleting!: ReturnType<typeof owner.call>;
     // The admin's test event is held at its outbox insert; the owner deletes the application meanwhile.
-    await inOtherSession(h, async (tx) => {
-      await tx`lock table outbox in access exclusive mode`;
-      testing = admin.call('POST', `/api/webhooks/${hook.json().id}/test`);
-      await untilLockWaiters(h.deps.db, 1, "the admin's test waiting");
-      deleting = owner.call('DELETE', `/api/applications/${app.id}`);
-      await untilLockWaiters(h.deps.db, 2, 'the delete waiting');
-    });
-    expect([(await testing).statusCode, (await deleting).statusCode]).toEqual([202, 200]);
+    const [testing, deleting] = await racedBehindHold(
+      (tx) => tx`lock table outbox in access exclusive mode`,
+      () => admin.call('POST', `/api/webhooks/${hook.json().id}/test`),
+      () => owner.call('DELETE', `/api/applications/${app.id}`),
+    );
+    expect([testing.statusCode, deleting.statusCode]).toEqual([202, 200]);
   });
 
   it("a Discord /setup by an admin beside the owner's delete of the application waits for it, then finds the application gone", async () => {
@@ -112,21 +121,18 @@ describe("an admin's write racing their removal", () => {
       admins: [admin],
     } = await appWithAdmins('admin');
     const apiKey = (await admin.call('POST', '/api/auth/api-keys', { name: 'discord' })).json().key as string;
-    let deleting!: ReturnType<typeof owner.call>;
-    let linking!: Promise<string>;
+    const member = { id: '100000000000000991', name: 'Admin' };
     // The delete is held once it has the application row (at the owner's membership, which its cascade removes).
-    await inOtherSession(h, async (tx) => {
-      await tx`select 1 from application_members where application_id = ${app.id} and developer_id = ${owner.developerId} for update`;
-      deleting = owner.call('DELETE', `/api/applications/${app.id}`);
-      await untilLockWaiters(h.deps.db, 1, 'the delete waiting');
-      const member = { id: '100000000000000991', name: 'Admin' };
-      linking = linkGuild(h.deps, { guildId: '900000000000000991', appId: app.app_id, apiKey, sellerRoleId: null, logChannelId: null, member }).then(
-        () => 'linked',
-        (err: Error & { code?: string }) => err.code ?? err.message,
-      );
-      await untilLockWaiters(h.deps.db, 2, 'the link waiting');
-    });
-    expect([(await deleting).statusCode, await linking]).toEqual([200, 'NOT_FOUND']);
+    const [deleting, linking] = await racedBehindHold(
+      (tx) => tx`select 1 from application_members where application_id = ${app.id} and developer_id = ${owner.developerId} for update`,
+      () => owner.call('DELETE', `/api/applications/${app.id}`),
+      () =>
+        linkGuild(h.deps, { guildId: '900000000000000991', appId: app.app_id, apiKey, sellerRoleId: null, logChannelId: null, member }).then(
+          () => 'linked',
+          (err: Error & { code?: string }) => err.code ?? err.message,
+        ),
+    );
+    expect([deleting.statusCode, linking]).toEqual([200, 'NOT_FOUND']);
   });
 
   it("is refused once the removal has committed, and a lowered admin's is forbidden", async () => {
