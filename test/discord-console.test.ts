@@ -205,6 +205,13 @@ describe('/variable', () => {
         { name: 'value', value: 'é'.repeat(40_000) },
       ]),
     ).toMatch(/^❌ A value is at most 65536 bytes/);
+    // As the HTTP routes refuse it: control characters other than tab, line feed and carriage return.
+    expect(
+      await run('variable', 'set', [
+        { name: 'name', value: 'ctl' },
+        { name: 'value', value: 'a\u0007b' },
+      ]),
+    ).toMatch(/^❌ A value has no control characters other than tab, line feed and carriage return/);
     expect(await run('variable', 'delete', [{ name: 'name', value: 'never_set' }])).toBe('❌ Variable not found');
     expect((await stranger.call('POST', `/api/applications/${strangerApp.id}/variables`, { name: 'their_var', value: 'theirs', public: false })).statusCode).toBe(201);
     expect(await run('variable', 'delete', [{ name: 'name', value: 'their_var' }])).toBe('❌ Variable not found');
