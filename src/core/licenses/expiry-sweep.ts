@@ -117,7 +117,12 @@ async function notify(tx: Tx, due: LicenseRow[], kind: string, type: 'license.ex
     .returning({ licenseId: licenseNotices.licenseId });
   const fresh = new Set(claimed.map((c) => c.licenseId));
   const byApplication = new Map<number, LicenseRow[]>();
-  for (const l of due) if (fresh.has(l.id)) byApplication.set(l.applicationId, [...(byApplication.get(l.applicationId) ?? []), l]);
+  for (const l of due) {
+    if (!fresh.has(l.id)) continue;
+    const ofApplication = byApplication.get(l.applicationId);
+    if (ofApplication) ofApplication.push(l);
+    else byApplication.set(l.applicationId, [l]);
+  }
   for (const [applicationId, noticed] of byApplication) {
     await emitEvents(
       tx,
