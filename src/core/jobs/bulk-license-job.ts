@@ -14,6 +14,7 @@ import { applyBulkBatch, countBulkTargets, type BulkAction, type BulkRequest } f
 import type { LicenseFilters } from '../licenses/list-licenses.js';
 import { requirePlan } from '../plans/require-plan.js';
 import { emitJobFinished } from './job-finished.js';
+import { lockJobBehindApplication } from './lock-job.js';
 import type { GenerationRun } from './run-generation-job.js';
 
 /** Up to this many licenses a confirmed bulk action is done at once, in one transaction; beyond, it is a job. */
@@ -102,7 +103,8 @@ const sameRequester = (a: SellerActor, b: SellerActor) => actorIdentity(a).kind 
  * only the seller who asked may answer it.
  */
 async function requirePending(tx: Executor, deps: Deps, actor: SellerActor, jobId: number, nonce: string, lock: { noWait: true } | { noWait?: undefined } = {}) {
-  const [job] = await tx.select().from(jobs).where(eq(jobs.id, jobId)).for('update', lock);
+  // `key share`: what an inline confirm's writes (audit lines, events) take on the application.
+  const job = await lockJobBehindApplication(tx, jobId, 'key share', lock.noWait ? { noWait: true } : {});
   if (!job || job.type !== 'bulk_licenses' || !sameNonce(paramsOf(job).nonce ?? '', nonce)) throw notFound('Bulk action');
   await requireOwnedBy(tx, actor, job.applicationId, 'manage', 'Bulk action');
   if (!sameRequester(paramsOf(job).requested_by, actor)) throw forbidden('Only the seller who asked for this bulk action can confirm or cancel it');
@@ -205,7 +207,8 @@ export async function runBulkLicenseJob(deps: Deps, jobId: number, run: Pick<Gen
   for (;;) {
     if (run.shouldPause?.()) return { done: false as const, paused: true as const };
     const step: BulkStep = await deps.db.orm.transaction(async (tx) => {
-      const [job] = await tx.select().from(jobs).where(eq(jobs.id, jobId)).for('update');
+      // `key share`: what the batch's own writes (audit lines, events) take on the application.
+      const job = await lockJobBehindApplication(tx, jobId, 'key share');
       if (!job) return { done: true, missing: true };
       if (job.status !== 'queued' && job.status !== 'running') return { done: true, job };
       const params = paramsOf(job);

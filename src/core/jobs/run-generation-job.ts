@@ -6,6 +6,7 @@ import type { Deps } from '../deps.js';
 import { writeAudit } from '../audit.js';
 import { emitEvent } from '../events/emit-event.js';
 import { emitJobFinished } from './job-finished.js';
+import { lockJobBehindApplication } from './lock-job.js';
 import { countGenerated, insertKeyBatchCount } from '../licenses/insert-unique-keys.js';
 import { jobLicenseRoom } from '../licenses/license-capacity.js';
 import { makeKeys, type KeySpec } from '../licenses/key-format.js';
@@ -28,7 +29,8 @@ export interface GenerationRun {
 }
 
 /**
- * Makes a job's keys, one batch per transaction. Each transaction locks the job row, reads how
+ * Makes a job's keys, one batch per transaction. Each transaction locks the job row (after its
+ * application's, as a delete does), reads how
  * many keys are already committed, inserts the next batch and raises `generated` — so a worker
  * that dies mid-batch loses only an uncommitted batch, and whoever resumes (another worker, or
  * two at once) continues from the committed count: exactly `count` keys, none twice. Each batch
@@ -42,7 +44,8 @@ export async function runGenerationJob(deps: Deps, jobId: number, run: Generatio
   for (;;) {
     if (shouldPause?.()) return { done: false as const, paused: true as const };
     const step = await deps.db.orm.transaction(async (tx) => {
-      const [job] = await tx.select().from(jobs).where(eq(jobs.id, jobId)).for('update');
+      // `no key update`: what jobLicenseRoom takes below, so every batch of an application counts in turn.
+      const job = await lockJobBehindApplication(tx, jobId, 'no key update');
       if (!job) return { done: true as const, missing: true };
       if (job.status === 'completed' || job.status === 'failed') return { done: true as const, job };
       const params = job.params as unknown as GenerationParams;
