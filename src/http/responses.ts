@@ -26,7 +26,8 @@ const describeError = (description: string) => errorResponse.describe(descriptio
 
 /**
  * The errors a route can answer by its policy and its inputs, which no handler needs to repeat:
- * 400 for bad input, 413/415 for a body too large or of another type (any method that may carry one), 401/403/429 for a seller
+ * 400 for bad input, 409 for a write a concurrent one got in the way of, 413/415 for a body too large or of another type
+ * (any method that may carry one), 401/403/429 for a seller
  * route's token, role and rate limit, 429 for a login route's limit, 503 while the database is
  * down. A route adds its own (404, 409, …) next to its success bodies; what it declares wins.
  */
@@ -42,11 +43,15 @@ function impliedErrors(route: Pick<RouteOptions, 'config' | 'schema' | 'method' 
     // Another tenant's resource answers exactly as a missing one.
     if (schema.params) errors[404] = describeError('No such resource (or not yours)');
   }
+  const writes = [route.method].flat().some((m) => BODY_METHODS.has(m));
   // An Idempotency-Key reused with another body, or while its first request runs.
   if ((route.config as { idempotent?: boolean } | undefined)?.idempotent)
     errors[409] = describeError('Conflict (an Idempotency-Key reused with another body or still in progress, or the resource itself)');
+  // Any write can lose a race the error handler answers as a conflict to retry (src/http/errors.ts):
+  // a row it refers to deleted meanwhile, or a deadlock Postgres ended it to break.
+  else if (writes) errors[409] = describeError('Conflict: a concurrent change got in the way; nothing was written, try again');
   // Fastify reads a body on every method that may carry one, declared or not.
-  if ([route.method].flat().some((m) => BODY_METHODS.has(m))) {
+  if (writes) {
     errors[413] = describeError('The body is too large');
     errors[415] = describeError('The body is not JSON');
   }
