@@ -129,6 +129,13 @@ const envSchema = z.object({
         .split(',')
         .map((e) => e.trim())
         .filter(Boolean);
+      // `/0` is every address: Fastify's proxy-addr refuses it (start-up then failed with a stack,
+      // after the database was opened); `true` says the same and is the form it takes.
+      const everyAddress = entries.find((e) => /\/0+$/.test(e) && isAddressOrCidr(e));
+      if (everyAddress !== undefined) {
+        ctx.addIssue({ code: 'custom', message: `"${everyAddress}" is every address: to believe every hop, set true` });
+        return z.NEVER;
+      }
       const bad = entries.find((e) => !isAddressOrCidr(e));
       if (entries.length === 0 || bad !== undefined) {
         ctx.addIssue({ code: 'custom', message: `true, false, a hop count, or addresses/CIDR ranges separated by commas${bad ? ` ("${bad.slice(0, 60)}" is none of these)` : ''}` });

@@ -89,22 +89,30 @@ async function start(role: Role) {
 function holdSignalsDuringStartUp(log: Logger) {
   let pending: NodeJS.Signals | undefined;
   const hold = (signal: NodeJS.Signals) => {
-    if (pending) process.exit(signal === 'SIGINT' ? 130 : 143);
+    if (pending) process.exit(EXIT_ON_SECOND[signal] ?? 143);
     pending = signal;
     log.warn({ signal }, `${signal} during start-up: stopping as soon as start-up is done (send it again to stop at once)`);
   };
-  process.on('SIGINT', hold);
-  process.on('SIGTERM', hold);
+  for (const signal of STOP_SIGNALS) process.on(signal, hold);
   return {
     handOver(stop: (signal: NodeJS.Signals) => void) {
-      process.off('SIGINT', hold);
-      process.off('SIGTERM', hold);
-      process.on('SIGINT', stop);
-      process.on('SIGTERM', stop);
+      for (const signal of STOP_SIGNALS) {
+        process.off(signal, hold);
+        process.on(signal, stop);
+      }
       if (pending) stop(pending);
     },
   };
 }
+
+/**
+ * What stops Keycord in order. SIGHUP too: `npm start` in a terminal or an SSH session gets it when
+ * that closes, and without a handler Node dies at once — no usage flushed, the embedded database
+ * left as after a crash.
+ */
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+/** A second stop during start-up exits at once, with the shell's code for that signal (128 + its number). */
+const EXIT_ON_SECOND: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
 
 function announceDiscord(log: Logger, config: Config, keycord: Keycord) {
   const { mode } = config.discord;

@@ -88,4 +88,15 @@ describe('connection URLs', () => {
     expect(at).toContain('DATABASE_URL');
     expect(at).not.toContain('s3cr');
   });
+
+  it('for Postgres with an unencoded @ in the password are refused with one host too', () => {
+    // postgres.js would read `tailpart@127.0.0.1` as the host list and connect to (and log) `secretpart`.
+    const message = refusal({ DATABASE_URL: 'postgres://postgres:Hunter2@secretpart,tailpart@127.0.0.1:5432/test' });
+    expect(message).toContain('DATABASE_URL');
+    expect(message).toContain('percent-encode');
+    expect(message).not.toMatch(/Hunter2|secretpart|tailpart/);
+    expect(refusal({ DATABASE_URL: 'postgres://bob:p@ss@db.internal:5432/keycord' })).toContain('DATABASE_URL');
+    // Encoded, it is the password it says.
+    expect(loadConfig({ ...base, DATABASE_URL: 'postgres://bob:p%40ss@db.internal:5432/keycord' }).databaseUrl).toBe('postgres://bob:p%40ss@db.internal:5432/keycord');
+  });
 });

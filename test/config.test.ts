@@ -106,6 +106,11 @@ describe('loading the configuration', () => {
     for (const bad of ['maybe', '10.0.0.0/33', 'fd00::/129', '10.0.0.1/8/1', 'example.com']) {
       expect(configError({ KEYCORD_SECRET: SECRET, DATA_DIR: tempDir(), TRUST_PROXY: bad }).message).toMatch(/TRUST_PROXY/);
     }
+    // Every address, which Fastify refuses at start-up (after the database was opened): refused here, pointing at `true`.
+    for (const everyone of ['0.0.0.0/0', '::/0', '10.0.0.0/8,0.0.0.0/00']) {
+      expect(configError({ KEYCORD_SECRET: SECRET, DATA_DIR: tempDir(), TRUST_PROXY: everyone }).message).toMatch(/TRUST_PROXY.*set true/);
+    }
+    expect(trust('0.0.0.0/1, ::/1')).toEqual(['0.0.0.0/1', '::/1']);
   });
 
   it('uses documented defaults when nothing is set', () => {
