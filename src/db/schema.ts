@@ -528,6 +528,11 @@ export const licenseSeats = pgTable(
       .references(() => licenses.id, { onDelete: 'cascade' }),
     hwid: text('hwid').notNull(),
     lastHeartbeatAt: timestamp('last_heartbeat_at', { withTimezone: true }).notNull(),
+    /**
+     * When this machine took the seat: where a license holds more live seats than its maximum (lowered
+     * since), the newest give theirs up first (keycord_seat_heartbeat, migration 0022).
+     */
+    grantedAt: timestamp('granted_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [primaryKey({ columns: [t.licenseId, t.hwid] })],
 );

@@ -66,14 +66,18 @@ export class ApplicationCache {
     if (!UUID.test(key)) return NONE;
     const inFlight = this.loading.get(key);
     if (inFlight) return inFlight;
-    const pending = this.load(key).then(
+    // A load `invalidate` dropped from `loading` read the application before the change: it
+    // answers the requests that joined it (they came before the change) but is not remembered.
+    const pending: Promise<ClientApplication | null> = this.load(key).then(
       (value) => {
-        this.loading.delete(key);
-        this.remember(key, value);
+        if (this.loading.get(key) === pending) {
+          this.loading.delete(key);
+          this.remember(key, value);
+        }
         return value;
       },
       (err) => {
-        this.loading.delete(key);
+        if (this.loading.get(key) === pending) this.loading.delete(key);
         throw err;
       },
     );
@@ -95,10 +99,16 @@ export class ApplicationCache {
     return UUID.test(key) ? undefined : null;
   }
 
+  /**
+   * Forgets the application after a change to it (settings, pause, blacklist), including a load in
+   * flight: that load may have read the row before the change committed, and would otherwise be
+   * remembered for a whole TTL. Requests from now on read it afresh.
+   */
   invalidate(appId: string): void {
     const key = appId.toLowerCase();
     this.entries.delete(key);
     this.misses.delete(key);
+    this.loading.delete(key);
   }
 
   /** How many ids each map holds: the applications, the unknown ids, the loads in flight. */

@@ -4,7 +4,8 @@ import type { Deps } from '../deps.js';
 import { normalizeKey } from './key-format.js';
 import type { LicenseState, SeatSnapshot } from './license-lookup.js';
 import { latestNow, turnBatchPerDatabase } from '../turn-batch.js';
-import { validateLicense, type ValidateLicenseOptions, type ValidationCode, type ValidationOutcome } from './validate-license.js';
+import { FOREIGN_KEY_VIOLATION, sqlStateOf } from '../../db/sql-state.js';
+import { VALIDATION_MESSAGES, validateLicense, type ValidateLicenseOptions, type ValidationCode, type ValidationOutcome } from './validate-license.js';
 
 /**
  * Floating seats: "any 3 machines at once". A HWID holds a seat while its heartbeats arrive within
@@ -15,19 +16,22 @@ import { validateLicense, type ValidateLicenseOptions, type ValidationCode, type
  * survives a restart or a Redis flush (durability: a crash never hands out a 4th seat), and the
  * grant — lock the license, drop lapsed seats, count, take a seat only while count < max — is one
  * statement (keycord_seat_heartbeat, migration 0013), so exactly `max_concurrent` win a race.
+ * A maximum lowered below the seats held takes them back: while a license has more live seats
+ * than its maximum, the newest (by grant time) are released and refused at their next heartbeat
+ * (migration 0022).
  *
  * Seats and HWID slots: where a license has floating seats (plan or application `max_concurrent`),
  * a heartbeat checks everything validate checks except the HWID slot rule (`max_hwids`) and binds
  * no HWID: the seats decide which machines run, any machine may take a free one. Validate itself
  * is unchanged (it still binds slots), so a client of a seat-counted application calls heartbeat.
  */
-interface SeatSettings {
+export interface SeatSettings {
   max: number;
   intervalS: number;
 }
 
 /** A license's floating seats: the plan's setting, else the application's; null = off. */
-function seatSettingsOf(app: ClientApplication, license: Pick<LicenseState, 'planMaxConcurrent' | 'planHeartbeatIntervalS'>): SeatSettings | null {
+export function seatSettingsOf(app: ClientApplication, license: Pick<LicenseState, 'planMaxConcurrent' | 'planHeartbeatIntervalS'>): SeatSettings | null {
   const max = license.planMaxConcurrent ?? app.settings.max_concurrent;
   return max === null ? null : { max, intervalS: license.planHeartbeatIntervalS ?? app.settings.heartbeat_interval_s };
 }
@@ -50,7 +54,7 @@ export interface HeartbeatInput {
   ip?: string | null;
 }
 
-const SEATS_FULL_MESSAGE = 'Every seat of this license is in use';
+export const SEATS_FULL_MESSAGE = 'Every seat of this license is in use';
 
 /** The heartbeat's answer where the validate decision stands as it is. */
 function answer(decision: ValidationOutcome, seatsUsed: number | null, seatsMax: number | null, nextS: number): HeartbeatOutcome {
@@ -100,10 +104,13 @@ export async function heartbeatLicense(deps: Deps, app: ClientApplication, input
   if (!decision.success || decision.licenseId === undefined) return answer(decision, null, seats.max, seats.intervalS);
   const ttlS = 2 * seats.intervalS;
   const renewedAt = seat?.renewedAt;
-  if (renewedAt && renewedAt.getTime() + ttlS * 1000 - now.getTime() > deps.usage.seatRenewalHorizonMs && deps.usage.deferSeatRenewal(decision.licenseId, hwid, now)) {
+  // Deferred only while the license has no more live seats than its maximum: past it (a lowered
+  // maximum), the seat statement decides which seats stay (keycord_seat_heartbeat, migration 0022).
+  if (renewedAt && seat.live <= seats.max && renewedAt.getTime() + ttlS * 1000 - now.getTime() > deps.usage.seatRenewalHorizonMs && deps.usage.deferSeatRenewal(decision.licenseId, hwid, now)) {
     return answer(decision, seat.live, seats.max, seats.intervalS);
   }
   const row = await seatGrantsOf(deps.db).add({ licenseId: decision.licenseId, hwid, max: seats.max, ttlS, now });
+  if (row === GONE) return { success: false, code: 'NOT_FOUND', message: VALIDATION_MESSAGES.NOT_FOUND, seats_used: null, seats_max: seats.max, next_heartbeat_s: seats.intervalS };
   const granted = row?.granted === true;
   return {
     success: granted,
@@ -128,22 +135,70 @@ interface SeatAnswer {
   seats_used: number;
 }
 
+/** A request of the batch whose license was deleted after its lookup read it: answered NOT_FOUND. */
+const GONE = 'gone' as const;
+
+/** 40P01: Postgres broke a deadlock by failing this statement. */
+const DEADLOCK = '40P01';
+
+const SEATS_CALL = 'select i, granted, seats_used from keycord_seat_heartbeats($1::int[], $2::text[], $3::int[], $4::timestamptz, $5::int[])';
+
 /**
  * Seat decisions of the heartbeats that arrive together, made in one call to
  * keycord_seat_heartbeats: one round trip and one commit for the lot instead of one each. The call
  * takes one time, the latest the entries read: they arrived within the same turn.
+ *
+ * A failed call is one statement rolled back, so it is run again (each entry's seat decision is
+ * made afresh), rather than failing every heartbeat of the batch, other tenants' included. A
+ * foreign-key violation: a license deleted after its lookup (the deletion has committed), left out
+ * of the next call and answered NOT_FOUND. A deadlock: what is left of lock-order cycles (seat
+ * statements of one license all take its advisory lock first, migration 0022), such as a license
+ * deletion's cascade meeting a grant's insert (the deletion locks the license row, then its seats;
+ * the insert, the other way round).
  */
-async function decideSeats(db: Db, batch: SeatRequest[]): Promise<(SeatAnswer | undefined)[]> {
-  const rows = await db.query<{ i: number; granted: boolean; seats_used: number }>(
-    'select i, granted, seats_used from keycord_seat_heartbeats($1::int[], $2::text[], $3::int[], $4::timestamptz, $5::int[])',
-    [batch.map((r) => r.licenseId), batch.map((r) => r.hwid), batch.map((r) => r.max), latestNow(batch).toISOString(), batch.map((r) => r.ttlS)],
-  );
-  const answers: (SeatAnswer | undefined)[] = new Array(batch.length);
-  for (const r of rows) answers[Number(r.i) - 1] = { granted: r.granted === true, seats_used: r.seats_used };
-  return answers;
+async function decideSeats(db: Db, batch: SeatRequest[]): Promise<(SeatAnswer | typeof GONE | undefined)[]> {
+  const answers: (SeatAnswer | typeof GONE | undefined)[] = new Array(batch.length);
+  let entries = batch.map((request, n) => ({ request, n }));
+  for (let attempt = 1; ; attempt++) {
+    if (entries.length === 0) return answers;
+    const requests = entries.map((e) => e.request);
+    try {
+      const rows = await db.query<{ i: number; granted: boolean; seats_used: number }>(SEATS_CALL, [
+        requests.map((r) => r.licenseId),
+        requests.map((r) => r.hwid),
+        requests.map((r) => r.max),
+        latestNow(requests).toISOString(),
+        requests.map((r) => r.ttlS),
+      ]);
+      for (const r of rows) {
+        const entry = entries[Number(r.i) - 1];
+        if (entry) answers[entry.n] = { granted: r.granted === true, seats_used: r.seats_used };
+      }
+      return answers;
+    } catch (err) {
+      const state = sqlStateOf(err);
+      if (attempt >= 3 || (state !== FOREIGN_KEY_VIOLATION && state !== DEADLOCK)) throw err;
+      if (state === FOREIGN_KEY_VIOLATION) {
+        const present = await db.query<{ id: number }>('select id from licenses where id = any($1::int[])', [[...new Set(requests.map((r) => r.licenseId))]]);
+        const ids = new Set(present.map((r) => Number(r.id)));
+        for (const e of entries) if (!ids.has(e.request.licenseId)) answers[e.n] = GONE;
+        entries = entries.filter((e) => ids.has(e.request.licenseId));
+      }
+    }
+  }
 }
 
 const seatGrantsOf = turnBatchPerDatabase(decideSeats);
+
+/**
+ * For an offline lease of a license with floating seats: this HWID's seat, renewed if held, taken
+ * if one is free (the heartbeat's seat statement, shared with the heartbeats of the same turn).
+ * `granted` false: every seat is in use; null: the license was deleted meanwhile.
+ */
+export async function holdSeat(deps: Deps, licenseId: number, hwid: string, seats: SeatSettings, now: Date): Promise<{ granted: boolean } | null> {
+  const row = await seatGrantsOf(deps.db).add({ licenseId, hwid, max: seats.max, ttlS: 2 * seats.intervalS, now });
+  return row === GONE ? null : { granted: row?.granted === true };
+}
 
 export type ReleaseCode = 'RELEASED' | 'NOT_HELD' | 'NOT_FOUND';
 

@@ -3,7 +3,8 @@ import type { Deps } from '../deps.js';
 import type { LicenseState } from './license-lookup.js';
 import type { LeaseCode, LeasePayload } from '../../client/lease.js';
 import { recordLease } from './lease-state.js';
-import { validateLicense } from './validate-license.js';
+import { holdSeat, SEATS_FULL_MESSAGE, seatSettingsOf } from './floating-seats.js';
+import { VALIDATION_MESSAGES, validateLicense } from './validate-license.js';
 
 /**
  * Offline leases (API.md "Offline leases and floating seats"): after the validate decision, a
@@ -16,13 +17,19 @@ import { validateLicense } from './validate-license.js';
  * A clock set back within the lease can still keep it alive until its end: that cannot be
  * prevented offline, and is bounded by `max_offline_hours`.
  *
+ * Where the license has floating seats (`max_concurrent`), a lease is one more way to run: it is
+ * issued only to a machine that holds a live seat or takes a free one with this request (the
+ * heartbeat's seat statement); otherwise the answer is SEATS_FULL, as the heartbeat's. The seat then
+ * lapses as any other unless heartbeats renew it.
+ *
  * Each lease issued is written down (lease-state.ts) so the seller's and the customer's views can
  * show which machines may run offline and until when.
  */
 
 export interface LeaseOutcome {
   success: boolean;
-  code: LeaseCode;
+  /** SEATS_FULL: the license counts floating seats and every one is held by another machine. */
+  code: LeaseCode | 'SEATS_FULL';
   message: string;
   lease?: string;
   /** ISO 8601, the same as in the lease. */
@@ -79,6 +86,14 @@ export async function leaseLicense(deps: Deps, app: ClientApplication, input: Le
   if (maxHours === 0) return { success: false, code: 'LEASES_DISABLED', message: LEASES_DISABLED_MESSAGE };
 
   const now = deps.clock.now();
+  // Where the license counts floating seats, a lease goes only to a machine that holds one or can
+  // take one now, as a heartbeat's seat: a machine refused a seat must not run offline instead.
+  const seats = seatSettingsOf(app, seen.license);
+  if (seats) {
+    const seat = await holdSeat(deps, seen.license.id, hwid, seats, now);
+    if (!seat) return { success: false, code: 'NOT_FOUND', message: VALIDATION_MESSAGES.NOT_FOUND };
+    if (!seat.granted) return { success: false, code: 'SEATS_FULL', message: SEATS_FULL_MESSAGE };
+  }
   const hours = Math.min(input.ttl_hours ?? maxHours, maxHours);
   const licenseEnd = license.expires_at === null ? null : new Date(license.expires_at);
   const end = new Date(Math.min(now.getTime() + hours * HOUR_MS, licenseEnd?.getTime() ?? Number.POSITIVE_INFINITY));

@@ -11,7 +11,9 @@ const tags = ['Client'];
 
 const leaseFields = {
   success: z.boolean().describe('true exactly when code is VALID and a lease was issued'),
-  code: z.enum({ ...VALIDATION_CODES, LEASES_DISABLED: 'LEASES_DISABLED' }).describe('VALID, LEASES_DISABLED (max_offline_hours is 0), or any validate code'),
+  code: z
+    .enum({ ...VALIDATION_CODES, LEASES_DISABLED: 'LEASES_DISABLED', SEATS_FULL: 'SEATS_FULL' })
+    .describe('VALID, LEASES_DISABLED (max_offline_hours is 0), SEATS_FULL (the license counts floating seats and this machine holds none while every one is in use), or any validate code'),
   message: z.string(),
   lease: z
     .string()
