@@ -367,6 +367,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.HTTP_HEADERS_TIMEOUT_MS > e.HTTP_REQUEST_TIMEOUT_MS) {
     throw new ConfigError('Invalid configuration:\n  HTTP_HEADERS_TIMEOUT_MS: must not be longer than HTTP_REQUEST_TIMEOUT_MS (headers are part of the request)');
   }
+  // The local provider on Postgres keeps one pooled connection in a transaction for as long as this
+  // process runs the jobs (its runner lock): with a pool of one, every other statement waited for
+  // good — "ready", then no request answered, and no stop either.
+  if (e.DATABASE_URL && (e.JOB_PROVIDER ?? (e.REDIS_URL ? 'bullmq' : 'local')) === 'local' && e.DATABASE_POOL_SIZE < 2) {
+    throw new ConfigError(
+      'Invalid configuration:\n  DATABASE_POOL_SIZE: must be at least 2 when jobs run in this process on Postgres (no REDIS_URL, or JOB_PROVIDER=local): one connection holds the job runner lock',
+    );
+  }
   const dataDir = resolve(e.DATA_DIR);
   const secretFile = join(dataDir, 'keycord-secret');
   let secret = e.KEYCORD_SECRET;

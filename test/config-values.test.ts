@@ -60,6 +60,17 @@ describe('duration settings', () => {
   });
 });
 
+describe('DATABASE_POOL_SIZE', () => {
+  it('is at least 2 when jobs run in this process on Postgres, where the runner lock keeps one connection', () => {
+    const postgresOnly = { ...base, DATABASE_URL: 'postgres://keycord@127.0.0.1:5432/keycord', DATABASE_POOL_SIZE: '1' };
+    expect(refusal(postgresOnly)).toMatch(/DATABASE_POOL_SIZE: must be at least 2/);
+    expect(refusal({ ...postgresOnly, REDIS_URL: 'redis://127.0.0.1:6379', JOB_PROVIDER: 'local' })).toMatch(/DATABASE_POOL_SIZE/);
+    // With Redis (BullMQ) no connection is kept: one is enough.
+    expect(loadConfig({ ...postgresOnly, REDIS_URL: 'redis://127.0.0.1:6379' }).databasePoolSize).toBe(1);
+    expect(loadConfig({ ...postgresOnly, DATABASE_POOL_SIZE: '2' }).databasePoolSize).toBe(2);
+  });
+});
+
 describe('connection URLs', () => {
   it('with a password the database driver cannot decode stop the configuration by name, never quoting the password', () => {
     const message = refusal({ DATABASE_URL: 'postgres://bob:50%off-hunter2@127.0.0.1:5432/keycord' });
