@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -136,6 +136,44 @@ describe('two Keycords on one DATA_DIR', () => {
       expect(existsSync(join(dataDir, LOCK_FILE_NAME))).toBe(false);
     } finally {
       taken.close();
+    }
+  });
+});
+
+describe('a DATA_DIR lock from another host or container', () => {
+  /** A lock naming `holder`'s host, last updated `ageMs` ago. */
+  function foreignLock(dir: string, pid: number, ageMs: number) {
+    const file = join(dir, LOCK_FILE_NAME);
+    writeFileSync(file, JSON.stringify({ pid, hostname: 'another-container', startedAt: '2026-01-01T00:00:00.000Z' }) + '\n');
+    const at = new Date(Date.now() - ageMs);
+    utimesSync(file, at, at);
+  }
+
+  it('is refused while its holder keeps it updated, even naming this process’s own pid (PID 1 in every container)', () => {
+    const dir = freshDataDir();
+    foreignLock(dir, process.pid, 1_000);
+    expect(() => lockDataDir(dir)).toThrow(DataDirInUseError);
+    expect(() => lockDataDir(dir)).toThrow(/another-container.*taken over once it has gone 20 s without being updated/);
+  });
+
+  it('is taken over once it has gone unupdated for a while (its container was killed)', () => {
+    const dir = freshDataDir();
+    foreignLock(dir, process.pid, 60_000);
+    const lock = lockDataDir(dir);
+    expect(readHolder(lock.file)).toMatchObject({ pid: process.pid, hostname: hostname() });
+    lock.release();
+  });
+
+  it('stays updated while held, so another host can tell it is alive', async () => {
+    const dir = freshDataDir();
+    const lock = lockDataDir(dir, { touchEveryMs: 50 });
+    try {
+      const old = new Date(Date.now() - 60_000);
+      utimesSync(lock.file, old, old);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(Date.now() - statSync(lock.file).mtimeMs).toBeLessThan(5_000);
+    } finally {
+      lock.release();
     }
   });
 });

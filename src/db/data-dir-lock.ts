@@ -1,9 +1,17 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { placeFileExclusively, removeIfPresent } from '../place-file.js';
 
 export const LOCK_FILE_NAME = 'keycord.lock';
+
+/**
+ * The holder touches its lock file this often, and a lock from another host untouched for
+ * LOCK_STALE_AFTER_MS is taken as left behind: no pid can be asked across hosts (or containers,
+ * where every Keycord is PID 1 and each has a host name of its own).
+ */
+export const LOCK_TOUCH_EVERY_MS = 5_000;
+export const LOCK_STALE_AFTER_MS = 20_000;
 
 /** What the lock file says about the process holding the directory. */
 export interface LockHolder {
@@ -28,7 +36,8 @@ export class DataDirInUseError extends Error {
     super(
       `DATA_DIR ${dataDir} is in use by another Keycord (pid ${holder.pid}${where}, since ${holder.startedAt}). ` +
         'The embedded database serves one process: stop that one, or give this one another DATA_DIR, ' +
-        `or set DATABASE_URL to share a Postgres. If no Keycord is running there, delete ${lockFile}.`,
+        `or set DATABASE_URL to share a Postgres. If no Keycord is running there, delete ${lockFile}` +
+        (where ? ` (or start again: a lock from another host or container is taken over once it has gone ${LOCK_STALE_AFTER_MS / 1000} s without being updated).` : '.'),
     );
     this.name = 'DataDirInUseError';
   }
@@ -57,7 +66,9 @@ const heldHere = new Set<string>();
  * hard-linked into place (`link` fails when the name exists), so nobody ever reads a half-written
  * one. A lock whose process is gone (kill -9, power loss) is taken over.
  */
-export function lockDataDir(dataDir: string): DataDirLock {
+export function lockDataDir(dataDir: string, timing: { touchEveryMs?: number; staleAfterMs?: number } = {}): DataDirLock {
+  const touchEveryMs = timing.touchEveryMs ?? LOCK_TOUCH_EVERY_MS;
+  const staleAfterMs = timing.staleAfterMs ?? LOCK_STALE_AFTER_MS;
   const file = join(dataDir, LOCK_FILE_NAME);
   const me: LockHolder = { pid: process.pid, hostname: hostname(), startedAt: new Date().toISOString() };
   if (heldHere.has(file)) throw new Error(`DATA_DIR ${dataDir} is already open in this process`);
@@ -71,9 +82,9 @@ export function lockDataDir(dataDir: string): DataDirLock {
   };
   // Two rounds: the second follows the removal of a stale lock.
   for (let round = 0; round < 2; round++) {
-    if (attempt()) return holdLock(file, me);
+    if (attempt()) return holdLock(file, me, touchEveryMs);
     const holder = readHolder(file);
-    if (holder && isAlive(holder)) throw new DataDirInUseError(dataDir, holder, file);
+    if (holder && isAlive(holder, file, staleAfterMs)) throw new DataDirInUseError(dataDir, holder, file);
     // Two processes taking over the same stale lock at the same instant can both get here; the
     // window is one unlink and one link wide, which a person starting Keycord twice does not hit.
     removeIfPresent(file);
@@ -86,13 +97,26 @@ function tryCreate(file: string, me: LockHolder): boolean {
   return placeFileExclusively(file, JSON.stringify(me) + '\n', 0o644);
 }
 
-function holdLock(file: string, me: LockHolder): DataDirLock {
+function holdLock(file: string, me: LockHolder, touchEveryMs: number): DataDirLock {
   heldHere.add(file);
   // process.exit and a crash skip every close(): the lock must not outlive the process that way.
   const onExit = () => release();
   process.on('exit', onExit);
+  // Alive, as another host or container can tell (isAlive): the file's time moves while held.
+  const touching = setInterval(() => {
+    const current = readHolder(file);
+    if (!current || current.pid !== me.pid || current.startedAt !== me.startedAt) return;
+    try {
+      const now = new Date();
+      utimesSync(file, now, now);
+    } catch {
+      // A directory gone or read-only meanwhile: the database itself will say so.
+    }
+  }, touchEveryMs);
+  touching.unref();
   function release() {
     if (!heldHere.delete(file)) return;
+    clearInterval(touching);
     process.off('exit', onExit);
     const current = readHolder(file);
     // Never remove a lock someone else took over (after ours was judged stale by mistake).
@@ -118,12 +142,16 @@ export function readHolder(file: string): LockHolder | undefined {
   }
 }
 
-function isAlive(holder: LockHolder): boolean {
-  // Our own pid in the file is a previous life of this process slot, not a live rival: in a
-  // container Keycord is PID 1 on every start, including the one after a kill. A holder on
-  // another host (a directory shared over the network) is checked against local pids all the
-  // same: there is no way to ask that host, and sharing an embedded database that way is unsafe
-  // anyway.
+function isAlive(holder: LockHolder, file: string, staleAfterMs: number): boolean {
+  // A holder on another host — another container on the same volume (each has a host name of its
+  // own, and is PID 1 like this one), or a directory shared over the network — cannot be asked
+  // about its pid: it is alive while it keeps touching the file. Once taken for our own previous
+  // life (same pid), a second container took over a live first one's lock, and both opened the
+  // database.
+  if (holder.hostname !== hostname()) return touchedWithin(file, staleAfterMs);
+  // Our own pid on this host is a previous life of this process slot, not a live rival: in a
+  // container Keycord is PID 1 on every start, including the one after a kill (the container's
+  // host name stays the same across its restarts).
   if (holder.pid === process.pid) return false;
   try {
     process.kill(holder.pid, 0);
@@ -131,5 +159,14 @@ function isAlive(holder: LockHolder): boolean {
   } catch (err) {
     // EPERM: the process exists but belongs to another user; it still holds the directory.
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Whether the lock file's time moved within `ms` (its holder touches it every LOCK_TOUCH_EVERY_MS). */
+function touchedWithin(file: string, ms: number): boolean {
+  try {
+    return Date.now() - statSync(file).mtimeMs < ms;
+  } catch {
+    return false;
   }
 }
