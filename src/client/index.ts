@@ -4,11 +4,25 @@
  * `node:crypto`. Every call sends a fresh nonce, and every answer is checked before it is
  * trusted: the Ed25519 signature against the application's public key, the timestamp (at most
  * `maxSkewSeconds` off), the echoed nonce and the echoed request (route, and the key, user,
- * variable or file it was about) — so a forged server, a replayed answer or the answer to another
- * request is rejected with a KeycordVerificationError.
+ * variable or file it was about, and the proof it carried) — so a forged server, a replayed answer
+ * or the answer to another request is rejected with a KeycordVerificationError. Every call has a
+ * deadline (`timeoutMs`) and reads no more than an answer can be: the signature headers are checked
+ * before the body is read, a JSON answer is at most MAX_ANSWER_BYTES and a file no more than the
+ * size its signature names.
  */
 import { createHash, createPublicKey, randomBytes, verify, type KeyObject } from 'node:crypto';
-import { answersRequest, DOWNLOAD_ROUTE, downloadSignedText, requestIdentity, type RequestIdentity, type RequestSubject } from './answer-binding.js';
+import {
+  answersRequest,
+  DOWNLOAD_HEADERS,
+  DOWNLOAD_ROUTE,
+  downloadRequestSignedText,
+  PASSWORD_BINDING,
+  passwordBinding,
+  proofSubject,
+  requestIdentity,
+  type RequestIdentity,
+  type RequestSubject,
+} from './answer-binding.js';
 import { bodyKey, decryptBody, encryptBody } from './body-crypto.js';
 import { OfflineLease, type LeaseResult, type OfflineLeaseOptions } from './lease.js';
 
@@ -40,6 +54,14 @@ export interface KeycordClientOptions {
   encrypt?: boolean;
   /** Largest accepted difference between the server's signature time and ours. Default 120 s. */
   maxSkewSeconds?: number;
+  /**
+   * Longest a call may take, from sending the request to the last byte of the answer; past it the
+   * call fails with a KeycordTimeoutError (and an OfflineLease falls back to the lease it holds).
+   * Default 15 000 ms. A download's headers must come within it too.
+   */
+  timeoutMs?: number;
+  /** Longest a download's bytes may take once its (signed) headers came. Default 600 000 ms (10 min). */
+  downloadTimeoutMs?: number;
   /** For tests: the clock, and the fetch implementation. */
   now?: () => number;
   fetch?: typeof fetch;
@@ -96,6 +118,14 @@ export class KeycordVerificationError extends Error {
   override name = 'KeycordVerificationError';
 }
 
+/** Keycord did not answer (all of it) within `timeoutMs`: as unreachable, not as a refusal. */
+export class KeycordTimeoutError extends Error {
+  override name = 'KeycordTimeoutError';
+  constructor(readonly timeoutMs: number) {
+    super(`Keycord did not answer within ${timeoutMs} ms`);
+  }
+}
+
 /** Keycord answered with an error (`{success: false, code, message}` and a non-2xx status). */
 export class KeycordApiError extends Error {
   override name = 'KeycordApiError';
@@ -117,6 +147,8 @@ export class KeycordClient {
   private readonly now: () => number;
   private readonly fetchImpl: typeof fetch;
   private readonly maxSkew: number;
+  private readonly timeoutMs: number;
+  private readonly downloadTimeoutMs: number;
 
   constructor(private readonly options: KeycordClientOptions) {
     if (!/^[0-9a-f]{64}$/i.test(options.publicKey)) throw new TypeError('publicKey must be the 64-hex public_key of the application');
@@ -128,6 +160,8 @@ export class KeycordClient {
     this.now = options.now ?? Date.now;
     this.fetchImpl = options.fetch ?? fetch;
     this.maxSkew = options.maxSkewSeconds ?? 120;
+    this.timeoutMs = timeoutOption('timeoutMs', options.timeoutMs, DEFAULT_TIMEOUT_MS);
+    this.downloadTimeoutMs = timeoutOption('downloadTimeoutMs', options.downloadTimeoutMs, DEFAULT_DOWNLOAD_TIMEOUT_MS);
   }
 
   /** Checks a key with this machine's HWID. Decided outcomes (EXPIRED, BANNED, …) are values. */
@@ -166,10 +200,19 @@ export class KeycordClient {
     return this.post('/api/licenses/lease', { license_key, hwid, ...(input.ttlHours !== undefined ? { ttl_hours: input.ttlHours } : {}) }, { license_key, hwid });
   }
 
-  register(input: { licenseKey: string; username: string; password: string; hwid: string }): Promise<UserSession> {
+  async register(input: { licenseKey: string; username: string; password: string; hwid: string }): Promise<UserSession> {
     const license_key = input.licenseKey.trim();
     const hwid = input.hwid.trim();
-    return this.post('/api/user-auth/create', { license_key, username: input.username, password: input.password, hwid }, { username: input.username, license_key, hwid }, 'throw');
+    const session = await this.post<UserSession & { [PASSWORD_BINDING]?: unknown }>(
+      '/api/user-auth/create',
+      { license_key, username: input.username, password: input.password, hwid },
+      { username: input.username, license_key, hwid },
+      'throw',
+    );
+    // The session must be for the password sent: one a man in the middle swapped is someone else's.
+    const { [PASSWORD_BINDING]: digest, ...answer } = session;
+    if (digest !== passwordBinding(input.username, input.password)) throw new KeycordVerificationError('The answer is not for this request (the account was made with another password)');
+    return answer;
   }
 
   login(input: { username: string; password: string; hwid: string }): Promise<UserSession> {
@@ -181,31 +224,65 @@ export class KeycordClient {
     const nonce = freshNonce();
     // With app_id, as every call: an encrypted request names the application whose key opens it.
     const { query, headers } = this.getParams(nonce, { token });
-    const res = await this.request('GET', `/api/user-auth/me?${query}`, undefined, headers);
-    return this.boundJson(res, nonce, requestIdentity('GET /api/user-auth/me', { user_token: token }), 'throw');
+    return this.exchange('GET', `/api/user-auth/me?${query}`, undefined, headers, nonce, requestIdentity('GET /api/user-auth/me', { user_token: token }), 'throw');
   }
 
   async getVariable(name: string, proof?: ClientProof): Promise<{ name: string; value: string }> {
     const nonce = freshNonce();
-    const { query, headers } = this.getParams(nonce, proof);
-    const res = await this.request('GET', `/api/variables/${encodeURIComponent(name)}?${query}`, undefined, headers);
-    return this.boundJson(res, nonce, requestIdentity('GET /api/variables/:name', { name }), 'throw');
+    const { query, headers, proven } = this.getParams(nonce, proof);
+    // A grant names the proof it was given for; a refusal made before the route read it (a rate
+    // limit, a schema error) names the variable only, and can only ever refuse.
+    const route = 'GET /api/variables/:name';
+    const expected = { request: requestIdentity(route, { name, ...proven }), refusal: requestIdentity(route, { name }) };
+    return this.exchange('GET', `/api/variables/${encodeURIComponent(name)}?${query}`, undefined, headers, nonce, expected, 'throw');
   }
 
   /**
-   * Downloads a file after the license (or user token) is checked. The bytes are verified
-   * against the SHA-256 the server signs together with this file id and this call's nonce.
+   * Downloads a file after the license (or user token) is checked. Before a byte of it is read,
+   * the headers' signature must cover this file id, this call's nonce, the proof it sent, the
+   * file's SHA-256 and its size; the bytes are then read up to that size and must hash to it.
    */
   async downloadFile(fileId: number, proof: ClientProof): Promise<{ name: string | null; data: Buffer }> {
     const nonce = freshNonce();
-    const { query, headers } = this.getParams(nonce, proof);
-    const res = await this.request('GET', `/api/files/${fileId}/download?${query}`, undefined, headers);
-    if (!res.ok) return this.boundJson(res, nonce, requestIdentity(DOWNLOAD_ROUTE, { file_id: fileId }));
-    const data = Buffer.from(await res.arrayBuffer());
-    const sha = res.headers.get('x-content-sha256') ?? '';
-    this.checkSignature(res, Buffer.from(downloadSignedText(fileId, nonce, sha)));
-    if (createHash('sha256').update(data).digest('hex') !== sha) throw new KeycordVerificationError('The file does not match its signed SHA-256');
-    return { name: fileNameOf(res.headers.get('content-disposition') ?? ''), data };
+    const { query, headers, proven } = this.getParams(nonce, proof);
+    const expected = { request: requestIdentity(DOWNLOAD_ROUTE, { file_id: fileId, ...proven }), refusal: requestIdentity(DOWNLOAD_ROUTE, { file_id: fileId }) };
+    const deadline = new Deadline(this.timeoutMs);
+    try {
+      const res = await this.request('GET', `/api/files/${fileId}/download?${query}`, undefined, headers, deadline);
+      if (!res.ok) return await this.boundJson(res, nonce, expected, 'decided', deadline);
+      const signed = this.signedDownload(res, fileId, nonce, expected.request);
+      const length = res.headers.get('content-length');
+      if (length !== null && Number(length) > signed.size) throw new KeycordVerificationError('The file is larger than its signed size');
+      // The signed headers came in time; the bytes get the download's own deadline.
+      deadline.restart(this.downloadTimeoutMs);
+      const hash = createHash('sha256');
+      const data = await readCapped(res, signed.size, deadline, 'The file is larger than its signed size', (chunk) => hash.update(chunk));
+      if (hash.digest('hex') !== signed.sha256) throw new KeycordVerificationError('The file does not match its signed SHA-256');
+      if (data.length !== signed.size) throw new KeycordVerificationError('The file is shorter than its signed size');
+      return { name: fileNameOf(res.headers.get('content-disposition') ?? ''), data };
+    } finally {
+      deadline.end();
+    }
+  }
+
+  /**
+   * A download's signed headers, checked before its body is read: the signature (over the file id,
+   * nonce, SHA-256, size and the request the answer names) and that the request named is this one.
+   */
+  private signedDownload(res: Response, fileId: number, nonce: string, expected: RequestIdentity): { sha256: string; size: number } {
+    const sha256 = res.headers.get('x-content-sha256') ?? '';
+    const size = res.headers.get(DOWNLOAD_HEADERS.size) ?? '';
+    const answered = res.headers.get(DOWNLOAD_HEADERS.request);
+    if (!/^[0-9a-f]{64}$/.test(sha256) || !/^\d{1,15}$/.test(size) || answered === null) throw new KeycordVerificationError('The download is not signed (no signed SHA-256, size and request)');
+    this.checkSignature(res, Buffer.from(downloadRequestSignedText(fileId, nonce, sha256, Number(size), answered)), DOWNLOAD_HEADERS.signature);
+    let named: unknown;
+    try {
+      named = JSON.parse(answered);
+    } catch {
+      named = null;
+    }
+    if (!answersRequest(named, expected)) throw new KeycordVerificationError(`The answer is not for this request (${expected.route})`);
+    return { sha256, size: Number(size) };
   }
 
   private async post<T>(path: string, body: Record<string, unknown>, subject: RequestSubject, refusals: Refusals = 'decided'): Promise<T> {
@@ -213,8 +290,19 @@ export class KeycordClient {
     const plain = { app_id: this.options.appId, ...body, nonce };
     const encrypted = Boolean(this.options.encrypt && this.bodyKey);
     const sent = encrypted ? { app_id: this.options.appId, payload: encryptBody(this.bodyKey!, JSON.stringify(plain)) } : plain;
-    const res = await this.request('POST', path, JSON.stringify(sent), { 'content-type': 'application/json', ...(encrypted ? { 'x-body-encryption': 'aes-256-gcm' } : {}) });
-    return this.boundJson(res, nonce, requestIdentity(`POST ${path}`, subject), refusals);
+    const headers = { 'content-type': 'application/json', ...(encrypted ? { 'x-body-encryption': 'aes-256-gcm' } : {}) };
+    return this.exchange('POST', path, JSON.stringify(sent), headers, nonce, requestIdentity(`POST ${path}`, subject), refusals);
+  }
+
+  /** One JSON call within `timeoutMs`: the request, then the verified answer to it. */
+  private async exchange<T>(method: string, path: string, body: string | undefined, headers: Record<string, string>, nonce: string, expected: Expected, refusals: Refusals): Promise<T> {
+    const deadline = new Deadline(this.timeoutMs);
+    try {
+      const res = await this.request(method, path, body, headers, deadline);
+      return await this.boundJson<T>(res, nonce, expected, refusals, deadline);
+    } finally {
+      deadline.end();
+    }
   }
 
   /**
@@ -222,13 +310,22 @@ export class KeycordClient {
    * with the parameters (license and HWID); with `encrypt` the parameters travel sealed in
    * `?payload=` (the same envelope as a POST body), so no key or HWID is ever in a URL.
    */
-  private getParams(nonce: string, proof: ClientProof | undefined): { query: URLSearchParams; headers: Record<string, string> } {
+  private getParams(nonce: string, proof: ClientProof | undefined): { query: URLSearchParams; headers: Record<string, string>; proven: RequestSubject } {
     const headers = this.answerEncryption();
     const params: Record<string, string> = { nonce };
-    if (proof && 'token' in proof) headers.authorization = `Bearer ${proof.token}`;
-    else if (proof) Object.assign(params, { license_key: proof.licenseKey, hwid: proof.hwid });
-    if (!this.options.encrypt || !this.bodyKey) return { query: new URLSearchParams({ app_id: this.options.appId, ...params }), headers };
-    return { query: new URLSearchParams({ app_id: this.options.appId, payload: encryptBody(this.bodyKey, JSON.stringify(params)) }), headers };
+    let proven: RequestSubject = {};
+    if (proof && 'token' in proof) {
+      headers.authorization = `Bearer ${proof.token}`;
+      proven = proofSubject({ user_token: proof.token });
+    } else if (proof) {
+      // Trimmed as validate() sends them, and as the server reads the key: the answer names them so.
+      const license_key = proof.licenseKey.trim();
+      const hwid = proof.hwid.trim();
+      Object.assign(params, { license_key, hwid });
+      proven = proofSubject({ license_key, hwid });
+    }
+    if (!this.options.encrypt || !this.bodyKey) return { query: new URLSearchParams({ app_id: this.options.appId, ...params }), headers, proven };
+    return { query: new URLSearchParams({ app_id: this.options.appId, payload: encryptBody(this.bodyKey, JSON.stringify(params)) }), headers, proven };
   }
 
   /**
@@ -237,19 +334,24 @@ export class KeycordClient {
    * echo (one refused before the server could read the request, e.g. an undecryptable body) is
    * still thrown as a KeycordApiError: it can only ever refuse, never grant. So is an unsigned 429
    * or 503 (UNSIGNED_REFUSALS); any other unsigned answer is a KeycordVerificationError.
+   * `expected.refusal`: what a refusal may name instead (one made before the route read the proof).
    */
-  private async boundJson<T>(res: Response, nonce: string, request: RequestIdentity, refusals: Refusals = 'decided'): Promise<T> {
+  private async boundJson<T>(res: Response, nonce: string, expected: Expected, refusals: Refusals, deadline: Deadline): Promise<T> {
     const unsigned = UNSIGNED_REFUSALS[res.status];
     if (unsigned && !res.headers.has('x-signature-ed25519')) throw new KeycordApiError(res.status, unsigned.code, unsigned.message);
-    const parsed = parseJson(await this.verified(res));
+    const request = 'route' in expected ? expected : expected.request;
+    const refusal = 'route' in expected ? undefined : expected.refusal;
+    const parsed = parseJson(await this.verified(res, deadline));
     const body = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as { success?: unknown; nonce?: unknown; request?: unknown; code?: string; message?: string };
     const echoes = res.ok || 'nonce' in body || 'request' in body;
     if (echoes && body.nonce !== nonce) throw new KeycordVerificationError('The answer does not belong to this request (nonce mismatch)');
-    if (echoes && !answersRequest(body.request, request)) throw new KeycordVerificationError(`The answer is not for this request (${request.route})`);
+    const answers = answersRequest(body.request, request) || (refusal !== undefined && (!res.ok || body.success === false) && answersRequest(body.request, refusal));
+    if (echoes && !answers) throw new KeycordVerificationError(`The answer is not for this request (${request.route})`);
     // The status is not signed, the body is: a call whose answers are never `success: false`
     // (a session, a profile, a variable) takes one that is for the refusal it is, whatever the
     // status says — a blacklisted device's 200, or a signed refusal whose status was rewritten.
-    if (!res.ok || (refusals === 'throw' && body.success === false)) throw new KeycordApiError(res.status, body.code ?? 'ERROR', body.message ?? `HTTP ${res.status}`);
+    if (!res.ok || (refusals === 'throw' && body.success === false) || !answersRequest(body.request, request))
+      throw new KeycordApiError(res.status, body.code ?? 'ERROR', body.message ?? `HTTP ${res.status}`);
     const { nonce: _nonce, request: _request, ...answer } = body;
     return answer as T;
   }
@@ -259,13 +361,21 @@ export class KeycordClient {
     return this.options.encrypt && this.bodyKey ? { 'x-body-encryption': 'aes-256-gcm' } : {};
   }
 
-  private request(method: string, path: string, body: string | undefined, headers: Record<string, string>) {
-    return this.fetchImpl(this.base + path, { method, headers, ...(body !== undefined ? { body } : {}), redirect: 'error' });
+  private request(method: string, path: string, body: string | undefined, headers: Record<string, string>, deadline: Deadline): Promise<Response> {
+    // Raced too: a fetch given in the options may not heed the signal.
+    return deadline.race(this.fetchImpl(this.base + path, { method, headers, ...(body !== undefined ? { body } : {}), redirect: 'error', signal: deadline.signal }));
   }
 
-  /** Reads the body and checks its signature; returns the (decrypted) JSON text. */
-  private async verified(res: Response): Promise<string> {
-    const raw = Buffer.from(await res.arrayBuffer());
+  /**
+   * Checks the signature headers are there, then reads the body (at most MAX_ANSWER_BYTES) and
+   * checks its signature; returns the (decrypted) JSON text. An unsigned or oversized answer is
+   * refused before its body is read.
+   */
+  private async verified(res: Response, deadline: Deadline): Promise<string> {
+    signatureHeaders(res, 'x-signature-ed25519');
+    const length = res.headers.get('content-length');
+    if (length !== null && Number(length) > MAX_ANSWER_BYTES) throw new KeycordVerificationError(`The answer is larger than ${MAX_ANSWER_BYTES} bytes`);
+    const raw = await readCapped(res, MAX_ANSWER_BYTES, deadline, `The answer is larger than ${MAX_ANSWER_BYTES} bytes`);
     this.checkSignature(res, raw);
     if (res.headers.get('x-body-encryption') === 'aes-256-gcm') {
       if (!this.bodyKey) throw new KeycordVerificationError('The answer is encrypted but no secret was given');
@@ -277,12 +387,8 @@ export class KeycordClient {
     return raw.toString('utf8');
   }
 
-  private checkSignature(res: Response, signed: Buffer) {
-    const signature = res.headers.get('x-signature-ed25519');
-    const timestamp = res.headers.get('x-signature-timestamp');
-    if (!signature || !timestamp || !/^\d+$/.test(timestamp) || !/^[0-9a-f]{128}$/i.test(signature)) {
-      throw new KeycordVerificationError('The answer is not signed');
-    }
+  private checkSignature(res: Response, signed: Buffer, header = 'x-signature-ed25519') {
+    const { signature, timestamp } = signatureHeaders(res, header);
     if (!verify(null, Buffer.concat([Buffer.from(timestamp), signed]), this.key, Buffer.from(signature, 'hex'))) {
       throw new KeycordVerificationError('The signature does not match the application public key');
     }
@@ -339,6 +445,94 @@ function fileNameOf(disposition: string): string | null {
     ?.replace(/[\u0000-\u001f\u007f]/g, '')
     .trim();
   return base && base !== '.' && base !== '..' ? base : null;
+}
+
+const DEFAULT_TIMEOUT_MS = 15_000;
+const DEFAULT_DOWNLOAD_TIMEOUT_MS = 600_000;
+/** setTimeout's largest delay; a longer one would fire at once. */
+const MAX_TIMEOUT_MS = 2_147_483_647;
+/** A JSON client answer is a few hundred bytes; a variable at most 64 KB. Nothing near this is ever legitimate. */
+export const MAX_ANSWER_BYTES = 1024 * 1024;
+
+function timeoutOption(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0 || value > MAX_TIMEOUT_MS) throw new TypeError(`${name} must be a number of milliseconds from 1 to ${MAX_TIMEOUT_MS}`);
+  return value;
+}
+
+/** What an answer must name: the request, and for a private resource what a refusal may name instead. */
+type Expected = RequestIdentity | { request: RequestIdentity; refusal: RequestIdentity };
+
+/**
+ * A call's deadline: aborts the fetch (and with it the body) when it passes, and makes whatever is
+ * raced against it fail with a KeycordTimeoutError. `end()` also drops a body left unread.
+ */
+class Deadline {
+  private readonly controller = new AbortController();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private fail: (err: KeycordTimeoutError) => void = () => {};
+  private readonly expired: Promise<never>;
+
+  constructor(ms: number) {
+    this.expired = new Promise<never>((_, reject) => (this.fail = reject));
+    this.expired.catch(() => {});
+    this.restart(ms);
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** From now on, `ms` more. */
+  restart(ms: number) {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      const err = new KeycordTimeoutError(ms);
+      this.fail(err);
+      this.controller.abort(err);
+    }, ms);
+  }
+
+  race<T>(work: Promise<T>): Promise<T> {
+    return Promise.race([work, this.expired]);
+  }
+
+  end() {
+    clearTimeout(this.timer);
+    if (!this.controller.signal.aborted) this.controller.abort();
+  }
+}
+
+/** The signature headers, refused unless well formed (before any of the body is read). */
+function signatureHeaders(res: Response, header: string): { signature: string; timestamp: string } {
+  const signature = res.headers.get(header);
+  const timestamp = res.headers.get('x-signature-timestamp');
+  if (!signature || !timestamp || !/^\d{1,15}$/.test(timestamp) || !/^[0-9a-f]{128}$/i.test(signature)) {
+    throw new KeycordVerificationError('The answer is not signed');
+  }
+  return { signature, timestamp };
+}
+
+/** The body, read until its end within the deadline, refused as soon as it passes `cap` bytes. */
+async function readCapped(res: Response, cap: number, deadline: Deadline, tooLarge: string, onChunk?: (chunk: Uint8Array) => void): Promise<Buffer> {
+  if (!res.body) return Buffer.alloc(0);
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await deadline.race(reader.read());
+      if (done) break;
+      total += value.byteLength;
+      if (total > cap) throw new KeycordVerificationError(tooLarge);
+      onChunk?.(value);
+      chunks.push(value);
+    }
+  } catch (err) {
+    reader.cancel().catch(() => {});
+    throw err;
+  }
+  return Buffer.concat(chunks, total);
 }
 
 /** 128 random bits, hex: unpredictable, so no answer can have been recorded for it. */

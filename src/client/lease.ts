@@ -14,7 +14,8 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import type { ValidationCode } from './index.js';
 
-export type LeaseCode = ValidationCode | 'LEASES_DISABLED';
+/** SEATS_FULL: the license counts floating seats and every one is held by another machine. */
+export type LeaseCode = ValidationCode | 'LEASES_DISABLED' | 'SEATS_FULL';
 
 /** What a lease says, as Keycord signed it (ISO 8601 times). */
 export interface LeasePayload {
@@ -155,7 +156,8 @@ export type LeaseCheck = ((LeaseVerification | { status: 'none' }) & { online: b
  */
 export class OfflineLease {
   private current: string | null = null;
-  private loaded = false;
+  /** The store's load, made once: every check() waits for it, so none runs before the saved lease is in. */
+  private loading: Promise<void> | null = null;
   /** The latest time this helper has seen: its clock never goes back while it runs. */
   private latest = 0;
   private readonly key: KeyObject;
@@ -181,7 +183,8 @@ export class OfflineLease {
     try {
       answer = await this.source.requestLease({ licenseKey: this.options.licenseKey, hwid: this.options.hwid, ...(this.options.ttlHours ? { ttlHours: this.options.ttlHours } : {}) });
     } catch {
-      // Unreachable (or an answer that failed verification): the held lease decides, offline.
+      // Unreachable, timed out (KeycordTimeoutError) or an answer that failed verification: the
+      // held lease decides, offline.
       return { ...held, online: false };
     }
     if (!answer.success || !answer.lease) {
@@ -209,10 +212,15 @@ export class OfflineLease {
     return this.latest;
   }
 
-  private async load() {
-    if (this.loaded) return;
-    this.loaded = true;
-    this.current = (await this.options.store?.load()) ?? null;
+  private load(): Promise<void> {
+    this.loading ??= (async () => {
+      this.current = (await this.options.store?.load()) ?? null;
+    })().catch((err: unknown) => {
+      // The checks waiting now fail with the store's error; a later one tries the store again.
+      this.loading = null;
+      throw err;
+    });
+    return this.loading;
   }
 
   private async keep(token: string | null) {

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { NONCE_PATTERN, requestIdentity, type RequestIdentity, type RequestSubject } from '../client/answer-binding.js';
+import { NONCE_PATTERN, proofSubject, requestIdentity, type RequestIdentity, type RequestSubject } from '../client/answer-binding.js';
 import type { ClientApplication } from '../core/applications/application-cache.js';
 import type { Deps } from '../core/deps.js';
 import { notFound } from '../core/errors.js';
@@ -88,15 +88,27 @@ export function clientCredentials(request: FastifyRequest, query: { license_key?
   return { licenseKey: query.license_key, hwid: query.hwid, userToken: bearerToken(request) ?? undefined, ip: request.ip };
 }
 
+/**
+ * The proof a request for a private resource carried, as its answer names it (the route adds it to
+ * its declared subject once its input is parsed): the license key and HWID exactly as the route
+ * reads them, and the bearer user token. A refusal made before the route ran (client-guard) names
+ * the declared subject only: it can only ever refuse.
+ */
+export function clientProofSubject(request: FastifyRequest, query: { license_key?: string | undefined; hwid?: string | undefined }): RequestSubject {
+  return proofSubject({ license_key: query.license_key, hwid: query.hwid, user_token: bearerToken(request) ?? undefined });
+}
+
 /** The `nonce` a client request may carry (body, or query string for a GET); its answer echoes it. */
 export const nonce = z.string().regex(NONCE_PATTERN, '8–64 visible ASCII characters (no spaces)');
 
 /**
  * Ties this request's answer to it: the answer (and, when a nonce came, an error answer too)
- * will carry `nonce` and `request` = the route with the subject it declares, inside the signed body.
+ * will carry `nonce` and `request` = the route with the subject it declares (and `more`, what only
+ * the route itself reads: a private resource's proof), inside the signed body.
  */
-export function bindClientAnswer(request: FastifyRequest, nonce: string | undefined) {
+export function bindClientAnswer(request: FastifyRequest, nonce: string | undefined, more?: RequestSubject) {
   const subjectOf = request.routeOptions.config.answerSubject;
   if (!subjectOf) throw new Error(`${request.method} ${request.routeOptions.url} binds its answers but declares no config.answerSubject`);
-  request.answerBinding = { nonce, request: requestIdentity(`${request.method} ${request.routeOptions.url ?? request.url}`, subjectOf(request)) };
+  const subject = more ? { ...subjectOf(request), ...more } : subjectOf(request);
+  request.answerBinding = { nonce, request: requestIdentity(`${request.method} ${request.routeOptions.url ?? request.url}`, subject) };
 }

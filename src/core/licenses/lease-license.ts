@@ -28,8 +28,7 @@ import { VALIDATION_MESSAGES, validateLicense } from './validate-license.js';
 
 export interface LeaseOutcome {
   success: boolean;
-  /** SEATS_FULL: the license counts floating seats and every one is held by another machine. */
-  code: LeaseCode | 'SEATS_FULL';
+  code: LeaseCode;
   message: string;
   lease?: string;
   /** ISO 8601, the same as in the lease. */

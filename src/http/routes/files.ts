@@ -11,8 +11,8 @@ import { listFiles } from '../../core/files/list-files.js';
 import { openClientDownload } from '../../core/files/open-client-download.js';
 import { uploadFile, type IncomingFile } from '../../core/files/upload-file.js';
 import { requireDeveloper, sellerActor } from '../authenticate.js';
-import { answerSubjects, bindClientAnswer, clientCredentials, loadClientApp, nonce } from '../client-app.js';
-import { downloadSignedText } from '../../client/answer-binding.js';
+import { answerSubjects, bindClientAnswer, clientCredentials, clientProofSubject, loadClientApp, nonce } from '../client-app.js';
+import { DOWNLOAD_HEADERS, downloadRequestSignedText, downloadSignedText } from '../../client/answer-binding.js';
 import { pageQuery, sendPage } from '../pagination.js';
 import { idParams } from '../schemas.js';
 import { errorResponse, messageResponse } from '../responses.js';
@@ -153,7 +153,9 @@ const clientFileRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { de
           200: {
             description:
               'The file, streamed (its own Content-Type). X-Content-SHA256 is its hex SHA-256; X-Signature-Ed25519 signs ' +
-              'X-Signature-Timestamp + "\\nGET /api/files/:id/download\\n<file id>\\n<nonce or empty>\\n<sha256>" with the application key.',
+              'X-Signature-Timestamp + "\\nGET /api/files/:id/download\\n<file id>\\n<nonce or empty>\\n<sha256>" with the application key. ' +
+              'X-Answer-Request is the JSON `request` this answers (route, file_id and the proof: license_key_sha256 + hwid_sha256, or user_token_sha256), ' +
+              'X-Content-Size the size in bytes; X-Signature-Ed25519-Request signs the same text followed by "\\n<size>\\n<X-Answer-Request>".',
             content: { 'application/octet-stream': { schema: z.string().meta({ format: 'binary' }).describe('The file bytes') } },
           },
           ...clientErrors,
@@ -163,7 +165,8 @@ const clientFileRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { de
       },
     },
     async (request, reply) => {
-      bindClientAnswer(request, request.query.nonce);
+      // The answer names the proof too: a download made with another license is not this request's.
+      bindClientAnswer(request, request.query.nonce, clientProofSubject(request, request.query));
       const clientApp = await loadClientApp(deps, request.query.app_id);
       let download;
       try {
@@ -183,6 +186,10 @@ const clientFileRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { de
        * compares: together they prove the bytes came from Keycord, for this request.
        */
       const timestamp = String(Math.floor(Date.now() / 1000));
+      // The second signature also covers the size and the request (with its proof): see downloadRequestSignedText.
+      const answered = JSON.stringify(request.answerBinding!.request);
+      const { nonce: sentNonce } = request.query;
+      const requestSignature = app.signClientMessage(clientApp.signingKey, timestamp, downloadRequestSignedText(request.params.id, sentNonce, download.sha256, download.size, answered));
       return (
         reply
           .header('Content-Type', download.contentType)
@@ -193,7 +200,10 @@ const clientFileRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, { de
           .header('Cache-Control', 'private, no-store')
           .header('X-Content-SHA256', download.sha256)
           .header('X-Signature-Timestamp', timestamp)
-          .header('X-Signature-Ed25519', app.signClientMessage(clientApp.signingKey, timestamp, downloadSignedText(request.params.id, request.query.nonce, download.sha256)).toString('hex'))
+          .header('X-Signature-Ed25519', app.signClientMessage(clientApp.signingKey, timestamp, downloadSignedText(request.params.id, sentNonce, download.sha256)).toString('hex'))
+          .header(DOWNLOAD_HEADERS.size, String(download.size))
+          .header(DOWNLOAD_HEADERS.request, answered)
+          .header(DOWNLOAD_HEADERS.signature, requestSignature.toString('hex'))
           // A stream goes out as is, never through the serializer; the schema documents it as bytes.
           .send(download.stream as unknown as string)
       );

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Deps } from '../../core/deps.js';
+import { PASSWORD_BINDING, passwordBinding } from '../../client/answer-binding.js';
 import { unauthorized } from '../../core/errors.js';
 import { createUser, getUserProfile, loginUser, tokenApplicationId, updateUserLicense, validateUserLicense } from '../../core/users/user-auth.js';
 import { bearerToken } from '../authenticate.js';
@@ -25,6 +26,8 @@ const clientApp = resolveClientApp;
 const token = z.string().describe('A user token (JWT, HS256): Authorization: Bearer <token> on user routes');
 const withToken = { message: z.string(), token };
 const withUser = { ...withToken, user: appUserView };
+/** `password_hmac` (answer-binding.ts): binds a new account's session to the password it was made with. */
+const passwordDigest = z.string().describe('Hex HMAC-SHA256 of the password as received, keyed by the user name: the session is for this password (the SDK checks it)');
 
 /** A failed license check: the code is validate's (EXPIRED, BANNED, HWID_MISMATCH, …). */
 const licenseRefused = clientErrorResponse.describe("The license does not validate: code is validate's (NOT_FOUND, EXPIRED, BANNED, HWID_REQUIRED, HWID_MISMATCH, APP_PAUSED)");
@@ -62,7 +65,7 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
         body: z.object({ app_id: appId, license_key: licenseKey, username, password, hwid, nonce: clientNonce }),
         response: {
           200: plainOrEncrypted(blacklistedAnswer),
-          201: plainOrEncrypted(clientAnswer(withUser)),
+          201: plainOrEncrypted(clientAnswer({ ...withUser, [PASSWORD_BINDING]: passwordDigest })),
           ...clientErrors,
           403: licenseRefused,
           404: unknownApplication,
@@ -75,7 +78,9 @@ export const userAuthRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app,
       bindClientAnswer(request, body.nonce);
       const a = await clientApp(deps, request, request.body.app_id);
       const created = await createUser(deps, a, { ...request.body, ip: request.ip });
-      return 'code' in created ? created : reply.code(201).send(created);
+      // The session names the password it was made with (its digest, never logged): one whose
+      // password was swapped on the way is refused by the SDK.
+      return 'code' in created ? created : reply.code(201).send({ ...created, [PASSWORD_BINDING]: passwordBinding(body.username, body.password) });
     },
   );
 

@@ -8,7 +8,7 @@ import { listVariables } from '../../core/variables/list-variables.js';
 import { updateVariable } from '../../core/variables/update-variable.js';
 import { MAX_VARIABLE_VALUE_BYTES, MAX_VARIABLES_PER_PAGE, VALUE_TEXT_RULE, VARIABLE_NAME, VARIABLE_NAME_RULE, valueFits, valueIsText } from '../../core/variables/variable-rules.js';
 import { requireDeveloper, sellerActor } from '../authenticate.js';
-import { answerSubjects, bindClientAnswer, clientCredentials, nonce, resolveClientApp } from '../client-app.js';
+import { answerSubjects, bindClientAnswer, clientCredentials, clientProofSubject, nonce, resolveClientApp } from '../client-app.js';
 import { pageQuery, sendPage } from '../pagination.js';
 import { errorResponse, messageResponse } from '../responses.js';
 import { idParams } from '../schemas.js';
@@ -119,7 +119,8 @@ const clientVariableRoutes: FastifyPluginAsyncZod<{ deps: Deps }> = async (app, 
       },
     },
     async (request) => {
-      bindClientAnswer(request, request.query.nonce);
+      // The answer names the proof too: a variable read with another license is not this request's.
+      bindClientAnswer(request, request.query.nonce, clientProofSubject(request, request.query));
       const clientApp = await resolveClientApp(deps, request, request.query.app_id);
       return getClientVariable(deps, clientApp, request.params.name, clientCredentials(request, request.query));
     },
