@@ -119,7 +119,7 @@ function announceDiscord(log: Logger, config: Config, keycord: Keycord) {
   if (mode === 'http' && keycord.app) {
     log.info({ discord: 'http' }, 'Discord: HTTP interactions at POST /discord/interactions (the Interactions Endpoint URL of the application)');
   } else if (mode === 'gateway' && keycord.gateway) {
-    log.info({ discord: 'gateway' }, 'Discord: gateway connected with the bot token');
+    log.info({ discord: 'gateway' }, 'Discord: gateway connecting with the bot token (in the background; "Discord gateway connected" follows)');
   } else if (mode === 'gateway' && keycord.role !== 'bot') {
     log.info({ discord: 'gateway' }, 'Discord: gateway mode, served by the process with --role bot or all');
   } else if (keycord.role === 'bot' && mode !== 'gateway') {

@@ -13,6 +13,7 @@ import { createDeps, runMigrations, type RuntimeOverrides } from './runtime.js';
 import type { ShutdownStep } from './shutdown.js';
 import type { ContractViolation } from './http/contract-check.js';
 import { closeReceiverPools } from './core/webhooks/receiver-pools.js';
+import { settleWithin } from './settle-within.js';
 
 export const ROLES = ['api', 'worker', 'bot', 'all'] as const;
 export type Role = (typeof ROLES)[number];
@@ -63,6 +64,9 @@ export interface Keycord {
  * jobs after them need the rest of the shutdown grace (15 s by default).
  */
 const DISCORD_FOLLOW_UPS_STOP_MS = 5000;
+
+/** How long start-up waits for Discord to take or refuse the gateway's token (normally a moment). */
+const GATEWAY_TOKEN_CHECK_MS = 5000;
 
 /**
  * The one composition root: `keycord start`, the test harness and the benchmarks all assemble
@@ -140,10 +144,15 @@ export async function startKeycord(config: Config, opts: StartOptions = {}): Pro
 
   try {
     if (bot && config.discord.mode === 'gateway' && (role === 'bot' || role === 'all')) {
-      // discord.js (~30 MB resident) is only for the gateway: HTTP interactions never load it.
+      // @discordjs/ws is only for the gateway: HTTP interactions never load it.
       const { GatewayAdapter } = await import('./discord/adapters/gateway.js');
       gateway = new GatewayAdapter(bot, log);
-      await gateway.start(config.discord.token!, config.discord.apiUrl);
+      // The gateway connects in the background, trying again while Discord cannot be reached: the
+      // API does not wait on Discord. Only Discord refusing DISCORD_TOKEN within the check stops
+      // start-up, as any bad setting does; a refusal later is logged and the rest runs on.
+      const connecting = gateway.start(config.discord.token!, config.discord.apiUrl);
+      connecting.catch(() => {}); // the adapter logs it
+      await settleWithin(connecting, GATEWAY_TOKEN_CHECK_MS, undefined);
     }
     app = runsApi
       ? await buildApp(deps, {

@@ -64,9 +64,6 @@ export function requestIdentity(route: string, subject: RequestSubject): Request
   return identity;
 }
 
-/** Hex SHA-256 of UTF-8 text, as the identities carry credentials. */
-export const sha256Of = (text: string): string => sha256Hex(text);
-
 /**
  * Whether an answer's `request` is the expected one: every known field equal, absent ones too
  * (an answer that names a field the request did not have is another request's). Fields a newer

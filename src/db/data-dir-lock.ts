@@ -10,8 +10,8 @@ export const LOCK_FILE_NAME = 'keycord.lock';
  * LOCK_STALE_AFTER_MS is taken as left behind: no pid can be asked across hosts (or containers,
  * where every Keycord is PID 1 and each has a host name of its own).
  */
-export const LOCK_TOUCH_EVERY_MS = 5_000;
-export const LOCK_STALE_AFTER_MS = 20_000;
+const LOCK_TOUCH_EVERY_MS = 5_000;
+const LOCK_STALE_AFTER_MS = 20_000;
 
 /** What the lock file says about the process holding the directory. */
 export interface LockHolder {
