@@ -8,6 +8,7 @@ import { expectError } from './support/expect-error.js';
 import { multipart } from './support/multipart.js';
 import { verifySigned } from './support/client-signature.js';
 import { client as post, startHarness, type AppView, type Harness, type PlanView, type Seller } from './support/harness.js';
+import { rewriting } from './support/man-in-the-middle.js';
 
 /**
  * Finding 7 of the hostile audit: a signed answer proved only that Keycord had said it once, so a
@@ -62,24 +63,6 @@ const replaying =
   (answer: Recorded): typeof fetch =>
   async () =>
     replayed(answer);
-
-type Outgoing = { url: URL; headers: Record<string, string>; body: Record<string, unknown> | undefined };
-
-/**
- * A man in the middle that rewrites the client's request before passing it on to the real server
- * (keeping whatever it does not touch, the nonce included) and hands back the real, signed answer.
- */
-const rewriting =
-  (change: (request: Outgoing) => void): typeof fetch =>
-  async (input, init) => {
-    const request: Outgoing = {
-      url: new URL(String(input)),
-      headers: { ...(init?.headers as Record<string, string>) },
-      body: init?.body === undefined ? undefined : (JSON.parse(String(init.body)) as Record<string, unknown>),
-    };
-    change(request);
-    return fetch(request.url, { ...init, headers: request.headers, ...(request.body ? { body: JSON.stringify(request.body) } : {}) });
-  };
 
 async function registeredUser(username: string, password: string, hwid: string) {
   const [lic] = await s.generate(plan.id);

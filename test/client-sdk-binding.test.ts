@@ -4,6 +4,7 @@ import { answersRequest, requestIdentity } from '../src/client/answer-binding.js
 import { KeycordApiError, KeycordClient, KeycordVerificationError } from '../src/client/index.js';
 import { multipart } from './support/multipart.js';
 import { startHarness, type AppView, type Harness, type PlanView, type Seller } from './support/harness.js';
+import { rewriting } from './support/man-in-the-middle.js';
 
 /*
  * An answer is the answer to one request: everything that decided it is named in what is signed,
@@ -29,20 +30,6 @@ afterAll(() => h?.close());
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const sdk = (extra: Partial<ConstructorParameters<typeof KeycordClient>[0]> = {}) => new KeycordClient({ baseUrl: base, appId: app.app_id, publicKey: app.public_key, secret: app.secret, ...extra });
 
-type Outgoing = { url: URL; headers: Record<string, string>; body: Record<string, unknown> | undefined };
-
-/** Rewrites the app's request on its way to the real server (the nonce stays) and hands back the real answer. */
-const rewriting =
-  (change: (request: Outgoing) => void): typeof fetch =>
-  async (input, init) => {
-    const request: Outgoing = {
-      url: new URL(String(input)),
-      headers: { ...(init?.headers as Record<string, string>) },
-      body: init?.body === undefined ? undefined : (JSON.parse(String(init.body)) as Record<string, unknown>),
-    };
-    change(request);
-    return fetch(request.url, { ...init, headers: request.headers, ...(request.body ? { body: JSON.stringify(request.body) } : {}) });
-  };
 const withQuery = (params: Record<string, string>) => rewriting((r) => Object.entries(params).forEach(([k, v]) => r.url.searchParams.set(k, v)));
 
 async function uploadedFile(content: string) {

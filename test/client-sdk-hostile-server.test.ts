@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DOWNLOAD_ROUTE, requestIdentity } from '../src/client/answer-binding.js';
 import * as sdkModule from '../src/client/index.js';
 import { KeycordClient, KeycordVerificationError, lease } from '../src/client/index.js';
+import { heldLease as signedLease } from './support/held-lease.js';
 
 /*
  * The SDK against a server on 127.0.0.1 that is broken or hostile: one that never answers, one that
@@ -111,23 +112,6 @@ afterAll(async () => {
 const sdk = (prefix: string, extra: Partial<ConstructorParameters<typeof KeycordClient>[0]> = {}) => new KeycordClient({ baseUrl: `${base}/${prefix}`, appId, publicKey: publicKeyHex, ...extra });
 const proof = { licenseKey: 'K', hwid: 'H' };
 
-/** A lease of KEY-1 on HW-1 issued 2 h ago for 3 h: past its half-life, so check() asks Keycord first. */
-function heldLease(): string {
-  const issued = Date.now() - 2 * 3600_000;
-  const payload = {
-    v: 1,
-    app_id: appId,
-    license_key: 'KEY-1',
-    hwid: 'HW-1',
-    plan: { id: 1, name: 'p' },
-    license_expires_at: null,
-    lease_expires_at: new Date(issued + 3 * 3600_000).toISOString(),
-    issued_at: new Date(issued).toISOString(),
-  };
-  const body = Buffer.from(JSON.stringify(payload)).toString('base64url');
-  return `${body}.${sign(null, Buffer.from(body, 'ascii'), privateKey).toString('base64url')}`;
-}
-
 describe('timeoutMs: every call settles within its deadline', () => {
   it('fails with a KeycordTimeoutError when the server never answers', async () => {
     const err = await sdk('hang', { timeoutMs: 300 })
@@ -152,7 +136,15 @@ describe('timeoutMs: every call settles within its deadline', () => {
   });
 
   it('an OfflineLease takes a timeout as Keycord unreachable and falls back to the lease it holds', async () => {
-    const held = lease({ baseUrl: `${base}/hang`, appId, publicKey: publicKeyHex, licenseKey: 'KEY-1', hwid: 'HW-1', timeoutMs: 300, store: { load: () => heldLease(), save: () => {} } });
+    const held = lease({
+      baseUrl: `${base}/hang`,
+      appId,
+      publicKey: publicKeyHex,
+      licenseKey: 'KEY-1',
+      hwid: 'HW-1',
+      timeoutMs: 300,
+      store: { load: () => signedLease(appId, privateKey), save: () => {} },
+    });
     expect(await held.check()).toMatchObject({ status: 'valid', online: false });
   }, 10_000);
 });

@@ -1,7 +1,8 @@
-import { generateKeyPairSync, randomUUID, sign } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { createServer as createNetServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { lease, OfflineLease, type LeaseResult } from '../src/client/index.js';
+import { heldLease as signedLease } from './support/held-lease.js';
 
 /*
  * OfflineLease loads the saved lease once, and every check() waits for that load: checks made
@@ -12,23 +13,6 @@ const { publicKey: pub, privateKey } = generateKeyPairSync('ed25519');
 const publicKeyHex = Buffer.from(pub.export({ format: 'jwk' }).x!, 'base64url').toString('hex');
 const appId = randomUUID();
 
-/** A lease of KEY-1 on HW-1 issued 2 h ago for 3 h: past its half-life, so check() asks Keycord first. */
-function heldLease(): string {
-  const issued = Date.now() - 2 * 3600_000;
-  const payload = {
-    v: 1,
-    app_id: appId,
-    license_key: 'KEY-1',
-    hwid: 'HW-1',
-    plan: { id: 1, name: 'p' },
-    license_expires_at: null,
-    lease_expires_at: new Date(issued + 3 * 3600_000).toISOString(),
-    issued_at: new Date(issued).toISOString(),
-  };
-  const body = Buffer.from(JSON.stringify(payload)).toString('base64url');
-  return `${body}.${sign(null, Buffer.from(body, 'ascii'), privateKey).toString('base64url')}`;
-}
-
 describe('OfflineLease at start-up', () => {
   it('concurrent checks all wait for the saved lease while Keycord cannot be reached', async () => {
     // A port nothing listens on: connection refused at once.
@@ -37,7 +21,7 @@ describe('OfflineLease at start-up', () => {
     const port = (probe.address() as { port: number }).port;
     await new Promise<void>((r) => probe.close(() => r()));
     let loads = 0;
-    const token = heldLease();
+    const token = signedLease(appId, privateKey);
     const held = lease({
       baseUrl: `http://127.0.0.1:${port}`,
       appId,
@@ -55,7 +39,7 @@ describe('OfflineLease at start-up', () => {
   it('a store that fails to load fails the checks waiting on it, and the next check loads again', async () => {
     let attempt = 0;
     const source = { requestLease: (): Promise<LeaseResult> => Promise.reject(new TypeError('fetch failed')) };
-    const token = heldLease();
+    const token = signedLease(appId, privateKey);
     const held = new OfflineLease(source, {
       licenseKey: 'KEY-1',
       hwid: 'HW-1',

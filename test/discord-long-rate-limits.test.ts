@@ -1,33 +1,24 @@
-import { createServer, type Server } from 'node:http';
 import { RateLimitError } from '@discordjs/rest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DiscordApi } from '../src/discord/discord-api.js';
+import { startScriptedDiscord } from './support/discord-stub.js';
 
 /**
  * A Discord stand-in that answers every DM-channel creation 429 with a minute-long retry_after (a
  * bucket Discord has closed for a while), and everything else 200.
  */
-let server: Server;
+let discord: Awaited<ReturnType<typeof startScriptedDiscord>>;
 let apiUrl: string;
-const calls: string[] = [];
+let calls: string[];
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      calls.push(`${req.method} ${req.url}`);
-      if (req.method === 'POST' && req.url === '/api/v10/users/@me/channels') {
-        res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '60' });
-        res.end(JSON.stringify({ message: 'You are being rate limited.', retry_after: 60, global: false }));
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ id: '1', channel_id: '1', content: '', attachments: [] }));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  apiUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}/api`;
+  discord = await startScriptedDiscord((method, path) =>
+    method === 'POST' && path === '/api/v10/users/@me/channels'
+      ? { status: 429, headers: { 'retry-after': '60' }, body: { message: 'You are being rate limited.', retry_after: 60, global: false } }
+      : undefined,
+  );
+  ({ apiUrl, calls } = discord);
 });
-afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+afterAll(() => discord?.close());
 
 describe('a bot-token call told to wait out a long rate limit', () => {
   it('fails at once instead of holding its caller (a notice, and with it its job and a stop) for the minute', async () => {

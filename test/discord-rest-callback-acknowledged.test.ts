@@ -1,10 +1,10 @@
-import { createServer, type Server } from 'node:http';
 import { InteractionResponseType, MessageFlags } from 'discord-api-types/v10';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { GatewayAdapter } from '../src/discord/adapters/gateway.js';
 import { DiscordBot } from '../src/discord/bot.js';
 import { DiscordApi } from '../src/discord/discord-api.js';
 import type { Logger } from '../src/log.js';
+import { startScriptedDiscord } from './support/discord-stub.js';
 
 /**
  * A callback Discord took but whose answer was lost on the way back (a proxy's 502): the REST
@@ -12,35 +12,20 @@ import type { Logger } from '../src/log.js';
  * out, so the follow-up must run (else the deferred reply says "thinking…" until it expires).
  */
 const APP_ID = '800000000000000001';
-let server: Server;
+let discord: Awaited<ReturnType<typeof startScriptedDiscord>>;
 let apiUrl: string;
-const calls: string[] = [];
+let calls: string[];
 let callbacks = 0;
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      const path = (req.url ?? '').split('?')[0]!;
-      calls.push(`${req.method} ${path}`);
-      if (/\/callback$/.test(path)) {
-        if (++callbacks === 1) {
-          res.writeHead(502, { 'content-type': 'text/html' });
-          res.end('<html>502 Bad Gateway</html>');
-          return;
-        }
-        res.writeHead(400, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ message: 'Interaction has already been acknowledged.', code: 40060 }));
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ id: '1', channel_id: '1', content: '', attachments: [] }));
-    });
+  discord = await startScriptedDiscord((_method, path) => {
+    if (!/\/callback$/.test(path)) return undefined;
+    if (++callbacks === 1) return { status: 502, body: '<html>502 Bad Gateway</html>' };
+    return { status: 400, body: { message: 'Interaction has already been acknowledged.', code: 40060 } };
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  apiUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}/api`;
+  ({ apiUrl, calls } = discord);
 });
-afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+afterAll(() => discord?.close());
 
 describe('a callback answered 5xx, then "already acknowledged" on the retry', () => {
   it('counts as answered: the follow-up edits the deferred reply', async () => {

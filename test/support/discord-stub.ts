@@ -114,3 +114,33 @@ export async function startRefusingDiscord(status: number, error: { code: number
   const { port } = server.address() as { port: number };
   return { apiUrl: `http://127.0.0.1:${port}/api`, paths, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
+
+/** What a scripted Discord answers one call with: a status, its headers, and a JSON body (or text). */
+export interface ScriptedAnswer {
+  status: number;
+  headers?: Record<string, string>;
+  body: unknown;
+}
+
+/**
+ * A Discord whose answers a test scripts by method and path (query left out); any call the script
+ * passes over (undefined) gets 200 with a message. Records every call as `METHOD /path`.
+ */
+export async function startScriptedDiscord(script: (method: string, path: string) => ScriptedAnswer | undefined) {
+  const calls: string[] = [];
+  const server: Server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const path = (req.url ?? '').split('?')[0]!;
+      const method = req.method ?? 'GET';
+      calls.push(`${method} ${path}`);
+      const answer = script(method, path) ?? { status: 200, body: { id: '1', channel_id: '1', content: '', attachments: [] } };
+      const text = typeof answer.body === 'string' ? answer.body : JSON.stringify(answer.body);
+      res.writeHead(answer.status, { 'content-type': typeof answer.body === 'string' ? 'text/html' : 'application/json', ...answer.headers });
+      res.end(text);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return { apiUrl: `http://127.0.0.1:${port}/api`, calls, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
