@@ -46,6 +46,9 @@ async function start(role: Role) {
     else if (err instanceof PortUnavailableError) log.fatal({ host: err.address.host, port: err.address.port }, err.message);
     else if (err instanceof DatabaseFromNewerKeycordError) log.fatal({ unknownMigrations: err.unknownTags }, err.message);
     else if (err instanceof ConfigError) log.fatal(err.message);
+    // Discord refused DISCORD_TOKEN (its message says so): a setting to change, like the ones above.
+    // By name: the gateway's module (and @discordjs/ws) loads only in gateway mode.
+    else if (err instanceof Error && err.name === 'GatewayClosedError') log.fatal({ closeCode: (err as { code?: number }).code }, err.message);
     else log.fatal({ err }, 'start-up failed');
     // A port already taken, say: what did start (the database above all) is closed properly.
     await keycord?.close().catch(() => {});

@@ -167,6 +167,8 @@ export async function startKeycord(config: Config, opts: StartOptions = {}): Pro
           ...(opts.contractViolations ? { contractViolations: opts.contractViolations } : {}),
           rateLimits: { ...config.rateLimits, prefix: jobs?.queuePrefix ?? config.jobs.queuePrefix },
           ...(bot && config.discord.mode === 'http' ? { discord: { bot, publicKey: config.discord.publicKey! } } : {}),
+          // The gateway's session, beside the database: down (a Discord outage, a reset token) degrades.
+          ...(gateway ? { healthChecks: { discord: async () => gateway!.health() } } : {}),
         })
       : undefined;
   } catch (err) {

@@ -185,8 +185,11 @@ describe('connecting', () => {
     void adapter.start(TOKEN, discord.apiUrl);
     expect(await until(() => discord.sockets.length >= 2)).toBe(true);
     expect(log.warn).toHaveBeenCalledWith(expect.objectContaining({ attempt: 1, retryInMs: 50 }), 'Discord gateway could not connect; trying again');
+    // Health tells an operator the bot is not connected meanwhile.
+    expect(adapter.health()).toBe('down');
     discord.mode = 'hello';
     expect(await until(() => log.info.mock.calls.some(([, msg]) => msg === 'Discord gateway connected'))).toBe(true);
+    expect(await until(() => adapter.health() === 'ok')).toBe(true);
     // Connected: it answers interactions.
     const d = interaction(1);
     discord.dispatch('INTERACTION_CREATE', d);
@@ -232,6 +235,8 @@ describe('a gateway Discord closes for good', () => {
     expect(await until(() => log.error.mock.calls.length > 0)).toBe(true);
     expect(log.error).toHaveBeenCalledWith({ closeCode: code }, expect.stringContaining(says));
     expect(adapter.closedForGood?.code).toBe(code);
+    // Not silent any more: /api/health reports the gateway down (degraded).
+    expect(adapter.health()).toBe('down');
     await wait(700);
     expect(discord.sockets).toHaveLength(connections);
     expect(openSockets()).toBe(0);

@@ -112,7 +112,10 @@ describe('start-up in gateway mode', () => {
       expect.fail('start-up waited on the Discord gateway');
     }
     try {
-      expect((await keycord.app!.inject({ method: 'GET', url: '/api/health' })).statusCode).toBe(200);
+      const health = await keycord.app!.inject({ method: 'GET', url: '/api/health' });
+      expect(health.statusCode).toBe(200);
+      // Serving, and saying the bot is not connected.
+      expect(health.json()).toMatchObject({ status: 'degraded', checks: { database: 'ok', discord: 'down' } });
       // The gateway goes on trying in the background.
       expect(await until(() => sockets.some((ws) => ws.readyState === 1))).toBe(true);
     } finally {
@@ -139,6 +142,7 @@ describe('a stop while a gateway interaction waits for its first answer', () => 
     });
     expect(await until(() => sockets.some((ws) => ws.readyState === 1) && calls.length > 0)).toBe(true);
     await wait(200);
+    expect((await keycord.app!.inject({ method: 'GET', url: '/api/health' })).json()).toMatchObject({ status: 'ok', checks: { discord: 'ok' } });
     const d = { id: '1300000000000000009', token: 'itoken-stop', type: 2, application_id: APP_ID, user: { id: '100000000000000041', username: 'a' }, data: { name: 'generate' } };
     for (const ws of sockets) if (ws.readyState === 1) ws.send(JSON.stringify({ op: 0, t: 'INTERACTION_CREATE', s: ++seq, d }));
     expect(await until(() => calls.some((c) => c.what.endsWith('/callback')))).toBe(true);

@@ -65,6 +65,8 @@ export class GatewayAdapter {
   private fatal: ((err: GatewayClosedError) => void) | undefined;
   /** Set once Discord closed the gateway for good: the bot takes no interaction until a restart. */
   closedForGood: GatewayClosedError | undefined;
+  /** Whether a session is up now (READY or RESUMED since the last close): /api/health's `discord`. */
+  private sessionUp = false;
 
   constructor(
     private readonly bot: DiscordBot,
@@ -98,6 +100,15 @@ export class GatewayAdapter {
       return;
     }
     this.bot.runAfter(result, interaction.token);
+  }
+
+  /**
+   * For /api/health: 'ok' while a gateway session is up, 'down' while it connects, reconnects, or
+   * stays closed for good (a reset token: the bot answers nothing until a restart). The API and the
+   * jobs serve on either way, so health says `degraded`, not down.
+   */
+  health(): 'ok' | 'down' {
+    return this.sessionUp && !this.closedForGood ? 'ok' : 'down';
   }
 
   /**
@@ -200,8 +211,15 @@ export class GatewayAdapter {
       if (data.t !== GatewayDispatchEvents.InteractionCreate) return;
       this.onRaw(data).catch((err: unknown) => this.log.error({ err }, 'gateway interaction failed'));
     });
-    manager.on(WebSocketShardEvents.Ready, ({ data }) => this.log.info({ user: data.user.username }, 'Discord gateway ready'));
+    manager.on(WebSocketShardEvents.Ready, ({ data }) => {
+      this.sessionUp = true;
+      this.log.info({ user: data.user.username }, 'Discord gateway ready');
+    });
+    manager.on(WebSocketShardEvents.Resumed, () => {
+      this.sessionUp = true;
+    });
     manager.on(WebSocketShardEvents.Closed, ({ code }) => {
+      this.sessionUp = false;
       const reason = CLOSED_FOR_GOOD.get(code);
       if (!reason || this.stopping.signal.aborted) return;
       const closed = new GatewayClosedError(code, reason);

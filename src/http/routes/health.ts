@@ -18,11 +18,11 @@ const check = z.enum(['ok', 'down']);
 const healthFields = {
   version: z.string(),
   uptime_s: z.number().int().describe('Seconds since this process started'),
-  checks: z.object({ database: check }).catchall(check).describe('Each dependency: `database` always, `redis` when jobs run on BullMQ'),
+  checks: z.object({ database: check }).catchall(check).describe('Each dependency: `database` always, `redis` when jobs run on BullMQ, `discord` in gateway mode (its session)'),
 };
 
 const healthy = z.object({
-  status: z.enum(['ok', 'degraded']).describe('degraded: an optional dependency (Redis) is down; the API still serves'),
+  status: z.enum(['ok', 'degraded']).describe('degraded: an optional dependency (Redis, the Discord gateway) is down; the API still serves'),
   ...healthFields,
 });
 
