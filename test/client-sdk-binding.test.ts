@@ -106,6 +106,10 @@ describe('a private variable or file answers the proof it was asked with', () =>
     const { token } = await c.register({ licenseKey: forUser!.license_key, username: `reader_${Object.keys(options).length}`, password: 'reader password 1', hwid: 'MY-PC' });
     expect((await c.getVariable('private_cfg', { token })).value).toBe('the private value');
     expect((await c.downloadFile(fileId, { token })).data.toString()).toBe('licensed bytes');
+    // A token read back from a file, with its newline: fetch and the server trim it, and so does the SDK.
+    expect((await c.getVariable('private_cfg', { token: `${token}\n` })).value).toBe('the private value');
+    expect((await c.downloadFile(fileId, { token: ` ${token}\n` })).data.toString()).toBe('licensed bytes');
+    expect((await c.me(`${token}\n`)).user).toMatchObject({ username: `reader_${Object.keys(options).length}` });
     // A refusal of the proof sent is the refusal it is.
     await expect(c.getVariable('private_cfg', { licenseKey: 'NOT-A-REAL-KEY', hwid: 'MY-PC' })).rejects.toMatchObject({ name: KeycordApiError.name, status: 403 });
     await expect(c.downloadFile(fileId, { licenseKey: 'NOT-A-REAL-KEY', hwid: 'MY-PC' })).rejects.toMatchObject({ name: KeycordApiError.name, status: 403 });

@@ -50,4 +50,14 @@ describe('offline leases of a seat-counted license', () => {
     const seats = await h.deps.db.query<{ hwid: string }>('select hwid from license_seats where license_id = $1 order by hwid', [lic.id]);
     expect(seats.map((r) => r.hwid)).toEqual(['A', 'B']);
   });
+
+  it('a machine refused a seat takes no HWID slot either: the holder of the seat still gets its lease', async () => {
+    const s = await h.seller();
+    const { app, plan } = await s.setup({ settings: { rate_limit_per_minute: 0, max_concurrent: 1, hwid_lock: true, max_hwids: 1 } });
+    const [lic] = await s.generate(plan.id);
+    const as = (hwid: string) => ({ app_id: app.app_id, license_key: lic!.license_key, hwid });
+    expect(await heartbeat(as('A'))).toMatchObject({ code: 'VALID' });
+    expect(await lease(as('B'))).toMatchObject({ success: false, code: 'SEATS_FULL' });
+    expect(await lease(as('A'))).toMatchObject({ success: true, code: 'VALID' });
+  });
 });

@@ -224,7 +224,7 @@ export class KeycordClient {
     const nonce = freshNonce();
     // With app_id, as every call: an encrypted request names the application whose key opens it.
     const { query, headers } = this.getParams(nonce, { token });
-    return this.exchange('GET', `/api/user-auth/me?${query}`, undefined, headers, nonce, requestIdentity('GET /api/user-auth/me', { user_token: token }), 'throw');
+    return this.exchange('GET', `/api/user-auth/me?${query}`, undefined, headers, nonce, requestIdentity('GET /api/user-auth/me', { user_token: token.trim() }), 'throw');
   }
 
   async getVariable(name: string, proof?: ClientProof): Promise<{ name: string; value: string }> {
@@ -315,8 +315,11 @@ export class KeycordClient {
     const params: Record<string, string> = { nonce };
     let proven: RequestSubject = {};
     if (proof && 'token' in proof) {
-      headers.authorization = `Bearer ${proof.token}`;
-      proven = proofSubject({ user_token: proof.token });
+      // Trimmed: fetch strips a header value's spaces and the server reads the token trimmed, so
+      // the answer names the trimmed one (a token read from a file often ends in a newline).
+      const token = proof.token.trim();
+      headers.authorization = `Bearer ${token}`;
+      proven = proofSubject({ user_token: token });
     } else if (proof) {
       // Trimmed as validate() sends them, and as the server reads the key: the answer names them so.
       const license_key = proof.licenseKey.trim();

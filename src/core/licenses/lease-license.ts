@@ -71,10 +71,12 @@ export async function leaseLicense(deps: Deps, app: ClientApplication, input: Le
     app,
     { license_key: input.license_key, hwid, ip: input.ip ?? null },
     {
-      // Not to change validate's decision: only to see the plan's setting without a second read.
+      // To see the plan's settings without a second read; and, as a heartbeat does, where the
+      // license counts floating seats the seats decide which machines run: no HWID slot is bound
+      // (a machine refused a seat once took the slot, and the seat's holder got HWID_MISMATCH).
       hwidSlots: (license) => {
         seen.license = license;
-        return true;
+        return seatSettingsOf(app, license) === null;
       },
     },
   );
