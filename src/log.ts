@@ -150,6 +150,10 @@ function serializeError(err: Error) {
   delete out.requestBody;
   delete out.rawError;
   if (typeof out.url === 'string') out.url = redactText(out.url);
+  // @discordjs/rest's RateLimitError names its bucket: `<application id>/<interaction token>` for
+  // an interaction webhook (a token that answers for the interaction for 15 minutes), and a hash.
+  delete out.majorParameter;
+  delete out.hash;
   // What the redacted message no longer shows: which database error it was.
   const sqlState = sqlStateOf(err);
   if (sqlState) out.sqlState = sqlState;

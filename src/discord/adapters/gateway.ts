@@ -65,8 +65,13 @@ export class GatewayAdapter {
   private fatal: ((err: GatewayClosedError) => void) | undefined;
   /** Set once Discord closed the gateway for good: the bot takes no interaction until a restart. */
   closedForGood: GatewayClosedError | undefined;
-  /** Whether a session is up now (READY or RESUMED since the last close): /api/health's `discord`. */
-  private sessionUp = false;
+  /**
+   * Each shard's session: up from READY or RESUMED to its next close. /api/health's `discord` is
+   * ok only while every shard Discord asked for is up (one flag for all once said ok with half of
+   * them down).
+   */
+  private readonly shardsUp = new Map<number, boolean>();
+  private shardCount = 1;
 
   constructor(
     private readonly bot: DiscordBot,
@@ -108,7 +113,8 @@ export class GatewayAdapter {
    * jobs serve on either way, so health says `degraded`, not down.
    */
   health(): 'ok' | 'down' {
-    return this.sessionUp && !this.closedForGood ? 'ok' : 'down';
+    if (this.closedForGood || this.shardsUp.size < this.shardCount) return 'down';
+    return [...this.shardsUp.values()].every(Boolean) ? 'ok' : 'down';
   }
 
   /**
@@ -139,7 +145,7 @@ export class GatewayAdapter {
       try {
         await this.untilStopped(
           (async () => {
-            await manager.fetchGatewayInformation();
+            this.shardCount = (await manager.fetchGatewayInformation()).shards;
             tokenTaken();
             await manager.connect();
           })(),
@@ -204,22 +210,23 @@ export class GatewayAdapter {
       readyTimeout: 15_000,
       // A shard reconnects half a second after a close whatever happened meanwhile: one of a try
       // that was stopped (a stop, a try given up) waits here for good, before opening a websocket.
-      retrieveSessionInfo: (shardId) => (shards?.stopped ? NEVER : (this.sessions.get(shardId) ?? null)),
+      retrieveSessionInfo: (shardId) => (shards?.stopped ? never() : (this.sessions.get(shardId) ?? null)),
       updateSessionInfo: (shardId, info) => void (info ? this.sessions.set(shardId, info) : this.sessions.delete(shardId)),
     });
     manager.on(WebSocketShardEvents.Dispatch, ({ data }) => {
       if (data.t !== GatewayDispatchEvents.InteractionCreate) return;
       this.onRaw(data).catch((err: unknown) => this.log.error({ err }, 'gateway interaction failed'));
     });
-    manager.on(WebSocketShardEvents.Ready, ({ data }) => {
-      this.sessionUp = true;
+    this.shardsUp.clear();
+    manager.on(WebSocketShardEvents.Ready, ({ data, shardId }) => {
+      this.shardsUp.set(shardId, true);
       this.log.info({ user: data.user.username }, 'Discord gateway ready');
     });
-    manager.on(WebSocketShardEvents.Resumed, () => {
-      this.sessionUp = true;
+    manager.on(WebSocketShardEvents.Resumed, ({ shardId }) => {
+      this.shardsUp.set(shardId, true);
     });
-    manager.on(WebSocketShardEvents.Closed, ({ code }) => {
-      this.sessionUp = false;
+    manager.on(WebSocketShardEvents.Closed, ({ code, shardId }) => {
+      this.shardsUp.set(shardId, false);
       const reason = CLOSED_FOR_GOOD.get(code);
       if (!reason || this.stopping.signal.aborted) return;
       const closed = new GatewayClosedError(code, reason);
@@ -264,7 +271,12 @@ export class GatewayAdapter {
   }
 }
 
-const NEVER = new Promise<never>(() => {});
+/**
+ * A wait that never ends, a new one each time: what @discordjs/ws awaits on it (the try's shard,
+ * strategy and manager) is then garbage once nothing else holds it. One shared promise kept every
+ * given-up try reachable for good. Never rejected: @discordjs/ws awaits it under `void`.
+ */
+const never = () => new Promise<never>(() => {});
 
 /** Discord's REST refusing the bot token (401): trying again cannot help. */
 const refusedToken = (err: unknown) => err instanceof DiscordAPIError && err.status === 401;
