@@ -43,21 +43,21 @@ function writeLock(dir: string, pid: number) {
 }
 
 describe('the DATA_DIR lock', () => {
-  it('names this process in the lock file while held and removes the file on release', () => {
+  it('names this process in the lock file while held and removes the file on release', async () => {
     const dir = freshDataDir();
-    const lock = lockDataDir(dir);
+    const lock = await lockDataDir(dir);
     expect(readHolder(lock.file)).toMatchObject({ pid: process.pid, hostname: hostname() });
     lock.release();
     expect(existsSync(join(dir, LOCK_FILE_NAME))).toBe(false);
   });
 
-  it('refuses a directory held by another running process, naming the directory and its pid', () => {
+  it('refuses a directory held by another running process, naming the directory and its pid', async () => {
     const dir = freshDataDir();
     const other = liveProcess();
     writeLock(dir, other.pid!);
     let error: unknown;
     try {
-      lockDataDir(dir);
+      await lockDataDir(dir);
     } catch (err) {
       error = err;
     }
@@ -68,31 +68,48 @@ describe('the DATA_DIR lock', () => {
     expect(readHolder(join(dir, LOCK_FILE_NAME))?.pid).toBe(other.pid);
   });
 
-  it('takes over a lock left by a process that is gone, and one that is not a lock at all', () => {
+  it('takes over a lock left by a process that is gone, and one that is not a lock at all', async () => {
     const stale = freshDataDir();
     writeLock(stale, deadPid());
-    const lock = lockDataDir(stale);
+    const lock = await lockDataDir(stale);
     expect(readHolder(lock.file)?.pid).toBe(process.pid);
     lock.release();
 
     const garbled = freshDataDir();
     writeFileSync(join(garbled, LOCK_FILE_NAME), 'not json');
-    const second = lockDataDir(garbled);
+    const second = await lockDataDir(garbled);
     expect(readHolder(second.file)?.pid).toBe(process.pid);
     second.release();
   });
 
-  it('takes over a lock naming its own pid from an earlier life (PID 1 in a container) but not one it holds', () => {
+  it('takes over a lock naming its own pid from an earlier life (PID 1 in a container) once it is no longer touched, but not one it holds', async () => {
     const dir = freshDataDir();
     writeLock(dir, process.pid);
-    const lock = lockDataDir(dir);
-    expect(() => lockDataDir(dir)).toThrow(/already open in this process/);
+    // Nothing touches it: once stale, it is a previous life's.
+    const lock = await lockDataDir(dir, { staleAfterMs: 300 });
+    await expect(lockDataDir(dir)).rejects.toThrow(/already open in this process/);
     lock.release();
   });
 
-  it('leaves alone a lock another process took over after its own was judged stale', () => {
+  it('refuses a lock naming its own pid that is still being touched: a twin container sharing the host name, PID 1 too', async () => {
     const dir = freshDataDir();
-    const lock = lockDataDir(dir);
+    writeLock(dir, process.pid);
+    const file = join(dir, LOCK_FILE_NAME);
+    const twin = setInterval(() => {
+      const now = new Date();
+      utimesSync(file, now, now);
+    }, 50);
+    try {
+      await expect(lockDataDir(dir, { staleAfterMs: 1_000 })).rejects.toThrow(DataDirInUseError);
+      expect(readHolder(file)?.startedAt).toBe('2026-01-01T00:00:00.000Z');
+    } finally {
+      clearInterval(twin);
+    }
+  });
+
+  it('leaves alone a lock another process took over after its own was judged stale', async () => {
+    const dir = freshDataDir();
+    const lock = await lockDataDir(dir);
     const other = liveProcess();
     writeLock(dir, other.pid!);
     lock.release();
@@ -149,24 +166,38 @@ describe('a DATA_DIR lock from another host or container', () => {
     utimesSync(file, at, at);
   }
 
-  it('is refused while its holder keeps it updated, even naming this process’s own pid (PID 1 in every container)', () => {
+  it('is refused while its holder keeps it updated, even naming this process’s own pid (PID 1 in every container)', async () => {
     const dir = freshDataDir();
-    foreignLock(dir, process.pid, 1_000);
-    expect(() => lockDataDir(dir)).toThrow(DataDirInUseError);
-    expect(() => lockDataDir(dir)).toThrow(/another-container.*taken over once it has gone 20 s without being updated/);
+    foreignLock(dir, process.pid, 0);
+    const file = join(dir, LOCK_FILE_NAME);
+    const holder = setInterval(() => {
+      const now = new Date();
+      utimesSync(file, now, now);
+    }, 50);
+    try {
+      await expect(lockDataDir(dir, { staleAfterMs: 1_000 })).rejects.toThrow(/another-container.*taken over once it has gone 20 s without being updated/);
+    } finally {
+      clearInterval(holder);
+    }
   });
 
-  it('is taken over once it has gone unupdated for a while (its container was killed)', () => {
+  it('is taken over once it has gone unupdated for a while (its container was killed)', async () => {
     const dir = freshDataDir();
     foreignLock(dir, process.pid, 60_000);
-    const lock = lockDataDir(dir);
+    const lock = await lockDataDir(dir);
     expect(readHolder(lock.file)).toMatchObject({ pid: process.pid, hostname: hostname() });
     lock.release();
+    // One touched a moment ago that stops being touched: taken over once stale, not refused.
+    const killed = freshDataDir();
+    foreignLock(killed, process.pid, 0);
+    const after = await lockDataDir(killed, { staleAfterMs: 300 });
+    expect(readHolder(after.file)?.pid).toBe(process.pid);
+    after.release();
   });
 
   it('stays updated while held, so another host can tell it is alive', async () => {
     const dir = freshDataDir();
-    const lock = lockDataDir(dir, { touchEveryMs: 50 });
+    const lock = await lockDataDir(dir, { touchEveryMs: 50 });
     try {
       const old = new Date(Date.now() - 60_000);
       utimesSync(lock.file, old, old);

@@ -35,9 +35,9 @@ describe('a DATA_DIR Keycord cannot write', () => {
     expect((thrown as Error).message).toContain(dataDir);
   });
 
-  it('is refused by the embedded database with a message naming DATA_DIR, not a bare file-system error', () => {
+  it('is refused by the embedded database with a message naming DATA_DIR, not a bare file-system error', async () => {
     const dataDir = unusableDataDir();
-    expect(() => lockDataDir(dataDir)).toThrow(/DATA_DIR .*a-file\/data.*(cannot|not)/);
+    await expect(lockDataDir(dataDir)).rejects.toThrow(/DATA_DIR .*a-file\/data.*(cannot|not)/);
   });
 
   it('makes keycord start exit 1 saying what to change, without a stack trace', { timeout: 60_000 }, () => {

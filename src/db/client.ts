@@ -83,7 +83,7 @@ const EMBEDDED_SETTINGS = ['-c', 'shared_buffers=16MB'];
  * So DATA_DIR is locked first and stays locked until close.
  */
 async function createPgliteDb(dataDir: string, log: Logger | undefined): Promise<Db> {
-  const lock = lockDataDir(dataDir);
+  const lock = await lockDataDir(dataDir);
   try {
     const dir = join(dataDir, 'pglite');
     mkdirSync(dir, { recursive: true });

@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { placeFileExclusively, removeIfPresent } from '../place-file.js';
 
@@ -66,7 +67,7 @@ const heldHere = new Set<string>();
  * hard-linked into place (`link` fails when the name exists), so nobody ever reads a half-written
  * one. A lock whose process is gone (kill -9, power loss) is taken over.
  */
-export function lockDataDir(dataDir: string, timing: { touchEveryMs?: number; staleAfterMs?: number } = {}): DataDirLock {
+export async function lockDataDir(dataDir: string, timing: { touchEveryMs?: number; staleAfterMs?: number } = {}): Promise<DataDirLock> {
   const touchEveryMs = timing.touchEveryMs ?? LOCK_TOUCH_EVERY_MS;
   const staleAfterMs = timing.staleAfterMs ?? LOCK_STALE_AFTER_MS;
   const file = join(dataDir, LOCK_FILE_NAME);
@@ -84,7 +85,7 @@ export function lockDataDir(dataDir: string, timing: { touchEveryMs?: number; st
   for (let round = 0; round < 2; round++) {
     if (attempt()) return holdLock(file, me, touchEveryMs);
     const holder = readHolder(file);
-    if (holder && isAlive(holder, file, staleAfterMs)) throw new DataDirInUseError(dataDir, holder, file);
+    if (holder && (await isAlive(holder, file, staleAfterMs))) throw new DataDirInUseError(dataDir, holder, file);
     // Two processes taking over the same stale lock at the same instant can both get here; the
     // window is one unlink and one link wide, which a person starting Keycord twice does not hit.
     removeIfPresent(file);
@@ -142,17 +143,18 @@ export function readHolder(file: string): LockHolder | undefined {
   }
 }
 
-function isAlive(holder: LockHolder, file: string, staleAfterMs: number): boolean {
-  // A holder on another host — another container on the same volume (each has a host name of its
-  // own, and is PID 1 like this one), or a directory shared over the network — cannot be asked
-  // about its pid: it is alive while it keeps touching the file. Once taken for our own previous
-  // life (same pid), a second container took over a live first one's lock, and both opened the
-  // database.
-  if (holder.hostname !== hostname()) return touchedWithin(file, staleAfterMs);
-  // Our own pid on this host is a previous life of this process slot, not a live rival: in a
-  // container Keycord is PID 1 on every start, including the one after a kill (the container's
-  // host name stays the same across its restarts).
-  if (holder.pid === process.pid) return false;
+async function isAlive(holder: LockHolder, file: string, staleAfterMs: number): Promise<boolean> {
+  // A lock no pid check can settle is alive while its holder keeps touching it:
+  // - one from another host: another container on the same volume (each has a host name of its
+  //   own, and is PID 1 like this one), or a directory shared over the network;
+  // - one naming this very pid: in a container Keycord is PID 1 on every start, so it is either
+  //   a previous life of this container (after a kill -9) or a twin container sharing the host
+  //   name (`network_mode: host`). Once taken for a previous life at once, a twin took over a
+  //   live lock and both opened the database.
+  // A fresh one is watched until it moves (held) or goes stale (left behind): at most
+  // LOCK_STALE_AFTER_MS after its holder's last touch, so a holder whose event loop is busy for a
+  // few seconds is not mistaken for a dead one.
+  if (holder.hostname !== hostname() || holder.pid === process.pid) return touchedUntilStale(file, staleAfterMs);
   try {
     process.kill(holder.pid, 0);
     return true;
@@ -162,11 +164,24 @@ function isAlive(holder: LockHolder, file: string, staleAfterMs: number): boolea
   }
 }
 
-/** Whether the lock file's time moved within `ms` (its holder touches it every LOCK_TOUCH_EVERY_MS). */
-function touchedWithin(file: string, ms: number): boolean {
+/** Whether the lock file is touched again before it has gone `staleAfterMs` without a touch. */
+async function touchedUntilStale(file: string, staleAfterMs: number): Promise<boolean> {
+  const first = mtimeOf(file);
+  if (first === undefined) return false;
+  const staleAt = first + staleAfterMs;
+  while (Date.now() < staleAt) {
+    await sleep(Math.min(100, Math.max(1, staleAt - Date.now())));
+    const now = mtimeOf(file);
+    if (now === undefined) return false;
+    if (now !== first) return true;
+  }
+  return false;
+}
+
+function mtimeOf(file: string): number | undefined {
   try {
-    return Date.now() - statSync(file).mtimeMs < ms;
+    return statSync(file).mtimeMs;
   } catch {
-    return false;
+    return undefined;
   }
 }
