@@ -30,6 +30,9 @@ export interface GatewayTimings {
   stopGraceMs: number;
 }
 
+/** At most one 'Discord gateway error' line this often (they come twice a second in an outage). */
+const GATEWAY_ERROR_LOG_EVERY_MS = 60_000;
+
 const DEFAULT_TIMINGS: GatewayTimings = { retryFirstMs: 1_000, retryMaxMs: 60_000, connectMs: 60_000, stopGraceMs: 5_000 };
 
 /** Why the gateway stopped for good: a close code Discord will not take back, or a refused token. */
@@ -71,6 +74,8 @@ export class GatewayAdapter {
    * them down).
    */
   private readonly shardsUp = new Map<number, boolean>();
+  /** Gateway errors since the last one logged (logGatewayError). */
+  private readonly gatewayErrors = { count: 0, loggedAt: Number.NEGATIVE_INFINITY };
   private shardCount = 1;
 
   constructor(
@@ -194,6 +199,20 @@ export class GatewayAdapter {
     });
   }
 
+  /**
+   * Once connected, @discordjs/ws reconnects a lost session itself, every half second while Discord
+   * refuses the websocket (an outage): a warn line each was some 7,200 an hour. The first is
+   * logged, then at most one a minute with how many there were.
+   */
+  private logGatewayError(error: Error): void {
+    this.gatewayErrors.count++;
+    const now = Date.now();
+    if (now - this.gatewayErrors.loggedAt < GATEWAY_ERROR_LOG_EVERY_MS) return;
+    this.log.warn({ err: error.message, errors: this.gatewayErrors.count }, 'Discord gateway error');
+    this.gatewayErrors.loggedAt = now;
+    this.gatewayErrors.count = 0;
+  }
+
   private newManager(token: string, rest: REST): WebSocketManager {
     let shards: StoppableShardingStrategy | undefined;
     const manager = new WebSocketManager({
@@ -234,7 +253,7 @@ export class GatewayAdapter {
       else this.reportClosed(closed);
     });
     // Without a listener an 'error' event would throw inside @discordjs/ws.
-    manager.on(WebSocketShardEvents.Error, ({ error }) => this.log.warn({ err: error.message }, 'Discord gateway error'));
+    manager.on(WebSocketShardEvents.Error, ({ error }) => this.logGatewayError(error));
     return manager;
   }
 
