@@ -29,7 +29,8 @@ async function connected(shards: number): Promise<{ fake: Fake; adapter: Gateway
   adapter = new GatewayAdapter(bot, log as unknown as Logger);
   void adapter.start('test-bot-token-0123456789', fake.apiUrl);
   expect(await until(() => log.info.mock.calls.some(([, m]) => m === 'Discord gateway connected'), 15_000)).toBe(true);
-  expect(await until(() => adapter!.health() === 'ok')).toBe(true);
+  // Every shard: the second identifies 5 s after the first (@discordjs/ws's pace).
+  expect(await until(() => adapter!.health() === 'ok', 15_000)).toBe(true);
   return { fake, adapter };
 }
 
@@ -71,4 +72,25 @@ describe('a gateway outage after the first READY', () => {
     expect(log.warn.mock.calls.filter(([, m]) => m === 'Discord gateway error')).toHaveLength(1);
     expect(adapter.health()).toBe('down');
   }, 20_000);
+});
+
+describe('a sharded bot', () => {
+  /**
+   * @discordjs/ws identifies one shard per 5 s (max_concurrency 1). A try that waited for every
+   * shard's READY ran out of time from about 12 shards (scaled here: 2 shards, a 4 s try) and
+   * identified shard 0 again on each new try. The try ends at the first session.
+   */
+  it('connects at its first shard’s session, and the others follow without identifying again', async () => {
+    fake = await startFake(2);
+    const api = new DiscordApi(APP_ID, { apiUrl: fake.apiUrl, token: 'test-bot-token-0123456789' });
+    const bot = new DiscordBot({ deps: { log } as never, api, progressEveryMs: 1000 });
+    adapter = new GatewayAdapter(bot, log as unknown as Logger, { connectMs: 4_000, retryFirstMs: 100, retryMaxMs: 100 });
+    void adapter.start('test-bot-token-0123456789', fake.apiUrl);
+    expect(await until(() => log.info.mock.calls.some(([, m]) => m === 'Discord gateway connected'), 4_000)).toBe(true);
+    // Until shard 1 is up too, health says so.
+    expect(adapter.health()).toBe('down');
+    expect(await until(() => adapter!.health() === 'ok', 12_000)).toBe(true);
+    expect(fake.identifies).toHaveLength(2);
+    expect(log.warn.mock.calls.filter(([, m]) => m === 'Discord gateway could not connect; trying again')).toHaveLength(0);
+  }, 30_000);
 });

@@ -146,13 +146,25 @@ export class GatewayAdapter {
   private async run(token: string, rest: REST, tokenTaken: () => void): Promise<void> {
     const { signal } = this.stopping;
     for (let attempt = 1; !signal.aborted; attempt++) {
-      const manager = this.newManager(token, rest);
+      const { manager, firstSession } = this.newManager(token, rest);
       try {
         await this.untilStopped(
           (async () => {
             this.shardCount = (await manager.fetchGatewayInformation()).shards;
             tokenTaken();
-            await manager.connect();
+            // The try ends at the first shard's session: @discordjs/ws identifies the others at most
+            // one per 5 s and connects them on its own. Waiting for all of them, a try of a bot of
+            // about 12 shards ran out of time every time, identifying shard 0 again on each.
+            const connecting = manager.connect();
+            let settled = false;
+            connecting.catch((err: unknown) => {
+              if (settled) this.log.warn({ err: (err as Error).message }, 'Discord gateway could not connect a shard');
+            });
+            try {
+              await Promise.race([connecting, firstSession]);
+            } finally {
+              settled = true;
+            }
           })(),
         );
         if (!signal.aborted) this.log.info({ attempt }, 'Discord gateway connected');
@@ -213,8 +225,11 @@ export class GatewayAdapter {
     this.gatewayErrors.count = 0;
   }
 
-  private newManager(token: string, rest: REST): WebSocketManager {
+  /** A try's manager, and when its first shard's session is up (READY). */
+  private newManager(token: string, rest: REST): { manager: WebSocketManager; firstSession: Promise<void> } {
     let shards: StoppableShardingStrategy | undefined;
+    let sessionUp!: () => void;
+    const firstSession = new Promise<void>((resolve) => (sessionUp = resolve));
     const manager = new WebSocketManager({
       token,
       rest,
@@ -239,6 +254,7 @@ export class GatewayAdapter {
     this.shardsUp.clear();
     manager.on(WebSocketShardEvents.Ready, ({ data, shardId }) => {
       this.shardsUp.set(shardId, true);
+      sessionUp();
       this.log.info({ user: data.user.username }, 'Discord gateway ready');
     });
     manager.on(WebSocketShardEvents.Resumed, ({ shardId }) => {
@@ -254,7 +270,7 @@ export class GatewayAdapter {
     });
     // Without a listener an 'error' event would throw inside @discordjs/ws.
     manager.on(WebSocketShardEvents.Error, ({ error }) => this.logGatewayError(error));
-    return manager;
+    return { manager, firstSession };
   }
 
   /** Closes the current try's websocket; a close Discord does not complete does not hold a stop. */
