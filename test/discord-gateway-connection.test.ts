@@ -1,106 +1,24 @@
-import { createServer, type Server } from 'node:http';
-import { WebSocketServer, type WebSocket } from 'ws';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { GatewayAdapter } from '../src/discord/adapters/gateway.js';
 import { DiscordApi } from '../src/discord/discord-api.js';
 import { DiscordBot } from '../src/discord/bot.js';
 import type { Logger } from '../src/log.js';
+import { APP_ID, startFakeGateway, type FakeGateway, until, wait } from './support/fake-gateway.js';
 
 /**
  * The gateway adapter's connection against a stand-in for Discord's gateway (websocket) and REST
  * on 127.0.0.1: what it does when Discord is slow, down, refuses the token or closes for good,
  * and with interactions it gets over the websocket.
  */
-const APP_ID = '800000000000000001';
 const GUILD = '900000000000000001';
 const TOKEN = 'test-bot-token-0123456789';
 
-interface FakeDiscord {
-  apiUrl: string;
-  /**
-   * `hello`: a gateway that works; `silent`: takes the websocket, never says Hello; `refuse`: REST
-   * answers 401; `4004`: REST takes the token, the gateway closes 4004 on Identify (a token reset);
-   * `drop`: drops each websocket as soon as it opens.
-   */
-  mode: 'hello' | 'silent' | 'refuse' | '4004' | 'drop';
-  sockets: WebSocket[];
-  gatewayFetches: number;
-  callbacks: { path: string; body: string }[];
-  dispatch(t: string, d: unknown): void;
-  closeAll(code: number): void;
-  close(): Promise<void>;
-}
-
-async function startFakeDiscord(): Promise<FakeDiscord> {
-  let seq = 0;
-  const state = { mode: 'hello', sockets: [], gatewayFetches: 0, callbacks: [] } as unknown as FakeDiscord;
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const path = (req.url ?? '').split('?')[0]!;
-      if (state.mode === 'refuse') {
-        res.writeHead(401, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ message: '401: Unauthorized', code: 0 }));
-        return;
-      }
-      if (path === '/api/v10/gateway/bot') {
-        state.gatewayFetches++;
-        const { port } = server.address() as { port: number };
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ url: `ws://127.0.0.1:${port}`, shards: 1, session_start_limit: { total: 1000, remaining: 1000, reset_after: 0, max_concurrency: 1 } }));
-        return;
-      }
-      if (/\/callback$/.test(path)) {
-        state.callbacks.push({ path, body: Buffer.concat(chunks).toString('utf8') });
-        res.writeHead(204);
-        res.end();
-        return;
-      }
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ id: '1', channel_id: '1', content: '', attachments: [] }));
-    });
-  });
-  const wss = new WebSocketServer({ server });
-  wss.on('connection', (ws) => {
-    state.sockets.push(ws);
-    if (state.mode === 'drop') ws.terminate();
-    if (state.mode === 'silent' || state.mode === 'drop') return;
-    ws.send(JSON.stringify({ op: 10, d: { heartbeat_interval: 41250 }, s: null, t: null }));
-    ws.on('message', (raw) => {
-      const msg = JSON.parse(String(raw)) as { op: number };
-      if (msg.op === 1) ws.send(JSON.stringify({ op: 11 }));
-      if (msg.op === 2 && state.mode === '4004') ws.close(4004, 'Authentication failed');
-      else if (msg.op === 2) {
-        const { port } = server.address() as { port: number };
-        const user = { id: APP_ID, username: 'keycord', discriminator: '0', bot: true, avatar: null };
-        const ready = { v: 10, user, guilds: [{ id: GUILD, unavailable: true }], session_id: 'session-1', resume_gateway_url: `ws://127.0.0.1:${port}`, application: { id: APP_ID, flags: 0 } };
-        ws.send(JSON.stringify({ op: 0, t: 'READY', s: ++seq, d: ready }));
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  state.apiUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}/api`;
-  state.dispatch = (t, d) => {
-    for (const ws of state.sockets) if (ws.readyState === 1) ws.send(JSON.stringify({ op: 0, t, s: ++seq, d }));
-  };
-  state.closeAll = (code) => {
-    for (const ws of state.sockets) ws.close(code, 'closed by test');
-  };
-  state.close = async () => {
-    for (const ws of state.sockets) ws.terminate();
-    wss.close();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  };
-  return state;
-}
-
 const log = { info: vi.fn(), warn: vi.fn(), error: vi.fn(), debug: vi.fn(), fatal: vi.fn() };
-let discord: FakeDiscord;
+let discord: FakeGateway;
 const adapters: GatewayAdapter[] = [];
 
 beforeAll(async () => {
-  discord = await startFakeDiscord();
+  discord = await startFakeGateway();
 });
 beforeEach(() => {
   discord.mode = 'hello';
@@ -124,11 +42,6 @@ function newAdapter(timings?: ConstructorParameters<typeof GatewayAdapter>[2]) {
   return adapter;
 }
 
-const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(check: () => boolean, ms = 5000) {
-  for (const end = Date.now() + ms; !check() && Date.now() < end; ) await wait(20);
-  return check();
-}
 const within = <T>(p: Promise<T>, ms: number) =>
   Promise.race([
     p.then(

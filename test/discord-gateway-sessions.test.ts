@@ -3,11 +3,11 @@ import { GatewayAdapter } from '../src/discord/adapters/gateway.js';
 import { DiscordBot } from '../src/discord/bot.js';
 import { DiscordApi } from '../src/discord/discord-api.js';
 import type { Logger } from '../src/log.js';
-import { APP_ID, startFake, type Fake } from './support/fake-gateway.js';
+import { APP_ID, startFakeGateway, type FakeGateway, until, wait } from './support/fake-gateway.js';
 
 /** The gateway's sessions once connected: what health says of each shard, and what an outage logs. */
 const log = { info: vi.fn(), warn: vi.fn(), error: vi.fn(), debug: vi.fn(), fatal: vi.fn() };
-let fake: Fake | undefined;
+let fake: FakeGateway | undefined;
 let adapter: GatewayAdapter | undefined;
 afterEach(async () => {
   await adapter?.stop();
@@ -15,15 +15,10 @@ afterEach(async () => {
   adapter = fake = undefined;
   vi.clearAllMocks();
 });
-const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(check: () => boolean, ms = 5000) {
-  for (const end = Date.now() + ms; !check() && Date.now() < end; ) await wait(20);
-  return check();
-}
 
 /** A connected adapter on a fake gateway of `shards` shards. */
-async function connected(shards: number): Promise<{ fake: Fake; adapter: GatewayAdapter }> {
-  fake = await startFake(shards);
+async function connected(shards: number): Promise<{ fake: FakeGateway; adapter: GatewayAdapter }> {
+  fake = await startFakeGateway({ shards });
   const api = new DiscordApi(APP_ID, { apiUrl: fake.apiUrl, token: 'test-bot-token-0123456789' });
   const bot = new DiscordBot({ deps: { log } as never, api, progressEveryMs: 1000 });
   adapter = new GatewayAdapter(bot, log as unknown as Logger);
@@ -81,7 +76,7 @@ describe('a sharded bot', () => {
    * identified shard 0 again on each new try. The try ends at the first session.
    */
   it('connects at its first shard’s session, and the others follow without identifying again', async () => {
-    fake = await startFake(2);
+    fake = await startFakeGateway({ shards: 2 });
     const api = new DiscordApi(APP_ID, { apiUrl: fake.apiUrl, token: 'test-bot-token-0123456789' });
     const bot = new DiscordBot({ deps: { log } as never, api, progressEveryMs: 1000 });
     adapter = new GatewayAdapter(bot, log as unknown as Logger, { connectMs: 4_000, retryFirstMs: 100, retryMaxMs: 100 });
