@@ -19,3 +19,9 @@ export const isDataException = (err: unknown) => sqlStateOf(err)?.startsWith('22
 /** 23503: a row names one that is not there (deleted meanwhile, or never was). */
 export const FOREIGN_KEY_VIOLATION = '23503';
 export const isForeignKeyViolation = (err: unknown) => sqlStateOf(err) === FOREIGN_KEY_VIOLATION;
+
+/** 40P01: Postgres broke a deadlock by failing this statement (the other side went through). */
+export const DEADLOCK_DETECTED = '40P01';
+
+/** 40001: a serializable transaction lost to a concurrent one. */
+export const SERIALIZATION_FAILURE = '40001';

@@ -3,11 +3,11 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { AppError, type ErrorDetail } from '../core/errors.js';
 import { isDatabaseUnavailable } from '../db/database-availability.js';
-import { FOREIGN_KEY_VIOLATION, sqlStateOf } from '../db/sql-state.js';
+import { DEADLOCK_DETECTED, FOREIGN_KEY_VIOLATION, SERIALIZATION_FAILURE, sqlStateOf } from '../db/sql-state.js';
 
 /** SQLSTATE foreign_key_violation. */
 /** SQLSTATEs deadlock_detected and serialization_failure: Postgres ended this write to let a concurrent one finish. */
-const CONCURRENT_WRITE = new Set(['40P01', '40001']);
+const CONCURRENT_WRITE = new Set([DEADLOCK_DETECTED, SERIALIZATION_FAILURE]);
 
 /** The API.md error shape; every non-2xx answer is this. */
 export function errorBody(code: string, message: string, details?: ErrorDetail[]) {

@@ -4,7 +4,7 @@ import type { Deps } from '../deps.js';
 import { normalizeKey } from './key-format.js';
 import type { LicenseState, SeatSnapshot } from './license-lookup.js';
 import { latestNow, turnBatchPerDatabase } from '../turn-batch.js';
-import { FOREIGN_KEY_VIOLATION, sqlStateOf } from '../../db/sql-state.js';
+import { DEADLOCK_DETECTED, FOREIGN_KEY_VIOLATION, sqlStateOf } from '../../db/sql-state.js';
 import { VALIDATION_MESSAGES, validateLicense, type ValidateLicenseOptions, type ValidationCode, type ValidationOutcome } from './validate-license.js';
 
 /**
@@ -138,9 +138,6 @@ interface SeatAnswer {
 /** A request of the batch whose license was deleted after its lookup read it: answered NOT_FOUND. */
 const GONE = 'gone' as const;
 
-/** 40P01: Postgres broke a deadlock by failing this statement. */
-const DEADLOCK = '40P01';
-
 const SEATS_CALL = 'select i, granted, seats_used from keycord_seat_heartbeats($1::int[], $2::text[], $3::int[], $4::timestamptz, $5::int[])';
 
 /**
@@ -177,7 +174,7 @@ async function decideSeats(db: Db, batch: SeatRequest[]): Promise<(SeatAnswer | 
       return answers;
     } catch (err) {
       const state = sqlStateOf(err);
-      if (attempt >= 3 || (state !== FOREIGN_KEY_VIOLATION && state !== DEADLOCK)) throw err;
+      if (attempt >= 3 || (state !== FOREIGN_KEY_VIOLATION && state !== DEADLOCK_DETECTED)) throw err;
       if (state === FOREIGN_KEY_VIOLATION) {
         const present = await db.query<{ id: number }>('select id from licenses where id = any($1::int[])', [[...new Set(requests.map((r) => r.licenseId))]]);
         const ids = new Set(present.map((r) => Number(r.id)));

@@ -1,6 +1,6 @@
 import type { Db } from '../../db/client.js';
 import { latestNow, turnBatchPerDatabase } from '../turn-batch.js';
-import { sqlStateOf } from '../../db/sql-state.js';
+import { DEADLOCK_DETECTED, FOREIGN_KEY_VIOLATION, sqlStateOf } from '../../db/sql-state.js';
 
 /**
  * What is known of a license's offline leases, for the views: a lease is a signed token the client
@@ -53,7 +53,7 @@ on conflict (license_id, hwid) do update set issued_at = excluded.issued_at, exp
  * lapsed row (its lock taken to drop it) of a machine the other is leasing again — rare, and
  * Postgres breaks it by failing one of them.
  */
-const RUN_AGAIN = new Set(['23503', '40P01']);
+const RUN_AGAIN = new Set([FOREIGN_KEY_VIOLATION, DEADLOCK_DETECTED]);
 
 async function recordLeases(db: Db, batch: LeaseRecord[]): Promise<void[]> {
   const params = [
