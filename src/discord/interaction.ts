@@ -69,8 +69,9 @@ function safeBigInt(v: string | undefined): bigint {
 /**
  * Whether a member's computed permissions (the `permissions` Discord sends with the member) grant
  * `flag`: Administrator grants every permission, as Discord and discord.js's
- * `PermissionsBitField.has` (checkAdmin) treat it. (discord.js itself is loaded only for the
- * gateway, ~30 MB resident, so this one rule is not borrowed from it.)
+ * `PermissionsBitField.has` (checkAdmin) treat it. (Nothing loads discord.js at run time, ~30 MB
+ * resident — the gateway door drives @discordjs/ws directly — so this one rule is not borrowed
+ * from it.)
  */
 const hasPermission = (permissions: bigint, flag: bigint) => (permissions & PermissionFlagsBits.Administrator) === PermissionFlagsBits.Administrator || (permissions & flag) === flag;
 
